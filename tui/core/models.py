@@ -1,0 +1,161 @@
+"""peewee models: accounts, fetched messages (metadata and raw source apart), fetch log, settings.
+
+The models are bound to `database_proxy`; `tui.core.db.open_database` initialises it. The schema is
+created and changed only by the numbered migrations in `tui.core.migrations`, never by
+`create_tables` on these classes, so old databases upgrade the same way new ones are built.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from peewee import (
+    SQL,
+    BigIntegerField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database_proxy = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamps: SQLite and PostgreSQL store and compare them the same way."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    """One POP3 mailbox with every field of the add/edit form; passwords live in the keyring."""
+
+    owner = CharField(max_length=128, index=True)
+    """The operating-system login that set the mailbox up."""
+    name = CharField(max_length=200)
+    email = CharField(max_length=320)
+    incoming_host = CharField(max_length=253)
+    incoming_port = IntegerField()
+    incoming_security = CharField(max_length=16)
+    username = CharField(max_length=320)
+    delete_policy = CharField(max_length=32)
+    delete_after_days = IntegerField(default=7)
+    same_credentials_for_outgoing = BooleanField(default=True)
+    outgoing_host = CharField(max_length=253, default="")
+    outgoing_port = IntegerField(default=465)
+    outgoing_security = CharField(max_length=16, default="ssl")
+    outgoing_username = CharField(max_length=320, default="")
+    poll_minutes = IntegerField(default=5)
+    max_messages_per_fetch = IntegerField(default=0)
+    max_message_bytes = BigIntegerField(default=0)
+    sharing = CharField(max_length=16, default="private")
+    pinned_fingerprint = CharField(max_length=128, default="")
+    secret_key = CharField(max_length=64, unique=True)
+    """Stable key for the account's passwords in the secret store; survives renames."""
+    is_active = BooleanField(default=False)
+    last_fetch_at = DateTimeField(null=True)
+    last_fetch_status = CharField(max_length=16, default="never")
+    """never | ok | error"""
+    last_fetch_error = TextField(default="")
+    last_fetch_new = IntegerField(default=0)
+    consecutive_auth_failures = IntegerField(default=0)
+    consecutive_connect_failures = IntegerField(default=0)
+    disabled = BooleanField(default=False)
+    disabled_reason = TextField(default="")
+    archived_at = DateTimeField(null=True)
+    """Set when the account was removed but its fetched mail kept."""
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("owner", "name"), True),)
+
+
+class Message(BaseModel):
+    """A fetched message's metadata; its raw bytes are in `MessageSource`."""
+
+    account = ForeignKeyField(Account, backref="messages", on_delete="CASCADE")
+    uidl = CharField(max_length=128)
+    size = BigIntegerField()
+    from_addr = TextField(default="")
+    to_addrs = TextField(default="")
+    subject = TextField(default="")
+    date = DateTimeField(null=True)
+    message_id = CharField(max_length=998, default="", index=True)
+    has_attachments = BooleanField(default=False)
+    body_text = TextField(default="")
+    """Plain text extracted for search; the raw source stays the truth."""
+    first_seen_at = DateTimeField(default=utcnow)
+    fetched_at = DateTimeField(default=utcnow)
+    deleted_here = BooleanField(default=False)
+    deleted_here_at = DateTimeField(null=True)
+    deleted_on_server = BooleanField(default=False)
+    deleted_on_server_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("account", "uidl"), True),)
+
+
+class MessageSource(BaseModel):
+    """The raw RFC 5322 bytes, kept apart so paging through message lists never reads them."""
+
+    message = ForeignKeyField(Message, primary_key=True, backref="source", on_delete="CASCADE")
+    raw = BlobField()
+
+
+class FetchLog(BaseModel):
+    """One row per fetch attempt: what happened, for the mailbox list and `poptui doctor`."""
+
+    account = ForeignKeyField(Account, backref="fetch_log", on_delete="CASCADE")
+    started_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+    status = CharField(max_length=16, default="running")
+    """running | ok | error"""
+    error_kind = CharField(max_length=64, default="")
+    error_message = TextField(default="")
+    new_messages = IntegerField(default=0)
+    bytes_fetched = BigIntegerField(default=0)
+    deleted_on_server = IntegerField(default=0)
+
+
+class Setting(BaseModel):
+    """Per-user key/value settings, e.g. which secret store is in use (never a secret itself)."""
+
+    owner = CharField(max_length=128)
+    key = CharField(max_length=128)
+    value = TextField()
+
+    class Meta:
+        indexes = ((("owner", "key"), True),)
+
+
+class SchemaVersion(BaseModel):
+    """The one row saying which numbered migration the database has reached."""
+
+    version = IntegerField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Account,
+    Message,
+    MessageSource,
+    FetchLog,
+    Setting,
+    SchemaVersion,
+)
+
+ONE_ACTIVE_INDEX = "account_one_active_per_owner"
+ONE_ACTIVE_WHERE = SQL("is_active")
