@@ -27,6 +27,7 @@ from tui.core.account_settings import (
 from tui.core.accounts import AccountError, AccountStore, settings_of
 from tui.core.db import DatabaseError, open_database, resolve_database_url
 from tui.core.models import Account
+from tui.core.secrets import SecretStoreError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -58,7 +59,7 @@ class Console:
 
 
 def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> None:
-    """Every field of the add/edit form as an option (defaults None so edit changes only those given)."""
+    """Every form field as an option; defaults are None so edit changes only those given."""
     securities = [s.value for s in Security]
     policies = [p.value for p in DeletePolicy]
     parser.add_argument("--email", help="the email address")
@@ -66,7 +67,9 @@ def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> N
     parser.add_argument("--incoming-port", help="POP3 port (995 for SSL/TLS, 110 for STARTTLS)")
     parser.add_argument("--incoming-security", choices=securities, help="default ssl")
     parser.add_argument("--username", help="login name (often the full address)")
-    parser.add_argument("--delete-policy", choices=policies, help="when mail is deleted on the server")
+    parser.add_argument(
+        "--delete-policy", choices=policies, help="when mail is deleted on the server"
+    )
     parser.add_argument("--delete-after-days", help="N for --delete-policy after_days")
     same = parser.add_mutually_exclusive_group()
     same.add_argument(
@@ -90,7 +93,9 @@ def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> N
     parser.add_argument("--poll-minutes", help="how often the app fetches (1-1440, default 5)")
     parser.add_argument("--max-messages", help="messages per fetch at most (0 = no limit)")
     parser.add_argument("--max-message-size", help="skip messages larger than this many bytes")
-    parser.add_argument("--pin-fingerprint", help="trust a certificate with this SHA-256 fingerprint")
+    parser.add_argument(
+        "--pin-fingerprint", help="trust a certificate with this SHA-256 fingerprint"
+    )
     if for_edit:
         parser.add_argument("--rename", metavar="NEW_NAME")
         parser.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -104,9 +109,7 @@ def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> N
         parser.add_argument(
             "--no-preset", action="store_true", help="do not fill servers from the provider table"
         )
-        parser.add_argument(
-            "--activate", action="store_true", help="make it the active mailbox"
-        )
+        parser.add_argument("--activate", action="store_true", help="make it the active mailbox")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +155,45 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--incoming", action="store_true")
     which.add_argument("--outgoing", action="store_true")
     pset.add_argument("--stdin", action="store_true", help="read the password from stdin")
+
+    secrets = commands.add_parser("secrets", help="choose where passwords are kept")
+    sverbs = secrets.add_subparsers(dest="verb", metavar="VERB", required=True)
+    sverbs.add_parser("show", help="show the password store in use")
+    use = sverbs.add_parser("use", help="keyring | file | command")
+    use_kinds = use.add_subparsers(dest="store_kind", metavar="STORE", required=True)
+    use_kinds.add_parser("keyring", help="the system keyring (needs a working Secret Service)")
+    use_file = use_kinds.add_parser("file", help="an encrypted file, passphrase asked once")
+    use_file.add_argument("--path", help="where the file lives (default: your data directory)")
+    use_command = use_kinds.add_parser("command", help="a command printing the password")
+    use_command.add_argument("name", metavar="ACCOUNT")
+    use_which = use_command.add_mutually_exclusive_group(required=True)
+    use_which.add_argument("--incoming", action="store_true")
+    use_which.add_argument("--outgoing", action="store_true")
+    use_command.add_argument("command_line", metavar="COMMAND", help="e.g. 'pass show mail/work'")
+
+    fetch = commands.add_parser("fetch", help="fetch new mail (the active mailbox by default)")
+    target = fetch.add_mutually_exclusive_group()
+    target.add_argument("--account", metavar="NAME", help="fetch this account")
+    target.add_argument("--all", action="store_true", help="fetch every enabled account")
+    target.add_argument(
+        "--test", metavar="ACCOUNT", help="check settings without fetching (CAPA, TLS, login, STAT)"
+    )
+    fetch.add_argument("--quiet", action="store_true", help="print only errors")
+    fetch.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another fetch of the same account to finish",
+    )
+    fetch.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="network timeout (default 30)",
+    )
+    fetch.add_argument("--ca-file", help="trust this CA bundle in addition to pinning")
 
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
@@ -301,10 +343,12 @@ class Cli:
 
     def secret_store(self) -> Any:
         if self._secret_store is None:
-            from tui.core.secret_setup import open_configured_store
+            if self._secret_store_factory is not None:
+                self._secret_store = self._secret_store_factory()
+            else:
+                from tui.core.secret_setup import open_configured_store
 
-            factory = self._secret_store_factory or open_configured_store
-            self._secret_store = factory()
+                self._secret_store = open_configured_store(_ask_passphrase)
         return self._secret_store
 
     def run(self) -> int:
@@ -363,7 +407,9 @@ class Cli:
             self.console.json([account_summary(store, a) for a in accounts])
             return EXIT_OK
         if not accounts:
-            self.console.print("No accounts yet. Add one with: poptui account add NAME --email ADDRESS")
+            self.console.print(
+                "No accounts yet. Add one with: poptui account add NAME --email ADDRESS"
+            )
             return EXIT_OK
         for account in accounts:
             marker = "*" if account.is_active else " "
@@ -404,7 +450,9 @@ class Cli:
 
     def cmd_account_remove(self) -> int:
         self.store.remove(self.args.name, keep_mail=self.args.keep_mail)
-        kept = "its fetched mail was kept" if self.args.keep_mail else "its fetched mail was deleted"
+        kept = (
+            "its fetched mail was kept" if self.args.keep_mail else "its fetched mail was deleted"
+        )
         self.console.print(f"Removed account {self.args.name!r}; {kept}")
         return EXIT_OK
 
@@ -443,6 +491,57 @@ class Cli:
         self.console.print(f"{kind.value.capitalize()} password for {account.name!r} saved")
         return EXIT_OK
 
+    # secrets ---------------------------------------------------------------
+
+    def cmd_secrets_show(self) -> int:
+        from tui.core.secret_setup import saved_choice
+
+        choice = saved_choice()
+        if choice is None:
+            self.console.print("No choice saved: the system keyring is used when it works.")
+            self.console.print("Check it with: poptui doctor")
+        else:
+            self.console.print(self.secret_store().describe())
+        return EXIT_OK
+
+    def cmd_secrets_use(self) -> int:
+        from tui.core.secret_setup import save_choice, saved_choice
+        from tui.core.secrets import SecretKind, StoreChoice, probe_keyring
+
+        kind = self.args.store_kind
+        if kind == "keyring":
+            health = probe_keyring()
+            if not health.usable:
+                raise CommandFailed(health.advice)
+            choice = StoreChoice("keyring")
+        elif kind == "file":
+            choice = StoreChoice("cryptfile", path=self.args.path)
+        else:
+            account = self.store.get(self.args.name)
+            which = SecretKind.INCOMING if self.args.incoming else SecretKind.OUTGOING
+            current = saved_choice()
+            base = current if current is not None and current.kind == "command" else StoreChoice()
+            choice = base.with_command(account.secret_key, which, self.args.command_line)
+        self._secret_store = None
+        self._check_store_opens(choice)
+        save_choice(choice)
+        self.console.print(f"Passwords now kept in: {self.secret_store().describe()}")
+        return EXIT_OK
+
+    def _check_store_opens(self, choice: Any) -> None:
+        from tui.core.secret_setup import passphrase_from_environment
+        from tui.core.secrets import open_store
+
+        env = passphrase_from_environment()
+        self._secret_store = open_store(choice, (lambda: env) if env else _ask_passphrase)
+
+    # fetch ---------------------------------------------------------------
+
+    def cmd_fetch(self) -> int:
+        from tui.core.fetch_command import run_fetch_command
+
+        return run_fetch_command(self.args, self.console, self.store, self.secret_store)
+
     # doctor ---------------------------------------------------------------
 
     def cmd_doctor(self) -> int:
@@ -458,6 +557,17 @@ class Cli:
                     for line in check.advice.splitlines():
                         self.console.print(f"        {line}")
         return EXIT_FAILURE if any(check.status == "fail" for check in report) else EXIT_OK
+
+
+def _ask_passphrase() -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise CommandFailed(
+            "The encrypted password file needs its passphrase: no terminal to ask it on. "
+            "Set POPTUI_SECRETS_PASSPHRASE for scripts and timers."
+        )
+    return getpass.getpass("Passphrase of poptui's encrypted password file: ")
 
 
 def _prompt_twice(prompt: str) -> str:
@@ -495,24 +605,16 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     if args.command is None:
         from tui.app import run_app
 
-        return run_app(database_url=args.database)
+        return int(run_app(database_url=args.database))
     try:
         return Cli(args, console).run()
-    except (CommandFailed, AccountError, DatabaseError) as error:
+    except (CommandFailed, AccountError, DatabaseError, SecretStoreError) as error:
         console.warn(f"poptui: {error}")
         return EXIT_FAILURE
     except KeyboardInterrupt:
         console.warn("poptui: interrupted")
         return 130
-    except Exception as error:  # worded, never a traceback with secrets in its locals
-        from tui.core.secrets import SecretStoreError
-
-        if isinstance(error, SecretStoreError):
-            console.warn(f"poptui: {error}")
-            return EXIT_FAILURE
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
-

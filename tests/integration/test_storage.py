@@ -50,9 +50,7 @@ def sample(name: str, **changes: Any) -> AccountSettings:
 
 
 def active_names(owner: str) -> list[str]:
-    return [
-        a.name for a in Account.select().where((Account.owner == owner) & Account.is_active)
-    ]
+    return [a.name for a in Account.select().where((Account.owner == owner) & Account.is_active)]
 
 
 def test_new_database_is_at_latest_schema(database: Any) -> None:
@@ -182,7 +180,7 @@ def test_concurrent_writers_never_leave_two_active(database: Any, database_url: 
         try:
             for _ in range(15):
                 AccountStore("alice").activate(name)
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:
             errors.append(error)
         finally:
             database.close()

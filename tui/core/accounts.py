@@ -6,6 +6,7 @@ Converts between `AccountSettings` (what the form holds) and the `Account` row, 
 
 from __future__ import annotations
 
+import builtins
 import getpass
 import uuid
 from collections.abc import Sequence
@@ -73,7 +74,7 @@ class AccountStore:
     def list(self) -> list[Account]:
         return list(self._query().order_by(Account.name))  # type: ignore[attr-defined]
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         return [a.name for a in self.list()]
 
     def get(self, name: str) -> Account:
@@ -128,7 +129,9 @@ class AccountStore:
             try:
                 with database_proxy.atomic():
                     Account.update(is_active=False).where(
-                        (Account.owner == self.owner) & Account.is_active & (Account.id != target.id)
+                        (Account.owner == self.owner)
+                        & Account.is_active
+                        & (Account.id != target.id)
                     ).execute()
                     Account.update(is_active=True).where(Account.id == target.id).execute()
                 return self.get(name)

@@ -147,7 +147,7 @@ def migrate(db: Database) -> int:
         return known
 
 
-class _migration_lock:  # noqa: N801 - used as a context manager like atomic()
+class _migration_lock:
     def __init__(self, db: Database, dialect: Dialect) -> None:
         self.db = db
         self.dialect = dialect

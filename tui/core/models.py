@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from peewee import (
     SQL,
+    AutoField,
     BigIntegerField,
     BlobField,
     BooleanField,
@@ -39,6 +40,8 @@ class BaseModel(Model):
 
 class Account(BaseModel):
     """One POP3 mailbox with every field of the add/edit form; passwords live in the keyring."""
+
+    id = AutoField()
 
     owner = CharField(max_length=128, index=True)
     """The operating-system login that set the mailbox up."""
@@ -84,6 +87,8 @@ class Account(BaseModel):
 class Message(BaseModel):
     """A fetched message's metadata; its raw bytes are in `MessageSource`."""
 
+    id = AutoField()
+
     account = ForeignKeyField(Account, backref="messages", on_delete="CASCADE")
     uidl = CharField(max_length=128)
     size = BigIntegerField()
@@ -110,11 +115,27 @@ class MessageSource(BaseModel):
     """The raw RFC 5322 bytes, kept apart so paging through message lists never reads them."""
 
     message = ForeignKeyField(Message, primary_key=True, backref="source", on_delete="CASCADE")
-    raw = BlobField()
+    raw = BlobField()  # type: ignore[assignment]  # shadows Model.raw(), which poptui never calls
+
+
+class UidlAlias(BaseModel):
+    """A UIDL whose message is already stored under another UIDL (Gmail `recent:` repeats)."""
+
+    id = AutoField()
+
+    account = ForeignKeyField(Account, backref="uidl_aliases", on_delete="CASCADE")
+    uidl = CharField(max_length=128)
+    message = ForeignKeyField(Message, backref="aliases", on_delete="CASCADE")
+    seen_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "uidl"), True),)
 
 
 class FetchLog(BaseModel):
     """One row per fetch attempt: what happened, for the mailbox list and `poptui doctor`."""
+
+    id = AutoField()
 
     account = ForeignKeyField(Account, backref="fetch_log", on_delete="CASCADE")
     started_at = DateTimeField(default=utcnow)
@@ -130,6 +151,8 @@ class FetchLog(BaseModel):
 
 class Setting(BaseModel):
     """Per-user key/value settings, e.g. which secret store is in use (never a secret itself)."""
+
+    id = AutoField()
 
     owner = CharField(max_length=128)
     key = CharField(max_length=128)
@@ -152,6 +175,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Account,
     Message,
     MessageSource,
+    UidlAlias,
     FetchLog,
     Setting,
     SchemaVersion,
