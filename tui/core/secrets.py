@@ -581,6 +581,7 @@ class KeyringStore:
         )
         # Textual prints crash tracebacks with locals (show_locals=True): the plaintext must not
         # be a local of the frame that raises.
+        del password
         if failure is not None:
             raise failure
         log.debug("stored %s password of %s in %s", kind.value, account_key, self.describe())
