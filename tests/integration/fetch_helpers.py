@@ -1,0 +1,89 @@
+"""Shared pieces for the fetch tests: a database per test, accounts aimed at the test Dovecot,
+and realistic messages."""
+
+from __future__ import annotations
+
+import email.utils
+from pathlib import Path
+from typing import Any
+
+from tests.servers.dovecot import DovecotServer
+from tui.core.account_settings import AccountSettings, DeletePolicy, Security
+from tui.core.accounts import AccountStore
+from tui.core.db import open_database
+from tui.core.fetch import FetchOptions, FetchResult, fetch_account
+from tui.core.models import Account, Message, MessageSource
+
+
+def make_message(index: int, *, body: bytes | None = None, extra_headers: str = "") -> bytes:
+    date = email.utils.format_datetime(email.utils.localtime())
+    text = body if body is not None else f"Hello {index}, this is message {index}.\r\n".encode()
+    head = (
+        f"From: Sender {index} <sender{index}@example.org>\r\n"
+        f"To: you@example.com\r\n"
+        f"Subject: Message number {index}\r\n"
+        f"Date: {date}\r\n"
+        f"Message-ID: <msg{index}.{id(text)}@example.org>\r\n"
+        f"{extra_headers}"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    return head.encode() + text
+
+
+def open_test_db(tmp_path: Path) -> Any:
+    return open_database(f"sqlite:///{tmp_path}/fetch.db")
+
+
+def dovecot_account(
+    dovecot: DovecotServer,
+    user: str,
+    *,
+    name: str = "Test",
+    security: Security = Security.SSL,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    pin: bool = True,
+    **changes: Any,
+) -> Account:
+    ports = {
+        Security.SSL: dovecot.tls_port,
+        Security.STARTTLS: dovecot.starttls_port,
+        Security.NONE: dovecot.plain_port,
+    }
+    settings = AccountSettings(
+        name=name,
+        email=f"{user}@example.com",
+        incoming_host=host,
+        incoming_port=port or ports[security],
+        incoming_security=security,
+        username=user,
+        pinned_fingerprint=changes.pop(
+            "pinned_fingerprint",
+            dovecot.cert_fingerprint if pin and security is not Security.NONE else "",
+        ),
+        delete_policy=changes.pop("delete_policy", DeletePolicy.LEAVE),
+        **changes,
+    )
+    return AccountStore("tester").create(settings)
+
+
+def fetch(account: Account, password: str, tmp_path: Path, **kwargs: Any) -> FetchResult:
+    options = kwargs.pop("options", None) or FetchOptions(lock_dir=tmp_path / "locks", timeout=10)
+    fresh = Account.get_by_id(account.id)
+    return fetch_account(fresh, password, options=options, **kwargs)
+
+
+def stored_sources(account: Account) -> list[bytes]:
+    query = (
+        MessageSource.select(MessageSource.raw)
+        .join(Message)
+        .where(Message.account == account)
+        .order_by(Message.id)
+    )
+    return [bytes(row.raw) for row in query]
+
+
+def crlf(raw: bytes) -> bytes:
+    """What a POP3 server serves for a maildir file: CRLF line ends, ending in CRLF."""
+    served = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return served if served.endswith(b"\r\n") else served + b"\r\n"
