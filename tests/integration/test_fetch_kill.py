@@ -1,0 +1,127 @@
+"""`poptui fetch` killed with SIGKILL at many points: every message is still on the server or
+stored exactly once, and the next run finishes the job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import PopUser
+from tests.integration.fetch_helpers import make_message
+from tests.servers.dovecot import DovecotServer
+
+POPTUI = [sys.executable, "-m", "tui"]
+KILL_DELAYS = [0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9]
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*POPTUI, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def message_ids_on_server(dovecot: DovecotServer, user: str) -> list[str]:
+    """Read the maildir, again if Dovecot moved a file (new/ to cur/) while we listed it."""
+    for _ in range(50):
+        try:
+            return _message_ids(dovecot.maildir_messages(user))
+        except FileNotFoundError:
+            time.sleep(0.05)
+    raise AssertionError("the maildir never stood still long enough to be read")
+
+
+def _message_ids(contents: list[bytes]) -> list[str]:
+    found = []
+    for raw in contents:
+        for line in raw.split(b"\n"):
+            if line.lower().startswith(b"message-id:"):
+                found.append(line.split(b":", 1)[1].strip().decode())
+                break
+    return found
+
+
+def message_ids_stored(db_path: Path) -> list[str]:
+    with sqlite3.connect(db_path) as conn:
+        return [row[0] for row in conn.execute("SELECT message_id FROM message")]
+
+
+def test_sigkill_at_any_point_loses_and_duplicates_nothing(
+    dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "kill.db"
+    env = dict(
+        os.environ,
+        POPTUI_DATABASE=f"sqlite:///{db_path}",
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+    body = b"".join(b"filler line %05d for a medium sized message\r\n" % i for i in range(2000))
+    messages = [make_message(i, body=body) for i in range(400)]
+    dovecot.deliver_many(pop_user.name, messages)
+    expected = set(message_ids_on_server(dovecot, pop_user.name))
+    assert len(expected) == 400
+
+    added = run(
+        env,
+        "account",
+        "add",
+        "Kill",
+        "--email",
+        f"{pop_user.name}@example.com",
+        "--incoming-host",
+        "127.0.0.1",
+        "--incoming-port",
+        str(dovecot.plain_port),
+        "--incoming-security",
+        "none",
+        "--username",
+        pop_user.name,
+        "--delete-policy",
+        "after_fetch",
+        "--max-messages",
+        "150",
+    )
+    assert added.returncode == 0, added.stderr
+    chosen = run(
+        env, "secrets", "use", "command", "Kill", "--incoming", f"printf %s {pop_user.password}"
+    )
+    assert chosen.returncode == 0, chosen.stderr
+
+    kills = 0
+    refills = 0
+    for delay in KILL_DELAYS:
+        child = subprocess.Popen(
+            [*POPTUI, "fetch", "--account", "Kill", "--quiet"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            kills += 1
+        child.wait(timeout=30)
+        on_server = message_ids_on_server(dovecot, pop_user.name)
+        stored = message_ids_stored(db_path)
+        assert len(stored) == len(set(stored)), f"duplicates after a kill at {delay}s"
+        missing = expected - set(on_server) - set(stored)
+        assert not missing, f"{len(missing)} messages lost after a kill at {delay}s"
+        # Refill a little so later kills meet mail in every phase again.
+        if len(on_server) < 100:
+            refills += 1
+            extra = [make_message(1000 * refills + i, body=body) for i in range(50)]
+            dovecot.deliver_many(pop_user.name, extra)
+            expected |= set(message_ids_on_server(dovecot, pop_user.name)) - set(on_server)
+    assert kills >= len(KILL_DELAYS) // 2, "the fetch finished too fast to be killed mid-way"
+
+    for _ in range(10):
+        finished = run(env, "fetch", "--account", "Kill")
+        assert finished.returncode == 0, finished.stderr
+        if not message_ids_on_server(dovecot, pop_user.name):
+            break
+    stored = message_ids_stored(db_path)
+    assert sorted(stored) == sorted(expected)
+    assert message_ids_on_server(dovecot, pop_user.name) == []
