@@ -51,11 +51,21 @@ def _start_or_fail(server: _S, start: Callable[[], object]) -> _S:
         start()
     except ServerBinaryMissing as exc:
         server.stop()
-        pytest.fail(str(exc), pytrace=False)
+        missing = str(exc)
     except BaseException:
         server.stop()
         raise
-    return server
+    else:
+        return server
+    pytest.fail(missing, pytrace=False)
+
+
+def _new_postgres() -> PostgresServer:
+    try:
+        return PostgresServer()  # looks for the binaries
+    except ServerBinaryMissing as exc:
+        missing = str(exc)
+    pytest.fail(missing, pytrace=False)
 
 
 def _unique(prefix: str) -> str:
@@ -125,10 +135,7 @@ def pop_user(dovecot: DovecotServer) -> Iterator[PopUser]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A running PostgreSQL (superuser ``postgres``, trusted on socket and 127.0.0.1)."""
-    try:
-        server = PostgresServer()
-    except ServerBinaryMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+    server = _new_postgres()
     _start_or_fail(server, server.start)
     try:
         yield server

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import pwd
@@ -39,7 +40,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -74,6 +75,61 @@ def find_binary(name: str, package: str) -> str:
     )
 
 
+_PR_SET_PDEATHSIG = 1
+_libc: ctypes.CDLL | None = None
+with contextlib.suppress(OSError):
+    _libc = ctypes.CDLL(None, use_errno=True)  # loaded here: never dlopen() after fork()
+
+
+def die_with_parent_preexec() -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the kernel SIGKILL the child if the test process dies.
+
+    So a test run killed by ``timeout``/SIGKILL/SIGTERM leaves no server behind
+    (Linux ``PR_SET_PDEATHSIG``; a no-op elsewhere). The signal is tied to the
+    *thread* that started the child: start servers from the main thread.
+    """
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if _libc is not None and hasattr(_libc, "prctl"):
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl()
+            os._exit(1)
+
+    return preexec
+
+
+def make_workdir(prefix: str) -> Path:
+    """A new temp directory (mode 0755) with an ``owner.pid`` marker.
+
+    Also removes directories with the same prefix left behind by test processes
+    that no longer exist (their servers died with them, see
+    :func:`die_with_parent_preexec`).
+    """
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{prefix}*"):
+        try:
+            owner = int((old / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or being created right now
+        if not _pid_alive(owner):
+            shutil.rmtree(old, ignore_errors=True)
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    directory.chmod(0o755)  # mkdtemp makes 0700; server processes must traverse it
+    (directory / "owner.pid").write_text(str(os.getpid()))
+    return directory
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _user_ids(name: str) -> tuple[int, int]:
     entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
@@ -104,8 +160,6 @@ class DovecotServer:
         start_timeout: float = 20.0,
         keep_workdir: bool = False,
     ) -> None:
-        self._cert_arg = cert
-        self._cert_san = tuple(cert_san)
         self._auth_failure_delay = auth_failure_delay
         self._uidl_format = pop3_uidl_format
         self._extra_config = extra_config
@@ -121,9 +175,7 @@ class DovecotServer:
             self._login_user = self._internal_user = me
             self._mail_uid, self._mail_gid = os.geteuid(), os.getegid()
 
-        self._dir = Path(tempfile.mkdtemp(prefix="poptui-dovecot-"))
-        # mkdtemp makes 0700; Dovecot's unprivileged processes must traverse it.
-        self._dir.chmod(0o755)
+        self._dir = make_workdir("poptui-dovecot-")
         (self._dir / "home").mkdir(mode=0o755)
         self._users: dict[str, str] = {}
         self._authdir = self._dir / "auth"
@@ -402,7 +454,8 @@ service pop3-login-nostls {{
         find_binary("doveadm", DEBIAN_PACKAGES)
         last_error: Exception | None = None
         for _attempt in range(3):
-            ports = free_tcp_ports(3, HOST)
+            plain, starttls, tls = free_tcp_ports(3, HOST)
+            ports = (plain, starttls, tls)
             self.conf_path.write_text(self._config(ports))
             (self._dir / "dict-auth.conf.ext").write_text(
                 f"uri = fs:posix:prefix={self._authdir}/\n"
@@ -420,6 +473,7 @@ service pop3-login-nostls {{
                     stdout=stderr,
                     stderr=stderr,
                     start_new_session=True,
+                    preexec_fn=die_with_parent_preexec(),
                 )
             finally:
                 stderr.close()

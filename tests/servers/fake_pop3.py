@@ -137,6 +137,9 @@ class FakePop3Server:
     def stop(self) -> None:
         self._stop.set()
         if self._listener is not None:
+            # close() alone does not wake a thread blocked in accept() on Linux.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 self._listener.close()
         with self._lock:

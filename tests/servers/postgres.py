@@ -1,7 +1,9 @@
 """A private PostgreSQL 15 cluster on 127.0.0.1, started and stopped by the tests.
 
-``initdb`` and ``pg_ctl`` run as the ``postgres`` user when the tests run as root
-(the server refuses to run as root), on a temporary data directory owned by it.
+``initdb``, ``postgres`` and ``pg_ctl`` run as the ``postgres`` user when the tests
+run as root (the server refuses to run as root), on a temporary data directory owned
+by it. The postmaster is a direct child of the test process (not daemonised), so it
+dies with it even when the test run is killed.
 
 Authentication (``pg_hba.conf``):
 
@@ -21,14 +23,13 @@ import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import quote
 
-from tests.servers.dovecot import ServerBinaryMissing
+from tests.servers.dovecot import ServerBinaryMissing, die_with_parent_preexec, make_workdir
 from tests.servers.tcp_proxy import free_tcp_ports
 
 HOST = "127.0.0.1"
@@ -51,8 +52,8 @@ def find_pg_bindir() -> Path:
     if which and (Path(which).parent / "initdb").is_file():
         return Path(which).parent
     raise ServerBinaryMissing(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found in "
-        f"{', '.join(_BIN_DIRS[:1])}: the test suite starts a real server itself. "
+        "PostgreSQL server binaries (initdb, postgres, pg_ctl) not found in "
+        "/usr/lib/postgresql/15/bin: the test suite starts a real server itself. "
         f"Install them with: apt-get install {DEBIAN_PACKAGE}"
     )
 
@@ -84,12 +85,12 @@ class PostgresServer:
         self._start_timeout = start_timeout
         self._keep_workdir = keep_workdir
         self._as_postgres = os.geteuid() == 0
-        self._dir = Path(tempfile.mkdtemp(prefix="poptui-postgres-"))
-        self._dir.chmod(0o755)  # socket dir must be reachable by psql run as any user
+        self._dir = make_workdir("poptui-postgres-")
         if self._as_postgres:
             entry = pwd.getpwnam("postgres")
             os.chown(self._dir, entry.pw_uid, entry.pw_gid)
         self._port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._initialised = False
 
     # ------------------------------------------------------------------ facts
@@ -148,19 +149,23 @@ class PostgresServer:
         return " ".join(parts)
 
     # ------------------------------------------------------------- processes
-    def _cmd(self, *args: str) -> list[str]:
-        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
-        return [*prefix, *args]
+    def _as_user_kwargs(self) -> dict[str, Any]:
+        """Popen arguments that run the child as ``postgres`` when we are root."""
+        if not self._as_postgres:
+            return {}
+        entry = pwd.getpwnam("postgres")
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            self._cmd(*args),
+            args,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
             cwd=self._dir,
+            **self._as_user_kwargs(),
         )
         if result.returncode != 0:
             raise PostgresError(
@@ -172,14 +177,8 @@ class PostgresServer:
     def _initdb(self) -> None:
         self._run(
             str(self._bindir / "initdb"),
-            "-D",
-            str(self.data_dir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
+            *("-D", str(self.data_dir), "-U", "postgres", "--auth=trust"),
+            *("--encoding=UTF8", "--locale=C", "--no-sync"),
         )
         tcp_others = "trust" if self._tcp_trust_all else "scram-sha-256"
         hba = (
@@ -197,6 +196,11 @@ class PostgresServer:
         self._initialised = True
 
     def start(self) -> Self:
+        """initdb (first time), then run the postmaster as our child on a free port.
+
+        The postmaster is started directly (not daemonised by ``pg_ctl start``) so
+        that it dies with the test process even when that is killed.
+        """
         if self.running:
             return self
         if not self._initialised:
@@ -204,35 +208,33 @@ class PostgresServer:
         last_error: PostgresError | None = None
         for _attempt in range(3):
             (port,) = free_tcp_ports(1, HOST)
-            options = " ".join(
-                [
-                    f"-c listen_addresses={HOST}",
-                    f"-p {port}",
-                    f"-k {self.socket_dir}",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
-                    "-c max_connections=100",
-                    "-c shared_buffers=32MB",
-                ]
-            )
-            try:
-                self._run(
-                    str(self._bindir / "pg_ctl"),
-                    "start",
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_path),
-                    "-w",
-                    "-t",
-                    str(int(self._start_timeout)),
-                    "-o",
-                    options,
-                    timeout=self._start_timeout + 10,
+            self.log_path.unlink(missing_ok=True)
+            with self.log_path.open("wb") as log:
+                if self._as_postgres:
+                    entry = pwd.getpwnam("postgres")
+                    os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
+                self._proc = subprocess.Popen(
+                    [
+                        str(self._bindir / "postgres"),
+                        *("-D", str(self.data_dir), "-p", str(port), "-k", str(self.socket_dir)),
+                        *("-c", f"listen_addresses={HOST}"),
+                        *("-c", "fsync=off", "-c", "synchronous_commit=off"),
+                        *("-c", "full_page_writes=off", "-c", "max_connections=100"),
+                        *("-c", "shared_buffers=32MB"),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    cwd=self._dir,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent_preexec(),
+                    **self._as_user_kwargs(),
                 )
+            try:
+                self._wait_ready(port)
             except PostgresError as exc:
                 last_error = exc
+                self._kill_postmaster()
                 if "already in use" in self.log_text():
                     continue
                 raise
@@ -240,37 +242,56 @@ class PostgresServer:
             return self
         raise last_error or PostgresError("PostgreSQL did not start")
 
+    def _wait_ready(self, port: int) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self._start_timeout
+        pid_file = self.data_dir / "postmaster.pid"
+        while True:
+            if self._proc.poll() is not None:
+                raise PostgresError(
+                    f"postgres exited with status {self._proc.returncode} during start."
+                    f"\n--- server log ---\n{self.log_text()}"
+                )
+            with contextlib.suppress(OSError):
+                lines = pid_file.read_text().splitlines()
+                # Line 8 of postmaster.pid is the postmaster status (PG >= 10).
+                if len(lines) >= 8 and lines[7].strip() == "ready" and lines[3] == str(port):
+                    return
+            if time.monotonic() > deadline:
+                raise PostgresError(
+                    f"postgres did not become ready on {HOST}:{port} within "
+                    f"{self._start_timeout}s.\n--- server log ---\n{self.log_text()}"
+                )
+            time.sleep(0.05)
+
     def stop(self) -> None:
         """``pg_ctl stop -m fast``, then SIGKILL the postmaster; delete the directory."""
-        if self.data_dir.exists() and (self.data_dir / "postmaster.pid").exists():
-            try:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(PostgresError, subprocess.TimeoutExpired):
                 self._run(
                     str(self._bindir / "pg_ctl"),
-                    "stop",
-                    "-D",
-                    str(self.data_dir),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "-t",
-                    "30",
+                    *("stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30"),
                     timeout=40,
                 )
-            except (PostgresError, subprocess.TimeoutExpired):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc = proc
                 self._kill_postmaster()
         self._port = None
         if not self._keep_workdir:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     def _kill_postmaster(self) -> None:
-        pid_file = self.data_dir / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            pid = int(pid_file.read_text().splitlines()[0])
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                os.kill(pid, 0)
-                time.sleep(0.05)
+        """SIGKILL the postmaster and its backends (they share its process group)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
 
     def __enter__(self) -> Self:
         return self.start()

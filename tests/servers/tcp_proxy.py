@@ -342,8 +342,7 @@ class TcpProxy:
         try:
             while not self._stopping.is_set():
                 for key, _ in sel.select(timeout=0.1):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    sock = client if key.data == "client" else upstream
                     data = sock.recv(65536)
                     if key.data == "client":
                         if not data:  # client closed: pass the FIN on, keep reading
