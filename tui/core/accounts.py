@@ -11,8 +11,9 @@ import getpass
 import uuid
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import Any
 
-from peewee import IntegrityError
+from peewee import IntegrityError, OperationalError, SqliteDatabase
 
 from tui.core.account_settings import AccountSettings, DeletePolicy, Security, SharingPermission
 from tui.core.models import Account, FetchLog, Message, database_proxy, utcnow
@@ -24,6 +25,14 @@ _PLAIN_FIELDS = [
     for f in fields(AccountSettings)
     if f.name not in {"incoming_security", "outgoing_security", "delete_policy", "sharing", "extra"}
 ]
+
+
+def write_transaction() -> Any:
+    """A transaction that takes SQLite's write lock up front, so readers-turned-writers never
+    deadlock; on PostgreSQL an ordinary transaction."""
+    if isinstance(database_proxy.obj, SqliteDatabase):
+        return database_proxy.obj.atomic("IMMEDIATE")
+    return database_proxy.atomic()
 
 
 class AccountError(Exception):
@@ -127,7 +136,16 @@ class AccountStore:
         last_error: Exception | None = None
         for _ in range(ACTIVATE_RETRIES):
             try:
-                with database_proxy.atomic():
+                with write_transaction():
+                    # Lock this owner's rows first, in a fixed order, so concurrent switches
+                    # queue up instead of deadlocking on the unique index (PostgreSQL).
+                    if not isinstance(database_proxy.obj, SqliteDatabase):
+                        list(
+                            Account.select(Account.id)
+                            .where(Account.owner == self.owner)
+                            .order_by(Account.id)
+                            .for_update()
+                        )
                     Account.update(is_active=False).where(
                         (Account.owner == self.owner)
                         & Account.is_active
@@ -135,7 +153,7 @@ class AccountStore:
                     ).execute()
                     Account.update(is_active=True).where(Account.id == target.id).execute()
                 return self.get(name)
-            except IntegrityError as error:
+            except (IntegrityError, OperationalError) as error:
                 last_error = error
         raise AccountError(f"Could not switch the active mailbox: {last_error}")
 

@@ -103,7 +103,7 @@ def make_database(url: str) -> Database:
         for item in filter(None, parts.query.split("&")):
             key, _, value = item.partition("=")
             options[key] = value
-        return PostgresqlDatabase(name, autorollback=True, **options)
+        return PostgresqlDatabase(name, **options)
     raise DatabaseError(
         f"Unsupported database URL {describe_url(url)!r}: use sqlite:///PATH or postgresql://…"
     )
