@@ -283,3 +283,51 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
 def test_described_urls_hide_passwords() -> None:
     assert dbmod.describe_url("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
     assert "s3cret" not in dbmod.describe_url("postgresql://u:s3cret@h:5432/db")
+
+
+def test_cli_database_option_switches_between_sqlite_and_postgres(
+    postgres_server: Any, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    postgres_server.create_database(name)
+    urls = {"postgres": postgres_server.url(name), "sqlite": f"sqlite:///{tmp_path}/cli.db"}
+    env = dict(os.environ)
+    env.pop(dbmod.DATABASE_ENV, None)
+    for label, url in urls.items():
+        added = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tui",
+                "--database",
+                url,
+                "account",
+                "add",
+                f"On-{label}",
+                "--email",
+                f"{label}@example.com",
+                "--incoming-host",
+                "pop.example.com",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert added.returncode == 0, added.stderr
+    for label, url in urls.items():
+        listed = subprocess.run(
+            [sys.executable, "-m", "tui", "--database", url, "account", "list", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert [a["name"] for a in json.loads(listed.stdout)] == [f"On-{label}"]
+    rows = postgres_server.psql("SELECT name FROM account", name)
+    assert rows.strip() == "On-postgres"
