@@ -503,8 +503,7 @@ def _run(
         if doomed:
             state.phase = "deleting"
             report(state)
-            for number in sorted(doomed):
-                client.dele(number)
+            client.dele_many(sorted(doomed))
         client.quit()
         if doomed:
             stamp = now()
@@ -581,8 +580,7 @@ def _fetch_without_uidl(
             raise FetchCancelled("Fetch stopped; nothing was deleted on the server")
     writer.flush()
     result.new_messages = writer.stored
-    for number in numbers:
-        client.dele(number)
+    client.dele_many(numbers)
     client.quit()
     result.deleted_on_server = len(numbers)
 
