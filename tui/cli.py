@@ -23,11 +23,14 @@ from tui.core.account_settings import (
     AccountSettings,
     DeletePolicy,
     Security,
+    SharingPermission,
 )
 from tui.core.accounts import AccountError, AccountStore, settings_of
 from tui.core.db import DatabaseError, open_database, resolve_database_url
 from tui.core.models import Account
 from tui.core.secrets import SecretStoreError
+from tui.core.sharing import SharingError
+from tui.core.team_postgres import TeamSetupError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -195,6 +198,76 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--ca-file", help="trust this CA bundle in addition to pinning")
 
+    sharing = commands.add_parser("sharing", help="who else may see a mailbox's mail")
+    shverbs = sharing.add_subparsers(dest="verb", metavar="VERB", required=True)
+    sh_show = shverbs.add_parser("show", help="the permission in force and who can see the mail")
+    sh_show.add_argument("name", metavar="ACCOUNT")
+    sh_show.add_argument("--json", action="store_true")
+    sh_set = shverbs.add_parser("set", help="choose the permission (where User's choice allows)")
+    sh_set.add_argument("name", metavar="ACCOUNT")
+    sh_set.add_argument("permission", choices=[p.value for p in SharingPermission])
+    sh_set.add_argument(
+        "--with",
+        dest="shared_with",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="with custom: a user to share with (repeatable)",
+    )
+    sh_set.add_argument(
+        "--exclude-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="with public: keep mail to/from this domain private (up to 5)",
+    )
+
+    admin = commands.add_parser("admin", help="roles and sharing policies (administrators)")
+    averbs = admin.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, text in (("grant", "make USER an administrator"), ("revoke", "take the role back")):
+        role = averbs.add_parser(verb, help=text)
+        role.add_argument("user", metavar="USER")
+    users = averbs.add_parser("users", help="list users and their roles")
+    users.add_argument("--json", action="store_true")
+    audit = averbs.add_parser("audit", help="recent changes to roles and sharing")
+    audit.add_argument("--json", action="store_true")
+    policy = averbs.add_parser("policy", help="show | set | clear sharing policies")
+    pverbs2 = policy.add_subparsers(dest="policy_verb", metavar="ACTION", required=True)
+    p_show = pverbs2.add_parser("show", help="every policy, and the default")
+    p_show.add_argument("--json", action="store_true")
+    for verb in ("set", "clear"):
+        pol = pverbs2.add_parser(verb, help=f"{verb} the policy of a user or a role")
+        scope = pol.add_mutually_exclusive_group(required=True)
+        scope.add_argument("--user", metavar="USER")
+        scope.add_argument("--role", choices=["admin", "user"])
+        if verb == "set":
+            what = pol.add_mutually_exclusive_group(required=True)
+            what.add_argument(
+                "--permission",
+                choices=[p.value for p in SharingPermission],
+                help="a fixed permission",
+            )
+            what.add_argument(
+                "--users-choice", action="store_true", help="the owner picks (User's choice)"
+            )
+            pol.add_argument(
+                "--lock", action="store_true", help="the user cannot change their current choice"
+            )
+            pol.add_argument("--exclude-domain", action="append", default=[], metavar="DOMAIN")
+    setup = averbs.add_parser(
+        "setup-postgres",
+        help="prepare a team PostgreSQL database with row-level security (as a superuser)",
+    )
+    setup.add_argument(
+        "--user",
+        dest="team_users",
+        action="append",
+        default=[],
+        metavar="LOGIN",
+        help="a person's login to create as a database role (repeatable)",
+    )
+    setup.add_argument("--admin", metavar="LOGIN", help="make this person an administrator")
+
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
     return parser
@@ -354,8 +427,14 @@ class Cli:
     def run(self) -> int:
         command = self.args.command
         verb = getattr(self.args, "verb", None)
-        handler = getattr(self, f"cmd_{command}_{verb}" if verb else f"cmd_{command}")
+        name = f"cmd_{command}_{verb}" if verb else f"cmd_{command}"
+        handler = getattr(self, name.replace("-", "_"))
+        if name == "cmd_admin_setup-postgres":
+            return int(handler())  # connects as the superuser itself, before any migration
         open_database(self.url)
+        from tui.core.sharing import SharingService
+
+        SharingService().ensure_user()
         result: int = handler()
         return result
 
@@ -542,6 +621,158 @@ class Cli:
 
         return run_fetch_command(self.args, self.console, self.store, self.secret_store)
 
+    # sharing ---------------------------------------------------------------
+
+    def _sharing_view(self, account: Account) -> dict[str, Any]:
+        from tui.core.sharing import SharingService
+
+        service = SharingService()
+        effective = service.effective(account)
+        policy = effective.policy
+        return {
+            "account": account.name,
+            "owner": account.owner,
+            "permission": effective.permission.value,
+            "excluded_domains": list(effective.excluded_domains),
+            "shared_with": list(effective.shared_with),
+            "policy": {
+                "mode": policy.mode.value,
+                "permission": policy.permission.value if policy.permission else None,
+                "locked": policy.locked,
+                "source": policy.source,
+            },
+            "user_may_choose": policy.user_may_choose,
+            "why_not": policy.why_not_choose() or None,
+            "who_can_see": service.viewers_in_words(effective),
+        }
+
+    def cmd_sharing_show(self) -> int:
+        view = self._sharing_view(self.store.get(self.args.name))
+        if self.args.json:
+            self.console.json(view)
+            return EXIT_OK
+        self.console.print(f"{view['account']}: {view['permission']}")
+        self.console.print(f"Who can see its mail: {view['who_can_see']}")
+        choice = "you may choose" if view["user_may_choose"] else view["why_not"]
+        self.console.print(f"Policy: {view['policy']['source']}; {choice}")
+        return EXIT_OK
+
+    def cmd_sharing_set(self) -> int:
+        from tui.core.sharing import SharingService
+
+        account = self.store.get(self.args.name)
+        effective = SharingService().set_account_permission(
+            account,
+            SharingPermission(self.args.permission),
+            shared_with=self.args.shared_with,
+            excluded_domains=self.args.exclude_domain,
+        )
+        self.console.print(f"{account.name}: {effective.permission.value}")
+        return EXIT_OK
+
+    # admin ---------------------------------------------------------------
+
+    def cmd_admin_grant(self) -> int:
+        from tui.core.sharing import SharingService
+
+        SharingService().grant_admin(self.args.user)
+        self.console.print(f"{self.args.user} is now an administrator")
+        return EXIT_OK
+
+    def cmd_admin_revoke(self) -> int:
+        from tui.core.sharing import SharingService
+
+        SharingService().revoke_admin(self.args.user)
+        self.console.print(f"{self.args.user} is no longer an administrator")
+        return EXIT_OK
+
+    def cmd_admin_users(self) -> int:
+        from tui.core.sharing import SharingService
+
+        rows = [{"name": u.name, "admin": bool(u.is_admin)} for u in SharingService().users()]
+        if self.args.json:
+            self.console.json(rows)
+        else:
+            for row in rows:
+                self.console.print(f"{row['name']}{'  (administrator)' if row['admin'] else ''}")
+        return EXIT_OK
+
+    def cmd_admin_audit(self) -> int:
+        from tui.core.sharing import SharingService
+
+        rows = [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            }
+            for e in SharingService().audit_log()
+        ]
+        if self.args.json:
+            self.console.json(rows)
+        else:
+            for r in rows:
+                self.console.print(
+                    f"{r['at']:%Y-%m-%d %H:%M} {r['actor']} {r['action']} {r['target']} "
+                    f"{r['detail']}"
+                )
+        return EXIT_OK
+
+    def cmd_admin_policy(self) -> int:
+        from tui.core.sharing import DEFAULT_POLICY, PolicyMode, SharingService
+
+        service = SharingService()
+        args = self.args
+        if args.policy_verb == "show":
+            rows: list[dict[str, Any]] = [
+                {
+                    "scope": f"{p.scope_kind}:{p.scope}",
+                    "mode": p.mode,
+                    "permission": p.permission,
+                    "locked": bool(p.locked),
+                    "excluded_domains": p.excluded_domains.split(),
+                    "updated_by": p.updated_by,
+                    "updated_at": p.updated_at,
+                }
+                for p in service.policies()
+            ]
+            if args.json:
+                self.console.json(rows)
+                return EXIT_OK
+            for r in rows:
+                what = r["permission"] if r["mode"] == "fixed" else "user's choice"
+                lock = ", locked" if r["locked"] else ""
+                domains = (
+                    f", except {' '.join(r['excluded_domains'])}" if r["excluded_domains"] else ""
+                )
+                self.console.print(f"{r['scope']}: {what}{lock}{domains}")
+            self.console.print(f"everyone else: {DEFAULT_POLICY.source}")
+            return EXIT_OK
+        scope_kind, scope = ("user", args.user) if args.user else ("role", args.role)
+        if args.policy_verb == "clear":
+            service.clear_policy(scope_kind=scope_kind, scope=scope)
+            self.console.print(f"Policy for {scope_kind} {scope} cleared")
+            return EXIT_OK
+        service.set_policy(
+            scope_kind=scope_kind,
+            scope=scope,
+            mode=PolicyMode.USERS_CHOICE if args.users_choice else PolicyMode.FIXED,
+            permission=SharingPermission(args.permission) if args.permission else None,
+            locked=args.lock,
+            excluded_domains=args.exclude_domain,
+        )
+        self.console.print(f"Policy for {scope_kind} {scope} set")
+        return EXIT_OK
+
+    def cmd_admin_setup_postgres(self) -> int:
+        from tui.core.team_postgres import setup_team_database
+
+        for line in setup_team_database(self.url, self.args.team_users, admin=self.args.admin):
+            self.console.print(line)
+        return EXIT_OK
+
     # doctor ---------------------------------------------------------------
 
     def cmd_doctor(self) -> int:
@@ -608,7 +839,14 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         return int(run_app(database_url=args.database))
     try:
         return Cli(args, console).run()
-    except (CommandFailed, AccountError, DatabaseError, SecretStoreError) as error:
+    except (
+        CommandFailed,
+        AccountError,
+        DatabaseError,
+        SecretStoreError,
+        SharingError,
+        TeamSetupError,
+    ) as error:
         console.warn(f"poptui: {error}")
         return EXIT_FAILURE
     except KeyboardInterrupt:

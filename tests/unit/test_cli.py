@@ -302,3 +302,47 @@ def test_headless_paths_never_import_textual() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sharing_and_admin_commands(poptui) -> None:  # type: ignore[no-untyped-def]
+    import getpass
+
+    me = getpass.getuser()
+    assert poptui("account", "add", "Home", "--email", "me@aol.com").code == 0
+    users = json.loads(poptui("admin", "users", "--json").out)
+    assert users == [{"name": me, "admin": True}]  # the first user is the administrator
+    shown = json.loads(poptui("sharing", "show", "Home", "--json").out)
+    assert (shown["permission"], shown["user_may_choose"]) == ("private", True)
+    assert shown["who_can_see"] == f"Only {me}."
+    public = poptui("sharing", "set", "Home", "public", "--exclude-domain", "rival.com")
+    assert public.code == 0, public.err
+    shown = json.loads(poptui("sharing", "show", "Home", "--json").out)
+    assert shown["excluded_domains"] == ["rival.com"]
+    assert "rival.com stays visible only to" in shown["who_can_see"]
+    too_many = poptui(
+        "sharing",
+        "set",
+        "Home",
+        "public",
+        *sum((["--exclude-domain", f"d{i}.com"] for i in range(6)), []),
+    )
+    assert too_many.code == 1 and "At most 5" in too_many.err
+    fixed = poptui("admin", "policy", "set", "--user", me, "--permission", "admin", "--lock")
+    assert fixed.code == 0, fixed.err
+    refused = poptui("sharing", "set", "Home", "private")
+    assert refused.code == 1 and "fixed this permission" in refused.err
+    policies = json.loads(poptui("admin", "policy", "show", "--json").out)
+    assert [(p["scope"], p["permission"], p["locked"]) for p in policies] == [
+        (f"user:{me}", "admin", True)
+    ]
+    assert poptui("admin", "grant", "bob").code == 0
+    assert poptui("admin", "revoke", "bob").code == 0
+    last = poptui("admin", "revoke", me)
+    assert last.code == 1 and "last administrator" in last.err
+    audit = json.loads(poptui("admin", "audit", "--json").out)
+    assert [e["action"] for e in audit[:4]] == [
+        "role.revoke",
+        "role.grant",
+        "policy.set",
+        "account.sharing",
+    ]

@@ -44,7 +44,16 @@ class AccountNotFound(AccountError):
 
 
 def current_user() -> str:
-    """The operating-system login: over SSH each person is themselves."""
+    """Who is using poptui: the operating-system login (over SSH, each person is themselves).
+
+    On PostgreSQL it is the database role the connection logged in as, which with peer
+    authentication over the Unix socket is that same login; the row-level security policies
+    compare rows with it, so the app must use the same name.
+    """
+    db = database_proxy.obj
+    if db is not None and not isinstance(db, SqliteDatabase):
+        row = db.execute_sql("SELECT current_user").fetchone()
+        return str(row[0])
     return getpass.getuser()
 
 

@@ -128,7 +128,7 @@ def migrate(db: Database) -> int:
     (BEGIN IMMEDIATE), PostgreSQL an advisory lock.
     """
     migrations = all_migrations()
-    known = len(migrations)
+    known = migrations[-1].version if migrations else 0
     dialect = dialect_of(db)
     with _migration_lock(db, dialect):
         current = schema_version(db)
@@ -141,7 +141,7 @@ def migrate(db: Database) -> int:
         if current == 0 and not db.table_exists("schema_version"):
             db.execute_sql("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
             db.execute_sql("INSERT INTO schema_version (id, version) VALUES (1, 0)")
-        for migration in migrations[current:]:
+        for migration in [m for m in migrations if m.version > current]:
             migration.apply(db, dialect)
             db.execute_sql(f"UPDATE schema_version SET version = {int(migration.version)}")
         return known

@@ -342,6 +342,7 @@ class BatchWriter:
                     date=summary.date,
                     message_id=summary.message_id,
                     has_attachments=summary.has_attachments,
+                    party_domains=summary.party_domains,
                     first_seen_at=now,
                     fetched_at=now,
                 ).execute()

@@ -31,6 +31,9 @@ class MessageSummary:
     date: datetime | None = None
     message_id: str = ""
     has_attachments: bool = False
+    party_domains: str = ""
+    """The domains of From, To and Cc as " a.com b.org " (spaces around each), so a sharing
+    rule can exclude mail to or from a domain with a plain LIKE, in SQLite and PostgreSQL."""
 
 
 def header_block(raw: bytes) -> bytes:
@@ -62,6 +65,17 @@ def _addresses(values: list[str]) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def domains_of(headers: list[str]) -> str:
+    """" a.com b.org " for the addresses in these header values (lower case, unique, sorted)."""
+    try:
+        pairs = getaddresses([decode_header_value(v) for v in headers])
+    except (ValueError, TypeError, IndexError):
+        return ""
+    domains = {a.rpartition("@")[2].strip().strip(">").lower() for _, a in pairs if "@" in a}
+    found = sorted(domains - {""})
+    return f" {' '.join(found)} " if found else ""
+
+
 def _date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -80,6 +94,11 @@ def summarize(raw: bytes) -> MessageSummary:
         head = header_block(raw)
         headers = BytesHeaderParser(policy=compat32).parsebytes(head)
         message_id = (headers.get("Message-ID") or "").strip()[:998]
+        parties = [
+            *(headers.get_all("From") or []),
+            *(headers.get_all("To") or []),
+            *(headers.get_all("Cc") or []),
+        ]
         return MessageSummary(
             from_addr=_addresses(headers.get_all("From") or []),
             to_addrs=_addresses((headers.get_all("To") or []) + (headers.get_all("Cc") or [])),
@@ -87,6 +106,7 @@ def summarize(raw: bytes) -> MessageSummary:
             date=_date(headers.get("Date")),
             message_id=message_id,
             has_attachments=_ATTACHMENT.search(raw, len(head)) is not None,
+            party_domains=domains_of(parties),
         )
     except Exception:
         return MessageSummary()

@@ -77,6 +77,8 @@ class Account(BaseModel):
     disabled_reason = TextField(default="")
     archived_at = DateTimeField(null=True)
     """Set when the account was removed but its fetched mail kept."""
+    excluded_domains = TextField(default="")
+    """The owner's own "Public, except these domains" choice, as " a.com b.org "."""
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -98,6 +100,8 @@ class Message(BaseModel):
     date = DateTimeField(null=True)
     message_id = CharField(max_length=998, default="", index=True)
     has_attachments = BooleanField(default=False)
+    party_domains = TextField(default="")
+    """Domains of From/To/Cc as " a.com b.org ", for domain-excluding sharing rules."""
     body_text = TextField(default="")
     """Plain text extracted for search; the raw source stays the truth."""
     first_seen_at = DateTimeField(default=utcnow)
@@ -162,6 +166,55 @@ class Setting(BaseModel):
         indexes = ((("owner", "key"), True),)
 
 
+class AppUser(BaseModel):
+    """A person using this database: their operating-system login (over SSH, themselves)."""
+
+    name = CharField(max_length=128, primary_key=True)
+    is_admin = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+
+class SharingPolicy(BaseModel):
+    """An administrator's rule for one user or one role (admin / user)."""
+
+    id = AutoField()
+    scope_kind = CharField(max_length=8)
+    """user | role"""
+    scope = CharField(max_length=128)
+    mode = CharField(max_length=16)
+    """fixed | users_choice"""
+    permission = CharField(max_length=16, null=True)
+    locked = BooleanField(default=False)
+    excluded_domains = TextField(default="")
+    updated_by = CharField(max_length=128)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("scope_kind", "scope"), True),)
+
+
+class AccountShare(BaseModel):
+    """With "Custom" sharing: one user who may see the mailbox's mail."""
+
+    id = AutoField()
+    account = ForeignKeyField(Account, backref="shares", on_delete="CASCADE")
+    grantee = CharField(max_length=128)
+
+    class Meta:
+        indexes = ((("account", "grantee"), True),)
+
+
+class AuditLog(BaseModel):
+    """Who changed which sharing rule or role, when, and to what."""
+
+    id = AutoField()
+    at = DateTimeField(default=utcnow)
+    actor = CharField(max_length=128)
+    action = CharField(max_length=64)
+    target = CharField(max_length=256)
+    detail = TextField(default="")
+
+
 class SchemaVersion(BaseModel):
     """The one row saying which numbered migration the database has reached."""
 
@@ -178,6 +231,10 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     UidlAlias,
     FetchLog,
     Setting,
+    AppUser,
+    SharingPolicy,
+    AccountShare,
+    AuditLog,
     SchemaVersion,
 )
 

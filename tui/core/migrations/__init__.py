@@ -28,14 +28,14 @@ def _load(module: ModuleType) -> Migration:
 
 
 def all_migrations() -> list[Migration]:
-    """Every migration this program knows, in order; their numbers must run 1, 2, 3 …"""
+    """Every migration this program knows, in order of their (unique) numbers."""
     found = [
         _load(importlib.import_module(f"{__name__}.{info.name}"))
         for info in pkgutil.iter_modules(__path__)
         if info.name.startswith("m") and info.name[1:5].isdigit()
     ]
     found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise RuntimeError(f"migration numbering broken at {migration.name}")
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
+        raise RuntimeError(f"migration numbers must be unique and positive: {versions}")
     return found
