@@ -324,7 +324,7 @@ def test_sharing_and_admin_commands(poptui) -> None:  # type: ignore[no-untyped-
         "set",
         "Home",
         "public",
-        *sum((["--exclude-domain", f"d{i}.com"] for i in range(6)), []),
+        *[arg for i in range(6) for arg in ("--exclude-domain", f"d{i}.com")],
     )
     assert too_many.code == 1 and "At most 5" in too_many.err
     fixed = poptui("admin", "policy", "set", "--user", me, "--permission", "admin", "--lock")
