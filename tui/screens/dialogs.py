@@ -1,0 +1,233 @@
+"""Small modal dialogs: removing a mailbox, trusting a certificate, showing an error.
+
+Each returns its answer through `dismiss`, so callers use `push_screen(dialog, callback)`.
+Safe answers have the initial focus (Cancel, Refuse), so a stray Enter never destroys or trusts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from tui.services import CertificateInfo
+from tui.widgets.safe_text import clean, safe_content
+
+
+class DeleteChoice(StrEnum):
+    """What happens to the mail already fetched from a mailbox that is removed."""
+
+    KEEP_MAIL = "keep"
+    """The account is archived; its messages stay readable."""
+    DROP_MAIL = "drop"
+    """The account and every message fetched from it are deleted here (never on the server)."""
+
+
+class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
+    """Asks before removing a mailbox, and whether its fetched mail goes too."""
+
+    BINDINGS = [
+        Binding(
+            "k",
+            "choose('keep')",
+            "Remove, keep mail",
+            id="delete-keep-mail",
+            tooltip="Remove the mailbox but keep the mail fetched from it",
+        ),
+        Binding(
+            "x",
+            "choose('drop')",
+            "Remove with mail",
+            id="delete-drop-mail",
+            tooltip="Remove the mailbox and delete the mail fetched from it (here only)",
+        ),
+        Binding(
+            "escape,n",
+            "dismiss(None)",
+            "Cancel",
+            id="delete-cancel",
+            tooltip="Keep the mailbox",
+        ),
+    ]
+
+    def __init__(self, name: str, email: str, message_count: int, *, is_active: bool) -> None:
+        super().__init__()
+        self._mailbox_name = name
+        self._email = email
+        self._count = message_count
+        self._is_active = is_active
+
+    def compose(self) -> ComposeResult:
+        name = clean(self._mailbox_name)
+        mail = (
+            "No mail has been fetched from it yet."
+            if self._count == 0
+            else f"{self._count:,} fetched message{'s' if self._count != 1 else ''} "
+            "are stored here. Keep them to read later, or delete them for good."
+        )
+        lines = [
+            Content.assemble("Remove the mailbox ", (name, "bold"), f" ({clean(self._email)})?"),
+            Content(mail),
+            Content("Nothing on the mail server is touched; the password is forgotten."),
+        ]
+        if self._is_active:
+            lines.append(Content("It is the active mailbox: the next one becomes active."))
+        with Vertical(id="delete-dialog", classes="dialog"):
+            yield Static("Remove mailbox", classes="dialog-title")
+            yield Static(Content("\n").join(lines), id="delete-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Remove, keep mail (k)", id="keep-mail", compact=True)
+                yield Button(
+                    "Remove and delete mail (x)", id="drop-mail", variant="error", compact=True
+                )
+                yield Button("Cancel (Esc)", id="cancel", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(DeleteChoice(choice))
+
+    @on(Button.Pressed, "#keep-mail")
+    def _keep(self) -> None:
+        self.dismiss(DeleteChoice.KEEP_MAIL)
+
+    @on(Button.Pressed, "#drop-mail")
+    def _drop(self) -> None:
+        self.dismiss(DeleteChoice.DROP_MAIL)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+def format_fingerprint_lines(fingerprint: str, pairs_per_line: int = 16) -> str:
+    """A SHA-256 fingerprint in two lines of 16 pairs, so it fits 80 columns and reads easily."""
+    pairs = fingerprint.split(":")
+    return "\n".join(
+        ":".join(pairs[start : start + pairs_per_line])
+        for start in range(0, len(pairs), pairs_per_line)
+    )
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "unknown"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+class CertificateTrustDialog(ModalScreen[bool]):
+    """Shows an untrusted certificate and asks whether to pin it; True means pin."""
+
+    BINDINGS = [
+        Binding(
+            "p",
+            "answer(True)",
+            "Pin",
+            id="certificate-pin",
+            tooltip="Trust exactly this certificate for this mailbox from now on",
+        ),
+        Binding(
+            "escape,r",
+            "answer(False)",
+            "Refuse",
+            id="certificate-refuse",
+            tooltip="Do not trust the certificate; nothing is saved",
+        ),
+    ]
+
+    def __init__(self, certificate: CertificateInfo, *, host: str, port: int) -> None:
+        super().__init__()
+        self.certificate = certificate
+        self._server = f"{host}:{port}"
+
+    def compose(self) -> ComposeResult:
+        cert = self.certificate
+        reason = clean(cert.reason) or "it could not be verified"
+        details = Content.assemble(
+            ("Server      ", "dim"),
+            clean(self._server),
+            "\n",
+            ("Subject     ", "dim"),
+            clean(cert.subject) or "(none)",
+            "\n",
+            ("Issuer      ", "dim"),
+            clean(cert.issuer) or "(none)",
+            " (self-signed)" if cert.self_signed else "",
+            "\n",
+            ("Valid       ", "dim"),
+            f"{_when(cert.not_before)} to {_when(cert.not_after)}",
+            "\n",
+            ("Names       ", "dim"),
+            clean(", ".join(cert.san)) or "(none)",
+        )
+        with Vertical(id="certificate-dialog", classes="dialog"):
+            yield Static("Untrusted certificate", classes="dialog-title")
+            yield Static(
+                safe_content(f"The server's certificate is not trusted: {reason}.", multiline=True),
+                id="certificate-reason",
+            )
+            yield Static(details, id="certificate-details")
+            yield Static("SHA-256 fingerprint", classes="field-heading")
+            yield Static(
+                Content(format_fingerprint_lines(clean(cert.sha256))),
+                id="certificate-fingerprint",
+            )
+            yield Static(
+                "Pin it only if this fingerprint matches the one your provider or administrator "
+                "gave you. Pinned, poptui accepts exactly this certificate and refuses any other.",
+                id="certificate-advice",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Pin this certificate (p)", id="pin", variant="warning", compact=True)
+                yield Button("Refuse (Esc)", id="refuse", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#refuse", Button).focus()
+
+    def action_answer(self, pin: bool) -> None:
+        self.dismiss(pin)
+
+    @on(Button.Pressed, "#pin")
+    def _pin(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#refuse")
+    def _refuse(self) -> None:
+        self.dismiss(False)
+
+
+class ErrorDialog(ModalScreen[None]):
+    """A failure that needs reading, not a toast that vanishes: title, details, OK."""
+
+    BINDINGS = [
+        Binding("escape,enter", "dismiss(None)", "Close", id="error-close", tooltip="Close"),
+    ]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self._title = title
+        self._message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error-dialog", classes="dialog"):
+            yield Static(safe_content(self._title), classes="dialog-title")
+            yield Static(safe_content(self._message, multiline=True), id="error-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK", id="ok", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,68 @@
+"""The help screen: every key of every screen, read from their BINDINGS so it never goes stale."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HelpSection = tuple[str, Sequence[BindingType]]
+"""A heading ("Mailbox list") and the bindings listed under it."""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the keys; Esc, F1, ? or q closes it."""
+
+    BINDINGS = [
+        Binding(
+            "escape,f1,question_mark,q",
+            "dismiss(None)",
+            "Close",
+            id="help-close",
+            tooltip="Close the help",
+        ),
+    ]
+
+    def __init__(self, sections: Sequence[HelpSection]) -> None:
+        super().__init__()
+        self._sections = sections
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog", classes="dialog"):
+            yield Static("Keys", classes="dialog-title")
+            with VerticalScroll(id="help-body"):
+                for heading, bindings in self._sections:
+                    yield Static(heading, classes="section-title")
+                    for binding in bindings:
+                        if isinstance(binding, Binding) and binding.description:
+                            yield self._row(binding)
+                yield Static(
+                    "Keys are letters, Ctrl+letter and F-keys so they work over SSH and in "
+                    "tmux. Ctrl+P opens the command palette with the same verbs.",
+                    id="help-footnote",
+                )
+            yield Static("↑ ↓ scroll · Esc closes", classes="dialog-hint")
+
+    def _key_label(self, binding: Binding, key: str) -> str:
+        one_key = dataclasses.replace(binding, key=key.strip(), key_display=None)
+        label = self.app.get_key_display(one_key)
+        return label.upper() if re.fullmatch(r"f\d{1,2}", label) else label
+
+    def _row(self, binding: Binding) -> Horizontal:
+        """Keys on the left; what they do, and the tooltip, wrapping in their own column."""
+        keys = ", ".join(self._key_label(binding, key) for key in binding.key.split(","))
+        what = Content.styled(binding.description, "bold")
+        if binding.tooltip and binding.tooltip != binding.description:
+            what = Content.assemble(what, (f" — {binding.tooltip}", "$text-muted"))
+        return Horizontal(
+            Static(Content(keys), classes="help-key"),
+            Static(what, classes="help-what"),
+            classes="help-row",
+        )

@@ -1,0 +1,406 @@
+"""The home screen: every mailbox, which one is active, how its last fetch went, and the verbs.
+
+Verbs with their own screen elsewhere (fetch, test, password, messages, sharing) are posted as
+request messages from `tui.messages`; the app decides what answers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from tui.commands import MailboxCommands, PaletteCommand
+from tui.core.accounts import AccountError
+from tui.core.models import database_proxy
+from tui.messages import (
+    ConnectionTestRequested,
+    FetchRequested,
+    MailboxRequest,
+    MessagesRequested,
+    PasswordEditorRequested,
+    SharingEditorRequested,
+)
+from tui.screens.account_form import AccountFormScreen, FormOutcome
+from tui.screens.dialogs import ConfirmDeleteDialog, DeleteChoice, ErrorDialog
+from tui.services import SecretKind, Services
+from tui.widgets.mailbox_table import (
+    ACTIVE_MARKER,
+    MailboxRow,
+    MailboxState,
+    MailboxTable,
+    describe_age,
+    load_rows,
+    state_text,
+)
+from tui.widgets.safe_text import clean
+
+EMPTY_STATE = (
+    "No mailboxes yet — press a to add one, or run `poptui account add` from a shell.\n\n"
+    "Several mailboxes can be set up; only the active one is fetched."
+)
+RELOAD_SECONDS = 30.0
+"""Reload from the database this often, so fetches run by cron or another session show up."""
+REMOVE_GROUP = "remove-mailbox"
+
+
+class MailboxListScreen(Screen[None]):
+    """Every mailbox of the current user; the active one is marked, and one key switches it."""
+
+    COMMANDS = {MailboxCommands}
+    BINDINGS = [
+        Binding("a", "add_mailbox", "Add", id="add-mailbox", tooltip="Set up a new mailbox"),
+        Binding(
+            "e",
+            "edit_mailbox",
+            "Edit",
+            id="edit-mailbox",
+            tooltip="Change the highlighted mailbox's settings",
+        ),
+        Binding(
+            "d",
+            "delete_mailbox",
+            "Delete",
+            id="delete-mailbox",
+            tooltip="Remove the highlighted mailbox, keeping or dropping its fetched mail",
+        ),
+        Binding(
+            "s,space",
+            "switch_active",
+            "Make active",
+            id="switch-active",
+            tooltip="Make the highlighted mailbox the one active mailbox",
+        ),
+        Binding(
+            "f",
+            "fetch_now",
+            "Fetch",
+            id="fetch-now",
+            tooltip="Fetch the highlighted mailbox now",
+        ),
+        Binding(
+            "o",
+            "open_messages",
+            "Open",
+            id="open-messages",
+            tooltip="Browse the mail fetched from the highlighted mailbox (also Enter)",
+        ),
+        Binding(
+            "t",
+            "test_connection",
+            "Test",
+            id="test-connection",
+            tooltip="Log in to the incoming server and report; nothing is fetched",
+            show=False,
+        ),
+        Binding(
+            "p",
+            "edit_password",
+            "Password",
+            id="edit-password",
+            tooltip="Change the incoming or outgoing password",
+            show=False,
+        ),
+        Binding(
+            "x",
+            "edit_sharing",
+            "Sharing",
+            id="edit-sharing",
+            tooltip="Show or change who may see this mailbox's mail",
+            show=False,
+        ),
+        Binding("q", "app.quit", "Quit", id="quit", tooltip="Leave poptui", show=False),
+    ]
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self._services = services
+        self.sub_title = "Mailboxes"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="mailboxes"):
+            yield Static(id="active-summary")
+            yield MailboxTable(id="mailbox-table")
+            yield Static(EMPTY_STATE, id="empty-state", markup=False)
+            yield Static(id="mailbox-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.set_interval(RELOAD_SECONDS, self.reload)
+
+    @property
+    def table(self) -> MailboxTable:
+        return self.query_one(MailboxTable)
+
+    @property
+    def rows(self) -> Sequence[MailboxRow]:
+        return self.table.rows_shown
+
+    def reload(self, select_account: int | None = None) -> None:
+        """Read the accounts again and redraw, keeping the cursor on the same mailbox."""
+        rows = load_rows(self._services.accounts)
+        table = self.table
+        table.show_rows(rows, self._services.clock())
+        if select_account is not None:
+            table.select_account(select_account)
+        empty = not rows
+        table.display = not empty
+        self.query_one("#empty-state").display = empty
+        self.query_one("#mailbox-detail").display = not empty
+        self._show_active_summary(rows)
+        self._show_detail()
+        if not empty and self.focused is None:
+            table.focus()
+
+    def _show_active_summary(self, rows: Sequence[MailboxRow]) -> None:
+        summary = self.query_one("#active-summary", Static)
+        active = next((row for row in rows if row.is_active), None)
+        if not rows:
+            summary.update("")
+        elif active is None:
+            summary.update(
+                Content("No active mailbox: highlight one and press s to fetch from it.").stylize(
+                    "$text-warning"
+                )
+            )
+        else:
+            summary.update(
+                Content.assemble(
+                    (f"{ACTIVE_MARKER}: ", "bold"),
+                    (clean(active.name), "bold"),
+                    f" <{clean(active.email)}> — the mailbox that is fetched",
+                )
+            )
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#mailbox-detail", Static)
+        row = self.table.highlighted
+        if row is None:
+            detail.update("")
+            return
+        now = self._services.clock()
+        name = Content.styled(clean(row.name), "bold")
+        header = Content.assemble(
+            name,
+            (f"  {ACTIVE_MARKER}", "bold $success") if row.is_active else "",
+            f"  {clean(row.email)}",
+        )
+        server = Content.assemble(
+            ("Server  ", "dim"),
+            f"{clean(row.server)} ({row.security})",
+            ("  ·  ", "dim"),
+            row.delete_policy,
+        )
+        fetched = describe_age(row.last_fetch_at, now)
+        last = Content.assemble(
+            ("Fetched ", "dim"),
+            fetched,
+            "  ",
+            Content.from_rich_text(state_text(row, with_reason=True)),
+        )
+        mail = Content.assemble(
+            ("Mail    ", "dim"),
+            f"{row.message_count:,} message{'s' if row.message_count != 1 else ''} here",
+            f", {row.last_fetch_new} new in the last fetch" if row.last_fetch_at else "",
+        )
+        lines = [header, server, last, mail]
+        if row.state is MailboxState.DISABLED:
+            lines.append(
+                Content(
+                    "Not fetched until fixed: a new password (p) or settings that pass "
+                    "Test & save (e) enable it again."
+                ).stylize("$text-warning")
+            )
+        detail.update(Content("\n").join(lines))
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self._show_detail()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_open_messages()
+
+    # ------------------------------------------------------------------ verbs
+
+    def _highlighted(self) -> MailboxRow | None:
+        row = self.table.highlighted
+        if row is None:
+            self.notify("No mailbox yet: press a to add one.", severity="warning")
+        return row
+
+    def action_add_mailbox(self) -> None:
+        self.app.push_screen(AccountFormScreen(self._services), self._form_closed)
+
+    def action_edit_mailbox(self) -> None:
+        row = self._highlighted()
+        if row is None:
+            return
+        try:
+            account = self._services.accounts.get_by_id(row.account_id)
+        except AccountError as error:
+            self._gone(error)
+            return
+        self.app.push_screen(AccountFormScreen(self._services, account=account), self._form_closed)
+
+    def _form_closed(self, outcome: FormOutcome | None) -> None:
+        if outcome is None:
+            return
+        self.reload(select_account=outcome.account_id)
+        verb = "Added" if outcome.created else "Saved"
+        active = next((r for r in self.rows if r.account_id == outcome.account_id), None)
+        now_active = " It is the active mailbox." if active and active.is_active else ""
+        self.notify(
+            f"{verb} {clean(outcome.name)}. {clean(outcome.message)}{now_active}",
+            markup=False,
+            severity="information" if outcome.tested else "warning",
+        )
+        if outcome.password_problem:
+            self.app.push_screen(ErrorDialog("Password not stored", outcome.password_problem))
+
+    def action_switch_active(self) -> None:
+        row = self._highlighted()
+        if row is not None:
+            self.switch_active_to(row.account_id)
+
+    def switch_active_to(self, account_id: int) -> None:
+        """Make `account_id` the one active mailbox (also used by the command palette)."""
+        store = self._services.accounts
+        try:
+            account = store.get_by_id(account_id)
+            if account.is_active:
+                self.notify(f"{clean(account.name)} is already the active mailbox.", markup=False)
+                return
+            account = store.activate(account.name)
+        except AccountError as error:
+            self._gone(error)
+            return
+        self.reload(select_account=account_id)
+        message = f"{clean(account.name)} is now the active mailbox."
+        if account.disabled:
+            reason = clean(account.disabled_reason) or "no reason recorded"
+            message += f" It is disabled ({reason}): fix it with e or p before it can fetch."
+        self.notify(
+            message, markup=False, severity="warning" if account.disabled else "information"
+        )
+
+    def action_delete_mailbox(self) -> None:
+        row = self._highlighted()
+        if row is None:
+            return
+        dialog = ConfirmDeleteDialog(
+            row.name, row.email, row.message_count, is_active=row.is_active
+        )
+        self.app.push_screen(dialog, partial(self._delete_answered, row))
+
+    def _delete_answered(self, row: MailboxRow, choice: DeleteChoice | None) -> None:
+        if choice is not None:
+            self._remove(row, choice)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=REMOVE_GROUP)
+    def _remove(self, row: MailboxRow, choice: DeleteChoice) -> str:
+        """In a thread: the secret store may block (a locked keyring), the database may wait."""
+        store = self._services.accounts
+        with database_proxy.connection_context():
+            account = store.get_by_id(row.account_id)
+            secret_key = account.secret_key
+            store.remove(account.name, keep_mail=choice is DeleteChoice.KEEP_MAIL)
+        for kind in SecretKind:
+            self._services.secrets.delete(secret_key, kind)
+        if choice is DeleteChoice.KEEP_MAIL:
+            return f"Removed {clean(row.name)}; its fetched mail is kept."
+        return f"Removed {clean(row.name)} and the mail fetched from it."
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != REMOVE_GROUP:
+            return
+        if event.state is WorkerState.SUCCESS:
+            self.reload()
+            self.notify(str(worker.result), markup=False)
+        elif event.state is WorkerState.ERROR:
+            self.reload()
+            self.app.push_screen(ErrorDialog("Could not remove the mailbox", str(worker.error)))
+
+    def _gone(self, error: Exception) -> None:
+        self.reload()
+        self.notify(
+            f"{clean(str(error))} (it was changed elsewhere).", markup=False, severity="error"
+        )
+
+    def _request(self, message_type: type[MailboxRequest]) -> None:
+        row = self._highlighted()
+        if row is not None:
+            self.post_message(message_type(row.account_id, row.name))
+
+    def action_fetch_now(self) -> None:
+        self._request(FetchRequested)
+
+    def action_test_connection(self) -> None:
+        self._request(ConnectionTestRequested)
+
+    def action_edit_password(self) -> None:
+        self._request(PasswordEditorRequested)
+
+    def action_open_messages(self) -> None:
+        self._request(MessagesRequested)
+
+    def action_edit_sharing(self) -> None:
+        self._request(SharingEditorRequested)
+
+    # ------------------------------------------------------------------ command palette
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """The verbs of this screen for the command palette, and one switch per mailbox."""
+        commands = [
+            PaletteCommand("Add account", self.action_add_mailbox, "Set up a new mailbox"),
+        ]
+        if self.table.highlighted is not None:
+            commands += [
+                PaletteCommand("Fetch now", self.action_fetch_now, "Fetch the highlighted mailbox"),
+                PaletteCommand(
+                    "Test connection",
+                    self.action_test_connection,
+                    "Log in to the highlighted mailbox's server",
+                ),
+                PaletteCommand(
+                    "Edit account", self.action_edit_mailbox, "Change the highlighted mailbox"
+                ),
+                PaletteCommand(
+                    "Delete account", self.action_delete_mailbox, "Remove the highlighted mailbox"
+                ),
+                PaletteCommand(
+                    "Change password",
+                    self.action_edit_password,
+                    "Incoming or outgoing password of the highlighted mailbox",
+                ),
+                PaletteCommand(
+                    "Open messages", self.action_open_messages, "Browse the fetched mail"
+                ),
+                PaletteCommand(
+                    "Sharing permission",
+                    self.action_edit_sharing,
+                    "Who may see the highlighted mailbox's mail",
+                ),
+            ]
+        for row in self.rows:
+            if not row.is_active:
+                commands.append(
+                    PaletteCommand(
+                        f"Switch active mailbox: {row.name}",
+                        partial(self.switch_active_to, row.account_id),
+                        "Make it the one mailbox that is fetched",
+                    )
+                )
+        return commands

@@ -1,0 +1,531 @@
+"""The message list: a virtual, line-API list over a mailbox of any size, newest first.
+
+Why not a DataTable: a DataTable holds every row it shows (100,000 rows take ~20 s to add),
+and a DataTable refilled page by page cannot prepend rows or drop rows from its top without
+resetting its scroll offset, so paging up would jump. This widget (a `ScrollView` with
+`render_line`, like toolong's log view) has a virtual height of the whole mailbox, so the
+scrollbar and "end" mean the real end; it draws only the visible lines, asking a row source for
+them. `MailboxRows` keeps at most `MAX_PAGES` pages of rows: moving on by keyset pages
+(`tui.core.message_query.page_after`/`page_before`), jumping (home, end, the scrollbar) by
+loading the page there. Each page is one indexed query (~1 ms on SQLite for 100,000 messages),
+run on the UI thread because it is cheaper than a worker round trip.
+
+Rows are mail headers, untrusted: every cell goes through `clean` into a rich `Text`, never
+markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar, Protocol
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui.core import message_query
+from tui.core.message_query import MessageRow
+from tui.widgets.safe_text import clean
+
+PAGE_SIZE = 100
+MAX_PAGES = 4
+"""Rows held at once: at most PAGE_SIZE × MAX_PAGES, whatever the mailbox size."""
+ATTACHMENT_MARK = "+"
+
+
+class RowSource(Protocol):
+    """Rows of the list by position; `get` may load from the database."""
+
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def held(self) -> int:
+        """Rows currently kept in memory."""
+        ...
+
+    @property
+    def empty_text(self) -> str: ...
+
+    def get(self, index: int) -> MessageRow | None: ...
+
+    def reload(self) -> None: ...
+
+
+class MailboxRows:
+    """One account's list, a window of at most `max_pages` pages loaded around what is shown."""
+
+    empty_text = "No messages in this mailbox yet."
+
+    def __init__(
+        self, account_id: int, *, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES
+    ) -> None:
+        self.account_id = account_id
+        self.page_size = page_size
+        self.max_rows = page_size * max(2, max_pages)
+        self._total = 0
+        self._start = 0
+        self._rows: list[MessageRow] = []
+        self.queries = 0
+        """Pages loaded so far (tests and the benchmark read it)."""
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @property
+    def held(self) -> int:
+        return len(self._rows)
+
+    def reload(self) -> None:
+        """Count again and forget the loaded rows (after a fetch, a delete, a switch)."""
+        self._total = message_query.count(self.account_id)
+        self._start = 0
+        self._rows = []
+
+    def get(self, index: int) -> MessageRow | None:
+        if not 0 <= index < self._total:
+            return None
+        if not self._start <= index < self._start + len(self._rows):
+            self._load(index)
+        offset = index - self._start
+        return self._rows[offset] if 0 <= offset < len(self._rows) else None
+
+    def _load(self, index: int) -> None:
+        page = self.page_size
+        end = self._start + len(self._rows)
+        self.queries += 1
+        if self._rows and end <= index < end + page:
+            more = message_query.page_after(self.account_id, self._rows[-1].cursor, page)
+            self._rows.extend(more)
+            if len(more) < page:  # rows went away meanwhile: the list ends here
+                self._total = self._start + len(self._rows)
+            excess = len(self._rows) - self.max_rows
+            if excess > 0:
+                del self._rows[:excess]
+                self._start += excess
+        elif self._rows and self._start - page <= index < self._start:
+            more = message_query.page_before(self.account_id, self._rows[0].cursor, page)
+            # Fewer than asked for means these are the newest: the window starts at 0.
+            self._start = self._start - len(more) if len(more) == page else 0
+            self._rows[:0] = more
+            del self._rows[self.max_rows :]
+        elif index >= self._total - page:
+            self._rows = message_query.last_page(self.account_id, page)
+            self._start = max(0, self._total - len(self._rows))
+        elif index < page:
+            self._rows = message_query.first_page(self.account_id, page)
+            self._start = 0
+        else:
+            first = max(0, index - page // 2)
+            self._rows = message_query.page_at(self.account_id, first, page)
+            self._start = first
+
+
+class ResultRows:
+    """Search results: a short list held whole (search returns at most a few hundred)."""
+
+    def __init__(self, rows: Sequence[MessageRow], empty_text: str = "Nothing found.") -> None:
+        self._rows = list(rows)
+        self.empty_text = empty_text
+
+    @property
+    def total(self) -> int:
+        return len(self._rows)
+
+    @property
+    def held(self) -> int:
+        return len(self._rows)
+
+    def get(self, index: int) -> MessageRow | None:
+        return self._rows[index] if 0 <= index < len(self._rows) else None
+
+    def reload(self) -> None:
+        pass
+
+    def discard(self, message_ids: set[int]) -> None:
+        self._rows = [row for row in self._rows if row.id not in message_ids]
+
+
+class EmptyRows:
+    """Nothing to show (no mailbox chosen)."""
+
+    def __init__(self, empty_text: str) -> None:
+        self.empty_text = empty_text
+
+    total = 0
+    held = 0
+
+    def get(self, index: int) -> MessageRow | None:
+        return None
+
+    def reload(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------ formatting
+
+
+def format_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    for unit in ("KB", "MB", "GB"):
+        size_f = size / 1024
+        if size_f < 1024 or unit == "GB":
+            return f"{size_f:.0f} {unit}" if size_f >= 10 else f"{size_f:.1f} {unit}"
+        size = int(size_f)
+    return f"{size} B"  # pragma: no cover
+
+
+def format_when(when: datetime | None) -> str:
+    """A stored (naive UTC) time in local time, "2025-03-14 09:30"."""
+    if when is None:
+        return ""
+    try:
+        return when.replace(tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):
+        return when.strftime("%Y-%m-%d %H:%M")
+
+
+def display_sender(from_addr: str) -> str:
+    """The sender's name when the address has one ("Ana Lima <ana@…>" → "Ana Lima")."""
+    text = clean(from_addr).strip()
+    if text.endswith(">") and " <" in text:
+        name = text.rsplit(" <", 1)[0].strip().strip('"').strip()
+        if name:
+            return name
+    return text
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    sender: int
+    subject: int
+    date: int
+    size: int
+
+    @classmethod
+    def for_width(cls, width: int) -> ColumnLayout:
+        # " + " mark, then sender, subject, date, size separated by two spaces.
+        date, size = (16, 7) if width >= 70 else (10, 0)
+        sender = max(8, min(28, width * 3 // 10))
+        fixed = 3 + sender + 2 + 2 + date + (2 + size if size else 0) + 1
+        subject = max(4, width - fixed)
+        return cls(sender, subject, date, size)
+
+
+def _cell(text: str, width: int, style: Style | str = "", *, right: bool = False) -> Text:
+    cell = Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+    if right and cell.cell_len < width:
+        cell = Text(" " * (width - cell.cell_len), end="") + cell
+    cell.truncate(width, overflow="ellipsis", pad=True)
+    return cell
+
+
+# ------------------------------------------------------------------------------ the widget
+
+
+class MessageList(ScrollView, can_focus=True):
+    """A cursor over the rows of a `RowSource`; the first line is the column header."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "up,k", "cursor_up", "Up", show=False, id="message-list-up",
+            tooltip="Highlight the newer message",
+        ),
+        Binding(
+            "down,j", "cursor_down", "Down", show=False, id="message-list-down",
+            tooltip="Highlight the older message",
+        ),
+        Binding(
+            "pageup", "page_up", "Page up", show=False, id="message-list-page-up",
+            tooltip="One screen up",
+        ),
+        Binding(
+            "pagedown", "page_down", "Page down", show=False, id="message-list-page-down",
+            tooltip="One screen down",
+        ),
+        Binding(
+            "home", "first", "Newest", id="message-list-first",
+            tooltip="Jump to the newest message",
+        ),
+        Binding(
+            "end", "last", "Oldest", id="message-list-last",
+            tooltip="Jump to the oldest message",
+        ),
+        Binding(
+            "enter", "open", "Read", id="message-list-open",
+            tooltip="Read the highlighted message",
+        ),
+    ]  # fmt: skip
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "message-list--header",
+        "message-list--cursor",
+        "message-list--dim",
+        "message-list--attachment",
+    }
+
+    DEFAULT_CSS = """
+    MessageList {
+        height: 1fr;
+        overflow-x: hidden;
+        overflow-y: scroll;
+        background: $surface;
+        & > .message-list--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        & > .message-list--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .message-list--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+        & > .message-list--dim {
+            color: $text-muted;
+        }
+        & > .message-list--attachment {
+            color: $accent;
+            text-style: bold;
+        }
+    }
+    """
+
+    cursor: reactive[int] = reactive(0, repaint=False, init=False)
+    """Position of the highlighted message in the whole list (0 = newest)."""
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved (or the rows changed under it)."""
+
+        message_list: MessageList
+        row: MessageRow | None
+        position: int
+        total: int
+
+        @property
+        def control(self) -> MessageList:
+            return self.message_list
+
+    @dataclass
+    class Selected(Message):
+        """Enter (or a double click) on a message."""
+
+        message_list: MessageList
+        row: MessageRow
+
+        @property
+        def control(self) -> MessageList:
+            return self.message_list
+
+    def __init__(
+        self,
+        source: RowSource | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.source: RowSource = source or EmptyRows("")
+        self._load_failed = False
+
+    # -------------------------------------------------------------- data
+
+    @property
+    def total(self) -> int:
+        return self.source.total
+
+    @property
+    def held_rows(self) -> int:
+        """Rows in memory (bounded by pages, not by the mailbox size)."""
+        return self.source.held
+
+    @property
+    def highlighted_row(self) -> MessageRow | None:
+        return self._row(self.cursor)
+
+    def _row(self, index: int) -> MessageRow | None:
+        try:
+            return self.source.get(index)
+        except Exception as error:  # a database error must not take the screen down
+            if not self._load_failed:
+                self._load_failed = True
+                self.notify(
+                    f"Could not read messages: {clean(str(error))}",
+                    severity="error",
+                    markup=False,
+                )
+            return None
+
+    def show(self, source: RowSource, *, cursor: int = 0) -> None:
+        """Show another list (a mailbox, search results), the cursor at `cursor`."""
+        self.source = source
+        self._load_failed = False
+        self._resize_virtual()
+        self.set_reactive(MessageList.cursor, self._clamp(cursor))
+        self.scroll_to(y=0, animate=False)
+        self._reveal_cursor()
+        self.refresh()
+        self._announce()
+
+    def reload(self) -> None:
+        """Read the source again, keeping the cursor at the same position."""
+        self._load_failed = False
+        self.source.reload()
+        self._resize_virtual()
+        self.set_reactive(MessageList.cursor, self._clamp(self.cursor))
+        self._reveal_cursor()
+        self.refresh()
+        self._announce()
+
+    def _clamp(self, index: int) -> int:
+        return max(0, min(index, self.total - 1))
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, self.total + 1)
+
+    def _announce(self) -> None:
+        self.post_message(self.Highlighted(self, self.highlighted_row, self.cursor, self.total))
+
+    # -------------------------------------------------------------- cursor
+
+    def validate_cursor(self, value: int) -> int:
+        return self._clamp(value)
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
+        self._reveal_cursor()
+        self._announce()
+
+    @property
+    def _visible_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _reveal_cursor(self) -> None:
+        top = round(self.scroll_y)
+        visible = self._visible_rows
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False)
+
+    def action_cursor_up(self) -> None:
+        self.cursor -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor += 1
+
+    def action_page_up(self) -> None:
+        step = self._visible_rows
+        self.scroll_to(y=self.scroll_y - step, animate=False)
+        self.cursor -= step
+
+    def action_page_down(self) -> None:
+        step = self._visible_rows
+        self.scroll_to(y=self.scroll_y + step, animate=False)
+        self.cursor += step
+
+    def action_first(self) -> None:
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False)
+
+    def action_last(self) -> None:
+        self.cursor = self.total - 1
+        self.scroll_to(y=self.max_scroll_y, animate=False)
+
+    def action_open(self) -> None:
+        row = self.highlighted_row
+        if row is not None:
+            self.post_message(self.Selected(self, row))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        index = round(self.scroll_y) + offset.y - 1
+        if index < self.total:
+            self.cursor = index
+            if event.chain >= 2:
+                self.action_open()
+
+    def on_resize(self, _: events.Resize) -> None:
+        self._resize_virtual()
+        self._reveal_cursor()
+
+    # -------------------------------------------------------------- drawing
+
+    def _strip(self, text: Text, width: int, style: Style) -> Strip:
+        segments: list[Segment] = list(text.render(self.app.console))
+        return Strip(segments, text.cell_len).adjust_cell_length(width, style)
+
+    def _header_line(self, layout: ColumnLayout, width: int, style: Style) -> Strip:
+        header = Text(" " * 3, end="")
+        header.append_text(_cell("From", layout.sender))
+        header.append("  ")
+        header.append_text(_cell("Subject", layout.subject))
+        header.append("  ")
+        header.append_text(_cell("Date", layout.date))
+        if layout.size:
+            header.append("  ")
+            header.append_text(_cell("Size", layout.size, right=True))
+        header.stylize(style)
+        return self._strip(header, width, style)
+
+    def _row_line(
+        self, row: MessageRow, layout: ColumnLayout, width: int, style: Style
+    ) -> Strip:
+        dim = self.get_component_rich_style("message-list--dim", partial=True)
+        mark = self.get_component_rich_style("message-list--attachment", partial=True)
+        line = Text(" ", end="")
+        line.append(ATTACHMENT_MARK if row.has_attachments else " ", style=mark)
+        line.append(" ")
+        line.append_text(_cell(display_sender(row.from_addr), layout.sender))
+        line.append("  ")
+        subject = clean(row.subject).strip()
+        line.append_text(_cell(subject or "(no subject)", layout.subject, "" if subject else dim))
+        line.append("  ")
+        when = format_when(row.when)[: layout.date]
+        line.append_text(_cell(when, layout.date, dim))
+        if layout.size:
+            line.append("  ")
+            line.append_text(_cell(format_size(row.size), layout.size, dim, right=True))
+        line.stylize(style)
+        return self._strip(line, width, style)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        layout = ColumnLayout.for_width(width)
+        if y == 0:
+            header = base + self.get_component_rich_style("message-list--header", partial=True)
+            return self._header_line(layout, width, header)
+        index = round(self.scroll_y) + y - 1
+        if self.total == 0:
+            if y == 1:
+                dim = base + self.get_component_rich_style("message-list--dim", partial=True)
+                return self._strip(Text(f"   {self.source.empty_text}", end=""), width, dim)
+            return Strip.blank(width, base)
+        row = self._row(index) if index < self.total else None
+        if row is None:
+            return Strip.blank(width, base)
+        style = base
+        if index == self.cursor:
+            style = base + self.get_component_rich_style("message-list--cursor", partial=True)
+        return self._row_line(row, layout, width, style)
