@@ -146,3 +146,55 @@ def test_retrievals_are_pipelined_when_advertised(tmp_path: Path) -> None:
         chunks_with_many_retr = [c for c in session.chunks if c.count(b"RETR ") > 1]
         assert chunks_with_many_retr, "RETR commands were sent one at a time"
         assert not any(b"DELE" in c and b"RETR" in c for c in session.chunks)
+
+
+def test_control_cancel_interrupts_a_blocked_read_at_once(tmp_path: Path) -> None:
+    """Quitting the app mid-fetch: the socket is closed, stored mail stays, nothing deleted."""
+    import threading
+    import time
+
+    from tests.servers.fake_pop3 import HANG
+    from tui.core.fetch import FetchCancelled, FetchControl
+
+    messages = [make_message(i) for i in range(5)]
+    served: list[int] = []
+
+    def retr(session: FakeSession, args: list[str]) -> object:
+        number = int(args[0])
+        if number == 4:
+            return HANG  # the server stops answering mid-session
+        served.append(number)
+        from tests.servers.fake_pop3 import stuff
+
+        return f"+OK {len(messages[number - 1])} octets\r\n".encode() + stuff(messages[number - 1])
+
+    capa = ("UIDL", "USER", "RESP-CODES")  # no pipelining: one RETR at a time
+    with FakePop3Server(messages, capa=capa, handlers={"RETR": retr}) as server:
+        account = account_for(server, delete_policy=DeletePolicy.AFTER_FETCH)
+        control = FetchControl()
+        results: list[Any] = []
+        options = FetchOptions(lock_dir=tmp_path / "locks", timeout=60)
+        worker = threading.Thread(
+            target=lambda: results.append(
+                fetch_account(
+                    Account.get_by_id(account.id), "secret", options=options, control=control
+                )
+            )
+        )
+        worker.start()
+        deadline = time.monotonic() + 10
+        while len(served) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # now blocked reading message 4
+        started = time.monotonic()
+        control.cancel()
+        worker.join(timeout=5)
+        elapsed = time.monotonic() - started
+        assert not worker.is_alive()
+        assert elapsed < 1.0, elapsed
+        result = results[0]
+        assert isinstance(result.error, FetchCancelled)
+        assert result.new_messages == 3
+        assert Message.select().count() == 3
+        assert not any("QUIT" in s.verbs for s in server.sessions)
+        assert not any(s.deleted for s in server.sessions)

@@ -7,9 +7,11 @@ deletes nothing. Shared by the TUI's worker and `poptui fetch`; no Textual here.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -355,6 +357,34 @@ class BatchWriter:
 # ---------------------------------------------------------------- the fetch
 
 
+class FetchControl:
+    """Stops a fetch from another thread at once (quitting the app): between messages, and by
+    closing the socket if the fetch is blocked in a read. Closing without QUIT deletes nothing;
+    messages already committed stay stored."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._client: pop3.Pop3Client | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        with self._lock:
+            client = self._client
+        if client is not None:
+            client.abort()
+
+    def attach(self, client: pop3.Pop3Client) -> None:
+        with self._lock:
+            self._client = client
+        if self.cancelled:
+            client.abort()
+
+
 ProgressCallback = Callable[[FetchProgress], None]
 CancelCheck = Callable[[], bool]
 
@@ -384,6 +414,7 @@ def fetch_account(
     options: FetchOptions | None = None,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
+    control: FetchControl | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> FetchResult:
     """Fetch one account's new mail; never raises for server or network trouble.
@@ -392,6 +423,12 @@ def fetch_account(
     fetch log; failure counters drive the auto-disable rule.
     """
     options = options or FetchOptions()
+    if control is not None:
+        outer = cancelled
+
+        def cancelled() -> bool:
+            return control.cancelled or (outer is not None and outer())
+
     result = FetchResult(account=account.name)
     started = time.monotonic()
     if account.disabled and not options.ignore_disabled:
@@ -411,9 +448,14 @@ def fetch_account(
         with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait):
             log = FetchLog.create(account=account, started_at=now())
             try:
-                _run(account, password, options, result, progress, cancelled, now)
+                _run(account, password, options, result, progress, cancelled, control, now)
             except (pop3.Pop3Error, FetchError) as error:
                 result.error = error
+                if control is not None and control.cancelled:
+                    result.error = FetchCancelled(
+                        f"Fetch of {account.name} stopped; {result.new_messages} new messages "
+                        "were stored, nothing was deleted on the server"
+                    )
             result.seconds = time.monotonic() - started
             _record(account, result, log=log, now=now())
     except AlreadyFetching as error:
@@ -429,6 +471,7 @@ def _run(
     result: FetchResult,
     progress: ProgressCallback | None,
     cancelled: CancelCheck | None,
+    control: FetchControl | None,
     now: Callable[[], datetime],
 ) -> None:
     state = FetchProgress(account=account.name, phase="connecting")
@@ -442,6 +485,8 @@ def _run(
         pinned_fingerprint=account.pinned_fingerprint,
         ca_file=options.ca_file,
     )
+    if control is not None:
+        control.attach(client)
     try:
         client.login(account.username, password)
         state.phase = "listing"
@@ -493,10 +538,18 @@ def _run(
                         f"Fetch of {account.name} stopped; {writer.stored} messages were stored, "
                         "the rest come next time"
                     )
+        except BaseException:
+            # Messages received whole before the failure are valid: keep them. Nothing is
+            # deleted on the server in this session, so the rest come next time.
+            with contextlib.suppress(Exception):
+                writer.flush()
+            result.new_messages = writer.stored
+            raise
         finally:
             close = getattr(retrieved, "close", None)
             if close is not None:
-                close()
+                with contextlib.suppress(Exception):
+                    close()
         writer.flush()
         result.new_messages = writer.stored
         result.duplicates_by_message_id = writer.duplicates
