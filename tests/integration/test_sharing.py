@@ -349,3 +349,39 @@ def test_private_sources_are_unreadable_with_raw_sql(postgres_team: Team) -> Non
     with pytest.raises(PostgresError):
         postgres_team.raw("carol", "UPDATE message SET subject = 'x'; SELECT 1/0")
     assert postgres_team.raw("carol", "DELETE FROM message RETURNING id").strip() == ""
+
+
+def test_setup_postgres_command(postgres_server: PostgresServer) -> None:
+    import subprocess
+    import sys
+
+    name = "setup_" + uuid.uuid4().hex[:10]
+    postgres_server.create_database(name)
+    login = "erin_" + uuid.uuid4().hex[:6]
+    command = [
+        sys.executable,
+        "-m",
+        "tui",
+        "--database",
+        postgres_server.url(name),
+        "admin",
+        "setup-postgres",
+        "--user",
+        login,
+        "--admin",
+        login,
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert f"created login role {login}" in first.stdout
+    assert "row-level security enabled" in first.stdout
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr  # idempotent
+    assert f"created login role {login}" not in again.stdout
+    rls = postgres_server.psql(
+        "SELECT count(*) FROM pg_class WHERE relname IN ('account', 'message') AND relrowsecurity",
+        name,
+    )
+    assert rls.strip() == "2"
+    admin = postgres_server.psql(f"SELECT is_admin FROM app_user WHERE name = '{login}'", name)
+    assert admin.strip() == "t"
