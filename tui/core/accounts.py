@@ -166,6 +166,17 @@ class AccountStore:
                 last_error = error
         raise AccountError(f"Could not switch the active mailbox: {last_error}")
 
+    def enable(self, name: str) -> Account:
+        """Clear an automatic disable (a new password or working settings are in): fetch again."""
+        account = self.get(name)
+        Account.update(
+            disabled=False,
+            disabled_reason="",
+            consecutive_auth_failures=0,
+            consecutive_connect_failures=0,
+        ).where(Account.id == account.id).execute()
+        return self.get(name)
+
     def remove(self, name: str, *, keep_mail: bool) -> None:
         """Remove an account; with `keep_mail` its fetched mail stays, readable as archived."""
         account = self.get(name)

@@ -7,7 +7,7 @@ from typing import Any
 
 from tui.core.migrations.dialect import Dialect
 
-VERSION = 10
+VERSION = 5
 
 STATEMENTS = [
     "ALTER TABLE message ADD COLUMN party_domains TEXT NOT NULL DEFAULT ''",
