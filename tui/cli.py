@@ -13,10 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui import __version__
-from tui.core import providers, validation
 from tui.core.account_settings import (
     DEFAULT_POP3_PORTS,
     DEFAULT_SMTP_PORTS,
@@ -29,6 +28,9 @@ from tui.core.accounts import AccountError, AccountStore, settings_of
 from tui.core.db import DatabaseError, open_database, resolve_database_url
 from tui.core.models import Account
 from tui.core.secrets import SecretStoreError
+
+if TYPE_CHECKING:
+    from tui.core.validation import Problem
 from tui.core.sharing import SharingError
 from tui.core.team_postgres import TeamSetupError
 
@@ -279,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _int_option(value: str | None, what: str, current: int) -> int:
     if value is None:
         return current
+    from tui.core import validation
+
     number, problem = validation.parse_number(value, what=what)
     if problem is not None or number is None:
         raise CommandFailed(problem or f"{what}: not a number")
@@ -288,6 +292,8 @@ def _int_option(value: str | None, what: str, current: int) -> int:
 def _port_option(value: str | None, what: str, current: int) -> int:
     if value is None:
         return current
+    from tui.core import validation
+
     number, problem = validation.parse_port(value)
     if problem is not None or number is None:
         raise CommandFailed(f"{what}: {problem}")
@@ -337,7 +343,7 @@ def settings_from_args(args: argparse.Namespace, base: AccountSettings) -> Accou
     return s
 
 
-def _report_problems(console: Console, problems: Sequence[validation.Problem]) -> None:
+def _report_problems(console: Console, problems: Sequence[Problem]) -> None:
     for problem in problems:
         label = "error" if problem.is_error else "warning"
         console.warn(f"{label}: {problem.field.replace('_', '-')}: {problem.message}")
@@ -441,6 +447,8 @@ class Cli:
     # account ---------------------------------------------------------------
 
     def cmd_account_add(self) -> int:
+        from tui.core import providers, validation
+
         args = self.args
         settings = settings_from_args(args, AccountSettings(name=args.name))
         if not args.username and settings.email:
@@ -515,6 +523,8 @@ class Cli:
         return EXIT_OK
 
     def cmd_account_edit(self) -> int:
+        from tui.core import validation
+
         store = self.store
         account = store.get(self.args.name)
         settings = settings_from_args(self.args, settings_of(account))

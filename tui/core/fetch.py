@@ -25,7 +25,6 @@ from platformdirs import user_state_path
 
 from tui.core import pop3
 from tui.core.account_settings import DeletePolicy, Security
-from tui.core.mailparse import summarize
 from tui.core.models import (
     Account,
     FetchLog,
@@ -297,6 +296,9 @@ class BatchWriter:
     """Collects retrieved messages and stores each batch in one durable transaction."""
 
     def __init__(self, account: Account, *, dedupe_message_id: bool) -> None:
+        from tui.core.mailparse import summarize  # the email package: only when mail arrives
+
+        self.summarize = summarize
         self.account = account
         self.dedupe_message_id = dedupe_message_id
         self.pending: list[tuple[str, bytes]] = []
@@ -316,7 +318,7 @@ class BatchWriter:
         now = utcnow()
         with database_proxy.atomic():
             for uidl, raw in self.pending:
-                summary = summarize(raw)
+                summary = self.summarize(raw)
                 if self.dedupe_message_id and summary.message_id:
                     existing = (
                         Message.select(Message.id)
@@ -589,6 +591,8 @@ def _remap_after_reset(
 ) -> list[int]:
     """After the server renumbered every UIDL: match messages by Message-ID instead of
     re-importing them; only messages we truly do not have are fetched."""
+    from tui.core import mailparse
+
     rows: Any = (
         Message.select(Message.id, Message.message_id)
         .where((Message.account == account) & (Message.message_id != ""))
@@ -599,7 +603,7 @@ def _remap_after_reset(
     with database_proxy.atomic():
         for number in to_fetch:
             head = client.top(number, 0)
-            message_id = summarize(head).message_id
+            message_id = mailparse.summarize(head).message_id
             pk = by_message_id.get(message_id) if message_id else None
             if pk is None:
                 still_new.append(number)

@@ -557,8 +557,8 @@ class Pop3Client:
         self.greeting = ""
         self.capabilities: dict[str, list[str]] = {}
         """CAPA as `{"SASL": ["PLAIN", "LOGIN"], "PIPELINING": [], ...}`; keys upper-case."""
-        self.certificate: CertificateInfo | None = None
-        """The server's certificate once TLS is up (None for Security.NONE)."""
+        self._peer_der: bytes | None = None
+        self._certificate: CertificateInfo | None = None
         self.bytes_read = 0
         self.bytes_sent = 0
         self.messages_retrieved = 0
@@ -755,7 +755,17 @@ class Pop3Client:
                     "fingerprint: it has changed since you trusted it.",
                     certificate_info(der, reason=reason, problem=CertificateProblem.PIN_MISMATCH),
                 )
-        self.certificate = certificate_info(der)
+        self._peer_der = der
+
+    @property
+    def certificate(self) -> CertificateInfo | None:
+        """The server's certificate once TLS is up (None for Security.NONE).
+
+        Described on first use: parsing it costs more than a whole "nothing new" fetch needs.
+        """
+        if self._certificate is None and self._peer_der is not None:
+            self._certificate = certificate_info(self._peer_der)
+        return self._certificate
 
     def _tls_failure_text(self, exc: BaseException) -> str:
         reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
