@@ -6,17 +6,41 @@ and a fixed clock; `run_app` passes the keyring, the POP3 engine and the real cl
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from tui.core.accounts import AccountStore
+from tui.core.accounts import AccountError, AccountStore
 from tui.core.db import open_database
+from tui.core.fetch import FetchCancelled, FetchResult
+from tui.core.models import Account
+from tui.core.pop3 import CertificateInfo, UntrustedCertificate
+from tui.core.secret_setup import UnavailableStore
+from tui.core.secrets import KeyringHealth
+from tui.fetch_worker import (
+    FETCH_GROUP,
+    TEST_GROUP,
+    Abandoned,
+    ConnectionReport,
+    FetchCoordinator,
+    FetchJob,
+    FetchSettings,
+    describe_failure,
+    describe_success,
+)
 from tui.messages import (
     ConnectionTestRequested,
+    FetchFailed,
+    FetchFinished,
+    FetchProgress,
     FetchRequested,
     MailboxesChanged,
     MailboxRequest,
@@ -25,16 +49,29 @@ from tui.messages import (
     SharingEditorRequested,
 )
 from tui.screens.account_form import AccountFormScreen
+from tui.screens.dialogs import CertificateTrustDialog, ErrorDialog
 from tui.screens.help import HelpScreen
 from tui.screens.mailbox_list import MailboxListScreen
+from tui.screens.message_browser import MessageBrowserScreen
+from tui.screens.password_editor import PasswordEditorScreen
+from tui.screens.secret_store_setup import (
+    OPENING_ADVICE,
+    SecretStoreConfig,
+    open_store_at_start,
+)
+from tui.screens.sharing import SharingPermissionScreen
 from tui.services import (
     Clock,
     IncomingTester,
+    OutgoingTester,
     SecretStore,
     Services,
     pop3_tester,
+    smtp_tester,
     system_clock,
 )
+from tui.widgets.fetch_status import PHASE_WORDS, FetchStatus, FetchStatusLine
+from tui.widgets.mailbox_table import MailboxTable
 from tui.widgets.safe_text import clean
 
 
@@ -63,9 +100,27 @@ class PoptuiApp(App[None]):
         ),
     ]
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        fetching: FetchSettings | None = None,
+        store_setup: SecretStoreConfig | None = None,
+        open_store: bool = False,
+    ) -> None:
         super().__init__()
         self.services = services
+        self.fetcher = FetchCoordinator(services, fetching or FetchSettings())
+        self.store_setup = store_setup or SecretStoreConfig(owner=services.accounts.owner)
+        """How the secret store is opened and chosen (the probe, the encrypted file offered)."""
+        self._open_store = open_store
+
+    @on(events.Mount)
+    def _open_secret_store(self) -> None:
+        """With no store given, open the configured one in a worker: the app starts at once
+        even when the keyring hangs or is missing (over SSH), and says what to do then."""
+        if self._open_store:
+            open_store_at_start(self, self.services, self.store_setup)
 
     def get_default_screen(self) -> Screen[None]:
         return MailboxListScreen(self.services)
@@ -96,55 +151,319 @@ class PoptuiApp(App[None]):
         )
 
     def on_fetch_requested(self, request: FetchRequested) -> None:
-        self._not_available_yet("Fetching from the app", request)
+        """f: fetch the highlighted mailbox now, active or not (the poll only fetches the
+        active one). One fetch at a time."""
+        running = self.fetcher.running
+        if running is not None:
+            self.notify(
+                f"{clean(running.account_name)} is being fetched; press f again when it is done.",
+                markup=False,
+                severity="warning",
+            )
+            return
+        self._start_fetch(FetchJob(request.account_id, request.account_name, manual=True))
 
     def on_connection_test_requested(self, request: ConnectionTestRequested) -> None:
-        self._not_available_yet("Testing the connection", request)
+        """t: log in and report (CAPA, TLS fingerprint, login, STAT) without fetching."""
+        if self.fetcher.testing is not None:
+            self.notify("A connection test is already running.", severity="warning")
+            return
+        self.fetcher.testing = FetchJob(request.account_id, request.account_name, manual=True)
+        self._show_status(FetchStatusLine.busy(request.account_name, "testing the connection…"))
+        self._test_in_thread(request.account_id)
 
     def on_password_editor_requested(self, request: PasswordEditorRequested) -> None:
-        self._not_available_yet("The password editor", request)
+        """p: change the highlighted mailbox's incoming or outgoing password."""
+        account = self._account(request.account_id)
+        if account is None:
+            self.notify(
+                f"{clean(request.account_name)} was removed elsewhere.",
+                markup=False,
+                severity="warning",
+            )
+            return
+        self.push_screen(PasswordEditorScreen(self.services, account, store_setup=self.store_setup))
 
     def on_messages_requested(self, request: MessagesRequested) -> None:
-        self._not_available_yet("Browsing messages", request)
+        self.push_screen(MessageBrowserScreen(request.account_id, accounts=self.services.accounts))
 
     def on_sharing_editor_requested(self, request: SharingEditorRequested) -> None:
-        self._not_available_yet("Sharing settings", request)
+        self.push_screen(SharingPermissionScreen(self.services, request.account_id))
 
     def on_mailboxes_changed(self, _: MailboxesChanged) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, MailboxListScreen):
                 screen.reload()
 
+    # ------------------------------------------------------------------ fetching
+    # Fetches and connection tests run in thread workers (tui.fetch_worker); progress arrives
+    # as coalescing FetchProgress messages, and `_fetch_worker_changed` turns each outcome into
+    # FetchFinished / FetchFailed, whose handlers put the words from tui.fetch_worker on screen.
+
+    def on_mount(self) -> None:
+        if self.fetcher.settings.poll:
+            self.set_interval(self.fetcher.settings.check_seconds, self.poll_active_mailbox)
+            self.call_after_refresh(self.poll_active_mailbox)
+
+    async def action_quit(self) -> None:
+        """Leave at once: a running fetch is stopped between messages or by closing its socket
+        (no QUIT, so nothing is deleted on the server); every message stored so far stays."""
+        self.fetcher.stop()
+        self.exit()
+
+    def poll_active_mailbox(self) -> None:
+        """The poll timer: fetch the active mailbox when its poll interval has passed."""
+        job = self.fetcher.due_job()
+        if job is not None:
+            self._start_fetch(job)
+        elif self.fetcher.running is None and self.fetcher.testing is None:
+            self._show_status(self.fetcher.idle_line())
+
+    def _start_fetch(self, job: FetchJob) -> None:
+        self.fetcher.running = job
+        self._show_fetching(job.account_id, "fetching…")
+        self._show_status(FetchStatusLine.busy(job.account_name, PHASE_WORDS["connecting"]))
+        self._fetch_in_thread(job)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=FETCH_GROUP)
+    def _fetch_in_thread(self, job: FetchJob) -> FetchResult:
+        worker = get_current_worker()
+        return self.fetcher.run(job, post=self.post_message, cancelled=lambda: worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=TEST_GROUP)
+    def _test_in_thread(self, account_id: int) -> ConnectionReport:
+        worker = get_current_worker()
+        return self.fetcher.test(account_id, cancelled=lambda: worker.is_cancelled)
+
+    def on_fetch_progress(self, progress: FetchProgress) -> None:
+        self._show_status(
+            FetchStatusLine.progress(
+                progress.account_name,
+                progress.phase,
+                total=progress.total,
+                done=progress.done,
+                bytes_done=progress.bytes_done,
+                bytes_total=progress.bytes_total,
+                rate=progress.rate,
+            )
+        )
+        counting = progress.phase == "fetching" and progress.total
+        self._show_fetching(
+            progress.account_id,
+            f"fetching {progress.done:,}/{progress.total:,}" if counting else "fetching…",
+        )
+
+    @on(Worker.StateChanged)
+    def _fetch_worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        finished = event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+        if worker.group == FETCH_GROUP and finished:
+            job, self.fetcher.running = self.fetcher.running, None
+            if job is None:
+                return
+            result = worker.result if event.state is WorkerState.SUCCESS else None
+            if isinstance(result, FetchResult) and result.ok:
+                self.post_message(
+                    FetchFinished(job.account_id, job.account_name, result, job.manual)
+                )
+            elif isinstance(result, FetchResult) and result.error is not None:
+                self.post_message(
+                    FetchFailed(job.account_id, job.account_name, result.error, job.manual)
+                )
+            elif event.state is WorkerState.ERROR and worker.error is not None:
+                self.post_message(
+                    FetchFailed(job.account_id, job.account_name, worker.error, job.manual)
+                )
+            else:
+                self._show_fetching(job.account_id, None)
+        elif worker.group == TEST_GROUP and finished:
+            test, self.fetcher.testing = self.fetcher.testing, None
+            if test is None:
+                return
+            if isinstance(worker.result, ConnectionReport):
+                self._show_test_report(worker.result)
+            elif event.state is WorkerState.ERROR and worker.error is not None:
+                self._show_test_report(
+                    ConnectionReport(test.account_id, test.account_name, "", (), worker.error)
+                )
+
+    def on_fetch_finished(self, finished: FetchFinished) -> None:
+        account = self._account(finished.account_id)
+        notice = describe_success(
+            clean(finished.account_name), finished.result, account, manual=finished.manual
+        )
+        self._fetch_done(finished.account_id, new_mail=finished.result.new_messages > 0)
+        self.fetcher.should_announce(finished.account_id, None, manual=finished.manual)
+        if notice is not None and notice.text:
+            self.notify(notice.text, markup=False, severity=notice.severity)
+        line = self.fetcher.idle_line() if self.fetcher.settings.poll else None
+        if line is None and notice is not None:
+            line = FetchStatusLine.idle(f"last fetch: {notice.status}", finished.account_name)
+        self.fetcher.last_line = line
+        self._show_status(line)
+
+    def on_fetch_failed(self, failed: FetchFailed) -> None:
+        error = failed.error
+        account = self._account(failed.account_id)
+        self._fetch_done(failed.account_id, new_mail=True)
+        if isinstance(error, Abandoned):
+            return  # only when quitting
+        name = clean(failed.account_name)
+        notice = describe_failure(name, error, account, polling=self.fetcher.settings.poll)
+        if notice.retry_seconds:
+            self.fetcher.retry_after(failed.account_id, notice.retry_seconds)
+        line = FetchStatusLine.error(failed.account_name, notice.status)
+        if isinstance(error, FetchCancelled):
+            line = FetchStatusLine.idle(notice.status, failed.account_name)
+        self.fetcher.last_line = line
+        self._show_status(line)
+        certificate = error.certificate if isinstance(error, UntrustedCertificate) else None
+        if failed.manual and certificate is not None and account is not None:
+            job = FetchJob(failed.account_id, failed.account_name, manual=True)
+            self._offer_pin(account, certificate, lambda: self._start_fetch(job))
+        if self.fetcher.should_announce(failed.account_id, notice.text, manual=failed.manual):
+            self.notify(notice.text, markup=False, severity=notice.severity, timeout=12)
+
+    def _show_test_report(self, report: ConnectionReport) -> None:
+        if isinstance(report.error, FetchCancelled | Abandoned):
+            return  # only when quitting
+        name = clean(report.account_name)
+        account = self._account(report.account_id)
+        if report.ok:
+            line = FetchStatusLine.idle(f"connection test passed: {report.lines[-1]}", name)
+            self.notify(
+                "\n".join(clean(text) for text in report.lines),
+                title=f"{name}: connection test passed",
+                markup=False,
+                timeout=20,
+            )
+        else:
+            assert report.error is not None
+            notice = describe_failure(name, report.error, account, polling=False)
+            line = FetchStatusLine.error(name, f"connection test: {notice.status}")
+            if report.certificate is not None and account is not None:
+                request = ConnectionTestRequested(report.account_id, report.account_name)
+                self._offer_pin(
+                    account,
+                    report.certificate,
+                    lambda: self.on_connection_test_requested(request),
+                )
+            else:
+                learnt = "\n".join(clean(text) for text in report.lines)
+                self.push_screen(
+                    ErrorDialog(
+                        f"Connection test of {name} failed",
+                        notice.text + (f"\n\nBefore that:\n{learnt}" if learnt else ""),
+                    )
+                )
+        self.fetcher.last_line = line
+        self._show_status(line)
+
+    def _offer_pin(
+        self, account: Account, certificate: CertificateInfo, then: Callable[[], None]
+    ) -> None:
+        """The certificate dialog; pinning stores the fingerprint on the account, then `then`."""
+        name = clean(account.name)
+        account_id = int(account.id)
+
+        def answered(pin: bool | None) -> None:
+            if not pin:
+                self.notify(
+                    f"Certificate refused: {name} cannot be fetched until its server presents a "
+                    "trusted certificate or you pin this one.",
+                    markup=False,
+                    severity="warning",
+                )
+                return
+            Account.update(pinned_fingerprint=certificate.sha256).where(
+                Account.id == account_id
+            ).execute()
+            self.notify(f"Pinned the certificate for {name}; trying again…", markup=False)
+            then()
+
+        dialog = CertificateTrustDialog(
+            certificate, host=account.incoming_host, port=account.incoming_port
+        )
+        self.push_screen(dialog, answered)
+
+    def _account(self, account_id: int) -> Account | None:
+        try:
+            return self.services.accounts.get_by_id(account_id)
+        except AccountError:
+            return None
+
+    def _fetch_done(self, account_id: int, *, new_mail: bool) -> None:
+        """A fetch ended: the list shows the stored outcome, a browser of that mailbox reloads."""
+        self._show_fetching(account_id, None)
+        self.post_message(MailboxesChanged())
+        browsers = [s for s in self.screen_stack if isinstance(s, MessageBrowserScreen)]
+        for browser in browsers:
+            if new_mail and browser.account_id == account_id:
+                browser.reload()
+
+    def _show_status(self, line: FetchStatusLine | None) -> None:
+        for screen in self.screen_stack:
+            for bar in screen.query(FetchStatus):
+                bar.show(line)
+
+    def _show_fetching(self, account_id: int, text: str | None) -> None:
+        for screen in self.screen_stack:
+            for table in screen.query(MailboxTable):
+                table.show_fetching(account_id, text)
+
 
 def make_app(
     database_url: str | None,
     *,
-    secrets: SecretStore | Callable[[], SecretStore],
+    secrets: SecretStore | Callable[[], SecretStore] | None = None,
     tester: IncomingTester = pop3_tester,
+    outgoing_tester: OutgoingTester = smtp_tester,
     clock: Clock = system_clock,
     owner: str | None = None,
+    fetching: FetchSettings | None = None,
+    keyring_probe: Callable[[], KeyringHealth] | None = None,
+    encrypted_file: Path | None = None,
 ) -> PoptuiApp:
     """Open the database (migrating it) and build the app around the given dependencies.
 
     `secrets` may be a function opening the store: it is called once the database is open,
-    because the user's choice of store is saved there.
+    because the user's choice of store is saved there. None (what `poptui` does): the app
+    starts at once and opens the user's chosen store in a worker, asking the encrypted file's
+    passphrase or offering the other stores as needed. `keyring_probe` (default
+    `probe_keyring`) and `encrypted_file` (the file offered) are injected by tests.
     """
     open_database(database_url)
-    store = secrets if isinstance(secrets, SecretStore) else secrets()
-    services = Services(accounts=AccountStore(owner), secrets=store, tester=tester, clock=clock)
-    return PoptuiApp(services)
+    accounts = AccountStore(owner)
+    setup = SecretStoreConfig(owner=accounts.owner, encrypted_file=encrypted_file)
+    if keyring_probe is not None:
+        setup = dataclasses.replace(setup, probe=keyring_probe)
+    if secrets is None:
+        store: SecretStore = UnavailableStore(OPENING_ADVICE)
+    else:
+        store = secrets if isinstance(secrets, SecretStore) else secrets()
+    services = Services(
+        accounts=accounts,
+        secrets=store,
+        tester=tester,
+        clock=clock,
+        outgoing_tester=outgoing_tester,
+    )
+    return PoptuiApp(services, fetching=fetching, store_setup=setup, open_store=secrets is None)
 
 
 def run_app(database_url: str | None) -> int:
     """`poptui` without a subcommand: the app with the configured secret store. Exit status."""
     from tui.core.db import DatabaseError
-    from tui.core.secret_setup import open_configured_store
-    from tui.core.secrets import SecretStoreError
 
     try:
-        app = make_app(database_url, secrets=open_configured_store)
-    except (DatabaseError, SecretStoreError) as error:
+        # The secret store is opened once the app runs (a keyring probe can hang over SSH).
+        app = make_app(database_url, fetching=FetchSettings(poll=True))
+    except DatabaseError as error:
         sys.stderr.write(f"poptui: {error}\n")
         return 1
     app.run()
+    # Quitting must take under a second. Python's final garbage collections over the many
+    # objects Textual leaves behind took most of that here (0.4-0.7 s); frozen objects are
+    # skipped by them. Everything that matters is already stored or closed.
+    gc.freeze()
     return app.return_code or 0

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from tui.core.fetch import FetchResult
+
 
 @dataclass
 class MailboxRequest(Message):
@@ -46,3 +48,48 @@ class MailboxesChanged(Message):
 
     Post it to the app; it tells the mailbox list to reload from the database.
     """
+
+
+@dataclass
+class FetchProgress(Message):
+    """Where the running fetch is, posted from the fetch worker's thread (at most ~10 a second).
+
+    A newer one for the same mailbox replaces any still queued (`can_replace`), so a fetch of
+    10,000 messages never queues 10,000 repaints.
+    """
+
+    account_id: int
+    account_name: str
+    phase: str
+    """connecting | listing | fetching | deleting | done (see `tui.core.fetch.FetchProgress`)."""
+    total: int = 0
+    done: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    rate: float = 0.0
+    """Bytes per second so far."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FetchProgress) and message.account_id == self.account_id
+
+
+@dataclass
+class FetchFinished(Message):
+    """A fetch ended without an error (possibly with nothing new). Posted to the app."""
+
+    account_id: int
+    account_name: str
+    result: FetchResult
+    """Counts, bytes and time, from `tui.core.fetch.fetch_account`."""
+    manual: bool
+    """True when the user asked for it (f), False for the poll timer."""
+
+
+@dataclass
+class FetchFailed(Message):
+    """A fetch (or the connection test) did not work; the app turns `error` into words."""
+
+    account_id: int
+    account_name: str
+    error: BaseException
+    manual: bool

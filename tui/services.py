@@ -7,7 +7,7 @@ a fixed clock) and the real program passes the keyring and the POP3 engine. No T
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -17,16 +17,19 @@ from tui.core.accounts import AccountStore
 from tui.core.models import utcnow
 from tui.core.pop3 import CertificateInfo
 from tui.core.secrets import SecretKind, SecretStore
+from tui.core.smtp import SmtpCheckFailed, check_outgoing
 
 __all__ = [
     "CertificateInfo",
     "Clock",
     "IncomingTester",
+    "OutgoingTester",
     "SecretKind",
     "SecretStore",
     "Services",
     "TestResult",
     "pop3_tester",
+    "smtp_tester",
     "system_clock",
 ]
 
@@ -63,6 +66,20 @@ class IncomingTester(Protocol):
     def __call__(self, settings: AccountSettings, password: str) -> TestResult: ...
 
 
+class OutgoingTester(Protocol):
+    """Logs in to the outgoing (SMTP) server with `settings` and `password`; never sends.
+
+    The username is `settings.effective_outgoing_username`. Blocking (network): call it from a
+    thread worker; like `IncomingTester` it returns a failed `TestResult` rather than raise.
+    `trusted_fingerprint` accepts exactly that certificate for this one check (the user pinned
+    it in the dialog); the account itself keeps only the incoming server's pin.
+    """
+
+    def __call__(
+        self, settings: AccountSettings, password: str, *, trusted_fingerprint: str = ""
+    ) -> TestResult: ...
+
+
 Clock = Callable[[], datetime]
 """Naive UTC "now", like `tui.core.models.utcnow`; fixed in tests so snapshots do not drift."""
 
@@ -71,15 +88,21 @@ def system_clock() -> datetime:
     return utcnow()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Services:
-    """Everything the screens need from outside, handed down by the app."""
+    """Everything the screens need from outside, handed down by the app.
+
+    Not frozen: `secrets` is replaced at run time, once the configured store has been opened
+    (after the app starts) or the user chose another one. Screens read it at each use.
+    """
 
     accounts: AccountStore
     secrets: SecretStore
     """Passwords live here, keyed by `Account.secret_key`, never in the database."""
     tester: IncomingTester
     clock: Clock
+    outgoing_tester: OutgoingTester = field(default_factory=lambda: smtp_tester)
+    """Checks the outgoing server after the incoming one works (Test & save, passwords)."""
 
 
 def pop3_tester(settings: AccountSettings, password: str) -> TestResult:
@@ -110,3 +133,46 @@ def pop3_tester(settings: AccountSettings, password: str) -> TestResult:
         return TestResult(ok=False, message=error.message)
     waiting = f"{count} message{'s' if count != 1 else ''} waiting"
     return TestResult(ok=True, message=f"Logged in to {server}: {waiting} on the server.")
+
+
+def _same_fingerprint(a: str, b: str) -> bool:
+    try:
+        return pop3.normalize_fingerprint(a) == pop3.normalize_fingerprint(b)
+    except ValueError:
+        return False
+
+
+def smtp_tester(
+    settings: AccountSettings, password: str, *, trusted_fingerprint: str = ""
+) -> TestResult:
+    """The real outgoing check: connect, TLS as configured, log in, QUIT. Nothing is sent.
+
+    The certificate must be trusted by the system, or be `trusted_fingerprint`, or be the very
+    certificate pinned for the incoming server (one server name for POP3 and SMTP is common).
+    """
+    try:
+        result = check_outgoing(
+            settings.outgoing_host,
+            settings.outgoing_port,
+            settings.outgoing_security,
+            settings.effective_outgoing_username,
+            password,
+            timeout=TEST_TIMEOUT_S,
+            pinned_fingerprint=trusted_fingerprint,
+        )
+    except pop3.UntrustedCertificate as error:
+        certificate = error.certificate
+        pinned = settings.pinned_fingerprint
+        if (
+            not trusted_fingerprint
+            and certificate is not None
+            and pinned
+            and _same_fingerprint(certificate.sha256, pinned)
+        ):
+            return smtp_tester(settings, password, trusted_fingerprint=pinned)
+        return TestResult(ok=False, message=error.message, certificate=certificate)
+    except SmtpCheckFailed as error:
+        return TestResult(ok=False, message=error.message)
+    except ValueError as error:  # a malformed fingerprint
+        return TestResult(ok=False, message=str(error))
+    return TestResult(ok=True, message=f"{result.summary()}.")

@@ -47,6 +47,25 @@ class FakeTester:
         return self.results[0]
 
 
+@dataclass
+class FakeOutgoingTester:
+    """Answers the outgoing-server check like `FakeTester`, remembering what it was asked."""
+
+    results: list[TestResult] = field(
+        default_factory=lambda: [TestResult(True, "Outgoing server: login OK.")]
+    )
+    calls: list[tuple[AccountSettings, str, str]] = field(default_factory=list)
+    """(settings, password, trusted_fingerprint) of each call."""
+
+    def __call__(
+        self, settings: AccountSettings, password: str, *, trusted_fingerprint: str = ""
+    ) -> TestResult:
+        self.calls.append((settings, password, trusted_fingerprint))
+        if len(self.results) > 1:
+            return self.results.pop(0)
+        return self.results[0]
+
+
 def certificate() -> CertificateInfo:
     return CertificateInfo(
         sha256=FINGERPRINT,
@@ -88,16 +107,31 @@ def tester() -> FakeTester:
     return FakeTester()
 
 
+@pytest.fixture
+def outgoing_tester() -> FakeOutgoingTester:
+    return FakeOutgoingTester()
+
+
 AppFactory = Callable[[], PoptuiApp]
 
 
 @pytest.fixture
-def app_factory(db_path: Path, secrets: MemoryStore, tester: FakeTester) -> Iterator[AppFactory]:
+def app_factory(
+    db_path: Path,
+    secrets: MemoryStore,
+    tester: FakeTester,
+    outgoing_tester: FakeOutgoingTester,
+) -> Iterator[AppFactory]:
     """Builds the app on a fresh SQLite file; the database is open once the factory ran."""
 
     def build() -> PoptuiApp:
         return make_app(
-            f"sqlite:///{db_path}", secrets=secrets, tester=tester, clock=fixed_clock, owner=OWNER
+            f"sqlite:///{db_path}",
+            secrets=secrets,
+            tester=tester,
+            outgoing_tester=outgoing_tester,
+            clock=fixed_clock,
+            owner=OWNER,
         )
 
     yield build

@@ -156,7 +156,7 @@ async def test_help_opens_with_f1_and_question_mark(app_factory: AppFactory) -> 
         assert isinstance(app.screen, HelpScreen)
 
 
-async def test_verbs_without_a_screen_yet_post_requests(app_factory: AppFactory) -> None:
+async def test_fetch_and_open_keys_post_requests(app_factory: AppFactory) -> None:
     app = app_factory()
     add_account("Work", "w@example.com")
     seen: list[TextualMessage] = []
@@ -168,7 +168,9 @@ async def test_verbs_without_a_screen_yet_post_requests(app_factory: AppFactory)
         opens = [m for m in seen if isinstance(m, MessagesRequested)]
         assert fetches and fetches[0].account_name == "Work"
         assert opens and opens[0].account_name == "Work"
-        assert isinstance(app.screen, MailboxListScreen)
+        from tui.screens.message_browser import MessageBrowserScreen
+
+        assert isinstance(app.screen, MessageBrowserScreen)
 
 
 async def test_command_palette_switches_the_active_mailbox(app_factory: AppFactory) -> None:

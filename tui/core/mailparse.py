@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -92,7 +92,12 @@ def summarize(raw: bytes) -> MessageSummary:
     """From, To, Subject, Date, Message-ID and an attachment mark, best effort, never raising."""
     try:
         head = header_block(raw)
-        headers = BytesHeaderParser(policy=compat32).parsebytes(head)
+        # Raw 8-bit headers (not RFC 2047) are usually UTF-8; otherwise Latin-1 keeps every byte.
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError:
+            text = head.decode("latin-1")
+        headers = HeaderParser(policy=compat32).parsestr(text)
         message_id = (headers.get("Message-ID") or "").strip()[:998]
         parties = [
             *(headers.get_all("From") or []),

@@ -15,6 +15,7 @@ from tui.core.models import Setting
 from tui.core.secrets import (
     KeyringHealth,
     KeyringUnavailableError,
+    SecretKind,
     SecretStore,
     StoreChoice,
     open_store,
@@ -30,6 +31,34 @@ CHOOSE_HINT = (
     "`poptui secrets use command ACCOUNT --incoming 'pass show mail/work'` (password command), "
     "or `poptui secrets use keyring` after fixing the keyring; or in the app's password editor."
 )
+
+
+class UnavailableStore:
+    """Stands in for the secret store while none is open: every call raises with the advice.
+
+    The app holds one until the configured store is opened (off the UI thread), and keeps it
+    when nothing usable is configured, so screens show what to do instead of crashing.
+    """
+
+    def __init__(self, advice: str) -> None:
+        self.advice = advice
+        """User-facing: why no store is open and what to do about it."""
+
+    def get(self, account_key: str, kind: SecretKind) -> str | None:
+        raise KeyringUnavailableError(self.advice)
+
+    def set(self, account_key: str, kind: SecretKind, password: str) -> None:
+        del password  # never kept, not even in the raising frame
+        raise KeyringUnavailableError(self.advice)
+
+    def delete(self, account_key: str, kind: SecretKind) -> None:
+        raise KeyringUnavailableError(self.advice)
+
+    def describe(self) -> str:
+        return "no password store open"
+
+    def __repr__(self) -> str:
+        return "UnavailableStore()"
 
 
 def saved_choice(owner: str | None = None) -> StoreChoice | None:

@@ -171,9 +171,17 @@ class _Submission:
     """The form's values at the moment of testing/saving, handed to the worker thread."""
 
     settings: AccountSettings
-    password: str
+    # Not in the repr: Textual describes a worker by its arguments' reprs, and logs that.
+    password: str = dataclasses.field(repr=False)
     """Empty when editing means "unchanged"."""
-    outgoing_password: str
+    outgoing_password: str = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class _OutgoingFailed:
+    """The incoming login worked but the outgoing server check did not: nothing was saved."""
+
+    result: TestResult
 
 
 class AccountFormScreen(Screen[FormOutcome | None]):
@@ -193,7 +201,7 @@ class AccountFormScreen(Screen[FormOutcome | None]):
             "test_and_save",
             "Test & save",
             id="form-test-save",
-            tooltip="Log in to the incoming server and save only if that works",
+            tooltip="Log in to the incoming (then the outgoing) server; save only if that works",
         ),
         # Priority, so focus moves before the next key is handed out: over SSH keys arrive in
         # bursts, and a non-priority Tab is only acted on after it bubbles back from the
@@ -239,6 +247,11 @@ class AccountFormScreen(Screen[FormOutcome | None]):
         self._busy = False
         self._pending_fingerprint = ""
         """The fingerprint the certificate dialog is asking about."""
+        self._pending_smtp: tuple[str, int, str] | None = None
+        """(host, port, fingerprint) of the outgoing certificate the dialog is asking about."""
+        self._smtp_trusted: tuple[str, int, str] | None = None
+        """The outgoing certificate the user accepted: for this form only, because an account
+        keeps one pin, the incoming server's (the same certificate on both is accepted anyway)."""
         self._messages_shown: dict[str, tuple[tuple[bool, str], ...]] = {}
         self.sub_title = "Edit mailbox" if account is not None else "Add a mailbox"
 
@@ -766,8 +779,11 @@ class AccountFormScreen(Screen[FormOutcome | None]):
         self._test_and_save(submission)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
-    def _test_and_save(self, submission: _Submission) -> FormOutcome | TestResult | None:
-        """In a thread: log in, and save only if that worked (and the form is still open)."""
+    def _test_and_save(
+        self, submission: _Submission
+    ) -> FormOutcome | TestResult | _OutgoingFailed | None:
+        """In a thread: log in (incoming, then outgoing), and save only if that worked (and
+        the form is still open)."""
         password = submission.password
         if not password and self._secret_key is not None:
             password = self._services.secrets.get(self._secret_key, SecretKind.INCOMING) or ""
@@ -776,7 +792,52 @@ class AccountFormScreen(Screen[FormOutcome | None]):
             return result
         if get_current_worker().is_cancelled:
             return None
-        return self._save(submission, tested=True, message=result.message)
+        message = result.message
+        outgoing = self._check_outgoing(submission, password)
+        if outgoing is not None:
+            if not outgoing.ok:
+                return _OutgoingFailed(outgoing)
+            message = f"{message} {outgoing.message}"
+        if get_current_worker().is_cancelled:
+            return None
+        return self._save(submission, tested=True, message=message)
+
+    def _check_outgoing(self, submission: _Submission, incoming_password: str) -> TestResult | None:
+        """In the worker, once the incoming login worked: log in to the outgoing server (if one
+        is set) with the incoming credentials when shared, else with the outgoing ones."""
+        settings = submission.settings
+        if not settings.outgoing_host:
+            return None
+        where = (settings.outgoing_host, settings.outgoing_port)
+        note = ""
+        if settings.same_credentials_for_outgoing:
+            password = incoming_password
+        else:
+            password = submission.outgoing_password
+            if not password and self._secret_key is not None:
+                password = self._services.secrets.get(self._secret_key, SecretKind.OUTGOING) or ""
+            if not password and settings.outgoing_username:
+                # No password to try: check the connection and TLS, not the login.
+                settings = dataclasses.replace(settings, outgoing_username="")
+                note = " Login not checked: no outgoing password was entered."
+        trusted = self._smtp_trusted
+        fingerprint = trusted[2] if trusted is not None and trusted[:2] == where else ""
+        self.app.call_from_thread(
+            self._progress,
+            f"Incoming server OK; testing {where[0]}:{where[1]} "
+            f"({settings.outgoing_security.label})…",
+        )
+        result = self._services.outgoing_tester(settings, password, trusted_fingerprint=fingerprint)
+        if result.ok and fingerprint and fingerprint != settings.pinned_fingerprint:
+            note += (
+                " Its certificate was accepted for this test only: a mailbox keeps one pinned "
+                "certificate, the incoming server's."
+            )
+        return dataclasses.replace(result, message=result.message + note) if note else result
+
+    def _progress(self, text: str) -> None:
+        if self.is_attached and self._busy:
+            self._status(Content(text))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
     def _save_untested(self, submission: _Submission) -> FormOutcome | None:
@@ -834,6 +895,8 @@ class AccountFormScreen(Screen[FormOutcome | None]):
                 self.dismiss(result)
             elif isinstance(result, TestResult):
                 self._test_failed(result)
+            elif isinstance(result, _OutgoingFailed):
+                self._outgoing_failed(result.result)
             else:
                 self._set_busy(False)
         elif event.state is WorkerState.ERROR:
@@ -883,6 +946,52 @@ class AccountFormScreen(Screen[FormOutcome | None]):
             self._set_busy(False)
             return
         self._set_busy(True, "Certificate pinned; testing again…")
+        self._test_and_save(submission)
+
+    def _outgoing_failed(self, result: TestResult) -> None:
+        """The incoming side works, the outgoing does not: say which, offer the certificate."""
+        certificate = result.certificate
+        settings, _ = self._collect()
+        if certificate is not None:
+            self._status(
+                safe_content(
+                    f"Incoming server OK. {result.message}", "$text-warning", multiline=True
+                )
+            )
+            host, port = settings.outgoing_host, settings.outgoing_port
+            self._pending_smtp = (host, port, certificate.sha256)
+            self.app.push_screen(
+                CertificateTrustDialog(certificate, host=host, port=port),
+                self._outgoing_certificate_answered,
+            )
+            return
+        self._set_busy(False)
+        self._status(
+            Content.assemble(
+                ("✗ Not saved: ", "bold"),
+                "the incoming server works, but the outgoing server check failed: ",
+                clean(result.message),
+            ).stylize("$text-error")
+        )
+        self.query_one("#save-anyway").display = True
+
+    def _outgoing_certificate_answered(self, pin: bool | None) -> None:
+        pending, self._pending_smtp = self._pending_smtp, None
+        if not pin or pending is None:
+            self._set_busy(False)
+            self._status(
+                Content.assemble(
+                    ("✗ Not saved: ", "bold"), "the outgoing server's certificate was refused."
+                ).stylize("$text-error")
+            )
+            self.query_one("#save-anyway").display = True
+            return
+        self._smtp_trusted = pending
+        submission = self._submission()
+        if submission is None:
+            self._set_busy(False)
+            return
+        self._set_busy(True, "Outgoing certificate accepted; testing again…")
         self._test_and_save(submission)
 
     def palette_commands(self) -> list[PaletteCommand]:

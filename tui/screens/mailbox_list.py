@@ -32,6 +32,7 @@ from tui.messages import (
 from tui.screens.account_form import AccountFormScreen, FormOutcome
 from tui.screens.dialogs import ConfirmDeleteDialog, DeleteChoice, ErrorDialog
 from tui.services import SecretKind, Services
+from tui.widgets.fetch_status import FetchStatus
 from tui.widgets.mailbox_table import (
     ACTIVE_MARKER,
     MailboxRow,
@@ -132,6 +133,7 @@ class MailboxListScreen(Screen[None]):
             yield MailboxTable(id="mailbox-table")
             yield Static(EMPTY_STATE, id="empty-state", markup=False)
             yield Static(id="mailbox-detail")
+        yield FetchStatus(id="fetch-status")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -133,6 +133,8 @@ class MailboxTable(DataTable[Text]):
         self._rows: list[MailboxRow] = []
         self._now: datetime | None = None
         self._wide: bool | None = None
+        self._fetching: dict[int, str] = {}
+        """account id → what its running fetch is doing ("fetching 12/40"), shown as its State."""
 
     @property
     def rows_shown(self) -> Sequence[MailboxRow]:
@@ -160,6 +162,20 @@ class MailboxTable(DataTable[Text]):
         else:
             index = min(max(previous_index, 0), len(self._rows) - 1)
         self.move_cursor(row=index, animate=False, scroll=True)
+
+    def show_fetching(self, account_id: int, text: str | None) -> None:
+        """Show "↻ fetching…" (with `text`) as the mailbox's State while it is fetched; None
+        puts the stored state back."""
+        if text is None:
+            if self._fetching.pop(account_id, None) is None:
+                return
+        else:
+            self._fetching[account_id] = text
+        row = next((r for r in self._rows if r.account_id == account_id), None)
+        if row is None or self._now is None:
+            return
+        cells = self._cells(row, self._now, self._column_widths())
+        self.update_cell(str(account_id), "state", cells[-1])
 
     def select_account(self, account_id: int) -> None:
         for index, row in enumerate(self._rows):
@@ -224,6 +240,8 @@ class MailboxTable(DataTable[Text]):
         new = Text(str(row.last_fetch_new) if row.last_fetch_at else "-", end="")
         new.justify = "right"
         state = state_text(row, with_reason=self._wide or False)
+        if row.account_id in self._fetching:
+            state = Text(f"↻ {self._fetching[row.account_id]}", style="bold cyan", end="")
         state.no_wrap = True
         state.overflow = "ellipsis"
         cells = [marker, cell(row.name), cell(row.email)]

@@ -38,7 +38,7 @@ from tui.widgets.safe_text import clean
 
 PAGE_SIZE = 100
 MAX_PAGES = 4
-"""Rows held at once: at most PAGE_SIZE × MAX_PAGES, whatever the mailbox size."""
+"""Rows held at once: at most PAGE_SIZE * MAX_PAGES, whatever the mailbox size."""
 ATTACHMENT_MARK = "+"
 
 
@@ -115,8 +115,12 @@ class MailboxRows:
                 self._start += excess
         elif self._rows and self._start - page <= index < self._start:
             more = message_query.page_before(self.account_id, self._rows[0].cursor, page)
-            # Fewer than asked for means these are the newest: the window starts at 0.
-            self._start = self._start - len(more) if len(more) == page else 0
+            reached_top = len(more) < page
+            # Mail that arrived since the count would sit above position 0: leave it out
+            # until the next reload rather than shift every position under the cursor.
+            arrived = max(0, len(more) - self._start)
+            more = more[arrived:]
+            self._start = 0 if reached_top else self._start - len(more)
             self._rows[:0] = more
             del self._rows[self.max_rows :]
         elif index >= self._total - page:
@@ -176,14 +180,16 @@ class EmptyRows:
 
 
 def format_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    for unit in ("KB", "MB", "GB"):
-        size_f = size / 1024
-        if size_f < 1024 or unit == "GB":
-            return f"{size_f:.0f} {unit}" if size_f >= 10 else f"{size_f:.1f} {unit}"
-        size = int(size_f)
-    return f"{size} B"  # pragma: no cover
+    """Sizes like "812 B", "4.2 KB", "37 MB": short enough for a narrow column."""
+    value = float(size)
+    unit = "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{int(value)} B"
+    return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
 
 
 def format_when(when: datetime | None) -> str:
@@ -247,20 +253,20 @@ class MessageList(ScrollView, can_focus=True):
             tooltip="Highlight the older message",
         ),
         Binding(
-            "pageup", "page_up", "Page up", show=False, id="message-list-page-up",
-            tooltip="One screen up",
+            "pageup,b", "page_up", "Page up", show=False, id="message-list-page-up",
+            tooltip="One screen up (also b)",
         ),
         Binding(
-            "pagedown", "page_down", "Page down", show=False, id="message-list-page-down",
-            tooltip="One screen down",
+            "pagedown,space", "page_down", "Page down", show=False, id="message-list-page-down",
+            tooltip="One screen down (also space)",
         ),
         Binding(
-            "home", "first", "Newest", id="message-list-first",
-            tooltip="Jump to the newest message",
+            "home,g", "first", "Newest", id="message-list-first",
+            tooltip="Jump to the newest message (also g)",
         ),
         Binding(
-            "end", "last", "Oldest", id="message-list-last",
-            tooltip="Jump to the oldest message",
+            "end,G", "last", "Oldest", id="message-list-last",
+            tooltip="Jump to the oldest message (also G)",
         ),
         Binding(
             "enter", "open", "Read", id="message-list-open",

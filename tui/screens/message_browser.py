@@ -1,0 +1,504 @@
+"""Browsing the mail fetched from one mailbox: a virtual list newest first, search, delete here.
+
+The list is `tui.widgets.message_list.MessageList`, a line-API list over keyset pages: it holds
+a few pages of rows whatever the mailbox size (see its module docstring for why not a
+DataTable). Search replaces the list with its results until Escape; `m` switches mailbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from tui.core import message_query
+from tui.core.account_settings import DeletePolicy
+from tui.core.accounts import AccountNotFound, AccountStore
+from tui.core.message_query import MessageRow
+from tui.core.models import Account, database_proxy
+from tui.screens.message_reader import MessageReaderScreen
+from tui.widgets.message_list import (
+    PAGE_SIZE,
+    EmptyRows,
+    MailboxRows,
+    MessageList,
+    ResultRows,
+    display_sender,
+)
+from tui.widgets.safe_text import clean
+
+SEARCH_GROUP = "message-search"
+NO_MAILBOX = "No mailbox chosen: press m to pick one."
+
+
+class ConfirmDeleteHereDialog(ModalScreen[bool]):
+    """Asks before deleting a message here; says whether the server copy goes too."""
+
+    DEFAULT_CSS = """
+    ConfirmDeleteHereDialog {
+        align: center middle;
+    }
+    #delete-here-dialog {
+        width: 72;
+        max-width: 100%;
+        height: auto;
+        border: thick $error;
+        background: $surface;
+        padding: 0 1;
+    }
+    #delete-here-text {
+        margin-top: 1;
+    }
+    #delete-here-buttons {
+        height: 1;
+        margin-top: 1;
+        align-horizontal: right;
+    }
+    #delete-here-buttons Button {
+        margin-left: 2;
+    }
+    """
+
+    BINDINGS = [
+        Binding(
+            "y",
+            "answer(True)",
+            "Delete",
+            id="delete-here-confirm",
+            tooltip="Delete the message here",
+        ),
+        Binding(
+            "escape,n",
+            "answer(False)",
+            "Cancel",
+            id="delete-here-cancel",
+            tooltip="Keep the message",
+        ),
+    ]
+
+    def __init__(self, row: MessageRow, *, deletes_on_server: bool) -> None:
+        super().__init__()
+        self._row = row
+        self._deletes_on_server = deletes_on_server
+
+    def compose(self) -> ComposeResult:
+        subject = clean(self._row.subject).strip() or "(no subject)"
+        sender = display_sender(self._row.from_addr) or "unknown sender"
+        consequence = (
+            "This mailbox is set to delete from the server when deleted here: the server's "
+            "copy is deleted at the next fetch."
+            if self._deletes_on_server
+            else "The copy on the server is not touched."
+        )
+        text = Content.assemble(
+            "Delete ",
+            (subject, "bold"),
+            " from ",
+            sender,
+            " here? It leaves this list.\n",
+            consequence,
+        )
+        with Vertical(id="delete-here-dialog"):
+            yield Static("Delete message", classes="dialog-title")
+            yield Static(text, id="delete-here-text")
+            with Horizontal(id="delete-here-buttons"):
+                yield Button("Delete here (y)", id="delete-here", variant="error", compact=True)
+                yield Button("Cancel (Esc)", id="delete-cancel", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#delete-cancel", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed, "#delete-here")
+    def _delete(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#delete-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(False)
+
+
+class MailboxPickerDialog(ModalScreen[int | None]):
+    """The user's mailboxes; Enter browses the highlighted one (it does not make it active)."""
+
+    DEFAULT_CSS = """
+    MailboxPickerDialog {
+        align: center middle;
+    }
+    #mailbox-picker {
+        width: 64;
+        max-width: 100%;
+        height: auto;
+        max-height: 80%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    #mailbox-options {
+        height: auto;
+        max-height: 20;
+        margin-top: 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding(
+            "escape",
+            "dismiss(None)",
+            "Cancel",
+            id="mailbox-picker-cancel",
+            tooltip="Keep browsing this mailbox",
+        ),
+    ]
+
+    def __init__(self, accounts: list[Account], current: int | None) -> None:
+        super().__init__()
+        self._accounts = accounts
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for account in self._accounts:
+            label = Content.assemble(
+                (clean(account.name), "bold"),
+                f"  <{clean(account.email)}>",
+                ("  ● active" if account.is_active else "", "$success"),
+                ("  (shown)" if account.id == self._current else "", "dim"),
+            )
+            options.append(Option(label, id=str(account.id)))
+        with Vertical(id="mailbox-picker"):
+            yield Static("Browse mailbox", classes="dialog-title")
+            yield OptionList(*options, id="mailbox-options")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.focus()
+        for index, account in enumerate(self._accounts):
+            if account.id == self._current:
+                options.highlighted = index
+
+    @on(OptionList.OptionSelected, "#mailbox-options")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.dismiss(int(event.option.id))
+
+
+class MessageBrowserScreen(Screen[None]):
+    """The messages of one mailbox (the active one unless told), newest first."""
+
+    DEFAULT_CSS = """
+    MessageBrowserScreen #browser {
+        height: 1fr;
+    }
+    MessageBrowserScreen #browser-summary {
+        height: 1;
+        padding: 0 1;
+        background: $boost;
+    }
+    MessageBrowserScreen #message-search {
+        display: none;
+        margin: 0 1;
+    }
+    MessageBrowserScreen #message-search.-shown {
+        display: block;
+    }
+    MessageBrowserScreen #browser-status {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS = [
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            id="message-search",
+            tooltip="Search subject, sender and text of this mailbox's messages",
+            key_display="/",
+        ),
+        Binding(
+            "d",
+            "delete_here",
+            "Delete",
+            id="message-delete-here",
+            tooltip="Delete the highlighted message here (asks first)",
+        ),
+        Binding(
+            "m",
+            "switch_mailbox",
+            "Mailbox",
+            id="message-switch-mailbox",
+            tooltip="Browse another of your mailboxes",
+        ),
+        Binding(
+            "r",
+            "reload",
+            "Refresh",
+            id="message-reload",
+            tooltip="Read the list again (after a fetch)",
+            show=False,
+        ),
+        Binding(
+            "escape,q",
+            "back",
+            "Back",
+            id="message-browser-back",
+            tooltip="Clear the search, or go back",
+        ),
+    ]
+
+    def __init__(
+        self,
+        account_id: int | None = None,
+        *,
+        accounts: AccountStore | None = None,
+        download_dir: Path | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        self._accounts = accounts or AccountStore()
+        self._requested = account_id
+        self._download_dir = download_dir
+        self._page_size = page_size
+        self.account_id: int | None = None
+        self._delete_policy = DeletePolicy.LEAVE
+        self._mailbox_label = ""
+        self.search_text = ""
+        """The search shown ("" while the whole mailbox is shown)."""
+        self._position_before_search = 0
+        self._search_note = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="browser"):
+            yield Static(id="browser-summary")
+            yield Input(
+                placeholder="Search subject, sender and text: Enter searches, Esc clears",
+                id="message-search",
+            )
+            yield MessageList(id="message-list")
+            yield Static(id="browser-status")
+        yield Footer()
+
+    @property
+    def message_list(self) -> MessageList:
+        return self.query_one(MessageList)
+
+    @property
+    def search_input(self) -> Input:
+        return self.query_one("#message-search", Input)
+
+    def on_mount(self) -> None:
+        self.open_mailbox(self._requested)
+        self.message_list.focus()
+
+    # -------------------------------------------------------------- mailbox
+
+    def open_mailbox(self, account_id: int | None) -> None:
+        """Show `account_id`'s messages (the active mailbox for None), newest first."""
+        account: Account | None
+        try:
+            if account_id is None:
+                account = self._accounts.active()
+            else:
+                account = self._accounts.get_by_id(account_id)
+        except AccountNotFound:
+            account = None
+        self._leave_search()
+        if account is None:
+            self.account_id = None
+            self._mailbox_label = ""
+            self.sub_title = "Messages"
+            self.message_list.show(EmptyRows(NO_MAILBOX))
+            self._show_summary()
+            return
+        self.account_id = int(account.id)
+        self._delete_policy = DeletePolicy(account.delete_policy)
+        self._mailbox_label = f"{clean(account.name)} <{clean(account.email)}>"
+        self.sub_title = f"Messages · {clean(account.name)}"
+        source = MailboxRows(self.account_id, page_size=self._page_size)
+        source.reload()
+        self.message_list.show(source)
+        self._show_summary()
+
+    def reload(self) -> None:
+        """Read the list again (the app calls this when a fetch brought new mail)."""
+        if self.account_id is not None and not self.search_text:
+            self.message_list.reload()
+            self._show_summary()
+
+    def _show_summary(self) -> None:
+        summary = self.query_one("#browser-summary", Static)
+        if self.account_id is None:
+            summary.update(Content("No mailbox to show.").stylize("$text-warning"))
+            return
+        total = self.message_list.total
+        if self.search_text:
+            count = f"{total:,} found for “{clean(self.search_text)}”"
+        else:
+            count = f"{total:,} message{'s' if total != 1 else ''}"
+        summary.update(Content.assemble((self._mailbox_label, "bold"), f"  ·  {count}"))
+
+    @on(MessageList.Highlighted)
+    def _highlighted(self, event: MessageList.Highlighted) -> None:
+        status = self.query_one("#browser-status", Static)
+        if event.total == 0:
+            status.update(self._search_note)
+            return
+        where = f"{event.position + 1:,} of {event.total:,}"
+        status.update(Content(f"{where}  {self._search_note}".rstrip()))
+
+    @on(MessageList.Selected)
+    def _open(self, event: MessageList.Selected) -> None:
+        self.app.push_screen(MessageReaderScreen(event.row.id, download_dir=self._download_dir))
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_switch_mailbox(self) -> None:
+        accounts = self._accounts.list()
+        if not accounts:
+            self.notify("There are no mailboxes yet.", severity="warning")
+            return
+
+        def chosen(account_id: int | None) -> None:
+            if account_id is not None:
+                self.open_mailbox(account_id)
+                self.message_list.focus()
+
+        self.app.push_screen(MailboxPickerDialog(accounts, self.account_id), chosen)
+
+    def action_back(self) -> None:
+        if self.search_text or self.search_input.has_class("-shown"):
+            self.clear_search()
+            return
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
+
+    # -------------------------------------------------------------- delete here
+
+    def action_delete_here(self) -> None:
+        row = self.message_list.highlighted_row
+        if row is None:
+            return
+        deletes_on_server = self._delete_policy is DeletePolicy.WHEN_DELETED_HERE
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._delete(row, deletes_on_server=deletes_on_server)
+
+        self.app.push_screen(
+            ConfirmDeleteHereDialog(row, deletes_on_server=deletes_on_server), answered
+        )
+
+    def _delete(self, row: MessageRow, *, deletes_on_server: bool) -> None:
+        try:
+            message_query.mark_deleted_here([row.id])
+        except Exception as error:
+            self.notify(
+                f"Could not delete the message: {clean(str(error))}",
+                severity="error",
+                markup=False,
+            )
+            return
+        source = self.message_list.source
+        if isinstance(source, ResultRows):
+            source.discard({row.id})
+        self.message_list.reload()
+        self._show_summary()
+        self.notify(
+            "Deleted here; the server's copy goes at the next fetch."
+            if deletes_on_server
+            else "Deleted here.",
+            markup=False,
+        )
+
+    # -------------------------------------------------------------- search
+
+    def action_search(self) -> None:
+        if self.account_id is None:
+            self.notify(NO_MAILBOX, severity="warning", markup=False)
+            return
+        search = self.search_input
+        search.add_class("-shown")
+        search.focus()
+
+    @on(Input.Submitted, "#message-search")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            self.clear_search()
+            return
+        if self.account_id is not None:
+            self.run_search(self.account_id, text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=SEARCH_GROUP)
+    def run_search(self, account_id: int, text: str) -> None:
+        with database_proxy.connection_context():
+            rows = message_query.search(account_id, text)
+            pending = message_query.pending_bodies(account_id)
+        self.app.call_from_thread(self._show_results, account_id, text, rows, pending)
+
+    def _show_results(
+        self, account_id: int, text: str, rows: list[MessageRow], pending: int
+    ) -> None:
+        if account_id != self.account_id or not self.search_input.has_class("-shown"):
+            return  # the user moved on meanwhile
+        if not self.search_text:
+            self._position_before_search = self.message_list.cursor
+        self.search_text = text
+        notes = []
+        if len(rows) >= message_query.SEARCH_LIMIT:
+            notes.append(f"showing the newest {message_query.SEARCH_LIMIT}")
+        if pending:
+            notes.append(
+                f"{pending:,} message{'s' if pending != 1 else ''} not indexed yet "
+                "(searched by subject and sender only)"
+            )
+        self._search_note = "; ".join(notes)
+        self.message_list.show(ResultRows(rows, f"Nothing found for “{clean(text)}”."))
+        self._show_summary()
+        self.message_list.focus()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == SEARCH_GROUP and event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(
+                f"Search failed: {clean(str(error))}", severity="error", markup=False
+            )
+
+    def clear_search(self) -> None:
+        """Back to the whole mailbox, where the cursor was before the search."""
+        had_results = bool(self.search_text)
+        self._leave_search()
+        if had_results and self.account_id is not None:
+            source = MailboxRows(self.account_id, page_size=self._page_size)
+            source.reload()
+            self.message_list.show(source, cursor=self._position_before_search)
+            self._show_summary()
+        self.message_list.focus()
+
+    def _leave_search(self) -> None:
+        self.workers.cancel_group(self, SEARCH_GROUP)
+        self.search_text = ""
+        self._search_note = ""
+        search = self.search_input
+        search.value = ""
+        search.remove_class("-shown")
+
