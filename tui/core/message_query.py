@@ -98,6 +98,31 @@ def _live() -> str:
     return "NOT deleted_here" if _is_postgres() else "deleted_here = 0"
 
 
+_HIDDEN_DOMAINS: dict[int, tuple[str, ...]] = {}
+_SAFE_DOMAIN = re.compile(r"^[a-z0-9.-]+$")
+
+
+def hide_domains(account_id: int, domains: Sequence[str]) -> None:
+    """Hide mail to or from `domains` when listing `account_id` (someone else's mailbox shared
+    as "Public, except these domains"). On PostgreSQL row-level security hides it anyway; on
+    SQLite this is the filter. One viewer per process, so a module-level table is enough."""
+    if not domains:
+        _HIDDEN_DOMAINS.pop(account_id, None)
+        return
+    for domain in domains:
+        if not _SAFE_DOMAIN.match(domain):
+            raise ValueError(f"not a domain: {domain!r}")
+    _HIDDEN_DOMAINS[account_id] = tuple(domains)
+
+
+def _hidden(account_id: int, prefix: str = "") -> str:
+    # Domains are validated to [a-z0-9.-], so they can stand in the SQL text.
+    if _is_postgres():
+        return ""  # row-level security already hides them, for every query
+    domains = _HIDDEN_DOMAINS.get(account_id, ())
+    return "".join(f" AND {prefix}party_domains NOT LIKE '% {d} %'" for d in domains)
+
+
 def _execute(sql: str, params: Sequence[Any] = ()) -> Any:
     db = _db()
     if db.param != "?":
@@ -125,8 +150,11 @@ def _now_param() -> Any:
     return stamp if _is_postgres() else str(stamp)
 
 
-def _base() -> str:
-    return f"SELECT {_COLUMNS} FROM message WHERE account_id = ? AND {_live()}"
+def _base(account_id: int) -> str:
+    return (
+        f"SELECT {_COLUMNS} FROM message WHERE account_id = ? AND {_live()}"
+        + _hidden(account_id)
+    )
 
 
 # `key <= k AND (key < k OR id < i)` rather than a row value `(key, id) < (k, i)`: SQLite uses
@@ -143,7 +171,9 @@ _ASC = f" ORDER BY {SORT_KEY} ASC, id ASC LIMIT ?"
 def count(account_id: int) -> int:
     """Messages in the list (not deleted here)."""
     row = _execute(
-        f"SELECT COUNT(*) FROM message WHERE account_id = ? AND {_live()}", (account_id,)
+        f"SELECT COUNT(*) FROM message WHERE account_id = ? AND {_live()}"
+        + _hidden(account_id),
+        (account_id,),
     ).fetchone()
     return int(row[0])
 
@@ -153,9 +183,9 @@ def page_after(
 ) -> list[MessageRow]:
     """Up to `limit` messages after `cursor` in list order (older); the newest page for None."""
     if cursor is None:
-        return _rows(_base() + _DESC, (account_id, limit))
+        return _rows(_base(account_id) + _DESC, (account_id, limit))
     params = (account_id, cursor.key, cursor.key, cursor.id, limit)
-    return _rows(_base() + _OLDER + _DESC, params)
+    return _rows(_base(account_id) + _OLDER + _DESC, params)
 
 
 def page_before(
@@ -163,10 +193,10 @@ def page_before(
 ) -> list[MessageRow]:
     """Up to `limit` messages before `cursor` (newer), in list order; the last page for None."""
     if cursor is None:
-        rows = _rows(_base() + _ASC, (account_id, limit))
+        rows = _rows(_base(account_id) + _ASC, (account_id, limit))
     else:
         params = (account_id, cursor.key, cursor.key, cursor.id, limit)
-        rows = _rows(_base() + _NEWER + _ASC, params)
+        rows = _rows(_base(account_id) + _NEWER + _ASC, params)
     rows.reverse()
     return rows
 
@@ -190,7 +220,8 @@ def page_at(account_id: int, offset: int, limit: int = DEFAULT_PAGE) -> list[Mes
         return page_after(account_id, None, limit)
     anchor = _execute(
         f"SELECT id, {SORT_KEY} FROM message WHERE account_id = ? AND {_live()}"
-        f" ORDER BY {SORT_KEY} DESC, id DESC LIMIT 1 OFFSET ?",
+        + _hidden(account_id)
+        + f" ORDER BY {SORT_KEY} DESC, id DESC LIMIT 1 OFFSET ?",
         (account_id, offset),
     ).fetchone()
     if anchor is None:
@@ -198,13 +229,15 @@ def page_at(account_id: int, offset: int, limit: int = DEFAULT_PAGE) -> list[Mes
     first = Cursor(anchor[1], int(anchor[0]))
     params = (account_id, first.key, first.key, first.id + 1, limit)
     # "older than (key, id + 1)" includes the anchor itself
-    return _rows(_base() + _OLDER + _DESC, params)
+    return _rows(_base(account_id) + _OLDER + _DESC, params)
 
 
 def position(account_id: int, cursor: Cursor) -> int:
     """How many messages come before `cursor` in the list: its 0-based position."""
     row = _execute(
-        f"SELECT COUNT(*) FROM message WHERE account_id = ? AND {_live()}" + _NEWER,
+        f"SELECT COUNT(*) FROM message WHERE account_id = ? AND {_live()}"
+        + _hidden(account_id)
+        + _NEWER,
         (account_id, cursor.key, cursor.key, cursor.id),
     ).fetchone()
     return int(row[0])
@@ -263,7 +296,7 @@ def search(account_id: int, text: str, limit: int = SEARCH_LIMIT) -> list[Messag
         if not query:
             return []
         return _rows(
-            _base() + " AND search_vector @@ to_tsquery('simple', ?)" + _DESC,
+            _base(account_id) + " AND search_vector @@ to_tsquery('simple', ?)" + _DESC,
             (account_id, query, limit),
         )
     if not _has_fts_table():
@@ -277,7 +310,8 @@ def search(account_id: int, text: str, limit: int = SEARCH_LIMIT) -> list[Messag
         f"SELECT m.id, {SORT_KEY}, m.from_addr, m.subject, m.size, m.has_attachments"
         " FROM message_fts CROSS JOIN message AS m ON m.id = message_fts.rowid"
         f" WHERE message_fts MATCH ? AND m.account_id = ? AND m.{_live()}"
-        f" ORDER BY {SORT_KEY} DESC, m.id DESC LIMIT ?",
+        + _hidden(account_id, "m.")
+        + f" ORDER BY {SORT_KEY} DESC, m.id DESC LIMIT ?",
         (query, account_id, limit),
     )
 
@@ -287,7 +321,7 @@ def _like_search(account_id: int, text: str, limit: int) -> list[MessageRow]:
     words = search_words(text)
     if not words:
         return []
-    sql = _base()
+    sql = _base(account_id)
     params: list[Any] = [account_id]
     for word in words:
         sql += (

@@ -161,10 +161,11 @@ class MailboxPickerDialog(ModalScreen[int | None]):
         ),
     ]
 
-    def __init__(self, accounts: list[Account], current: int | None) -> None:
+    def __init__(self, accounts: list[Account], current: int | None, viewer: str = "") -> None:
         super().__init__()
         self._accounts = accounts
         self._current = current
+        self._viewer = viewer or (accounts[0].owner if accounts else "")
 
     def compose(self) -> ComposeResult:
         options = []
@@ -172,7 +173,16 @@ class MailboxPickerDialog(ModalScreen[int | None]):
             label = Content.assemble(
                 (clean(account.name), "bold"),
                 f"  <{clean(account.email)}>",
-                ("  ● active" if account.is_active else "", "$success"),
+                (
+                    "  ● active" if account.is_active and account.owner == self._viewer else "",
+                    "$success",
+                ),
+                (
+                    f"  shared by {clean(account.owner)}, read-only"
+                    if account.owner != self._viewer
+                    else "",
+                    "$accent",
+                ),
                 ("  (shown)" if account.id == self._current else "", "dim"),
             )
             options.append(Option(label, id=str(account.id)))
@@ -274,6 +284,8 @@ class MessageBrowserScreen(Screen[None]):
         self._download_dir = download_dir
         self._page_size = page_size
         self.account_id: int | None = None
+        self.read_only = False
+        """True while showing a mailbox someone else shared with this user."""
         self._delete_policy = DeletePolicy.LEAVE
         self._mailbox_label = ""
         self.search_text = ""
@@ -310,13 +322,17 @@ class MessageBrowserScreen(Screen[None]):
     def open_mailbox(self, account_id: int | None) -> None:
         """Show `account_id`'s messages (the active mailbox for None), newest first."""
         account: Account | None
+        hidden: tuple[str, ...] = ()
         try:
             if account_id is None:
                 account = self._accounts.active()
             else:
                 account = self._accounts.get_by_id(account_id)
         except AccountNotFound:
-            account = None
+            account, hidden = self._shared_mailbox(account_id)
+        self.read_only = account is not None and account.owner != self._accounts.owner
+        if account is not None:
+            message_query.hide_domains(int(account.id), hidden if self.read_only else ())
         self._leave_search()
         if account is None:
             self.account_id = None
@@ -328,11 +344,25 @@ class MessageBrowserScreen(Screen[None]):
         self.account_id = int(account.id)
         self._delete_policy = DeletePolicy(account.delete_policy)
         self._mailbox_label = f"{clean(account.name)} <{clean(account.email)}>"
+        if self.read_only:
+            self._mailbox_label += f" · shared by {clean(account.owner)}, read-only"
         self.sub_title = f"Messages · {clean(account.name)}"
         source = MailboxRows(self.account_id, page_size=self._page_size)
         source.reload()
         self.message_list.show(source)
         self._show_summary()
+
+    def _shared_mailbox(self, account_id: int | None) -> tuple[Account | None, tuple[str, ...]]:
+        """Someone else's mailbox this user may read (its sharing permission allows it)."""
+        if account_id is None:
+            return None, ()
+        from tui.core.sharing import SharingService
+
+        service = SharingService(self._accounts.owner)
+        for account, effective in service.visible_accounts():
+            if account.id == account_id and account.archived_at is None:
+                return account, effective.excluded_domains
+        return None, ()
 
     def reload(self) -> None:
         """Read the list again (the app calls this when a fetch brought new mail)."""
@@ -369,7 +399,16 @@ class MessageBrowserScreen(Screen[None]):
         self.reload()
 
     def action_switch_mailbox(self) -> None:
+        from tui.core.sharing import SharingService
+
         accounts = self._accounts.list()
+        viewer = self._accounts.owner
+        shared = [
+            account
+            for account, _ in SharingService(viewer).visible_accounts()
+            if account.owner != viewer and account.archived_at is None
+        ]
+        accounts += shared
         if not accounts:
             self.notify("There are no mailboxes yet.", severity="warning")
             return
@@ -379,7 +418,7 @@ class MessageBrowserScreen(Screen[None]):
                 self.open_mailbox(account_id)
                 self.message_list.focus()
 
-        self.app.push_screen(MailboxPickerDialog(accounts, self.account_id), chosen)
+        self.app.push_screen(MailboxPickerDialog(accounts, self.account_id, viewer), chosen)
 
     def action_back(self) -> None:
         if self.search_text or self.search_input.has_class("-shown"):
@@ -395,6 +434,13 @@ class MessageBrowserScreen(Screen[None]):
     def action_delete_here(self) -> None:
         row = self.message_list.highlighted_row
         if row is None:
+            return
+        if self.read_only:
+            self.notify(
+                "This mailbox is shared with you read-only: only its owner deletes mail.",
+                severity="warning",
+                markup=False,
+            )
             return
         deletes_on_server = self._delete_policy is DeletePolicy.WHEN_DELETED_HERE
 
