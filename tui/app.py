@@ -128,11 +128,23 @@ class PoptuiApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
+        from tui.screens.message_browser import MessageBrowserScreen
+        from tui.screens.message_reader import MessageReaderScreen
+        from tui.screens.password_editor import PasswordEditorScreen
+        from tui.screens.sharing import SharingPermissionScreen
+        from tui.screens.sharing_admin import SharingPolicyEditorScreen
+        from tui.widgets.message_list import MessageList
+
         self.push_screen(
             HelpScreen(
                 [
                     ("Mailbox list", MailboxListScreen.BINDINGS),
                     ("Add/edit form", AccountFormScreen.BINDINGS),
+                    ("Messages", [*MessageBrowserScreen.BINDINGS, *MessageList.BINDINGS]),
+                    ("Reader", MessageReaderScreen.BINDINGS),
+                    ("Passwords", PasswordEditorScreen.BINDINGS),
+                    ("Sharing", SharingPermissionScreen.BINDINGS),
+                    ("Sharing policies", SharingPolicyEditorScreen.BINDINGS),
                     ("Everywhere", self.BINDINGS),
                 ]
             )
@@ -200,7 +212,18 @@ class PoptuiApp(App[None]):
     # as coalescing FetchProgress messages, and `_fetch_worker_changed` turns each outcome into
     # FetchFinished / FetchFailed, whose handlers put the words from tui.fetch_worker on screen.
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="body-index")
+    def index_message_bodies(self) -> None:
+        """Extract body text for search in the background, newest first; stops on quit."""
+        from tui.core import message_query
+        from tui.core.models import database_proxy
+
+        worker = get_current_worker()
+        with database_proxy.connection_context():
+            message_query.index_all_bodies(lambda: worker.is_cancelled)
+
     def on_mount(self) -> None:
+        self.index_message_bodies()
         if self.fetcher.settings.poll:
             self.set_interval(self.fetcher.settings.check_seconds, self.poll_active_mailbox)
             self.call_after_refresh(self.poll_active_mailbox)
@@ -293,6 +316,8 @@ class PoptuiApp(App[None]):
             clean(finished.account_name), finished.result, account, manual=finished.manual
         )
         self._fetch_done(finished.account_id, new_mail=finished.result.new_messages > 0)
+        if finished.result.new_messages:
+            self.index_message_bodies()
         self.fetcher.should_announce(finished.account_id, None, manual=finished.manual)
         if notice is not None and notice.text:
             self.notify(notice.text, markup=False, severity=notice.severity)
