@@ -3,10 +3,11 @@ workers run, and the words for every outcome.
 
 The engine (`tui.core.fetch.fetch_account`) runs in a daemon thread of its own, watched by the
 Textual worker thread: quitting stops it at once through `FetchControl` (the socket is closed
-without QUIT, so nothing is deleted and every stored message stays), and a thread that is still
-stuck after `quit_grace_seconds` (a connect or TLS handshake that `FetchControl` cannot reach
-yet) is left behind to die with the process instead of holding the exit up for the socket
-timeout. Everything here except `FetchCoordinator.run`/`test` runs on the UI thread.
+without QUIT, so nothing is deleted and every stored message stays). A fetch still connecting
+(inside `Pop3Client.connect`, which `FetchControl` cannot reach yet) has stored nothing and is
+left behind at once, and one still busy `quit_grace_seconds` after the stop too: a daemon
+thread dies with the process instead of holding the exit up for the socket timeout.
+Everything here except `FetchCoordinator.run`/`test` runs on the UI thread.
 
 `f` fetches the *highlighted* mailbox once, active or not (the key's promise on the list); only
 the active mailbox is fetched on the poll timer.
@@ -64,7 +65,8 @@ class FetchSettings:
     test_timeout: float = 20.0
     """Seconds the connection test (t) waits for a silent server."""
     quit_grace_seconds: float = 0.5
-    """After a stop, how long a fetch may take to store what it has before it is left behind."""
+    """After a stop, how long a fetch may take to store what it has before it is left behind.
+    A fetch still connecting has nothing to store and is left behind at once."""
     progress_interval: float = 0.1
     """At most this often a progress message is posted (the last one of a phase always is)."""
 
@@ -89,11 +91,12 @@ def run_stoppable(
     *,
     stop_requested: Callable[[], bool],
     stop: Callable[[], None],
-    grace: float,
+    grace: float | Callable[[], float],
     poll: float = 0.05,
     tick: Callable[[], None] | None = None,
 ) -> _T:
-    """Run `work` in a daemon thread; when `stop_requested()`, call `stop()` and wait `grace`.
+    """Run `work` in a daemon thread; when `stop_requested()`, call `stop()` and wait `grace`
+    seconds (a function: asked at that moment).
 
     Returns what `work` returned (or raises what it raised); raises `Abandoned` when it is still
     running `grace` seconds after the stop. A daemon thread never delays the process exit.
@@ -116,7 +119,7 @@ def run_stoppable(
             tick()
         if stop_requested():
             stop()
-            if not done.wait(grace):
+            if not done.wait(grace() if callable(grace) else grace):
                 raise Abandoned("stopped; the connection was left to close with the app")
             break
     ok, value = outcome[0]
@@ -124,6 +127,18 @@ def run_stoppable(
         return value  # type: ignore[return-value]
     assert isinstance(value, BaseException)
     raise value
+
+
+class _WatchedControl(FetchControl):
+    """A `FetchControl` that says whether the engine has handed it a connection yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attached = threading.Event()
+
+    def attach(self, client: pop3.Pop3Client) -> None:
+        self.attached.set()
+        super().attach(client)
 
 
 class ProgressForwarder:
@@ -382,7 +397,7 @@ class FetchCoordinator:
     ) -> FetchResult:
         """The fetch, in the worker thread. Raises only for trouble outside the server (the
         password store, the database); server trouble is in the result's `error`."""
-        control = FetchControl()
+        control = _WatchedControl()
         forward = ProgressForwarder(job, post, interval=self.settings.progress_interval)
 
         def work() -> FetchResult:
@@ -402,7 +417,7 @@ class FetchCoordinator:
 
     def test(self, account_id: int, *, cancelled: Callable[[], bool]) -> ConnectionReport:
         """The connection test, in the worker thread."""
-        control = FetchControl()
+        control = _WatchedControl()
 
         def work() -> ConnectionReport:
             with database_proxy.connection_context():
@@ -417,7 +432,7 @@ class FetchCoordinator:
     def _stoppable(
         self,
         work: Callable[[], _T],
-        control: FetchControl,
+        control: _WatchedControl,
         cancelled: Callable[[], bool],
         *,
         tick: Callable[[], None] | None = None,
@@ -429,7 +444,7 @@ class FetchCoordinator:
                 work,
                 stop_requested=lambda: cancelled() or control.cancelled,
                 stop=control.cancel,
-                grace=self.settings.quit_grace_seconds,
+                grace=lambda: self.settings.quit_grace_seconds if control.attached.is_set() else 0,
                 tick=tick,
             )
         finally:
