@@ -101,6 +101,9 @@ def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> N
     parser.add_argument(
         "--pin-fingerprint", help="trust a certificate with this SHA-256 fingerprint"
     )
+    parser.add_argument(
+        "--pin-outgoing-fingerprint", help="the same for the outgoing server's certificate"
+    )
     if for_edit:
         parser.add_argument("--rename", metavar="NEW_NAME")
         parser.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -312,6 +315,7 @@ def settings_from_args(args: argparse.Namespace, base: AccountSettings) -> Accou
         ("outgoing_host", "outgoing_host"),
         ("outgoing_username", "outgoing_username"),
         ("pin_fingerprint", "pinned_fingerprint"),
+        ("pin_outgoing_fingerprint", "outgoing_pinned_fingerprint"),
     ):
         value = getattr(args, option)
         if value is not None:
@@ -376,6 +380,7 @@ def account_summary(store: AccountStore, account: Account) -> dict[str, Any]:
             "security": settings.outgoing_security.value,
             "username": settings.effective_outgoing_username,
             "same_credentials": settings.same_credentials_for_outgoing,
+            "pinned_fingerprint": settings.outgoing_pinned_fingerprint or None,
         },
         "delete_policy": settings.delete_policy.value,
         "delete_after_days": settings.delete_after_days,

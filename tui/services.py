@@ -150,6 +150,7 @@ def smtp_tester(
     The certificate must be trusted by the system, or be `trusted_fingerprint`, or be the very
     certificate pinned for the incoming server (one server name for POP3 and SMTP is common).
     """
+    trusted_fingerprint = trusted_fingerprint or settings.outgoing_pinned_fingerprint
     try:
         result = check_outgoing(
             settings.outgoing_host,

@@ -175,7 +175,10 @@ async def test_outgoing_check_on_real_smtp_tls_after_the_incoming_login(
         assert secrets.get(account.secret_key, SecretKind.OUTGOING) == SMTP_PASSWORD
         saved = next(text for text in notices(seen) if text.startswith("Added Dovecot"))
         assert f"{smtp_server_tls.host}:{smtp_server_tls.port} (SSL/TLS): login OK" in saved
-        assert "accepted for this test only" in saved
+        assert "Its certificate is pinned for this mailbox" in saved
+        assert same_fingerprint(
+            account.outgoing_pinned_fingerprint, smtp_server_tls.cert_fingerprint
+        )
         assert SMTP_PASSWORD not in saved and pop_user.password not in saved
 
 
@@ -240,4 +243,5 @@ async def test_one_pin_serves_both_servers_when_they_share_the_certificate(
             assert account.same_credentials_for_outgoing
             saved = next(text for text in notices(seen) if text.startswith("Added Dovecot"))
             assert "login OK" in saved
-            assert "for this test only" not in saved
+            assert "pinned for this mailbox" not in saved
+            assert account.outgoing_pinned_fingerprint == ""  # the POP3 pin covered it

@@ -95,6 +95,8 @@ def test_add_takes_every_form_field_and_password_from_stdin(poptui) -> None:  # 
         "starttls",
         "--outgoing-username",
         "sender",
+        "--pin-outgoing-fingerprint",
+        ":".join(["AB"] * 32),
         "--poll-minutes",
         "10",
         "--max-messages",
@@ -118,6 +120,7 @@ def test_add_takes_every_form_field_and_password_from_stdin(poptui) -> None:  # 
         "security": "starttls",
         "username": "sender",
         "same_credentials": False,
+        "pinned_fingerprint": ":".join(["AB"] * 32),
     }
     assert (data["delete_policy"], data["delete_after_days"]) == ("after_days", 14)
     assert (data["poll_minutes"], data["max_messages_per_fetch"]) == (10, 200)

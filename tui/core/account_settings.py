@@ -105,6 +105,8 @@ class AccountSettings:
     sharing: SharingPermission = SharingPermission.PRIVATE
     pinned_fingerprint: str = ""
     """SHA-256 of a certificate the user chose to trust, hex with colons; empty when none."""
+    outgoing_pinned_fingerprint: str = ""
+    """The same for the outgoing server's certificate."""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -63,6 +63,7 @@ class Account(BaseModel):
     max_message_bytes = BigIntegerField(default=0)
     sharing = CharField(max_length=16, default="private")
     pinned_fingerprint = CharField(max_length=128, default="")
+    outgoing_pinned_fingerprint = CharField(max_length=128, default="")
     secret_key = CharField(max_length=64, unique=True)
     """Stable key for the account's passwords in the secret store; survives renames."""
     is_active = BooleanField(default=False)

@@ -506,4 +506,9 @@ def validate_account(
         )
     if settings.pinned_fingerprint.strip():
         add("pinned_fingerprint", validate_fingerprint(settings.pinned_fingerprint))
+    if settings.outgoing_pinned_fingerprint.strip():
+        add(
+            "outgoing_pinned_fingerprint",
+            validate_fingerprint(settings.outgoing_pinned_fingerprint),
+        )
     return problems

@@ -444,6 +444,9 @@ class AccountFormScreen(Screen[FormOutcome | None]):
             poll_minutes=number("poll_minutes", base.poll_minutes, _parse_poll_minutes),
             pinned_fingerprint=base.pinned_fingerprint if self._pin_still_applies() else "",
         )
+        settings.outgoing_pinned_fingerprint = self._outgoing_pin_for(
+            settings.outgoing_host, settings.outgoing_port
+        )
         if policy is DeletePolicy.AFTER_DAYS:
             settings.delete_after_days = number(
                 "delete_after_days", base.delete_after_days, _parse_delete_after_days
@@ -452,6 +455,15 @@ class AccountFormScreen(Screen[FormOutcome | None]):
             # The hidden outgoing username follows the incoming one (without Gmail's recent:).
             settings.outgoing_username = settings.effective_outgoing_username
         return settings, problems
+
+    def _outgoing_pin_for(self, host: str, port: int) -> str:
+        """The outgoing pin, kept only while the outgoing server is the one it was made for."""
+        trusted = self._smtp_trusted
+        if trusted is not None and trusted[:2] == (host, port):
+            return trusted[2]
+        pinned = self._base.outgoing_pinned_fingerprint
+        same_server = (host, port) == (self._base.outgoing_host, self._base.outgoing_port)
+        return pinned if pinned and same_server else ""
 
     def _pin_still_applies(self) -> bool:
         """A pin belongs to one server: typing another host name drops it."""
@@ -828,11 +840,8 @@ class AccountFormScreen(Screen[FormOutcome | None]):
             f"({settings.outgoing_security.label})…",
         )
         result = self._services.outgoing_tester(settings, password, trusted_fingerprint=fingerprint)
-        if result.ok and fingerprint and fingerprint != settings.pinned_fingerprint:
-            note += (
-                " Its certificate was accepted for this test only: a mailbox keeps one pinned "
-                "certificate, the incoming server's."
-            )
+        if result.ok and fingerprint:
+            note += " Its certificate is pinned for this mailbox."
         return dataclasses.replace(result, message=result.message + note) if note else result
 
     def _progress(self, text: str) -> None:
