@@ -592,6 +592,9 @@ class Pop3Client:
         if pinned_fingerprint.strip():
             pin = normalize_fingerprint(pinned_fingerprint)
             policy = _TlsPolicy(_non_verifying_context(), pin=pin)
+        elif security is Security.NONE:
+            # No TLS on this connection: skip loading the system CA store (tens of ms).
+            policy = _TlsPolicy(_non_verifying_context())
         else:
             policy = _TlsPolicy(_verifying_context(ca_file))
         try:
