@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import stat
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui import __version__
@@ -827,21 +825,6 @@ def _prompt_twice(prompt: str) -> str:
     if getpass.getpass("Again: ") != first:
         raise CommandFailed("The two passwords differ: nothing saved")
     return first
-
-
-def sqlite_file_of(url: str) -> Path | None:
-    if not url.startswith("sqlite://"):
-        return None
-    rest = url.split("://", 1)[1]
-    path = rest[1:] if rest.startswith("/") else rest
-    return None if path == ":memory:" else Path(path)
-
-
-def readable_by_others(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & (stat.S_IROTH | stat.S_IRGRP))
-    except OSError:
-        return False
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
