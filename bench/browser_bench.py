@@ -74,8 +74,8 @@ WORDS = VOCABULARY.split()
 
 def build_database(path: Path, count: int) -> int:
     """Create (or reuse) the database; returns the account id of the filled mailbox."""
-    from tui.core.db import open_database
-    from tui.core.models import Account
+    from tui.core.storage.db import open_database
+    from tui.core.storage.models import Account
 
     fresh = not path.exists()
     db = open_database(f"sqlite:///{path}")
@@ -151,10 +151,10 @@ def child(url: str, account_id: int, spawned_at: float) -> dict[str, Any]:
     from textual.app import App
     from textual.widgets import Input
 
-    from tui.core import message_query
-    from tui.core.accounts import AccountStore
-    from tui.core.db import open_database
-    from tui.core.models import database_proxy
+    from tui.core.storage import queries as message_query
+    from tui.core.storage.accounts import AccountStore
+    from tui.core.storage.db import open_database
+    from tui.core.storage.models import database_proxy
     from tui.screens.message_browser import MessageBrowserScreen
     from tui.widgets.message_list import MessageList
 

@@ -32,12 +32,12 @@ from textual.screen import Screen  # noqa: E402
 from textual.widgets import Input, TextArea  # noqa: E402
 
 from tui.app import PoptuiApp, make_app  # noqa: E402
-from tui.core.account_settings import AccountSettings, DeletePolicy, Security  # noqa: E402
-from tui.core.accounts import AccountStore  # noqa: E402
-from tui.core.fetch import BatchWriter  # noqa: E402
-from tui.core.models import Account, Message, database_proxy  # noqa: E402
-from tui.core.pop3 import CertificateInfo  # noqa: E402
-from tui.core.secrets import MemoryStore, SecretKind, probe_keyring  # noqa: E402
+from tui.core.net.pop3.client import CertificateInfo  # noqa: E402
+from tui.core.secrets.stores import MemoryStore, SecretKind, probe_keyring  # noqa: E402
+from tui.core.storage.accounts import AccountStore  # noqa: E402
+from tui.core.storage.models import Account, Message, database_proxy  # noqa: E402
+from tui.core.storage.settings import AccountSettings, DeletePolicy, Security  # noqa: E402
+from tui.core.sync.engine import BatchWriter  # noqa: E402
 from tui.messages import FetchProgress  # noqa: E402
 from tui.screens.dialogs import CertificateTrustDialog  # noqa: E402
 from tui.services import TestResult  # noqa: E402

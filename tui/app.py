@@ -18,13 +18,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tui.core.accounts import AccountError, AccountStore
-from tui.core.db import open_database
-from tui.core.fetch import FetchCancelled, FetchResult
-from tui.core.models import Account
-from tui.core.pop3 import CertificateInfo, UntrustedCertificate
-from tui.core.secret_setup import UnavailableStore
-from tui.core.secrets import KeyringHealth
+from tui.core.net.pop3.client import CertificateInfo, UntrustedCertificate
+from tui.core.secrets.setup import UnavailableStore
+from tui.core.secrets.stores import KeyringHealth
+from tui.core.storage.accounts import AccountError, AccountStore
+from tui.core.storage.db import open_database
+from tui.core.storage.models import Account
+from tui.core.sync.engine import FetchCancelled, FetchResult
 from tui.fetch_worker import (
     FETCH_GROUP,
     TEST_GROUP,
@@ -215,8 +215,8 @@ class PoptuiApp(App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="body-index")
     def index_message_bodies(self) -> None:
         """Extract body text for search in the background, newest first; stops on quit."""
-        from tui.core import message_query
-        from tui.core.models import database_proxy
+        from tui.core.storage import queries as message_query
+        from tui.core.storage.models import database_proxy
 
         worker = get_current_worker()
         with database_proxy.connection_context():
@@ -478,7 +478,7 @@ def make_app(
 
 def run_app(database_url: str | None) -> int:
     """`poptui` without a subcommand: the app with the configured secret store. Exit status."""
-    from tui.core.db import DatabaseError
+    from tui.core.storage.db import DatabaseError
 
     try:
         # The secret store is opened once the app runs (a keyring probe can hang over SSH).

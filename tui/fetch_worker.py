@@ -1,7 +1,7 @@
 """Fetching from the app: the poll schedule, the fetch and connection-test jobs the app's thread
 workers run, and the words for every outcome.
 
-The engine (`tui.core.fetch.fetch_account`) runs in a daemon thread of its own, watched by the
+The engine (`tui.core.sync.engine.fetch_account`) runs in a daemon thread of its own, watched by the
 Textual worker thread: quitting stops it at once through `FetchControl` (the socket is closed
 without QUIT, so nothing is deleted and every stored message stays). A fetch still connecting
 (inside `Pop3Client.connect`, which `FetchControl` cannot reach yet) has stored nothing and is
@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
-from tui.core import pop3
-from tui.core.account_settings import Security
-from tui.core.accounts import AccountNotFound
-from tui.core.fetch import (
+from tui.core.net.pop3 import client as pop3
+from tui.core.secrets.stores import SecretKind, SecretStoreError
+from tui.core.storage.accounts import AccountNotFound
+from tui.core.storage.models import Account, database_proxy
+from tui.core.storage.settings import Security
+from tui.core.sync.engine import (
     AccountDisabled,
     AlreadyFetching,
     FetchCancelled,
@@ -36,9 +38,7 @@ from tui.core.fetch import (
     MissingPassword,
     fetch_account,
 )
-from tui.core.fetch import FetchProgress as EngineProgress
-from tui.core.models import Account, database_proxy
-from tui.core.secrets import SecretKind, SecretStoreError
+from tui.core.sync.engine import FetchProgress as EngineProgress
 from tui.messages import FetchProgress
 from tui.services import Services
 from tui.widgets.fetch_status import FetchStatusLine, StatusKind, human_bytes

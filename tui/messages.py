@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tui.core.fetch import FetchResult
+from tui.core.sync.engine import FetchResult
 
 
 @dataclass
@@ -61,7 +61,7 @@ class FetchProgress(Message):
     account_id: int
     account_name: str
     phase: str
-    """connecting | listing | fetching | deleting | done (see `tui.core.fetch.FetchProgress`)."""
+    """connecting | listing | fetching | deleting | done (`tui.core.sync.engine.FetchProgress`)."""
     total: int = 0
     done: int = 0
     bytes_done: int = 0
@@ -80,7 +80,7 @@ class FetchFinished(Message):
     account_id: int
     account_name: str
     result: FetchResult
-    """Counts, bytes and time, from `tui.core.fetch.fetch_account`."""
+    """Counts, bytes and time, from `tui.core.sync.engine.fetch_account`."""
     manual: bool
     """True when the user asked for it (f), False for the poll timer."""
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from tui.core import pop3
-from tui.core.account_settings import AccountSettings
-from tui.core.accounts import AccountStore
-from tui.core.models import utcnow
-from tui.core.pop3 import CertificateInfo
-from tui.core.secrets import SecretKind, SecretStore
-from tui.core.smtp import SmtpCheckFailed, check_outgoing
+from tui.core.net.pop3 import client as pop3
+from tui.core.net.pop3.client import CertificateInfo
+from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
+from tui.core.secrets.stores import SecretKind, SecretStore
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.models import utcnow
+from tui.core.storage.settings import AccountSettings
 
 __all__ = [
     "CertificateInfo",
@@ -81,7 +81,7 @@ class OutgoingTester(Protocol):
 
 
 Clock = Callable[[], datetime]
-"""Naive UTC "now", like `tui.core.models.utcnow`; fixed in tests so snapshots do not drift."""
+"""Naive UTC "now" (`tui.core.storage.models.utcnow`); fixed in tests so snapshots do not drift."""
 
 
 def system_clock() -> datetime:

@@ -18,16 +18,16 @@ from tests.integration.fetch_helpers import (
     stored_sources,
 )
 from tests.servers.dovecot import DovecotServer
-from tui.core import pop3
-from tui.core.account_settings import DeletePolicy, Security
-from tui.core.fetch import (
+from tui.core.net.pop3 import client as pop3
+from tui.core.storage.models import Account, FetchLog, Message, utcnow
+from tui.core.storage.settings import DeletePolicy, Security
+from tui.core.sync.engine import (
     AUTH_FAILURES_BEFORE_DISABLE,
     AccountDisabled,
     AlreadyFetching,
     FetchOptions,
     account_lock,
 )
-from tui.core.models import Account, FetchLog, Message, utcnow
 
 
 @pytest.fixture(autouse=True)

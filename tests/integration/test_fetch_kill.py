@@ -58,7 +58,7 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing(
         XDG_DATA_HOME=str(tmp_path / "data"),
         XDG_STATE_HOME=str(tmp_path / "state"),
     )
-    body = b"".join(b"filler line %05d for a medium sized message\r\n" % i for i in range(2000))
+    body = b"".join(b"filler line %05d for a medium sized message\r\n" % i for i in range(6000))
     messages = [make_message(i, body=body) for i in range(400)]
     dovecot.deliver_many(pop_user.name, messages)
     expected = set(message_ids_on_server(dovecot, pop_user.name))

@@ -1,4 +1,4 @@
-"""tui.core.pop3 against a real Dovecot (started by tests/conftest.py)."""
+"""tui.core.net.pop3.client against a real Dovecot (started by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from tests.conftest import PopUser
 from tests.servers.dovecot import DovecotServer
 from tests.servers.tcp_proxy import TcpProxy
-from tui.core.account_settings import Security
-from tui.core.pop3 import (
+from tui.core.net.pop3.client import (
     AuthenticationFailed,
     CertificateProblem,
     CommandFailed,
@@ -22,6 +21,7 @@ from tui.core.pop3 import (
     UntrustedCertificate,
     is_auth_failure,
 )
+from tui.core.storage.settings import Security
 
 pytestmark = pytest.mark.dovecot
 

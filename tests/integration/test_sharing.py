@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from tests.servers.postgres import PostgresError, PostgresServer
-from tui.core.account_settings import AccountSettings, SharingPermission
-from tui.core.accounts import AccountStore
-from tui.core.db import open_database
-from tui.core.models import Message, MessageSource, database_proxy
-from tui.core.sharing import NotAllowed, PolicyMode, SharingError, SharingService
-from tui.core.team_postgres import set_role_password, setup_team_database
+from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
+from tui.core.sharing.rules import NotAllowed, PolicyMode, SharingError, SharingService
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.db import open_database
+from tui.core.storage.models import Message, MessageSource, database_proxy
+from tui.core.storage.settings import AccountSettings, SharingPermission
 
 USERS = ("alice", "bob", "carol", "dave")
 """alice: the administrator; bob owns the mailbox; carol and dave are other users."""
@@ -54,7 +54,7 @@ class AccountStoreAny:
     """Reads an account whoever owns it (the app's sharing queries start from the account)."""
 
     def get_by_id(self, account_id: int) -> Any:
-        from tui.core.models import Account
+        from tui.core.storage.models import Account
 
         return Account.get_or_none(Account.id == account_id)
 
@@ -76,7 +76,7 @@ def _populate(team: Team) -> None:
     team.account_id = account.id
     for key, (sender, subject) in SUBJECTS.items():
         raw = f"From: {sender}\r\nTo: bob@corp.example\r\nSubject: {subject}\r\n\r\nhi\r\n"
-        from tui.core.mailparse import summarize
+        from tui.core.mail.parse import summarize
 
         summary = summarize(raw.encode())
         message = Message.create(
@@ -163,7 +163,7 @@ def postgres_team(postgres_server: PostgresServer) -> Iterator[Team]:
         )
     )
     team.account_id = account.id
-    from tui.core.mailparse import summarize
+    from tui.core.mail.parse import summarize
 
     for key, (sender, subject) in SUBJECTS.items():
         text = f"From: {sender}\r\nTo: bob@corp.example\r\nSubject: {subject}\r\n\r\nhi\r\n"
@@ -201,7 +201,7 @@ def raw_subjects(team: Team, user: str) -> set[str] | None:
 
 def bob_sets(team: Team, permission: SharingPermission, **kwargs: Any) -> None:
     service = team.as_user("bob")
-    from tui.core.models import Account
+    from tui.core.storage.models import Account
 
     account = Account.get_by_id(team.account_id)
     if "shared_with" in kwargs:

@@ -8,9 +8,9 @@ import pytest
 
 from tests.conftest import SMTP_PASSWORD, SMTP_USER
 from tests.servers.smtp import SmtpServer
-from tui.core.account_settings import Security
-from tui.core.pop3 import UntrustedCertificate
-from tui.core.smtp import SmtpCheckFailed, check_outgoing
+from tui.core.net.pop3.client import UntrustedCertificate
+from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
+from tui.core.storage.settings import Security
 
 
 def test_implicit_tls_login_with_pinned_certificate(smtp_server_tls: SmtpServer) -> None:

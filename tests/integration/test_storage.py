@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from peewee import IntegrityError
 
-from tui.core import db as dbmod
-from tui.core.account_settings import AccountSettings
-from tui.core.accounts import AccountError, AccountStore
-from tui.core.migrations import all_migrations
-from tui.core.models import Account, Message, MessageSource, Setting, database_proxy
+from tui.core.storage import db as dbmod
+from tui.core.storage.accounts import AccountError, AccountStore
+from tui.core.storage.migrations import all_migrations
+from tui.core.storage.models import Account, Message, MessageSource, Setting, database_proxy
+from tui.core.storage.settings import AccountSettings
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -143,8 +143,8 @@ def test_account_and_uidl_are_unique(database: Any) -> None:
 
 
 def test_settings_round_trip_every_field(database: Any) -> None:
-    from tui.core.account_settings import DeletePolicy, Security
-    from tui.core.accounts import settings_of
+    from tui.core.storage.accounts import settings_of
+    from tui.core.storage.settings import DeletePolicy, Security
 
     original = sample(
         "Full",

@@ -15,11 +15,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tui.app import PoptuiApp, make_app
-from tui.core.account_settings import AccountSettings, DeletePolicy, Security
-from tui.core.accounts import AccountStore
-from tui.core.models import Account, Message, database_proxy
-from tui.core.pop3 import CertificateInfo
-from tui.core.secrets import MemoryStore
+from tui.core.net.pop3.client import CertificateInfo
+from tui.core.secrets.stores import MemoryStore
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.models import Account, Message, database_proxy
+from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 from tui.services import TestResult
 
 OWNER = "alice"

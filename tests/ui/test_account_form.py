@@ -20,9 +20,9 @@ from tests.ui.conftest import (
     type_text,
 )
 from tui.app import PoptuiApp
-from tui.core.account_settings import DeletePolicy, Security
-from tui.core.accounts import settings_of
-from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.storage.accounts import settings_of
+from tui.core.storage.settings import DeletePolicy, Security
 from tui.screens.account_form import GMAIL_RECENT_FORCES_LEAVE, AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.mailbox_list import MailboxListScreen

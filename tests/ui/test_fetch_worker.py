@@ -22,12 +22,12 @@ from tests.servers.certs import CertMaterial
 from tests.servers.fake_pop3 import HANG, FakePop3Server, FakeSession, stuff
 from tests.ui.conftest import OWNER, fixed_clock, store
 from tui.app import PoptuiApp, make_app
-from tui.core import pop3
-from tui.core.account_settings import AccountSettings, Security
-from tui.core.fetch import FetchOptions, FetchResult
-from tui.core.fetch import FetchProgress as EngineProgress
-from tui.core.models import Account, Message, database_proxy
-from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.net.pop3 import client as pop3
+from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.storage.models import Account, Message, database_proxy
+from tui.core.storage.settings import AccountSettings, Security
+from tui.core.sync.engine import FetchOptions, FetchResult
+from tui.core.sync.engine import FetchProgress as EngineProgress
 from tui.fetch_worker import (
     FetchJob,
     FetchSettings,

@@ -19,11 +19,11 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TextArea
 
-from tui.core import message_query
-from tui.core.accounts import AccountStore
-from tui.core.db import open_database
-from tui.core.mailparse import summarize
-from tui.core.models import Account, Message, MessageSource
+from tui.core.mail.parse import summarize
+from tui.core.storage import queries as message_query
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.db import open_database
+from tui.core.storage.models import Account, Message, MessageSource
 from tui.screens.message_browser import (
     ConfirmDeleteHereDialog,
     MailboxPickerDialog,

@@ -28,10 +28,10 @@ from tests.ui.conftest import (
     type_text,
 )
 from tui.app import PoptuiApp, make_app
-from tui.core.account_settings import AccountSettings, Security
-from tui.core.models import Account, database_proxy
-from tui.core.secret_setup import UnavailableStore
-from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.secrets.setup import UnavailableStore
+from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.storage.models import Account, database_proxy
+from tui.core.storage.settings import AccountSettings, Security
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.password_editor import MISMATCH, PasswordEditorScreen
 from tui.screens.secret_store_setup import SecretStoreSetupScreen

@@ -29,9 +29,8 @@ from tests.ui.conftest import (
     type_text,
 )
 from tui.app import PoptuiApp, make_app
-from tui.core.models import database_proxy
-from tui.core.secret_setup import UnavailableStore, save_choice, saved_choice
-from tui.core.secrets import (
+from tui.core.secrets.setup import UnavailableStore, save_choice, saved_choice
+from tui.core.secrets.stores import (
     EncryptedFileStore,
     KeyringHealth,
     KeyringStore,
@@ -41,6 +40,7 @@ from tui.core.secrets import (
     StoreChoice,
     probe_keyring,
 )
+from tui.core.storage.models import database_proxy
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.password_editor import PasswordEditorScreen

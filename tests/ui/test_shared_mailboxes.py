@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from tests.ui.test_message_browser import NOW, OWNER, BrowserApp, screen_text
-from tui.core.account_settings import AccountSettings, SharingPermission
-from tui.core.accounts import AccountStore
-from tui.core.db import open_database
-from tui.core.mailparse import summarize
-from tui.core.models import Message, MessageSource
-from tui.core.sharing import SharingService
+from tui.core.mail.parse import summarize
+from tui.core.sharing.rules import SharingService
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.db import open_database
+from tui.core.storage.models import Message, MessageSource
+from tui.core.storage.settings import AccountSettings, SharingPermission
 from tui.screens.message_browser import MailboxPickerDialog, MessageBrowserScreen
 
 

@@ -129,9 +129,9 @@ def test_add_takes_every_form_field_and_password_from_stdin(poptui) -> None:  # 
     db_bytes = b"".join(p.read_bytes() for p in poptui.tmp_path.glob("cli.db*"))
     assert PASSWORD.encode() not in db_bytes
     assert PASSWORD.encode() not in (poptui.tmp_path / "secrets.cfg").read_bytes()
-    from tui.core.accounts import AccountStore
-    from tui.core.db import open_database
-    from tui.core.secrets import EncryptedFileStore, SecretKind
+    from tui.core.secrets.stores import EncryptedFileStore, SecretKind
+    from tui.core.storage.accounts import AccountStore
+    from tui.core.storage.db import open_database
 
     open_database(poptui.url)
     key = AccountStore().get("Work").secret_key
@@ -234,8 +234,8 @@ def test_password_set_from_stdin_and_outgoing_rule(poptui) -> None:  # type: ign
 def test_password_set_reenables_a_disabled_account(poptui) -> None:  # type: ignore[no-untyped-def]
     use_file_store(poptui)
     assert poptui("account", "add", "Home", "--email", "me@aol.com").code == 0
-    from tui.core.db import open_database
-    from tui.core.models import Account
+    from tui.core.storage.db import open_database
+    from tui.core.storage.models import Account
 
     open_database(poptui.url)
     Account.update(disabled=True, disabled_reason="10 failed logins in a row.").execute()
@@ -296,9 +296,11 @@ def test_real_entry_point_and_exit_codes(tmp_path: Path) -> None:
 def test_headless_paths_never_import_textual() -> None:
     code = (
         "import sys\n"
-        "import tui, tui.cli, tui.core.fetch, tui.core.fetch_command, tui.core.pop3, tui.core.db\n"
-        "import tui.core.validation, tui.core.providers, tui.core.secrets, tui.core.doctor\n"
-        "import tui.core.accounts, tui.core.mailparse, tui.core.secret_setup\n"
+        "import tui, tui.cli, tui.core.sync.engine, tui.cli.fetch\n"
+        "import tui.core.net.pop3.client, tui.core.storage.db\n"
+        "import tui.core.setup.validation, tui.core.setup.providers\n"
+        "import tui.core.secrets.stores, tui.core.setup.doctor\n"
+        "import tui.core.storage.accounts, tui.core.mail.parse, tui.core.secrets.setup\n"
         "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
         "print(bad)\n"
         "raise SystemExit(1 if bad else 0)\n"

@@ -11,12 +11,12 @@ import pytest
 
 from tests.integration.fetch_helpers import make_message
 from tests.servers.fake_pop3 import FakePop3Server, FakeSession
-from tui.core import pop3
-from tui.core.account_settings import AccountSettings, DeletePolicy, Security
-from tui.core.accounts import AccountStore
-from tui.core.db import open_database
-from tui.core.fetch import FetchOptions, UidlRequired, fetch_account
-from tui.core.models import Account, Message, UidlAlias
+from tui.core.net.pop3 import client as pop3
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.db import open_database
+from tui.core.storage.models import Account, Message, UidlAlias
+from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
+from tui.core.sync.engine import FetchOptions, UidlRequired, fetch_account
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +154,7 @@ def test_control_cancel_interrupts_a_blocked_read_at_once(tmp_path: Path) -> Non
     import time
 
     from tests.servers.fake_pop3 import HANG
-    from tui.core.fetch import FetchCancelled, FetchControl
+    from tui.core.sync.engine import FetchCancelled, FetchControl
 
     messages = [make_message(i) for i in range(5)]
     served: list[int] = []

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from tui.core import db as dbmod
-from tui.core import message_query as mq
-from tui.core.migrations import all_migrations
-from tui.core.migrations.dialect import SQLITE
-from tui.core.models import Account, Message, MessageSource, database_proxy
+from tui.core.storage import db as dbmod
+from tui.core.storage import queries as mq
+from tui.core.storage.dialect import SQLITE
+from tui.core.storage.migrations import all_migrations
+from tui.core.storage.models import Account, Message, MessageSource, database_proxy
 
 BASE = datetime(2025, 3, 14, 9, 30)
 

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui.core import message_render
-from tui.core.message_render import (
+from tui.core.mail import render as message_render
+from tui.core.mail.render import (
     SaveError,
     clean_text,
     extract_body_text,
@@ -515,14 +515,14 @@ def test_full_disk_message_without_a_mount(tmp_path: Path, monkeypatch: pytest.M
 
 def test_the_core_modules_do_not_import_textual() -> None:
     code = (
-        "import sys, tui.core.message_render, tui.core.message_query; "
+        "import sys, tui.core.mail.render, tui.core.storage.queries; "
         "assert 'textual' not in sys.modules and 'rich' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 def test_summary_decodes_raw_8bit_headers() -> None:
-    from tui.core.mailparse import summarize
+    from tui.core.mail.parse import summarize
 
     assert summarize("Subject: café\r\nFrom: Zoë <z@x.org>\r\n\r\nx".encode()).subject == "café"
     assert summarize(b"Subject: caf\xe9\r\n\r\nx").subject == "caf\xe9"  # Latin-1 fallback

@@ -1,4 +1,4 @@
-"""Protocol edges of tui.core.pop3 against an in-process fake POP3 server."""
+"""Protocol edges of tui.core.net.pop3.client against an in-process fake POP3 server."""
 
 from __future__ import annotations
 
@@ -22,9 +22,8 @@ from cryptography.x509.oid import NameOID
 
 from tests.servers.certs import CertMaterial, make_ca_and_leaf, make_self_signed
 from tests.servers.fake_pop3 import HANG, FakePop3Server, FakeSession, stuff
-from tui.core import pop3
-from tui.core.account_settings import Security
-from tui.core.pop3 import (
+from tui.core.net.pop3 import client as pop3
+from tui.core.net.pop3.client import (
     AuthenticationFailed,
     CertificateProblem,
     CommandFailed,
@@ -47,6 +46,7 @@ from tui.core.pop3 import (
     is_auth_failure,
     is_connection_failure,
 )
+from tui.core.storage.settings import Security
 
 PASSWORD = "s3cret-Pa55"
 USERS = {"alice": PASSWORD}
@@ -328,8 +328,8 @@ def test_line_break_in_password_is_refused_before_sending(serve: type[FakePop3Se
 
 
 def test_provider_hint_fallback_and_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("tui.core.providers")
-    monkeypatch.setitem(sys.modules, "tui.core.providers", fake)  # no hint function inside
+    fake = types.ModuleType("tui.core.setup.providers")
+    monkeypatch.setitem(sys.modules, "tui.core.setup.providers", fake)  # no hint function inside
     assert "OAuth" in (pop3.auth_failure_hint("outlook.office365.com", "") or "")
     assert "app password" in (pop3.auth_failure_hint("POP.GMAIL.COM.", "") or "")
     assert pop3.auth_failure_hint("pop.example.com", "") is None
@@ -341,9 +341,9 @@ def test_provider_hint_fallback_and_module(monkeypatch: pytest.MonkeyPatch) -> N
 def test_auth_failure_carries_hint(
     serve: type[FakePop3Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = types.ModuleType("tui.core.providers")
+    fake = types.ModuleType("tui.core.setup.providers")
     fake.hint_for_auth_failure = lambda host, text: "use an app password"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tui.core.providers", fake)
+    monkeypatch.setitem(sys.modules, "tui.core.setup.providers", fake)
     server = serve()
     with plain(server) as client, pytest.raises(AuthenticationFailed) as info:
         client.login("alice", "wrong")

@@ -11,8 +11,7 @@ import dns.rdata
 import dns.resolver
 import pytest
 
-from tui.core.account_settings import AccountSettings, DeletePolicy, Security
-from tui.core.providers import (
+from tui.core.setup.providers import (
     GOOGLE_APP_PASSWORD_HINT,
     GOOGLE_REJECTED_HINT,
     GOOGLE_WEB_LOGIN_HINT,
@@ -26,7 +25,8 @@ from tui.core.providers import (
     hint_for_auth_failure,
     lookup_known,
 )
-from tui.core.validation import validate_account
+from tui.core.setup.validation import validate_account
+from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 
 SSL, STARTTLS, NONE = Security.SSL, Security.STARTTLS, Security.NONE
 

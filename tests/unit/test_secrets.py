@@ -24,7 +24,7 @@ from keyring.backends import chainer, fail, null
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.file import PlaintextKeyring as CryptfilePlaintextKeyring
 
-from tui.core.secrets import (
+from tui.core.secrets.stores import (
     LOCKED_ADVICE,
     NO_KEYRING_ADVICE,
     SERVICE,
@@ -179,7 +179,7 @@ def _rendered_with_locals(exc: BaseException) -> str:
         for frame, line in traceback.walk_tb(exc.__traceback__)
         if frame.f_code.co_filename != __file__
     ]
-    assert frames, "expected frames from tui.core.secrets"
+    assert frames, "expected frames from tui.core.secrets.stores"
     stack = traceback.StackSummary.extract(frames, capture_locals=True)
     return "".join([*stack.format(), *traceback.format_exception_only(exc)])
 
@@ -673,6 +673,6 @@ def test_debug_logging_never_contains_passwords(
 
 
 def test_importing_the_module_does_not_import_textual() -> None:
-    code = "import sys, tui.core.secrets; assert 'textual' not in sys.modules"
+    code = "import sys, tui.core.secrets.stores; assert 'textual' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, timeout=60)

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui.core.account_settings import AccountSettings, DeletePolicy, Security
-from tui.core.validation import (
+from tui.core.setup.validation import (
     MAX_DELETE_AFTER_DAYS,
     MAX_POLL_MINUTES,
     Problem,
@@ -30,6 +29,7 @@ from tui.core.validation import (
     validate_port,
     validate_username,
 )
+from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 
 
 def good(**changes: Any) -> AccountSettings:

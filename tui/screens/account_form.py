@@ -35,17 +35,8 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core import providers
-from tui.core.account_settings import (
-    DEFAULT_POP3_PORTS,
-    DEFAULT_SMTP_PORTS,
-    AccountSettings,
-    DeletePolicy,
-    Security,
-)
-from tui.core.accounts import settings_of
-from tui.core.models import Account, database_proxy
-from tui.core.validation import (
+from tui.core.setup import providers
+from tui.core.setup.validation import (
     MAX_DELETE_AFTER_DAYS,
     MAX_POLL_MINUTES,
     MIN_DELETE_AFTER_DAYS,
@@ -57,6 +48,15 @@ from tui.core.validation import (
     problems_by_field,
     validate_account,
     validate_email,
+)
+from tui.core.storage.accounts import settings_of
+from tui.core.storage.models import Account, database_proxy
+from tui.core.storage.settings import (
+    DEFAULT_POP3_PORTS,
+    DEFAULT_SMTP_PORTS,
+    AccountSettings,
+    DeletePolicy,
+    Security,
 )
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.services import SecretKind, Services, TestResult

@@ -19,8 +19,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.accounts import AccountError
-from tui.core.models import database_proxy
+from tui.core.storage.accounts import AccountError
+from tui.core.storage.models import database_proxy
 from tui.messages import (
     ConnectionTestRequested,
     FetchRequested,

@@ -19,11 +19,11 @@ from textual.widgets import Button, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.core import message_query
-from tui.core.account_settings import DeletePolicy
-from tui.core.accounts import AccountNotFound, AccountStore
-from tui.core.message_query import MessageRow
-from tui.core.models import Account, database_proxy
+from tui.core.storage import queries as message_query
+from tui.core.storage.accounts import AccountNotFound, AccountStore
+from tui.core.storage.models import Account, database_proxy
+from tui.core.storage.queries import MessageRow
+from tui.core.storage.settings import DeletePolicy
 from tui.screens.message_reader import MessageReaderScreen
 from tui.widgets.message_list import (
     PAGE_SIZE,
@@ -356,7 +356,7 @@ class MessageBrowserScreen(Screen[None]):
         """Someone else's mailbox this user may read (its sharing permission allows it)."""
         if account_id is None:
             return None, ()
-        from tui.core.sharing import SharingService
+        from tui.core.sharing.rules import SharingService
 
         service = SharingService(self._accounts.owner)
         for account, effective in service.visible_accounts():
@@ -399,7 +399,7 @@ class MessageBrowserScreen(Screen[None]):
         self.reload()
 
     def action_switch_mailbox(self) -> None:
-        from tui.core.sharing import SharingService
+        from tui.core.sharing.rules import SharingService
 
         accounts = self._accounts.list()
         viewer = self._accounts.owner

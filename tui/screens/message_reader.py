@@ -20,14 +20,14 @@ from textual.widgets import Button, Footer, Header, Input, OptionList, Static, T
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.core.message_query import load_source
-from tui.core.message_render import (
+from tui.core.mail.render import (
     RenderedMessage,
     SaveError,
     render_message,
     save_attachment,
 )
-from tui.core.models import database_proxy
+from tui.core.storage.models import database_proxy
+from tui.core.storage.queries import load_source
 from tui.widgets.message_list import format_size
 from tui.widgets.safe_text import clean, safe_content
 

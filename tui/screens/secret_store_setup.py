@@ -27,15 +27,14 @@ from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicat
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.models import database_proxy
-from tui.core.secret_setup import (
+from tui.core.secrets.setup import (
     PASSPHRASE_ENV,
     UnavailableStore,
     passphrase_from_environment,
     save_choice,
     saved_choice,
 )
-from tui.core.secrets import (
+from tui.core.secrets.stores import (
     ALTERNATIVES,
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_PROBE_TIMEOUT,
@@ -56,6 +55,7 @@ from tui.core.secrets import (
     probe_keyring,
     secret_id,
 )
+from tui.core.storage.models import database_proxy
 from tui.services import Services
 from tui.widgets.safe_text import clean, safe_content
 

@@ -28,9 +28,7 @@ from textual.widgets import (
 from textual.widgets.selection_list import SelectionType
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.account_settings import SharingPermission
-from tui.core.models import Account
-from tui.core.sharing import (
+from tui.core.sharing.rules import (
     MAX_EXCLUDED_DOMAINS,
     Effective,
     NotAllowed,
@@ -39,6 +37,8 @@ from tui.core.sharing import (
     SharingService,
     normalize_domains,
 )
+from tui.core.storage.models import Account
+from tui.core.storage.settings import SharingPermission
 from tui.screens.account_form import MarkedRadioButton
 from tui.screens.sharing_admin import (
     SharingPolicyEditorScreen,

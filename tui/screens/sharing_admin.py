@@ -32,9 +32,7 @@ from textual.widgets import (
 )
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.account_settings import SharingPermission
-from tui.core.models import AuditLog, SharingPolicy
-from tui.core.sharing import (
+from tui.core.sharing.rules import (
     DEFAULT_POLICY,
     MAX_EXCLUDED_DOMAINS,
     NotAllowed,
@@ -46,6 +44,8 @@ from tui.core.sharing import (
     normalize_domains,
     unpack_domains,
 )
+from tui.core.storage.models import AuditLog, SharingPolicy
+from tui.core.storage.settings import SharingPermission
 from tui.screens.account_form import MarkedCheckbox, MarkedRadioButton
 from tui.widgets.safe_text import clean, safe_content, safe_text
 

@@ -14,9 +14,9 @@ from enum import StrEnum
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.core.account_settings import DeletePolicy, Security
-from tui.core.accounts import AccountStore
-from tui.core.models import Account
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.models import Account
+from tui.core.storage.settings import DeletePolicy, Security
 from tui.widgets.safe_text import clean, safe_text
 
 ACTIVE_MARKER = "● active"

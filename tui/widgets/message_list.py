@@ -6,7 +6,7 @@ resetting its scroll offset, so paging up would jump. This widget (a `ScrollView
 `render_line`, like toolong's log view) has a virtual height of the whole mailbox, so the
 scrollbar and "end" mean the real end; it draws only the visible lines, asking a row source for
 them. `MailboxRows` keeps at most `MAX_PAGES` pages of rows: moving on by keyset pages
-(`tui.core.message_query.page_after`/`page_before`), jumping (home, end, the scrollbar) by
+(`tui.core.storage.queries.page_after`/`page_before`), jumping (home, end, the scrollbar) by
 loading the page there. Each page is one indexed query (~1 ms on SQLite for 100,000 messages),
 run on the UI thread because it is cheaper than a worker round trip.
 
@@ -32,8 +32,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.core import message_query
-from tui.core.message_query import MessageRow
+from tui.core.storage import queries as message_query
+from tui.core.storage.queries import MessageRow
 from tui.widgets.safe_text import clean
 
 PAGE_SIZE = 100

@@ -1,0 +1,168 @@
+"""Checking the outgoing (SMTP) side of an account: connect, TLS, login — nothing is sent.
+
+Used by the account form's "Test & save" after the incoming side works. Certificates are
+handled exactly as for POP3: verified against the system store and host name, or pinned.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from tui.core.net.pop3.client import (
+    CertificateInfo,
+    UntrustedCertificate,
+    _describe_verify_error,
+    _non_verifying_context,
+    _verifying_context,
+    certificate_info,
+    normalize_fingerprint,
+    sanitize_server_text,
+)
+from tui.core.storage.settings import Security
+
+
+class SmtpCheckFailed(Exception):
+    """The outgoing server could not be used, worded for the user (never holds the password)."""
+
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.auth = auth
+
+
+@dataclass(frozen=True)
+class SmtpCheckResult:
+    host: str
+    port: int
+    security: Security
+    certificate: CertificateInfo | None
+    auth_mechanisms: tuple[str, ...]
+
+    def summary(self) -> str:
+        return f"Outgoing server {self.host}:{self.port} ({self.security.label}): login OK"
+
+
+def _context(pin: str, ca_file: str | None) -> ssl.SSLContext:
+    return _non_verifying_context() if pin else _verifying_context(ca_file)
+
+
+def _check_pin(conn: smtplib.SMTP, pin: str, host: str, port: int) -> CertificateInfo | None:
+    sock = conn.sock
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    der = sock.getpeercert(binary_form=True) or b""
+    info = certificate_info(der)
+    if pin and normalize_fingerprint(info.sha256) != pin:
+        raise UntrustedCertificate(
+            f"The certificate of {host}:{port} does not match the pinned fingerprint.", info
+        )
+    return info
+
+
+def _open(
+    host: str, port: int, security: Security, context: ssl.SSLContext, timeout: float
+) -> smtplib.SMTP:
+    conn: smtplib.SMTP
+    if security is Security.SSL:
+        conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    else:
+        conn = smtplib.SMTP(host, port, timeout=timeout)
+    conn.ehlo()
+    if security is Security.STARTTLS:
+        if not conn.has_extn("starttls"):
+            conn.close()
+            raise SmtpCheckFailed(
+                f"{host}:{port} does not offer STARTTLS; poptui will not send a password in "
+                "clear text. Choose SSL/TLS (usually port 465) or ask your provider."
+            )
+        conn.starttls(context=context)
+        conn.ehlo()
+    return conn
+
+
+def _probe_certificate(
+    host: str, port: int, security: Security, timeout: float, error: ssl.SSLCertVerificationError
+) -> CertificateInfo | None:
+    problem, reason = _describe_verify_error(error, host)
+    try:
+        conn = _open(host, port, security, _non_verifying_context(), timeout)
+    except (OSError, smtplib.SMTPException, SmtpCheckFailed):
+        return None
+    try:
+        sock = conn.sock
+        der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+        return certificate_info(der, reason=reason, problem=problem) if der else None
+    finally:
+        conn.close()
+
+
+def check_outgoing(
+    host: str,
+    port: int,
+    security: Security,
+    username: str,
+    password: str,
+    *,
+    timeout: float = 20.0,
+    pinned_fingerprint: str = "",
+    ca_file: str | None = None,
+) -> SmtpCheckResult:
+    """Log in to the outgoing server and log out again; raise a specific error otherwise."""
+    pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint else ""
+    where = f"{host}:{port}"
+    try:
+        conn = _open(host, port, security, _context(pin, ca_file), timeout)
+    except ssl.SSLCertVerificationError as error:
+        info = _probe_certificate(host, port, security, timeout, error)
+        reason = info.reason if info else str(error.verify_message)
+        raise UntrustedCertificate(
+            f"The certificate of {where} is not trusted: {reason}.", info
+        ) from None
+    except ssl.SSLError as error:
+        hint = " (does this port expect STARTTLS instead?)" if security is Security.SSL else ""
+        raise SmtpCheckFailed(f"TLS with {where} failed: {error.reason}{hint}") from None
+    except TimeoutError:
+        raise SmtpCheckFailed(f"{where} did not answer within {timeout:g} s") from None
+    except ConnectionRefusedError:
+        raise SmtpCheckFailed(
+            f"Could not connect to {where}: connection refused (is the port right?)"
+        ) from None
+    except socket.gaierror:
+        raise SmtpCheckFailed(f"Could not connect to {where}: host name not found") from None
+    except OSError as error:
+        raise SmtpCheckFailed(f"Could not connect to {where}: {error.strerror or error}") from None
+    except smtplib.SMTPException as error:
+        raise SmtpCheckFailed(f"{where} refused the session: {error}") from None
+    try:
+        certificate = _check_pin(conn, pin, host, port)
+        mechanisms = tuple(conn.esmtp_features.get("auth", "").upper().split())
+        if username:
+            try:
+                conn.login(username, password)
+            except smtplib.SMTPAuthenticationError as error:
+                text = sanitize_server_text(
+                    error.smtp_error.decode("utf-8", "replace")
+                    if isinstance(error.smtp_error, bytes)
+                    else str(error.smtp_error)
+                )
+                raise SmtpCheckFailed(
+                    f"The outgoing server {where} rejected the username or password "
+                    f"(it said: {error.smtp_code} {text})",
+                    auth=True,
+                ) from None
+            except smtplib.SMTPNotSupportedError:
+                raise SmtpCheckFailed(
+                    f"{where} does not offer login (AUTH) here; with STARTTLS or SSL/TLS it "
+                    "usually does"
+                ) from None
+        try:
+            conn.quit()
+        except smtplib.SMTPException:
+            conn.close()
+        return SmtpCheckResult(host, port, security, certificate, mechanisms)
+    except BaseException:
+        conn.close()
+        raise

@@ -1,0 +1,210 @@
+"""Accounts as the app and the command line use them: create, edit, remove, switch the active one.
+
+Converts between `AccountSettings` (what the form holds) and the `Account` row, and keeps the
+"exactly one active mailbox" promise together with the database's unique index.
+"""
+
+from __future__ import annotations
+
+import builtins
+import getpass
+import uuid
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from peewee import IntegrityError, OperationalError, SqliteDatabase
+
+from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
+from tui.core.storage.settings import AccountSettings, DeletePolicy, Security, SharingPermission
+
+ACTIVATE_RETRIES = 20
+
+_PLAIN_FIELDS = [
+    f.name
+    for f in fields(AccountSettings)
+    if f.name not in {"incoming_security", "outgoing_security", "delete_policy", "sharing", "extra"}
+]
+
+
+def write_transaction() -> Any:
+    """A transaction that takes SQLite's write lock up front, so readers-turned-writers never
+    deadlock; on PostgreSQL an ordinary transaction."""
+    if isinstance(database_proxy.obj, SqliteDatabase):
+        return database_proxy.obj.atomic("IMMEDIATE")
+    return database_proxy.atomic()
+
+
+class AccountError(Exception):
+    """An account operation that cannot be done, worded for the user."""
+
+
+class AccountNotFound(AccountError):
+    pass
+
+
+def current_user() -> str:
+    """Who is using poptui: the operating-system login (over SSH, each person is themselves).
+
+    On PostgreSQL it is the database role the connection logged in as, which with peer
+    authentication over the Unix socket is that same login; the row-level security policies
+    compare rows with it, so the app must use the same name.
+    """
+    db = database_proxy.obj
+    if db is not None and not isinstance(db, SqliteDatabase):
+        row = db.execute_sql("SELECT current_user").fetchone()
+        return str(row[0])
+    return getpass.getuser()
+
+
+def settings_of(account: Account) -> AccountSettings:
+    values = {name: getattr(account, name) for name in _PLAIN_FIELDS}
+    return AccountSettings(
+        **values,
+        incoming_security=Security(account.incoming_security),
+        outgoing_security=Security(account.outgoing_security),
+        delete_policy=DeletePolicy(account.delete_policy),
+        sharing=SharingPermission(account.sharing),
+    )
+
+
+def _apply(account: Account, settings: AccountSettings) -> None:
+    for name in _PLAIN_FIELDS:
+        setattr(account, name, getattr(settings, name))
+    account.incoming_security = settings.incoming_security.value
+    account.outgoing_security = settings.outgoing_security.value
+    account.delete_policy = settings.delete_policy.value
+    account.sharing = settings.sharing.value
+    account.updated_at = utcnow()
+
+
+class AccountStore:
+    """The accounts of one owner (the current OS user unless told otherwise)."""
+
+    def __init__(self, owner: str | None = None) -> None:
+        self.owner = owner or current_user()
+
+    def _query(self) -> object:
+        return Account.select().where(
+            (Account.owner == self.owner) & (Account.archived_at.is_null())
+        )
+
+    def list(self) -> list[Account]:
+        return list(self._query().order_by(Account.name))  # type: ignore[attr-defined]
+
+    def names(self) -> builtins.list[str]:
+        return [a.name for a in self.list()]
+
+    def get(self, name: str) -> Account:
+        found = self._query().where(Account.name == name).first()  # type: ignore[attr-defined]
+        if found is None:
+            known = ", ".join(self.names()) or "none yet"
+            raise AccountNotFound(f"No account named {name!r} (accounts: {known})")
+        return found  # type: ignore[no-any-return]
+
+    def get_by_id(self, account_id: int) -> Account:
+        found = self._query().where(Account.id == account_id).first()  # type: ignore[attr-defined]
+        if found is None:
+            raise AccountNotFound(f"No account with id {account_id}")
+        return found  # type: ignore[no-any-return]
+
+    def active(self) -> Account | None:
+        return self._query().where(Account.is_active).first()  # type: ignore[attr-defined, no-any-return]
+
+    def create(self, settings: AccountSettings, *, activate: bool | None = None) -> Account:
+        """Store a new account; the first one becomes active unless told otherwise."""
+        account = Account(owner=self.owner, secret_key=uuid.uuid4().hex, created_at=utcnow())
+        _apply(account, settings)
+        with database_proxy.atomic():
+            try:
+                account.save(force_insert=True)
+            except IntegrityError as error:
+                raise AccountError(f"An account named {settings.name!r} already exists") from error
+        if activate or (activate is None and self.active() is None):
+            self.activate(account.name)
+            account = self.get(account.name)
+        return account
+
+    def update(self, name: str, settings: AccountSettings) -> Account:
+        account = self.get(name)
+        _apply(account, settings)
+        try:
+            with database_proxy.atomic():
+                account.save()
+        except IntegrityError as error:
+            raise AccountError(f"An account named {settings.name!r} already exists") from error
+        return account
+
+    def activate(self, name: str) -> Account:
+        """Make `name` the one active mailbox.
+
+        Clear-then-set in one transaction; a concurrent writer that slips between the two hits the
+        partial unique index and retries, so there is never a moment with two active mailboxes.
+        """
+        target = self.get(name)
+        last_error: Exception | None = None
+        for _ in range(ACTIVATE_RETRIES):
+            try:
+                with write_transaction():
+                    # Lock this owner's rows first, in a fixed order, so concurrent switches
+                    # queue up instead of deadlocking on the unique index (PostgreSQL).
+                    if not isinstance(database_proxy.obj, SqliteDatabase):
+                        list(
+                            Account.select(Account.id)
+                            .where(Account.owner == self.owner)
+                            .order_by(Account.id)
+                            .for_update()
+                        )
+                    Account.update(is_active=False).where(
+                        (Account.owner == self.owner)
+                        & Account.is_active
+                        & (Account.id != target.id)
+                    ).execute()
+                    Account.update(is_active=True).where(Account.id == target.id).execute()
+                return self.get(name)
+            except (IntegrityError, OperationalError) as error:
+                last_error = error
+        raise AccountError(f"Could not switch the active mailbox: {last_error}")
+
+    def enable(self, name: str) -> Account:
+        """Clear an automatic disable (a new password or working settings are in): fetch again."""
+        account = self.get(name)
+        Account.update(
+            disabled=False,
+            disabled_reason="",
+            consecutive_auth_failures=0,
+            consecutive_connect_failures=0,
+        ).where(Account.id == account.id).execute()
+        return self.get(name)
+
+    def remove(self, name: str, *, keep_mail: bool) -> None:
+        """Remove an account; with `keep_mail` its fetched mail stays, readable as archived."""
+        account = self.get(name)
+        with database_proxy.atomic():
+            if keep_mail:
+                stamp = utcnow()
+                Account.update(
+                    archived_at=stamp,
+                    is_active=False,
+                    name=f"{account.name} (removed {stamp:%Y-%m-%d %H:%M:%S.%f})",
+                ).where(Account.id == account.id).execute()
+            else:
+                account.delete_instance()
+            if account.is_active:
+                successor = self._query().order_by(Account.name).first()  # type: ignore[attr-defined]
+                if successor is not None and not successor.disabled:
+                    Account.update(is_active=True).where(Account.id == successor.id).execute()
+
+    def message_count(self, account: Account, *, include_deleted: bool = False) -> int:
+        query = Message.select().where(Message.account == account)
+        if not include_deleted:
+            query = query.where(~Message.deleted_here)
+        return int(query.count())
+
+    def recent_log(self, account: Account, limit: int = 10) -> Sequence[FetchLog]:
+        return list(
+            FetchLog.select()
+            .where(FetchLog.account == account)
+            .order_by(FetchLog.started_at.desc())
+            .limit(limit)
+        )

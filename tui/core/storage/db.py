@@ -1,0 +1,191 @@
+"""Opening the database: the URL switch, SQLite durability pragmas, and automatic migrations.
+
+SQLite in the user's data directory is the default; `--database URL` / `POPTUI_DATABASE` accept
+`sqlite:///path` and `postgresql://…` so a team can share one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
+from platformdirs import user_data_path
+
+from tui.core.storage.dialect import POSTGRES, SQLITE, Dialect
+from tui.core.storage.migrations import all_migrations
+from tui.core.storage.models import database_proxy
+
+DATABASE_ENV = "POPTUI_DATABASE"
+SQLITE_BUSY_TIMEOUT_S = 15.0
+"""How long a writer waits for another process (a cron fetch, a second TUI) to finish."""
+
+
+class DatabaseError(Exception):
+    """A database problem worded for the user."""
+
+
+class SchemaTooNew(DatabaseError):
+    """The database was upgraded by a newer poptui; touching it could damage it."""
+
+
+def default_database_path() -> Path:
+    return user_data_path("poptui", appauthor=False) / "poptui.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_database_path()}"
+
+
+def resolve_database_url(url: str | None) -> str:
+    """The URL to use: an explicit one, else `POPTUI_DATABASE`, else the default SQLite file."""
+    return url or os.environ.get(DATABASE_ENV) or default_database_url()
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages, logs and `poptui doctor`."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _sqlite(path: str) -> SqliteDatabase:
+    if path != ":memory:":
+        target = Path(path).expanduser()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseError(
+                f"Cannot create the folder for the database {target.parent}: {error.strerror}"
+            ) from error
+        path = str(target)
+    return SqliteDatabase(
+        path,
+        timeout=SQLITE_BUSY_TIMEOUT_S,
+        pragmas={
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "synchronous": "full",
+            "busy_timeout": int(SQLITE_BUSY_TIMEOUT_S * 1000),
+        },
+        check_same_thread=False,
+    )
+
+
+def make_database(url: str) -> Database:
+    """Build (but do not open) the peewee database for a URL; raises DatabaseError on a bad URL."""
+    parts = urlparse(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        # As in playhouse.db_url: sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:
+        rest = url.split("://", 1)[1]
+        path = rest[1:] if rest.startswith("/") else rest
+        if not path:
+            raise DatabaseError(f"No file in the database URL {url!r}: use sqlite:///path/to.db")
+        return _sqlite(path)
+    if scheme in {"postgres", "postgresql"}:
+        name = parts.path.lstrip("/")
+        if not name:
+            raise DatabaseError(f"No database name in {describe_url(url)!r}")
+        options: dict[str, Any] = {}
+        if parts.hostname:
+            options["host"] = parts.hostname
+        if parts.port:
+            options["port"] = parts.port
+        if parts.username:
+            options["user"] = parts.username
+        if parts.password:
+            options["password"] = parts.password
+        for item in filter(None, parts.query.split("&")):
+            key, _, value = item.partition("=")
+            options[key] = value
+        return PostgresqlDatabase(name, **options)
+    raise DatabaseError(
+        f"Unsupported database URL {describe_url(url)!r}: use sqlite:///PATH or postgresql://…"
+    )
+
+
+def dialect_of(db: Database) -> Dialect:
+    return POSTGRES if isinstance(db, PostgresqlDatabase) else SQLITE
+
+
+def schema_version(db: Database) -> int:
+    """0 for an empty database."""
+    if not db.table_exists("schema_version"):
+        return 0
+    row = db.execute_sql("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: Database) -> int:
+    """Bring the schema up to date, one numbered migration per transaction; returns the version.
+
+    Two processes starting at once must not both migrate: SQLite takes the write lock up front
+    (BEGIN IMMEDIATE), PostgreSQL an advisory lock.
+    """
+    migrations = all_migrations()
+    known = migrations[-1].version if migrations else 0
+    dialect = dialect_of(db)
+    with _migration_lock(db, dialect):
+        current = schema_version(db)
+        if current > known:
+            raise SchemaTooNew(
+                f"This database is at schema version {current}, but this poptui knows only up to "
+                f"{known}. It was used by a newer poptui: upgrade poptui; the database was not "
+                "touched."
+            )
+        if current == 0 and not db.table_exists("schema_version"):
+            db.execute_sql("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
+            db.execute_sql("INSERT INTO schema_version (id, version) VALUES (1, 0)")
+        for migration in [m for m in migrations if m.version > current]:
+            migration.apply(db, dialect)
+            db.execute_sql(f"UPDATE schema_version SET version = {int(migration.version)}")
+        return known
+
+
+class _migration_lock:
+    def __init__(self, db: Database, dialect: Dialect) -> None:
+        self.db = db
+        self.dialect = dialect
+        self.transaction: Any = None
+
+    def __enter__(self) -> None:
+        if self.dialect is SQLITE:
+            self.transaction = self.db.atomic("IMMEDIATE")
+            self.transaction.__enter__()
+        else:
+            self.transaction = self.db.atomic()
+            self.transaction.__enter__()
+            self.db.execute_sql("SELECT pg_advisory_xact_lock(738201)")
+
+    def __exit__(self, *exc: object) -> None:
+        self.transaction.__exit__(*exc)
+
+
+def open_database(url: str | None = None, *, run_migrations: bool = True) -> Database:
+    """Open the database named by `url` (or the environment, or the default) and bind the models."""
+    resolved = resolve_database_url(url)
+    db = make_database(resolved)
+    try:
+        db.connect(reuse_if_open=True)
+    except OperationalError as error:
+        raise DatabaseError(
+            f"Cannot open the database {describe_url(resolved)}: {str(error).strip()}"
+        ) from error
+    database_proxy.initialize(db)
+    if run_migrations:
+        try:
+            migrate(db)
+        except SchemaTooNew:
+            db.close()
+            raise
+        except OperationalError as error:
+            db.close()
+            raise DatabaseError(
+                f"Cannot prepare the database {describe_url(resolved)}: {str(error).strip()}"
+            ) from error
+    return db

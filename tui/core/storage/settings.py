@@ -1,0 +1,124 @@
+"""The settings of one POP3 account as the form, the command line and validation see them.
+
+A plain dataclass, independent of storage, so validation and provider presets can be used and
+tested without a database; `tui.core.storage.accounts` converts between this and the peewee model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Security(StrEnum):
+    """How the connection to a server is protected."""
+
+    SSL = "ssl"
+    """Implicit TLS from the first byte (POP3 995, SMTP 465). The default."""
+    STARTTLS = "starttls"
+    """Plain connect, then STLS / STARTTLS, which is required: never falls back to clear text."""
+    NONE = "none"
+    """Clear text. Only when the account explicitly says so; the password crosses the network."""
+
+    @property
+    def label(self) -> str:
+        return {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (unencrypted)"}[self.value]
+
+
+class DeletePolicy(StrEnum):
+    """When mail fetched from the server is deleted there."""
+
+    LEAVE = "leave"
+    """Leave messages on the server (default; forced for Gmail `recent:` usernames)."""
+    AFTER_FETCH = "after_fetch"
+    """Delete from the server once the message is durably stored here."""
+    AFTER_DAYS = "after_days"
+    """Delete from the server N days after the message was first fetched."""
+    WHEN_DELETED_HERE = "when_deleted_here"
+    """Delete from the server when the message is deleted in poptui."""
+
+    @property
+    def label(self) -> str:
+        return {
+            "leave": "Leave messages on the server",
+            "after_fetch": "Delete from the server after fetching",
+            "after_days": "Delete from the server N days after fetching",
+            "when_deleted_here": "Delete from the server when deleted here",
+        }[self.value]
+
+
+class SharingPermission(StrEnum):
+    """Who else may see the mail fetched from a mailbox."""
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+    CUSTOM = "custom"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return {
+            "private": "Private",
+            "public": "Public",
+            "custom": "Custom",
+            "admin": "Administrators",
+        }[self.value]
+
+
+DEFAULT_POP3_PORTS: dict[Security, int] = {
+    Security.SSL: 995,
+    Security.STARTTLS: 110,
+    Security.NONE: 110,
+}
+DEFAULT_SMTP_PORTS: dict[Security, int] = {
+    Security.SSL: 465,
+    Security.STARTTLS: 587,
+    Security.NONE: 25,
+}
+
+DEFAULT_POLL_MINUTES = 5
+"""How often the app fetches the active mailbox, as the source documents recommend."""
+
+
+@dataclass
+class AccountSettings:
+    """Everything the add/edit form holds, except the passwords (those live in the keyring)."""
+
+    name: str = ""
+    email: str = ""
+    incoming_host: str = ""
+    incoming_port: int = 995
+    incoming_security: Security = Security.SSL
+    username: str = ""
+    delete_policy: DeletePolicy = DeletePolicy.LEAVE
+    delete_after_days: int = 7
+    same_credentials_for_outgoing: bool = True
+    outgoing_host: str = ""
+    outgoing_port: int = 465
+    outgoing_security: Security = Security.SSL
+    outgoing_username: str = ""
+    poll_minutes: int = DEFAULT_POLL_MINUTES
+    max_messages_per_fetch: int = 0
+    """0 means no limit."""
+    max_message_bytes: int = 0
+    """Messages larger than this are skipped (left on the server); 0 means no limit."""
+    sharing: SharingPermission = SharingPermission.PRIVATE
+    pinned_fingerprint: str = ""
+    """SHA-256 of a certificate the user chose to trust, hex with colons; empty when none."""
+    outgoing_pinned_fingerprint: str = ""
+    """The same for the outgoing server's certificate."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_gmail_recent(self) -> bool:
+        """Gmail's `recent:` mode: every POP client sees the last 30 days again and again."""
+        return self.username.strip().lower().startswith("recent:")
+
+    @property
+    def effective_outgoing_username(self) -> str:
+        """SMTP knows nothing of Gmail's `recent:` tag, so shared credentials drop it."""
+        if not self.same_credentials_for_outgoing:
+            return self.outgoing_username
+        if self.is_gmail_recent:
+            return self.username.strip()[len("recent:") :]
+        return self.username
