@@ -25,6 +25,7 @@ from tui.core.storage.accounts import AccountError, AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account
 from tui.core.sync.engine import FetchCancelled, FetchResult
+from tui.core.text import clean
 from tui.fetch_worker import (
     FETCH_GROUP,
     TEST_GROUP,
@@ -72,7 +73,6 @@ from tui.services import (
 )
 from tui.widgets.fetch_status import PHASE_WORDS, FetchStatus, FetchStatusLine
 from tui.widgets.mailbox_table import MailboxTable
-from tui.widgets.safe_text import clean
 
 
 class PoptuiApp(App[None]):

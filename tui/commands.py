@@ -14,7 +14,8 @@ from typing import Protocol, runtime_checkable
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from tui.widgets.safe_text import clean, highlight_match
+from tui.core.text import clean
+from tui.widgets.safe_text import highlight_match
 
 
 @dataclass(frozen=True)

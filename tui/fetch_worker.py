@@ -39,11 +39,11 @@ from tui.core.sync.engine import (
     fetch_account,
 )
 from tui.core.sync.engine import FetchProgress as EngineProgress
+from tui.core.text import clean
 from tui.messages import FetchProgress
 from tui.services import Services
 from tui.widgets.fetch_status import FetchStatusLine, StatusKind, human_bytes
 from tui.widgets.mailbox_table import describe_age
-from tui.widgets.safe_text import clean
 
 FETCH_GROUP = "fetch"
 TEST_GROUP = "connection-test"

@@ -58,9 +58,10 @@ from tui.core.storage.settings import (
     DeletePolicy,
     Security,
 )
+from tui.core.text import clean
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.services import SecretKind, Services, TestResult
-from tui.widgets.safe_text import clean, safe_content
+from tui.widgets.safe_text import safe_content
 
 FORM_FIELDS: tuple[str, ...] = (
     "name",

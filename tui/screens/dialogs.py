@@ -17,8 +17,9 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.core.text import clean
 from tui.services import CertificateInfo
-from tui.widgets.safe_text import clean, safe_content
+from tui.widgets.safe_text import safe_content
 
 
 class DeleteChoice(StrEnum):

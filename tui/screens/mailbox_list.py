@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.storage.accounts import AccountError
 from tui.core.storage.models import database_proxy
+from tui.core.text import clean
 from tui.messages import (
     ConnectionTestRequested,
     FetchRequested,
@@ -42,7 +43,6 @@ from tui.widgets.mailbox_table import (
     load_rows,
     state_text,
 )
-from tui.widgets.safe_text import clean
 
 EMPTY_STATE = (
     "No mailboxes yet — press a to add one, or run `poptui account add` from a shell.\n\n"

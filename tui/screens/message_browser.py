@@ -24,6 +24,7 @@ from tui.core.storage.accounts import AccountNotFound, AccountStore
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.queries import MessageRow
 from tui.core.storage.settings import DeletePolicy
+from tui.core.text import clean
 from tui.screens.message_reader import MessageReaderScreen
 from tui.widgets.message_list import (
     PAGE_SIZE,
@@ -33,7 +34,6 @@ from tui.widgets.message_list import (
     ResultRows,
     display_sender,
 )
-from tui.widgets.safe_text import clean
 
 SEARCH_GROUP = "message-search"
 NO_MAILBOX = "No mailbox chosen: press m to pick one."

@@ -28,8 +28,9 @@ from tui.core.mail.render import (
 )
 from tui.core.storage.models import database_proxy
 from tui.core.storage.queries import load_source
+from tui.core.text import clean
 from tui.widgets.message_list import format_size
-from tui.widgets.safe_text import clean, safe_content
+from tui.widgets.safe_text import safe_content
 
 LOAD_GROUP = "reader-load"
 

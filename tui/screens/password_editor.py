@@ -24,6 +24,7 @@ from tui.core.secrets.stores import PasswordCommandStore, SecretStoreError
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
+from tui.core.text import clean
 from tui.messages import MailboxesChanged
 from tui.screens.secret_store_setup import (
     SecretStoreChanged,
@@ -31,7 +32,7 @@ from tui.screens.secret_store_setup import (
     SecretStoreSetupScreen,
 )
 from tui.services import SecretKind, Services, TestResult
-from tui.widgets.safe_text import clean, safe_content
+from tui.widgets.safe_text import safe_content
 
 WORKER_GROUP = "password-editor"
 MISMATCH = "The two passwords differ: type the same password twice."

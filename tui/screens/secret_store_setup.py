@@ -56,8 +56,9 @@ from tui.core.secrets.stores import (
     secret_id,
 )
 from tui.core.storage.models import database_proxy
+from tui.core.text import clean
 from tui.services import Services
-from tui.widgets.safe_text import clean, safe_content
+from tui.widgets.safe_text import safe_content
 
 START_GROUP = "secret-store-start"
 SETUP_GROUP = "secret-store-setup"

@@ -39,6 +39,7 @@ from tui.core.sharing.rules import (
 )
 from tui.core.storage.models import Account
 from tui.core.storage.settings import SharingPermission
+from tui.core.text import clean
 from tui.screens.account_form import MarkedRadioButton
 from tui.screens.sharing_admin import (
     SharingPolicyEditorScreen,
@@ -46,7 +47,7 @@ from tui.screens.sharing_admin import (
     policy_in_words,
 )
 from tui.services import Services
-from tui.widgets.safe_text import clean, safe_content
+from tui.widgets.safe_text import safe_content
 
 PERMISSION_HINTS: dict[SharingPermission, str] = {
     SharingPermission.PRIVATE: "only the owner",

@@ -46,8 +46,9 @@ from tui.core.sharing.rules import (
 )
 from tui.core.storage.models import AuditLog, SharingPolicy
 from tui.core.storage.settings import SharingPermission
+from tui.core.text import clean
 from tui.screens.account_form import MarkedCheckbox, MarkedRadioButton
-from tui.widgets.safe_text import clean, safe_content, safe_text
+from tui.widgets.safe_text import safe_content, safe_text
 
 AUDIT_ROWS = 50
 USERS_CHOICE = "users-choice"

@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.widgets.safe_text import clean
+from tui.core.text import clean
 
 BUSY_SYMBOL = "↻"
 ERROR_SYMBOL = "✗"

@@ -17,7 +17,8 @@ from textual.widgets import DataTable
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 from tui.core.storage.settings import DeletePolicy, Security
-from tui.widgets.safe_text import clean, safe_text
+from tui.core.text import clean
+from tui.widgets.safe_text import safe_text
 
 ACTIVE_MARKER = "● active"
 WIDE_LAYOUT_MIN_WIDTH = 110

@@ -34,7 +34,7 @@ from textual.strip import Strip
 
 from tui.core.storage import queries as message_query
 from tui.core.storage.queries import MessageRow
-from tui.widgets.safe_text import clean
+from tui.core.text import clean
 
 PAGE_SIZE = 100
 MAX_PAGES = 4
