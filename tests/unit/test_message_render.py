@@ -20,16 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui.core.mail import render as message_render
-from tui.core.mail.render import (
-    SaveError,
-    clean_text,
-    extract_body_text,
-    html_to_text,
-    render_message,
-    safe_filename,
-    save_attachment,
-)
+from tests.unit.test_message_query import BASE, add, make_account
+from tui.core.errors import PoptuiError
+from tui.core.mail import attachments
+from tui.core.mail import mime as mime_tree
+from tui.core.mail.attachments import SaveError, safe_filename, save_attachment
+from tui.core.mail.html_text import html_to_text
+from tui.core.mail.render import extract_body_text, render_message
+from tui.core.storage import db as dbmod
+from tui.core.storage import queries
 
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 HOSTILE = (
@@ -269,28 +268,44 @@ def test_html_entities_cannot_smuggle_control_characters() -> None:
     assert_harmless(render_message(raw).body)
 
 
-@pytest.mark.parametrize(
-    ("dirty", "clean"),
-    [
-        ("a\x1b[1;31mb", "ab"),
-        ("a\x1b]8;;https://e.example\x1b\\b\x1b]8;;\x1b\\c", "abc"),
-        ("a\x1b]52;c;ZXZpbA==\x07b", "ab"),
-        ("a\x9b2Jb", "ab"),
-        ("a\x1bPq#0;2;0;0;0\x1b\\b", "ab"),
-        ("a\x1bcb", "ab"),
-        ("a\x90junk\x9cb", "ab"),
-        ("a" + BIDI + "b", "ab"),
-        ("a\rb\r\nc", "a b c"),
-        ("tab\there", "tab here"),
-        ("a\x1b]0;unterminated title\nrest", "a rest"),
-    ],
-)
-def test_clean_text_single_line(dirty: str, clean: str) -> None:
-    assert clean_text(dirty) == clean
+# ------------------------------------------------------------------------------ 8-bit text
+
+MISLABELLED = [
+    # ISO-8859-2 has C1 controls at 0x80-0x9F; a cp1250 mailer put "ž" (0x9E) there.
+    pytest.param("iso-8859-2", b"Pozdrav \x9eupanu i svima", "Pozdrav upanu i svima", id="latin-2"),
+    # A real U+009E, as left by a converter that read cp1252 bytes as Latin-1.
+    pytest.param("utf-8", b"Pozdrav \xc2\x9eupanu i svima", "Pozdrav upanu i svima", id="utf-8"),
+]
 
 
-def test_clean_text_multiline_keeps_newlines_and_tabs() -> None:
-    assert clean_text("a\r\nb\tc\x0cd\x85e\u2028f\x00", multiline=True) == "a\nb\tc\nd\ne\nf"
+@pytest.mark.parametrize(("charset", "body", "shown"), MISLABELLED)
+def test_8bit_c1_in_mislabelled_mail_keeps_the_rest_of_the_line(
+    tmp_path: Path, charset: str, body: bytes, shown: str
+) -> None:
+    """An 8-bit C1 character is dropped alone, in the reader and in the search index.
+
+    The old mail sanitiser read 0x9E (and 0x90, 0x98, 0x9B, 0x9D, 0x9F) as the start of an escape
+    sequence and swallowed the rest of the line: "Pozdrav " in the reader, "upanu" unfindable.
+    """
+    raw = (
+        b"From: ana@example.hr\r\nSubject: =?iso-8859-2?q?Sastanak_=9Eupanije?=\r\n"
+        b"Content-Type: text/plain; charset=" + charset.encode() + b"\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body + b"\r\n"
+    )
+    rendered = render_message(raw)
+    assert rendered.body.strip() == shown
+    assert rendered.header("Subject") == "Sastanak upanije"
+
+    db = dbmod.open_database(f"sqlite:///{tmp_path}/search.db")
+    try:
+        account = make_account()
+        message = add(account, 1, date=BASE, raw=raw)
+        assert queries.search(account.id, "upanu") == []  # only the body holds it
+        assert queries.index_all_bodies() == 1
+        assert [row.id for row in queries.search(account.id, "upanu")] == [message]
+        assert [row.id for row in queries.search(account.id, "svima")] == [message]
+    finally:
+        db.close()
 
 
 # ------------------------------------------------------------------------------ malformed MIME
@@ -349,13 +364,13 @@ def test_when_parsing_fails_the_raw_text_is_shown(monkeypatch: pytest.MonkeyPatc
     def explode(raw: bytes) -> Any:
         raise RecursionError("too deep")
 
-    monkeypatch.setattr(message_render, "_parse", explode)
+    monkeypatch.setattr(mime_tree, "parse_bytes", explode)
     rendered = render_message(
         b"Subject: Broken \x1b[2J\r\nFrom: a@b\r\n\r\nThe raw \xc2\x9b2Jtext\r\n"
     )
     assert rendered.body_type == "raw"
     assert "could not be decoded" in rendered.problem
-    assert "The raw text" in rendered.body
+    assert "The raw 2Jtext" in rendered.body  # 8-bit CSI: the one control goes (test_text.py)
     assert rendered.header("Subject") == "Broken"
     assert_harmless(rendered.body)
 
@@ -451,10 +466,11 @@ def test_save_errors_are_worded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     def denied(*args: Any, **kwargs: Any) -> int:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(message_render.os, "open", denied)
+    monkeypatch.setattr(attachments.os, "open", denied)
     with pytest.raises(SaveError, match="No permission to write in") as caught:
         save_attachment(raw, 0, tmp_path)
     assert caught.value.errno == errno.EACCES
+    assert isinstance(caught.value, PoptuiError)  # the CLI and the app word it as such
 
 
 @contextlib.contextmanager
@@ -489,7 +505,7 @@ def test_a_full_disk_is_reported_and_leaves_no_partial_file(
                 real_write(fd, bytes(data)[:1000])
                 raise OSError(errno.ENOSPC, "No space left on device")
 
-            monkeypatch.setattr(message_render.os, "write", full)
+            monkeypatch.setattr(attachments.os, "write", full)
         with pytest.raises(SaveError) as caught:
             save_attachment(raw, 0, folder)
         assert caught.value.errno == errno.ENOSPC
@@ -506,7 +522,7 @@ def test_full_disk_message_without_a_mount(tmp_path: Path, monkeypatch: pytest.M
     def full(fd: int, data: Any) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(message_render.os, "write", full)
+    monkeypatch.setattr(attachments.os, "write", full)
     raw = mime(attachments=[("a.bin", b"x" * 10, "application/octet-stream")])
     with pytest.raises(SaveError, match=r"^The disk is full: a.bin \(10 bytes\)"):
         save_attachment(raw, 0, tmp_path)

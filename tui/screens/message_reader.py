@@ -20,12 +20,8 @@ from textual.widgets import Button, Footer, Header, Input, OptionList, Static, T
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.core.mail.render import (
-    RenderedMessage,
-    SaveError,
-    render_message,
-    save_attachment,
-)
+from tui.core.mail.attachments import SaveError, save_attachment
+from tui.core.mail.render import RenderedMessage, render_message
 from tui.core.storage.models import database_proxy
 from tui.core.storage.queries import load_source
 from tui.core.text import clean

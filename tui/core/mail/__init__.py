@@ -1,0 +1,45 @@
+"""Stored mail made readable: header summaries at fetch time, bodies and attachments on reading.
+
+The names below are imported on first use, not with the package: `poptui fetch` with nothing
+new must not pay for the email package (see `tui.core.sync.engine`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.core.mail.attachments import AttachmentInfo, SaveError, save_attachment
+    from tui.core.mail.parse import MessageSummary, summarize
+    from tui.core.mail.render import RenderedMessage, extract_body_text, render_message
+
+__all__ = [
+    "AttachmentInfo",
+    "MessageSummary",
+    "RenderedMessage",
+    "SaveError",
+    "extract_body_text",
+    "render_message",
+    "save_attachment",
+    "summarize",
+]
+
+_HOME = {
+    "AttachmentInfo": "attachments",
+    "SaveError": "attachments",
+    "save_attachment": "attachments",
+    "MessageSummary": "parse",
+    "summarize": "parse",
+    "RenderedMessage": "render",
+    "extract_body_text": "render",
+    "render_message": "render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
