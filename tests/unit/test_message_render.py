@@ -275,6 +275,10 @@ MISLABELLED = [
     pytest.param("iso-8859-2", b"Pozdrav \x9eupanu i svima", "Pozdrav upanu i svima", id="latin-2"),
     # A real U+009E, as left by a converter that read cp1252 bytes as Latin-1.
     pytest.param("utf-8", b"Pozdrav \xc2\x9eupanu i svima", "Pozdrav upanu i svima", id="utf-8"),
+    # Labelled ISO-8859-1, written in cp1252: read as cp1252, as browsers do, the "ž" is back.
+    pytest.param(
+        "iso-8859-1", b"Pozdrav \x9eupanu i svima", "Pozdrav \u017eupanu i svima", id="latin-1"
+    ),
 ]
 
 
@@ -300,9 +304,10 @@ def test_8bit_c1_in_mislabelled_mail_keeps_the_rest_of_the_line(
     try:
         account = make_account()
         message = add(account, 1, date=BASE, raw=raw)
-        assert queries.search(account.id, "upanu") == []  # only the body holds it
+        word = shown.split()[1]  # "upanu", or "županu" when the charset is read right
+        assert queries.search(account.id, word) == []  # only the body holds it
         assert queries.index_all_bodies() == 1
-        assert [row.id for row in queries.search(account.id, "upanu")] == [message]
+        assert [row.id for row in queries.search(account.id, word)] == [message]
         assert [row.id for row in queries.search(account.id, "svima")] == [message]
     finally:
         db.close()

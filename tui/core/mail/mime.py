@@ -21,6 +21,7 @@ MAX_DEPTH = 40
 """MIME nesting deeper than this is not followed (a crafted message could nest thousands)."""
 
 _FOLDING = re.compile(r"\r?\n(?=[ \t])")
+_LATIN_1 = codecs.lookup("iso-8859-1").name
 
 
 def parse_bytes(raw: bytes) -> EmailMessage:
@@ -111,13 +112,20 @@ def leaves(part: EmailMessage, depth: int = 0) -> Iterator[Leaf]:
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Bytes in a declared charset; an unknown or lying charset falls back to UTF-8/cp1252."""
+    """Bytes in a declared charset; an unknown or lying charset falls back to UTF-8/cp1252.
+
+    A declared ISO-8859-1 is read as windows-1252, as browsers do (WHATWG Encoding): its
+    0x80-0x9F are C1 controls nobody writes on purpose, where cp1252 has the “ ” € š ž that
+    a mislabelling mailer meant.
+    """
     name = ""
     if charset:
         try:
             name = codecs.lookup(charset).name
         except (LookupError, ValueError):
             name = ""
+    if name == _LATIN_1:
+        name = "cp1252"
     if name and name != "ascii":
         try:
             return data.decode(name, errors="replace")
