@@ -131,6 +131,7 @@ def test_every_problem_field_is_a_settings_attribute() -> None:
         ("   ", "Give the account a name"),
         ("Work\x1b[31m", "control characters"),
         ("Work\u202e", "control characters"),
+        ("Wo\u200brk", "control characters"),  # zero-width: looks like another account's name
         ("x" * 65, "64 characters or fewer"),
     ],
 )
@@ -199,6 +200,7 @@ def test_email_valid(address: str) -> None:
         (" alice@example.com", "cannot contain spaces"),
         ("alice@example.com\n", "control characters"),
         ("alice\x00@example.com", "control characters"),
+        ("ali\u200bce@example.com", "control characters"),
         ("x" * 65 + "@example.com", "before the @ is too long"),
         ("a@" + "b" * 250 + ".com", "too long (at most 254"),
         (".alice@example.com", "two dots in a row"),

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
+from tui.core.text import has_unsafe
 
 MAX_NAME_LENGTH = 64
 MAX_EMAIL_LENGTH = 254
@@ -76,16 +76,6 @@ def problems_by_field(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
 _LDH_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$")
 # Characters that need quoting in a local part; a practical check refuses them outright.
 _LOCAL_SPECIALS = frozenset('()<>[]\\,;:"')
-
-
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-
-
-def _has_control(text: str) -> bool:
-    """True for C0/C1 control characters and bidi controls, which can disguise what is shown."""
-    return any(unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS for char in text)
 
 
 def _has_space(text: str) -> bool:
@@ -165,7 +155,7 @@ def validate_account_name(
     cleaned = name.strip()
     if not cleaned:
         return "Give the account a name, e.g. Work or Personal."
-    if _has_control(cleaned):
+    if has_unsafe(cleaned):
         return "The account name cannot contain control characters."
     if len(cleaned) > MAX_NAME_LENGTH:
         return f"Keep the account name to {MAX_NAME_LENGTH} characters or fewer."
@@ -225,7 +215,7 @@ def validate_host(host: str) -> str | None:
     """A server name (letters, digits, hyphens; international names allowed) or an IP address."""
     if not host.strip():
         return "Enter the server name, e.g. pop.example.com."
-    if _has_control(host):
+    if has_unsafe(host):
         return "The server name cannot contain control characters."
     if _has_space(host):
         return "The server name cannot contain spaces."
@@ -261,7 +251,7 @@ def validate_email(address: str) -> str | None:
     """
     if not address.strip():
         return "Enter the email address of the mailbox, e.g. name@example.com."
-    if _has_control(address):
+    if has_unsafe(address):
         return "The email address cannot contain control characters."
     if _has_space(address):
         return "The email address cannot contain spaces."
@@ -305,7 +295,7 @@ def validate_username(username: str, *, what: str = "username") -> str | None:
     """A username is required, single-line and short enough for a POP3/SMTP command."""
     if not username.strip():
         return f"Enter the {what}: usually the full email address."
-    if _has_control(username):
+    if has_unsafe(username):
         return f"The {what} cannot contain control characters."
     if username != username.strip():
         return f"Remove the spaces at the start or end of the {what}."
