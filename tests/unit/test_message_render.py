@@ -113,6 +113,14 @@ def test_html_becomes_text_with_links_shown_as_text() -> None:
         assert dropped not in text
 
 
+def test_a_list_inside_a_list_item_stays_tight() -> None:
+    text = html_to_text(
+        "<p>Agenda:</p><ol><li>Budget<ul><li>Q1</li><li>Q2</li></ul></li><li>Hiring</li></ol>"
+        "<p>after</p>"
+    )
+    assert text == "Agenda:\n\n1. Budget\n  • Q1\n  • Q2\n2. Hiring\n\nafter"
+
+
 def test_html_only_message_is_converted_and_nothing_is_fetched(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -70,7 +70,7 @@ class _HtmlText(HTMLParser):
             self._break()
             self._emit("─" * 20 + "\n")
         elif tag in _BLOCKS:
-            self._break(blank=tag in _PARAGRAPHS)
+            self._break(blank=self._leaves_blank_line(tag))
         if tag == "pre":
             self._pre += 1
         elif tag in ("ul", "ol"):
@@ -106,7 +106,11 @@ class _HtmlText(HTMLParser):
             href, start = self._links.pop()
             self._close_link(href, "".join(self._parts[start:]).strip())
         if tag in _BLOCKS:
-            self._break(blank=tag in _PARAGRAPHS)
+            self._break(blank=self._leaves_blank_line(tag))
+
+    def _leaves_blank_line(self, tag: str) -> bool:
+        """Paragraph-like blocks stand apart, but a list inside a list item stays tight."""
+        return tag in _PARAGRAPHS and not (tag in ("ul", "ol") and self._lists)
 
     def _close_link(self, href: str, text: str) -> None:
         href = _WHITESPACE.sub("", href)[:MAX_LINK_CHARS]
