@@ -211,3 +211,10 @@ def test_one_line_folds_and_cuts() -> None:
     assert text.one_line("a \n\n b\t\tc") == "a b c"
     assert text.one_line("x" * 10, limit=5) == "xxxx…"
     assert text.one_line("abcdefghij", limit=5, keep_end=True) == "…ghij"
+
+
+def test_quoted_marks_what_it_cannot_show() -> None:
+    """Echoed input shows where a bad character sits, instead of dropping it."""
+    assert text.quoted("pop\u200bexample.com") == "“pop\ufffdexample.com”"
+    assert text.quoted("a\x1b[31m\u202e") == "“a\ufffd[31m\ufffd”"
+    assert text.quoted("x" * 50, limit=5) == "“xxxx…”"

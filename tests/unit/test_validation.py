@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tui.core.setup.addresses import validate_email, validate_host
 from tui.core.setup.validation import (
     MAX_DELETE_AFTER_DAYS,
     MAX_POLL_MINUTES,
@@ -22,9 +23,7 @@ from tui.core.setup.validation import (
     security_port_warning,
     validate_account,
     validate_account_name,
-    validate_email,
     validate_fingerprint,
-    validate_host,
     validate_limit,
     validate_port,
     validate_username,

@@ -88,6 +88,17 @@ def one_line(text: str, limit: int = 300, *, keep_end: bool = False) -> str:
     return "…" + text[-limit + 1 :] if keep_end else text[: limit - 1].rstrip() + "…"
 
 
+def quoted(text: str, limit: int = 40) -> str:
+    """What the user typed, echoed inside a message: “…”, cut to `limit` characters.
+
+    Unlike `clean`, anything unprintable (controls, bidi, zero-width, odd spaces) is shown as
+    U+FFFD rather than dropped: the message is about what is wrong with the input, so the user
+    must see where the bad character sits ("“pop\ufffdexample.com” has other characters").
+    """
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "“" + "".join(char if char.isprintable() else "\ufffd" for char in shown) + "”"
+
+
 def human_bytes(size: float, *, short: bool = False) -> str:
     """1023 B, 1.5 KB, 12.3 MB (powers of 1024, as the app has always shown them).
 

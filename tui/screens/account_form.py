@@ -36,6 +36,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.setup import providers
+from tui.core.setup.addresses import validate_email
 from tui.core.setup.validation import (
     MAX_DELETE_AFTER_DAYS,
     MAX_POLL_MINUTES,
@@ -47,7 +48,6 @@ from tui.core.setup.validation import (
     parse_port,
     problems_by_field,
     validate_account,
-    validate_email,
 )
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tui.core.setup.validation import GMAIL_RECENT_PREFIX, validate_host
+from tui.core.setup.addresses import validate_host
+from tui.core.setup.validation import GMAIL_RECENT_PREFIX
 from tui.core.storage.settings import (
     DEFAULT_POP3_PORTS,
     DEFAULT_SMTP_PORTS,

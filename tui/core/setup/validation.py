@@ -7,22 +7,17 @@ The single-field validators let the form check a value while the user types.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from tui.core.setup.addresses import validate_email, validate_host
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
-from tui.core.text import has_unsafe
+from tui.core.text import has_unsafe, quoted
 
 MAX_NAME_LENGTH = 64
-MAX_EMAIL_LENGTH = 254
-"""RFC 5321 limits a path to 256 octets including the angle brackets."""
-MAX_LOCAL_PART_LENGTH = 64
-MAX_HOST_LENGTH = 253
-MAX_LABEL_LENGTH = 63
 MAX_USERNAME_LENGTH = 248
 """RFC 2449 caps a POP3 command at 255 octets; "USER " and CRLF take 7 of them."""
 MIN_PORT, MAX_PORT = 1, 65535
@@ -71,25 +66,6 @@ def problems_by_field(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
     return grouped
 
 
-# --- helpers ---------------------------------------------------------------------------------
-
-_LDH_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$")
-# Characters that need quoting in a local part; a practical check refuses them outright.
-_LOCAL_SPECIALS = frozenset('()<>[]\\,;:"')
-
-
-def _has_space(text: str) -> bool:
-    return any(char.isspace() for char in text)
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    """Quote user input inside a message, shortened so a pasted essay stays readable."""
-    shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    # What the user typed is echoed back: never let it carry escapes or lone surrogates.
-    shown = "".join(char if char.isprintable() else "\ufffd" for char in shown)
-    return f"“{shown}”"
-
-
 # --- single-field validators -----------------------------------------------------------------
 
 
@@ -117,7 +93,7 @@ def parse_number(
             return None, f"{what} is empty: enter a number{hint}."
         digits = text.removeprefix("-")
         if not digits.isascii() or not digits.isdigit():
-            return None, f"{what} must be a whole number; {_quote(text)} is not."
+            return None, f"{what} must be a whole number; {quoted(text)} is not."
         if len(digits) > 20:
             # int() of thousands of digits is slow or refused; such a number is out of range.
             number = -(10**20) if text.startswith("-") else 10**20
@@ -164,121 +140,9 @@ def validate_account_name(
     for existing in existing_names:
         existing_key = existing.strip().casefold()
         if existing_key == key and existing_key != own:
-            shown = _quote(existing.strip())
+            shown = quoted(existing.strip())
             return f"Another account is already called {shown}; pick another name."
     return None
-
-
-def _validate_dns_name(host: str, *, what: str) -> str | None:
-    """Check a DNS name made of IDNA-encodable labels; `what` is "server name" or "domain"."""
-    name = host[:-1] if host.endswith(".") else host
-    labels = name.split(".")
-    if any(not label for label in labels):
-        return f"The {what} {_quote(host)} has an empty part between dots."
-    ascii_labels: list[str] = []
-    for label in labels:
-        if label.isascii():
-            ascii_label = label.lower()
-            if len(ascii_label) > MAX_LABEL_LENGTH:
-                return (
-                    f"Each part of the {what} between dots may have at most "
-                    f"{MAX_LABEL_LENGTH} characters; {_quote(label)} has {len(label)}."
-                )
-        else:
-            try:
-                ascii_label = label.encode("idna").decode("ascii")
-            except UnicodeError:
-                ascii_label = "xn--" + label.lower().encode("punycode").decode("ascii")
-                if len(ascii_label) <= MAX_LABEL_LENGTH:
-                    return f"{_quote(label)} in the {what} is not a valid international name."
-            if len(ascii_label) > MAX_LABEL_LENGTH:
-                return (
-                    f"The part {_quote(label)} of the {what} is too long once encoded for DNS "
-                    f"(at most {MAX_LABEL_LENGTH} characters)."
-                )
-        if not _LDH_LABEL.match(ascii_label):
-            if ascii_label.startswith("-") or ascii_label.endswith("-"):
-                return f"A part of the {what} cannot start or end with a hyphen: {_quote(label)}."
-            return (
-                f"The {what} may contain only letters, digits, hyphens and dots; "
-                f"{_quote(label)} has other characters."
-            )
-        ascii_labels.append(ascii_label)
-    if len(".".join(ascii_labels)) > MAX_HOST_LENGTH:
-        return f"The {what} is too long (at most {MAX_HOST_LENGTH} characters)."
-    if len(ascii_labels) > 1 and ascii_labels[-1].isdigit():
-        return f"The last part of the {what} {_quote(host)} cannot be only digits."
-    return None
-
-
-def validate_host(host: str) -> str | None:
-    """A server name (letters, digits, hyphens; international names allowed) or an IP address."""
-    if not host.strip():
-        return "Enter the server name, e.g. pop.example.com."
-    if has_unsafe(host):
-        return "The server name cannot contain control characters."
-    if _has_space(host):
-        return "The server name cannot contain spaces."
-    if "://" in host:
-        scheme = host.split("://", 1)[0]
-        return f"Enter only the server name, without {_quote(scheme + '://')}."
-    if "@" in host:
-        return "That looks like an email address; enter the server name, e.g. pop.example.com."
-    if host.startswith("[") and host.endswith("]"):
-        return "Enter the IPv6 address without the square brackets."
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            if host.count(":") == 1 and host.rsplit(":", 1)[1].isdigit():
-                return "Put the port in the Port field, not after the server name."
-            return f"{_quote(host)} is not a valid IPv6 address."
-        return None
-    if all(part.isascii() and part.isdigit() for part in host.split(".")):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            return f"{_quote(host)} is not a valid IPv4 address."
-        return None
-    return _validate_dns_name(host, what="server name")
-
-
-def validate_email(address: str) -> str | None:
-    """A practical address check: one @, a sensible local part, a domain with a dot.
-
-    International domains (IDNA) and UTF-8 local parts are accepted; quoted local parts and IP
-    literals are not, as no POP3 provider hands those out.
-    """
-    if not address.strip():
-        return "Enter the email address of the mailbox, e.g. name@example.com."
-    if has_unsafe(address):
-        return "The email address cannot contain control characters."
-    if _has_space(address):
-        return "The email address cannot contain spaces."
-    if len(address) > MAX_EMAIL_LENGTH:
-        return f"The email address is too long (at most {MAX_EMAIL_LENGTH} characters)."
-    at_signs = address.count("@")
-    if at_signs == 0:
-        return "The email address needs an @, as in name@example.com."
-    if at_signs > 1:
-        return "The email address may contain only one @."
-    local, domain = address.split("@")
-    if not local:
-        return "Add the part before the @, as in name@example.com."
-    if not domain:
-        return "Add the domain after the @, as in name@example.com."
-    if len(local.encode("utf-8")) > MAX_LOCAL_PART_LENGTH:
-        return f"The part before the @ is too long (at most {MAX_LOCAL_PART_LENGTH} characters)."
-    bad = sorted({char for char in local if char in _LOCAL_SPECIALS})
-    if bad:
-        return f"The part before the @ cannot contain {' '.join(bad)}."
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        return "The part before the @ cannot start or end with a dot or have two dots in a row."
-    if domain.startswith("[") or domain.replace(".", "").isdigit():
-        return "Use a domain name after the @, not an IP address."
-    if "." not in domain.rstrip("."):
-        return f"The domain {_quote(domain)} needs a dot, as in example.com."
-    return _validate_dns_name(domain, what="domain")
 
 
 def validate_limit(value: str | int, *, what: str) -> str | None:
