@@ -11,6 +11,7 @@ import dns.rdata
 import dns.resolver
 import pytest
 
+from tui.core.setup.discovery import discover
 from tui.core.setup.providers import (
     GOOGLE_APP_PASSWORD_HINT,
     GOOGLE_REJECTED_HINT,
@@ -20,7 +21,6 @@ from tui.core.setup.providers import (
     ProviderPreset,
     ServerEndpoint,
     apply_preset,
-    discover,
     fill_outgoing_from_incoming,
     hint_for_auth_failure,
     lookup_known,
