@@ -11,6 +11,7 @@ from tui.core.secrets.setup import CHOOSE_HINT, saved_choice
 from tui.core.secrets.stores import KeyringHealth, probe_keyring
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import DatabaseError, describe_url, open_database, schema_version
+from tui.core.text import clean, one_line
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
     try:
         db = open_database(url)
     except DatabaseError as error:
-        return [Check("Database", "fail", str(error), "Check --database / POPTUI_DATABASE")]
+        return [Check("Database", "fail", clean(str(error)), "Check --database / POPTUI_DATABASE")]
     checks.append(
         Check("Database", "ok", f"{describe_url(url)} (schema version {schema_version(db)})")
     )
@@ -101,9 +102,9 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
         if account.disabled:
             checks.append(
                 Check(
-                    f"Account {account.name}",
+                    f"Account {one_line(account.name)}",
                     "warn",
-                    f"disabled: {account.disabled_reason}",
+                    f"disabled: {one_line(account.disabled_reason)}",
                     f"Fix the password (poptui password set {account.name!r} --incoming) or the "
                     "settings (poptui account edit) to enable it again.",
                 )
@@ -111,9 +112,10 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
         elif account.last_fetch_status == "error":
             checks.append(
                 Check(
-                    f"Account {account.name}",
+                    f"Account {one_line(account.name)}",
                     "warn",
-                    f"last fetch failed: {account.last_fetch_error}",
+                    # A server wrote this: `poptui doctor` prints it straight to the terminal.
+                    f"last fetch failed: {one_line(account.last_fetch_error)}",
                 )
             )
     db.close()
