@@ -556,3 +556,13 @@ def test_summary_decodes_raw_8bit_headers() -> None:
     assert summarize("Subject: café\r\nFrom: Zoë <z@x.org>\r\n\r\nx".encode()).subject == "café"
     assert summarize(b"Subject: caf\xe9\r\n\r\nx").subject == "caf\xe9"  # Latin-1 fallback
     assert summarize(b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx").subject == "café"
+
+
+def test_the_mail_package_face_loads_the_email_package_only_when_used() -> None:
+    code = (
+        "import sys, tui.core.mail as mail\n"
+        "assert not [m for m in sys.modules if m == 'email' or m.startswith('email.')]\n"
+        "for name in mail.__all__: getattr(mail, name)\n"
+        "assert 'email.parser' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])

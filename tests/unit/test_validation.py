@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import string
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -625,3 +628,14 @@ def test_pinned_fingerprint() -> None:
     assert validate_account(good(pinned_fingerprint=valid)) == []
     problem = only(validate_account(good(pinned_fingerprint="zz")), "pinned_fingerprint")
     assert "SHA-256" in problem.message
+
+
+def test_the_setup_package_face_loads_its_modules_only_when_used() -> None:
+    code = (
+        "import sys, tui.core.setup as setup\n"
+        "assert not [m for m in sys.modules if m.startswith('tui.core.setup.')]\n"
+        "assert not [m for m in sys.modules if m.startswith('tui.core.secrets')]\n"
+        "for name in setup.__all__: getattr(setup, name)\n"
+        "assert 'tui.core.setup.doctor' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
