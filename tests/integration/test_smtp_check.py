@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import SMTP_PASSWORD, SMTP_USER
 from tests.servers.smtp import SmtpServer
-from tui.core.net.pop3.client import UntrustedCertificate
+from tui.core.net.pop3 import UntrustedCertificate
 from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
 from tui.core.storage.settings import Security
 

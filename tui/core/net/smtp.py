@@ -11,26 +11,28 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from tui.core.net.pop3.client import (
+from tui.core.errors import PoptuiError
+from tui.core.net.failures import SERVER_TEXT_LIMIT
+from tui.core.net.pop3.errors import UntrustedCertificate
+from tui.core.net.tls import (
     CertificateInfo,
-    UntrustedCertificate,
-    _describe_verify_error,
-    _non_verifying_context,
-    _verifying_context,
     certificate_info,
+    client_context,
+    describe_verify_error,
+    non_verifying_context,
     normalize_fingerprint,
-    sanitize_server_text,
 )
 from tui.core.storage.settings import Security
+from tui.core.text import one_line
 
 
-class SmtpCheckFailed(Exception):
+class SmtpCheckFailed(PoptuiError):
     """The outgoing server could not be used, worded for the user (never holds the password)."""
 
     def __init__(self, message: str, *, auth: bool = False) -> None:
         super().__init__(message)
-        self.message = message
         self.auth = auth
+        """True when the server rejected the username or password."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,6 @@ class SmtpCheckResult:
 
     def summary(self) -> str:
         return f"Outgoing server {self.host}:{self.port} ({self.security.label}): login OK"
-
-
-def _context(pin: str, ca_file: str | None) -> ssl.SSLContext:
-    return _non_verifying_context() if pin else _verifying_context(ca_file)
 
 
 def _check_pin(conn: smtplib.SMTP, pin: str, host: str, port: int) -> CertificateInfo | None:
@@ -86,9 +84,9 @@ def _open(
 def _probe_certificate(
     host: str, port: int, security: Security, timeout: float, error: ssl.SSLCertVerificationError
 ) -> CertificateInfo | None:
-    problem, reason = _describe_verify_error(error, host)
+    problem, reason = describe_verify_error(error, host)
     try:
-        conn = _open(host, port, security, _non_verifying_context(), timeout)
+        conn = _open(host, port, security, non_verifying_context(), timeout)
     except (OSError, smtplib.SMTPException, SmtpCheckFailed):
         return None
     try:
@@ -114,7 +112,7 @@ def check_outgoing(
     pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint else ""
     where = f"{host}:{port}"
     try:
-        conn = _open(host, port, security, _context(pin, ca_file), timeout)
+        conn = _open(host, port, security, client_context(pin, ca_file), timeout)
     except ssl.SSLCertVerificationError as error:
         info = _probe_certificate(host, port, security, timeout, error)
         reason = info.reason if info else str(error.verify_message)
@@ -143,10 +141,11 @@ def check_outgoing(
             try:
                 conn.login(username, password)
             except smtplib.SMTPAuthenticationError as error:
-                text = sanitize_server_text(
+                text = one_line(
                     error.smtp_error.decode("utf-8", "replace")
                     if isinstance(error.smtp_error, bytes)
-                    else str(error.smtp_error)
+                    else str(error.smtp_error),
+                    SERVER_TEXT_LIMIT,
                 )
                 raise SmtpCheckFailed(
                     f"The outgoing server {where} rejected the username or password "
