@@ -273,16 +273,6 @@ def test_abort_after_dele_removes_nothing(dovecot: DovecotServer, pop_user: PopU
         again.quit()
 
 
-def test_rset_undoes_dele(dovecot: DovecotServer, pop_user: PopUser) -> None:
-    dovecot.deliver(pop_user.name, message(1))
-    with pinned(dovecot) as client:
-        client.login(*pop_user)
-        client.dele(1)
-        client.rset()
-        client.quit()
-    assert len(dovecot.maildir_messages(pop_user.name)) == 1
-
-
 def test_connection_cut_mid_message(
     dovecot: DovecotServer, pop_user: PopUser, tcp_proxy: Callable[[str, int], TcpProxy]
 ) -> None:

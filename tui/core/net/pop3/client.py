@@ -64,12 +64,10 @@ class Pop3Client:
         self._authenticated = False
         self._capa_supported = opened.capabilities is not None
         self._uidl_supported: bool | None = None
-        self.greeting = opened.greeting
         self.capabilities: dict[str, list[str]] = opened.capabilities or {}
         """CAPA as `{"SASL": ["PLAIN", "LOGIN"], "PIPELINING": [], ...}`; keys upper-case."""
         self._peer_der = opened.peer_der
         self._certificate: CertificateInfo | None = None
-        self.messages_retrieved = 0
 
     @classmethod
     def connect(
@@ -117,10 +115,6 @@ class Pop3Client:
         return "PIPELINING" in self.capabilities
 
     @property
-    def supports_top(self) -> bool:
-        return "TOP" in self.capabilities
-
-    @property
     def supports_uidl(self) -> bool:
         """From CAPA; without CAPA, probed once with a UIDL command after login."""
         if self._uidl_supported is not None:
@@ -140,14 +134,6 @@ class Pop3Client:
         """CAPA `LOGIN-DELAY n`: the server's minimum seconds between logins, if announced."""
         values = self.capabilities.get("LOGIN-DELAY") or []
         return int(values[0]) if values and values[0].isdigit() else None
-
-    @property
-    def bytes_read(self) -> int:
-        return self._wire.bytes_read
-
-    @property
-    def bytes_sent(self) -> int:
-        return self._wire.bytes_sent
 
     @property
     def usable(self) -> bool:
@@ -324,7 +310,6 @@ class Pop3Client:
                 # so only the ones still in `pending` need draining.
                 raw = self._read_retr(number, sizes.get(number))
                 self._outstanding = len(pending)
-                self.messages_retrieved += 1
                 yield number, raw
         finally:
             self._outstanding = 0
@@ -407,10 +392,6 @@ class Pop3Client:
             )
             err.in_sync = True
             raise err
-
-    def rset(self) -> None:
-        """Unmark every message marked for deletion in this session."""
-        self._simple("RSET")
 
     def noop(self) -> None:
         self._simple("NOOP")

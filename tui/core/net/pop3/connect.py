@@ -51,7 +51,6 @@ class OpenedSession:
     """CAPA's answer; None when the server has no CAPA."""
     peer_der: bytes | None
     """The server's certificate (DER) when TLS is up."""
-    greeting: str
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def _open(
     wire = Pop3Wire(sock, host, port, timeout)
     try:
         der = _start_tls(wire, policy) if security is Security.SSL else None
-        greeting = _read_greeting(wire, security)
+        _read_greeting(wire, security)
         capabilities = wire.capa()
         if security is Security.STARTTLS:
             der = _starttls(wire, capabilities or {}, policy)
@@ -148,10 +147,10 @@ def _open(
     except BaseException:
         wire.close()
         raise
-    return OpenedSession(wire, capabilities, der, greeting)
+    return OpenedSession(wire, capabilities, der)
 
 
-def _read_greeting(wire: Pop3Wire, security: Security) -> str:
+def _read_greeting(wire: Pop3Wire, security: Security) -> None:
     where = f"{wire.host}:{wire.port}"
     try:
         line = wire.read_line()
@@ -160,9 +159,9 @@ def _read_greeting(wire: Pop3Wire, security: Security) -> str:
         raise Pop3Timeout(
             f"{where} sent no POP3 greeting within {wire.timeout:g} s{hint}"
         ) from None
-    text = wire.decode(line)
     if line.startswith(b"+OK"):
-        return one_line(text[3:], 500)
+        return
+    text = wire.decode(line)
     if line.startswith(b"-ERR"):
         raise error_for_reply(text[4:], "greeting", host=wire.host, port=wire.port)
     wire.mark_broken("no POP3 greeting")

@@ -35,8 +35,6 @@ class Pop3Wire:
         """Why the stream is out of step with the server; empty while it is usable."""
         self.secrets: tuple[str, ...] = ()
         """Texts replaced by asterisks in everything `decode` returns (set during login)."""
-        self.bytes_read = 0
-        self.bytes_sent = 0
         self._buf = bytearray()
         self._chunk = bytearray(_RECV_SIZE)
         self._chunk_view = memoryview(self._chunk)
@@ -120,7 +118,6 @@ class Pop3Wire:
             raise ConnectionLost(
                 f"The connection to {self.host}:{self.port} was lost: {exc}"
             ) from None
-        self.bytes_sent += len(data)
 
     # ------------------------------------------------------------------------ reading
 
@@ -153,7 +150,6 @@ class Pop3Wire:
             raise ConnectionLost(
                 f"{self.host}:{self.port} closed the connection in the middle of the session"
             )
-        self.bytes_read += count
         self._buf += self._chunk_view[:count]
 
     def read_line(self) -> bytes:
