@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tui.core.net.pop3.client import CertificateInfo, UntrustedCertificate
+from tui.core.net.pop3 import CertificateInfo, UntrustedCertificate
 from tui.core.secrets.setup import UnavailableStore
 from tui.core.secrets.stores import KeyringHealth
 from tui.core.storage.accounts import AccountError, AccountStore

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
-from tui.core.net.pop3 import client as pop3
+from tui.core.net import pop3
 from tui.core.secrets.stores import SecretKind, SecretStoreError
 from tui.core.storage.accounts import AccountNotFound
 from tui.core.storage.models import Account, database_proxy

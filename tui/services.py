@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from tui.core.net.pop3 import client as pop3
-from tui.core.net.pop3.client import CertificateInfo
+from tui.core.net import CertificateInfo, normalize_fingerprint, pop3
 from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
 from tui.core.secrets.stores import SecretKind, SecretStore
 from tui.core.storage.accounts import AccountStore
@@ -137,7 +136,7 @@ def pop3_tester(settings: AccountSettings, password: str) -> TestResult:
 
 def _same_fingerprint(a: str, b: str) -> bool:
     try:
-        return pop3.normalize_fingerprint(a) == pop3.normalize_fingerprint(b)
+        return normalize_fingerprint(a) == normalize_fingerprint(b)
     except ValueError:
         return False
 

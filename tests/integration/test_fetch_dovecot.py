@@ -18,7 +18,7 @@ from tests.integration.fetch_helpers import (
     stored_sources,
 )
 from tests.servers.dovecot import DovecotServer
-from tui.core.net.pop3 import client as pop3
+from tui.core.net import pop3
 from tui.core.storage.models import Account, FetchLog, Message, utcnow
 from tui.core.storage.settings import DeletePolicy, Security
 from tui.core.sync.engine import (

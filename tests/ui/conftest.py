@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tui.app import PoptuiApp, make_app
-from tui.core.net.pop3.client import CertificateInfo
+from tui.core.net import CertificateInfo
 from tui.core.secrets.stores import MemoryStore
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account, Message, database_proxy

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.fetch_helpers import make_message
 from tests.servers.fake_pop3 import FakePop3Server, FakeSession
-from tui.core.net.pop3 import client as pop3
+from tui.core.net import pop3
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, Message, UidlAlias

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-from tui.core.net.pop3 import client as pop3
+from tui.core.net import pop3
 from tui.core.secrets.stores import SecretKind, SecretStoreError
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account

@@ -7,30 +7,34 @@ handled exactly as for POP3: verified against the system store and host name, or
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 
-from tui.core.net.pop3.client import (
+from tui.core.errors import PoptuiError
+from tui.core.net.failures import SERVER_TEXT_LIMIT, describe_connect_error
+from tui.core.net.pop3.errors import UntrustedCertificate
+from tui.core.net.tls import (
     CertificateInfo,
-    UntrustedCertificate,
-    _describe_verify_error,
-    _non_verifying_context,
-    _verifying_context,
+    CertificateProblem,
     certificate_info,
+    client_context,
+    describe_tls_failure,
+    describe_verify_error,
+    non_verifying_context,
     normalize_fingerprint,
-    sanitize_server_text,
+    pin_mismatch,
 )
 from tui.core.storage.settings import Security
+from tui.core.text import one_line
 
 
-class SmtpCheckFailed(Exception):
+class SmtpCheckFailed(PoptuiError):
     """The outgoing server could not be used, worded for the user (never holds the password)."""
 
     def __init__(self, message: str, *, auth: bool = False) -> None:
         super().__init__(message)
-        self.message = message
         self.auth = auth
+        """True when the server rejected the username or password."""
 
 
 @dataclass(frozen=True)
@@ -45,21 +49,29 @@ class SmtpCheckResult:
         return f"Outgoing server {self.host}:{self.port} ({self.security.label}): login OK"
 
 
-def _context(pin: str, ca_file: str | None) -> ssl.SSLContext:
-    return _non_verifying_context() if pin else _verifying_context(ca_file)
-
-
 def _check_pin(conn: smtplib.SMTP, pin: str, host: str, port: int) -> CertificateInfo | None:
     sock = conn.sock
     if not isinstance(sock, ssl.SSLSocket):
         return None
     der = sock.getpeercert(binary_form=True) or b""
-    info = certificate_info(der)
-    if pin and normalize_fingerprint(info.sha256) != pin:
-        raise UntrustedCertificate(
-            f"The certificate of {host}:{port} does not match the pinned fingerprint.", info
-        )
-    return info
+    if pin:
+        presented = pin_mismatch(der, pin)
+        if presented is not None:
+            raise UntrustedCertificate(
+                f"The certificate of {host}:{port} does not match the pinned fingerprint: it "
+                "has changed since you trusted it.",
+                presented,
+            )
+    return certificate_info(der)
+
+
+def _server_said(error: smtplib.SMTPException) -> str:
+    """The server's reply inside an smtplib error, cleaned: `535 5.7.8 bad credentials`."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        said = error.smtp_error
+        text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        return one_line(f"{error.smtp_code} {text}", SERVER_TEXT_LIMIT)
+    return one_line(str(error), SERVER_TEXT_LIMIT)
 
 
 def _open(
@@ -84,11 +96,16 @@ def _open(
 
 
 def _probe_certificate(
-    host: str, port: int, security: Security, timeout: float, error: ssl.SSLCertVerificationError
+    host: str,
+    port: int,
+    security: Security,
+    timeout: float,
+    problem: CertificateProblem,
+    reason: str,
 ) -> CertificateInfo | None:
-    problem, reason = _describe_verify_error(error, host)
+    """Read the untrusted certificate over a non-verifying connection, then close it."""
     try:
-        conn = _open(host, port, security, _non_verifying_context(), timeout)
+        conn = _open(host, port, security, non_verifying_context(), timeout)
     except (OSError, smtplib.SMTPException, SmtpCheckFailed):
         return None
     try:
@@ -114,28 +131,23 @@ def check_outgoing(
     pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint else ""
     where = f"{host}:{port}"
     try:
-        conn = _open(host, port, security, _context(pin, ca_file), timeout)
+        conn = _open(host, port, security, client_context(pin, ca_file), timeout)
     except ssl.SSLCertVerificationError as error:
-        info = _probe_certificate(host, port, security, timeout, error)
-        reason = info.reason if info else str(error.verify_message)
+        problem, reason = describe_verify_error(error, host)
+        info = _probe_certificate(host, port, security, timeout, problem, reason)
         raise UntrustedCertificate(
             f"The certificate of {where} is not trusted: {reason}.", info
         ) from None
     except ssl.SSLError as error:
-        hint = " (does this port expect STARTTLS instead?)" if security is Security.SSL else ""
-        raise SmtpCheckFailed(f"TLS with {where} failed: {error.reason}{hint}") from None
+        raise SmtpCheckFailed(describe_tls_failure(error, where)) from None
     except TimeoutError:
         raise SmtpCheckFailed(f"{where} did not answer within {timeout:g} s") from None
-    except ConnectionRefusedError:
-        raise SmtpCheckFailed(
-            f"Could not connect to {where}: connection refused (is the port right?)"
-        ) from None
-    except socket.gaierror:
-        raise SmtpCheckFailed(f"Could not connect to {where}: host name not found") from None
+    except smtplib.SMTPException as error:  # an OSError too, so it must come first
+        raise SmtpCheckFailed(f"{where} refused the session: {_server_said(error)}") from None
     except OSError as error:
-        raise SmtpCheckFailed(f"Could not connect to {where}: {error.strerror or error}") from None
-    except smtplib.SMTPException as error:
-        raise SmtpCheckFailed(f"{where} refused the session: {error}") from None
+        raise SmtpCheckFailed(
+            f"Could not connect to {where}: {describe_connect_error(error, timeout)}"
+        ) from None
     try:
         certificate = _check_pin(conn, pin, host, port)
         mechanisms = tuple(conn.esmtp_features.get("auth", "").upper().split())
@@ -143,14 +155,9 @@ def check_outgoing(
             try:
                 conn.login(username, password)
             except smtplib.SMTPAuthenticationError as error:
-                text = sanitize_server_text(
-                    error.smtp_error.decode("utf-8", "replace")
-                    if isinstance(error.smtp_error, bytes)
-                    else str(error.smtp_error)
-                )
                 raise SmtpCheckFailed(
                     f"The outgoing server {where} rejected the username or password "
-                    f"(it said: {error.smtp_code} {text})",
+                    f"(it said: {_server_said(error)})",
                     auth=True,
                 ) from None
             except smtplib.SMTPNotSupportedError:

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from platformdirs import user_state_path
 
-from tui.core.net.pop3 import client as pop3
+from tui.core.net import pop3
 from tui.core.storage.models import (
     Account,
     FetchLog,

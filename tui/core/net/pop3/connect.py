@@ -1,0 +1,221 @@
+"""Opening a POP3 session: TCP, TLS or STLS as the account demands, the greeting and CAPA.
+
+A certificate that fails verification is read on a second, non-verifying connection closed
+straight after the handshake, so the user can see what they are asked to pin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+
+from tui.core.net.failures import SERVER_TEXT_LIMIT, describe_connect_error
+from tui.core.net.pop3.errors import (
+    ConnectFailed,
+    Pop3Error,
+    Pop3Timeout,
+    ProtocolError,
+    StartTlsUnavailable,
+    TlsFailed,
+    UntrustedCertificate,
+    error_for_reply,
+)
+from tui.core.net.pop3.wire import Pop3Wire
+from tui.core.net.tls import (
+    CertificateInfo,
+    CertificateProblem,
+    certificate_info,
+    client_context,
+    describe_tls_failure,
+    describe_verify_error,
+    non_verifying_context,
+    normalize_fingerprint,
+    pin_mismatch,
+)
+from tui.core.storage.settings import Security
+from tui.core.text import one_line
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    """A connection ready for login: greeted, encrypted as asked, capabilities read."""
+
+    wire: Pop3Wire
+    capabilities: dict[str, list[str]] | None
+    """CAPA's answer; None when the server has no CAPA."""
+    peer_der: bytes | None
+    """The server's certificate (DER) when TLS is up."""
+
+
+@dataclass(frozen=True)
+class _TlsPolicy:
+    context: ssl.SSLContext
+    pin: str = ""
+    """Normalised pinned fingerprint; empty when the certificate is verified normally."""
+    probe: bool = False
+    """Only read the certificate: stop right after the handshake."""
+
+
+class _ProbeDone(Exception):
+    def __init__(self, der: bytes) -> None:
+        super().__init__("probe")
+        self.der = der
+
+
+class _VerifyFailed(Exception):
+    def __init__(self, problem: CertificateProblem, reason: str) -> None:
+        super().__init__(reason)
+        self.problem = problem
+        self.reason = reason
+
+
+def open_session(
+    host: str,
+    port: int,
+    security: Security,
+    *,
+    timeout: float,
+    pinned_fingerprint: str = "",
+    ca_file: str | os.PathLike[str] | None = None,
+) -> OpenedSession:
+    """Connect, bring TLS up as `security` demands, read the greeting and CAPA.
+
+    With a pinned fingerprint the certificate chain and host name are not checked; the
+    certificate must instead be exactly the pinned one. Without a pin, a certificate that
+    fails verification raises `UntrustedCertificate` with its details.
+    """
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be between 1 and 65535, not {port}")
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    host = host.strip()
+    pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint.strip() else ""
+    if security is Security.NONE:
+        # No TLS on this connection: skip loading the system CA store (tens of ms).
+        policy = _TlsPolicy(non_verifying_context(), pin=pin)
+    else:
+        policy = _TlsPolicy(client_context(pin, ca_file), pin=pin)
+    try:
+        return _open(host, port, security, timeout, policy)
+    except _VerifyFailed as failed:
+        info = _probe_certificate(host, port, security, timeout, failed)
+        raise UntrustedCertificate(
+            f"The certificate of {host}:{port} is not trusted: {failed.reason}.",
+            info,
+        ) from None
+
+
+def _probe_certificate(
+    host: str, port: int, security: Security, timeout: float, failed: _VerifyFailed
+) -> CertificateInfo | None:
+    """Read the untrusted certificate over a non-verifying connection, then close it."""
+    try:
+        _open(host, port, security, timeout, _TlsPolicy(non_verifying_context(), probe=True))
+    except _ProbeDone as done:
+        return certificate_info(done.der, reason=failed.reason, problem=failed.problem)
+    except Pop3Error as exc:
+        log.debug("could not read the untrusted certificate: %s", exc)
+    return None
+
+
+def _open(
+    host: str, port: int, security: Security, timeout: float, policy: _TlsPolicy
+) -> OpenedSession:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise ConnectFailed(
+            f"Could not connect to {host}:{port}: {describe_connect_error(exc, timeout)}"
+        ) from None
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    wire = Pop3Wire(sock, host, port, timeout)
+    try:
+        der = _start_tls(wire, policy) if security is Security.SSL else None
+        _read_greeting(wire, security)
+        capabilities = wire.capa()
+        if security is Security.STARTTLS:
+            der = _starttls(wire, capabilities or {}, policy)
+            # Capabilities learnt in clear text could have been forged: ask again.
+            capabilities = wire.capa()
+    except BaseException:
+        wire.close()
+        raise
+    return OpenedSession(wire, capabilities, der)
+
+
+def _read_greeting(wire: Pop3Wire, security: Security) -> None:
+    where = f"{wire.host}:{wire.port}"
+    try:
+        line = wire.read_line()
+    except Pop3Timeout:
+        hint = "" if security is Security.SSL else " (does this port expect TLS? try SSL/TLS)"
+        raise Pop3Timeout(
+            f"{where} sent no POP3 greeting within {wire.timeout:g} s{hint}"
+        ) from None
+    if line.startswith(b"+OK"):
+        return
+    text = wire.decode(line)
+    if line.startswith(b"-ERR"):
+        raise error_for_reply(text[4:], "greeting", host=wire.host, port=wire.port)
+    wire.mark_broken("no POP3 greeting")
+    raise ProtocolError(
+        f"{where} does not look like a POP3 server (it said {one_line(text, 60)!r})"
+    )
+
+
+def _starttls(wire: Pop3Wire, capabilities: dict[str, list[str]], policy: _TlsPolicy) -> bytes:
+    where = f"{wire.host}:{wire.port}"
+    if "STLS" not in capabilities:
+        raise StartTlsUnavailable(
+            f"{where} does not offer STARTTLS (STLS). The password was not "
+            "sent. Choose SSL/TLS (usually port 995) if the server supports it."
+        )
+    wire.send_line("STLS")
+    ok, text = wire.read_status()
+    if not ok:
+        server_text = one_line(text, SERVER_TEXT_LIMIT)
+        raise StartTlsUnavailable(
+            f"{where} refused STARTTLS: {server_text}. The password was not sent.",
+            server_text=server_text,
+        )
+    # RFC 2595 / CVE-2011-0411 class of attacks: anything that arrived together with the
+    # +OK was injected in clear text by someone on the path; never read it as a reply.
+    injected = wire.discard_buffered()
+    if injected:
+        log.warning("discarding %d bytes sent in clear after STLS by %s", injected, wire.host)
+    return _start_tls(wire, policy)
+
+
+def _start_tls(wire: Pop3Wire, policy: _TlsPolicy) -> bytes:
+    """TLS up and the certificate checked as `policy` says; returns it (DER)."""
+    where = f"{wire.host}:{wire.port}"
+    try:
+        der = wire.start_tls(policy.context)
+    except ssl.SSLCertVerificationError as exc:
+        raise _VerifyFailed(*describe_verify_error(exc, wire.host)) from None
+    except TimeoutError:
+        raise Pop3Timeout(
+            f"The TLS handshake with {where} timed out after {wire.timeout:g} s"
+        ) from None
+    except (ssl.SSLError, OSError) as exc:
+        raise TlsFailed(describe_tls_failure(exc, where)) from None
+    if not der:
+        raise TlsFailed(f"{where} presented no certificate")
+    if policy.probe:
+        raise _ProbeDone(der)
+    if policy.pin:
+        presented = pin_mismatch(der, policy.pin)
+        if presented is not None:
+            raise UntrustedCertificate(
+                f"The certificate of {where} does not match the pinned fingerprint: it has "
+                "changed since you trusted it.",
+                presented,
+            )
+    return der

@@ -1,0 +1,276 @@
+"""Every way a POP3 session can fail, and which failure a server's -ERR reply means.
+
+Each error is a `PoptuiError`: `message` is for the user and never holds a password; the
+server's own words, cleaned, are in `server_text`. The engine counts failures with
+`is_auth_failure` and `is_connection_failure` to decide when to disable an account.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
+
+from tui.core.errors import PoptuiError
+from tui.core.net.failures import SERVER_TEXT_LIMIT
+from tui.core.text import one_line
+
+if TYPE_CHECKING:
+    from tui.core.net.tls import CertificateInfo
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, in words the engine and the UI can switch on."""
+
+    CONNECT = "connect"
+    TIMEOUT = "timeout"
+    CONNECTION_LOST = "connection_lost"
+    TLS = "tls"
+    UNTRUSTED_CERTIFICATE = "untrusted_certificate"
+    STARTTLS_UNAVAILABLE = "starttls_unavailable"
+    AUTH = "auth"
+    IN_USE = "in_use"
+    LOGIN_DELAY = "login_delay"
+    SERVER_TEMPORARY = "server_temporary"
+    SERVER_PERMANENT = "server_permanent"
+    PROTOCOL = "protocol"
+    COMMAND_REJECTED = "command_rejected"
+    SIZE_MISMATCH = "size_mismatch"
+    UIDL_UNSUPPORTED = "uidl_unsupported"
+
+
+class Pop3Error(PoptuiError):
+    """Base of every POP3 failure."""
+
+    kind: ClassVar[ErrorKind] = ErrorKind.PROTOCOL
+
+    def __init__(self, message: str, *, server_text: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.server_text = server_text
+        """The server's own words (cleaned, truncated), empty when it said nothing."""
+        self.in_sync = False
+        """True when the server answered properly (-ERR), so the session is still usable."""
+
+
+class ConnectFailed(Pop3Error):
+    """No session: unknown host, refused, unreachable, connect timeout, or a refusing greeting."""
+
+    kind = ErrorKind.CONNECT
+
+
+class Pop3Timeout(Pop3Error):
+    """The server stopped answering after the connection was made."""
+
+    kind = ErrorKind.TIMEOUT
+
+
+class ConnectionLost(Pop3Error):
+    """The connection closed or reset in the middle of the session."""
+
+    kind = ErrorKind.CONNECTION_LOST
+
+
+class TlsFailed(Pop3Error):
+    """The TLS handshake failed for a reason other than an untrusted certificate."""
+
+    kind = ErrorKind.TLS
+
+
+class UntrustedCertificate(Pop3Error):
+    """The certificate failed verification or does not match the pin; the UI may offer to pin it.
+
+    The SMTP check raises it too, so the app offers the same choice for either server.
+    """
+
+    kind = ErrorKind.UNTRUSTED_CERTIFICATE
+
+    def __init__(self, message: str, certificate: CertificateInfo | None) -> None:
+        super().__init__(message)
+        self.certificate = certificate
+
+
+class StartTlsUnavailable(Pop3Error):
+    """STARTTLS was required but the server does not offer or accept STLS; no password was sent."""
+
+    kind = ErrorKind.STARTTLS_UNAVAILABLE
+
+
+class AuthenticationFailed(Pop3Error):
+    """The server rejected the credentials.
+
+    `host` and `server_text` are what the sync layer needs to attach provider advice (an app
+    password, OAuth only) as `hint`; this layer knows nothing of providers.
+    """
+
+    kind = ErrorKind.AUTH
+
+    def __init__(
+        self, message: str, *, host: str = "", server_text: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message, server_text=server_text, hint=hint)
+        self.host = host
+
+
+class MailboxInUse(Pop3Error):
+    """[IN-USE]: another client holds the mailbox lock."""
+
+    kind = ErrorKind.IN_USE
+
+
+class LoginDelay(Pop3Error):
+    """[LOGIN-DELAY]: the server allows only one login every few minutes."""
+
+    kind = ErrorKind.LOGIN_DELAY
+
+    def __init__(
+        self, message: str, *, server_text: str = "", delay_seconds: int | None = None
+    ) -> None:
+        super().__init__(message, server_text=server_text)
+        self.delay_seconds = delay_seconds
+        """The minimum delay from CAPA's LOGIN-DELAY line, when the server announced one."""
+
+
+class ServerTemporaryError(Pop3Error):
+    """[SYS/TEMP]: the server has a transient problem."""
+
+    kind = ErrorKind.SERVER_TEMPORARY
+
+
+class ServerPermanentError(Pop3Error):
+    """[SYS/PERM]: the server has a lasting problem that the user or its administrator must fix."""
+
+    kind = ErrorKind.SERVER_PERMANENT
+
+
+class ProtocolError(Pop3Error):
+    """The server's reply made no sense, or the client is unusable after an earlier error."""
+
+    kind = ErrorKind.PROTOCOL
+
+
+class CommandRejected(Pop3Error):
+    """A command (RETR, DELE, TOP...) got a plain -ERR; the session itself is still in sync."""
+
+    kind = ErrorKind.COMMAND_REJECTED
+
+    def __init__(self, message: str, *, server_text: str = "", number: int | None = None) -> None:
+        super().__init__(message, server_text=server_text)
+        self.number = number
+        """The message number the command was about, when there was one."""
+
+
+class UidlUnsupported(CommandRejected):
+    """The server refused UIDL: mail cannot be left on the server safely."""
+
+    kind = ErrorKind.UIDL_UNSUPPORTED
+
+
+class MessageSizeMismatch(Pop3Error):
+    """A message arrived shorter than LIST said: possibly truncated, so it is not accepted."""
+
+    kind = ErrorKind.SIZE_MISMATCH
+
+    def __init__(self, message: str, *, number: int, expected: int, received: int) -> None:
+        super().__init__(message)
+        self.number = number
+        self.expected = expected
+        self.received = received
+
+
+class Pop3UsageError(RuntimeError):
+    """A programming error in the caller (e.g. a command while pipelined responses are pending)."""
+
+
+_AUTH_FAILURES: tuple[type[Pop3Error], ...] = (AuthenticationFailed,)
+_CONNECTION_FAILURES: tuple[type[Pop3Error], ...] = (
+    ConnectFailed,
+    Pop3Timeout,
+    ConnectionLost,
+    TlsFailed,
+    UntrustedCertificate,
+    StartTlsUnavailable,
+    ServerTemporaryError,
+    ServerPermanentError,
+    ProtocolError,
+)
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """True when the credentials were rejected (the engine disables after 10 in a row)."""
+    return isinstance(exc, _AUTH_FAILURES)
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """True when no usable session could be had (the engine disables after 50 in a row).
+
+    [IN-USE] and [LOGIN-DELAY] are neither: they are expected, short-lived refusals.
+    """
+    return isinstance(exc, _CONNECTION_FAILURES)
+
+
+# ------------------------------------------------------------------ -ERR replies to errors
+
+
+_RESP_CODE = re.compile(r"^\s*\[([A-Za-z0-9/\-]+)[^\]]*\]\s*")
+_NON_AUTH_CODES = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM"})
+
+
+def response_code(text: str) -> str:
+    """`[IN-USE] Mailbox locked` -> `IN-USE` (RFC 2449); "" when there is none."""
+    match = _RESP_CODE.match(text)
+    return match.group(1).upper() if match else ""
+
+
+def error_for_reply(
+    text: str,
+    context: str,
+    *,
+    host: str,
+    port: int,
+    number: int | None = None,
+    login_delay: int | None = None,
+) -> Pop3Error:
+    """The error a -ERR `text` means in `context` ("greeting", "auth" or the command's verb).
+
+    Response codes (RFC 2449/3206) decide first; `number` is the message the command was about.
+    """
+    server_text = one_line(text, SERVER_TEXT_LIMIT)
+    code = response_code(server_text)
+    if code == "AUTH" or (context == "auth" and code not in _NON_AUTH_CODES):
+        said = f" The server said: {server_text}" if server_text else ""
+        return AuthenticationFailed(
+            f"The password was rejected by {host}.{said}", host=host, server_text=server_text
+        )
+    if code == "IN-USE":
+        return MailboxInUse(
+            f"The mailbox at {host} is in use by another client; retrying later.",
+            server_text=server_text,
+        )
+    if code == "LOGIN-DELAY":
+        return LoginDelay(
+            f"{host} allows logging in only every few minutes; retrying later.",
+            server_text=server_text,
+            delay_seconds=login_delay,
+        )
+    if code == "SYS/TEMP":
+        return ServerTemporaryError(
+            f"{host} has a temporary problem: {server_text}", server_text=server_text
+        )
+    if code == "SYS/PERM":
+        return ServerPermanentError(
+            f"{host} reports a lasting problem: {server_text}", server_text=server_text
+        )
+    if context == "greeting":
+        return ConnectFailed(
+            f"{host}:{port} refused the session: {server_text}", server_text=server_text
+        )
+    if code:
+        return CommandRejected(
+            f"{host} refused {context}: {server_text}", server_text=server_text, number=number
+        )
+    what = f"{context} {number}" if number is not None else context
+    return CommandRejected(
+        f"{host} refused {what}: {server_text or '(no reason given)'}",
+        server_text=server_text,
+        number=number,
+    )
