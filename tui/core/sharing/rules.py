@@ -121,6 +121,16 @@ def unpack_domains(packed: str) -> tuple[str, ...]:
     return tuple(packed.split())
 
 
+def _policy_of_row(row: SharingPolicy, source: str) -> Policy:
+    return Policy(
+        PolicyMode(row.mode),
+        SharingPermission(row.permission) if row.permission else None,
+        bool(row.locked),
+        unpack_domains(row.excluded_domains),
+        source,
+    )
+
+
 class SharingService:
     """Sharing rules as seen by one user (the actor): what they may see, set and change."""
 
@@ -180,22 +190,16 @@ class SharingService:
         row = SharingPolicy.get_or_none(
             (SharingPolicy.scope_kind == "user") & (SharingPolicy.scope == owner)
         )
-        source = f"set for {owner}"
         if row is None:
-            role = self.role_of(owner)
-            row = SharingPolicy.get_or_none(
-                (SharingPolicy.scope_kind == "role") & (SharingPolicy.scope == role.value)
-            )
-            source = f"set for the role {role.value}"
-        if row is None:
-            return DEFAULT_POLICY
-        return Policy(
-            PolicyMode(row.mode),
-            SharingPermission(row.permission) if row.permission else None,
-            bool(row.locked),
-            unpack_domains(row.excluded_domains),
-            source,
+            return self.role_policy(self.role_of(owner))
+        return _policy_of_row(row, f"set for {owner}")
+
+    def role_policy(self, role: Role) -> Policy:
+        """The policy set for a role (for its members without their own), else the default."""
+        row = SharingPolicy.get_or_none(
+            (SharingPolicy.scope_kind == "role") & (SharingPolicy.scope == role.value)
         )
+        return _policy_of_row(row, f"set for the role {role.value}") if row else DEFAULT_POLICY
 
     def set_policy(
         self,
