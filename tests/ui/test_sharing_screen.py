@@ -26,6 +26,7 @@ from tui.core.storage.settings import AccountSettings, SharingPermission
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.sharing import SharingPermissionScreen
 from tui.screens.sharing_admin import SharingPolicyEditorScreen
+from tui.widgets.status_line import StatusLine
 
 ADMIN = "admin1"
 BOB = "bob"
@@ -72,7 +73,11 @@ def fix_audit_times() -> None:
 
 
 def text_of(app: PoptuiApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
+    widget = app.screen.query_one(selector)
+    if isinstance(widget, StatusLine):
+        widget = widget.query_one(".status-text")
+    assert isinstance(widget, Static)
+    return str(widget.render())
 
 
 def stored(account: Account) -> tuple[str, str, list[str]]:
@@ -312,6 +317,33 @@ async def test_a_choice_not_saved_survives_the_help_screen(app_as: AppAs) -> Non
         assert screen.chosen() is SharingPermission.ADMIN
 
 
+async def test_the_buttons_save_and_close_and_the_outcome_is_marked_in_words(
+    app_as: AppAs,
+) -> None:
+    """Save and Close work by mouse too; success and failure differ by a mark, not only colour."""
+    app = app_as(BOB)
+    seed_team()
+    account = add_mailbox(BOB)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_sharing(pilot)
+        await choose_permission(pilot, SharingPermission.ADMIN)
+        await pilot.click("#save")
+        await pilot.pause()
+        assert stored(account) == ("admin", "", [])
+        assert text_of(app, "#save-status") == "✓ Saved: Administrators."
+
+        SharingService(ADMIN).set_policy(
+            scope_kind="user", scope=BOB, mode=PolicyMode.USERS_CHOICE, locked=True
+        )
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert text_of(app, "#save-status").startswith("✗ An administrator locked this choice")
+
+        await pilot.click("#close")
+        await pilot.pause()
+        assert isinstance(app.screen, MailboxListScreen)
+
+
 # ---------------------------------------------------------------------- the policy editor
 
 
@@ -432,6 +464,45 @@ async def test_administrator_edits_policies_roles_and_sees_the_audit(app_as: App
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, SharingPermissionScreen)
+
+
+async def test_the_policy_editor_buttons_run_its_verbs(app_as: AppAs) -> None:
+    app = app_as(ADMIN)
+    seed_team()
+    add_mailbox(ADMIN)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_sharing(pilot)
+        await pilot.click("#open-policies")
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, SharingPolicyEditorScreen)
+        assert editor.query_one("#policy-clear").disabled  # nothing of its own to clear yet
+        await pilot.press("down", "down", "down", "down")  # carol
+        await pilot.pause()
+        assert editor.scope is not None and editor.scope.key == "user:carol"
+
+        await pilot.click("#policy-admin")
+        await pilot.pause()
+        assert SharingService(ADMIN).is_admin(CAROL)
+        assert text_of(app, "#policy-message") == "✓ carol is now an administrator."
+
+        editor.query_one("#policy-choice-private", RadioButton).value = True
+        await pilot.pause()
+        await pilot.click("#policy-set")
+        await pilot.pause()
+        policy = SharingService(ADMIN).policy_for(CAROL)
+        assert (policy.mode, policy.permission, policy.source) == (
+            PolicyMode.FIXED,
+            SharingPermission.PRIVATE,
+            "set for carol",
+        )
+
+        await pilot.click("#policy-clear")
+        await pilot.pause()
+        assert SharingService(ADMIN).policy_for(CAROL).source == "the default (User's choice)"
+        assert text_of(app, "#policy-message") == (
+            "✓ Policy for carol cleared; now User's choice — the default (no policy set)."
+        )
 
 
 async def test_public_policy_with_domains_and_errors(app_as: AppAs) -> None:

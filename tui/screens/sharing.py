@@ -6,14 +6,12 @@ Administrators also reach the policy editor from here (`tui.screens.sharing_admi
 
 from __future__ import annotations
 
-from rich.segment import Segment
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.strip import Strip
 from textual.widgets import (
     Button,
     Footer,
@@ -25,7 +23,6 @@ from textual.widgets import (
     SelectionList,
     Static,
 )
-from textual.widgets.selection_list import SelectionType
 
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.sharing.rules import (
@@ -37,17 +34,17 @@ from tui.core.sharing.rules import (
     SharingService,
     normalize_domains,
 )
+from tui.core.sharing.wording import permission_in_words, policy_in_words
 from tui.core.storage.models import Account
 from tui.core.storage.settings import SharingPermission
 from tui.core.text import clean
 from tui.screens.account_form import MarkedRadioButton
-from tui.screens.sharing_admin import (
-    SharingPolicyEditorScreen,
-    permission_in_words,
-    policy_in_words,
-)
+from tui.screens.field_keys import field_focus_bindings
+from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.services import Services
+from tui.widgets.marked_selection_list import MarkedSelectionList
 from tui.widgets.safe_text import safe_content
+from tui.widgets.status_line import StatusLine
 
 PERMISSION_HINTS: dict[SharingPermission, str] = {
     SharingPermission.PRIVATE: "only the owner",
@@ -60,26 +57,6 @@ NOT_OWNER = "Only the mailbox's owner chooses its sharing permission."
 
 def permission_button_id(permission: SharingPermission) -> str:
     return f"permission-{permission.value}"
-
-
-class MarkedSelectionList(SelectionList[SelectionType]):
-    """A selection list whose tick is blank when off.
-
-    Textual draws the same X either way and only the colour differs, which a 16-colour
-    terminal or a colour-blind user may not see (like `MarkedCheckbox` on the account form).
-    """
-
-    def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        index = self.scroll_offset.y + y
-        if index >= self.option_count:
-            return strip
-        if self.get_option_at_index(index).value in self.selected:
-            return strip
-        segments = list(strip)
-        if len(segments) > 3 and segments[1].cell_length == 1:  # left side, tick, right side
-            segments[1] = Segment(" ", segments[1].style)
-        return Strip(segments, strip.cell_length)
 
 
 def _summary_row(label: str, value_id: str) -> Horizontal:
@@ -178,17 +155,6 @@ class SharingPermissionScreen(Screen[None]):
             display: none;
             color: $text-error;
         }
-        #save-status {
-            height: auto;
-            display: none;
-            padding: 0 1;
-        }
-        #save-status.-error {
-            color: $text-error;
-        }
-        #save-status.-ok {
-            color: $text-success;
-        }
         #sharing-buttons {
             height: 1;
             padding: 0 1;
@@ -221,25 +187,7 @@ class SharingPermissionScreen(Screen[None]):
             id="sharing-policies",
             tooltip="Administrators: the sharing policy of every user and role, roles, audit",
         ),
-        # Priority, like the account form: over SSH keys arrive in bursts.
-        Binding(
-            "tab",
-            "app.focus_next",
-            "Next field",
-            id="sharing-next-field",
-            tooltip="Move to the next field",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "shift+tab",
-            "app.focus_previous",
-            "Previous field",
-            id="sharing-previous-field",
-            tooltip="Move to the previous field",
-            show=False,
-            priority=True,
-        ),
+        *field_focus_bindings("sharing"),
     ]
 
     def __init__(self, services: Services, account_id: int) -> None:
@@ -294,11 +242,13 @@ class SharingPermissionScreen(Screen[None]):
                         compact=True,
                     )
                 yield Static(id="excluded-domains-error", classes="field-error")
-            yield Static(id="save-status")
+            yield StatusLine(id="save-status")
         with Horizontal(id="sharing-buttons"):
-            yield Button("Save", id="save", variant="primary", compact=True)
-            yield Button("Policies", id="open-policies", compact=True)
-            yield Button("Close", id="close", compact=True)
+            yield Button("Save", id="save", variant="primary", compact=True, action="screen.save")
+            yield Button(
+                "Policies", id="open-policies", compact=True, action="screen.open_policies"
+            )
+            yield Button("Close", id="close", compact=True, action="screen.close")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -455,12 +405,10 @@ class SharingPermissionScreen(Screen[None]):
         widget.update(safe_content(text))
         widget.display = bool(text)
 
-    def _status(self, text: str, *, error: bool) -> None:
-        status = self.query_one("#save-status", Static)
-        status.update(safe_content(text, multiline=True))
-        status.display = bool(text)
-        status.set_class(error, "-error")
-        status.set_class(not error, "-ok")
+    @property
+    def status(self) -> StatusLine:
+        """How the last save went."""
+        return self.query_one("#save-status", StatusLine)
 
     # ------------------------------------------------------------------ verbs
 
@@ -501,20 +449,20 @@ class SharingPermissionScreen(Screen[None]):
             if self.reload():
                 self._fill_form()
                 self._focus_first()
-            self._status(str(error), error=True)
+            self.status.error(str(error))
             return
         except SharingError as error:
             if permission is SharingPermission.CUSTOM:
                 self._show_error("share-with-error", str(error))
             else:
-                self._status(str(error), error=True)
+                self.status.error(str(error))
             return
         if self.reload():
             self._fill_form()
         words = permission_in_words(
             effective.permission, effective.excluded_domains, effective.shared_with
         )
-        self._status(f"Saved: {words}.", error=False)
+        self.status.ok(f"Saved: {words}.")
         self.notify(f"Sharing of {clean(self._account.name)} saved: {words}.", markup=False)
 
     def action_open_policies(self) -> None:
@@ -522,18 +470,6 @@ class SharingPermissionScreen(Screen[None]):
             self.notify("Only an administrator can edit sharing policies.", severity="warning")
             return
         self.app.push_screen(SharingPolicyEditorScreen(self._service), self._policies_closed)
-
-    @on(Button.Pressed, "#save")
-    def _save_pressed(self) -> None:
-        self.action_save()
-
-    @on(Button.Pressed, "#open-policies")
-    def _policies_pressed(self) -> None:
-        self.action_open_policies()
-
-    @on(Button.Pressed, "#close")
-    def _close_pressed(self) -> None:
-        self.action_close()
 
     def palette_commands(self) -> list[PaletteCommand]:
         commands = [

@@ -1,15 +1,13 @@
 """The administrators' sharing-policy editor: every user and role with the policy in force, a form
 to set, lock or clear one, the administrator role, and the recent audit entries.
 
-Also holds the sentences that put policies, permissions and audit entries into words, which the
-mailbox's sharing view (`tui.screens.sharing`) uses too.
+The sentences come from `tui.core.sharing.wording`, which the CLI words the same things with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from rich.table import Table
 from rich.text import Text
@@ -18,136 +16,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import (
-    Button,
-    Checkbox,
-    DataTable,
-    Footer,
-    Header,
-    Input,
-    Label,
-    RadioButton,
-    RadioSet,
-    Static,
-)
+from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.sharing.rules import (
     DEFAULT_POLICY,
-    MAX_EXCLUDED_DOMAINS,
     NotAllowed,
     Policy,
-    PolicyMode,
     Role,
     SharingError,
     SharingService,
     normalize_domains,
-    unpack_domains,
 )
-from tui.core.storage.models import AuditLog, SharingPolicy
-from tui.core.storage.settings import SharingPermission
+from tui.core.sharing.wording import audit_in_words, local_time, policy_in_words, policy_rule
+from tui.core.storage.models import SharingPolicy
 from tui.core.text import clean
-from tui.screens.account_form import MarkedCheckbox, MarkedRadioButton
+from tui.screens.field_keys import field_focus_bindings
+from tui.widgets.policy_rule_editor import PolicyRuleEditor
 from tui.widgets.safe_text import safe_content, safe_text
+from tui.widgets.status_line import StatusLine
 
 AUDIT_ROWS = 50
-USERS_CHOICE = "users-choice"
-"""The policy form's radio value for User's choice; the other values are permissions."""
-
-
-# ---------------------------------------------------------------------- in words
-
-
-def permission_in_words(
-    permission: SharingPermission,
-    excluded_domains: Sequence[str] = (),
-    shared_with: Sequence[str] = (),
-) -> str:
-    """ "Public, except mail to or from rival.com", "Custom (shared with carol)", "Private"."""
-    text = permission.label
-    if permission is SharingPermission.PUBLIC and excluded_domains:
-        text += f", except mail to or from {', '.join(excluded_domains)}"
-    if permission is SharingPermission.CUSTOM:
-        text += f" (shared with {', '.join(shared_with) or 'nobody yet'})"
-    return clean(text)
-
-
-def policy_rule(policy: Policy) -> str:
-    """The rule alone: "User's choice", "Fixed to Public, except rival.com", with ", locked"."""
-    if policy.mode is PolicyMode.USERS_CHOICE:
-        text = "User's choice"
-    else:
-        label = policy.permission.label if policy.permission else "?"
-        text = f"Fixed to {label}"
-        if policy.excluded_domains:
-            text += f", except {', '.join(policy.excluded_domains)}"
-    if policy.locked:
-        text += ", locked"
-    return clean(text)
-
-
-def policy_source(policy: Policy) -> str:
-    if policy.source == DEFAULT_POLICY.source:
-        return "the default (no policy set)"
-    return clean(policy.source)
-
-
-def policy_in_words(policy: Policy) -> str:
-    """ "Fixed to Private, locked — set for the role user"."""
-    return f"{policy_rule(policy)} — {policy_source(policy)}"
-
-
-def _permission_label(value: str) -> str:
-    try:
-        return SharingPermission(value).label
-    except ValueError:
-        return clean(value)
-
-
-def audit_in_words(entry: AuditLog) -> str:
-    """What an audit entry did, as a sentence whose subject is its actor."""
-    action = str(entry.action)
-    target = clean(str(entry.target))
-    detail = clean(str(entry.detail))
-    tokens = detail.split()
-    fields = dict(token.split("=", 1) for token in tokens if "=" in token)
-    excluded = ", ".join(fields.get("excluded", "").split(","))
-    if action == "user.first_admin":
-        return "became the administrator (first user of this database)"
-    if action == "role.grant":
-        return f"made {target} an administrator"
-    if action == "role.revoke":
-        return f"took the administrator role from {target}"
-    if action in {"policy.set", "policy.clear"}:
-        kind, _, scope = target.partition(":")
-        who = f"the role {scope}" if kind == "role" else scope
-        if action == "policy.clear":
-            return f"cleared the policy for {who}"
-        if fields.get("mode") == PolicyMode.USERS_CHOICE.value:
-            rule = "User's choice"
-        else:
-            rule = f"fixed to {_permission_label(fields.get('permission', '?'))}"
-        if excluded:
-            rule += f", except {excluded}"
-        if fields.get("locked") == "True":
-            rule += ", locked"
-        return f"set the policy for {who}: {rule}"
-    if action == "account.sharing" and tokens:
-        what = _permission_label(tokens[0])
-        if fields.get("with"):
-            what += f" with {', '.join(fields['with'].split(','))}"
-        if excluded:
-            what += f", except {excluded}"
-        return f"set the sharing of {target} to {what}"
-    return f"{clean(action)} {target} {detail}".strip()
-
-
-def local_time(at: datetime) -> str:
-    """A stored (naive UTC) time in the local time zone, to the minute."""
-    return f"{at.replace(tzinfo=UTC).astimezone():%Y-%m-%d %H:%M}"
-
-
-# ---------------------------------------------------------------------- the editor
 
 
 @dataclass(frozen=True)
@@ -170,20 +59,6 @@ class PolicyScope:
     def from_key(cls, key: str) -> PolicyScope:
         kind, _, name = key.partition(":")
         return cls(kind, name)
-
-
-def _policy_of_row(row: SharingPolicy, source: str) -> Policy:
-    return Policy(
-        PolicyMode(row.mode),
-        SharingPermission(row.permission) if row.permission else None,
-        bool(row.locked),
-        unpack_domains(row.excluded_domains),
-        source,
-    )
-
-
-def choice_button_id(value: str) -> str:
-    return f"policy-choice-{value}"
 
 
 class SharingPolicyEditorScreen(Screen[None]):
@@ -209,36 +84,8 @@ class SharingPolicyEditorScreen(Screen[None]):
         #policy-now {
             color: $text-muted;
         }
-        #policy-choice {
-            layout: horizontal;
-            width: auto;
-            & > RadioButton {
-                width: auto;
-                margin-right: 1;
-            }
-        }
-        #policy-options {
-            height: 1;
-        }
-        #policy-locked {
-            width: auto;
-            margin-right: 3;
-        }
-        #policy-domains-label {
-            width: auto;
-            padding-right: 1;
-            color: $text-muted;
-        }
-        #policy-domains {
-            width: 1fr;
-        }
         #policy-message {
-            height: auto;
-            display: none;
-            color: $text-error;
-        }
-        #policy-message.-ok {
-            color: $text-success;
+            padding: 0;
         }
         #policy-buttons {
             height: 1;
@@ -288,24 +135,7 @@ class SharingPolicyEditorScreen(Screen[None]):
             id="policy-toggle-admin",
             tooltip="Grant or revoke the administrator role of the highlighted user",
         ),
-        Binding(
-            "tab",
-            "app.focus_next",
-            "Next field",
-            id="policy-next-field",
-            tooltip="Move to the next field",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "shift+tab",
-            "app.focus_previous",
-            "Previous field",
-            id="policy-previous-field",
-            tooltip="Move to the previous field",
-            show=False,
-            priority=True,
-        ),
+        *field_focus_bindings("policy"),
     ]
 
     def __init__(self, service: SharingService) -> None:
@@ -328,30 +158,25 @@ class SharingPolicyEditorScreen(Screen[None]):
         yield DataTable(id="policy-users", cursor_type="row", zebra_stripes=True)
         with Vertical(id="policy-form"):
             yield Static(id="policy-now")
-            yield RadioSet(
-                MarkedRadioButton("User's choice", id=choice_button_id(USERS_CHOICE), compact=True),
-                *(
-                    MarkedRadioButton(p.label, id=choice_button_id(p.value), compact=True)
-                    for p in SharingPermission
-                ),
-                id="policy-choice",
-                compact=True,
-            )
-            with Horizontal(id="policy-options"):
-                yield MarkedCheckbox(
-                    "Locked", id="policy-locked", compact=True, tooltip="The owner cannot change it"
-                )
-                yield Label("Public except", id="policy-domains-label")
-                yield Input(
-                    placeholder=f"domains, up to {MAX_EXCLUDED_DOMAINS}",
-                    id="policy-domains",
-                    compact=True,
-                )
-            yield Static(id="policy-message")
+            yield PolicyRuleEditor(id="policy-rule")
+            yield StatusLine(id="policy-message")
             with Horizontal(id="policy-buttons"):
-                yield Button("Set policy", id="policy-set", variant="primary", compact=True)
-                yield Button("Clear policy", id="policy-clear", compact=True)
-                yield Button("Make administrator", id="policy-admin", compact=True)
+                yield Button(
+                    "Set policy",
+                    id="policy-set",
+                    variant="primary",
+                    compact=True,
+                    action="screen.set_policy",
+                )
+                yield Button(
+                    "Clear policy", id="policy-clear", compact=True, action="screen.clear_policy"
+                )
+                yield Button(
+                    "Make administrator",
+                    id="policy-admin",
+                    compact=True,
+                    action="screen.toggle_admin",
+                )
         yield Static("Recent changes", id="audit-title")
         with VerticalScroll(id="audit-scroll"):
             yield Static(id="audit-log")
@@ -418,10 +243,10 @@ class SharingPolicyEditorScreen(Screen[None]):
         self._load_audit()
 
     def _policy_of(self, scope: PolicyScope) -> Policy:
+        """The policy in force for the scope: its own, else the one it inherits."""
         if scope.kind == "user":
             return self._service.policy_for(scope.name)
-        row = self._own.get(scope.key)
-        return _policy_of_row(row, f"set for the role {scope.name}") if row else DEFAULT_POLICY
+        return self._service.role_policy(Role(scope.name))
 
     def _row(self, scope: PolicyScope) -> tuple[Text, Text, Text, Text]:
         policy = self._policy_of(scope)
@@ -475,16 +300,8 @@ class SharingPolicyEditorScreen(Screen[None]):
     def _show_scope(self, scope: PolicyScope) -> None:
         """Fill the form from the scope's own policy, or from the one it inherits."""
         self._scope = scope
-        own = self._own.get(scope.key)
-        policy = _policy_of_row(own, "") if own else self._policy_of(scope)
-        if policy.mode is PolicyMode.USERS_CHOICE:
-            choice = USERS_CHOICE
-        else:
-            choice = (policy.permission or SharingPermission.PRIVATE).value
-        self.query_one(f"#{choice_button_id(choice)}", RadioButton).value = True
-        self.query_one("#policy-locked", Checkbox).value = policy.locked
-        self.query_one("#policy-domains", Input).value = " ".join(policy.excluded_domains)
-        self._say("")
+        self.query_one(PolicyRuleEditor).show(self._policy_of(scope))
+        self.status.clear()
         self._show_scope_state()
 
     def _show_scope_state(self) -> None:
@@ -509,39 +326,25 @@ class SharingPolicyEditorScreen(Screen[None]):
             if scope.kind == "user" and scope.name in self._admins
             else "Make administrator"
         )
-        self._sync_domains()
         self.refresh_bindings()
-
-    def _choice(self) -> str:
-        pressed = self.query_one("#policy-choice", RadioSet).pressed_button
-        if pressed is None or pressed.id is None:
-            return USERS_CHOICE
-        return pressed.id.removeprefix("policy-choice-")
-
-    @on(RadioSet.Changed, "#policy-choice")
-    def _sync_domains(self) -> None:
-        self.query_one("#policy-domains", Input).disabled = (
-            self._choice() != SharingPermission.PUBLIC.value
-        )
 
     @on(Input.Changed, "#policy-domains")
     def _check_domains(self, event: Input.Changed) -> None:
         try:
             normalize_domains([event.value])
         except SharingError as error:
-            self._say(str(error))
+            self.status.error(str(error))
         else:
-            self._say("")
+            self.status.clear()
 
     @on(Input.Submitted, "#policy-domains")
     def _domains_submitted(self) -> None:
         self.action_set_policy()
 
-    def _say(self, text: str, *, ok: bool = False) -> None:
-        message = self.query_one("#policy-message", Static)
-        message.update(safe_content(text))
-        message.display = bool(text)
-        message.set_class(ok, "-ok")
+    @property
+    def status(self) -> StatusLine:
+        """How the last change went, or what is wrong with the form."""
+        return self.query_one("#policy-message", StatusLine)
 
     # ------------------------------------------------------------------ verbs
 
@@ -557,88 +360,72 @@ class SharingPolicyEditorScreen(Screen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-    def action_set_policy(self) -> None:
-        scope = self._scope
-        if scope is None or not self._still_admin():
-            return
-        choice = self._choice()
-        users_choice = choice == USERS_CHOICE
-        permission = None if users_choice else SharingPermission(choice)
-        domains = self.query_one("#policy-domains", Input).value
-        locked = self.query_one("#policy-locked", Checkbox).value
+    def _target(self) -> PolicyScope | None:
+        """The scope to change, while there is one and the actor is still an administrator."""
+        if self._scope is None or not self._still_admin():
+            return None
+        return self._scope
+
+    def _apply(self, change: Callable[[], None]) -> bool:
+        """Make an administrator's change; False, with the reason shown, when it is refused."""
         try:
-            self._service.set_policy(
+            change()
+        except NotAllowed:
+            self._still_admin()  # the role was taken away meanwhile: leave
+            return False
+        except SharingError as error:
+            self.status.error(str(error))
+            return False
+        return True
+
+    def action_set_policy(self) -> None:
+        scope = self._target()
+        if scope is None:
+            return
+        rule = self.query_one(PolicyRuleEditor).rule
+        changed = self._apply(
+            lambda: self._service.set_policy(
                 scope_kind=scope.kind,
                 scope=scope.name,
-                mode=PolicyMode.USERS_CHOICE if users_choice else PolicyMode.FIXED,
-                permission=permission,
-                locked=locked,
-                excluded_domains=[domains] if permission is SharingPermission.PUBLIC else [],
+                mode=rule.mode,
+                permission=rule.permission,
+                locked=rule.locked,
+                excluded_domains=rule.excluded_domains,
             )
-        except NotAllowed:
-            self._still_admin()
-            return
-        except SharingError as error:
-            self._say(str(error))
-            return
-        self.reload()
-        self._say(f"Policy for {scope.words} set.", ok=True)
+        )
+        if changed:
+            self.reload()
+            self.status.ok(f"Policy for {scope.words} set.")
 
     def action_clear_policy(self) -> None:
-        scope = self._scope
-        if scope is None or not self._still_admin():
+        scope = self._target()
+        if scope is None:
             return
         if scope.key not in self._own:
-            self._say(f"{scope.words.capitalize()} has no policy of its own to clear.")
+            self.status.error(f"{scope.words.capitalize()} has no policy of its own to clear.")
             return
-        try:
-            self._service.clear_policy(scope_kind=scope.kind, scope=scope.name)
-        except NotAllowed:
-            self._still_admin()
-            return
-        self.reload()
-        self._show_scope(scope)
-        self._say(
-            f"Policy for {scope.words} cleared; now {policy_in_words(self._policy_of(scope))}.",
-            ok=True,
-        )
+        if self._apply(lambda: self._service.clear_policy(scope_kind=scope.kind, scope=scope.name)):
+            self.reload()
+            self._show_scope(scope)
+            now = policy_in_words(self._policy_of(scope))
+            self.status.ok(f"Policy for {scope.words} cleared; now {now}.")
 
     def action_toggle_admin(self) -> None:
-        scope = self._scope
-        if scope is None or not self._still_admin():
+        scope = self._target()
+        if scope is None:
             return
         if scope.kind != "user":
-            self._say("Pick a user to grant or revoke the administrator role.")
+            self.status.error("Pick a user to grant or revoke the administrator role.")
             return
         revoking = scope.name in self._admins
-        try:
-            if revoking:
-                self._service.revoke_admin(scope.name)
-            else:
-                self._service.grant_admin(scope.name)
-        except NotAllowed:
-            self._still_admin()
-            return
-        except SharingError as error:
-            self._say(str(error))
+        change = self._service.revoke_admin if revoking else self._service.grant_admin
+        if not self._apply(lambda: change(scope.name)):
             return
         if not self._still_admin():  # the actor revoked their own role
             return
         self.reload()
         done = "is no longer" if revoking else "is now"
-        self._say(f"{scope.words} {done} an administrator.", ok=True)
-
-    @on(Button.Pressed, "#policy-set")
-    def _set_pressed(self) -> None:
-        self.action_set_policy()
-
-    @on(Button.Pressed, "#policy-clear")
-    def _clear_pressed(self) -> None:
-        self.action_clear_policy()
-
-    @on(Button.Pressed, "#policy-admin")
-    def _admin_pressed(self) -> None:
-        self.action_toggle_admin()
+        self.status.ok(f"{scope.words} {done} an administrator.")
 
     def palette_commands(self) -> list[PaletteCommand]:
         commands = [
