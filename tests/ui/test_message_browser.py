@@ -24,13 +24,15 @@ from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, Message, MessageSource
-from tui.screens.message_browser import (
+from tui.screens.message_browser import MessageBrowserScreen
+from tui.screens.message_dialogs import (
     ConfirmDeleteHereDialog,
     MailboxPickerDialog,
-    MessageBrowserScreen,
+    SaveAttachmentDialog,
 )
-from tui.screens.message_reader import MessageReaderScreen, SaveAttachmentDialog
-from tui.widgets.message_list import MAX_PAGES, PAGE_SIZE, MailboxRows, MessageList
+from tui.screens.message_reader import MessageReaderScreen
+from tui.widgets.message_list import MessageList
+from tui.widgets.message_rows import MAX_PAGES, PAGE_SIZE, MailboxRows
 
 OWNER = "alice"
 NOW = datetime(2025, 3, 14, 9, 30)
@@ -402,6 +404,78 @@ async def test_save_attachment_writes_the_file(
         reader.save_to(reader._raw or b"", 0, str(downloads / "missing" / "x.pdf"))
         await pilot.pause()
         assert any("does not exist" in str(n.message) for n in app._notifications)
+
+
+async def test_the_dialog_buttons_answer_by_mouse(
+    mailboxes: dict[str, Any], downloads: Path
+) -> None:
+    app = BrowserApp(downloads)
+    lunch = mailboxes["ids"]["lunch"]
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "down", "d")
+        await pilot.pause()
+        await pilot.click("#delete-cancel")
+        await pilot.pause()
+        assert isinstance(app.screen, MessageBrowserScreen)
+        assert not Message.get_by_id(lunch).deleted_here
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.click("#delete-here")
+        await pilot.pause()
+        assert isinstance(app.screen, MessageBrowserScreen)
+        assert Message.get_by_id(lunch).deleted_here
+
+        await pilot.press("g", "down", "enter")  # the invoice, with its attachment
+        await settle(pilot)
+        reader = app.screen
+        assert isinstance(reader, MessageReaderScreen)
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.click("#save-cancel")
+        await pilot.pause()
+        assert app.screen is reader and reader.saved == []
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.click("#save")
+        await pilot.pause()
+        assert app.screen is reader
+        assert reader.saved == [downloads / "invoice.pdf"]
+
+
+async def test_a_failed_search_is_said_and_the_list_stays(
+    mailboxes: dict[str, Any], downloads: Path
+) -> None:
+    """A database the search cannot read (here: a column renamed under it) is reported."""
+    app = BrowserApp(downloads)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        Message._meta.database.execute_sql(
+            "ALTER TABLE message RENAME COLUMN body_indexed TO body_indexed_elsewhere"
+        )
+        await pilot.press("slash", *"lunch", "enter")
+        await settle(pilot)
+        screen = browser(app)
+        assert app.is_running and screen.search_text == ""
+        assert screen.message_list.total == 4
+        notices = [str(n.message) for n in app._notifications]
+        assert any(n.startswith("Search failed: ") and "body_indexed" in n for n in notices)
+
+
+async def test_a_message_gone_before_reading_is_explained(
+    mailboxes: dict[str, Any], downloads: Path
+) -> None:
+    app = BrowserApp(downloads)
+    lunch = mailboxes["ids"]["lunch"]
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        MessageSource.delete().where(MessageSource.message == lunch).execute()
+        await pilot.press("down", "down", "enter")
+        await settle(pilot)
+        reader = app.screen
+        assert isinstance(reader, MessageReaderScreen) and reader.rendered is None
+        headers = str(reader.query_one("#reader-headers", Static).render())
+        assert headers == f"This message cannot be shown: Message {lunch} is no longer stored."
 
 
 async def test_no_mailbox_explains_what_to_do(database: Any, downloads: Path) -> None:

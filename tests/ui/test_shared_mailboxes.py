@@ -16,7 +16,8 @@ from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Message, MessageSource
 from tui.core.storage.settings import AccountSettings, SharingPermission
-from tui.screens.message_browser import MailboxPickerDialog, MessageBrowserScreen
+from tui.screens.message_browser import MessageBrowserScreen
+from tui.screens.message_dialogs import MailboxPickerDialog
 
 
 @pytest.fixture

@@ -7,17 +7,18 @@ DataTable). Search replaces the list with its results until Escape; `m` switches
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, OptionList, Static
-from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountNotFound, AccountStore
@@ -25,183 +26,31 @@ from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.queries import MessageRow
 from tui.core.storage.settings import DeletePolicy
 from tui.core.text import clean
+from tui.screens.message_dialogs import ConfirmDeleteHereDialog, MailboxPickerDialog
 from tui.screens.message_reader import MessageReaderScreen
-from tui.widgets.message_list import (
-    PAGE_SIZE,
-    EmptyRows,
-    MailboxRows,
-    MessageList,
-    ResultRows,
-    display_sender,
-)
+from tui.widgets.message_list import MessageList
+from tui.widgets.message_rows import PAGE_SIZE, EmptyRows, MailboxRows, ResultRows
 
 SEARCH_GROUP = "message-search"
 NO_MAILBOX = "No mailbox chosen: press m to pick one."
 
 
-class ConfirmDeleteHereDialog(ModalScreen[bool]):
-    """Asks before deleting a message here; says whether the server copy goes too."""
+@dataclass
+class SearchFinished(Message):
+    """The search worker's results, for the mailbox and words it was asked about."""
 
-    DEFAULT_CSS = """
-    ConfirmDeleteHereDialog {
-        align: center middle;
-    }
-    #delete-here-dialog {
-        width: 72;
-        max-width: 100%;
-        height: auto;
-        border: thick $error;
-        background: $surface;
-        padding: 0 1;
-    }
-    #delete-here-text {
-        margin-top: 1;
-    }
-    #delete-here-buttons {
-        height: 1;
-        margin-top: 1;
-        align-horizontal: right;
-    }
-    #delete-here-buttons Button {
-        margin-left: 2;
-    }
-    """
-
-    BINDINGS = [
-        Binding(
-            "y",
-            "answer(True)",
-            "Delete",
-            id="delete-here-confirm",
-            tooltip="Delete the message here",
-        ),
-        Binding(
-            "escape,n",
-            "answer(False)",
-            "Cancel",
-            id="delete-here-cancel",
-            tooltip="Keep the message",
-        ),
-    ]
-
-    def __init__(self, row: MessageRow, *, deletes_on_server: bool) -> None:
-        super().__init__()
-        self._row = row
-        self._deletes_on_server = deletes_on_server
-
-    def compose(self) -> ComposeResult:
-        subject = clean(self._row.subject).strip() or "(no subject)"
-        sender = display_sender(self._row.from_addr) or "unknown sender"
-        consequence = (
-            "This mailbox is set to delete from the server when deleted here: the server's "
-            "copy is deleted at the next fetch."
-            if self._deletes_on_server
-            else "The copy on the server is not touched."
-        )
-        text = Content.assemble(
-            "Delete ",
-            (subject, "bold"),
-            " from ",
-            sender,
-            " here? It leaves this list.\n",
-            consequence,
-        )
-        with Vertical(id="delete-here-dialog"):
-            yield Static("Delete message", classes="dialog-title")
-            yield Static(text, id="delete-here-text")
-            with Horizontal(id="delete-here-buttons"):
-                yield Button("Delete here (y)", id="delete-here", variant="error", compact=True)
-                yield Button("Cancel (Esc)", id="delete-cancel", variant="primary", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#delete-cancel", Button).focus()
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-    @on(Button.Pressed, "#delete-here")
-    def _delete(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#delete-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(False)
+    account_id: int
+    text: str
+    rows: list[MessageRow]
+    pending: int
+    """Messages whose bodies are not indexed yet (searched by subject and sender only)."""
 
 
-class MailboxPickerDialog(ModalScreen[int | None]):
-    """The user's mailboxes; Enter browses the highlighted one (it does not make it active)."""
+@dataclass
+class SearchFailed(Message):
+    """The search could not run (a database error)."""
 
-    DEFAULT_CSS = """
-    MailboxPickerDialog {
-        align: center middle;
-    }
-    #mailbox-picker {
-        width: 64;
-        max-width: 100%;
-        height: auto;
-        max-height: 80%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    #mailbox-options {
-        height: auto;
-        max-height: 20;
-        margin-top: 1;
-    }
-    """
-
-    BINDINGS = [
-        Binding(
-            "escape",
-            "dismiss(None)",
-            "Cancel",
-            id="mailbox-picker-cancel",
-            tooltip="Keep browsing this mailbox",
-        ),
-    ]
-
-    def __init__(self, accounts: list[Account], current: int | None, viewer: str = "") -> None:
-        super().__init__()
-        self._accounts = accounts
-        self._current = current
-        self._viewer = viewer or (accounts[0].owner if accounts else "")
-
-    def compose(self) -> ComposeResult:
-        options = []
-        for account in self._accounts:
-            label = Content.assemble(
-                (clean(account.name), "bold"),
-                f"  <{clean(account.email)}>",
-                (
-                    "  ● active" if account.is_active and account.owner == self._viewer else "",
-                    "$success",
-                ),
-                (
-                    f"  shared by {clean(account.owner)}, read-only"
-                    if account.owner != self._viewer
-                    else "",
-                    "$accent",
-                ),
-                ("  (shown)" if account.id == self._current else "", "dim"),
-            )
-            options.append(Option(label, id=str(account.id)))
-        with Vertical(id="mailbox-picker"):
-            yield Static("Browse mailbox", classes="dialog-title")
-            yield OptionList(*options, id="mailbox-options")
-
-    def on_mount(self) -> None:
-        options = self.query_one(OptionList)
-        options.focus()
-        for index, account in enumerate(self._accounts):
-            if account.id == self._current:
-                options.highlighted = index
-
-    @on(OptionList.OptionSelected, "#mailbox-options")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        if event.option.id is not None:
-            self.dismiss(int(event.option.id))
+    error: Exception
 
 
 class MessageBrowserScreen(Screen[None]):
@@ -496,38 +345,41 @@ class MessageBrowserScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=SEARCH_GROUP)
     def run_search(self, account_id: int, text: str) -> None:
-        with database_proxy.connection_context():
-            rows = message_query.search(account_id, text)
-            pending = message_query.pending_bodies(account_id)
-        self.app.call_from_thread(self._show_results, account_id, text, rows, pending)
+        outcome: Message
+        try:
+            with database_proxy.connection_context():
+                rows = message_query.search(account_id, text)
+                outcome = SearchFinished(
+                    account_id, text, rows, message_query.pending_bodies(account_id)
+                )
+        except Exception as error:  # whatever the database says, the screen stays up
+            outcome = SearchFailed(error)
+        if not get_current_worker().is_cancelled:  # else the user has moved on
+            self.post_message(outcome)
 
-    def _show_results(
-        self, account_id: int, text: str, rows: list[MessageRow], pending: int
-    ) -> None:
-        if account_id != self.account_id or not self.search_input.has_class("-shown"):
+    @on(SearchFailed)
+    def _search_failed(self, failed: SearchFailed) -> None:
+        self.notify(f"Search failed: {clean(str(failed.error))}", severity="error", markup=False)
+
+    @on(SearchFinished)
+    def _show_results(self, found: SearchFinished) -> None:
+        if found.account_id != self.account_id or not self.search_input.has_class("-shown"):
             return  # the user moved on meanwhile
         if not self.search_text:
             self._position_before_search = self.message_list.cursor
-        self.search_text = text
+        self.search_text = text = found.text
         notes = []
-        if len(rows) >= message_query.SEARCH_LIMIT:
+        if len(found.rows) >= message_query.SEARCH_LIMIT:
             notes.append(f"showing the newest {message_query.SEARCH_LIMIT}")
-        if pending:
+        if pending := found.pending:
             notes.append(
                 f"{pending:,} message{'s' if pending != 1 else ''} not indexed yet "
                 "(searched by subject and sender only)"
             )
         self._search_note = "; ".join(notes)
-        self.message_list.show(ResultRows(rows, f"Nothing found for “{clean(text)}”."))
+        self.message_list.show(ResultRows(found.rows, f"Nothing found for “{clean(text)}”."))
         self._show_summary()
         self.message_list.focus()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == SEARCH_GROUP and event.state is WorkerState.ERROR:
-            error = event.worker.error
-            self.notify(
-                f"Search failed: {clean(str(error))}", severity="error", markup=False
-            )
 
     def clear_search(self) -> None:
         """Back to the whole mailbox, where the cursor was before the search."""
@@ -547,4 +399,3 @@ class MessageBrowserScreen(Screen[None]):
         search = self.search_input
         search.value = ""
         search.remove_class("-shown")
-

@@ -8,112 +8,50 @@ and copy text, and never interprets markup.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, OptionList, Static, TextArea
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState
+from textual.worker import get_current_worker
 
 from tui.core.mail.attachments import SaveError, save_attachment
 from tui.core.mail.render import RenderedMessage, render_message
 from tui.core.storage.models import database_proxy
 from tui.core.storage.queries import load_source
-from tui.core.text import clean
-from tui.widgets.message_list import format_size
+from tui.core.text import clean, human_bytes
+from tui.screens.message_dialogs import SaveAttachmentDialog
 from tui.widgets.safe_text import safe_content
 
 LOAD_GROUP = "reader-load"
+
+
+@dataclass
+class MessageLoaded(Message):
+    """The load worker read and decoded the message."""
+
+    raw: bytes
+    rendered: RenderedMessage
+
+
+@dataclass
+class MessageLoadFailed(Message):
+    """The message could not be read or decoded."""
+
+    error: Exception
 
 
 def default_download_dir() -> Path:
     """~/Downloads when it exists, else the current directory."""
     downloads = Path.home() / "Downloads"
     return downloads if downloads.is_dir() else Path.cwd()
-
-
-class SaveAttachmentDialog(ModalScreen[str | None]):
-    """Asks where to save an attachment: a folder (the shown name is used) or a full path."""
-
-    DEFAULT_CSS = """
-    SaveAttachmentDialog {
-        align: center middle;
-    }
-    #save-dialog {
-        width: 76;
-        max-width: 100%;
-        height: auto;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    #save-text {
-        margin: 1 0;
-    }
-    #save-buttons {
-        height: 1;
-        margin-top: 1;
-        align-horizontal: right;
-    }
-    #save-buttons Button {
-        margin-left: 2;
-    }
-    """
-
-    BINDINGS = [
-        Binding(
-            "escape",
-            "dismiss(None)",
-            "Cancel",
-            id="save-attachment-cancel",
-            tooltip="Do not save",
-        ),
-    ]
-
-    def __init__(self, filename: str, size: int, default: Path) -> None:
-        super().__init__()
-        self._filename = filename
-        self._byte_size = size
-        self._default = default
-
-    def compose(self) -> ComposeResult:
-        text = Content.assemble(
-            "Save ",
-            (clean(self._filename), "bold"),
-            f" ({format_size(self._byte_size)}) into this folder, or type a full path to choose "
-            "the file name. An existing file is never replaced.",
-        )
-        with Vertical(id="save-dialog"):
-            yield Static("Save attachment", classes="dialog-title")
-            yield Static(text, id="save-text")
-            yield Input(value=str(self._default), id="save-path")
-            with Horizontal(id="save-buttons"):
-                yield Button("Save", id="save", variant="primary", compact=True)
-                yield Button("Cancel (Esc)", id="save-cancel", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#save-path", Input).focus()
-
-    @on(Input.Submitted, "#save-path")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._answer(event.value)
-
-    @on(Button.Pressed, "#save")
-    def _save(self) -> None:
-        self._answer(self.query_one("#save-path", Input).value)
-
-    @on(Button.Pressed, "#save-cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
-    def _answer(self, value: str) -> None:
-        self.dismiss(value.strip() or None)
 
 
 class MessageReaderScreen(Screen[None]):
@@ -220,27 +158,31 @@ class MessageReaderScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=LOAD_GROUP)
     def load(self) -> None:
-        with database_proxy.connection_context():
-            raw = load_source(self.message_id)
-        rendered = render_message(raw)
-        self.app.call_from_thread(self._show, raw, rendered)
+        outcome: Message
+        try:
+            with database_proxy.connection_context():
+                raw = load_source(self.message_id)
+            outcome = MessageLoaded(raw, render_message(raw))
+        except Exception as error:  # a gone message or a database error: said, not crashed on
+            outcome = MessageLoadFailed(error)
+        if not get_current_worker().is_cancelled:
+            self.post_message(outcome)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == LOAD_GROUP and event.state is WorkerState.ERROR:
-            self.query_one("#reader-headers", Static).update(
-                safe_content(f"This message cannot be shown: {event.worker.error}")
-            )
+    @on(MessageLoadFailed)
+    def _load_failed(self, failed: MessageLoadFailed) -> None:
+        self.query_one("#reader-headers", Static).update(
+            safe_content(f"This message cannot be shown: {failed.error}")
+        )
 
-    def _show(self, raw: bytes, rendered: RenderedMessage) -> None:
-        self._raw = raw
-        self.rendered = rendered
+    @on(MessageLoaded)
+    def _show(self, loaded: MessageLoaded) -> None:
+        self._raw = loaded.raw
+        self.rendered = rendered = loaded.rendered
         subject = rendered.header("Subject")
         self.sub_title = f"Message · {clean(subject)}" if subject else "Message"
         lines = []
         for header in rendered.headers:
-            lines.append(
-                Content.assemble((f"{header.name + ':':<9}", "dim"), clean(header.value))
-            )
+            lines.append(Content.assemble((f"{header.name + ':':<9}", "dim"), clean(header.value)))
         self.query_one("#reader-headers", Static).update(Content("\n").join(lines))
 
         notes = []
@@ -260,7 +202,7 @@ class MessageReaderScreen(Screen[None]):
             label = Content.assemble(
                 f"{info.index + 1}. ",
                 (clean(info.filename), "bold"),
-                (f"  {clean(info.content_type)}  {format_size(info.size)}", "dim"),
+                (f"  {clean(info.content_type)}  {human_bytes(info.size, short=True)}", "dim"),
             )
             attachments.add_option(Option(label, id=str(info.index)))
         attachments.set_class(bool(rendered.attachments), "-shown")

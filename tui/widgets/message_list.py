@@ -4,11 +4,8 @@ Why not a DataTable: a DataTable holds every row it shows (100,000 rows take ~20
 and a DataTable refilled page by page cannot prepend rows or drop rows from its top without
 resetting its scroll offset, so paging up would jump. This widget (a `ScrollView` with
 `render_line`, like toolong's log view) has a virtual height of the whole mailbox, so the
-scrollbar and "end" mean the real end; it draws only the visible lines, asking a row source for
-them. `MailboxRows` keeps at most `MAX_PAGES` pages of rows: moving on by keyset pages
-(`tui.core.storage.queries.page_after`/`page_before`), jumping (home, end, the scrollbar) by
-loading the page there. Each page is one indexed query (~1 ms on SQLite for 100,000 messages),
-run on the UI thread because it is cheaper than a worker round trip.
+scrollbar and "end" mean the real end; it draws only the visible lines, asking a row source
+(`tui.widgets.message_rows`) for them, which holds a few pages whatever the mailbox size.
 
 Rows are mail headers, untrusted: every cell goes through `clean` into a rich `Text`, never
 markup.
@@ -16,10 +13,9 @@ markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -32,164 +28,14 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.core.storage import queries as message_query
 from tui.core.storage.queries import MessageRow
-from tui.core.text import clean
+from tui.core.text import clean, human_bytes
+from tui.widgets.message_rows import EmptyRows, RowSource
 
-PAGE_SIZE = 100
-MAX_PAGES = 4
-"""Rows held at once: at most PAGE_SIZE * MAX_PAGES, whatever the mailbox size."""
 ATTACHMENT_MARK = "+"
 
 
-class RowSource(Protocol):
-    """Rows of the list by position; `get` may load from the database."""
-
-    @property
-    def total(self) -> int: ...
-
-    @property
-    def held(self) -> int:
-        """Rows currently kept in memory."""
-        ...
-
-    @property
-    def empty_text(self) -> str: ...
-
-    def get(self, index: int) -> MessageRow | None: ...
-
-    def reload(self) -> None: ...
-
-
-class MailboxRows:
-    """One account's list, a window of at most `max_pages` pages loaded around what is shown."""
-
-    empty_text = "No messages in this mailbox yet."
-
-    def __init__(
-        self, account_id: int, *, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES
-    ) -> None:
-        self.account_id = account_id
-        self.page_size = page_size
-        self.max_rows = page_size * max(2, max_pages)
-        self._total = 0
-        self._start = 0
-        self._rows: list[MessageRow] = []
-        self.queries = 0
-        """Pages loaded so far (tests and the benchmark read it)."""
-
-    @property
-    def total(self) -> int:
-        return self._total
-
-    @property
-    def held(self) -> int:
-        return len(self._rows)
-
-    def reload(self) -> None:
-        """Count again and forget the loaded rows (after a fetch, a delete, a switch)."""
-        self._total = message_query.count(self.account_id)
-        self._start = 0
-        self._rows = []
-
-    def get(self, index: int) -> MessageRow | None:
-        if not 0 <= index < self._total:
-            return None
-        if not self._start <= index < self._start + len(self._rows):
-            self._load(index)
-        offset = index - self._start
-        return self._rows[offset] if 0 <= offset < len(self._rows) else None
-
-    def _load(self, index: int) -> None:
-        page = self.page_size
-        end = self._start + len(self._rows)
-        self.queries += 1
-        if self._rows and end <= index < end + page:
-            more = message_query.page_after(self.account_id, self._rows[-1].cursor, page)
-            self._rows.extend(more)
-            if len(more) < page:  # rows went away meanwhile: the list ends here
-                self._total = self._start + len(self._rows)
-            excess = len(self._rows) - self.max_rows
-            if excess > 0:
-                del self._rows[:excess]
-                self._start += excess
-        elif self._rows and self._start - page <= index < self._start:
-            more = message_query.page_before(self.account_id, self._rows[0].cursor, page)
-            reached_top = len(more) < page
-            # Mail that arrived since the count would sit above position 0: leave it out
-            # until the next reload rather than shift every position under the cursor.
-            arrived = max(0, len(more) - self._start)
-            more = more[arrived:]
-            self._start = 0 if reached_top else self._start - len(more)
-            self._rows[:0] = more
-            del self._rows[self.max_rows :]
-        elif index >= self._total - page:
-            self._rows = message_query.last_page(self.account_id, page)
-            self._start = max(0, self._total - len(self._rows))
-        elif index < page:
-            self._rows = message_query.first_page(self.account_id, page)
-            self._start = 0
-        else:
-            first = max(0, index - page // 2)
-            self._rows = message_query.page_at(self.account_id, first, page)
-            self._start = first
-
-
-class ResultRows:
-    """Search results: a short list held whole (search returns at most a few hundred)."""
-
-    def __init__(self, rows: Sequence[MessageRow], empty_text: str = "Nothing found.") -> None:
-        self._rows = list(rows)
-        self.empty_text = empty_text
-
-    @property
-    def total(self) -> int:
-        return len(self._rows)
-
-    @property
-    def held(self) -> int:
-        return len(self._rows)
-
-    def get(self, index: int) -> MessageRow | None:
-        return self._rows[index] if 0 <= index < len(self._rows) else None
-
-    def reload(self) -> None:
-        pass
-
-    def discard(self, message_ids: set[int]) -> None:
-        self._rows = [row for row in self._rows if row.id not in message_ids]
-
-
-class EmptyRows:
-    """Nothing to show (no mailbox chosen)."""
-
-    def __init__(self, empty_text: str) -> None:
-        self.empty_text = empty_text
-
-    total = 0
-    held = 0
-
-    def get(self, index: int) -> MessageRow | None:
-        return None
-
-    def reload(self) -> None:
-        pass
-
-
 # ------------------------------------------------------------------------------ formatting
-
-
-def format_size(size: int) -> str:
-    """Sizes like "812 B", "4.2 KB", "37 MB": short enough for a narrow column."""
-    value = float(size)
-    unit = "B"
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            break
-        value /= 1024
-    if unit == "B":
-        return f"{int(value)} B"
-    return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
 
 
 def format_when(when: datetime | None) -> str:
@@ -316,28 +162,26 @@ class MessageList(ScrollView, can_focus=True):
     """Position of the highlighted message in the whole list (0 = newest)."""
 
     @dataclass
-    class Highlighted(Message):
-        """The cursor moved (or the rows changed under it)."""
-
+    class _Event(Message):
         message_list: MessageList
-        row: MessageRow | None
-        position: int
-        total: int
 
         @property
         def control(self) -> MessageList:
             return self.message_list
 
     @dataclass
-    class Selected(Message):
+    class Highlighted(_Event):
+        """The cursor moved (or the rows changed under it)."""
+
+        row: MessageRow | None
+        position: int
+        total: int
+
+    @dataclass
+    class Selected(_Event):
         """Enter (or a double click) on a message."""
 
-        message_list: MessageList
         row: MessageRow
-
-        @property
-        def control(self) -> MessageList:
-            return self.message_list
 
     def __init__(
         self,
@@ -494,9 +338,7 @@ class MessageList(ScrollView, can_focus=True):
         header.stylize(style)
         return self._strip(header, width, style)
 
-    def _row_line(
-        self, row: MessageRow, layout: ColumnLayout, width: int, style: Style
-    ) -> Strip:
+    def _row_line(self, row: MessageRow, layout: ColumnLayout, width: int, style: Style) -> Strip:
         dim = self.get_component_rich_style("message-list--dim", partial=True)
         mark = self.get_component_rich_style("message-list--attachment", partial=True)
         line = Text(" ", end="")
@@ -511,7 +353,7 @@ class MessageList(ScrollView, can_focus=True):
         line.append_text(_cell(when, layout.date, dim))
         if layout.size:
             line.append("  ")
-            line.append_text(_cell(format_size(row.size), layout.size, dim, right=True))
+            line.append_text(_cell(human_bytes(row.size, short=True), layout.size, dim, right=True))
         line.stylize(style)
         return self._strip(line, width, style)
 
