@@ -382,18 +382,20 @@ class SharingPolicyEditorScreen(Screen[None]):
         scope = self._target()
         if scope is None:
             return
-        rule = self.query_one(PolicyRuleEditor).rule
-        changed = self._apply(
-            lambda: self._service.set_policy(
+        editor = self.query_one(PolicyRuleEditor)
+
+        def set_policy() -> None:
+            policy = editor.policy()
+            self._service.set_policy(
                 scope_kind=scope.kind,
                 scope=scope.name,
-                mode=rule.mode,
-                permission=rule.permission,
-                locked=rule.locked,
-                excluded_domains=rule.excluded_domains,
+                mode=policy.mode,
+                permission=policy.permission,
+                locked=policy.locked,
+                excluded_domains=policy.excluded_domains,
             )
-        )
-        if changed:
+
+        if self._apply(set_policy):
             self.reload()
             self.status.ok(f"Policy for {scope.words} set.")
 

@@ -2,19 +2,17 @@
 or not, and for Public the domains whose mail stays private.
 
 The administrators' policy editor (`tui.screens.sharing_admin`) shows one of these for the user
-or role under its cursor; it validates and saves, this only shows and reads the fields.
+or role under its cursor and saves what `policy()` reads from it.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet
 
-from tui.core.sharing.rules import MAX_EXCLUDED_DOMAINS, Policy, PolicyMode
+from tui.core.sharing.rules import MAX_EXCLUDED_DOMAINS, Policy, PolicyMode, normalize_domains
 from tui.core.storage.settings import SharingPermission
 from tui.screens.account_form import MarkedCheckbox, MarkedRadioButton
 
@@ -24,17 +22,6 @@ USERS_CHOICE = "users-choice"
 
 def choice_button_id(value: str) -> str:
     return f"policy-choice-{value}"
-
-
-@dataclass(frozen=True)
-class PolicyRule:
-    """What the fields say, as `SharingService.set_policy` takes it."""
-
-    mode: PolicyMode
-    permission: SharingPermission | None
-    locked: bool
-    excluded_domains: tuple[str, ...]
-    """As typed (validated on saving), and only for Public."""
 
 
 class PolicyRuleEditor(Vertical):
@@ -101,16 +88,22 @@ class PolicyRuleEditor(Vertical):
         self.query_one("#policy-domains", Input).value = " ".join(policy.excluded_domains)
         self._sync_domains()
 
-    @property
-    def rule(self) -> PolicyRule:
+    def policy(self) -> Policy:
+        """The policy the fields say (its source empty: it is not set yet).
+
+        Raises `SharingError` when the excluded domains are not valid.
+        """
         choice = self._choice()
         permission = None if choice == USERS_CHOICE else SharingPermission(choice)
-        domains = self.query_one("#policy-domains", Input).value
-        return PolicyRule(
-            mode=PolicyMode.USERS_CHOICE if permission is None else PolicyMode.FIXED,
-            permission=permission,
-            locked=self.query_one("#policy-locked", Checkbox).value,
-            excluded_domains=(domains,) if permission is SharingPermission.PUBLIC else (),
+        domains: tuple[str, ...] = ()
+        if permission is SharingPermission.PUBLIC:
+            domains = normalize_domains([self.query_one("#policy-domains", Input).value])
+        return Policy(
+            PolicyMode.USERS_CHOICE if permission is None else PolicyMode.FIXED,
+            permission,
+            self.query_one("#policy-locked", Checkbox).value,
+            domains,
+            source="",
         )
 
     def _choice(self) -> str:
