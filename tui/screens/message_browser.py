@@ -235,7 +235,7 @@ class MessageBrowserScreen(Screen[None]):
     def _highlighted(self, event: MessageList.Highlighted) -> None:
         status = self.query_one("#browser-status", Static)
         if event.total == 0:
-            status.update(self._search_note)
+            status.update(Content(self._search_note))
             return
         where = f"{event.position + 1:,} of {event.total:,}"
         status.update(Content(f"{where}  {self._search_note}".rstrip()))
