@@ -19,8 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.core.net.pop3 import CertificateInfo, UntrustedCertificate
-from tui.core.secrets.setup import UnavailableStore
-from tui.core.secrets.stores import KeyringHealth
+from tui.core.secrets import KeyringHealth, UnavailableStore
 from tui.core.storage.accounts import AccountError, AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account

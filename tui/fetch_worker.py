@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from tui.core.net import pop3
-from tui.core.secrets.stores import SecretKind, SecretStoreError
+from tui.core.secrets import SecretKind, SecretStoreError
 from tui.core.storage.accounts import AccountNotFound
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import Security

@@ -29,8 +29,7 @@ from tests.ui.conftest import (
     type_text,
 )
 from tui.app import PoptuiApp, make_app
-from tui.core.secrets.setup import UnavailableStore, save_choice, saved_choice
-from tui.core.secrets.stores import (
+from tui.core.secrets import (
     EncryptedFileStore,
     KeyringHealth,
     KeyringStore,
@@ -38,8 +37,10 @@ from tui.core.secrets.stores import (
     PasswordCommandStore,
     SecretKind,
     StoreChoice,
+    UnavailableStore,
     probe_keyring,
 )
+from tui.core.secrets.setup import save_store_choice, saved_store_choice
 from tui.core.storage.models import database_proxy
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.mailbox_list import MailboxListScreen
@@ -177,7 +178,7 @@ async def test_without_keyring_the_app_starts_and_an_encrypted_file_is_set_up(
         await wait_for_screen(pilot, MailboxListScreen)
         store = app.services.secrets
         assert isinstance(store, EncryptedFileStore)
-        choice = saved_choice(OWNER)
+        choice = saved_store_choice(OWNER)
         assert choice is not None and choice.kind == "cryptfile"
         assert choice.path == str(secrets_file)
         assert any("encrypted file" in text for text in notices(seen))
@@ -216,7 +217,7 @@ async def test_saved_encrypted_file_asks_its_passphrase_at_start_and_says_when_w
     EncryptedFileStore(secrets_file, PASSPHRASE).set(
         account.secret_key, SecretKind.INCOMING, MAIL_PASSWORD
     )
-    save_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
+    save_store_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_screen(pilot, PassphraseDialog)
         dialog = app.screen
@@ -243,7 +244,7 @@ async def test_cancelled_passphrase_leaves_the_store_locked_with_advice(
     app = build()
     account = add_account("Work", "ana@example.com")
     EncryptedFileStore(secrets_file, PASSPHRASE).unlock()
-    save_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
+    save_store_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_screen(pilot, PassphraseDialog)
         await pilot.press("escape")
@@ -278,7 +279,7 @@ async def test_password_command_is_checked_once_and_then_used(build: Build) -> N
         store = app.services.secrets
         assert isinstance(store, PasswordCommandStore)
         assert store.get(account.secret_key, SecretKind.INCOMING) == "cmd-secret"
-        choice = saved_choice(OWNER)
+        choice = saved_store_choice(OWNER)
         assert choice is not None and choice.kind == "command"
         assert dict(choice.commands) == {f"{account.secret_key}:incoming": "echo cmd-secret"}
 
@@ -299,7 +300,7 @@ async def test_keyring_can_be_tried_again_and_is_then_used(build: Build) -> None
         assert isinstance(store, KeyringStore)
         store.set("k", SecretKind.INCOMING, MAIL_PASSWORD)
         assert MAIL_PASSWORD in backend.values.values()
-        choice = saved_choice(OWNER)
+        choice = saved_store_choice(OWNER)
         assert choice is not None and choice.kind == "keyring"
 
 

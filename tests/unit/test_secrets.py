@@ -24,7 +24,7 @@ from keyring.backends import chainer, fail, null
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.file import PlaintextKeyring as CryptfilePlaintextKeyring
 
-from tui.core.secrets.stores import (
+from tui.core.secrets import (
     LOCKED_ADVICE,
     NO_KEYRING_ADVICE,
     SERVICE,
@@ -166,7 +166,7 @@ def hanging() -> Iterator[HangingKeyring]:
 
 def _store_secret(store: SecretStore) -> None:
     """Stores SECRET without holding it as a local of this frame (see the traceback tests)."""
-    store.set("work", INCOMING, SECRET)
+    store.set("work", INCOMING, SECRET, mailbox="work")
 
 
 def _rendered_with_locals(exc: BaseException) -> str:
@@ -179,7 +179,7 @@ def _rendered_with_locals(exc: BaseException) -> str:
         for frame, line in traceback.walk_tb(exc.__traceback__)
         if frame.f_code.co_filename != __file__
     ]
-    assert frames, "expected frames from tui.core.secrets.stores"
+    assert frames, "expected frames from tui.core.secrets"
     stack = traceback.StackSummary.extract(frames, capture_locals=True)
     return "".join([*stack.format(), *traceback.format_exception_only(exc)])
 
@@ -549,7 +549,7 @@ def test_password_command_failure_shows_stderr_but_no_secret(tmp_path: Path) -> 
     )
     store = PasswordCommandStore({("work", INCOMING): command})
     with pytest.raises(PasswordCommandError) as caught:
-        store.get("work", INCOMING)
+        store.get("work", INCOMING, mailbox="work")
     message = str(caught.value)
     assert message == (
         f"The password command `{command}` (work, incoming) failed with exit status 3: "
@@ -587,7 +587,7 @@ def test_password_command_not_found_and_empty_output() -> None:
 def test_password_command_store_is_read_only() -> None:
     store = PasswordCommandStore({("work", INCOMING): "pass show mail/work"})
     with pytest.raises(ReadOnlyStoreError) as caught:
-        store.set("work", INCOMING, "new-password")
+        store.set("work", INCOMING, "new-password", mailbox="work")
     assert str(caught.value).startswith(
         "The incoming password of work comes from the command `pass show mail/work`; "
         "poptui cannot change it."
@@ -673,6 +673,19 @@ def test_debug_logging_never_contains_passwords(
 
 
 def test_importing_the_module_does_not_import_textual() -> None:
-    code = "import sys, tui.core.secrets.stores; assert 'textual' not in sys.modules"
+    code = "import sys, tui.core.secrets; assert 'textual' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, timeout=60)
+
+
+def test_importing_the_stores_leaves_keyring_and_cryptfile_unloaded() -> None:
+    # `poptui fetch` with a password command or the encrypted file must not pay for keyring.
+    code = (
+        "import sys, tui.core.secrets, tui.core.secrets.setup\n"
+        "heavy = ('keyring', 'keyrings', 'cryptography', 'Cryptodome', 'textual')\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & set(heavy))\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, timeout=60)
+

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from tui.core.net import pop3
-from tui.core.secrets.stores import SecretKind, SecretStoreError
+from tui.core.secrets import SecretKind, SecretStoreError
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 from tui.core.storage.settings import Security

@@ -19,8 +19,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicat
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.secrets.setup import UnavailableStore
-from tui.core.secrets.stores import PasswordCommandStore, SecretStoreError
+from tui.core.secrets import PasswordCommandStore, SecretStoreError, UnavailableStore
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings

@@ -27,14 +27,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicat
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.secrets.setup import (
-    PASSPHRASE_ENV,
-    UnavailableStore,
-    passphrase_from_environment,
-    save_choice,
-    saved_choice,
-)
-from tui.core.secrets.stores import (
+from tui.core.secrets import (
     ALTERNATIVES,
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_PROBE_TIMEOUT,
@@ -42,18 +35,25 @@ from tui.core.secrets.stores import (
     KeyringHealth,
     KeyringProblem,
     KeyringStore,
-    KeyringUnavailableError,
     PasswordCommandStore,
+    PendingStore,
     SecretKind,
     SecretStore,
     SecretStoreError,
     StoreChoice,
+    UnavailableStore,
     WrongPassphraseError,
     default_encrypted_file_path,
     open_store,
     parse_secret_id,
     probe_keyring,
     secret_id,
+)
+from tui.core.secrets.setup import (
+    PASSPHRASE_ENV,
+    passphrase_from_environment,
+    save_store_choice,
+    saved_store_choice,
 )
 from tui.core.storage.models import database_proxy
 from tui.core.text import clean
@@ -155,40 +155,6 @@ def probe_within(probe: Callable[[], KeyringHealth], timeout: float) -> KeyringH
 # Opening the configured store when the app starts.
 
 
-class PendingStore(UnavailableStore):
-    """The store while the configured one is being opened at start.
-
-    Store calls run in workers, so one made meanwhile (the first poll's fetch) may wait a few
-    seconds for the opening to settle and then goes to the store opened; past that it raises
-    the advice like any `UnavailableStore`.
-    """
-
-    def __init__(self, advice: str, wait: float) -> None:
-        super().__init__(advice)
-        self._wait = wait
-        self._ready = threading.Event()
-        self._settled_store: SecretStore | None = None
-
-    def settle(self, store: SecretStore) -> None:
-        """The opening is over: calls waiting (and later ones) go to `store`."""
-        self._settled_store = store
-        self._ready.set()
-
-    def _settled(self) -> SecretStore:
-        if self._ready.wait(self._wait) and self._settled_store is not None:
-            return self._settled_store
-        raise KeyringUnavailableError(self.advice)
-
-    def get(self, account_key: str, kind: SecretKind) -> str | None:
-        return self._settled().get(account_key, kind)
-
-    def set(self, account_key: str, kind: SecretKind, password: str) -> None:
-        self._settled().set(account_key, kind, password)
-
-    def delete(self, account_key: str, kind: SecretKind) -> None:
-        self._settled().delete(account_key, kind)
-
-
 @dataclass(frozen=True)
 class _StartOutcome:
     store: SecretStore | None = None
@@ -205,7 +171,7 @@ def _open_configured(config: SecretStoreConfig) -> _StartOutcome:
     """In a thread: the saved choice, then the store it names (probing the keyring first)."""
     try:
         with database_proxy.connection_context():
-            choice = saved_choice(config.owner)
+            choice = saved_store_choice(config.owner)
     except SecretStoreError as error:
         return _StartOutcome(advice=str(error))
     if choice is None or choice.kind == "keyring":
@@ -736,7 +702,7 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
             rows.append(_CommandRow(account.secret_key, account.name, same))
         self._rows = rows
         try:
-            choice = saved_choice(self._config.owner)
+            choice = saved_store_choice(self._config.owner)
         except SecretStoreError:
             choice = None  # a broken saved setting is simply replaced by the next choice
         if choice is not None and choice.kind == "command":
@@ -861,7 +827,7 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
     )
     def _adopt(self, choice: StoreChoice, store: SecretStore) -> _Adopted:
         with database_proxy.connection_context():
-            save_choice(choice, self._config.owner)
+            save_store_choice(choice, self._config.owner)
         return _Adopted(store, f"Passwords are now kept in the {store.describe()}.")
 
     # ------------------------------------------------------------------ option 2: commands
@@ -927,7 +893,7 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
                 except SecretStoreError as error:
                     return _Refused(f"{row.name}: {error}")
         with database_proxy.connection_context():
-            save_choice(choice, self._config.owner)
+            save_store_choice(choice, self._config.owner)
         message = "Passwords now come from the commands; each one printed a password."
         if missing:
             message += f" No command yet for: {', '.join(missing)}."
@@ -955,7 +921,7 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
             return _Refused(_without_alternatives(health.advice))
         store = KeyringStore(health.backend)
         with database_proxy.connection_context():
-            save_choice(StoreChoice("keyring"), self._config.owner)
+            save_store_choice(StoreChoice("keyring"), self._config.owner)
         return _Adopted(store, f"Passwords are now kept in the {store.describe()}.")
 
     # ------------------------------------------------------------------ results
