@@ -35,6 +35,7 @@ from tui.core.secrets import (
     KeyringStore,
     MemoryStore,
     PasswordCommandStore,
+    PendingStore,
     SecretKind,
     StoreChoice,
     UnavailableStore,
@@ -44,12 +45,10 @@ from tui.core.secrets.setup import save_store_choice, saved_store_choice
 from tui.core.storage.models import database_proxy
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.mailbox_list import MailboxListScreen
+from tui.screens.passphrase_dialog import PassphraseDialog
 from tui.screens.password_editor import PasswordEditorScreen
-from tui.screens.secret_store_setup import (
-    PassphraseDialog,
-    PendingStore,
-    SecretStoreSetupScreen,
-)
+from tui.screens.secret_store_setup import SecretStoreSetupScreen
+from tui.widgets.status_line import StatusLine
 
 SnapCompare = Callable[..., bool]
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -129,7 +128,18 @@ async def wait_for_screen(pilot: Pilot[object], kind: type[object]) -> None:
 
 
 def text_of(app: PoptuiApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
+    """The text shown by a Static, or by a StatusLine's message."""
+    widget = app.screen.query_one(selector)
+    if isinstance(widget, StatusLine):
+        widget = widget.query_one(".status-text", Static)
+    assert isinstance(widget, Static)
+    return str(widget.render())
+
+
+def says_something(app: PoptuiApp, selector: str) -> bool:
+    """A StatusLine shows a message and is no longer busy."""
+    line = app.screen.query_one(selector, StatusLine)
+    return not line.is_busy and bool(line.query_one(".status-text").display)
 
 
 def notices(seen: list[TextualMessage]) -> list[str]:
@@ -170,7 +180,7 @@ async def test_without_keyring_the_app_starts_and_an_encrypted_file_is_set_up(
         await pilot.press("enter")  # to the second field
         await type_text(pilot, PASSPHRASE + "!")
         await pilot.press("enter")
-        assert "differ" in text_of(app, "#passphrase-message")
+        assert "differ" in text_of(app, "#passphrase-status")
         assert app.screen is dialog
 
         await type_text(pilot, PASSPHRASE)
@@ -224,8 +234,8 @@ async def test_saved_encrypted_file_asks_its_passphrase_at_start_and_says_when_w
         assert len(dialog.query(Input)) == 1  # an existing file: asked once
         await type_text(pilot, "not the passphrase")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(dialog.query_one("#passphrase-message").display))
-        assert "Wrong passphrase" in text_of(app, "#passphrase-message")
+        await wait_until(pilot, lambda: says_something(app, "#passphrase-status"))
+        assert "Wrong passphrase" in text_of(app, "#passphrase-status")
         assert dialog.query_one("#passphrase", Input).value == ""
         assert app.screen is dialog
 
@@ -268,7 +278,7 @@ async def test_password_command_is_checked_once_and_then_used(build: Build) -> N
         setup = app.screen
         await replace_text(pilot, command_input, "false")
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: bool(setup.query_one("#commands-message").display))
+        await wait_until(pilot, lambda: says_something(app, "#commands-message"))
         assert "failed with exit status 1" in text_of(app, "#commands-message")
         assert app.screen is setup
         assert isinstance(app.services.secrets, UnavailableStore)

@@ -681,7 +681,7 @@ def test_importing_the_module_does_not_import_textual() -> None:
 def test_importing_the_stores_leaves_keyring_and_cryptfile_unloaded() -> None:
     # `poptui fetch` with a password command or the encrypted file must not pay for keyring.
     code = (
-        "import sys, tui.core.secrets, tui.core.secrets.setup\n"
+        "import sys, tui.core.secrets, tui.core.secrets.setup, tui.core.secrets.opening\n"
         "heavy = ('keyring', 'keyrings', 'cryptography', 'Cryptodome', 'textual')\n"
         "loaded = sorted({m.split('.')[0] for m in sys.modules} & set(heavy))\n"
         "assert not loaded, loaded\n"

@@ -20,16 +20,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.secrets import PasswordCommandStore, SecretStoreError, UnavailableStore
+from tui.core.secrets.opening import SecretStoreConfig
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
 from tui.core.text import clean
 from tui.messages import MailboxesChanged
-from tui.screens.secret_store_setup import (
-    SecretStoreChanged,
-    SecretStoreConfig,
-    SecretStoreSetupScreen,
-)
+from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.safe_text import safe_content
 
