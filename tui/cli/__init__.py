@@ -479,9 +479,11 @@ class Cli:
             from tui.core.secrets import SecretKind
 
             secrets = self.secret_store()
-            secrets.set(account.secret_key, SecretKind.INCOMING, passwords[0])
+            secrets.set(account.secret_key, SecretKind.INCOMING, passwords[0], mailbox=account.name)
             if len(passwords) > 1:
-                secrets.set(account.secret_key, SecretKind.OUTGOING, passwords[1])
+                secrets.set(
+                    account.secret_key, SecretKind.OUTGOING, passwords[1], mailbox=account.name
+                )
         state = " (active)" if account.is_active else ""
         self.console.print(f"Added account {account.name!r}{state}")
         if not passwords:
@@ -571,7 +573,7 @@ class Cli:
             password = _read_stdin_lines(1)[0]
         else:
             password = _prompt_twice(f"{kind.value.capitalize()} password for {account.name}: ")
-        self.secret_store().set(account.secret_key, kind, password)
+        self.secret_store().set(account.secret_key, kind, password, mailbox=account.name)
         if account.disabled:
             Account.update(
                 disabled=False,

@@ -86,7 +86,7 @@ def _targets(args: Any, store: AccountStore) -> list[Account]:
 
 def _password(secrets: Callable[[], Any], account: Account) -> str | None:
     try:
-        value = secrets().get(account.secret_key, SecretKind.INCOMING)
+        value = secrets().get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
     except SecretStoreError:
         raise
     return value if isinstance(value, str) else None

@@ -491,7 +491,7 @@ class PasswordEditorScreen(Screen[bool]):
             if not password:
                 continue
             try:
-                store.set(account.secret_key, kind, password)
+                store.set(account.secret_key, kind, password, mailbox=account.name)
             except SecretStoreError as error:
                 problem = str(error)
                 break
