@@ -14,7 +14,7 @@ from keyring.backends import fail
 from textual.message import Message as TextualMessage
 from textual.notifications import Notify
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import Worker
 
 from tests.ui.conftest import (
@@ -312,6 +312,43 @@ async def test_keyring_can_be_tried_again_and_is_then_used(build: Build) -> None
         assert MAIL_PASSWORD in backend.values.values()
         choice = saved_store_choice(OWNER)
         assert choice is not None and choice.kind == "keyring"
+
+
+async def test_keyring_still_failing_is_said_under_its_option_while_the_rest_waits(
+    build: Build,
+) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def probe() -> KeyringHealth:
+        calls.append(1)
+        if len(calls) > 1:  # "try again": slow, then still no keyring
+            release.wait(10)
+        return fail_probe()
+
+    app = build(probe=probe)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_screen(pilot, SecretStoreSetupScreen)
+            setup = app.screen
+            await pilot.press("ctrl+y")
+            status = setup.query_one("#keyring-message", StatusLine)
+            await wait_until(pilot, lambda: status.is_busy)
+            assert "Checking the system keyring" in text_of(app, "#keyring-message")
+            assert all(button.disabled for button in setup.query(Button))
+            await pilot.press("ctrl+r")  # ignored while the check runs
+            assert text_of(app, "#commands-message") == ""
+
+            release.set()
+            await wait_until(pilot, lambda: says_something(app, "#keyring-message"))
+            said = text_of(app, "#keyring-message")
+            assert said.startswith("✗ No usable system keyring")
+            assert "Choose one" not in said  # the screen lists the other stores itself
+            assert not any(button.disabled for button in setup.query(Button))
+            assert app.screen is setup
+            assert isinstance(app.services.secrets, UnavailableStore)
+    finally:
+        release.set()
 
 
 async def test_working_keyring_is_used_without_asking(build: Build) -> None:

@@ -212,10 +212,9 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
         with VerticalScroll(id="setup-body"):
             yield Static(id="setup-current")
             yield Static(id="setup-advice")
-            yield Static("1  Encrypted file (works over SSH)", classes="section-title")
-            yield Static(
+            yield from self._section(
+                "1  Encrypted file (works over SSH)",
                 "Passwords are encrypted with a passphrase that poptui asks once per session.",
-                classes="option-hint",
             )
             yield Horizontal(
                 Label("File", classes="field-label"),
@@ -227,23 +226,26 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
             )
             yield self._option_button("Use an encrypted file", "use_file", variant="primary")
             yield StatusLine(id="file-message", classes="option-message")
-            yield Static("2  Password commands", classes="section-title")
-            yield Static(
+            yield from self._section(
+                "2  Password commands",
                 "poptui runs a command that prints the password, e.g. pass show mail/work. "
                 "It cannot change those passwords: change them where the command reads them.",
-                classes="option-hint",
             )
             yield from self._command_rows()
             yield StatusLine(id="commands-message", classes="option-message")
-            yield Static("3  System keyring", classes="section-title")
-            yield Static(
+            yield from self._section(
+                "3  System keyring",
                 "Best on a desktop; over SSH there is usually no unlocked keyring to talk to. "
                 "Setting PYTHON_KEYRING_BACKEND to a backend you trust also works.",
-                classes="option-hint",
             )
             yield self._option_button("Try the keyring again", "try_keyring")
             yield StatusLine(id="keyring-message", classes="option-message")
         yield Footer()
+
+    @staticmethod
+    def _section(title: str, hint: str) -> ComposeResult:
+        yield Static(title, classes="section-title")
+        yield Static(hint, classes="option-hint")
 
     @staticmethod
     def _option_button(
