@@ -19,8 +19,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.core.net.pop3 import CertificateInfo, UntrustedCertificate
-from tui.core.secrets.setup import UnavailableStore
-from tui.core.secrets.stores import KeyringHealth
+from tui.core.secrets import KeyringHealth, UnavailableStore
+from tui.core.secrets.opening import OPENING_ADVICE, SecretStoreConfig
 from tui.core.storage.accounts import AccountError, AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account
@@ -55,12 +55,8 @@ from tui.screens.help import HelpScreen
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.message_browser import MessageBrowserScreen
 from tui.screens.password_editor import PasswordEditorScreen
-from tui.screens.secret_store_setup import (
-    OPENING_ADVICE,
-    SecretStoreConfig,
-    open_store_at_start,
-)
 from tui.screens.sharing import SharingPermissionScreen
+from tui.secret_store_start import open_store_at_start
 from tui.services import (
     Clock,
     IncomingTester,

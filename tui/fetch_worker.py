@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from tui.core.net import pop3
-from tui.core.secrets.stores import SecretKind, SecretStoreError
+from tui.core.secrets import SecretKind, SecretStoreError
 from tui.core.storage.accounts import AccountNotFound
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import Security
@@ -403,7 +403,9 @@ class FetchCoordinator:
         def work() -> FetchResult:
             with database_proxy.connection_context():
                 account = self.services.accounts.get_by_id(job.account_id)
-                password = self.services.secrets.get(account.secret_key, SecretKind.INCOMING)
+                password = self.services.secrets.get(
+                    account.secret_key, SecretKind.INCOMING, mailbox=account.name
+                )
                 return fetch_account(
                     account,
                     password,
@@ -422,7 +424,9 @@ class FetchCoordinator:
         def work() -> ConnectionReport:
             with database_proxy.connection_context():
                 account = self.services.accounts.get_by_id(account_id)
-            password = self.services.secrets.get(account.secret_key, SecretKind.INCOMING)
+            password = self.services.secrets.get(
+                account.secret_key, SecretKind.INCOMING, mailbox=account.name
+            )
             return connection_test(
                 account, password, timeout=self.settings.test_timeout, control=control
             )

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from tui.core.net import CertificateInfo, normalize_fingerprint, pop3
 from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
-from tui.core.secrets.stores import SecretKind, SecretStore
+from tui.core.secrets import SecretKind, SecretStore
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import utcnow
 from tui.core.storage.settings import AccountSettings

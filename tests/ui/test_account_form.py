@@ -20,7 +20,7 @@ from tests.ui.conftest import (
     type_text,
 )
 from tui.app import PoptuiApp
-from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.settings import DeletePolicy, Security
 from tui.screens.account_form import GMAIL_RECENT_FORCES_LEAVE, AccountFormScreen

@@ -18,7 +18,7 @@ from tests.servers.smtp import SmtpServer
 from tests.ui.conftest import OWNER, fixed_clock, replace_text, store, tab_to, type_text
 from tui.app import PoptuiApp, make_app
 from tui.core.net import normalize_fingerprint
-from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.storage.models import database_proxy
 from tui.core.storage.settings import Security
 from tui.screens.account_form import AccountFormScreen

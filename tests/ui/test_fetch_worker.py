@@ -23,7 +23,7 @@ from tests.servers.fake_pop3 import HANG, FakePop3Server, FakeSession, stuff
 from tests.ui.conftest import OWNER, fixed_clock, store
 from tui.app import PoptuiApp, make_app
 from tui.core.net import pop3
-from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.storage.models import Account, Message, database_proxy
 from tui.core.storage.settings import AccountSettings, Security
 from tui.core.sync.engine import FetchOptions, FetchResult

@@ -12,7 +12,7 @@ from tests.ui.conftest import (
     store,
     type_text,
 )
-from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.storage.models import Account, Message
 from tui.messages import FetchRequested, MessagesRequested
 from tui.screens.dialogs import ConfirmDeleteDialog

@@ -28,8 +28,7 @@ from tests.ui.conftest import (
     type_text,
 )
 from tui.app import PoptuiApp, make_app
-from tui.core.secrets.setup import UnavailableStore
-from tui.core.secrets.stores import MemoryStore, SecretKind
+from tui.core.secrets import MemoryStore, SecretKind, UnavailableStore
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings, Security
 from tui.screens.mailbox_list import MailboxListScreen

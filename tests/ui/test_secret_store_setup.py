@@ -14,7 +14,7 @@ from keyring.backends import fail
 from textual.message import Message as TextualMessage
 from textual.notifications import Notify
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import Worker
 
 from tests.ui.conftest import (
@@ -29,26 +29,26 @@ from tests.ui.conftest import (
     type_text,
 )
 from tui.app import PoptuiApp, make_app
-from tui.core.secrets.setup import UnavailableStore, save_choice, saved_choice
-from tui.core.secrets.stores import (
+from tui.core.secrets import (
     EncryptedFileStore,
     KeyringHealth,
     KeyringStore,
     MemoryStore,
     PasswordCommandStore,
+    PendingStore,
     SecretKind,
     StoreChoice,
+    UnavailableStore,
     probe_keyring,
 )
+from tui.core.secrets.setup import save_store_choice, saved_store_choice
 from tui.core.storage.models import database_proxy
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.mailbox_list import MailboxListScreen
+from tui.screens.passphrase_dialog import PassphraseDialog
 from tui.screens.password_editor import PasswordEditorScreen
-from tui.screens.secret_store_setup import (
-    PassphraseDialog,
-    PendingStore,
-    SecretStoreSetupScreen,
-)
+from tui.screens.secret_store_setup import SecretStoreSetupScreen
+from tui.widgets.status_line import StatusLine
 
 SnapCompare = Callable[..., bool]
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -128,7 +128,18 @@ async def wait_for_screen(pilot: Pilot[object], kind: type[object]) -> None:
 
 
 def text_of(app: PoptuiApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
+    """The text shown by a Static, or by a StatusLine's message."""
+    widget = app.screen.query_one(selector)
+    if isinstance(widget, StatusLine):
+        widget = widget.query_one(".status-text", Static)
+    assert isinstance(widget, Static)
+    return str(widget.render())
+
+
+def says_something(app: PoptuiApp, selector: str) -> bool:
+    """A StatusLine shows a message and is no longer busy."""
+    line = app.screen.query_one(selector, StatusLine)
+    return not line.is_busy and bool(line.query_one(".status-text").display)
 
 
 def notices(seen: list[TextualMessage]) -> list[str]:
@@ -169,7 +180,7 @@ async def test_without_keyring_the_app_starts_and_an_encrypted_file_is_set_up(
         await pilot.press("enter")  # to the second field
         await type_text(pilot, PASSPHRASE + "!")
         await pilot.press("enter")
-        assert "differ" in text_of(app, "#passphrase-message")
+        assert "differ" in text_of(app, "#passphrase-status")
         assert app.screen is dialog
 
         await type_text(pilot, PASSPHRASE)
@@ -177,7 +188,7 @@ async def test_without_keyring_the_app_starts_and_an_encrypted_file_is_set_up(
         await wait_for_screen(pilot, MailboxListScreen)
         store = app.services.secrets
         assert isinstance(store, EncryptedFileStore)
-        choice = saved_choice(OWNER)
+        choice = saved_store_choice(OWNER)
         assert choice is not None and choice.kind == "cryptfile"
         assert choice.path == str(secrets_file)
         assert any("encrypted file" in text for text in notices(seen))
@@ -216,15 +227,15 @@ async def test_saved_encrypted_file_asks_its_passphrase_at_start_and_says_when_w
     EncryptedFileStore(secrets_file, PASSPHRASE).set(
         account.secret_key, SecretKind.INCOMING, MAIL_PASSWORD
     )
-    save_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
+    save_store_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_screen(pilot, PassphraseDialog)
         dialog = app.screen
         assert len(dialog.query(Input)) == 1  # an existing file: asked once
         await type_text(pilot, "not the passphrase")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(dialog.query_one("#passphrase-message").display))
-        assert "Wrong passphrase" in text_of(app, "#passphrase-message")
+        await wait_until(pilot, lambda: says_something(app, "#passphrase-status"))
+        assert "Wrong passphrase" in text_of(app, "#passphrase-status")
         assert dialog.query_one("#passphrase", Input).value == ""
         assert app.screen is dialog
 
@@ -243,7 +254,7 @@ async def test_cancelled_passphrase_leaves_the_store_locked_with_advice(
     app = build()
     account = add_account("Work", "ana@example.com")
     EncryptedFileStore(secrets_file, PASSPHRASE).unlock()
-    save_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
+    save_store_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_screen(pilot, PassphraseDialog)
         await pilot.press("escape")
@@ -267,7 +278,7 @@ async def test_password_command_is_checked_once_and_then_used(build: Build) -> N
         setup = app.screen
         await replace_text(pilot, command_input, "false")
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: bool(setup.query_one("#commands-message").display))
+        await wait_until(pilot, lambda: says_something(app, "#commands-message"))
         assert "failed with exit status 1" in text_of(app, "#commands-message")
         assert app.screen is setup
         assert isinstance(app.services.secrets, UnavailableStore)
@@ -278,7 +289,7 @@ async def test_password_command_is_checked_once_and_then_used(build: Build) -> N
         store = app.services.secrets
         assert isinstance(store, PasswordCommandStore)
         assert store.get(account.secret_key, SecretKind.INCOMING) == "cmd-secret"
-        choice = saved_choice(OWNER)
+        choice = saved_store_choice(OWNER)
         assert choice is not None and choice.kind == "command"
         assert dict(choice.commands) == {f"{account.secret_key}:incoming": "echo cmd-secret"}
 
@@ -299,8 +310,45 @@ async def test_keyring_can_be_tried_again_and_is_then_used(build: Build) -> None
         assert isinstance(store, KeyringStore)
         store.set("k", SecretKind.INCOMING, MAIL_PASSWORD)
         assert MAIL_PASSWORD in backend.values.values()
-        choice = saved_choice(OWNER)
+        choice = saved_store_choice(OWNER)
         assert choice is not None and choice.kind == "keyring"
+
+
+async def test_keyring_still_failing_is_said_under_its_option_while_the_rest_waits(
+    build: Build,
+) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def probe() -> KeyringHealth:
+        calls.append(1)
+        if len(calls) > 1:  # "try again": slow, then still no keyring
+            release.wait(10)
+        return fail_probe()
+
+    app = build(probe=probe)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_screen(pilot, SecretStoreSetupScreen)
+            setup = app.screen
+            await pilot.press("ctrl+y")
+            status = setup.query_one("#keyring-message", StatusLine)
+            await wait_until(pilot, lambda: status.is_busy)
+            assert "Checking the system keyring" in text_of(app, "#keyring-message")
+            assert all(button.disabled for button in setup.query(Button))
+            await pilot.press("ctrl+r")  # ignored while the check runs
+            assert text_of(app, "#commands-message") == ""
+
+            release.set()
+            await wait_until(pilot, lambda: says_something(app, "#keyring-message"))
+            said = text_of(app, "#keyring-message")
+            assert said.startswith("✗ No usable system keyring")
+            assert "Choose one" not in said  # the screen lists the other stores itself
+            assert not any(button.disabled for button in setup.query(Button))
+            assert app.screen is setup
+            assert isinstance(app.services.secrets, UnavailableStore)
+    finally:
+        release.set()
 
 
 async def test_working_keyring_is_used_without_asking(build: Build) -> None:

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, RadioButton, RadioSet, SelectionLi
 
 from tests.ui.conftest import NOW, FakeTester, disable_cursor_blink, fixed_clock, type_text
 from tui.app import PoptuiApp, make_app
-from tui.core.secrets.stores import MemoryStore
+from tui.core.secrets import MemoryStore
 from tui.core.sharing.rules import PolicyMode, SharingService
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account, AccountShare, AuditLog, database_proxy

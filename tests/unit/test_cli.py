@@ -129,7 +129,7 @@ def test_add_takes_every_form_field_and_password_from_stdin(poptui) -> None:  # 
     db_bytes = b"".join(p.read_bytes() for p in poptui.tmp_path.glob("cli.db*"))
     assert PASSWORD.encode() not in db_bytes
     assert PASSWORD.encode() not in (poptui.tmp_path / "secrets.cfg").read_bytes()
-    from tui.core.secrets.stores import EncryptedFileStore, SecretKind
+    from tui.core.secrets import EncryptedFileStore, SecretKind
     from tui.core.storage.accounts import AccountStore
     from tui.core.storage.db import open_database
 
@@ -299,7 +299,7 @@ def test_headless_paths_never_import_textual() -> None:
         "import tui, tui.cli, tui.core.sync.engine, tui.cli.fetch\n"
         "import tui.core.net.pop3.client, tui.core.storage.db\n"
         "import tui.core.setup.validation, tui.core.setup.providers\n"
-        "import tui.core.secrets.stores, tui.core.setup.doctor\n"
+        "import tui.core.secrets, tui.core.setup.doctor\n"
         "import tui.core.storage.accounts, tui.core.mail.parse, tui.core.secrets.setup\n"
         "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
         "print(bad)\n"

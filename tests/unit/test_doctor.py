@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.unit.test_message_query import make_account
-from tui.core.secrets.stores import KeyringHealth, KeyringProblem
+from tui.core.secrets import KeyringHealth, KeyringProblem
 from tui.core.setup.doctor import run_checks
 from tui.core.storage.accounts import current_user
 from tui.core.storage.db import open_database

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keyring.backend
@@ -24,7 +25,7 @@ from keyring.backends import chainer, fail, null
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.file import PlaintextKeyring as CryptfilePlaintextKeyring
 
-from tui.core.secrets.stores import (
+from tui.core.secrets import (
     LOCKED_ADVICE,
     NO_KEYRING_ADVICE,
     SERVICE,
@@ -166,7 +167,7 @@ def hanging() -> Iterator[HangingKeyring]:
 
 def _store_secret(store: SecretStore) -> None:
     """Stores SECRET without holding it as a local of this frame (see the traceback tests)."""
-    store.set("work", INCOMING, SECRET)
+    store.set("work", INCOMING, SECRET, mailbox="work")
 
 
 def _rendered_with_locals(exc: BaseException) -> str:
@@ -179,7 +180,7 @@ def _rendered_with_locals(exc: BaseException) -> str:
         for frame, line in traceback.walk_tb(exc.__traceback__)
         if frame.f_code.co_filename != __file__
     ]
-    assert frames, "expected frames from tui.core.secrets.stores"
+    assert frames, "expected frames from tui.core.secrets"
     stack = traceback.StackSummary.extract(frames, capture_locals=True)
     return "".join([*stack.format(), *traceback.format_exception_only(exc)])
 
@@ -549,7 +550,7 @@ def test_password_command_failure_shows_stderr_but_no_secret(tmp_path: Path) -> 
     )
     store = PasswordCommandStore({("work", INCOMING): command})
     with pytest.raises(PasswordCommandError) as caught:
-        store.get("work", INCOMING)
+        store.get("work", INCOMING, mailbox="work")
     message = str(caught.value)
     assert message == (
         f"The password command `{command}` (work, incoming) failed with exit status 3: "
@@ -587,7 +588,7 @@ def test_password_command_not_found_and_empty_output() -> None:
 def test_password_command_store_is_read_only() -> None:
     store = PasswordCommandStore({("work", INCOMING): "pass show mail/work"})
     with pytest.raises(ReadOnlyStoreError) as caught:
-        store.set("work", INCOMING, "new-password")
+        store.set("work", INCOMING, "new-password", mailbox="work")
     assert str(caught.value).startswith(
         "The incoming password of work comes from the command `pass show mail/work`; "
         "poptui cannot change it."
@@ -673,6 +674,110 @@ def test_debug_logging_never_contains_passwords(
 
 
 def test_importing_the_module_does_not_import_textual() -> None:
-    code = "import sys, tui.core.secrets.stores; assert 'textual' not in sys.modules"
+    code = "import sys, tui.core.secrets; assert 'textual' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, timeout=60)
+
+
+def test_importing_the_stores_leaves_keyring_and_cryptfile_unloaded() -> None:
+    # `poptui fetch` with a password command or the encrypted file must not pay for keyring.
+    code = (
+        "import sys, tui.core.secrets, tui.core.secrets.setup, tui.core.secrets.opening\n"
+        "heavy = ('keyring', 'keyrings', 'cryptography', 'Cryptodome', 'textual')\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & set(heavy))\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, timeout=60)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors name the mailbox, never the secret key its passwords are filed under.
+
+ACCOUNT_KEY = "3f0c9a6e5b2d4c1e8a7f6b5c4d3e2f1a"
+"""Shaped like `Account.secret_key` (a uuid4 hex): meaningless to the user."""
+MAILBOX = "Work mail"
+
+
+def _error_of(call: Callable[[], object]) -> SecretStoreError:
+    with pytest.raises(SecretStoreError) as caught:
+        call()
+    return caught.value
+
+
+def _assert_names_the_mailbox(error: SecretStoreError) -> None:
+    text = f"{error} {error!r} {error.in_words()}"
+    assert MAILBOX in str(error)
+    assert ACCOUNT_KEY not in text
+
+
+def test_keyring_errors_name_the_mailbox(hanging: HangingKeyring) -> None:
+    leaky = KeyringStore(LeakyKeyring(), timeout=2)
+    stored = _error_of(lambda: leaky.set(ACCOUNT_KEY, INCOMING, "pw", mailbox=MAILBOX))
+    assert str(stored).startswith(f"Could not store the incoming password of {MAILBOX} in ")
+    _assert_names_the_mailbox(stored)
+    _assert_names_the_mailbox(_error_of(lambda: leaky.get(ACCOUNT_KEY, OUTGOING, mailbox=MAILBOX)))
+    slow = KeyringStore(hanging, timeout=0.2)
+    timed_out = _error_of(lambda: slow.get(ACCOUNT_KEY, INCOMING, mailbox=MAILBOX))
+    assert isinstance(timed_out, SecretStoreTimeoutError)
+    _assert_names_the_mailbox(timed_out)
+    # Without a name the key is still never said.
+    unnamed = _error_of(lambda: leaky.set(ACCOUNT_KEY, INCOMING, "pw"))
+    assert ACCOUNT_KEY not in str(unnamed)
+    assert str(unnamed).startswith("Could not store the incoming password in the keyring backend")
+
+
+def test_encrypted_file_errors_name_the_mailbox(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.cfg"
+    store = EncryptedFileStore(path, PASSPHRASE)
+    store.unlock()
+    path.unlink()
+    path.mkdir()  # the file replaced by a directory: writing it fails with an OSError
+    error = _error_of(lambda: store.set(ACCOUNT_KEY, OUTGOING, "pw", mailbox=MAILBOX))
+    assert str(error).startswith(f"Could not store the outgoing password of {MAILBOX} in the ")
+    _assert_names_the_mailbox(error)
+
+
+def test_password_command_errors_name_the_mailbox() -> None:
+    store = PasswordCommandStore({(ACCOUNT_KEY, INCOMING): "false"})
+    failed = _error_of(lambda: store.get(ACCOUNT_KEY, INCOMING, mailbox=MAILBOX))
+    assert f"({MAILBOX}, incoming) failed with exit status 1" in str(failed)
+    _assert_names_the_mailbox(failed)
+    _assert_names_the_mailbox(
+        _error_of(lambda: store.set(ACCOUNT_KEY, INCOMING, "pw", mailbox=MAILBOX))
+    )
+    no_command = _error_of(lambda: store.set(ACCOUNT_KEY, OUTGOING, "pw", mailbox=MAILBOX))
+    assert f"and {MAILBOX} has none for its outgoing server" in str(no_command)
+    _assert_names_the_mailbox(no_command)
+
+
+def test_fetch_from_the_command_line_names_the_mailbox_whose_password_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.cli import Console, main
+    from tui.core.storage.accounts import AccountStore
+    from tui.core.storage.db import open_database
+    from tui.core.storage.models import database_proxy
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("POPTUI_DATABASE", url)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+    def poptui(*argv: str) -> tuple[int, str]:
+        err = io.StringIO()
+        return main(list(argv), Console(io.StringIO(), err)), err.getvalue()
+
+    try:
+        server = ["--incoming-host", "127.0.0.1", "--incoming-port", "9", "--incoming-security"]
+        added = poptui("account", "add", MAILBOX, "--email", "me@example.com", *server, "none")
+        assert added[0] == 0, added[1]
+        assert poptui("secrets", "use", "command", MAILBOX, "--incoming", "false")[0] == 0
+        code, said = poptui("fetch")
+        open_database(url)
+        key = AccountStore().get(MAILBOX).secret_key
+    finally:
+        if database_proxy.obj is not None:
+            database_proxy.close()
+    assert code != 0
+    assert f"({MAILBOX}, incoming) failed with exit status 1" in said
+    assert key not in said

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui import __version__
-from tui.core.secrets.stores import SecretStoreError
+from tui.core.secrets import SecretStoreError
 from tui.core.storage.accounts import AccountError, AccountStore, settings_of
 from tui.core.storage.db import DatabaseError, open_database, resolve_database_url
 from tui.core.storage.models import Account
@@ -476,12 +476,14 @@ class Cli:
             passwords = _read_stdin_lines(1 if settings.same_credentials_for_outgoing else 2)
         account = self.store.create(settings, activate=True if args.activate else None)
         if passwords:
-            from tui.core.secrets.stores import SecretKind
+            from tui.core.secrets import SecretKind
 
             secrets = self.secret_store()
-            secrets.set(account.secret_key, SecretKind.INCOMING, passwords[0])
+            secrets.set(account.secret_key, SecretKind.INCOMING, passwords[0], mailbox=account.name)
             if len(passwords) > 1:
-                secrets.set(account.secret_key, SecretKind.OUTGOING, passwords[1])
+                secrets.set(
+                    account.secret_key, SecretKind.OUTGOING, passwords[1], mailbox=account.name
+                )
         state = " (active)" if account.is_active else ""
         self.console.print(f"Added account {account.name!r}{state}")
         if not passwords:
@@ -556,7 +558,7 @@ class Cli:
     # password ---------------------------------------------------------------
 
     def cmd_password_set(self) -> int:
-        from tui.core.secrets.stores import SecretKind
+        from tui.core.secrets import SecretKind
 
         account = self.store.get(self.args.name)
         settings = settings_of(account)
@@ -571,7 +573,7 @@ class Cli:
             password = _read_stdin_lines(1)[0]
         else:
             password = _prompt_twice(f"{kind.value.capitalize()} password for {account.name}: ")
-        self.secret_store().set(account.secret_key, kind, password)
+        self.secret_store().set(account.secret_key, kind, password, mailbox=account.name)
         if account.disabled:
             Account.update(
                 disabled=False,
@@ -586,9 +588,9 @@ class Cli:
     # secrets ---------------------------------------------------------------
 
     def cmd_secrets_show(self) -> int:
-        from tui.core.secrets.setup import saved_choice
+        from tui.core.secrets.setup import saved_store_choice
 
-        choice = saved_choice()
+        choice = saved_store_choice()
         if choice is None:
             self.console.print("No choice saved: the system keyring is used when it works.")
             self.console.print("Check it with: poptui doctor")
@@ -597,8 +599,8 @@ class Cli:
         return EXIT_OK
 
     def cmd_secrets_use(self) -> int:
-        from tui.core.secrets.setup import save_choice, saved_choice
-        from tui.core.secrets.stores import SecretKind, StoreChoice, probe_keyring
+        from tui.core.secrets import SecretKind, StoreChoice, probe_keyring
+        from tui.core.secrets.setup import save_store_choice, saved_store_choice
 
         kind = self.args.store_kind
         if kind == "keyring":
@@ -611,18 +613,18 @@ class Cli:
         else:
             account = self.store.get(self.args.name)
             which = SecretKind.INCOMING if self.args.incoming else SecretKind.OUTGOING
-            current = saved_choice()
+            current = saved_store_choice()
             base = current if current is not None and current.kind == "command" else StoreChoice()
             choice = base.with_command(account.secret_key, which, self.args.command_line)
         self._secret_store = None
         self._check_store_opens(choice)
-        save_choice(choice)
+        save_store_choice(choice)
         self.console.print(f"Passwords now kept in: {self.secret_store().describe()}")
         return EXIT_OK
 
     def _check_store_opens(self, choice: Any) -> None:
+        from tui.core.secrets import open_store
         from tui.core.secrets.setup import passphrase_from_environment
-        from tui.core.secrets.stores import open_store
 
         env = passphrase_from_environment()
         self._secret_store = open_store(choice, (lambda: env) if env else _ask_passphrase)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from tui.core.net import pop3
-from tui.core.secrets.stores import SecretKind, SecretStoreError
+from tui.core.secrets import SecretKind, SecretStoreError
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 from tui.core.storage.settings import Security
@@ -86,7 +86,7 @@ def _targets(args: Any, store: AccountStore) -> list[Account]:
 
 def _password(secrets: Callable[[], Any], account: Account) -> str | None:
     try:
-        value = secrets().get(account.secret_key, SecretKind.INCOMING)
+        value = secrets().get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
     except SecretStoreError:
         raise
     return value if isinstance(value, str) else None

@@ -799,7 +799,12 @@ class AccountFormScreen(Screen[FormOutcome | None]):
         the form is still open)."""
         password = submission.password
         if not password and self._secret_key is not None:
-            password = self._services.secrets.get(self._secret_key, SecretKind.INCOMING) or ""
+            password = (
+                self._services.secrets.get(
+                    self._secret_key, SecretKind.INCOMING, mailbox=submission.settings.name
+                )
+                or ""
+            )
         result = self._services.tester(submission.settings, password)
         if not result.ok:
             return result
@@ -828,7 +833,12 @@ class AccountFormScreen(Screen[FormOutcome | None]):
         else:
             password = submission.outgoing_password
             if not password and self._secret_key is not None:
-                password = self._services.secrets.get(self._secret_key, SecretKind.OUTGOING) or ""
+                password = (
+                    self._services.secrets.get(
+                        self._secret_key, SecretKind.OUTGOING, mailbox=settings.name
+                    )
+                    or ""
+                )
             if not password and settings.outgoing_username:
                 # No password to try: check the connection and TLS, not the login.
                 settings = dataclasses.replace(settings, outgoing_username="")
@@ -876,9 +886,19 @@ class AccountFormScreen(Screen[FormOutcome | None]):
         try:
             secrets = self._services.secrets
             if submission.password:
-                secrets.set(account.secret_key, SecretKind.INCOMING, submission.password)
+                secrets.set(
+                    account.secret_key,
+                    SecretKind.INCOMING,
+                    submission.password,
+                    mailbox=account.name,
+                )
             if submission.outgoing_password:
-                secrets.set(account.secret_key, SecretKind.OUTGOING, submission.outgoing_password)
+                secrets.set(
+                    account.secret_key,
+                    SecretKind.OUTGOING,
+                    submission.outgoing_password,
+                    mailbox=account.name,
+                )
         except Exception as error:  # any store failure: the settings are saved, say what is not
             password_problem = (
                 f"The settings were saved, but the password could not be stored: {error}. "

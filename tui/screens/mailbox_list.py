@@ -318,7 +318,7 @@ class MailboxListScreen(Screen[None]):
             secret_key = account.secret_key
             store.remove(account.name, keep_mail=choice is DeleteChoice.KEEP_MAIL)
         for kind in SecretKind:
-            self._services.secrets.delete(secret_key, kind)
+            self._services.secrets.delete(secret_key, kind, mailbox=row.name)
         if choice is DeleteChoice.KEEP_MAIL:
             return f"Removed {clean(row.name)}; its fetched mail is kept."
         return f"Removed {clean(row.name)} and the mail fetched from it."

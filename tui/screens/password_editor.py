@@ -19,18 +19,14 @@ from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicat
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.secrets.setup import UnavailableStore
-from tui.core.secrets.stores import PasswordCommandStore, SecretStoreError
+from tui.core.secrets import PasswordCommandStore, SecretStoreError, UnavailableStore
+from tui.core.secrets.opening import SecretStoreConfig
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
 from tui.core.text import clean
 from tui.messages import MailboxesChanged
-from tui.screens.secret_store_setup import (
-    SecretStoreChanged,
-    SecretStoreConfig,
-    SecretStoreSetupScreen,
-)
+from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.safe_text import safe_content
 
@@ -495,7 +491,7 @@ class PasswordEditorScreen(Screen[bool]):
             if not password:
                 continue
             try:
-                store.set(account.secret_key, kind, password)
+                store.set(account.secret_key, kind, password, mailbox=account.name)
             except SecretStoreError as error:
                 problem = str(error)
                 break

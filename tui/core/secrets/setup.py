@@ -10,15 +10,10 @@ import json
 import os
 from collections.abc import Callable
 
-from tui.core.secrets.stores import (
-    KeyringHealth,
-    KeyringUnavailableError,
-    SecretKind,
-    SecretStore,
-    StoreChoice,
-    open_store,
-    probe_keyring,
-)
+from tui.core.secrets.base import SecretStore
+from tui.core.secrets.choice import StoreChoice, open_store
+from tui.core.secrets.errors import KeyringUnavailableError
+from tui.core.secrets.keyring import KeyringHealth, probe_keyring
 from tui.core.storage.accounts import current_user
 from tui.core.storage.models import Setting
 
@@ -33,35 +28,11 @@ CHOOSE_HINT = (
 )
 
 
-class UnavailableStore:
-    """Stands in for the secret store while none is open: every call raises with the advice.
+def saved_store_choice(owner: str | None = None) -> StoreChoice | None:
+    """The store `owner` (default: the current user) chose, or None when none was saved.
 
-    The app holds one until the configured store is opened (off the UI thread), and keeps it
-    when nothing usable is configured, so screens show what to do instead of crashing.
+    Raises `SecretStoreError` when the saved setting is not valid.
     """
-
-    def __init__(self, advice: str) -> None:
-        self.advice = advice
-        """User-facing: why no store is open and what to do about it."""
-
-    def get(self, account_key: str, kind: SecretKind) -> str | None:
-        raise KeyringUnavailableError(self.advice)
-
-    def set(self, account_key: str, kind: SecretKind, password: str) -> None:
-        del password  # never kept, not even in the raising frame
-        raise KeyringUnavailableError(self.advice)
-
-    def delete(self, account_key: str, kind: SecretKind) -> None:
-        raise KeyringUnavailableError(self.advice)
-
-    def describe(self) -> str:
-        return "no password store open"
-
-    def __repr__(self) -> str:
-        return "UnavailableStore()"
-
-
-def saved_choice(owner: str | None = None) -> StoreChoice | None:
     row = Setting.get_or_none(
         (Setting.owner == (owner or current_user())) & (Setting.key == SETTING_KEY)
     )
@@ -70,7 +41,8 @@ def saved_choice(owner: str | None = None) -> StoreChoice | None:
     return StoreChoice.from_dict(json.loads(row.value))
 
 
-def save_choice(choice: StoreChoice, owner: str | None = None) -> None:
+def save_store_choice(choice: StoreChoice, owner: str | None = None) -> None:
+    """Remember `choice` for `owner` (default: the current user), replacing any earlier one."""
     owner = owner or current_user()
     value = json.dumps(choice.to_dict(), sort_keys=True)
     updated = (
@@ -83,6 +55,7 @@ def save_choice(choice: StoreChoice, owner: str | None = None) -> None:
 
 
 def passphrase_from_environment() -> str | None:
+    """The encrypted file's passphrase from POPTUI_SECRETS_PASSPHRASE, if set and not empty."""
     return os.environ.get(PASSPHRASE_ENV) or None
 
 
@@ -92,11 +65,13 @@ def open_configured_store(
     owner: str | None = None,
     probe: Callable[[], KeyringHealth] = probe_keyring,
 ) -> SecretStore:
-    """Open the user's chosen store; with no choice saved, the keyring only if it works.
+    """The command line's store: the user's choice; with none saved, the keyring if it works.
 
     Raises `KeyringUnavailableError` carrying the probe's advice when nothing usable is chosen.
+    The app opens its store with `tui.core.secrets.opening.open_configured`, which asks nothing
+    itself and reports what is missing instead.
     """
-    choice = saved_choice(owner)
+    choice = saved_store_choice(owner)
     if choice is None:
         health = probe()
         if not health.usable:

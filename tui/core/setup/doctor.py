@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tui.core.secrets.setup import CHOOSE_HINT, saved_choice
-from tui.core.secrets.stores import KeyringHealth, probe_keyring
+from tui.core.secrets import KeyringHealth, probe_keyring
+from tui.core.secrets.setup import CHOOSE_HINT, saved_store_choice
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import DatabaseError, describe_url, open_database, schema_version
 from tui.core.text import clean, one_line
@@ -65,7 +65,7 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
         if permission is not None:
             checks.append(permission)
 
-    choice = saved_choice()
+    choice = saved_store_choice()
     if choice is not None and choice.kind != "keyring":
         where = {"cryptfile": "encrypted file", "command": "password commands"}[choice.kind]
         checks.append(Check("Password store", "ok", f"chosen: {where}"))
