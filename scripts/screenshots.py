@@ -33,7 +33,7 @@ from textual.widgets import Input, TextArea  # noqa: E402
 
 from tui.app import PoptuiApp, make_app  # noqa: E402
 from tui.core.net.pop3.client import CertificateInfo  # noqa: E402
-from tui.core.secrets.stores import MemoryStore, SecretKind, probe_keyring  # noqa: E402
+from tui.core.secrets import MemoryStore, SecretKind, probe_keyring  # noqa: E402
 from tui.core.storage.accounts import AccountStore  # noqa: E402
 from tui.core.storage.models import Account, Message, database_proxy  # noqa: E402
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security  # noqa: E402
