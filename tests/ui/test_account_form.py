@@ -23,14 +23,20 @@ from tui.app import PoptuiApp
 from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.settings import DeletePolicy, Security
-from tui.screens.account_form import GMAIL_RECENT_FORCES_LEAVE, AccountFormScreen
+from tui.screens.account_form import AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.services import TestResult
+from tui.widgets.account_fields import GMAIL_RECENT_FORCES_LEAVE
+from tui.widgets.status_line import StatusLine
 
 
 def text_of(app: PoptuiApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
+
+
+def status_of(app: PoptuiApp) -> str:
+    return app.screen.query_one(StatusLine).text
 
 
 def value_of(app: PoptuiApp, selector: str) -> str:
@@ -205,7 +211,7 @@ async def test_tester_failure_saves_nothing_until_save_anyway(
 
         assert isinstance(app.screen, AccountFormScreen)
         assert store().list() == []
-        assert "Password rejected by pop.example.net: [AUTH] no." in text_of(app, "#test-status")
+        assert "Password rejected by pop.example.net: [AUTH] no." in status_of(app)
         save_anyway = app.screen.query_one("#save-anyway", Button)
         assert save_anyway.display
 
@@ -260,7 +266,7 @@ async def test_refusing_the_certificate_saves_nothing(
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, AccountFormScreen)
-        assert "certificate was refused" in text_of(app, "#test-status")
+        assert "certificate was refused" in status_of(app)
         assert store().list() == []
 
 
@@ -294,7 +300,7 @@ async def test_errors_block_testing_and_focus_the_first_field(
         assert app.focused is not None and app.focused.id == "name"
         assert "Give the account a name" in text_of(app, "#name-message")
         assert "Enter the password" in text_of(app, "#password-message")
-        assert "fix the fields" in text_of(app, "#test-status")
+        assert "fix the fields" in status_of(app)
 
 
 async def test_edit_prefills_and_keeps_the_password_when_left_empty(

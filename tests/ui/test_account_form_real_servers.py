@@ -25,6 +25,7 @@ from tui.screens.account_form import AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.services import pop3_tester, smtp_tester
+from tui.widgets.status_line import StatusLine
 
 pytestmark = pytest.mark.dovecot
 
@@ -54,8 +55,8 @@ def same_fingerprint(a: str, b: str) -> bool:
     return normalize_fingerprint(a) == normalize_fingerprint(b)
 
 
-def text_of(app: PoptuiApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
+def status_of(app: PoptuiApp) -> str:
+    return app.screen.query_one(StatusLine).text
 
 
 def notices(seen: list[TextualMessage]) -> list[str]:
@@ -203,7 +204,7 @@ async def test_wrong_smtp_password_on_starttls_saves_nothing_until_save_anyway(
 
         form = app.screen
         assert isinstance(form, AccountFormScreen)
-        status = text_of(app, "#test-status")
+        status = status_of(app)
         assert "incoming server works, but the outgoing server check failed" in status
         assert "rejected the username or password" in status
         assert "wrong-smtp-pw" not in status

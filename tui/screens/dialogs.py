@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -33,6 +32,12 @@ class DeleteChoice(StrEnum):
 
 class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
     """Asks before removing a mailbox, and whether its fetched mail goes too."""
+
+    DEFAULT_CSS = """
+    ConfirmDeleteDialog #delete-text {
+        margin-top: 1;
+    }
+    """
 
     BINDINGS = [
         Binding(
@@ -80,33 +85,36 @@ class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
         ]
         if self._is_active:
             lines.append(Content("It is the active mailbox: the next one becomes active."))
-        with Vertical(id="delete-dialog", classes="dialog"):
+        with Vertical(id="delete-dialog", classes="dialog -error"):
             yield Static("Remove mailbox", classes="dialog-title")
             yield Static(Content("\n").join(lines), id="delete-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Remove, keep mail (k)", id="keep-mail", compact=True)
                 yield Button(
-                    "Remove and delete mail (x)", id="drop-mail", variant="error", compact=True
+                    "Remove, keep mail (k)",
+                    id="keep-mail",
+                    compact=True,
+                    action="screen.choose('keep')",
                 )
-                yield Button("Cancel (Esc)", id="cancel", variant="primary", compact=True)
+                yield Button(
+                    "Remove and delete mail (x)",
+                    id="drop-mail",
+                    variant="error",
+                    compact=True,
+                    action="screen.choose('drop')",
+                )
+                yield Button(
+                    "Cancel (Esc)",
+                    id="cancel",
+                    variant="primary",
+                    compact=True,
+                    action="screen.dismiss(None)",
+                )
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(DeleteChoice(choice))
-
-    @on(Button.Pressed, "#keep-mail")
-    def _keep(self) -> None:
-        self.dismiss(DeleteChoice.KEEP_MAIL)
-
-    @on(Button.Pressed, "#drop-mail")
-    def _drop(self) -> None:
-        self.dismiss(DeleteChoice.DROP_MAIL)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
 
 
 def format_fingerprint_lines(fingerprint: str, pairs_per_line: int = 16) -> str:
@@ -128,6 +136,23 @@ def _when(value: datetime | None) -> str:
 
 class CertificateTrustDialog(ModalScreen[bool]):
     """Shows an untrusted certificate and asks whether to pin it; True means pin."""
+
+    DEFAULT_CSS = """
+    CertificateTrustDialog #certificate-reason, CertificateTrustDialog #certificate-details {
+        margin-top: 1;
+    }
+    CertificateTrustDialog .field-heading {
+        text-style: bold;
+    }
+    CertificateTrustDialog #certificate-fingerprint {
+        text-style: bold;
+        padding-left: 2;
+    }
+    CertificateTrustDialog #certificate-advice {
+        margin-top: 1;
+        color: $text-muted;
+    }
+    """
 
     BINDINGS = [
         Binding(
@@ -171,7 +196,7 @@ class CertificateTrustDialog(ModalScreen[bool]):
             ("Names       ", "dim"),
             clean(", ".join(cert.san)) or "(none)",
         )
-        with Vertical(id="certificate-dialog", classes="dialog"):
+        with Vertical(id="certificate-dialog", classes="dialog -warning"):
             yield Static("Untrusted certificate", classes="dialog-title")
             yield Static(
                 safe_content(f"The server's certificate is not trusted: {reason}.", multiline=True),
@@ -189,22 +214,26 @@ class CertificateTrustDialog(ModalScreen[bool]):
                 id="certificate-advice",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Pin this certificate (p)", id="pin", variant="warning", compact=True)
-                yield Button("Refuse (Esc)", id="refuse", variant="primary", compact=True)
+                yield Button(
+                    "Pin this certificate (p)",
+                    id="pin",
+                    variant="warning",
+                    compact=True,
+                    action="screen.answer(True)",
+                )
+                yield Button(
+                    "Refuse (Esc)",
+                    id="refuse",
+                    variant="primary",
+                    compact=True,
+                    action="screen.answer(False)",
+                )
 
     def on_mount(self) -> None:
         self.query_one("#refuse", Button).focus()
 
     def action_answer(self, pin: bool) -> None:
         self.dismiss(pin)
-
-    @on(Button.Pressed, "#pin")
-    def _pin(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#refuse")
-    def _refuse(self) -> None:
-        self.dismiss(False)
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -224,11 +253,9 @@ class ErrorDialog(ModalScreen[None]):
             yield Static(safe_content(self._title), classes="dialog-title")
             yield Static(safe_content(self._message, multiline=True), id="error-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("OK", id="ok", variant="primary", compact=True)
+                yield Button(
+                    "OK", id="ok", variant="primary", compact=True, action="screen.dismiss(None)"
+                )
 
     def on_mount(self) -> None:
         self.query_one("#ok", Button).focus()
-
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        self.dismiss(None)

@@ -20,6 +20,29 @@ HelpSection = tuple[str, Sequence[BindingType]]
 class HelpScreen(ModalScreen[None]):
     """Lists the keys; Esc, F1, ? or q closes it."""
 
+    DEFAULT_CSS = """
+    HelpScreen #help-body {
+        height: auto;
+        max-height: 70vh;
+    }
+    HelpScreen .help-row {
+        height: auto;
+    }
+    HelpScreen .help-key {
+        width: 14;
+        padding-left: 1;
+        color: $accent;
+        text-style: bold;
+    }
+    HelpScreen .help-what {
+        width: 1fr;
+    }
+    HelpScreen #help-footnote {
+        color: $text-muted;
+        margin-top: 1;
+    }
+    """
+
     BINDINGS = [
         Binding(
             "escape,f1,question_mark,q",

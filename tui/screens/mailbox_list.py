@@ -56,6 +56,30 @@ REMOVE_GROUP = "remove-mailbox"
 class MailboxListScreen(Screen[None]):
     """Every mailbox of the current user; the active one is marked, and one key switches it."""
 
+    DEFAULT_CSS = """
+    MailboxListScreen #mailboxes {
+        height: 1fr;
+    }
+    MailboxListScreen #active-summary {
+        height: 1;
+        padding: 0 1;
+        background: $boost;
+    }
+    MailboxListScreen #empty-state {
+        height: 1fr;
+        padding: 2 4;
+        color: $text-muted;
+        content-align: center middle;
+        text-align: center;
+    }
+    MailboxListScreen #mailbox-detail {
+        height: auto;
+        max-height: 7;
+        padding: 0 1;
+        border-top: solid $panel;
+    }
+    """
+
     COMMANDS = {MailboxCommands}
     BINDINGS = [
         Binding("a", "add_mailbox", "Add", id="add-mailbox", tooltip="Set up a new mailbox"),

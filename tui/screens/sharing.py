@@ -38,10 +38,10 @@ from tui.core.sharing.wording import permission_in_words, policy_in_words
 from tui.core.storage.models import Account
 from tui.core.storage.settings import SharingPermission
 from tui.core.text import clean
-from tui.screens.account_form import MarkedRadioButton
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.services import Services
+from tui.widgets.marked_choices import MarkedRadioButton
 from tui.widgets.marked_selection_list import MarkedSelectionList
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine

@@ -14,7 +14,7 @@ from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet
 
 from tui.core.sharing.rules import MAX_EXCLUDED_DOMAINS, Policy, PolicyMode, normalize_domains
 from tui.core.storage.settings import SharingPermission
-from tui.screens.account_form import MarkedCheckbox, MarkedRadioButton
+from tui.widgets.marked_choices import MarkedCheckbox, MarkedRadioButton
 
 USERS_CHOICE = "users-choice"
 """The radio value for User's choice; the other values are permissions."""

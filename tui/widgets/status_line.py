@@ -44,6 +44,8 @@ class StatusLine(Horizontal):
     is_busy: reactive[bool] = reactive(False)
     """True while work runs: the spinner turns and the screen ignores its verbs."""
 
+    _shown: Content = Content("")
+
     def compose(self) -> ComposeResult:
         yield LoadingIndicator()
         yield Static(classes="status-text")
@@ -76,9 +78,15 @@ class StatusLine(Horizontal):
 
     def show(self, content: Content) -> None:
         """Any prepared content (already safe: built from `Content`, never markup)."""
+        self._shown = content
         text = self.query_one(".status-text", Static)
         text.update(content)
         text.display = bool(content.plain)
+
+    @property
+    def text(self) -> str:
+        """The message shown, as plain text ("" when hidden)."""
+        return self._shown.plain
 
     def clear(self) -> None:
         self.is_busy = False

@@ -1,0 +1,545 @@
+"""The fields of the add/edit mailbox form: filled from the address, checked as you type.
+
+`AccountFields` holds everything typed and what the form filled in itself; the screen around it
+(`tui.screens.account_form`) asks it for the settings when testing and saving. The rules behind
+the checks live in `tui.core.setup` (validation, providers, form_rules).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, Static
+
+from tui.core.setup import providers
+from tui.core.setup.addresses import validate_email
+from tui.core.setup.form_rules import (
+    NumberParser,
+    ServerPin,
+    form_problems,
+    is_gmail_recent,
+    outgoing_pin,
+    parse_delete_after_days,
+    parse_poll_minutes,
+    pin_applies,
+    port_after_security_change,
+)
+from tui.core.setup.validation import Problem, parse_port, problems_by_field
+from tui.core.storage.settings import (
+    DEFAULT_POP3_PORTS,
+    DEFAULT_SMTP_PORTS,
+    AccountSettings,
+    DeletePolicy,
+    Security,
+)
+from tui.core.text import clean
+from tui.widgets.form_fields import FieldMessage, field_row
+from tui.widgets.marked_choices import MarkedCheckbox, MarkedRadioButton
+from tui.widgets.provider_hints import PasswordHint, ProviderSummary
+
+FORM_FIELDS: tuple[str, ...] = (
+    "name",
+    "email",
+    "incoming_host",
+    "incoming_port",
+    "incoming_security",
+    "username",
+    "password",
+    "outgoing_host",
+    "outgoing_port",
+    "outgoing_security",
+    "outgoing_username",
+    "outgoing_password",
+    "delete_policy",
+    "delete_after_days",
+    "poll_minutes",
+)
+"""`AccountSettings` attributes (plus the two passwords) with a widget, in tab order; each
+widget's id is the attribute with hyphens, and its message line is `#<id>-message`."""
+
+GMAIL_RECENT_FORCES_LEAVE = (
+    "The username starts with recent: (Gmail's mode for several POP clients), so messages "
+    "stay on the server: deleting them here would take them from your other clients too."
+)
+INTRO_ADD = "Tab moves between fields. Test & save logs in, and saves only if that works."
+INTRO_EDIT = "Change what you need; empty password fields keep the stored passwords."
+
+
+def widget_id(attr: str) -> str:
+    return attr.replace("_", "-")
+
+
+def policy_button_id(policy: DeletePolicy) -> str:
+    return f"policy-{widget_id(policy.value)}"
+
+
+class AccountFields(VerticalScroll):
+    """Every field of one mailbox; `editing_name` set means editing (empty passwords: unchanged)."""
+
+    DEFAULT_CSS = """
+    AccountFields > #form-intro {
+        color: $text-muted;
+        margin-bottom: 1;
+    }
+    AccountFields .field-hint {
+        width: 100%;
+        height: auto;
+        color: $text-muted;
+    }
+    AccountFields #delete-explanation {
+        width: 100%;
+        height: auto;
+        display: none;
+        color: $text-warning;
+    }
+    AccountFields > #pin-summary {
+        display: none;
+        margin-left: 18;
+        color: $text-muted;
+    }
+    AccountFields > #same-credentials {
+        margin: 0 0 0 1;
+    }
+    AccountFields > #outgoing-credentials {
+        height: auto;
+    }
+    AccountFields > #other-problems {
+        margin-top: 1;
+    }
+    """
+
+    def __init__(
+        self,
+        base: AccountSettings,
+        *,
+        editing_name: str | None,
+        existing_names: list[str],
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self._base = base
+        self._editing_name = editing_name
+        self._existing_names = existing_names
+        self._touched: set[str] = set()
+        self._show_all = False
+        self._auto: dict[str, str] = {}
+        """Widget id → the value the form itself put there (from a preset or a default); a
+        field whose value differs from this was typed by the user and is never overwritten."""
+        self._security_shown: dict[str, Security] = {
+            "incoming-security": base.incoming_security,
+            "outgoing-security": base.outgoing_security,
+        }
+        self._preset_key: tuple[str, str] | None = None
+        self._pin_host = base.incoming_host if base.pinned_fingerprint else ""
+        self.accepted_outgoing: ServerPin | None = None
+        """The outgoing certificate the user accepted: for this form only, because an account
+        keeps one pin, the incoming server's (the same certificate on both is accepted anyway)."""
+
+    @property
+    def editing(self) -> bool:
+        return self._editing_name is not None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        base = self._base
+        unchanged = "unchanged (type to replace)" if self.editing else ""
+        yield Static(INTRO_EDIT if self.editing else INTRO_ADD, id="form-intro")
+        yield self._field("name", "Account name", Input(base.name, placeholder="e.g. Work"))
+        yield self._field(
+            "email",
+            "Email address",
+            Input(base.email, placeholder="name@example.com"),
+            ProviderSummary(id="preset-summary"),
+        )
+        yield Static("Incoming server (POP3)", classes="section-title")
+        yield self._field(
+            "incoming_host", "Server", Input(base.incoming_host, placeholder="pop.example.com")
+        )
+        yield self._field("incoming_port", "Port", Input(str(base.incoming_port), classes="short"))
+        yield self._field("incoming_security", "Security", security_select(base.incoming_security))
+        yield self._field(
+            "username", "Username", Input(base.username, placeholder="usually the address")
+        )
+        yield self._field(
+            "password",
+            "Password",
+            Input(password=True, placeholder=unchanged),
+            PasswordHint(id="password-hint"),
+        )
+        yield Static(id="pin-summary")
+        yield Static("Outgoing server (SMTP)", classes="section-title")
+        yield MarkedCheckbox(
+            "Use the same credentials for the outgoing server",
+            base.same_credentials_for_outgoing,
+            id="same-credentials",
+            compact=True,
+        )
+        yield self._field(
+            "outgoing_host", "Server", Input(base.outgoing_host, placeholder="smtp.example.com")
+        )
+        yield self._field("outgoing_port", "Port", Input(str(base.outgoing_port), classes="short"))
+        yield self._field("outgoing_security", "Security", security_select(base.outgoing_security))
+        with Vertical(id="outgoing-credentials"):
+            yield self._field("outgoing_username", "Username", Input(base.outgoing_username))
+            yield self._field(
+                "outgoing_password", "Password", Input(password=True, placeholder=unchanged)
+            )
+        yield Static("Fetching", classes="section-title")
+        yield self._field(
+            "delete_policy",
+            "Delete messages",
+            RadioSet(
+                *(
+                    MarkedRadioButton(
+                        policy.label, policy is base.delete_policy, id=policy_button_id(policy)
+                    )
+                    for policy in DeletePolicy
+                ),
+                compact=True,
+            ),
+            Static(GMAIL_RECENT_FORCES_LEAVE, id="delete-explanation"),
+        )
+        yield self._field(
+            "delete_after_days",
+            "After (days)",
+            Input(str(base.delete_after_days), classes="short"),
+        )
+        yield self._field(
+            "poll_minutes",
+            "Fetch every",
+            Input(str(base.poll_minutes), classes="short"),
+            Static("minutes, while this mailbox is the active one", classes="field-hint"),
+        )
+        yield FieldMessage(id="other-problems")
+
+    @staticmethod
+    def _field(attr: str, label: str, widget: Widget, *extra: Widget) -> Widget:
+        wid = widget_id(attr)
+        widget.id = wid
+        if isinstance(widget, Input | Select | RadioSet):
+            widget.compact = True
+        return field_row(
+            label, widget, FieldMessage(id=f"{wid}-message"), *extra, id=f"field-{wid}"
+        )
+
+    def on_mount(self) -> None:
+        if not self.editing:
+            self._auto = {
+                "incoming-port": str(self._base.incoming_port),
+                "outgoing-port": str(self._base.outgoing_port),
+            }
+        self._show_outgoing_credentials(self._base.same_credentials_for_outgoing)
+        self._show_days(self._base.delete_policy is DeletePolicy.AFTER_DAYS)
+        self._sync_recent()
+        self._show_pin()
+        self.refresh_messages()
+
+    # ------------------------------------------------------------------ reading the form
+
+    def _input(self, attr: str) -> Input:
+        return self.query_one(f"#{widget_id(attr)}", Input)
+
+    def _text(self, attr: str) -> str:
+        return self._input(attr).value
+
+    @property
+    def password(self) -> str:
+        return self._text("password")
+
+    @property
+    def outgoing_password(self) -> str:
+        """The typed outgoing password; "" with shared credentials (the field is hidden)."""
+        return "" if self._same_credentials() else self._text("outgoing_password")
+
+    def _security(self, attr: str) -> Security:
+        value = self.query_one(f"#{widget_id(attr)}", Select).value
+        return value if isinstance(value, Security) else Security.SSL
+
+    def _policy(self) -> DeletePolicy:
+        pressed = self.query_one("#delete-policy", RadioSet).pressed_button
+        for policy in DeletePolicy:
+            if pressed is not None and pressed.id == policy_button_id(policy):
+                return policy
+        return DeletePolicy.LEAVE
+
+    def _same_credentials(self) -> bool:
+        return self.query_one("#same-credentials", Checkbox).value
+
+    def settings(self) -> tuple[AccountSettings, list[Problem]]:
+        """The settings as typed, and the problems of numbers that are not numbers at all.
+
+        A number that does not parse keeps its previous value in the settings, so the
+        whole-account check does not report the same field twice.
+        """
+        problems: list[Problem] = []
+
+        def number(attr: str, fallback: int, parse: NumberParser) -> int:
+            value, message = parse(self._text(attr))
+            if value is None:
+                problems.append(Problem(attr, message or "Enter a whole number."))
+                return fallback
+            return value
+
+        base = self._base
+        incoming_security = self._security("incoming_security")
+        outgoing_security = self._security("outgoing_security")
+        policy = self._policy()
+        settings = dataclasses.replace(
+            base,
+            name=self._text("name").strip(),
+            email=self._text("email").strip(),
+            incoming_host=self._text("incoming_host").strip(),
+            incoming_port=number(
+                "incoming_port", DEFAULT_POP3_PORTS[incoming_security], parse_port
+            ),
+            incoming_security=incoming_security,
+            username=self._text("username"),
+            same_credentials_for_outgoing=self._same_credentials(),
+            outgoing_host=self._text("outgoing_host").strip(),
+            outgoing_port=number(
+                "outgoing_port", DEFAULT_SMTP_PORTS[outgoing_security], parse_port
+            ),
+            outgoing_security=outgoing_security,
+            outgoing_username=self._text("outgoing_username"),
+            delete_policy=policy,
+            poll_minutes=number("poll_minutes", base.poll_minutes, parse_poll_minutes),
+            pinned_fingerprint=base.pinned_fingerprint if self._pin_still_applies() else "",
+        )
+        settings.outgoing_pinned_fingerprint = outgoing_pin(
+            settings.outgoing_host,
+            settings.outgoing_port,
+            accepted=self.accepted_outgoing,
+            saved=base,
+        )
+        if policy is DeletePolicy.AFTER_DAYS:
+            settings.delete_after_days = number(
+                "delete_after_days", base.delete_after_days, parse_delete_after_days
+            )
+        if settings.same_credentials_for_outgoing:
+            # The hidden outgoing username follows the incoming one (without Gmail's recent:).
+            settings.outgoing_username = settings.effective_outgoing_username
+        return settings, problems
+
+    def _pin_still_applies(self) -> bool:
+        return pin_applies(
+            self._base.pinned_fingerprint, self._pin_host, self._text("incoming_host")
+        )
+
+    def pin_incoming(self, fingerprint: str) -> None:
+        """The user trusted the incoming server's certificate: pin it for the typed host."""
+        self._base = dataclasses.replace(self._base, pinned_fingerprint=fingerprint)
+        self._pin_host = self._text("incoming_host").strip()
+        self._show_pin()
+
+    # ------------------------------------------------------------------ showing problems
+
+    def check_all(self) -> tuple[AccountSettings, list[Problem]]:
+        """Before testing: every problem shown, also in fields not visited yet."""
+        self._show_all = True
+        return self.refresh_messages()
+
+    def refresh_messages(self) -> tuple[AccountSettings, list[Problem]]:
+        """Show each field's problems beside it: warnings at once, errors once it was left."""
+        settings, unparsed = self.settings()
+        problems = form_problems(
+            settings,
+            unparsed,
+            existing_names=self._existing_names,
+            editing_name=self._editing_name,
+            password_missing=not self.password,
+            order=FORM_FIELDS,
+        )
+        grouped = problems_by_field(problems)
+        for attr in FORM_FIELDS:
+            self.query_one(f"#{widget_id(attr)}-message", FieldMessage).show_problems(
+                (problem.is_error, problem.message)
+                for problem in grouped.get(attr, [])
+                if not problem.is_error or self._show_all or attr in self._touched
+            )
+        self.query_one("#other-problems", FieldMessage).show_problems(
+            (problem.is_error, problem.message)
+            for field, found in grouped.items()
+            if field not in FORM_FIELDS
+            for problem in found
+        )
+        return settings, problems
+
+    def focus_field(self, attr: str) -> None:
+        if attr in FORM_FIELDS:
+            self.query_one(f"#{widget_id(attr)}").focus()
+
+    # ------------------------------------------------------------------ reacting to input
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        wid = event.input.id or ""
+        if wid == "email":
+            self._apply_preset(leaving=False)
+        elif wid == "incoming-host":
+            self._fill_outgoing()
+            self._show_pin()
+        elif wid == "username":
+            self._sync_recent()
+        self.refresh_messages()
+
+    @on(Input.Blurred)
+    def _input_blurred(self, event: Input.Blurred) -> None:
+        wid = event.input.id or ""
+        self._touched.add(wid.replace("-", "_"))
+        if wid == "email":
+            self._apply_preset(leaving=True)
+        self.refresh_messages()
+
+    @on(Select.Changed)
+    def _security_changed(self, event: Select.Changed) -> None:
+        wid = event.select.id or ""
+        new = event.value if isinstance(event.value, Security) else Security.SSL
+        old = self._security_shown.get(wid, new)
+        self._security_shown[wid] = new
+        if new is not old:
+            self._touched.add(wid.replace("-", "_"))
+            incoming = wid == "incoming-security"
+            side, defaults = (
+                ("incoming", DEFAULT_POP3_PORTS) if incoming else ("outgoing", DEFAULT_SMTP_PORTS)
+            )
+            port = port_after_security_change(
+                self._text(f"{side}_port"), defaults[old], defaults[new]
+            )
+            if port is not None:
+                self._set_auto(f"{side}_port", port)
+            if incoming:
+                self._fill_outgoing()
+        self.refresh_messages()
+
+    @on(Checkbox.Changed, "#same-credentials")
+    def _same_credentials_changed(self, event: Checkbox.Changed) -> None:
+        self._show_outgoing_credentials(event.value)
+        if event.value:
+            self._fill_outgoing()
+        self.refresh_messages()
+
+    @on(RadioSet.Changed, "#delete-policy")
+    def _policy_changed(self) -> None:
+        self._touched.add("delete_policy")
+        self._show_days(self._policy() is DeletePolicy.AFTER_DAYS)
+        self.refresh_messages()
+
+    def _show_outgoing_credentials(self, same: bool) -> None:
+        self.query_one("#outgoing-credentials").display = not same
+
+    def _show_days(self, shown: bool) -> None:
+        self.query_one("#field-delete-after-days").display = shown
+
+    def _sync_recent(self) -> None:
+        """Gmail's recent: mode needs "Leave messages on the server": force it and say why."""
+        recent = is_gmail_recent(self._text("username"))
+        for policy in DeletePolicy:
+            button = self.query_one(f"#{policy_button_id(policy)}", RadioButton)
+            if policy is DeletePolicy.LEAVE:
+                if recent and not button.value:
+                    button.value = True
+            else:
+                button.disabled = recent
+        self.query_one("#delete-explanation").display = recent
+
+    def _show_pin(self) -> None:
+        pin = self.query_one("#pin-summary", Static)
+        if self._base.pinned_fingerprint and self._pin_still_applies():
+            pin.update(
+                Content.assemble(
+                    ("Pinned certificate ", "bold"),
+                    f"SHA-256 {clean(self._base.pinned_fingerprint)}",
+                )
+            )
+            pin.display = True
+        else:
+            pin.display = False
+
+    # ------------------------------------------------------------------ auto-filling
+
+    def _user_owned(self, attr: str) -> bool:
+        """True when the user typed this field's value, so the form must not overwrite it."""
+        value = self._text(attr)
+        return bool(value.strip()) and value != self._auto.get(widget_id(attr))
+
+    def _set_auto(self, attr: str, value: str) -> None:
+        self._auto[widget_id(attr)] = value
+        self._input(attr).value = value
+
+    def _set_auto_security(self, attr: str, value: Security) -> None:
+        wid = widget_id(attr)
+        self._security_shown[wid] = value
+        self.query_one(f"#{wid}", Select).value = value
+
+    def _apply_preset(self, *, leaving: bool) -> None:
+        """Fill the servers from a known provider and say what was filled.
+
+        Runs as the address is typed (so the form fills as soon as the address is complete)
+        and when the field is left; fields the user typed are kept.
+        """
+        email = self._text("email").strip()
+        summary = self.query_one("#preset-summary", ProviderSummary)
+        if validate_email(email) is not None:
+            if leaving:
+                self._preset_key = None
+                summary.display = False
+            return
+        preset = providers.lookup_known(email)
+        if preset is None:
+            if leaving:
+                self._preset_key = None
+                self.query_one("#password-hint", PasswordHint).show_for(None)
+                if not self._user_owned("username"):
+                    self._set_auto("username", email)
+                summary.show_unknown(email.rpartition("@")[2])
+            return
+        key = (preset.name, email)
+        if key == self._preset_key:
+            return
+        self._preset_key = key
+        self.query_one("#password-hint", PasswordHint).show_for(preset)
+        if self._user_owned("incoming_host"):
+            kept = f"{preset.name} usually uses {preset.incoming.describe()}; kept the server "
+            summary.show_preset(preset, [kept + "you entered."], filled=False)
+            return
+        current, _ = self.settings()
+        filled, lines = providers.apply_preset(current, preset)
+        self._set_auto("incoming_host", filled.incoming_host)
+        self._set_auto("incoming_port", str(filled.incoming_port))
+        self._set_auto_security("incoming_security", filled.incoming_security)
+        if self._user_owned("username"):
+            lines = [line for line in lines if not line.startswith("Username set to")]
+            lines.append("Kept the username you entered")
+        else:
+            self._set_auto("username", filled.username)
+        if preset.outgoing is not None and not self._user_owned("outgoing_host"):
+            self._set_auto("outgoing_host", filled.outgoing_host)
+            self._set_auto("outgoing_port", str(filled.outgoing_port))
+            self._set_auto_security("outgoing_security", filled.outgoing_security)
+            if not self._user_owned("outgoing_username"):
+                self._set_auto("outgoing_username", filled.outgoing_username)
+        self._sync_recent()
+        summary.show_preset(preset, lines, filled=True)
+
+    def _fill_outgoing(self) -> None:
+        """With shared credentials, the outgoing server follows the incoming one until typed."""
+        if not self._same_credentials() or self._user_owned("outgoing_host"):
+            return
+        if not self._text("incoming_host").strip():
+            return
+        current, _ = self.settings()
+        filled = providers.fill_outgoing_from_incoming(current)
+        self._set_auto("outgoing_host", filled.outgoing_host)
+        self._set_auto("outgoing_port", str(filled.outgoing_port))
+        self._set_auto_security("outgoing_security", filled.outgoing_security)
+
+
+def security_select(value: Security) -> Select[Security]:
+    return Select([(s.label, s) for s in Security], value=value, allow_blank=False)

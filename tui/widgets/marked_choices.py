@@ -1,0 +1,44 @@
+"""A checkbox and a radio button whose mark is blank when off, used by every form.
+
+Textual draws the same X / ● either way and only the colour differs, which a 16-colour
+terminal or a colour-blind user may not see.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Checkbox, RadioButton
+
+
+class _MarkShowsValue:
+    """Mixin for toggle buttons: the mark itself says on or off."""
+
+    ON_MARK = "X"
+    BUTTON_INNER: str
+    value: bool
+
+    def _show_mark(self) -> None:
+        self.BUTTON_INNER = self.ON_MARK if self.value else " "
+
+
+class MarkedCheckbox(_MarkShowsValue, Checkbox):
+    """A `Checkbox` showing X when on and a blank when off."""
+
+    def on_mount(self) -> None:
+        self._show_mark()
+
+    def watch_value(self) -> None:
+        self._show_mark()
+        super().watch_value()
+
+
+class MarkedRadioButton(_MarkShowsValue, RadioButton):
+    """A `RadioButton` showing ● when on and a blank when off."""
+
+    ON_MARK = "●"
+
+    def on_mount(self) -> None:
+        self._show_mark()
+
+    def watch_value(self) -> None:
+        self._show_mark()
+        super().watch_value()
