@@ -11,9 +11,8 @@ import dataclasses
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widget import Widget
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, Static
 
 from tui.core.setup import providers
@@ -38,8 +37,9 @@ from tui.core.storage.settings import (
     Security,
 )
 from tui.core.text import clean
-from tui.widgets.form_fields import FieldMessage, field_row
-from tui.widgets.marked_choices import MarkedCheckbox, MarkedRadioButton
+from tui.widgets.form_fields import FieldMessage, attr_field, attr_id, security_select
+from tui.widgets.marked_choices import MarkedRadioButton
+from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
 
 FORM_FIELDS: tuple[str, ...] = (
@@ -70,12 +70,8 @@ INTRO_ADD = "Tab moves between fields. Test & save logs in, and saves only if th
 INTRO_EDIT = "Change what you need; empty password fields keep the stored passwords."
 
 
-def widget_id(attr: str) -> str:
-    return attr.replace("_", "-")
-
-
 def policy_button_id(policy: DeletePolicy) -> str:
-    return f"policy-{widget_id(policy.value)}"
+    return f"policy-{attr_id(policy.value)}"
 
 
 class AccountFields(VerticalScroll):
@@ -101,12 +97,6 @@ class AccountFields(VerticalScroll):
         display: none;
         margin-left: 18;
         color: $text-muted;
-    }
-    AccountFields > #same-credentials {
-        margin: 0 0 0 1;
-    }
-    AccountFields > #outgoing-credentials {
-        height: auto;
     }
     AccountFields > #other-problems {
         margin-top: 1;
@@ -151,48 +141,32 @@ class AccountFields(VerticalScroll):
         base = self._base
         unchanged = "unchanged (type to replace)" if self.editing else ""
         yield Static(INTRO_EDIT if self.editing else INTRO_ADD, id="form-intro")
-        yield self._field("name", "Account name", Input(base.name, placeholder="e.g. Work"))
-        yield self._field(
+        yield attr_field("name", "Account name", Input(base.name, placeholder="e.g. Work"))
+        yield attr_field(
             "email",
             "Email address",
             Input(base.email, placeholder="name@example.com"),
             ProviderSummary(id="preset-summary"),
         )
         yield Static("Incoming server (POP3)", classes="section-title")
-        yield self._field(
+        yield attr_field(
             "incoming_host", "Server", Input(base.incoming_host, placeholder="pop.example.com")
         )
-        yield self._field("incoming_port", "Port", Input(str(base.incoming_port), classes="short"))
-        yield self._field("incoming_security", "Security", security_select(base.incoming_security))
-        yield self._field(
+        yield attr_field("incoming_port", "Port", Input(str(base.incoming_port), classes="short"))
+        yield attr_field("incoming_security", "Security", security_select(base.incoming_security))
+        yield attr_field(
             "username", "Username", Input(base.username, placeholder="usually the address")
         )
-        yield self._field(
+        yield attr_field(
             "password",
             "Password",
             Input(password=True, placeholder=unchanged),
             PasswordHint(id="password-hint"),
         )
         yield Static(id="pin-summary")
-        yield Static("Outgoing server (SMTP)", classes="section-title")
-        yield MarkedCheckbox(
-            "Use the same credentials for the outgoing server",
-            base.same_credentials_for_outgoing,
-            id="same-credentials",
-            compact=True,
-        )
-        yield self._field(
-            "outgoing_host", "Server", Input(base.outgoing_host, placeholder="smtp.example.com")
-        )
-        yield self._field("outgoing_port", "Port", Input(str(base.outgoing_port), classes="short"))
-        yield self._field("outgoing_security", "Security", security_select(base.outgoing_security))
-        with Vertical(id="outgoing-credentials"):
-            yield self._field("outgoing_username", "Username", Input(base.outgoing_username))
-            yield self._field(
-                "outgoing_password", "Password", Input(password=True, placeholder=unchanged)
-            )
+        yield OutgoingServerFields(base, password_placeholder=unchanged)
         yield Static("Fetching", classes="section-title")
-        yield self._field(
+        yield attr_field(
             "delete_policy",
             "Delete messages",
             RadioSet(
@@ -206,12 +180,12 @@ class AccountFields(VerticalScroll):
             ),
             Static(GMAIL_RECENT_FORCES_LEAVE, id="delete-explanation"),
         )
-        yield self._field(
+        yield attr_field(
             "delete_after_days",
             "After (days)",
             Input(str(base.delete_after_days), classes="short"),
         )
-        yield self._field(
+        yield attr_field(
             "poll_minutes",
             "Fetch every",
             Input(str(base.poll_minutes), classes="short"),
@@ -219,23 +193,12 @@ class AccountFields(VerticalScroll):
         )
         yield FieldMessage(id="other-problems")
 
-    @staticmethod
-    def _field(attr: str, label: str, widget: Widget, *extra: Widget) -> Widget:
-        wid = widget_id(attr)
-        widget.id = wid
-        if isinstance(widget, Input | Select | RadioSet):
-            widget.compact = True
-        return field_row(
-            label, widget, FieldMessage(id=f"{wid}-message"), *extra, id=f"field-{wid}"
-        )
-
     def on_mount(self) -> None:
         if not self.editing:
             self._auto = {
                 "incoming-port": str(self._base.incoming_port),
                 "outgoing-port": str(self._base.outgoing_port),
             }
-        self._show_outgoing_credentials(self._base.same_credentials_for_outgoing)
         self._show_days(self._base.delete_policy is DeletePolicy.AFTER_DAYS)
         self._sync_recent()
         self._show_pin()
@@ -244,7 +207,7 @@ class AccountFields(VerticalScroll):
     # ------------------------------------------------------------------ reading the form
 
     def _input(self, attr: str) -> Input:
-        return self.query_one(f"#{widget_id(attr)}", Input)
+        return self.query_one(f"#{attr_id(attr)}", Input)
 
     def _text(self, attr: str) -> str:
         return self._input(attr).value
@@ -255,11 +218,10 @@ class AccountFields(VerticalScroll):
 
     @property
     def outgoing_password(self) -> str:
-        """The typed outgoing password; "" with shared credentials (the field is hidden)."""
-        return "" if self._same_credentials() else self._text("outgoing_password")
+        return self.query_one(OutgoingServerFields).password
 
     def _security(self, attr: str) -> Security:
-        value = self.query_one(f"#{widget_id(attr)}", Select).value
+        value = self.query_one(f"#{attr_id(attr)}", Select).value
         return value if isinstance(value, Security) else Security.SSL
 
     def _policy(self) -> DeletePolicy:
@@ -270,7 +232,7 @@ class AccountFields(VerticalScroll):
         return DeletePolicy.LEAVE
 
     def _same_credentials(self) -> bool:
-        return self.query_one("#same-credentials", Checkbox).value
+        return self.query_one(OutgoingServerFields).same_credentials
 
     def settings(self) -> tuple[AccountSettings, list[Problem]]:
         """The settings as typed, and the problems of numbers that are not numbers at all.
@@ -358,7 +320,7 @@ class AccountFields(VerticalScroll):
         )
         grouped = problems_by_field(problems)
         for attr in FORM_FIELDS:
-            self.query_one(f"#{widget_id(attr)}-message", FieldMessage).show_problems(
+            self.query_one(f"#{attr_id(attr)}-message", FieldMessage).show_problems(
                 (problem.is_error, problem.message)
                 for problem in grouped.get(attr, [])
                 if not problem.is_error or self._show_all or attr in self._touched
@@ -373,7 +335,7 @@ class AccountFields(VerticalScroll):
 
     def focus_field(self, attr: str) -> None:
         if attr in FORM_FIELDS:
-            self.query_one(f"#{widget_id(attr)}").focus()
+            self.query_one(f"#{attr_id(attr)}").focus()
 
     # ------------------------------------------------------------------ reacting to input
 
@@ -420,7 +382,6 @@ class AccountFields(VerticalScroll):
 
     @on(Checkbox.Changed, "#same-credentials")
     def _same_credentials_changed(self, event: Checkbox.Changed) -> None:
-        self._show_outgoing_credentials(event.value)
         if event.value:
             self._fill_outgoing()
         self.refresh_messages()
@@ -430,9 +391,6 @@ class AccountFields(VerticalScroll):
         self._touched.add("delete_policy")
         self._show_days(self._policy() is DeletePolicy.AFTER_DAYS)
         self.refresh_messages()
-
-    def _show_outgoing_credentials(self, same: bool) -> None:
-        self.query_one("#outgoing-credentials").display = not same
 
     def _show_days(self, shown: bool) -> None:
         self.query_one("#field-delete-after-days").display = shown
@@ -467,14 +425,14 @@ class AccountFields(VerticalScroll):
     def _user_owned(self, attr: str) -> bool:
         """True when the user typed this field's value, so the form must not overwrite it."""
         value = self._text(attr)
-        return bool(value.strip()) and value != self._auto.get(widget_id(attr))
+        return bool(value.strip()) and value != self._auto.get(attr_id(attr))
 
     def _set_auto(self, attr: str, value: str) -> None:
-        self._auto[widget_id(attr)] = value
+        self._auto[attr_id(attr)] = value
         self._input(attr).value = value
 
     def _set_auto_security(self, attr: str, value: Security) -> None:
-        wid = widget_id(attr)
+        wid = attr_id(attr)
         self._security_shown[wid] = value
         self.query_one(f"#{wid}", Select).value = value
 
@@ -539,7 +497,3 @@ class AccountFields(VerticalScroll):
         self._set_auto("outgoing_host", filled.outgoing_host)
         self._set_auto("outgoing_port", str(filled.outgoing_port))
         self._set_auto_security("outgoing_security", filled.outgoing_security)
-
-
-def security_select(value: Security) -> Select[Security]:
-    return Select([(s.label, s) for s in Security], value=value, allow_blank=False)

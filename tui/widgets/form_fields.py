@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Label, Static
+from textual.widgets import Input, Label, RadioSet, Select, Static
 
+from tui.core.storage.settings import Security
 from tui.core.text import clean
 
 ShownProblem = tuple[bool, str]
@@ -27,6 +28,26 @@ def field_row(label: str, *body: Widget, id: str | None = None) -> Horizontal:
         id=id,
         classes="field",
     )
+
+
+def attr_id(attr: str) -> str:
+    """The widget id of a settings attribute: "incoming_port" → "incoming-port"."""
+    return attr.replace("_", "-")
+
+
+def attr_field(attr: str, label: str, widget: Widget, *extra: Widget) -> Horizontal:
+    """The row of one settings attribute: `widget` gets the id `<attr-id>`, its problems go to
+    the `FieldMessage` `#<attr-id>-message` under it, and the row is `#field-<attr-id>`."""
+    wid = attr_id(attr)
+    widget.id = wid
+    if isinstance(widget, Input | Select | RadioSet):
+        widget.compact = True
+    return field_row(label, widget, FieldMessage(id=f"{wid}-message"), *extra, id=f"field-{wid}")
+
+
+def security_select(value: Security) -> Select[Security]:
+    """The choice of SSL/TLS, STARTTLS or none, for either server."""
+    return Select([(s.label, s) for s in Security], value=value, allow_blank=False)
 
 
 class FieldMessage(Static):
