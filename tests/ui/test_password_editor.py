@@ -32,9 +32,11 @@ from tui.core.secrets import MemoryStore, SecretKind, UnavailableStore
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings, Security
 from tui.screens.mailbox_list import MailboxListScreen
-from tui.screens.password_editor import MISMATCH, PasswordEditorScreen
+from tui.screens.password_editor import PasswordEditorScreen
 from tui.screens.secret_store_setup import SecretStoreSetupScreen
 from tui.services import TestResult, pop3_tester
+from tui.widgets.password_pair import MISMATCH
+from tui.widgets.status_line import StatusLine
 
 SnapCompare = Callable[..., bool]
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -43,6 +45,10 @@ NEW_PASSWORD = "n3w-Secret-pw"
 
 def text_of(app: PoptuiApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
+
+
+def status_of(app: PoptuiApp) -> str:
+    return app.screen.query_one(StatusLine).text
 
 
 def shown(app: PoptuiApp, selector: str) -> bool:
@@ -109,7 +115,7 @@ async def test_incoming_password_typed_twice_by_keyboard_with_mismatch_message(
 
         await pilot.press("ctrl+t")
         await pilot.pause()
-        assert "Nothing saved" in text_of(app, "#verify-status")
+        assert "Nothing saved" in status_of(app)
         assert tester.calls == []
         assert app.focused is editor.query_one("#incoming-again")
 
@@ -187,7 +193,7 @@ async def test_rejected_password_saves_nothing_until_save_anyway(
         await replace_text(pilot, "#incoming-again", NEW_PASSWORD)
         await press_and_wait(pilot, "ctrl+t")
 
-        status = text_of(app, "#verify-status")
+        status = status_of(app)
         assert "Not saved: the incoming server refused the login" in status
         assert "[AUTH] Invalid login." in status
         assert NEW_PASSWORD not in status
@@ -224,7 +230,7 @@ async def test_nothing_typed_says_what_to_do(app_factory: AppFactory, tester: Fa
         await open_editor(pilot, account.id)
         await pilot.press("ctrl+t")
         await pilot.pause()
-        assert "Nothing to save" in text_of(app, "#verify-status")
+        assert "Nothing to save" in status_of(app)
         assert tester.calls == []
 
 
@@ -243,7 +249,7 @@ async def test_without_an_open_store_the_advice_is_shown_instead_of_a_crash(
         await replace_text(pilot, "#incoming-password", NEW_PASSWORD)
         await replace_text(pilot, "#incoming-again", NEW_PASSWORD)
         await press_and_wait(pilot, "ctrl+o")
-        status = text_of(app, "#verify-status")
+        status = status_of(app)
         assert "Not saved" in status and "No usable system keyring" in status
 
         await pilot.press("ctrl+l")  # choosing a store is one key away
@@ -308,7 +314,7 @@ async def test_verify_against_real_dovecot_rejects_wrong_and_enables_on_right(
         await replace_text(pilot, "#incoming-password", "not-the-password")
         await replace_text(pilot, "#incoming-again", "not-the-password")
         await press_and_wait(pilot, "ctrl+t")
-        status = text_of(app, "#verify-status")
+        status = status_of(app)
         assert "Not saved: the incoming server refused the login" in status
         assert "not-the-password" not in status
         assert app.screen is editor

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicator, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.message import Message
+from textual.widgets import Button, Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.secrets import PasswordCommandStore, SecretStoreError, UnavailableStore
@@ -26,12 +26,12 @@ from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
 from tui.core.text import clean
 from tui.messages import MailboxesChanged
+from tui.screens.form_screen import FormScreen, focus_bindings
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services, TestResult
+from tui.widgets.password_pair import PasswordPair
 from tui.widgets.safe_text import safe_content
-
-WORKER_GROUP = "password-editor"
-MISMATCH = "The two passwords differ: type the same password twice."
+from tui.widgets.status_line import StatusLine
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,19 @@ class _Change:
     outgoing: str = field(default="", repr=False)
 
 
-@dataclass(frozen=True)
-class _Rejected:
+# The worker's messages to its screen (posted from the thread; never bubble to the app).
+
+
+@dataclass
+class PasswordRejected(Message, bubble=False):
     """Verification failed: nothing was saved."""
 
     kind: SecretKind
     result: TestResult
 
 
-@dataclass(frozen=True)
-class _Saved:
+@dataclass
+class PasswordsSaved(Message, bubble=False):
     kinds: tuple[SecretKind, ...]
     verified: tuple[str, ...]
     """The testers' words for what was verified (empty when saved without verifying)."""
@@ -61,16 +64,12 @@ class _Saved:
     """Set when storing a password failed (after those in `kinds` were stored)."""
 
 
-class PasswordEditorScreen(Screen[bool]):
+class PasswordEditorScreen(FormScreen[bool]):
     """The incoming and outgoing passwords of one mailbox; dismissed with True when saved."""
 
     COMMANDS = {MailboxCommands}
+    WORKER_GROUP = "password-editor"
     DEFAULT_CSS = """
-    #password-body {
-        height: 1fr;
-        padding: 0 1;
-        scrollbar-gutter: stable;
-    }
     #store-line {
         height: auto;
     }
@@ -91,37 +90,10 @@ class PasswordEditorScreen(Screen[bool]):
         max-width: 100;
         display: none;
     }
-    #incoming-message, #outgoing-message {
-        padding-left: 18;
-    }
     #password-editor-hint {
         color: $text-muted;
         max-width: 100;
         margin-top: 1;
-    }
-    #password-status {
-        height: auto;
-        max-height: 4;
-        padding: 0 1;
-    }
-    #verify-spinner {
-        width: 4;
-        height: 1;
-        min-height: 1;
-        background: transparent;
-    }
-    #verify-status {
-        width: 1fr;
-        height: auto;
-        display: none;
-    }
-    #password-buttons {
-        height: 1;
-        padding: 0 1;
-        margin-top: 1;
-    }
-    #password-buttons Button {
-        margin-right: 2;
     }
     """
 
@@ -155,24 +127,7 @@ class PasswordEditorScreen(Screen[bool]):
             id="password-choose-store",
             tooltip="Where passwords are kept: encrypted file, password command or keyring",
         ),
-        # Priority, like the account form: over SSH keys arrive in bursts, and text typed right
-        # after a Tab must land in the next field.
-        Binding(
-            "tab",
-            "app.focus_next",
-            "Next field",
-            id="password-next-field",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "shift+tab",
-            "app.focus_previous",
-            "Previous field",
-            id="password-previous-field",
-            show=False,
-            priority=True,
-        ),
+        *focus_bindings("password"),
     ]
 
     def __init__(
@@ -186,9 +141,6 @@ class PasswordEditorScreen(Screen[bool]):
         self._settings: AccountSettings = settings_of(account)
         self._disabled = bool(account.disabled)
         self._disabled_reason: str = account.disabled_reason or ""
-        self._busy = False
-        self._checked_again: set[SecretKind] = set()
-        """Parts whose "again" field was left once: from then on a mismatch is shown live."""
         self.sub_title = f"Passwords of {clean(self._name)}"
 
     @property
@@ -201,7 +153,7 @@ class PasswordEditorScreen(Screen[bool]):
     def compose(self) -> ComposeResult:
         settings = self._settings
         yield Header()
-        with VerticalScroll(id="password-body"):
+        with VerticalScroll(id="password-body", classes="form-body"):
             yield Static(id="store-line")
             yield Static(id="store-problem")
             yield Static(id="disabled-banner")
@@ -215,7 +167,7 @@ class PasswordEditorScreen(Screen[bool]):
                 ),
                 classes="server-line",
             )
-            yield from self._part(SecretKind.INCOMING)
+            yield PasswordPair(SecretKind.INCOMING.value)
             yield Static("Outgoing server (SMTP)", classes="section-title")
             if settings.outgoing_host:
                 yield Static(
@@ -228,44 +180,36 @@ class PasswordEditorScreen(Screen[bool]):
                     classes="server-line",
                 )
             yield Static(id="outgoing-same")
-            yield from self._part(SecretKind.OUTGOING)
+            yield PasswordPair(SecretKind.OUTGOING.value, disabled=not self.outgoing_editable)
             yield Static(
                 "Leave a part empty to keep its password. Verify & save logs in with the new "
                 "password first and saves nothing if that fails.",
                 id="password-editor-hint",
             )
-        with Horizontal(id="password-status"):
-            yield LoadingIndicator(id="verify-spinner")
-            yield Static(id="verify-status")
-        with Horizontal(id="password-buttons"):
-            yield Button("Verify & save", id="verify-save", variant="primary", compact=True)
-            yield Button("Save without verifying (^o)", id="save-unverified", compact=True)
-            yield Button("Cancel", id="cancel", compact=True)
+        yield StatusLine(id="password-status")
+        with Horizontal(classes="form-buttons"):
+            yield Button(
+                "Verify & save",
+                id="verify-save",
+                variant="primary",
+                compact=True,
+                classes="verb",
+                action="screen.verify_and_save",
+            )
+            yield Button(
+                "Save without verifying (^o)",
+                id="save-unverified",
+                compact=True,
+                classes="verb",
+                action="screen.save_unverified",
+            )
+            yield Button("Cancel", id="cancel", compact=True, action="screen.cancel")
         yield Footer()
 
     @staticmethod
     def _server_line(host: str, port: int, security: str, username: str) -> Content:
         user = f" as {clean(username)}" if username else ""
         return Content(f"{clean(host)}:{port} ({security}){user}")
-
-    def _part(self, kind: SecretKind) -> ComposeResult:
-        disabled = kind is SecretKind.OUTGOING and not self.outgoing_editable
-        prefix = kind.value
-        for label, suffix in (("New password", "password"), ("Again", "again")):
-            yield Horizontal(
-                Label(label, classes="field-label"),
-                Vertical(
-                    Input(
-                        password=True,
-                        id=f"{prefix}-{suffix}",
-                        compact=True,
-                        disabled=disabled,
-                    ),
-                    classes="field-body",
-                ),
-                classes="field",
-            )
-        yield Static(id=f"{prefix}-message", classes="field-message")
 
     def on_mount(self) -> None:
         self._show_store()
@@ -280,7 +224,6 @@ class PasswordEditorScreen(Screen[bool]):
         elif not settings.outgoing_host:
             same.update("No outgoing server is set for this mailbox (e to edit its settings).")
         same.display = not self.outgoing_editable
-        self._set_busy(False)
         self.query_one("#incoming-password", Input).focus()
 
     def _show_store(self) -> None:
@@ -328,126 +271,58 @@ class PasswordEditorScreen(Screen[bool]):
     def on_secret_store_changed(self, _: SecretStoreChanged) -> None:
         self._show_store()
 
-    # ------------------------------------------------------------------ checking as you type
+    # ------------------------------------------------------------------ the typed passwords
 
-    def _inputs(self, kind: SecretKind) -> tuple[Input, Input]:
-        prefix = kind.value
-        return (
-            self.query_one(f"#{prefix}-password", Input),
-            self.query_one(f"#{prefix}-again", Input),
-        )
-
-    def _problem(self, kind: SecretKind, *, final: bool) -> str:
-        """What is wrong with one part ("" when fine or empty); `final` when saving."""
-        if kind is SecretKind.OUTGOING and not self.outgoing_editable:
-            return ""
-        first, again = (field.value for field in self._inputs(kind))
-        if not first and not again:
-            return ""
-        if final and not first:
-            return "Type the new password in the first field too."
-        if final and not again:
-            return "Type the new password again to confirm it."
-        if again and first != again and (final or kind in self._checked_again):
-            return MISMATCH
-        return ""
-
-    def _show_problem(self, kind: SecretKind, text: str) -> None:
-        message = self.query_one(f"#{kind.value}-message", Static)
-        message.update(
-            Content.assemble(("✗ ", "bold"), clean(text)).stylize("$text-error") if text else ""
-        )
-        message.display = bool(text)
-
-    @on(Input.Changed)
-    def _typed(self, event: Input.Changed) -> None:
-        kind = self._kind_of(event.input)
-        if kind is not None:
-            self._show_problem(kind, self._problem(kind, final=False))
-
-    @on(Input.Blurred)
-    def _left(self, event: Input.Blurred) -> None:
-        kind = self._kind_of(event.input)
-        if kind is not None and (event.input.id or "").endswith("-again"):
-            if event.input.value:
-                self._checked_again.add(kind)
-            self._show_problem(kind, self._problem(kind, final=False))
+    def _pair(self, kind: SecretKind) -> PasswordPair:
+        return self.query_one(f"#{kind.value}-pair", PasswordPair)
 
     @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        kind = self._kind_of(event.input)
-        if kind is None:
-            return
-        first, again = self._inputs(kind)
-        if event.input is first and not again.value:
-            again.focus()
-        else:
-            self.action_verify_and_save()
-
-    @staticmethod
-    def _kind_of(widget: Input) -> SecretKind | None:
-        wid = widget.id or ""
-        for kind in SecretKind:
-            if wid.startswith(f"{kind.value}-"):
-                return kind
-        return None
+    def _submitted(self) -> None:
+        """Enter in a second field (or a first one already confirmed): verify and save."""
+        self.action_verify_and_save()
 
     def _change(self) -> _Change | None:
         """The passwords to save, or None (with the problems shown) when they cannot be."""
-        problems = {kind: self._problem(kind, final=True) for kind in SecretKind}
-        for kind, text in problems.items():
-            self._show_problem(kind, text)
-        for kind, text in problems.items():
+        pairs = [self._pair(kind) for kind in SecretKind]
+        problems = [(pair, pair.problem(final=True)) for pair in pairs]
+        for pair, text in problems:
+            pair.show_problem(text)
+        for pair, text in problems:
             if text:
-                first, again = self._inputs(kind)
-                (again if first.value else first).focus()
-                self._status_error("Nothing saved: fix the password marked ✗ first.")
+                pair.focus_problem()
+                self.status.error("Nothing saved: fix the password marked ✗ first.")
                 return None
-        incoming = self._inputs(SecretKind.INCOMING)[0].value
-        outgoing = self._inputs(SecretKind.OUTGOING)[0].value if self.outgoing_editable else ""
+        incoming, outgoing = (pair.value for pair in pairs)
         if not incoming and not outgoing:
-            self._status_error("Nothing to save: type a new password, twice, first.")
-            self._inputs(SecretKind.INCOMING)[0].focus()
+            self.status.error("Nothing to save: type a new password, twice, first.")
+            self._pair(SecretKind.INCOMING).first.focus()
             return None
         return _Change(incoming, outgoing)
 
     # ------------------------------------------------------------------ actions
 
-    @on(Button.Pressed, "#verify-save")
-    def _verify_pressed(self) -> None:
-        self.action_verify_and_save()
-
-    @on(Button.Pressed, "#save-unverified")
-    def _unverified_pressed(self) -> None:
-        self.action_save_unverified()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    def action_cancel(self) -> None:
-        self.workers.cancel_group(self, WORKER_GROUP)
-        self.dismiss(False)
+    def cancelled_result(self) -> bool:
+        return False
 
     def action_verify_and_save(self) -> None:
-        change = None if self._busy else self._change()
+        change = None if self.busy else self._change()
         if change is not None:
             servers = []
             if change.incoming:
                 servers.append(f"{self._settings.incoming_host}:{self._settings.incoming_port}")
             if change.outgoing:
                 servers.append(f"{self._settings.outgoing_host}:{self._settings.outgoing_port}")
-            self._set_busy(True, f"Logging in to {' and '.join(servers)} with the new password…")
+            self.status.busy(f"Logging in to {' and '.join(servers)} with the new password…")
             self._save(change, verify=True)
 
     def action_save_unverified(self) -> None:
-        change = None if self._busy else self._change()
+        change = None if self.busy else self._change()
         if change is not None:
-            self._set_busy(True, "Saving without logging in first…")
+            self.status.busy("Saving without logging in first…")
             self._save(change, verify=False)
 
     def action_choose_store(self) -> None:
-        if self._busy:
+        if self.busy:
             return
         self.app.push_screen(SecretStoreSetupScreen(self._services, self._store_setup))
 
@@ -461,7 +336,7 @@ class PasswordEditorScreen(Screen[bool]):
         group=WORKER_GROUP,
         description="verify and save passwords",
     )
-    def _save(self, change: _Change, *, verify: bool) -> _Saved | _Rejected | None:
+    def _save(self, change: _Change, *, verify: bool) -> None:
         """In a thread: log in with each new password (if asked), then store them."""
         services = self._services
         with database_proxy.connection_context():
@@ -472,15 +347,17 @@ class PasswordEditorScreen(Screen[bool]):
             if change.incoming:
                 result = services.tester(settings, change.incoming)
                 if not result.ok:
-                    return _Rejected(SecretKind.INCOMING, result)
+                    self.post_message(PasswordRejected(SecretKind.INCOMING, result))
+                    return
                 verified.append(result.message)
             if change.outgoing:
                 result = services.outgoing_tester(settings, change.outgoing)
                 if not result.ok:
-                    return _Rejected(SecretKind.OUTGOING, result)
+                    self.post_message(PasswordRejected(SecretKind.OUTGOING, result))
+                    return
                 verified.append(result.message)
         if get_current_worker().is_cancelled:
-            return None
+            return
         saved: list[SecretKind] = []
         problem = ""
         store = services.secrets
@@ -501,48 +378,27 @@ class PasswordEditorScreen(Screen[bool]):
             with database_proxy.connection_context():
                 services.accounts.enable(account.name)
             enabled = True
-        return _Saved(tuple(saved), tuple(verified), enabled, problem)
+        self.post_message(PasswordsSaved(tuple(saved), tuple(verified), enabled, problem))
 
-    @on(Worker.StateChanged)
-    def _worker_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != WORKER_GROUP:
-            return
-        if event.state is WorkerState.SUCCESS:
-            result = worker.result
-            if isinstance(result, _Saved):
-                self._saved(result)
-            elif isinstance(result, _Rejected):
-                self._rejected(result)
-            else:
-                self._set_busy(False)
-        elif event.state is WorkerState.ERROR:
-            error = worker.error
-            text = str(error) if isinstance(error, Exception) and str(error) else "unknown error"
-            self._set_busy(False)
-            self._status_error(f"Not saved: {text}")
-        elif event.state is WorkerState.CANCELLED:
-            self._set_busy(False)
-
-    def _rejected(self, rejected: _Rejected) -> None:
-        self._set_busy(False)
+    @on(PasswordRejected)
+    def _rejected(self, rejected: PasswordRejected) -> None:
         result = rejected.result
         which = "incoming" if rejected.kind is SecretKind.INCOMING else "outgoing"
         advice = ""
         if result.certificate is not None:
             advice = " Review the certificate with Test & save in the mailbox's settings (e)."
-        self._status_error(
+        self.status.error(
             f"Not saved: the {which} server refused the login. {result.message}{advice} "
             "Correct the password, or Save without verifying (Ctrl+O) to keep it anyway."
         )
         self.query_one("#save-unverified", Button).label = "Save anyway (^o)"
-        self._inputs(rejected.kind)[0].focus()
+        self._pair(rejected.kind).first.focus()
 
-    def _saved(self, saved: _Saved) -> None:
+    @on(PasswordsSaved)
+    def _saved(self, saved: PasswordsSaved) -> None:
         name = clean(self._name)
         if not saved.kinds:
-            self._set_busy(False)
-            self._status_error(f"Not saved: {saved.problem}")
+            self.status.error(f"Not saved: {saved.problem}")
             return
         parts = " and ".join(kind.value for kind in saved.kinds)
         plural = "s" if len(saved.kinds) > 1 else ""
@@ -556,11 +412,9 @@ class PasswordEditorScreen(Screen[bool]):
         self.app.post_message(MailboxesChanged())
         if saved.problem:
             # Part was stored: say what was not, and stay so the user can act on it.
-            self._set_busy(False)
-            self._status_error(f"The other password was not stored: {saved.problem}")
+            self.status.error(f"The other password was not stored: {saved.problem}")
             for kind in saved.kinds:
-                for widget in self._inputs(kind):
-                    widget.value = ""
+                self._pair(kind).clear()
             return
         self.dismiss(True)
 
@@ -577,24 +431,3 @@ class PasswordEditorScreen(Screen[bool]):
             ),
             PaletteCommand("Cancel", self.action_cancel, "Close without saving"),
         ]
-
-    # ------------------------------------------------------------------ status line
-
-    def _set_busy(self, busy: bool, text: str = "") -> None:
-        self._busy = busy
-        self.query_one("#verify-spinner").display = busy
-        for button in self.query(Button):
-            if button.id != "cancel":
-                button.disabled = busy
-        if busy:
-            self._status(Content(text))
-
-    def _status(self, content: Content) -> None:
-        status = self.query_one("#verify-status", Static)
-        status.update(content)
-        status.display = bool(content.plain)
-
-    def _status_error(self, text: str) -> None:
-        self._status(
-            Content.assemble(("✗ ", "bold"), clean(text, multiline=True)).stylize("$text-error")
-        )
