@@ -7,6 +7,7 @@ request messages from `tui.messages`; the app decides what answers them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from textual import on, work
@@ -14,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
@@ -51,6 +53,14 @@ EMPTY_STATE = (
 RELOAD_SECONDS = 30.0
 """Reload from the database this often, so fetches run by cron or another session show up."""
 REMOVE_GROUP = "remove-mailbox"
+
+
+@dataclass
+class MailboxRemoved(Message, bubble=False):
+    """Posted by the removal worker once the account and its passwords are gone."""
+
+    name: str
+    kept_mail: bool
 
 
 class MailboxListScreen(Screen[None]):
@@ -334,30 +344,36 @@ class MailboxListScreen(Screen[None]):
             self._remove(row, choice)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=REMOVE_GROUP)
-    def _remove(self, row: MailboxRow, choice: DeleteChoice) -> str:
+    def _remove(self, row: MailboxRow, choice: DeleteChoice) -> None:
         """In a thread: the secret store may block (a locked keyring), the database may wait."""
         store = self._services.accounts
+        keep_mail = choice is DeleteChoice.KEEP_MAIL
         with database_proxy.connection_context():
             account = store.get_by_id(row.account_id)
             secret_key = account.secret_key
-            store.remove(account.name, keep_mail=choice is DeleteChoice.KEEP_MAIL)
+            store.remove(account.name, keep_mail=keep_mail)
         for kind in SecretKind:
             self._services.secrets.delete(secret_key, kind, mailbox=row.name)
-        if choice is DeleteChoice.KEEP_MAIL:
-            return f"Removed {clean(row.name)}; its fetched mail is kept."
-        return f"Removed {clean(row.name)} and the mail fetched from it."
+        self.post_message(MailboxRemoved(row.name, kept_mail=keep_mail))
+
+    @on(MailboxRemoved)
+    def _removed(self, removed: MailboxRemoved) -> None:
+        self.reload()
+        if removed.kept_mail:
+            self.notify(f"Removed {clean(removed.name)}; its fetched mail is kept.", markup=False)
+        else:
+            self.notify(
+                f"Removed {clean(removed.name)} and the mail fetched from it.", markup=False
+            )
 
     @on(Worker.StateChanged)
-    def _worker_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != REMOVE_GROUP:
-            return
-        if event.state is WorkerState.SUCCESS:
+    def _remove_failed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed removal is put into words (the list shows what is left)."""
+        if event.worker.group == REMOVE_GROUP and event.state is WorkerState.ERROR:
             self.reload()
-            self.notify(str(worker.result), markup=False)
-        elif event.state is WorkerState.ERROR:
-            self.reload()
-            self.app.push_screen(ErrorDialog("Could not remove the mailbox", str(worker.error)))
+            self.app.push_screen(
+                ErrorDialog("Could not remove the mailbox", str(event.worker.error))
+            )
 
     def _gone(self, error: Exception) -> None:
         self.reload()
