@@ -21,9 +21,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tui.core.net.pop3 import CertificateInfo, UntrustedCertificate
 from tui.core.secrets import KeyringHealth, UnavailableStore
 from tui.core.secrets.opening import OPENING_ADVICE, SecretStoreConfig
+from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountError, AccountStore
-from tui.core.storage.db import open_database
-from tui.core.storage.models import Account
+from tui.core.storage.db import DatabaseError, open_database
+from tui.core.storage.models import Account, database_proxy
 from tui.core.sync.engine import FetchCancelled, FetchResult
 from tui.core.text import clean
 from tui.fetch_worker import (
@@ -44,7 +45,6 @@ from tui.messages import (
     FetchProgress,
     FetchRequested,
     MailboxesChanged,
-    MailboxRequest,
     MessagesRequested,
     PasswordEditorRequested,
     SharingEditorRequested,
@@ -54,8 +54,10 @@ from tui.screens.dialogs import CertificateTrustDialog, ErrorDialog
 from tui.screens.help import HelpScreen
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.message_browser import MessageBrowserScreen
+from tui.screens.message_reader import MessageReaderScreen
 from tui.screens.password_editor import PasswordEditorScreen
 from tui.screens.sharing import SharingPermissionScreen
+from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.secret_store_start import open_store_at_start
 from tui.services import (
     Clock,
@@ -69,6 +71,7 @@ from tui.services import (
 )
 from tui.widgets.fetch_status import PHASE_WORDS, FetchStatus, FetchStatusLine
 from tui.widgets.mailbox_table import MailboxTable
+from tui.widgets.message_list import MessageList
 
 
 class PoptuiApp(App[None]):
@@ -124,13 +127,6 @@ class PoptuiApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        from tui.screens.message_browser import MessageBrowserScreen
-        from tui.screens.message_reader import MessageReaderScreen
-        from tui.screens.password_editor import PasswordEditorScreen
-        from tui.screens.sharing import SharingPermissionScreen
-        from tui.screens.sharing_admin import SharingPolicyEditorScreen
-        from tui.widgets.message_list import MessageList
-
         self.push_screen(
             HelpScreen(
                 [
@@ -147,16 +143,8 @@ class PoptuiApp(App[None]):
         )
 
     # ------------------------------------------------------------------ requests from screens
-    # Each verb below has its own screen (or worker) to come; until it lands the user is told
-    # plainly instead of a key that silently does nothing. Plug a screen in by replacing the
-    # handler's body.
-
-    def _not_available_yet(self, what: str, request: MailboxRequest) -> None:
-        self.notify(
-            f"{what} for {clean(request.account_name)} is not available yet in this version.",
-            markup=False,
-            severity="warning",
-        )
+    # The mailbox list posts a request per verb (tui.messages); each is answered here by a
+    # screen or a worker, so the list needs no knowledge of them.
 
     def on_fetch_requested(self, request: FetchRequested) -> None:
         """f: fetch the highlighted mailbox now, active or not (the poll only fetches the
@@ -211,9 +199,6 @@ class PoptuiApp(App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="body-index")
     def index_message_bodies(self) -> None:
         """Extract body text for search in the background, newest first; stops on quit."""
-        from tui.core.storage import queries as message_query
-        from tui.core.storage.models import database_proxy
-
         worker = get_current_worker()
         with database_proxy.connection_context():
             message_query.index_all_bodies(lambda: worker.is_cancelled)
@@ -474,8 +459,6 @@ def make_app(
 
 def run_app(database_url: str | None) -> int:
     """`poptui` without a subcommand: the app with the configured secret store. Exit status."""
-    from tui.core.storage.db import DatabaseError
-
     try:
         # The secret store is opened once the app runs (a keyring probe can hang over SSH).
         app = make_app(database_url, fetching=FetchSettings(poll=True))
