@@ -39,10 +39,10 @@ from tui.core.sync.engine import (
     fetch_account,
 )
 from tui.core.sync.engine import FetchProgress as EngineProgress
-from tui.core.text import clean
+from tui.core.text import clean, human_bytes
 from tui.messages import FetchProgress
 from tui.services import Services
-from tui.widgets.fetch_status import FetchStatusLine, StatusKind, human_bytes
+from tui.widgets.fetch_status import FetchStatusLine, StatusKind
 from tui.widgets.mailbox_table import describe_age
 
 FETCH_GROUP = "fetch"

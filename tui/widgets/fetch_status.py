@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.core.text import clean
+from tui.core.text import clean, human_bytes
 
 BUSY_SYMBOL = "↻"
 ERROR_SYMBOL = "✗"
@@ -90,16 +90,6 @@ class FetchStatusLine:
             bytes_total=bytes_total,
             rate=rate,
         )
-
-
-def human_bytes(count: float) -> str:
-    """1023 B, 1.5 KB, 12.3 MB: short enough for a status bar."""
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count:.0f} B"  # pragma: no cover - the loop always returns
 
 
 def progress_figures(line: FetchStatusLine, *, brief: bool = False) -> str:
