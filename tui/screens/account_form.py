@@ -15,10 +15,9 @@ from functools import partial
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Input
+from textual.widgets import Footer, Header, Input
 from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
@@ -28,7 +27,13 @@ from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
 from tui.screens.dialogs import CertificateTrustDialog
-from tui.screens.form_screen import FormScreen, error_words, focus_bindings
+from tui.screens.form_screen import (
+    FormScreen,
+    error_words,
+    focus_bindings,
+    form_buttons,
+    verb_button,
+)
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.account_fields import AccountFields
 from tui.widgets.safe_text import safe_content
@@ -127,24 +132,10 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             classes="form-body",
         )
         yield StatusLine(id="form-status")
-        with Horizontal(classes="form-buttons"):
-            yield Button(
-                "Test & save",
-                id="test-save",
-                variant="primary",
-                compact=True,
-                classes="verb",
-                action="screen.test_and_save",
-            )
-            yield Button(
-                "Save anyway",
-                id="save-anyway",
-                variant="warning",
-                compact=True,
-                classes="verb",
-                action="screen.save_anyway",
-            )
-            yield Button("Cancel", id="cancel", compact=True, action="screen.cancel")
+        yield form_buttons(
+            verb_button("Test & save", "test_and_save", id="test-save", variant="primary"),
+            verb_button("Save anyway", "save_anyway", id="save-anyway", variant="warning"),
+        )
         yield Footer()
 
     def on_mount(self) -> None:

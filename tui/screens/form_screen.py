@@ -12,8 +12,10 @@ from typing import ClassVar, TypeVar
 
 from textual import events, on
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button
+from textual.widgets.button import ButtonVariant
 from textual.worker import Worker, WorkerState
 
 from tui.widgets.status_line import StatusLine
@@ -53,6 +55,20 @@ def focus_bindings(prefix: str) -> list[Binding]:
             priority=True,
         ),
     ]
+
+
+def verb_button(label: str, action: str, *, id: str, variant: ButtonVariant = "default") -> Button:
+    """A button for one of the form's verbs: it runs `screen.<action>`, and waits while the
+    form is busy (the `verb` class)."""
+    return Button(
+        label, id=id, variant=variant, compact=True, classes="verb", action=f"screen.{action}"
+    )
+
+
+def form_buttons(*verbs: Button) -> Horizontal:
+    """The row under a form: its verbs, then Cancel (which never waits)."""
+    cancel = Button("Cancel", id="cancel", compact=True, action="screen.cancel")
+    return Horizontal(*verbs, cancel, classes="form-buttons")
 
 
 class FormScreen(Screen[ResultT]):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Footer, Header, Input, Static
@@ -26,7 +26,7 @@ from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
 from tui.core.text import clean
 from tui.messages import MailboxesChanged
-from tui.screens.form_screen import FormScreen, focus_bindings
+from tui.screens.form_screen import FormScreen, focus_bindings, form_buttons, verb_button
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.password_pair import PasswordPair
@@ -187,23 +187,10 @@ class PasswordEditorScreen(FormScreen[bool]):
                 id="password-editor-hint",
             )
         yield StatusLine(id="password-status")
-        with Horizontal(classes="form-buttons"):
-            yield Button(
-                "Verify & save",
-                id="verify-save",
-                variant="primary",
-                compact=True,
-                classes="verb",
-                action="screen.verify_and_save",
-            )
-            yield Button(
-                "Save without verifying (^o)",
-                id="save-unverified",
-                compact=True,
-                classes="verb",
-                action="screen.save_unverified",
-            )
-            yield Button("Cancel", id="cancel", compact=True, action="screen.cancel")
+        yield form_buttons(
+            verb_button("Verify & save", "verify_and_save", id="verify-save", variant="primary"),
+            verb_button("Save without verifying (^o)", "save_unverified", id="save-unverified"),
+        )
         yield Footer()
 
     @staticmethod
@@ -344,16 +331,15 @@ class PasswordEditorScreen(FormScreen[bool]):
         settings = settings_of(account)
         verified: list[str] = []
         if verify:
-            if change.incoming:
-                result = services.tester(settings, change.incoming)
+            for kind, password, tester in (
+                (SecretKind.INCOMING, change.incoming, services.tester),
+                (SecretKind.OUTGOING, change.outgoing, services.outgoing_tester),
+            ):
+                if not password:
+                    continue
+                result = tester(settings, password)
                 if not result.ok:
-                    self.post_message(PasswordRejected(SecretKind.INCOMING, result))
-                    return
-                verified.append(result.message)
-            if change.outgoing:
-                result = services.outgoing_tester(settings, change.outgoing)
-                if not result.ok:
-                    self.post_message(PasswordRejected(SecretKind.OUTGOING, result))
+                    self.post_message(PasswordRejected(kind, result))
                     return
                 verified.append(result.message)
         if get_current_worker().is_cancelled:
