@@ -33,6 +33,8 @@ class DeleteChoice(StrEnum):
 class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
     """Asks before removing a mailbox, and whether its fetched mail goes too."""
 
+    AUTO_FOCUS = "#cancel"
+
     DEFAULT_CSS = """
     ConfirmDeleteDialog #delete-text {
         margin-top: 1;
@@ -110,9 +112,6 @@ class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
                     action="screen.dismiss(None)",
                 )
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
     def action_choose(self, choice: str) -> None:
         self.dismiss(DeleteChoice(choice))
 
@@ -136,6 +135,8 @@ def _when(value: datetime | None) -> str:
 
 class CertificateTrustDialog(ModalScreen[bool]):
     """Shows an untrusted certificate and asks whether to pin it; True means pin."""
+
+    AUTO_FOCUS = "#refuse"
 
     DEFAULT_CSS = """
     CertificateTrustDialog #certificate-reason, CertificateTrustDialog #certificate-details {
@@ -229,15 +230,14 @@ class CertificateTrustDialog(ModalScreen[bool]):
                     action="screen.answer(False)",
                 )
 
-    def on_mount(self) -> None:
-        self.query_one("#refuse", Button).focus()
-
     def action_answer(self, pin: bool) -> None:
         self.dismiss(pin)
 
 
 class ErrorDialog(ModalScreen[None]):
     """A failure that needs reading, not a toast that vanishes: title, details, OK."""
+
+    AUTO_FOCUS = "#ok"
 
     BINDINGS = [
         Binding("escape,enter", "dismiss(None)", "Close", id="error-close", tooltip="Close"),
@@ -256,6 +256,3 @@ class ErrorDialog(ModalScreen[None]):
                 yield Button(
                     "OK", id="ok", variant="primary", compact=True, action="screen.dismiss(None)"
                 )
-
-    def on_mount(self) -> None:
-        self.query_one("#ok", Button).focus()
