@@ -27,10 +27,10 @@ from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
 from tui.screens.dialogs import CertificateTrustDialog
+from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import (
     FormScreen,
     error_words,
-    focus_bindings,
     form_buttons,
     verb_button,
 )
@@ -111,7 +111,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             id="form-test-save",
             tooltip="Log in to the incoming (then the outgoing) server; save only if that works",
         ),
-        *focus_bindings("form"),
+        *field_focus_bindings("form"),
     ]
 
     def __init__(self, services: Services, *, account: Account | None = None) -> None:

@@ -1,5 +1,6 @@
-"""What the screens that edit and save something share: Tab between fields, a status line that
-shows the work running in a thread, verbs that wait for it, and Esc that stops it and closes.
+"""What the screens that edit and save something share: a status line that shows the work
+running in a thread, verbs that wait for it, and Esc that stops it and closes (their Tab keys
+come from `tui.screens.field_keys`).
 
 The account form and the password editor derive from `FormScreen`; the worker of each posts
 typed messages (saved, rejected), and the screen's handlers for those are the one place that
@@ -11,7 +12,6 @@ from __future__ import annotations
 from typing import ClassVar, TypeVar
 
 from textual import events, on
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button
@@ -26,35 +26,6 @@ ResultT = TypeVar("ResultT")
 def error_words(error: BaseException) -> str:
     """An unexpected failure in a sentence: its message, else at least its kind."""
     return str(error) or type(error).__name__
-
-
-def focus_bindings(prefix: str) -> list[Binding]:
-    """Tab and Shift+Tab for a form, with ids `<prefix>-next-field` / `-previous-field`.
-
-    Priority, so focus moves before the next key is handed out: over SSH keys arrive in
-    bursts, and a non-priority Tab is only acted on after it bubbles back from the focused
-    input, by which time the text typed after it has gone into the wrong field.
-    """
-    return [
-        Binding(
-            "tab",
-            "app.focus_next",
-            "Next field",
-            id=f"{prefix}-next-field",
-            tooltip="Move to the next field",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "shift+tab",
-            "app.focus_previous",
-            "Previous field",
-            id=f"{prefix}-previous-field",
-            tooltip="Move to the previous field",
-            show=False,
-            priority=True,
-        ),
-    ]
 
 
 def verb_button(label: str, action: str, *, id: str, variant: ButtonVariant = "default") -> Button:

@@ -26,7 +26,8 @@ from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import AccountSettings
 from tui.core.text import clean
 from tui.messages import MailboxesChanged
-from tui.screens.form_screen import FormScreen, focus_bindings, form_buttons, verb_button
+from tui.screens.field_keys import field_focus_bindings
+from tui.screens.form_screen import FormScreen, form_buttons, verb_button
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.password_pair import PasswordPair
@@ -127,7 +128,7 @@ class PasswordEditorScreen(FormScreen[bool]):
             id="password-choose-store",
             tooltip="Where passwords are kept: encrypted file, password command or keyring",
         ),
-        *focus_bindings("password"),
+        *field_focus_bindings("password"),
     ]
 
     def __init__(
