@@ -16,7 +16,7 @@ from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
 from tui.core.net.pop3 import CertificateInfo, UntrustedCertificate
 from tui.core.secrets import KeyringHealth, UnavailableStore
@@ -25,20 +25,17 @@ from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountError, AccountStore
 from tui.core.storage.db import DatabaseError, open_database
 from tui.core.storage.models import Account, database_proxy
-from tui.core.sync.engine import FetchCancelled, FetchResult
+from tui.core.sync import Abandoned, FetchCancelled, describe_failure, describe_success
 from tui.core.text import clean
 from tui.fetch_worker import (
     FETCH_GROUP,
     TEST_GROUP,
-    Abandoned,
-    ConnectionReport,
     FetchCoordinator,
     FetchJob,
     FetchSettings,
-    describe_failure,
-    describe_success,
 )
 from tui.messages import (
+    ConnectionTested,
     ConnectionTestRequested,
     FetchFailed,
     FetchFinished,
@@ -164,9 +161,10 @@ class PoptuiApp(App[None]):
         if self.fetcher.testing is not None:
             self.notify("A connection test is already running.", severity="warning")
             return
-        self.fetcher.testing = FetchJob(request.account_id, request.account_name, manual=True)
+        job = FetchJob(request.account_id, request.account_name, manual=True)
+        self.fetcher.testing = job
         self._show_status(FetchStatusLine.busy(request.account_name, "testing the connection…"))
-        self._test_in_thread(request.account_id)
+        self._test_in_thread(job)
 
     def on_password_editor_requested(self, request: PasswordEditorRequested) -> None:
         """p: change the highlighted mailbox's incoming or outgoing password."""
@@ -192,9 +190,9 @@ class PoptuiApp(App[None]):
                 screen.reload()
 
     # ------------------------------------------------------------------ fetching
-    # Fetches and connection tests run in thread workers (tui.fetch_worker); progress arrives
-    # as coalescing FetchProgress messages, and `_fetch_worker_changed` turns each outcome into
-    # FetchFinished / FetchFailed, whose handlers put the words from tui.fetch_worker on screen.
+    # Fetches and connection tests run in thread workers (tui.fetch_worker), which post
+    # coalescing FetchProgress messages and then FetchFinished / FetchFailed / ConnectionTested;
+    # their handlers put the words from tui.core.sync.outcome on screen.
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="body-index")
     def index_message_bodies(self) -> None:
@@ -230,14 +228,14 @@ class PoptuiApp(App[None]):
         self._fetch_in_thread(job)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=FETCH_GROUP)
-    def _fetch_in_thread(self, job: FetchJob) -> FetchResult:
+    def _fetch_in_thread(self, job: FetchJob) -> None:
         worker = get_current_worker()
-        return self.fetcher.run(job, post=self.post_message, cancelled=lambda: worker.is_cancelled)
+        self.fetcher.run(job, post=self.post_message, cancelled=lambda: worker.is_cancelled)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=TEST_GROUP)
-    def _test_in_thread(self, account_id: int) -> ConnectionReport:
+    def _test_in_thread(self, job: FetchJob) -> None:
         worker = get_current_worker()
-        return self.fetcher.test(account_id, cancelled=lambda: worker.is_cancelled)
+        self.fetcher.test(job, post=self.post_message, cancelled=lambda: worker.is_cancelled)
 
     def on_fetch_progress(self, progress: FetchProgress) -> None:
         self._show_status(
@@ -257,41 +255,8 @@ class PoptuiApp(App[None]):
             f"fetching {progress.done:,}/{progress.total:,}" if counting else "fetching…",
         )
 
-    @on(Worker.StateChanged)
-    def _fetch_worker_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        finished = event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
-        if worker.group == FETCH_GROUP and finished:
-            job, self.fetcher.running = self.fetcher.running, None
-            if job is None:
-                return
-            result = worker.result if event.state is WorkerState.SUCCESS else None
-            if isinstance(result, FetchResult) and result.ok:
-                self.post_message(
-                    FetchFinished(job.account_id, job.account_name, result, job.manual)
-                )
-            elif isinstance(result, FetchResult) and result.error is not None:
-                self.post_message(
-                    FetchFailed(job.account_id, job.account_name, result.error, job.manual)
-                )
-            elif event.state is WorkerState.ERROR and worker.error is not None:
-                self.post_message(
-                    FetchFailed(job.account_id, job.account_name, worker.error, job.manual)
-                )
-            else:
-                self._show_fetching(job.account_id, None)
-        elif worker.group == TEST_GROUP and finished:
-            test, self.fetcher.testing = self.fetcher.testing, None
-            if test is None:
-                return
-            if isinstance(worker.result, ConnectionReport):
-                self._show_test_report(worker.result)
-            elif event.state is WorkerState.ERROR and worker.error is not None:
-                self._show_test_report(
-                    ConnectionReport(test.account_id, test.account_name, "", (), worker.error)
-                )
-
     def on_fetch_finished(self, finished: FetchFinished) -> None:
+        self.fetcher.running = None
         account = self._account(finished.account_id)
         notice = describe_success(
             clean(finished.account_name), finished.result, account, manual=finished.manual
@@ -309,6 +274,7 @@ class PoptuiApp(App[None]):
         self._show_status(line)
 
     def on_fetch_failed(self, failed: FetchFailed) -> None:
+        self.fetcher.running = None
         error = failed.error
         account = self._account(failed.account_id)
         self._fetch_done(failed.account_id, new_mail=True)
@@ -330,11 +296,13 @@ class PoptuiApp(App[None]):
         if self.fetcher.should_announce(failed.account_id, notice.text, manual=failed.manual):
             self.notify(notice.text, markup=False, severity=notice.severity, timeout=12)
 
-    def _show_test_report(self, report: ConnectionReport) -> None:
+    def on_connection_tested(self, tested: ConnectionTested) -> None:
+        self.fetcher.testing = None
+        report = tested.report
         if isinstance(report.error, FetchCancelled | Abandoned):
             return  # only when quitting
-        name = clean(report.account_name)
-        account = self._account(report.account_id)
+        name = clean(tested.account_name)
+        account = self._account(tested.account_id)
         if report.ok:
             line = FetchStatusLine.idle(f"connection test passed: {report.lines[-1]}", name)
             self.notify(
@@ -347,11 +315,11 @@ class PoptuiApp(App[None]):
             assert report.error is not None
             notice = describe_failure(name, report.error, account, polling=False)
             line = FetchStatusLine.error(name, f"connection test: {notice.status}")
-            if report.certificate is not None and account is not None:
-                request = ConnectionTestRequested(report.account_id, report.account_name)
+            if report.untrusted_certificate is not None and account is not None:
+                request = ConnectionTestRequested(tested.account_id, tested.account_name)
                 self._offer_pin(
                     account,
-                    report.certificate,
+                    report.untrusted_certificate,
                     lambda: self.on_connection_test_requested(request),
                 )
             else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from tui.core.sync.check import CheckReport
 from tui.core.sync.engine import FetchResult
 
 
@@ -61,7 +62,7 @@ class FetchProgress(Message):
     account_id: int
     account_name: str
     phase: str
-    """connecting | listing | fetching | deleting | done (`tui.core.sync.engine.FetchProgress`)."""
+    """connecting | listing | fetching | deleting | done (`tui.core.sync.engine.SyncProgress`)."""
     total: int = 0
     done: int = 0
     bytes_done: int = 0
@@ -93,3 +94,12 @@ class FetchFailed(Message):
     account_name: str
     error: BaseException
     manual: bool
+
+
+@dataclass
+class ConnectionTested(Message):
+    """The connection test (t) ended, passed or not; `report` says what it learnt."""
+
+    account_id: int
+    account_name: str
+    report: CheckReport

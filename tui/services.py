@@ -17,6 +17,8 @@ from tui.core.secrets import SecretKind, SecretStore
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import utcnow
 from tui.core.storage.settings import AccountSettings
+from tui.core.sync.check import IncomingServer, check_incoming
+from tui.core.sync.outcome import check_sentence
 
 __all__ = [
     "CertificateInfo",
@@ -105,33 +107,12 @@ class Services:
 
 
 def pop3_tester(settings: AccountSettings, password: str) -> TestResult:
-    """The real tester: connect, TLS as configured, log in, STAT, QUIT. Nothing is fetched."""
-    server = f"{settings.incoming_host}:{settings.incoming_port}"
-    try:
-        client = pop3.Pop3Client.connect(
-            settings.incoming_host,
-            settings.incoming_port,
-            settings.incoming_security,
-            timeout=TEST_TIMEOUT_S,
-            pinned_fingerprint=settings.pinned_fingerprint,
-        )
-    except pop3.UntrustedCertificate as error:
-        return TestResult(ok=False, message=error.message, certificate=error.certificate)
-    except (pop3.Pop3Error, ValueError) as error:
-        return TestResult(ok=False, message=str(error))
-    try:
-        client.login(settings.username, password)
-        count, _size = client.stat()
-        client.quit()
-    except pop3.AuthenticationFailed as error:
-        client.abort()
-        hint = f" {error.hint}" if error.hint else ""
-        return TestResult(ok=False, message=f"{error.message}{hint}")
-    except pop3.Pop3Error as error:
-        client.abort()
-        return TestResult(ok=False, message=error.message)
-    waiting = f"{count} message{'s' if count != 1 else ''} waiting"
-    return TestResult(ok=True, message=f"Logged in to {server}: {waiting} on the server.")
+    """The real tester: `tui.core.sync.check_incoming` (log in, STAT, QUIT; nothing fetched),
+    its outcome in one sentence."""
+    report = check_incoming(IncomingServer.of(settings), password, timeout=TEST_TIMEOUT_S)
+    return TestResult(
+        ok=report.ok, message=check_sentence(report), certificate=report.untrusted_certificate
+    )
 
 
 def _same_fingerprint(a: str, b: str) -> bool:

@@ -12,7 +12,7 @@ from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, Message, MessageSource
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
-from tui.core.sync.engine import FetchOptions, FetchResult, fetch_account
+from tui.core.sync import FetchOptions, FetchResult, fetch_account
 
 
 def make_message(index: int, *, body: bytes | None = None, extra_headers: str = "") -> bytes:

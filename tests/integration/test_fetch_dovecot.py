@@ -21,12 +21,13 @@ from tests.servers.dovecot import DovecotServer
 from tui.core.net import pop3
 from tui.core.storage.models import Account, FetchLog, Message, utcnow
 from tui.core.storage.settings import DeletePolicy, Security
-from tui.core.sync.engine import (
+from tui.core.sync import (
     AUTH_FAILURES_BEFORE_DISABLE,
     AccountDisabled,
     AlreadyFetching,
     FetchOptions,
     account_lock,
+    summary_line,
 )
 
 
@@ -124,7 +125,7 @@ def test_wrong_password_is_a_clear_error_and_counts_towards_disabling(
     account = dovecot_account(dovecot, pop_user.name)
     result = fetch(account, "not-the-password", tmp_path)
     assert isinstance(result.error, pop3.AuthenticationFailed)
-    assert "not-the-password" not in result.summary()
+    assert "not-the-password" not in summary_line(result)
     fresh = Account.get_by_id(account.id)
     assert fresh.last_fetch_status == "error"
     assert "password" in fresh.last_fetch_error.lower()
@@ -304,6 +305,6 @@ def test_the_lock_keeps_a_second_fetch_out(
     with account_lock(account, lock_dir=tmp_path / "locks"):
         blocked = fetch(account, pop_user.password, tmp_path)
     assert isinstance(blocked.error, AlreadyFetching)
-    assert "already being fetched" in blocked.summary()
+    assert "already being fetched" in summary_line(blocked)
     assert Message.select().count() == 0
     assert fetch(account, pop_user.password, tmp_path).new_messages == 2

@@ -26,15 +26,14 @@ from tui.core.net import pop3
 from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.storage.models import Account, Message, database_proxy
 from tui.core.storage.settings import AccountSettings, Security
-from tui.core.sync.engine import FetchOptions, FetchResult
-from tui.core.sync.engine import FetchProgress as EngineProgress
-from tui.fetch_worker import (
-    FetchJob,
-    FetchSettings,
-    ProgressForwarder,
+from tui.core.sync import (
+    FetchOptions,
+    FetchResult,
+    SyncProgress,
     describe_failure,
     describe_success,
 )
+from tui.fetch_worker import FetchJob, FetchSettings, ProgressForwarder
 from tui.messages import FetchFailed, FetchFinished, FetchProgress
 from tui.screens.dialogs import CertificateTrustDialog, ErrorDialog
 from tui.screens.mailbox_list import MailboxListScreen
@@ -169,7 +168,7 @@ def test_progress_forwarder_throttles_within_a_phase() -> None:
     forward = ProgressForwarder(
         FetchJob(1, "Work", manual=True), posted.append, interval=0.1, clock=lambda: now[0]
     )
-    state = EngineProgress(account="Work", phase="connecting")
+    state = SyncProgress(account="Work", phase="connecting")
     forward(state)
     state.phase, state.total = "fetching", 1000
     for done in range(1, 1001):

@@ -16,7 +16,7 @@ from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, Message, UidlAlias
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
-from tui.core.sync.engine import FetchOptions, UidlRequired, fetch_account
+from tui.core.sync import FetchOptions, UidlRequired, fetch_account, summary_line
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def test_without_uidl_only_delete_after_fetch_is_allowed(tmp_path: Path) -> None
         keep = account_for(server)
         result = run_fetch(keep, tmp_path)
         assert isinstance(result.error, UidlRequired)
-        assert "delete from the server after fetching" in result.summary().lower()
+        assert "delete from the server after fetching" in summary_line(result).lower()
         assert Message.select().count() == 0
         AccountStore("tester").remove("Fake", keep_mail=False)
         delete = account_for(server, delete_policy=DeletePolicy.AFTER_FETCH)
@@ -117,8 +117,8 @@ def test_response_codes_become_distinct_errors(
         account = account_for(server)
         result = run_fetch(account, tmp_path, password="whatever-wrong")
     assert isinstance(result.error, error_type)
-    assert words in result.summary().lower()
-    assert "whatever-wrong" not in result.summary()
+    assert words in summary_line(result).lower()
+    assert "whatever-wrong" not in summary_line(result)
     fresh = Account.get_by_id(account.id)
     auth_failure = error_type is pop3.AuthenticationFailed
     assert fresh.consecutive_auth_failures == (1 if auth_failure else 0)
@@ -133,7 +133,7 @@ def test_refused_connection_counts_towards_disabling(tmp_path: Path) -> None:
     Account.update(incoming_port=port).where(Account.id == account.id).execute()
     result = run_fetch(account, tmp_path)
     assert isinstance(result.error, pop3.ConnectFailed)
-    assert f"127.0.0.1:{port}" in result.summary()
+    assert f"127.0.0.1:{port}" in summary_line(result)
     assert Account.get_by_id(account.id).consecutive_connect_failures == 1
 
 
@@ -154,7 +154,7 @@ def test_control_cancel_interrupts_a_blocked_read_at_once(tmp_path: Path) -> Non
     import time
 
     from tests.servers.fake_pop3 import HANG
-    from tui.core.sync.engine import FetchCancelled, FetchControl
+    from tui.core.sync import FetchCancelled, FetchControl
 
     messages = [make_message(i) for i in range(5)]
     served: list[int] = []

@@ -10,17 +10,18 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from tui.core.net import pop3
-from tui.core.secrets import SecretKind, SecretStoreError
+from tui.core.secrets import SecretKind
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
-from tui.core.storage.settings import Security
-from tui.core.sync.engine import (
-    FetchOptions,
-    FetchProgress,
-    FetchResult,
-    _human_bytes,
-    fetch_account,
+from tui.core.sync import FetchOptions, FetchResult, SyncProgress, fetch_account
+from tui.core.sync.outcome import (
+    certificate_lines,
+    connecting_line,
+    error_text,
+    pin_advice,
+    summary_line,
 )
+from tui.core.text import human_bytes
 
 BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1
@@ -43,7 +44,7 @@ class ProgressLine:
         self.last = 0.0
         self.width = 0
 
-    def __call__(self, progress: FetchProgress) -> None:
+    def __call__(self, progress: SyncProgress) -> None:
         now = time.monotonic()
         throttled = progress.phase == "fetching" and now - self.last < REDRAW_SECONDS
         if throttled and progress.done != progress.total:
@@ -54,7 +55,7 @@ class ProgressLine:
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
             text = (
                 f"{progress.account} [{bar}] {progress.done}/{progress.total} "
-                f"{_human_bytes(progress.bytes_done)} {_human_bytes(int(progress.rate))}/s"
+                f"{human_bytes(progress.bytes_done)} {human_bytes(int(progress.rate))}/s"
             )
         else:
             text = f"{progress.account}: {progress.phase}…"
@@ -85,10 +86,7 @@ def _targets(args: Any, store: AccountStore) -> list[Account]:
 
 
 def _password(secrets: Callable[[], Any], account: Account) -> str | None:
-    try:
-        value = secrets().get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
-    except SecretStoreError:
-        raise
+    value = secrets().get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
     return value if isinstance(value, str) else None
 
 
@@ -112,15 +110,12 @@ def run_fetch_command(
 def _report(console: _Console, result: FetchResult, *, quiet: bool) -> int:
     if result.ok:
         if not quiet:
-            console.print(result.summary())
+            console.print(summary_line(result))
         return 0
-    console.warn(f"poptui: {result.summary()}")
+    console.warn(f"poptui: {summary_line(result)}")
     error = result.error
     if isinstance(error, pop3.UntrustedCertificate) and error.certificate is not None:
-        console.warn(
-            "  If you trust this certificate, pin it: poptui account edit "
-            f"{result.account!r} --pin-fingerprint {error.certificate.sha256}"
-        )
+        console.warn(f"  {pin_advice(result.account, error.certificate)}")
     return 1
 
 
@@ -128,58 +123,20 @@ def run_connection_test(
     args: Any, console: _Console, account: Account, secrets: Callable[[], Any]
 ) -> int:
     """CAPA, TLS, login and STAT, printed; nothing fetched, nothing deleted (QUIT without DELE)."""
-    security = Security(account.incoming_security)
-    console.print(
-        f"Connecting to {account.incoming_host}:{account.incoming_port} ({security.label})…"
-    )
-    try:
-        client = pop3.Pop3Client.connect(
-            account.incoming_host,
-            account.incoming_port,
-            security,
-            timeout=args.timeout,
-            pinned_fingerprint=account.pinned_fingerprint,
-            ca_file=args.ca_file,
-        )
-    except pop3.UntrustedCertificate as error:
-        console.warn(f"poptui: {error.message}")
-        cert = error.certificate
-        if cert is not None:
-            console.warn(f"  subject:     {cert.subject}")
-            console.warn(f"  issuer:      {cert.issuer}")
-            console.warn(f"  valid:       {cert.not_before} to {cert.not_after}")
-            console.warn(f"  fingerprint: SHA-256 {cert.sha256}")
-            console.warn(
-                f"  To trust it: poptui account edit {account.name!r} "
-                f"--pin-fingerprint {cert.sha256}"
-            )
-        return 1
-    except pop3.Pop3Error as error:
-        console.warn(f"poptui: {error.message}")
-        return 1
-    try:
-        if client.certificate is not None:
-            console.print(f"TLS certificate: SHA-256 {client.certificate.sha256}")
-            console.print(f"  subject: {client.certificate.subject}")
-        capabilities = " ".join(
-            " ".join([name, *values]) for name, values in sorted(client.capabilities.items())
-        )
-        console.print(f"Capabilities: {capabilities or '(server does not support CAPA)'}")
-        password = _password(secrets, account)
-        if not password:
-            console.warn(
-                f"poptui: no incoming password stored for {account.name}: "
-                f"poptui password set {account.name!r} --incoming"
-            )
-            client.abort()
-            return 1
-        client.login(account.username, password)
-        count, size = client.stat()
-        console.print(f"Login OK. Mailbox: {count} messages, {_human_bytes(size)}")
-        client.quit()
+    from tui.core.sync.check import IncomingServer, check_incoming
+
+    server = IncomingServer.of(account)
+    console.print(connecting_line(server))
+    password = _password(secrets, account)
+    report = check_incoming(server, password or None, timeout=args.timeout, ca_file=args.ca_file)
+    for line in report.lines:
+        console.print(line)
+    if report.error is None:
         return 0
-    except pop3.Pop3Error as error:
-        client.abort()
-        hint = getattr(error, "hint", None)
-        console.warn(f"poptui: {error.message}" + (f" — {hint}" if hint else ""))
-        return 1
+    console.warn(f"poptui: {error_text(report.error)}")
+    certificate = report.untrusted_certificate
+    if certificate is not None:
+        for line in certificate_lines(certificate):
+            console.warn(f"  {line}")
+        console.warn(f"  {pin_advice(account.name, certificate)}")
+    return 1

@@ -8,75 +8,37 @@ deletes nothing. Shared by the TUI's worker and `poptui fetch`; no Textual here.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import os
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
-
-from platformdirs import user_state_path
+from typing import Any
 
 from tui.core.net import pop3
-from tui.core.storage.models import (
-    Account,
-    FetchLog,
-    Message,
-    MessageSource,
-    UidlAlias,
-    database_proxy,
-    utcnow,
-)
+from tui.core.storage.models import Account, FetchLog, Message, UidlAlias, database_proxy, utcnow
 from tui.core.storage.settings import DeletePolicy, Security
+from tui.core.sync.batch import BatchWriter
+from tui.core.sync.control import FetchControl
+from tui.core.sync.errors import (
+    AccountDisabled,
+    FetchCancelled,
+    FetchError,
+    MissingPassword,
+    UidlRequired,
+)
+from tui.core.sync.lock import AlreadyFetching, account_lock
+from tui.core.sync.outcome import error_text, with_provider_hint
+from tui.core.sync.plan import KnownUidls, ServerListing, deletable, known_uidls, plan_sync
 
 AUTH_FAILURES_BEFORE_DISABLE = 10
 CONNECT_FAILURES_BEFORE_DISABLE = 50
-BATCH_MESSAGES = 100
-BATCH_BYTES = 16 * 1024 * 1024
-"""A batch is committed (one durable transaction) when either limit is reached."""
-RESET_MIN_EXPECTED = 10
-"""UIDL reset detection needs at least this many messages we believe are still on the server."""
-
-
-class FetchError(Exception):
-    """A fetch that could not run or did not finish, worded for the user."""
-
-    kind = "error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class AlreadyFetching(FetchError):
-    kind = "already_fetching"
-
-
-class AccountDisabled(FetchError):
-    kind = "disabled"
-
-
-class MissingPassword(FetchError):
-    kind = "missing_password"
-
-
-class UidlRequired(FetchError):
-    kind = "uidl_unsupported"
-
-
-class FetchCancelled(FetchError):
-    kind = "cancelled"
 
 
 @dataclass
-class FetchProgress:
-    """Where a fetch is; posted after each message so a UI can draw a bar."""
+class SyncProgress:
+    """Where a fetch is; reported after each message so a UI can draw a bar."""
 
     account: str
     phase: str
@@ -96,6 +58,8 @@ class FetchProgress:
 
 @dataclass
 class FetchResult:
+    """How one fetch of one mailbox went (`tui.core.sync.outcome` words it)."""
+
     account: str
     new_messages: int = 0
     bytes_fetched: int = 0
@@ -112,288 +76,15 @@ class FetchResult:
     def ok(self) -> bool:
         return self.error is None
 
-    def summary(self) -> str:
-        if self.error is not None:
-            return f"{self.account}: {_error_text(self.error)}"
-        parts = [f"{self.new_messages} new message{'s' if self.new_messages != 1 else ''}"]
-        if self.bytes_fetched:
-            parts.append(_human_bytes(self.bytes_fetched))
-        if self.deleted_on_server:
-            parts.append(f"{self.deleted_on_server} deleted on the server")
-        if self.skipped_too_large:
-            parts.append(f"{self.skipped_too_large} skipped as too large")
-        if self.left_for_next_time:
-            parts.append(f"{self.left_for_next_time} left for the next fetch (per-fetch limit)")
-        if self.duplicates_by_message_id:
-            parts.append(f"{self.duplicates_by_message_id} already here (same Message-ID)")
-        if self.uidl_reset_suspected:
-            parts.append("the server renumbered its messages: nothing was deleted")
-        return f"{self.account}: " + ", ".join(parts) + f" in {self.seconds:.1f}s"
 
-
-def _human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
-
-
-def _error_text(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    hint = getattr(error, "hint", None)
-    return f"{message} — {hint}" if hint else str(message)
-
-
-# ---------------------------------------------------------------- the per-account lock
-
-
-def default_lock_dir() -> Path:
-    return user_state_path("poptui", appauthor=False) / "locks"
-
-
-@contextmanager
-def account_lock(
-    account: Account, *, lock_dir: Path | None = None, wait: float = 0.0
-) -> Iterator[None]:
-    """Only one fetch per account at a time, across processes (the TUI and a cron job).
-
-    An flock on a file: the kernel drops it when the process dies, so a killed fetch never
-    leaves a stale lock behind.
-    """
-    directory = lock_dir or default_lock_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"account-{account.secret_key}.lock"
-    handle: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the whole block
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise AlreadyFetching(
-                        f"{account.name} is already being fetched by another poptui "
-                        "(the app or a scheduled `poptui fetch`); try again when it finishes"
-                    ) from None
-                time.sleep(0.1)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
-
-
-# ---------------------------------------------------------------- what to fetch and delete
-
-
-@dataclass
-class ServerListing:
-    """The server's view of the mailbox for one session."""
-
-    uidls: dict[int, str]
-    sizes: dict[int, int]
-
-    def duplicates(self) -> set[str]:
-        counts = Counter(self.uidls.values())
-        return {uidl for uidl, count in counts.items() if count > 1}
-
-
-@dataclass
-class SyncPlan:
-    to_fetch: list[int]
-    skipped_too_large: int
-    left_for_next_time: int
-    reset_suspected: bool
-
-
-def _known_uidls(account: Account) -> dict[str, tuple[int, bool]]:
-    """UIDL → (message id, believed still on the server), for messages and aliases."""
-    known: dict[str, tuple[int, bool]] = {}
-    db = database_proxy.obj
-    # A plain cursor: this runs on every fetch, and building 5,000 peewee rows costs more than
-    # the query ("nothing new" is meant to take well under a second, from cron every minute).
-    rows = db.execute_sql(
-        f"SELECT id, uidl, deleted_on_server FROM message WHERE account_id = {db.param}",
-        (account.id,),
-    ).fetchall()
-    for message_id, uidl, deleted in rows:
-        known[uidl] = (message_id, not deleted)
-    aliases: Any = (
-        UidlAlias.select(UidlAlias.uidl, UidlAlias.message)
-        .where(UidlAlias.account == account)
-        .tuples()
-    )
-    for uidl, message_id in aliases:
-        known.setdefault(uidl, (message_id, True))
-    return known
-
-
-def plan_sync(account: Account, listing: ServerListing, known: dict[str, Any]) -> SyncPlan:
-    expected_on_server = {u for u, (_, on_server) in known.items() if on_server}
-    on_server = set(listing.uidls.values())
-    reset = (
-        len(expected_on_server) >= RESET_MIN_EXPECTED
-        and len(on_server) >= RESET_MIN_EXPECTED
-        and not (expected_on_server & on_server)
-    )
-    seen: set[str] = set()
-    new: list[int] = []
-    for number in sorted(listing.uidls):
-        uidl = listing.uidls[number]
-        if uidl in known or uidl in seen:
-            continue
-        seen.add(uidl)
-        new.append(number)
-    skipped = 0
-    if account.max_message_bytes:
-        fits = [n for n in new if listing.sizes.get(n, 0) <= account.max_message_bytes]
-        skipped = len(new) - len(fits)
-        new = fits
-    left = 0
-    if account.max_messages_per_fetch and len(new) > account.max_messages_per_fetch:
-        left = len(new) - account.max_messages_per_fetch
-        new = new[: account.max_messages_per_fetch]
-    return SyncPlan(new, skipped, left, reset)
-
-
-def deletable(
-    account: Account, listing: ServerListing, now: datetime, *, reset_suspected: bool
-) -> dict[int, int]:
-    """Server message number → stored message id, for the messages the policy deletes now.
-
-    Only messages already stored here qualify; duplicated UIDLs and a suspected UIDL reset
-    delete nothing, because then a UIDL no longer names one known message.
-    """
-    policy = DeletePolicy(account.delete_policy)
-    if policy is DeletePolicy.LEAVE or reset_suspected:
-        return {}
-    duplicates = listing.duplicates()
-    query = Message.select(Message.id, Message.uidl).where(
-        (Message.account == account) & ~Message.deleted_on_server
-    )
-    if policy is DeletePolicy.AFTER_DAYS:
-        query = query.where(
-            Message.first_seen_at <= now - timedelta(days=account.delete_after_days)
-        )
-    elif policy is DeletePolicy.WHEN_DELETED_HERE:
-        query = query.where(Message.deleted_here)
-    wanted: dict[int, str] = dict(query.tuples())  # type: ignore[arg-type]
-    wanted_by_uidl = {uidl: message_id for message_id, uidl in wanted.items()}
-    return {
-        number: wanted_by_uidl[uidl]
-        for number, uidl in listing.uidls.items()
-        if uidl in wanted_by_uidl and uidl not in duplicates
-    }
-
-
-# ---------------------------------------------------------------- storing
-
-
-class BatchWriter:
-    """Collects retrieved messages and stores each batch in one durable transaction."""
-
-    def __init__(self, account: Account, *, dedupe_message_id: bool) -> None:
-        self.account = account
-        self.dedupe_message_id = dedupe_message_id
-        self.pending: list[tuple[str, bytes]] = []
-        self.pending_bytes = 0
-        self.stored = 0
-        self.duplicates = 0
-
-    def add(self, uidl: str, raw: bytes) -> None:
-        self.pending.append((uidl, raw))
-        self.pending_bytes += len(raw)
-        if len(self.pending) >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        from tui.core.mail.parse import summarize  # the email package: only when mail arrives
-
-        now = utcnow()
-        with database_proxy.atomic():
-            for uidl, raw in self.pending:
-                summary = summarize(raw)
-                if self.dedupe_message_id and summary.message_id:
-                    existing = (
-                        Message.select(Message.id)
-                        .where(
-                            (Message.account == self.account)
-                            & (Message.message_id == summary.message_id)
-                        )
-                        .first()
-                    )
-                    if existing is not None:
-                        UidlAlias.insert(
-                            account=self.account, uidl=uidl, message=existing.id, seen_at=now
-                        ).on_conflict_ignore().execute()
-                        self.duplicates += 1
-                        continue
-                # No ON CONFLICT here: the lock and the known-UIDL filter make a conflict a bug,
-                # and failing the batch (no DELE follows) is the safe answer to a bug.
-                message_id = Message.insert(
-                    account=self.account,
-                    uidl=uidl,
-                    size=len(raw),
-                    from_addr=summary.from_addr,
-                    to_addrs=summary.to_addrs,
-                    subject=summary.subject,
-                    date=summary.date,
-                    message_id=summary.message_id,
-                    has_attachments=summary.has_attachments,
-                    party_domains=summary.party_domains,
-                    first_seen_at=now,
-                    fetched_at=now,
-                ).execute()
-                MessageSource.insert(message=message_id, raw=raw).execute()
-                self.stored += 1
-        self.pending.clear()
-        self.pending_bytes = 0
-
-
-# ---------------------------------------------------------------- the fetch
-
-
-class FetchControl:
-    """Stops a fetch from another thread at once (quitting the app): between messages, and by
-    closing the socket if the fetch is blocked in a read. Closing without QUIT deletes nothing;
-    messages already committed stay stored."""
-
-    def __init__(self) -> None:
-        self._cancelled = threading.Event()
-        self._lock = threading.Lock()
-        self._client: pop3.Pop3Client | None = None
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        with self._lock:
-            client = self._client
-        if client is not None:
-            client.abort()
-
-    def attach(self, client: pop3.Pop3Client) -> None:
-        with self._lock:
-            self._client = client
-        if self.cancelled:
-            client.abort()
-
-
-ProgressCallback = Callable[[FetchProgress], None]
+ProgressCallback = Callable[[SyncProgress], None]
 CancelCheck = Callable[[], bool]
 
 
 @dataclass
 class FetchOptions:
+    """How to fetch: set by `poptui fetch`'s flags and the app's `FetchSettings`."""
+
     timeout: float = 30.0
     ca_file: str | None = None
     lock_dir: Path | None = None
@@ -441,10 +132,7 @@ def fetch_account(
         )
         return result
     if not password:
-        result.error = MissingPassword(
-            f"No incoming password is stored for {account.name}: set it with "
-            f"`poptui password set {account.name!r} --incoming` or in the password editor"
-        )
+        result.error = MissingPassword.for_account(account.name)
         _record(account, result, log=None, now=now())
         return result
     try:
@@ -453,6 +141,8 @@ def fetch_account(
             try:
                 _run(account, password, options, result, progress, cancelled, control, now)
             except (pop3.Pop3Error, FetchError) as error:
+                if isinstance(error, pop3.AuthenticationFailed):
+                    with_provider_hint(error, account.incoming_host)
                 result.error = error
                 if control is not None and control.cancelled:
                     result.error = FetchCancelled(
@@ -477,7 +167,7 @@ def _run(
     control: FetchControl | None,
     now: Callable[[], datetime],
 ) -> None:
-    state = FetchProgress(account=account.name, phase="connecting")
+    state = SyncProgress(account=account.name, phase="connecting")
     report = progress or (lambda _p: None)
     report(state)
     client = pop3.Pop3Client.connect(
@@ -507,7 +197,7 @@ def _run(
             _fetch_without_uidl(client, account, sizes, state, report, cancelled, result)
             return
         listing = ServerListing(uidls=uidls, sizes=sizes)
-        known = _known_uidls(account)
+        known = known_uidls(account)
         plan = plan_sync(account, listing, known)
         result.skipped_too_large = plan.skipped_too_large
         result.left_for_next_time = plan.left_for_next_time
@@ -575,9 +265,7 @@ def _run(
         raise
 
 
-def _mark_gone(
-    account: Account, listing: ServerListing, known: dict[str, tuple[int, bool]]
-) -> None:
+def _mark_gone(account: Account, listing: ServerListing, known: KnownUidls) -> None:
     """Messages we stored that the server no longer lists were deleted there by someone else."""
     on_server = set(listing.uidls.values())
     gone = [mid for uidl, (mid, still) in known.items() if still and uidl not in on_server]
@@ -619,7 +307,7 @@ def _fetch_without_uidl(
     client: pop3.Pop3Client,
     account: Account,
     sizes: dict[int, int],
-    state: FetchProgress,
+    state: SyncProgress,
     report: ProgressCallback,
     cancelled: CancelCheck | None,
     result: FetchResult,
@@ -673,16 +361,16 @@ def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now:
         changes.update(
             {
                 Account.last_fetch_status: "error",
-                Account.last_fetch_error: _error_text(error),
+                Account.last_fetch_error: error_text(error),
                 Account.consecutive_auth_failures: auth,
                 Account.consecutive_connect_failures: conn,
             }
         )
         reason = ""
         if auth >= AUTH_FAILURES_BEFORE_DISABLE:
-            reason = f"{auth} failed logins in a row (last: {_error_text(error)})."
+            reason = f"{auth} failed logins in a row (last: {error_text(error)})."
         elif conn >= CONNECT_FAILURES_BEFORE_DISABLE:
-            reason = f"{conn} failed connections in a row (last: {_error_text(error)})."
+            reason = f"{conn} failed connections in a row (last: {error_text(error)})."
         if reason and not fresh.disabled:
             changes.update({Account.disabled: True, Account.disabled_reason: reason})
     Account.update(changes).where(Account.id == account.id).execute()
@@ -690,8 +378,8 @@ def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now:
         FetchLog.update(
             finished_at=now,
             status="ok" if error is None else "error",
-            error_kind=getattr(error, "kind", "") if error is not None else "",
-            error_message=_error_text(error) if error is not None else "",
+            error_kind=str(error.kind) if error is not None else "",
+            error_message=error_text(error) if error is not None else "",
             new_messages=result.new_messages,
             bytes_fetched=result.bytes_fetched,
             deleted_on_server=result.deleted_on_server,

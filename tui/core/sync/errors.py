@@ -1,0 +1,59 @@
+"""The errors a fetch or a connection check ends with when the server is not to blame.
+
+Server and network trouble arrives as `tui.core.net.pop3` errors; these say what poptui itself
+refused or could not do. Each is a `PoptuiError`: `message` for the user, `hint` what to do.
+"""
+
+from __future__ import annotations
+
+from tui.core.errors import PoptuiError
+
+
+class FetchError(PoptuiError):
+    """A fetch (or connection check) that could not run or did not finish, worded for the user."""
+
+    kind = "error"
+    """Stored in the fetch log's `error_kind`."""
+
+
+class AccountDisabled(FetchError):
+    """Auto-disabled after too many failures in a row; not fetched until fixed."""
+
+    kind = "disabled"
+
+
+class MissingPassword(FetchError):
+    """No incoming password in the secret store."""
+
+    kind = "missing_password"
+
+    @classmethod
+    def for_account(cls, name: str) -> MissingPassword:
+        return cls(
+            f"No incoming password is stored for {name}: set it with "
+            f"`poptui password set {name!r} --incoming` or in the password editor"
+        )
+
+
+class UidlRequired(FetchError):
+    """The server has no UIDL and the delete setting needs it; nothing was fetched."""
+
+    kind = "uidl_unsupported"
+
+
+class FetchCancelled(FetchError):
+    """Stopped on request (quitting the app); what was stored stays, nothing was deleted."""
+
+    kind = "cancelled"
+
+
+class InvalidServerSettings(FetchError):
+    """The server settings cannot be used as they are (a port out of range, a bad fingerprint)."""
+
+    kind = "settings"
+
+
+class Abandoned(FetchError):
+    """A stopped job did not finish within the grace period and was left to die with the app."""
+
+    kind = "abandoned"
