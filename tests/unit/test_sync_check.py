@@ -17,7 +17,7 @@ from tests.integration.fetch_helpers import make_message
 from tests.servers.certs import CertMaterial
 from tests.servers.fake_pop3 import FakePop3Server
 from tui.cli.fetch import run_connection_test
-from tui.core.net.pop3 import client as pop3
+from tui.core.net import pop3
 from tui.core.secrets.stores import MemoryStore, SecretKind
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
@@ -84,10 +84,8 @@ def test_other_hosts_get_no_provider_advice(host: str) -> None:
 
 @pytest.mark.parametrize(("host", "words"), [(MICROSOFT, "OAuth"), (GMAIL, "app password")])
 def test_the_check_adds_the_advice_for_a_provider(
-    resolve_to_loopback: None, monkeypatch: pytest.MonkeyPatch, host: str, words: str
+    resolve_to_loopback: None, host: str, words: str
 ) -> None:
-    # The POP3 client attaches no advice of its own (net knows nothing of providers).
-    monkeypatch.setattr(pop3, "auth_failure_hint", lambda host, text: None, raising=False)
     with FakePop3Server() as fake:
         report = check_incoming(server_at(fake.port, host=host), "wrong", timeout=5)
     assert isinstance(report.error, pop3.AuthenticationFailed)
@@ -264,10 +262,8 @@ def test_fetch_test_prints_what_it_learnt_and_the_reason_it_failed(
 def test_a_fetch_rejected_by_a_provider_records_its_advice(
     store: AccountStore,
     resolve_to_loopback: None,
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(pop3, "auth_failure_hint", lambda host, text: None, raising=False)
     with FakePop3Server([make_message(1)]) as fake:
         settings = AccountSettings(
             name="Box",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from tui.core.errors import PoptuiError
-from tui.core.net.pop3 import client as pop3
+from tui.core.net import pop3
 from tui.core.storage.models import Account
 from tui.core.sync import AlreadyFetching, FetchResult, PollSchedule, UidlRequired
 from tui.core.sync.outcome import describe_failure, describe_success, error_text, summary_line
