@@ -2,7 +2,8 @@
 
 Nothing is fetched and nothing deleted. The account form's "Test & save", the app's connection
 test (t) and `poptui fetch --test` all run `check_incoming`; `tui.core.sync.outcome` words the
-report for each of them.
+report for each of them. A rejected password carries the provider's advice (an app password,
+OAuth only) as its hint.
 """
 
 from __future__ import annotations
