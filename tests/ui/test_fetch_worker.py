@@ -23,7 +23,7 @@ from tests.servers.fake_pop3 import HANG, FakePop3Server, FakeSession, stuff
 from tests.ui.conftest import OWNER, fixed_clock, store
 from tui.app import PoptuiApp, make_app
 from tui.core.net import pop3
-from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.secrets import MemoryStore, SecretKind, SecretStoreError
 from tui.core.storage.models import Account, Message, database_proxy
 from tui.core.storage.settings import AccountSettings, Security
 from tui.core.sync import (
@@ -34,7 +34,7 @@ from tui.core.sync import (
     describe_success,
 )
 from tui.fetch_worker import FetchJob, FetchSettings, ProgressForwarder
-from tui.messages import FetchFailed, FetchFinished, FetchProgress
+from tui.messages import ConnectionTested, FetchFailed, FetchFinished, FetchProgress
 from tui.screens.dialogs import CertificateTrustDialog, ErrorDialog
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.message_browser import MessageBrowserScreen
@@ -323,6 +323,47 @@ async def test_untrusted_certificate_offers_the_dialog_and_pins(
             notices = [str(m.notification.message) for m in seen if isinstance(m, Notify)]
             assert "Work: 2 new messages" in notices
             assert Message.select().count() == 2
+
+
+class LockedStore(MemoryStore):
+    """A password store that cannot be read (a locked keyring)."""
+
+    def get(self, account_key: str, kind: SecretKind, *, mailbox: str = "") -> str | None:
+        raise SecretStoreError("The keyring is locked.")
+
+
+async def test_an_unreadable_password_store_is_reported_for_fetch_and_test(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """Trouble outside the server (here the password store) reaches the user as a typed
+    failure from the worker, for a fetch (f) and for the connection test (t)."""
+    locked = LockedStore()
+    app = make_app(
+        f"sqlite:///{db_path}",
+        secrets=locked,
+        clock=fixed_clock,
+        owner=OWNER,
+        fetching=FetchSettings(options=FetchOptions(lock_dir=tmp_path / "locks", timeout=5)),
+    )
+    add_server_account(locked, 9, password=None)
+    seen: list[TextualMessage] = []
+    async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await wait_until(pilot, lambda: any(isinstance(m, FetchFailed) for m in seen))
+        await pilot.pause()
+        failed = next(m for m in seen if isinstance(m, FetchFailed))
+        assert isinstance(failed.error, SecretStoreError)
+        notices = [str(m.notification.message) for m in seen if isinstance(m, Notify)]
+        assert any("could not be read from the password store" in n for n in notices)
+        assert app.fetcher.running is None
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        tested = next(m for m in seen if isinstance(m, ConnectionTested))
+        assert isinstance(tested.report.error, SecretStoreError)
+        assert app.fetcher.testing is None
+        text = str(app.screen.query_one("#error-text").render())
+        assert "The keyring is locked." in text
 
 
 def test_failure_words_are_specific() -> None:
