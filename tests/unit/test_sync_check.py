@@ -52,6 +52,17 @@ def server_at(port: int, *, host: str = "127.0.0.1", **changes: Any) -> Incoming
     return IncomingServer(**fields)
 
 
+def settings_at(host: str, port: int, *, name: str = "Work") -> AccountSettings:
+    return AccountSettings(
+        name=name,
+        email="alice@example.com",
+        incoming_host=host,
+        incoming_port=port,
+        incoming_security=Security.NONE,
+        username="alice",
+    )
+
+
 @pytest.fixture
 def resolve_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """Provider host names reach the local fake server, as if DNS pointed them at it."""
@@ -106,14 +117,7 @@ def test_the_check_adds_no_advice_for_any_other_server() -> None:
 
 def test_the_form_tester_keeps_its_interface(resolve_to_loopback: None) -> None:
     with FakePop3Server([make_message(1)]) as fake:
-        settings = AccountSettings(
-            name="Work",
-            email="alice@outlook.com",
-            incoming_host=MICROSOFT,
-            incoming_port=fake.port,
-            incoming_security=Security.NONE,
-            username="alice",
-        )
+        settings = settings_at(MICROSOFT, fake.port)
         rejected = pop3_tester(settings, "wrong")
         accepted = pop3_tester(settings, "secret")
     assert not rejected.ok and "OAuth" in rejected.message
@@ -228,15 +232,7 @@ def test_fetch_test_prints_what_it_learnt_and_the_reason_it_failed(
     store: AccountStore, resolve_to_loopback: None
 ) -> None:
     with FakePop3Server([make_message(1)]) as fake:
-        settings = AccountSettings(
-            name="Box",
-            email="alice@gmail.com",
-            incoming_host=GMAIL,
-            incoming_port=fake.port,
-            incoming_security=Security.NONE,
-            username="alice",
-        )
-        account = store.create(settings)
+        account = store.create(settings_at(GMAIL, fake.port, name="Box"))
         secrets = MemoryStore()
         args = SimpleNamespace(timeout=5.0, ca_file=None)
         console = Console()
@@ -265,15 +261,7 @@ def test_a_fetch_rejected_by_a_provider_records_its_advice(
     tmp_path: Path,
 ) -> None:
     with FakePop3Server([make_message(1)]) as fake:
-        settings = AccountSettings(
-            name="Box",
-            email="alice@gmail.com",
-            incoming_host=GMAIL,
-            incoming_port=fake.port,
-            incoming_security=Security.NONE,
-            username="alice",
-        )
-        account = store.create(settings)
+        account = store.create(settings_at(GMAIL, fake.port, name="Box"))
         options = FetchOptions(lock_dir=tmp_path / "locks", timeout=5)
         result = fetch_account(account, "wrong", options=options)
     assert isinstance(result.error, pop3.AuthenticationFailed)
