@@ -29,7 +29,7 @@ from typing import TypeVar
 from textual.message import Message
 
 from tui.core.secrets import SecretKind
-from tui.core.storage.models import database_proxy
+from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.settings import Security
 from tui.core.sync import (
     CheckReport,
@@ -244,11 +244,8 @@ class FetchCoordinator:
         forward = ProgressForwarder(job, post, interval=self.settings.progress_interval)
 
         def work() -> FetchResult:
+            account, password = self._account_and_password(job.account_id)
             with database_proxy.connection_context():
-                account = self.services.accounts.get_by_id(job.account_id)
-                password = self.services.secrets.get(
-                    account.secret_key, SecretKind.INCOMING, mailbox=account.name
-                )
                 return fetch_account(
                     account,
                     password,
@@ -273,11 +270,7 @@ class FetchCoordinator:
         control = FetchControl()
 
         def work() -> CheckReport:
-            with database_proxy.connection_context():
-                account = self.services.accounts.get_by_id(job.account_id)
-            password = self.services.secrets.get(
-                account.secret_key, SecretKind.INCOMING, mailbox=account.name
-            )
+            account, password = self._account_and_password(job.account_id)
             return check_incoming(
                 IncomingServer.of(account),
                 password or None,
@@ -291,6 +284,15 @@ class FetchCoordinator:
             nowhere = IncomingServer(job.account_name, "", 0, Security.NONE, "")
             report = CheckReport(nowhere, error=error)
         _send(post, ConnectionTested(job.account_id, job.account_name, report))
+
+    def _account_and_password(self, account_id: int) -> tuple[Account, str | None]:
+        """The account (read on a connection of this thread's own) and its incoming password."""
+        with database_proxy.connection_context():
+            account = self.services.accounts.get_by_id(account_id)
+        password = self.services.secrets.get(
+            account.secret_key, SecretKind.INCOMING, mailbox=account.name
+        )
+        return account, password
 
     def _stoppable(
         self,
