@@ -37,7 +37,7 @@ from tui.core.secrets import MemoryStore, SecretKind, probe_keyring  # noqa: E40
 from tui.core.storage.accounts import AccountStore  # noqa: E402
 from tui.core.storage.models import Account, Message, database_proxy  # noqa: E402
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security  # noqa: E402
-from tui.core.sync.engine import BatchWriter  # noqa: E402
+from tui.core.sync.batch import BatchWriter  # noqa: E402
 from tui.messages import FetchProgress  # noqa: E402
 from tui.screens.dialogs import CertificateTrustDialog  # noqa: E402
 from tui.services import TestResult  # noqa: E402
