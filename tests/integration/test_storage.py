@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from peewee import IntegrityError
 
+from tui.core.errors import PoptuiError
 from tui.core.storage import db as dbmod
 from tui.core.storage.accounts import AccountError, AccountStore
 from tui.core.storage.migrations import all_migrations
@@ -122,6 +123,18 @@ def test_remove_dropping_mail_deletes_messages_and_sources(database: Any) -> Non
     store.remove("Home", keep_mail=False)
     assert Message.select().count() == 0
     assert MessageSource.select().count() == 0
+
+
+def test_storage_errors_are_poptui_errors() -> None:
+    from tui.core.sharing.postgres_rls import TeamSetupError
+    from tui.core.sharing.rules import SharingError
+    from tui.core.storage.queries import MessageNotFound
+
+    for error in (AccountError, dbmod.DatabaseError, MessageNotFound, SharingError):
+        assert issubclass(error, PoptuiError), error
+    assert issubclass(TeamSetupError, PoptuiError)
+    assert issubclass(MessageNotFound, LookupError)  # still a lookup failure
+    assert str(AccountError("No account named 'x'")) == "No account named 'x'"
 
 
 def test_duplicate_names_are_refused_with_a_clear_error(database: Any) -> None:

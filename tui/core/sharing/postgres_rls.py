@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from tui.core.errors import PoptuiError
 from tui.core.storage.db import describe_url, make_database, migrate
 
 OWNER_ROLE = "poptui_owner"
@@ -237,8 +238,8 @@ TABLES = (
 )  # fmt: skip
 
 
-class TeamSetupError(Exception):
-    pass
+class TeamSetupError(PoptuiError):
+    """The team database cannot be set up as asked, worded for the administrator."""
 
 
 def _quote_role(name: str) -> str:

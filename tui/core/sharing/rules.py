@@ -17,6 +17,7 @@ from typing import Any
 
 from peewee import IntegrityError
 
+from tui.core.errors import PoptuiError
 from tui.core.storage.accounts import current_user, write_transaction
 from tui.core.storage.models import (
     Account,
@@ -44,7 +45,7 @@ class PolicyMode(StrEnum):
     USERS_CHOICE = "users_choice"
 
 
-class SharingError(Exception):
+class SharingError(PoptuiError):
     """A sharing change that is not allowed or not valid, worded for the user."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from peewee import IntegrityError, OperationalError, SqliteDatabase
 
+from tui.core.errors import PoptuiError
 from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 
@@ -35,7 +36,7 @@ def write_transaction() -> Any:
     return database_proxy.atomic()
 
 
-class AccountError(Exception):
+class AccountError(PoptuiError):
     """An account operation that cannot be done, worded for the user."""
 
 

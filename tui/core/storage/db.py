@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
 from platformdirs import user_data_path
 
+from tui.core.errors import PoptuiError
 from tui.core.storage.dialect import POSTGRES, SQLITE, Dialect
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import database_proxy
@@ -23,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_S = 15.0
 """How long a writer waits for another process (a cron fetch, a second TUI) to finish."""
 
 
-class DatabaseError(Exception):
+class DatabaseError(PoptuiError):
     """A database problem worded for the user."""
 
 

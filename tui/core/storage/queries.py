@@ -23,6 +23,7 @@ from typing import Any
 
 from peewee import PostgresqlDatabase
 
+from tui.core.errors import PoptuiError
 from tui.core.mail.render import extract_body_text
 from tui.core.storage.migrations.m0004_message_search import SORT_KEY
 from tui.core.storage.models import database_proxy, utcnow
@@ -37,7 +38,7 @@ _COLUMNS = f"id, {SORT_KEY}, from_addr, subject, size, has_attachments"
 _WORDS = re.compile(r"[^\W_]+")
 
 
-class MessageNotFound(LookupError):
+class MessageNotFound(PoptuiError, LookupError):
     """The message is gone (deleted by another session, or a stale id)."""
 
 
