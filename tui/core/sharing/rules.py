@@ -18,7 +18,8 @@ from typing import Any
 from peewee import IntegrityError
 
 from tui.core.errors import PoptuiError
-from tui.core.storage.accounts import current_user, write_transaction
+from tui.core.storage.accounts import current_user
+from tui.core.storage.dialect import write_transaction
 from tui.core.storage.models import (
     Account,
     AccountShare,
@@ -146,7 +147,7 @@ class SharingService:
         found = AppUser.get_or_none(AppUser.name == name)
         if found is not None:
             return found
-        with write_transaction():
+        with write_transaction(database_proxy.obj):
             first = AppUser.select().count() == 0
             with contextlib.suppress(IntegrityError):  # registered by a concurrent start
                 AppUser.insert(name=name, is_admin=first, created_at=utcnow()).execute()

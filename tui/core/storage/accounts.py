@@ -11,11 +11,11 @@ import getpass
 import uuid
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
 
-from peewee import IntegrityError, OperationalError, SqliteDatabase
+from peewee import IntegrityError, OperationalError
 
 from tui.core.errors import PoptuiError
+from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 
@@ -26,14 +26,6 @@ _PLAIN_FIELDS = [
     for f in fields(AccountSettings)
     if f.name not in {"incoming_security", "outgoing_security", "delete_policy", "sharing", "extra"}
 ]
-
-
-def write_transaction() -> Any:
-    """A transaction that takes SQLite's write lock up front, so readers-turned-writers never
-    deadlock; on PostgreSQL an ordinary transaction."""
-    if isinstance(database_proxy.obj, SqliteDatabase):
-        return database_proxy.obj.atomic("IMMEDIATE")
-    return database_proxy.atomic()
 
 
 class AccountError(PoptuiError):
@@ -52,9 +44,9 @@ def current_user() -> str:
     compare rows with it, so the app must use the same name.
     """
     db = database_proxy.obj
-    if db is not None and not isinstance(db, SqliteDatabase):
-        row = db.execute_sql("SELECT current_user").fetchone()
-        return str(row[0])
+    sql = dialect_of(db).current_user_sql if db is not None else ""
+    if sql:
+        return str(db.execute_sql(sql).fetchone()[0])
     return getpass.getuser()
 
 
@@ -146,10 +138,10 @@ class AccountStore:
         last_error: Exception | None = None
         for _ in range(ACTIVATE_RETRIES):
             try:
-                with write_transaction():
+                with write_transaction(database_proxy.obj):
                     # Lock this owner's rows first, in a fixed order, so concurrent switches
                     # queue up instead of deadlocking on the unique index (PostgreSQL).
-                    if not isinstance(database_proxy.obj, SqliteDatabase):
+                    if dialect_of(database_proxy.obj).locks_rows:
                         list(
                             Account.select(Account.id)
                             .where(Account.owner == self.owner)

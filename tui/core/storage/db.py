@@ -15,7 +15,7 @@ from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabas
 from platformdirs import user_data_path
 
 from tui.core.errors import PoptuiError
-from tui.core.storage.dialect import POSTGRES, SQLITE, Dialect
+from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import database_proxy
 
@@ -110,10 +110,6 @@ def make_database(url: str) -> Database:
     )
 
 
-def dialect_of(db: Database) -> Dialect:
-    return POSTGRES if isinstance(db, PostgresqlDatabase) else SQLITE
-
-
 def schema_version(db: Database) -> int:
     """0 for an empty database."""
     if not db.table_exists("schema_version"):
@@ -123,7 +119,7 @@ def schema_version(db: Database) -> int:
 
 
 def migrate(db: Database) -> int:
-    """Bring the schema up to date, one numbered migration per transaction; returns the version.
+    """Bring the schema up to date in one transaction, migration by migration; returns the version.
 
     Two processes starting at once must not both migrate: SQLite takes the write lock up front
     (BEGIN IMMEDIATE), PostgreSQL an advisory lock.
@@ -131,7 +127,9 @@ def migrate(db: Database) -> int:
     migrations = all_migrations()
     known = migrations[-1].version if migrations else 0
     dialect = dialect_of(db)
-    with _migration_lock(db, dialect):
+    with write_transaction(db):
+        if dialect.migration_lock_sql:
+            db.execute_sql(dialect.migration_lock_sql)
         current = schema_version(db)
         if current > known:
             raise SchemaTooNew(
@@ -146,25 +144,6 @@ def migrate(db: Database) -> int:
             migration.apply(db, dialect)
             db.execute_sql(f"UPDATE schema_version SET version = {int(migration.version)}")
         return known
-
-
-class _migration_lock:
-    def __init__(self, db: Database, dialect: Dialect) -> None:
-        self.db = db
-        self.dialect = dialect
-        self.transaction: Any = None
-
-    def __enter__(self) -> None:
-        if self.dialect is SQLITE:
-            self.transaction = self.db.atomic("IMMEDIATE")
-            self.transaction.__enter__()
-        else:
-            self.transaction = self.db.atomic()
-            self.transaction.__enter__()
-            self.db.execute_sql("SELECT pg_advisory_xact_lock(738201)")
-
-    def __exit__(self, *exc: object) -> None:
-        self.transaction.__exit__(*exc)
 
 
 def open_database(url: str | None = None, *, run_migrations: bool = True) -> Database:

@@ -59,7 +59,7 @@ STATEMENTS = [
 ]
 
 
-def _backfill_party_domains(db: Any) -> None:
+def _backfill_party_domains(db: Any, dialect: Dialect) -> None:
     # The only migration that parses mail: party domains cannot be computed in SQL. The parser
     # is a pure function of the stored raw bytes, so running it here is repeatable.
     from tui.core.mail.parse import summarize
@@ -72,15 +72,12 @@ def _backfill_party_domains(db: Any) -> None:
         domains = summarize(bytes(raw)).party_domains
         if domains:
             updates.append((domains, message_id))
-    placeholder = db.param
+    update = dialect.bind("UPDATE message SET party_domains = ? WHERE id = ?")
     for domains, message_id in updates:
-        db.execute_sql(
-            f"UPDATE message SET party_domains = {placeholder} WHERE id = {placeholder}",
-            (domains, message_id),
-        )
+        db.execute_sql(update, (domains, message_id))
 
 
 def apply(db: Any, dialect: Dialect) -> None:
     for statement in STATEMENTS:
         db.execute_sql(dialect.sql(statement))
-    _backfill_party_domains(db)
+    _backfill_party_domains(db, dialect)
