@@ -154,6 +154,7 @@ def child(url: str, account_id: int, spawned_at: float) -> dict[str, Any]:
     from tui.core.storage import queries as message_query
     from tui.core.storage.accounts import AccountStore
     from tui.core.storage.db import open_database
+    from tui.core.storage.mailbox_view import MailboxView
     from tui.core.storage.models import database_proxy
     from tui.screens.message_browser import MessageBrowserScreen
     from tui.widgets.message_list import MessageList
@@ -238,7 +239,7 @@ def child(url: str, account_id: int, spawned_at: float) -> dict[str, Any]:
             times = []
             for _ in range(5):
                 began = time.perf_counter()
-                found = message_query.search(account_id, text)
+                found = message_query.search(MailboxView(account_id), text)
                 times.append(time.perf_counter() - began)
             core[label] = statistics.median(times)
             hits[label] = len(found)

@@ -14,6 +14,7 @@ import pytest
 from tests.servers.postgres import PostgresError, PostgresServer
 from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
 from tui.core.sharing.rules import NotAllowed, PolicyMode, SharingError, SharingService
+from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Message, MessageSource, database_proxy
@@ -47,7 +48,17 @@ class Team:
         account = AccountStoreAny().get_by_id(self.account_id)
         if account is None:
             return set()
-        return {m.subject for m in service.visible_messages(account, name)}
+        return seen_through_the_app(service, account, name)
+
+
+def seen_through_the_app(service: SharingService, account: Any, viewer: str) -> set[str]:
+    """The subjects the browser (and `poptui messages list`) shows `viewer`: the view sharing
+    gives them, listed by the message queries; nothing when it is not shared with them."""
+    try:
+        view = service.view_of(account, viewer)
+    except NotAllowed:
+        return set()
+    return {row.subject for row in message_query.first_page(view, 1000)}
 
 
 class AccountStoreAny:
@@ -146,7 +157,7 @@ def postgres_team(postgres_server: PostgresServer) -> Iterator[Team]:
         account = AccountStoreAny().get_by_id(team.account_id)
         if account is None:
             return set()
-        return {m.subject for m in service.visible_messages(account, roles[user])}
+        return seen_through_the_app(service, account, roles[user])
 
     team.subjects_seen_by = subjects_seen_by  # type: ignore[method-assign]
     connect("alice")

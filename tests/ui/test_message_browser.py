@@ -23,6 +23,7 @@ from tui.core.mail.parse import summarize
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
+from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import Account, Message, MessageSource
 from tui.screens.message_browser import MessageBrowserScreen
 from tui.screens.message_dialogs import (
@@ -508,8 +509,8 @@ def test_every_binding_has_an_id_and_a_tooltip() -> None:
 def test_the_row_window_returns_every_position_right(database: Any) -> None:
     work = make_account("Work", active=True)
     insert_many(work, 1000)
-    expected = [row.id for row in message_query.first_page(work.id, 1000)]
-    rows = MailboxRows(work.id, page_size=50, max_pages=3)
+    expected = [row.id for row in message_query.first_page(MailboxView(work.id), 1000)]
+    rows = MailboxRows(MailboxView(work.id), page_size=50, max_pages=3)
     rows.reload()
     order = [*range(1000), *reversed(range(1000)), 500, 10, 990, 400, 401, 399, 0, 999, 620]
     for index in order:
@@ -523,9 +524,9 @@ def test_the_row_window_returns_every_position_right(database: Any) -> None:
 def test_the_row_window_survives_mail_arriving_meanwhile(database: Any) -> None:
     work = make_account("Work", active=True)
     insert_many(work, 300)
-    rows = MailboxRows(work.id, page_size=50, max_pages=3)
+    rows = MailboxRows(MailboxView(work.id), page_size=50, max_pages=3)
     rows.reload()
-    before = [row.id for row in message_query.first_page(work.id, 300)]
+    before = [row.id for row in message_query.first_page(MailboxView(work.id), 300)]
     assert rows.get(200) is not None
     newer = store_raw(work, mail("Brand new", "N <n@example.com>", NOW, "new"), uidl="new")
     for index in reversed(range(201)):  # walk up to the top through keyset pages

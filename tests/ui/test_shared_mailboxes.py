@@ -1,15 +1,21 @@
 """The message browser offers mailboxes shared with the user: marked, read-only, and with a
-"Public, except these domains" rule applied (on SQLite by the app's queries)."""
+"Public, except these domains" rule applied by the app's queries; `poptui messages list` shows
+the same messages."""
 
 from __future__ import annotations
 
+import getpass
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.app import App
 
 from tests.ui.test_message_browser import NOW, OWNER, BrowserApp, screen_text
+from tui.cli import Console, main
 from tui.core.mail.parse import summarize
 from tui.core.sharing.rules import SharingService
 from tui.core.storage.accounts import AccountStore
@@ -48,10 +54,10 @@ def store(account: Any, sender: str, subject: str, uidl: str) -> None:
     MessageSource.create(message=message, raw=raw)
 
 
-def seed_shared_mailbox(permission: SharingPermission, **options: Any) -> Any:
-    SharingService(OWNER).ensure_user()
+def seed_shared_mailbox(permission: SharingPermission, viewer: str = OWNER, **options: Any) -> Any:
+    SharingService(viewer).ensure_user()
     SharingService("bob").ensure_user()
-    AccountStore(OWNER).create(
+    AccountStore(viewer).create(
         AccountSettings(
             name="Mine", email="me@example.com", incoming_host="pop.example.com", username="me"
         )
@@ -110,3 +116,78 @@ async def test_private_mailboxes_of_others_are_not_offered(
         await pilot.press("m")
         await pilot.pause()
         assert "BobBox" not in screen_text(app)
+
+
+class ViewerApp(App[None]):
+    """The browser as `viewer` sees it, opened on one mailbox."""
+
+    def __init__(self, viewer: str, account_id: int, download_dir: Path) -> None:
+        super().__init__()
+        self._screen = MessageBrowserScreen(
+            account_id, accounts=AccountStore(viewer), download_dir=download_dir, page_size=2
+        )
+
+    def on_mount(self) -> None:
+        self.push_screen(self._screen)
+
+
+def cli(*argv: str) -> Any:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), Console(out, err))
+    assert code == 0, err.getvalue()
+    return out.getvalue()
+
+
+async def test_the_browser_and_the_command_line_show_the_same_messages(
+    tmp_path: Path, downloads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command line's user is the login running it, so the browser looks as that login too.
+    me = getpass.getuser()
+    url = f"sqlite:///{tmp_path}/agree.db"
+    monkeypatch.setenv("POPTUI_DATABASE", url)
+    db = open_database(url)
+    try:
+        bob_box = seed_shared_mailbox(
+            SharingPermission.PUBLIC, viewer=me, excluded_domains=["rival.com"]
+        )
+        for number in range(3):
+            store(bob_box, f"n{number}@news.example", f"Newsletter {number}", f"n{number}")
+        store(bob_box, "z@rival.com", "Rival's second offer", "r2")
+        app = ViewerApp(me, bob_box.id, downloads)
+        async with app.run_test(size=(110, 30)) as pilot:
+            await pilot.pause()
+            browser = app.screen
+            assert isinstance(browser, MessageBrowserScreen) and browser.read_only
+            rows = browser.message_list
+            shown = [rows.source.get(index) for index in range(rows.total)]
+            in_the_app = [row.id for row in shown if row is not None]
+        listed = json.loads(cli("messages", "list", "BobBox", "--owner", "bob", "--json"))
+        assert [message["id"] for message in listed] == in_the_app
+        subjects = {message["subject"] for message in listed}
+        assert len(subjects) == 4 and not any("Rival" in subject for subject in subjects)
+        page = json.loads(
+            cli("messages", "list", "BobBox", "--owner", "bob", "--json", "--limit", "2")
+        )
+        assert [message["id"] for message in page] == in_the_app[:2]
+        text = cli("messages", "list", "BobBox", "--owner", "bob", "--limit", "0")
+        assert "(4 messages, shared with you read-only)" in text and "Rival" not in text
+    finally:
+        db.close()
+
+
+async def test_the_command_line_refuses_a_mailbox_not_shared_with_the_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/private.db"
+    monkeypatch.setenv("POPTUI_DATABASE", url)
+    db = open_database(url)
+    try:
+        seed_shared_mailbox(SharingPermission.PRIVATE, viewer=getpass.getuser())
+        out, err = io.StringIO(), io.StringIO()
+        for name in ("BobBox", "NoSuchBox"):
+            code = main(["messages", "list", name, "--owner", "bob"], Console(out, err))
+            assert code == 1
+            assert f"bob shares no mailbox named {name!r} with you" in err.getvalue()
+        assert "Offer" not in out.getvalue()
+    finally:
+        db.close()

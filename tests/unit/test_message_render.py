@@ -29,6 +29,7 @@ from tui.core.mail.html_text import html_to_text
 from tui.core.mail.render import extract_body_text, render_message
 from tui.core.storage import db as dbmod
 from tui.core.storage import queries
+from tui.core.storage.mailbox_view import MailboxView
 
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 HOSTILE = (
@@ -313,10 +314,10 @@ def test_8bit_c1_in_mislabelled_mail_keeps_the_rest_of_the_line(
         account = make_account()
         message = add(account, 1, date=BASE, raw=raw)
         word = shown.split()[1]  # "upanu", or "županu" when the charset is read right
-        assert queries.search(account.id, word) == []  # only the body holds it
+        assert queries.search(MailboxView(account.id), word) == []  # only the body holds it
         assert queries.index_all_bodies() == 1
-        assert [row.id for row in queries.search(account.id, word)] == [message]
-        assert [row.id for row in queries.search(account.id, "svima")] == [message]
+        assert [row.id for row in queries.search(MailboxView(account.id), word)] == [message]
+        assert [row.id for row in queries.search(MailboxView(account.id), "svima")] == [message]
     finally:
         db.close()
 

@@ -271,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.add_argument("--admin", metavar="LOGIN", help="make this person an administrator")
 
+    from tui.cli.messages import add_messages_parser
+
+    add_messages_parser(commands)
+
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
     return parser
@@ -635,6 +639,11 @@ class Cli:
         from tui.cli.fetch import run_fetch_command
 
         return run_fetch_command(self.args, self.console, self.store, self.secret_store)
+
+    def cmd_messages_list(self) -> int:
+        from tui.cli.messages import list_messages
+
+        return list_messages(self.args, self.console)
 
     # sharing ---------------------------------------------------------------
 

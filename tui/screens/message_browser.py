@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountNotFound, AccountStore
+from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.queries import MessageRow
 from tui.core.storage.settings import DeletePolicy
@@ -133,6 +134,8 @@ class MessageBrowserScreen(Screen[None]):
         self._download_dir = download_dir
         self._page_size = page_size
         self.account_id: int | None = None
+        self.view: MailboxView | None = None
+        """What this user sees of the mailbox shown (`SharingService.view_of`)."""
         self.read_only = False
         """True while showing a mailbox someone else shared with this user."""
         self._delete_policy = DeletePolicy.LEAVE
@@ -171,19 +174,20 @@ class MessageBrowserScreen(Screen[None]):
     def open_mailbox(self, account_id: int | None) -> None:
         """Show `account_id`'s messages (the active mailbox for None), newest first."""
         account: Account | None
-        hidden: tuple[str, ...] = ()
         try:
             if account_id is None:
                 account = self._accounts.active()
             else:
                 account = self._accounts.get_by_id(account_id)
         except AccountNotFound:
-            account, hidden = self._shared_mailbox(account_id)
-        self.read_only = account is not None and account.owner != self._accounts.owner
-        if account is not None:
-            message_query.hide_domains(int(account.id), hidden if self.read_only else ())
+            account = self._shared_mailbox(account_id)
+        from tui.core.sharing.rules import SharingService
+
+        viewer = SharingService(self._accounts.owner)
+        self.view = viewer.view_of(account) if account is not None else None
+        self.read_only = self.view is not None and self.view.read_only
         self._leave_search()
-        if account is None:
+        if account is None or self.view is None:
             self.account_id = None
             self._mailbox_label = ""
             self.sub_title = "Messages"
@@ -196,22 +200,22 @@ class MessageBrowserScreen(Screen[None]):
         if self.read_only:
             self._mailbox_label += f" · shared by {clean(account.owner)}, read-only"
         self.sub_title = f"Messages · {clean(account.name)}"
-        source = MailboxRows(self.account_id, page_size=self._page_size)
+        source = MailboxRows(self.view, page_size=self._page_size)
         source.reload()
         self.message_list.show(source)
         self._show_summary()
 
-    def _shared_mailbox(self, account_id: int | None) -> tuple[Account | None, tuple[str, ...]]:
+    def _shared_mailbox(self, account_id: int | None) -> Account | None:
         """Someone else's mailbox this user may read (its sharing permission allows it)."""
         if account_id is None:
-            return None, ()
+            return None
         from tui.core.sharing.rules import SharingService
 
         service = SharingService(self._accounts.owner)
-        for account, effective in service.visible_accounts():
+        for account, _ in service.visible_accounts():
             if account.id == account_id and account.archived_at is None:
-                return account, effective.excluded_domains
-        return None, ()
+                return account
+        return None
 
     def reload(self) -> None:
         """Read the list again (the app calls this when a fetch brought new mail)."""
@@ -340,17 +344,17 @@ class MessageBrowserScreen(Screen[None]):
         if not text:
             self.clear_search()
             return
-        if self.account_id is not None:
-            self.run_search(self.account_id, text)
+        if self.view is not None:
+            self.run_search(self.view, text)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=SEARCH_GROUP)
-    def run_search(self, account_id: int, text: str) -> None:
+    def run_search(self, view: MailboxView, text: str) -> None:
         outcome: Message
         try:
             with database_proxy.connection_context():
-                rows = message_query.search(account_id, text)
+                rows = message_query.search(view, text)
                 outcome = SearchFinished(
-                    account_id, text, rows, message_query.pending_bodies(account_id)
+                    view.account_id, text, rows, message_query.pending_bodies(view.account_id)
                 )
         except Exception as error:  # whatever the database says, the screen stays up
             outcome = SearchFailed(error)
@@ -385,8 +389,8 @@ class MessageBrowserScreen(Screen[None]):
         """Back to the whole mailbox, where the cursor was before the search."""
         had_results = bool(self.search_text)
         self._leave_search()
-        if had_results and self.account_id is not None:
-            source = MailboxRows(self.account_id, page_size=self._page_size)
+        if had_results and self.view is not None:
+            source = MailboxRows(self.view, page_size=self._page_size)
             source.reload()
             self.message_list.show(source, cursor=self._position_before_search)
             self._show_summary()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tui.core.storage import queries as message_query
+from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.queries import MessageRow
 
 PAGE_SIZE = 100
@@ -45,9 +46,9 @@ class MailboxRows:
     empty_text = "No messages in this mailbox yet."
 
     def __init__(
-        self, account_id: int, *, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES
+        self, view: MailboxView, *, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES
     ) -> None:
-        self.account_id = account_id
+        self.view = view
         self.page_size = page_size
         self.max_rows = page_size * max(2, max_pages)
         self._total = 0
@@ -66,7 +67,7 @@ class MailboxRows:
 
     def reload(self) -> None:
         """Count again and forget the loaded rows (after a fetch, a delete, a switch)."""
-        self._total = message_query.count(self.account_id)
+        self._total = message_query.count(self.view)
         self._start = 0
         self._rows = []
 
@@ -83,7 +84,7 @@ class MailboxRows:
         end = self._start + len(self._rows)
         self.queries += 1
         if self._rows and end <= index < end + page:
-            more = message_query.page_after(self.account_id, self._rows[-1].cursor, page)
+            more = message_query.page_after(self.view, self._rows[-1].cursor, page)
             self._rows.extend(more)
             if len(more) < page:  # rows went away meanwhile: the list ends here
                 self._total = self._start + len(self._rows)
@@ -92,7 +93,7 @@ class MailboxRows:
                 del self._rows[:excess]
                 self._start += excess
         elif self._rows and self._start - page <= index < self._start:
-            more = message_query.page_before(self.account_id, self._rows[0].cursor, page)
+            more = message_query.page_before(self.view, self._rows[0].cursor, page)
             reached_top = len(more) < page
             # Mail that arrived since the count would sit above position 0: leave it out
             # until the next reload rather than shift every position under the cursor.
@@ -102,14 +103,14 @@ class MailboxRows:
             self._rows[:0] = more
             del self._rows[self.max_rows :]
         elif index >= self._total - page:
-            self._rows = message_query.last_page(self.account_id, page)
+            self._rows = message_query.last_page(self.view, page)
             self._start = max(0, self._total - len(self._rows))
         elif index < page:
-            self._rows = message_query.first_page(self.account_id, page)
+            self._rows = message_query.first_page(self.view, page)
             self._start = 0
         else:
             first = max(0, index - page // 2)
-            self._rows = message_query.page_at(self.account_id, first, page)
+            self._rows = message_query.page_at(self.view, first, page)
             self._start = first
 
 

@@ -2,8 +2,10 @@
 
 An administrator sets a policy per user or per role: a fixed permission, or "User's choice"
 (the owner picks), optionally locked. "Public" may keep mail to or from up to five domains
-private. The rules are decided here for the app (SQLite and PostgreSQL); on a team PostgreSQL
-database the same rules are also enforced by row-level security (`tui.core.sharing.postgres_rls`).
+private. The rules are decided here for the app (SQLite and PostgreSQL): `SharingService.view_of`
+turns them into the `MailboxView` the message queries are scoped by, for the browser and the
+command line alike. On a team PostgreSQL database the same rules are also enforced by row-level
+security (`tui.core.sharing.postgres_rls`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from peewee import IntegrityError
 from tui.core.errors import PoptuiError
 from tui.core.storage.accounts import current_user
 from tui.core.storage.dialect import write_transaction
+from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import (
     Account,
     AccountShare,
     AppUser,
     AuditLog,
-    Message,
     SharingPolicy,
     database_proxy,
     utcnow,
@@ -362,18 +364,18 @@ class SharingService:
                 result.append((account, effective))
         return result
 
-    def visible_messages(self, account: Account, viewer: str | None = None) -> Any:
-        """A query of the messages of `account` that `viewer` may read (none if not shared)."""
+    def view_of(self, account: Account, viewer: str | None = None) -> MailboxView:
+        """What `viewer` sees of `account`'s mail, the one rule for the browser, `poptui messages
+        list` and the tests: the owner sees it all; someone it is shared with sees it
+        read-only, without mail to or from its excluded domains. Raises `NotAllowed` when it is
+        neither theirs nor shared with them."""
         viewer = viewer or self.actor
-        effective = self.effective(account)
-        query = Message.select().where((Message.account == account.id) & ~Message.deleted_here)
         if viewer == account.owner:
-            return query
+            return MailboxView(int(account.id))
+        effective = self.effective(account)
         if not self.can_view_account(effective, viewer):
-            return query.where(Message.id < 0)
-        for domain in effective.excluded_domains:
-            query = query.where(~Message.party_domains.contains(f" {domain} "))
-        return query
+            raise NotAllowed(f"{account.owner}'s mailbox {account.name!r} is not shared with you.")
+        return MailboxView(int(account.id), effective.excluded_domains, read_only=True)
 
     # audit ----------------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ are keyset pages: "the next `limit` rows after this (key, id)", so every page co
 index range scan whether it is the first or the 2,000th; only `page_at` (a jump to an
 arbitrary position, e.g. dragging the scrollbar) counts its way in, and it walks the index only.
 
-Search runs over subject, sender, recipients and body text: FTS5 on SQLite, a `tsvector` on
-PostgreSQL (both from migration 4). Bodies are not parsed at fetch time; `index_bodies` extracts
+Every list query takes a `MailboxView`: which mailbox, and what of it the person looking may
+see (`SharingService.view_of` decides). Search runs over subject, sender, recipients and body
+text: FTS5 on SQLite, a `tsvector` on PostgreSQL (both from migration 4); the SQL spellings that
+differ come from the `Dialect`. Bodies are not parsed at fetch time; `index_bodies` extracts
 them in batches, meant for a background worker. Raw SQL, because the index is matched by the
 exact text of its expression and predicate. Blocking: from a worker thread, wrap calls in
 `database_proxy.connection_context()`.
@@ -21,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from peewee import PostgresqlDatabase
-
 from tui.core.errors import PoptuiError
 from tui.core.mail.render import extract_body_text
+from tui.core.storage.dialect import Dialect, dialect_of, write_transaction
+from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.migrations.m0004_message_search import SORT_KEY
 from tui.core.storage.models import database_proxy, utcnow
 
@@ -90,45 +92,12 @@ def _db() -> Any:
     return database_proxy.obj
 
 
-def _is_postgres() -> bool:
-    return isinstance(_db(), PostgresqlDatabase)
-
-
-def _live() -> str:
-    """The partial index's predicate, spelled exactly as in migration 4."""
-    return "NOT deleted_here" if _is_postgres() else "deleted_here = 0"
-
-
-_HIDDEN_DOMAINS: dict[int, tuple[str, ...]] = {}
-_SAFE_DOMAIN = re.compile(r"^[a-z0-9.-]+$")
-
-
-def hide_domains(account_id: int, domains: Sequence[str]) -> None:
-    """Hide mail to or from `domains` when listing `account_id` (someone else's mailbox shared
-    as "Public, except these domains"). On PostgreSQL row-level security hides it anyway; on
-    SQLite this is the filter. One viewer per process, so a module-level table is enough."""
-    if not domains:
-        _HIDDEN_DOMAINS.pop(account_id, None)
-        return
-    for domain in domains:
-        if not _SAFE_DOMAIN.match(domain):
-            raise ValueError(f"not a domain: {domain!r}")
-    _HIDDEN_DOMAINS[account_id] = tuple(domains)
-
-
-def _hidden(account_id: int, prefix: str = "") -> str:
-    # Domains are validated to [a-z0-9.-], so they can stand in the SQL text.
-    if _is_postgres():
-        return ""  # row-level security already hides them, for every query
-    domains = _HIDDEN_DOMAINS.get(account_id, ())
-    return "".join(f" AND {prefix}party_domains NOT LIKE '% {d} %'" for d in domains)
+def _dialect() -> Dialect:
+    return dialect_of(_db())
 
 
 def _execute(sql: str, params: Sequence[Any] = ()) -> Any:
-    db = _db()
-    if db.param != "?":
-        sql = sql.replace("?", db.param)
-    return db.execute_sql(sql, tuple(params))
+    return _db().execute_sql(_dialect().bind(sql), tuple(params))
 
 
 def _rows(sql: str, params: Sequence[Any]) -> list[MessageRow]:
@@ -145,17 +114,21 @@ def _rows(sql: str, params: Sequence[Any]) -> list[MessageRow]:
     ]
 
 
-def _now_param() -> Any:
-    """Now, as peewee writes a DateTimeField: a datetime for psycopg2, its str() for SQLite."""
-    stamp = utcnow()
-    return stamp if _is_postgres() else str(stamp)
+def _scope(view: MailboxView, alias: str = "") -> tuple[str, list[Any]]:
+    """The WHERE terms, and their parameters, for the messages `view` shows: its account's, not
+    deleted here, none to or from a hidden domain.
+
+    "Not deleted here" is spelled as the list index's predicate, so the index is used. On a team
+    PostgreSQL database row-level security hides the same domains again, for any SQL.
+    """
+    sql = f"{alias}account_id = ? AND {_dialect().is_false(alias + 'deleted_here')}"
+    sql += f" AND {alias}party_domains NOT LIKE ?" * len(view.hidden_domains)
+    return sql, [view.account_id, *(f"% {domain} %" for domain in view.hidden_domains)]
 
 
-def _base(account_id: int) -> str:
-    return (
-        f"SELECT {_COLUMNS} FROM message WHERE account_id = ? AND {_live()}"
-        + _hidden(account_id)
-    )
+def _select(view: MailboxView) -> tuple[str, list[Any]]:
+    where, params = _scope(view)
+    return f"SELECT {_COLUMNS} FROM message WHERE {where}", params
 
 
 # `key <= k AND (key < k OR id < i)` rather than a row value `(key, id) < (k, i)`: SQLite uses
@@ -166,87 +139,79 @@ _DESC = f" ORDER BY {SORT_KEY} DESC, id DESC LIMIT ?"
 _ASC = f" ORDER BY {SORT_KEY} ASC, id ASC LIMIT ?"
 
 
+def _around(cursor: Cursor) -> tuple[Any, Any, int]:
+    return (cursor.key, cursor.key, cursor.id)
+
+
 # ------------------------------------------------------------------------------ the list
 
 
-def count(account_id: int) -> int:
-    """Messages in the list (not deleted here)."""
-    row = _execute(
-        f"SELECT COUNT(*) FROM message WHERE account_id = ? AND {_live()}"
-        + _hidden(account_id),
-        (account_id,),
-    ).fetchone()
+def count(view: MailboxView) -> int:
+    """Messages in the list (not deleted here, not hidden from this view)."""
+    where, params = _scope(view)
+    row = _execute(f"SELECT COUNT(*) FROM message WHERE {where}", params).fetchone()
     return int(row[0])
 
 
 def page_after(
-    account_id: int, cursor: Cursor | None, limit: int = DEFAULT_PAGE
+    view: MailboxView, cursor: Cursor | None, limit: int = DEFAULT_PAGE
 ) -> list[MessageRow]:
     """Up to `limit` messages after `cursor` in list order (older); the newest page for None."""
+    sql, params = _select(view)
     if cursor is None:
-        return _rows(_base(account_id) + _DESC, (account_id, limit))
-    params = (account_id, cursor.key, cursor.key, cursor.id, limit)
-    return _rows(_base(account_id) + _OLDER + _DESC, params)
+        return _rows(sql + _DESC, (*params, limit))
+    return _rows(sql + _OLDER + _DESC, (*params, *_around(cursor), limit))
 
 
 def page_before(
-    account_id: int, cursor: Cursor | None, limit: int = DEFAULT_PAGE
+    view: MailboxView, cursor: Cursor | None, limit: int = DEFAULT_PAGE
 ) -> list[MessageRow]:
     """Up to `limit` messages before `cursor` (newer), in list order; the last page for None."""
+    sql, params = _select(view)
     if cursor is None:
-        rows = _rows(_base(account_id) + _ASC, (account_id, limit))
+        rows = _rows(sql + _ASC, (*params, limit))
     else:
-        params = (account_id, cursor.key, cursor.key, cursor.id, limit)
-        rows = _rows(_base(account_id) + _NEWER + _ASC, params)
+        rows = _rows(sql + _NEWER + _ASC, (*params, *_around(cursor), limit))
     rows.reverse()
     return rows
 
 
-def first_page(account_id: int, limit: int = DEFAULT_PAGE) -> list[MessageRow]:
-    return page_after(account_id, None, limit)
+def first_page(view: MailboxView, limit: int = DEFAULT_PAGE) -> list[MessageRow]:
+    return page_after(view, None, limit)
 
 
-def last_page(account_id: int, limit: int = DEFAULT_PAGE) -> list[MessageRow]:
+def last_page(view: MailboxView, limit: int = DEFAULT_PAGE) -> list[MessageRow]:
     """The oldest `limit` messages, in list order: "jump to end"."""
-    return page_before(account_id, None, limit)
+    return page_before(view, None, limit)
 
 
-def page_at(account_id: int, offset: int, limit: int = DEFAULT_PAGE) -> list[MessageRow]:
+def page_at(view: MailboxView, offset: int, limit: int = DEFAULT_PAGE) -> list[MessageRow]:
     """Up to `limit` messages from position `offset` (0 = newest).
 
     For jumps only (dragging the scrollbar): finding the first row walks `offset` index entries
     (covering, a few ms per 100,000); moving on from there is keyset paging again.
     """
     if offset <= 0:
-        return page_after(account_id, None, limit)
+        return page_after(view, None, limit)
+    where, params = _scope(view)
     anchor = _execute(
-        f"SELECT id, {SORT_KEY} FROM message WHERE account_id = ? AND {_live()}"
-        + _hidden(account_id)
-        + f" ORDER BY {SORT_KEY} DESC, id DESC LIMIT 1 OFFSET ?",
-        (account_id, offset),
+        f"SELECT id, {SORT_KEY} FROM message WHERE {where}"
+        f" ORDER BY {SORT_KEY} DESC, id DESC LIMIT 1 OFFSET ?",
+        (*params, offset),
     ).fetchone()
     if anchor is None:
-        return last_page(account_id, limit)
-    first = Cursor(anchor[1], int(anchor[0]))
-    params = (account_id, first.key, first.key, first.id + 1, limit)
+        return last_page(view, limit)
     # "older than (key, id + 1)" includes the anchor itself
-    return _rows(_base(account_id) + _OLDER + _DESC, params)
+    return page_after(view, Cursor(anchor[1], int(anchor[0]) + 1), limit)
 
 
-def position(account_id: int, cursor: Cursor) -> int:
+def position(view: MailboxView, cursor: Cursor) -> int:
     """How many messages come before `cursor` in the list: its 0-based position."""
+    where, params = _scope(view)
     row = _execute(
-        f"SELECT COUNT(*) FROM message WHERE account_id = ? AND {_live()}"
-        + _hidden(account_id)
-        + _NEWER,
-        (account_id, cursor.key, cursor.key, cursor.id),
+        f"SELECT COUNT(*) FROM message WHERE {where}" + _NEWER, (*params, *_around(cursor))
     ).fetchone()
     return int(row[0])
-
-
-def get_row(message_id: int) -> MessageRow | None:
-    rows = _rows(f"SELECT {_COLUMNS} FROM message WHERE id = ?", (message_id,))
-    return rows[0] if rows else None
 
 
 # ------------------------------------------------------------------------------ search
@@ -261,69 +226,34 @@ def search_words(text: str) -> list[str]:
     return [word.lower() for word in _WORDS.findall(text)]
 
 
-def _fts_query(text: str) -> str:
-    # Each whitespace-separated term is a phrase of its words, the last one a prefix:
-    # "invoi" finds "invoice", "ana@exam" finds ana@example.com. Terms are ANDed.
-    phrases = []
-    for term in text.split():
-        words = search_words(term)
-        if words:
-            phrases.append('"' + " ".join(words) + '"*')
-    return " ".join(phrases)
-
-
-def _tsquery(text: str) -> str:
-    phrases = []
-    for term in text.split():
-        words = search_words(term)
-        if words:
-            quoted = [f"'{word}'" for word in words]
-            quoted[-1] += ":*"
-            phrases.append("(" + " <-> ".join(quoted) + ")")
-    return " & ".join(phrases)
-
-
-def _has_fts_table() -> bool:
-    return bool(_db().table_exists("message_fts"))
-
-
-def search(account_id: int, text: str, limit: int = SEARCH_LIMIT) -> list[MessageRow]:
+def search(view: MailboxView, text: str, limit: int = SEARCH_LIMIT) -> list[MessageRow]:
     """Messages whose subject, sender, recipients or body contain every term, newest first.
 
-    Bodies are searched once `index_bodies` has extracted them.
+    Each whitespace-separated term is a phrase of its words, the last one a prefix: "invoi"
+    finds "invoice", "ana@exam" finds ana@example.com. Bodies are searched once
+    `index_bodies` has extracted them.
     """
-    if _is_postgres():
-        query = _tsquery(text)
-        if not query:
-            return []
-        return _rows(
-            _base(account_id) + " AND search_vector @@ to_tsquery('simple', ?)" + _DESC,
-            (account_id, query, limit),
-        )
-    if not _has_fts_table():
-        return _like_search(account_id, text, limit)
-    query = _fts_query(text)
+    dialect = _dialect()
+    if dialect.full_text == "fts5" and not _db().table_exists("message_fts"):
+        return _like_search(view, text, limit)
+    query = dialect.match_query([search_words(term) for term in text.split()])
     if not query:
         return []
-    # CROSS JOIN pins the join order: matches first, then their rows. Left to itself SQLite
-    # walked the whole list index probing FTS per row (minutes on 100,000 messages).
+    where, params = _scope(view, "m.")
     return _rows(
         f"SELECT m.id, {SORT_KEY}, m.from_addr, m.subject, m.size, m.has_attachments"
-        " FROM message_fts CROSS JOIN message AS m ON m.id = message_fts.rowid"
-        f" WHERE message_fts MATCH ? AND m.account_id = ? AND m.{_live()}"
-        + _hidden(account_id, "m.")
-        + f" ORDER BY {SORT_KEY} DESC, m.id DESC LIMIT ?",
-        (query, account_id, limit),
+        f" FROM {dialect.search_from} WHERE {dialect.search_match_sql} AND {where}"
+        f" ORDER BY {SORT_KEY} DESC, m.id DESC LIMIT ?",
+        (query, *params, limit),
     )
 
 
-def _like_search(account_id: int, text: str, limit: int) -> list[MessageRow]:
-    """Search without FTS5 (an SQLite built without it): a scan, but the same answers."""
+def _like_search(view: MailboxView, text: str, limit: int) -> list[MessageRow]:
+    """Search on an SQLite built without FTS5: a scan, but the same answers."""
     words = search_words(text)
     if not words:
         return []
-    sql = _base(account_id)
-    params: list[Any] = [account_id]
+    sql, params = _select(view)
     for word in words:
         sql += (
             " AND (lower(subject) LIKE ? OR lower(from_addr) LIKE ?"
@@ -338,24 +268,18 @@ def _like_search(account_id: int, text: str, limit: int) -> list[MessageRow]:
 
 def pending_bodies(account_id: int | None = None) -> int:
     """Messages whose body text is not extracted yet (search covers only their headers)."""
-    pending = "NOT body_indexed" if _is_postgres() else "body_indexed = 0"
+    dialect = _dialect()
+    pending = dialect.is_false("body_indexed")
     if account_id is None:
         row = _execute(f"SELECT COUNT(*) FROM message WHERE {pending}").fetchone()
     else:
-        # "+account_id" keeps SQLite on the small partial index of pending rows; left alone it
-        # walked the account's whole list index (230 ms for 100,000 messages).
-        column = "account_id" if _is_postgres() else "+account_id"
+        # Unindexed "account_id" keeps SQLite on the small partial index of pending rows; left
+        # alone it walked the account's whole list index (230 ms for 100,000 messages).
+        column = dialect.unindexed("account_id")
         row = _execute(
             f"SELECT COUNT(*) FROM message WHERE {pending} AND {column} = ?", (account_id,)
         ).fetchone()
     return int(row[0])
-
-
-def _write_transaction() -> Any:
-    db = _db()
-    if isinstance(db, PostgresqlDatabase):
-        return db.atomic()
-    return db.atomic("IMMEDIATE")
 
 
 def index_bodies(batch: int = INDEX_BATCH) -> int:
@@ -364,16 +288,17 @@ def index_bodies(batch: int = INDEX_BATCH) -> int:
     Returns how many were done; 0 means every body is indexed. Sources are read and parsed
     outside the write transaction, so a fetch running meanwhile waits only for the UPDATEs.
     """
-    pending = "NOT body_indexed" if _is_postgres() else "body_indexed = 0"
+    dialect = _dialect()
     ids = [
         int(row[0])
         for row in _execute(
-            f"SELECT id FROM message WHERE {pending} ORDER BY id DESC LIMIT ?", (batch,)
+            f"SELECT id FROM message WHERE {dialect.is_false('body_indexed')}"
+            " ORDER BY id DESC LIMIT ?",
+            (batch,),
         ).fetchall()
     ]
     if not ids:
         return 0
-    done = "TRUE" if _is_postgres() else "1"
     updates = []
     for message_id in ids:  # one source in memory at a time: a message can be 25 MB
         row = _execute(
@@ -381,10 +306,10 @@ def index_bodies(batch: int = INDEX_BATCH) -> int:
         ).fetchone()
         body = extract_body_text(bytes(row[0]), MAX_INDEXED_BODY_CHARS) if row else ""
         updates.append((body, message_id))
-    with _write_transaction():
+    with write_transaction(_db()):
         for body, message_id in updates:
             _execute(
-                f"UPDATE message SET body_text = ?, body_indexed = {done} WHERE id = ?",
+                f"UPDATE message SET body_text = ?, body_indexed = {dialect.true} WHERE id = ?",
                 (body.replace("\x00", ""), message_id),
             )
     return len(updates)
@@ -418,16 +343,17 @@ def mark_deleted_here(message_ids: Iterable[int]) -> int:
     ids = sorted({int(message_id) for message_id in message_ids})
     if not ids:
         return 0
-    true = "TRUE" if _is_postgres() else "1"
+    dialect = _dialect()
+    now = dialect.timestamp_param(utcnow())
     changed = 0
-    with _write_transaction():
+    with write_transaction(_db()):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
             cursor = _execute(
-                f"UPDATE message SET deleted_here = {true}, deleted_here_at = ?"
-                f" WHERE {_live()} AND id IN ({marks})",
-                (_now_param(), *chunk),
+                f"UPDATE message SET deleted_here = {dialect.true}, deleted_here_at = ?"
+                f" WHERE {dialect.is_false('deleted_here')} AND id IN ({marks})",
+                (now, *chunk),
             )
             changed += int(cursor.rowcount)
     return changed
@@ -435,9 +361,7 @@ def mark_deleted_here(message_ids: Iterable[int]) -> int:
 
 def load_source(message_id: int) -> bytes:
     """The raw RFC 5322 bytes of a message; raises `MessageNotFound`."""
-    row = _execute(
-        "SELECT raw FROM message_source WHERE message_id = ?", (message_id,)
-    ).fetchone()
+    row = _execute("SELECT raw FROM message_source WHERE message_id = ?", (message_id,)).fetchone()
     if row is None:
         raise MessageNotFound(f"Message {message_id} is no longer stored.")
     return bytes(row[0])
