@@ -1,5 +1,5 @@
-"""Storage on SQLite and on a real PostgreSQL: schema, the one-active rule, UIDL uniqueness,
-migrations and the database URL switch."""
+"""Storage on SQLite and on a real PostgreSQL: schema, the one-active rule, re-enabling and
+removing accounts, UIDL uniqueness, migrations and the database URL switch."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from peewee import IntegrityError
 
 from tui.core.errors import PoptuiError
+from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.storage import db as dbmod
-from tui.core.storage.accounts import AccountError, AccountStore
+from tui.core.storage.accounts import AccountError, AccountStore, PasswordKind
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import Account, Message, MessageSource, Setting, database_proxy
 from tui.core.storage.settings import AccountSettings
@@ -123,6 +124,54 @@ def test_remove_dropping_mail_deletes_messages_and_sources(database: Any) -> Non
     store.remove("Home", keep_mail=False)
     assert Message.select().count() == 0
     assert MessageSource.select().count() == 0
+
+
+def test_remove_forgets_both_passwords(database: Any) -> None:
+    store = AccountStore("alice")
+    home = store.create(sample("Home", same_credentials_for_outgoing=False))
+    work = store.create(sample("Work"))
+    secrets = MemoryStore(
+        {
+            (home.secret_key, SecretKind.INCOMING): "pop-secret",
+            (home.secret_key, SecretKind.OUTGOING): "smtp-secret",
+            (work.secret_key, SecretKind.INCOMING): "work-secret",
+        }
+    )
+    store.remove("Home", keep_mail=True, secrets=secrets)
+    assert secrets.get(home.secret_key, SecretKind.INCOMING) is None
+    assert secrets.get(home.secret_key, SecretKind.OUTGOING) is None
+    assert secrets.get(work.secret_key, SecretKind.INCOMING) == "work-secret"  # others stay
+    store.remove("Work", keep_mail=False, secrets=secrets)
+    assert repr(secrets) == "MemoryStore(0 passwords)"
+
+
+def test_password_kinds_are_the_secret_stores_kinds() -> None:
+    # Storage cannot import secrets, so it names the two passwords itself: they must agree.
+    assert [kind.value for kind in PasswordKind] == [kind.value for kind in SecretKind]
+    assert all(SecretKind(kind) is SecretKind(kind.value) for kind in PasswordKind)
+
+
+@pytest.mark.parametrize(
+    ("tested", "new_incoming_password", "enabled"),
+    [(False, False, False), (True, False, True), (False, True, True), (True, True, True)],
+)
+def test_one_rule_re_enables_a_disabled_account(
+    database: Any, tested: bool, new_incoming_password: bool, enabled: bool
+) -> None:
+    store = AccountStore("alice")
+    store.create(sample("Home"))
+    Account.update(
+        disabled=True, disabled_reason="10 failed logins", consecutive_auth_failures=10
+    ).execute()
+    changed = store.enable_if_fixed(
+        "Home", tested=tested, new_incoming_password=new_incoming_password
+    )
+    account = store.get("Home")
+    assert changed is enabled
+    assert account.disabled is not enabled
+    assert (account.consecutive_auth_failures == 0) is enabled
+    assert (account.disabled_reason == "") is enabled
+    assert store.enable_if_fixed("Home", tested=True) is (not enabled)  # only when disabled
 
 
 def test_storage_errors_are_poptui_errors() -> None:

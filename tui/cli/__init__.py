@@ -578,13 +578,9 @@ class Cli:
         else:
             password = _prompt_twice(f"{kind.value.capitalize()} password for {account.name}: ")
         self.secret_store().set(account.secret_key, kind, password, mailbox=account.name)
-        if account.disabled:
-            Account.update(
-                disabled=False,
-                disabled_reason="",
-                consecutive_auth_failures=0,
-                consecutive_connect_failures=0,
-            ).where(Account.id == account.id).execute()
+        if self.store.enable_if_fixed(
+            account.name, new_incoming_password=kind is SecretKind.INCOMING
+        ):
             self.console.print(f"{account.name!r} was disabled; the new password enables it again")
         self.console.print(f"{kind.value.capitalize()} password for {account.name!r} saved")
         return EXIT_OK

@@ -255,9 +255,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
                 account = store.create(settings)
             else:
                 account = store.update(self._editing_name, settings)
-            if account.disabled and (tested or submission.password):
-                # As `poptui password set` does: the fix is in, so fetching may resume.
-                account = store.enable(account.name)
+            store.enable_if_fixed(
+                account.name, tested=tested, new_incoming_password=bool(submission.password)
+            )
         password_problem = ""
         try:
             secrets = self._services.secrets

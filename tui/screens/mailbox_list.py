@@ -34,7 +34,7 @@ from tui.messages import (
 )
 from tui.screens.account_form import AccountFormScreen, FormOutcome
 from tui.screens.dialogs import ConfirmDeleteDialog, DeleteChoice, ErrorDialog
-from tui.services import SecretKind, Services
+from tui.services import Services
 from tui.widgets.fetch_status import FetchStatus
 from tui.widgets.mailbox_table import (
     ACTIVE_MARKER,
@@ -350,10 +350,7 @@ class MailboxListScreen(Screen[None]):
         keep_mail = choice is DeleteChoice.KEEP_MAIL
         with database_proxy.connection_context():
             account = store.get_by_id(row.account_id)
-            secret_key = account.secret_key
-            store.remove(account.name, keep_mail=keep_mail)
-        for kind in SecretKind:
-            self._services.secrets.delete(secret_key, kind, mailbox=row.name)
+            store.remove(account.name, keep_mail=keep_mail, secrets=self._services.secrets)
         self.post_message(MailboxRemoved(row.name, kept_mail=keep_mail))
 
     @on(MailboxRemoved)

@@ -360,11 +360,10 @@ class PasswordEditorScreen(FormScreen[bool]):
                 problem = str(error)
                 break
             saved.append(kind)
-        enabled = False
-        if SecretKind.INCOMING in saved and account.disabled:
-            with database_proxy.connection_context():
-                services.accounts.enable(account.name)
-            enabled = True
+        with database_proxy.connection_context():
+            enabled = services.accounts.enable_if_fixed(
+                account.name, new_incoming_password=SecretKind.INCOMING in saved
+            )
         self.post_message(PasswordsSaved(tuple(saved), tuple(verified), enabled, problem))
 
     @on(PasswordRejected)

@@ -1,7 +1,9 @@
 """Accounts as the app and the command line use them: create, edit, remove, switch the active one.
 
-Converts between `AccountSettings` (what the form holds) and the `Account` row, and keeps the
-"exactly one active mailbox" promise together with the database's unique index.
+Every change to an account goes through `AccountStore`, so each rule has one home: "exactly one
+active mailbox" (with the database's unique index), when a disabled mailbox may fetch again, and
+that removing one forgets its passwords. Converts between `AccountSettings` (what the form
+holds) and the `Account` row.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 import builtins
 import getpass
 import uuid
-from collections.abc import Sequence
 from dataclasses import fields
+from enum import StrEnum
+from typing import Any, Protocol
 
 from peewee import IntegrityError, OperationalError
 
 from tui.core.errors import PoptuiError
 from tui.core.storage.dialect import dialect_of, write_transaction
-from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
+from tui.core.storage.models import Account, Message, database_proxy, utcnow
 from tui.core.storage.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 
 ACTIVATE_RETRIES = 20
@@ -34,6 +37,31 @@ class AccountError(PoptuiError):
 
 class AccountNotFound(AccountError):
     pass
+
+
+class PasswordKind(StrEnum):
+    """A mailbox's two passwords, by the values `tui.core.secrets.SecretKind` gives them.
+
+    Storage may not import secrets (a higher room), yet removing a mailbox must forget both;
+    `tests/integration/test_storage.py` holds the two enums to the same values.
+    """
+
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class ForgetsPasswords(Protocol):
+    """What `AccountStore.remove` needs of a `tui.core.secrets.SecretStore`."""
+
+    def delete(self, account_key: str, kind: Any, /, *, mailbox: str = "") -> None: ...
+
+
+def reenables(*, tested: bool, new_incoming_password: bool) -> bool:
+    """When a change lets a mailbox that was disabled (too many failed logins or connections)
+    fetch again: its settings just passed a test against the server, or it has a new incoming
+    password. A new outgoing password fixes nothing the fetch does, and an untested edit of
+    the settings may not either."""
+    return tested or new_incoming_password
 
 
 def current_user() -> str:
@@ -170,8 +198,27 @@ class AccountStore:
         ).where(Account.id == account.id).execute()
         return self.get(name)
 
-    def remove(self, name: str, *, keep_mail: bool) -> None:
-        """Remove an account; with `keep_mail` its fetched mail stays, readable as archived."""
+    def enable_if_fixed(
+        self, name: str, *, tested: bool = False, new_incoming_password: bool = False
+    ) -> bool:
+        """After a change to `name`: enable it again if it was disabled and `reenables` says the
+        change may have fixed it. True when it was re-enabled (worth telling the user)."""
+        if not self.get(name).disabled or not reenables(
+            tested=tested, new_incoming_password=new_incoming_password
+        ):
+            return False
+        self.enable(name)
+        return True
+
+    def remove(
+        self, name: str, *, keep_mail: bool, secrets: ForgetsPasswords | None = None
+    ) -> None:
+        """Remove an account; with `keep_mail` its fetched mail stays, readable as archived.
+
+        With `secrets` (the `SecretStore` in use) its incoming and outgoing passwords are
+        forgotten too, after the database change: a store that fails (a locked keyring) raises
+        its own error with the account already gone, as the app has always done.
+        """
         account = self.get(name)
         with database_proxy.atomic():
             if keep_mail:
@@ -187,17 +234,12 @@ class AccountStore:
                 successor = self._query().order_by(Account.name).first()  # type: ignore[attr-defined]
                 if successor is not None and not successor.disabled:
                     Account.update(is_active=True).where(Account.id == successor.id).execute()
+        if secrets is not None:
+            for kind in PasswordKind:
+                secrets.delete(account.secret_key, kind, mailbox=account.name)
 
     def message_count(self, account: Account, *, include_deleted: bool = False) -> int:
         query = Message.select().where(Message.account == account)
         if not include_deleted:
             query = query.where(~Message.deleted_here)
         return int(query.count())
-
-    def recent_log(self, account: Account, limit: int = 10) -> Sequence[FetchLog]:
-        return list(
-            FetchLog.select()
-            .where(FetchLog.account == account)
-            .order_by(FetchLog.started_at.desc())
-            .limit(limit)
-        )
