@@ -34,6 +34,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
     SELECT count(*) FROM app_user
 $$;
 
+-- The administrator's policy for a user: their own, else their role's; no row means the default
+-- (User's choice, unlocked). Mirrors SharingService.policy_for.
+CREATE OR REPLACE FUNCTION poptui_policy_of(who text) RETURNS SETOF sharing_policy
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT * FROM sharing_policy
+    WHERE (scope_kind = 'user' AND scope = who)
+       OR (scope_kind = 'role'
+           AND scope = CASE WHEN poptui_is_admin(who) THEN 'admin' ELSE 'user' END)
+    ORDER BY scope_kind = 'user' DESC
+    LIMIT 1
+$$;
+
 CREATE OR REPLACE FUNCTION poptui_owns_account(acc bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
     SELECT EXISTS (SELECT 1 FROM account WHERE id = acc AND owner = session_user)
@@ -45,17 +57,12 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
 DECLARE
     a account%ROWTYPE;
     p sharing_policy%ROWTYPE;
-    owner_role text;
 BEGIN
     SELECT * INTO a FROM account WHERE id = acc;
     IF NOT FOUND THEN
         permission := 'private'; excluded := ''; RETURN;
     END IF;
-    SELECT * INTO p FROM sharing_policy WHERE scope_kind = 'user' AND scope = a.owner;
-    IF NOT FOUND THEN
-        owner_role := CASE WHEN poptui_is_admin(a.owner) THEN 'admin' ELSE 'user' END;
-        SELECT * INTO p FROM sharing_policy WHERE scope_kind = 'role' AND scope = owner_role;
-    END IF;
+    SELECT * INTO p FROM poptui_policy_of(a.owner);
     IF FOUND AND p.mode = 'fixed' THEN
         permission := p.permission; excluded := p.excluded_domains;
     ELSE
@@ -109,13 +116,8 @@ CREATE OR REPLACE FUNCTION poptui_may_choose(who text) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
 DECLARE
     p sharing_policy%ROWTYPE;
-    owner_role text;
 BEGIN
-    SELECT * INTO p FROM sharing_policy WHERE scope_kind = 'user' AND scope = who;
-    IF NOT FOUND THEN
-        owner_role := CASE WHEN poptui_is_admin(who) THEN 'admin' ELSE 'user' END;
-        SELECT * INTO p FROM sharing_policy WHERE scope_kind = 'role' AND scope = owner_role;
-    END IF;
+    SELECT * INTO p FROM poptui_policy_of(who);
     RETURN NOT FOUND OR (p.mode = 'users_choice' AND NOT p.locked);
 END
 $$;
