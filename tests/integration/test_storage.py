@@ -186,6 +186,20 @@ def test_storage_errors_are_poptui_errors() -> None:
     assert str(AccountError("No account named 'x'")) == "No account named 'x'"
 
 
+def test_the_storage_face_names_everything_and_loads_it_lazily() -> None:
+    import subprocess
+    import sys
+
+    import tui.core.storage as storage
+
+    assert sorted(storage.__all__) == sorted(storage._HOME_OF)
+    for name in storage.__all__:
+        assert getattr(storage, name) is not None, name
+    # Settings are used without a database (validation, the POP3 client): no peewee, no psycopg2.
+    code = "import sys, tui.core.storage.settings; raise SystemExit('peewee' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
 def test_duplicate_names_are_refused_with_a_clear_error(database: Any) -> None:
     store = AccountStore("alice")
     store.create(sample("Home"))
