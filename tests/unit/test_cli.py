@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -11,46 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import Console, main
+from tests.unit.cli_helpers import PASSPHRASE, PoptuiRunner
 
-PASSPHRASE = "correct horse battery"
 PASSWORD = "Pw-for-cli-test-7c1e"
 
 
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
 @pytest.fixture
-def poptui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def poptui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PoptuiRunner:
     """Run `poptui ARGS` in-process against a fresh database and encrypted password file."""
-    url = f"sqlite:///{tmp_path}/cli.db"
-    monkeypatch.setenv("POPTUI_DATABASE", url)
-    monkeypatch.setenv("POPTUI_SECRETS_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-    def run(*argv: str, stdin: str = "") -> Run:
-        out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        try:
-            code = main(list(argv), Console(out, err))
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        return Run(code, out.getvalue(), err.getvalue())
-
-    run.tmp_path = tmp_path  # type: ignore[attr-defined]
-    run.url = url  # type: ignore[attr-defined]
-    return run
+    return PoptuiRunner(tmp_path, monkeypatch)
 
 
-def use_file_store(poptui) -> None:  # type: ignore[no-untyped-def]
-    result = poptui("secrets", "use", "file", "--path", str(poptui.tmp_path / "secrets.cfg"))
-    assert result.code == 0, result.err
-
-
-def test_add_fills_gmail_preset_and_shows_it(poptui) -> None:  # type: ignore[no-untyped-def]
+def test_add_fills_gmail_preset_and_shows_it(poptui: PoptuiRunner) -> None:
     result = poptui("account", "add", "Personal", "--email", "me@gmail.com")
     assert result.code == 0, result.err
     assert "pop.gmail.com:995" in result.err
@@ -66,8 +37,8 @@ def test_add_fills_gmail_preset_and_shows_it(poptui) -> None:  # type: ignore[no
     assert shown["active"] is True
 
 
-def test_add_takes_every_form_field_and_password_from_stdin(poptui) -> None:  # type: ignore[no-untyped-def]
-    use_file_store(poptui)
+def test_add_takes_every_form_field_and_password_from_stdin(poptui: PoptuiRunner) -> None:
+    poptui.use_file_store()
     result = poptui(
         "account",
         "add",
@@ -140,7 +111,7 @@ def test_add_takes_every_form_field_and_password_from_stdin(poptui) -> None:  # 
     assert store.get(key, SecretKind.OUTGOING) == f"out-{PASSWORD}"
 
 
-def test_add_refuses_invalid_fields_with_specific_messages(poptui) -> None:  # type: ignore[no-untyped-def]
+def test_add_refuses_invalid_fields_with_specific_messages(poptui: PoptuiRunner) -> None:
     result = poptui(
         "account",
         "add",
@@ -183,7 +154,7 @@ def test_add_refuses_invalid_fields_with_specific_messages(poptui) -> None:  # t
     assert json.loads(poptui("account", "list", "--json").out) == []
 
 
-def test_gmail_recent_with_leave_is_accepted(poptui) -> None:  # type: ignore[no-untyped-def]
+def test_gmail_recent_with_leave_is_accepted(poptui: PoptuiRunner) -> None:
     result = poptui(
         "account", "add", "G", "--email", "me@gmail.com", "--username", "recent:me@gmail.com"
     )
@@ -194,7 +165,7 @@ def test_gmail_recent_with_leave_is_accepted(poptui) -> None:  # type: ignore[no
     assert data["delete_policy"] == "leave"
 
 
-def test_list_edit_activate_remove(poptui) -> None:  # type: ignore[no-untyped-def]
+def test_list_edit_activate_remove(poptui: PoptuiRunner) -> None:
     for name in ("Home", "Work"):
         assert poptui("account", "add", name, "--email", f"{name.lower()}@yahoo.com").code == 0
     listing = json.loads(poptui("account", "list", "--json").out)
@@ -214,14 +185,14 @@ def test_list_edit_activate_remove(poptui) -> None:  # type: ignore[no-untyped-d
     assert [(a["name"], a["active"]) for a in listing] == [("House", True)]
 
 
-def test_usage_errors_exit_2(poptui) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors_exit_2(poptui: PoptuiRunner) -> None:
     assert poptui("account", "frobnicate").code == 2
     assert poptui("account", "remove", "X").code == 2  # keep or drop must be chosen
     assert poptui("password", "set", "X").code == 2  # incoming or outgoing must be chosen
 
 
-def test_password_set_from_stdin_and_outgoing_rule(poptui) -> None:  # type: ignore[no-untyped-def]
-    use_file_store(poptui)
+def test_password_set_from_stdin_and_outgoing_rule(poptui: PoptuiRunner) -> None:
+    poptui.use_file_store()
     assert poptui("account", "add", "Home", "--email", "me@aol.com").code == 0
     ok = poptui("password", "set", "Home", "--incoming", "--stdin", stdin=PASSWORD + "\n")
     assert ok.code == 0, ok.err
@@ -231,8 +202,8 @@ def test_password_set_from_stdin_and_outgoing_rule(poptui) -> None:  # type: ign
     assert empty.code == 1 and "stdin" in empty.err
 
 
-def test_password_set_reenables_a_disabled_account(poptui) -> None:  # type: ignore[no-untyped-def]
-    use_file_store(poptui)
+def test_password_set_reenables_a_disabled_account(poptui: PoptuiRunner) -> None:
+    poptui.use_file_store()
     assert poptui("account", "add", "Home", "--email", "me@aol.com").code == 0
     from tui.core.storage.db import open_database
     from tui.core.storage.models import Account
@@ -244,7 +215,9 @@ def test_password_set_reenables_a_disabled_account(poptui) -> None:  # type: ign
     assert json.loads(poptui("account", "show", "Home", "--json").out)["disabled"] is False
 
 
-def test_no_usable_keyring_gives_the_choices(poptui, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_no_usable_keyring_gives_the_choices(
+    poptui: PoptuiRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     assert poptui("account", "add", "Home", "--email", "me@aol.com").code == 0
     result = poptui("password", "set", "Home", "--incoming", "--stdin", stdin="pw\n")
@@ -256,8 +229,8 @@ def test_no_usable_keyring_gives_the_choices(poptui, monkeypatch) -> None:  # ty
     assert "Password store" in doctor.out and "poptui secrets use" in doctor.out
 
 
-def test_doctor_warns_about_a_world_readable_database(poptui) -> None:  # type: ignore[no-untyped-def]
-    use_file_store(poptui)
+def test_doctor_warns_about_a_world_readable_database(poptui: PoptuiRunner) -> None:
+    poptui.use_file_store()
     db_file = poptui.tmp_path / "cli.db"
     os.chmod(db_file, 0o644)
     result = poptui("doctor", "--json")
@@ -270,7 +243,7 @@ def test_doctor_warns_about_a_world_readable_database(poptui) -> None:  # type: 
     assert checks["Database file permissions"]["status"] == "ok"
 
 
-def test_fetch_without_accounts_says_how_to_start(poptui) -> None:  # type: ignore[no-untyped-def]
+def test_fetch_without_accounts_says_how_to_start(poptui: PoptuiRunner) -> None:
     result = poptui("fetch")
     assert result.code == 1 and "poptui account add" in result.err
 
@@ -309,7 +282,7 @@ def test_headless_paths_never_import_textual() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_sharing_and_admin_commands(poptui) -> None:  # type: ignore[no-untyped-def]
+def test_sharing_and_admin_commands(poptui: PoptuiRunner) -> None:
     import getpass
 
     me = getpass.getuser()
