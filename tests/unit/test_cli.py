@@ -269,7 +269,8 @@ def test_real_entry_point_and_exit_codes(tmp_path: Path) -> None:
 def test_headless_paths_never_import_textual() -> None:
     code = (
         "import sys\n"
-        "import tui, tui.cli, tui.core.sync.engine, tui.cli.fetch\n"
+        "import tui, tui.cli, tui.core.sync.engine, tui.cli.fetch, tui.cli.accounts\n"
+        "import tui.cli.secrets, tui.cli.sharing, tui.cli.doctor, tui.cli.parser\n"
         "import tui.core.net.pop3.client, tui.core.storage.db\n"
         "import tui.core.setup.validation, tui.core.setup.providers\n"
         "import tui.core.secrets, tui.core.setup.doctor\n"

@@ -1,14 +1,17 @@
 """`poptui fetch`: the fetch engine for cron and systemd timers, with a progress bar on a terminal.
 
-No Textual on this path: it must start fast and run where there is no screen.
+No Textual on this path: it must start fast and run where there is no screen. Server replies and
+certificate fields are cleaned before they are printed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from tui.cli.console import EXIT_FAILURE, EXIT_OK, CommandFailed, Console
+from tui.cli.context import CommandContext
 from tui.core.net import pop3
 from tui.core.secrets import SecretKind
 from tui.core.storage.accounts import AccountStore
@@ -21,19 +24,15 @@ from tui.core.sync.outcome import (
     pin_advice,
     summary_line,
 )
-from tui.core.text import human_bytes
+from tui.core.text import clean, human_bytes
+
+if TYPE_CHECKING:
+    import argparse
+
+    from tui.core.secrets import SecretStore
 
 BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1
-
-
-class _Console(Protocol):
-    out: TextIO
-    err: TextIO
-
-    def print(self, text: str = "") -> None: ...
-
-    def warn(self, text: str) -> None: ...
 
 
 class ProgressLine:
@@ -50,15 +49,16 @@ class ProgressLine:
         if throttled and progress.done != progress.total:
             return
         self.last = now
+        name = clean(progress.account)
         if progress.phase == "fetching" and progress.total:
             filled = int(BAR_WIDTH * progress.done / progress.total)
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
             text = (
-                f"{progress.account} [{bar}] {progress.done}/{progress.total} "
+                f"{name} [{bar}] {progress.done}/{progress.total} "
                 f"{human_bytes(progress.bytes_done)} {human_bytes(int(progress.rate))}/s"
             )
         else:
-            text = f"{progress.account}: {progress.phase}…"
+            text = f"{name}: {progress.phase}…"
         self.stream.write("\r" + text.ljust(self.width))
         self.width = len(text)
         self.stream.flush()
@@ -70,49 +70,47 @@ class ProgressLine:
             self.width = 0
 
 
-def _targets(args: Any, store: AccountStore) -> list[Account]:
+def run(context: CommandContext) -> int:
+    """Run `poptui fetch`: the active mailbox, `--account NAME`, `--all`, or `--test NAME`."""
+    args, console, store = context.args, context.console, context.accounts
+    if args.test:
+        return run_connection_test(args, console, store.get(args.test), context.secrets)
+    options = FetchOptions(timeout=args.timeout, ca_file=args.ca_file, lock_wait=args.wait)
+    failures = 0
+    for account in _targets(args, store):
+        line = ProgressLine(console.out) if not args.quiet and console.is_terminal else None
+        password = _password(context.secrets, account)
+        result = fetch_account(account, password, options=options, progress=line)
+        if line is not None:
+            line.clear()
+        failures += _report(console, result, quiet=args.quiet)
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def _targets(args: argparse.Namespace, store: AccountStore) -> list[Account]:
     if args.account:
         return [store.get(args.account)]
     if args.all:
         return [a for a in store.list() if not a.disabled]
     active = store.active()
     if active is None:
-        from tui.cli import CommandFailed
-
         if store.list():
             raise CommandFailed("No active mailbox: choose one with `poptui account activate NAME`")
         raise CommandFailed("No accounts yet: add one with `poptui account add NAME --email ADDR`")
     return [active]
 
 
-def _password(secrets: Callable[[], Any], account: Account) -> str | None:
-    value = secrets().get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
-    return value if isinstance(value, str) else None
+def _password(secrets: Callable[[], SecretStore], account: Account) -> str | None:
+    return secrets().get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
 
 
-def run_fetch_command(
-    args: Any, console: _Console, store: AccountStore, secrets: Callable[[], Any]
-) -> int:
-    if args.test:
-        return run_connection_test(args, console, store.get(args.test), secrets)
-    options = FetchOptions(timeout=args.timeout, ca_file=args.ca_file, lock_wait=args.wait)
-    failures = 0
-    for account in _targets(args, store):
-        show_bar = not args.quiet and console.out.isatty()
-        line = ProgressLine(console.out) if show_bar else None
-        result = fetch_account(account, _password(secrets, account), options=options, progress=line)
-        if line is not None:
-            line.clear()
-        failures += _report(console, result, quiet=args.quiet)
-    return 1 if failures else 0
-
-
-def _report(console: _Console, result: FetchResult, *, quiet: bool) -> int:
+def _report(console: Console, result: FetchResult, *, quiet: bool) -> int:
+    """Print one account's outcome; 1 when it failed, so the caller can count failures."""
     if result.ok:
         if not quiet:
-            console.print(summary_line(result))
+            console.print(clean(summary_line(result)))
         return 0
-    console.warn(f"poptui: {summary_line(result)}")
+    console.warn(f"poptui: {clean(summary_line(result))}")
     error = result.error
     if isinstance(error, pop3.UntrustedCertificate) and error.certificate is not None:
         console.warn(f"  {pin_advice(result.account, error.certificate)}")
@@ -120,23 +118,26 @@ def _report(console: _Console, result: FetchResult, *, quiet: bool) -> int:
 
 
 def run_connection_test(
-    args: Any, console: _Console, account: Account, secrets: Callable[[], Any]
+    args: argparse.Namespace,
+    console: Console,
+    account: Account,
+    secrets: Callable[[], SecretStore],
 ) -> int:
     """CAPA, TLS, login and STAT, printed; nothing fetched, nothing deleted (QUIT without DELE)."""
     from tui.core.sync.check import IncomingServer, check_incoming
 
     server = IncomingServer.of(account)
-    console.print(connecting_line(server))
+    console.print(clean(connecting_line(server)))
     password = _password(secrets, account)
     report = check_incoming(server, password or None, timeout=args.timeout, ca_file=args.ca_file)
     for line in report.lines:
         console.print(line)
     if report.error is None:
-        return 0
-    console.warn(f"poptui: {error_text(report.error)}")
+        return EXIT_OK
+    console.warn(f"poptui: {clean(error_text(report.error))}")
     certificate = report.untrusted_certificate
     if certificate is not None:
         for line in certificate_lines(certificate):
             console.warn(f"  {line}")
         console.warn(f"  {pin_advice(account.name, certificate)}")
-    return 1
+    return EXIT_FAILURE

@@ -7,45 +7,25 @@ or from its excluded domains) and `tui.core.storage.queries` pages through it.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any, Protocol
+from tui.cli.console import EXIT_OK
+from tui.cli.context import CommandContext
 
-DEFAULT_LIMIT = 50
 _PAGE = 500
 
 
-class _Console(Protocol):
-    def print(self, text: str = "") -> None: ...
-
-    def json(self, value: Any) -> None: ...
-
-
-def add_messages_parser(commands: Any) -> None:
-    """Register `messages list` on the top-level subparsers."""
-    messages = commands.add_parser("messages", help="list a mailbox's fetched mail (read-only)")
-    verbs = messages.add_subparsers(dest="verb", metavar="VERB", required=True)
-    listing = verbs.add_parser("list", help="newest first, as you may see them")
-    listing.add_argument("name", metavar="ACCOUNT")
-    listing.add_argument(
-        "--owner", metavar="USER", help="a mailbox USER shares with you (default: your own)"
-    )
-    listing.add_argument(
-        "--limit",
-        type=int,
-        default=DEFAULT_LIMIT,
-        metavar="N",
-        help=f"the newest N (default {DEFAULT_LIMIT}; 0 for all)",
-    )
-    listing.add_argument("--json", action="store_true")
+def run(context: CommandContext) -> int:
+    """Run `poptui messages list` (its only verb)."""
+    return list_messages(context)
 
 
-def list_messages(args: argparse.Namespace, console: _Console) -> int:
+def list_messages(context: CommandContext) -> int:
     """Print the messages of `args.name` (of `args.owner`, when given) the user may see."""
     from tui.core.sharing.rules import NotAllowed, SharingService
     from tui.core.storage import queries
     from tui.core.storage.accounts import AccountNotFound, AccountStore
     from tui.core.text import one_line
 
+    args, console = context.args, context.console
     sharing = SharingService()
     owner = args.owner or sharing.actor
     try:
@@ -79,7 +59,7 @@ def list_messages(args: argparse.Namespace, console: _Console) -> int:
                 for row in rows
             ]
         )
-        return 0
+        return EXIT_OK
     for row in rows:
         when = f"{row.when:%Y-%m-%d %H:%M}" if row.when else " " * 16
         sender = one_line(row.from_addr, 30)
@@ -88,4 +68,4 @@ def list_messages(args: argparse.Namespace, console: _Console) -> int:
     shown = f"{len(rows):,} of {total:,}" if len(rows) < total else f"{total:,}"
     note = ", shared with you read-only" if view.read_only else ""
     console.print(f"({shown} message{'s' if total != 1 else ''}{note})")
-    return 0
+    return EXIT_OK

@@ -1,0 +1,272 @@
+"""The command line's grammar: every verb and option of `poptui`, built with argparse.
+
+Only the grammar lives here; what each verb does is in its own module (accounts, fetch, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, TypeAlias
+
+from tui import __version__
+from tui.core.storage.settings import DeletePolicy, Security, SharingPermission
+
+DEFAULT_MESSAGE_LIMIT = 50
+"""`poptui messages list` shows the newest 50 unless told otherwise."""
+
+if TYPE_CHECKING:
+    # argparse's type for what `add_subparsers` returns is private; named once here.
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> None:
+    """Every form field as an option; defaults are None so edit changes only those given."""
+    securities = [s.value for s in Security]
+    policies = [p.value for p in DeletePolicy]
+    parser.add_argument("--email", help="the email address")
+    parser.add_argument("--incoming-host", help="POP3 server, e.g. pop.example.com")
+    parser.add_argument("--incoming-port", help="POP3 port (995 for SSL/TLS, 110 for STARTTLS)")
+    parser.add_argument("--incoming-security", choices=securities, help="default ssl")
+    parser.add_argument("--username", help="login name (often the full address)")
+    parser.add_argument(
+        "--delete-policy", choices=policies, help="when mail is deleted on the server"
+    )
+    parser.add_argument("--delete-after-days", help="N for --delete-policy after_days")
+    same = parser.add_mutually_exclusive_group()
+    same.add_argument(
+        "--same-credentials",
+        dest="same_credentials",
+        action="store_const",
+        const=True,
+        help="use the incoming username and password for the outgoing server (default)",
+    )
+    same.add_argument(
+        "--separate-outgoing-credentials",
+        dest="same_credentials",
+        action="store_const",
+        const=False,
+        help="the outgoing server has its own username and password",
+    )
+    parser.add_argument("--outgoing-host", help="SMTP server")
+    parser.add_argument("--outgoing-port", help="SMTP port (465 SSL/TLS, 587 STARTTLS)")
+    parser.add_argument("--outgoing-security", choices=securities)
+    parser.add_argument("--outgoing-username")
+    parser.add_argument("--poll-minutes", help="how often the app fetches (1-1440, default 5)")
+    parser.add_argument("--max-messages", help="messages per fetch at most (0 = no limit)")
+    parser.add_argument("--max-message-size", help="skip messages larger than this many bytes")
+    parser.add_argument(
+        "--pin-fingerprint", help="trust a certificate with this SHA-256 fingerprint"
+    )
+    parser.add_argument(
+        "--pin-outgoing-fingerprint", help="the same for the outgoing server's certificate"
+    )
+    if for_edit:
+        parser.add_argument("--rename", metavar="NEW_NAME")
+        parser.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
+    else:
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the incoming password from the first line of stdin "
+            "(and the outgoing one from the second, with --separate-outgoing-credentials)",
+        )
+        parser.add_argument(
+            "--no-preset", action="store_true", help="do not fill servers from the provider table"
+        )
+        parser.add_argument("--activate", action="store_true", help="make it the active mailbox")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poptui",
+        description="POP3 mailboxes in the terminal. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"poptui {__version__}")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER@HOST/DB (default: $POPTUI_DATABASE, "
+        "else a SQLite file in your data directory)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_account_verbs(commands)
+    _add_password_verbs(commands)
+    _add_secrets_verbs(commands)
+    _add_fetch(commands)
+    _add_sharing_verbs(commands)
+    _add_admin_verbs(commands)
+    _add_messages_verbs(commands)
+    doctor = commands.add_parser("doctor", help="check the database and the secret store")
+    doctor.add_argument("--json", action="store_true")
+    return parser
+
+
+def _add_password_kind(parser: argparse.ArgumentParser) -> None:
+    """ACCOUNT and exactly one of --incoming / --outgoing: which of its passwords."""
+    parser.add_argument("name", metavar="ACCOUNT")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--incoming", action="store_true")
+    which.add_argument("--outgoing", action="store_true")
+
+
+def _add_account_verbs(commands: Commands) -> None:
+    account = commands.add_parser("account", help="add, list, show, edit, remove, activate")
+    verbs = account.add_subparsers(dest="verb", metavar="VERB", required=True)
+    add = verbs.add_parser("add", help="add an account (every form field is an option)")
+    add.add_argument("name", help="a name for the mailbox, unique")
+    _add_account_fields(add, for_edit=False)
+    listing = verbs.add_parser("list", help="list accounts")
+    listing.add_argument("--json", action="store_true")
+    show = verbs.add_parser("show", help="show one account")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    edit = verbs.add_parser("edit", help="change fields of an account")
+    edit.add_argument("name")
+    _add_account_fields(edit, for_edit=True)
+    remove = verbs.add_parser("remove", help="remove an account")
+    remove.add_argument("name")
+    keep = remove.add_mutually_exclusive_group(required=True)
+    keep.add_argument("--keep-mail", action="store_true", help="keep its fetched mail, archived")
+    keep.add_argument("--drop-mail", action="store_true", help="delete its fetched mail too")
+    activate = verbs.add_parser("activate", help="make an account the active mailbox")
+    activate.add_argument("name")
+
+
+def _add_password_verbs(commands: Commands) -> None:
+    password = commands.add_parser("password", help="set an account's passwords")
+    verbs = password.add_subparsers(dest="verb", metavar="VERB", required=True)
+    pset = verbs.add_parser("set", help="set the incoming or the outgoing password")
+    _add_password_kind(pset)
+    pset.add_argument("--stdin", action="store_true", help="read the password from stdin")
+
+
+def _add_secrets_verbs(commands: Commands) -> None:
+    secrets = commands.add_parser("secrets", help="choose where passwords are kept")
+    verbs = secrets.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs.add_parser("show", help="show the password store in use")
+    use = verbs.add_parser("use", help="keyring | file | command")
+    kinds = use.add_subparsers(dest="store_kind", metavar="STORE", required=True)
+    kinds.add_parser("keyring", help="the system keyring (needs a working Secret Service)")
+    use_file = kinds.add_parser("file", help="an encrypted file, passphrase asked once")
+    use_file.add_argument("--path", help="where the file lives (default: your data directory)")
+    use_command = kinds.add_parser("command", help="a command printing the password")
+    _add_password_kind(use_command)
+    use_command.add_argument("command_line", metavar="COMMAND", help="e.g. 'pass show mail/work'")
+
+
+def _add_fetch(commands: Commands) -> None:
+    fetch = commands.add_parser("fetch", help="fetch new mail (the active mailbox by default)")
+    target = fetch.add_mutually_exclusive_group()
+    target.add_argument("--account", metavar="NAME", help="fetch this account")
+    target.add_argument("--all", action="store_true", help="fetch every enabled account")
+    target.add_argument(
+        "--test", metavar="ACCOUNT", help="check settings without fetching (CAPA, TLS, login, STAT)"
+    )
+    fetch.add_argument("--quiet", action="store_true", help="print only errors")
+    fetch.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another fetch of the same account to finish",
+    )
+    fetch.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="network timeout (default 30)",
+    )
+    fetch.add_argument("--ca-file", help="trust this CA bundle in addition to pinning")
+
+
+def _add_sharing_verbs(commands: Commands) -> None:
+    sharing = commands.add_parser("sharing", help="who else may see a mailbox's mail")
+    verbs = sharing.add_subparsers(dest="verb", metavar="VERB", required=True)
+    show = verbs.add_parser("show", help="the permission in force and who can see the mail")
+    show.add_argument("name", metavar="ACCOUNT")
+    show.add_argument("--json", action="store_true")
+    choose = verbs.add_parser("set", help="choose the permission (where User's choice allows)")
+    choose.add_argument("name", metavar="ACCOUNT")
+    choose.add_argument("permission", choices=[p.value for p in SharingPermission])
+    choose.add_argument(
+        "--with",
+        dest="shared_with",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="with custom: a user to share with (repeatable)",
+    )
+    choose.add_argument(
+        "--exclude-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="with public: keep mail to/from this domain private (up to 5)",
+    )
+
+
+def _add_admin_verbs(commands: Commands) -> None:
+    admin = commands.add_parser("admin", help="roles and sharing policies (administrators)")
+    verbs = admin.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, text in (("grant", "make USER an administrator"), ("revoke", "take the role back")):
+        role = verbs.add_parser(verb, help=text)
+        role.add_argument("user", metavar="USER")
+    users = verbs.add_parser("users", help="list users and their roles")
+    users.add_argument("--json", action="store_true")
+    audit = verbs.add_parser("audit", help="recent changes to roles and sharing")
+    audit.add_argument("--json", action="store_true")
+    policy = verbs.add_parser("policy", help="show | set | clear sharing policies")
+    actions = policy.add_subparsers(dest="policy_verb", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="every policy, and the default")
+    show.add_argument("--json", action="store_true")
+    for verb in ("set", "clear"):
+        action = actions.add_parser(verb, help=f"{verb} the policy of a user or a role")
+        scope = action.add_mutually_exclusive_group(required=True)
+        scope.add_argument("--user", metavar="USER")
+        scope.add_argument("--role", choices=["admin", "user"])
+        if verb == "set":
+            what = action.add_mutually_exclusive_group(required=True)
+            what.add_argument(
+                "--permission",
+                choices=[p.value for p in SharingPermission],
+                help="a fixed permission",
+            )
+            what.add_argument(
+                "--users-choice", action="store_true", help="the owner picks (User's choice)"
+            )
+            action.add_argument(
+                "--lock", action="store_true", help="the user cannot change their current choice"
+            )
+            action.add_argument("--exclude-domain", action="append", default=[], metavar="DOMAIN")
+    setup = verbs.add_parser(
+        "setup-postgres",
+        help="prepare a team PostgreSQL database with row-level security (as a superuser)",
+    )
+    setup.add_argument(
+        "--user",
+        dest="team_users",
+        action="append",
+        default=[],
+        metavar="LOGIN",
+        help="a person's login to create as a database role (repeatable)",
+    )
+    setup.add_argument("--admin", metavar="LOGIN", help="make this person an administrator")
+
+
+def _add_messages_verbs(commands: Commands) -> None:
+    messages = commands.add_parser("messages", help="list a mailbox's fetched mail (read-only)")
+    verbs = messages.add_subparsers(dest="verb", metavar="VERB", required=True)
+    listing = verbs.add_parser("list", help="newest first, as you may see them")
+    listing.add_argument("name", metavar="ACCOUNT")
+    listing.add_argument(
+        "--owner", metavar="USER", help="a mailbox USER shares with you (default: your own)"
+    )
+    listing.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_MESSAGE_LIMIT,
+        metavar="N",
+        help=f"the newest N (default {DEFAULT_MESSAGE_LIMIT}; 0 for all)",
+    )
+    listing.add_argument("--json", action="store_true")
