@@ -325,3 +325,69 @@ def test_sharing_and_admin_commands(poptui: PoptuiRunner) -> None:
         "policy.set",
         "account.sharing",
     ]
+
+
+def test_remove_deletes_the_accounts_passwords_as_the_app_does(poptui: PoptuiRunner) -> None:
+    poptui.use_file_store()
+    for name in ("Kept", "Dropped"):
+        added = poptui(
+            "account",
+            "add",
+            name,
+            "--email",
+            f"{name.lower()}@corp.example",
+            "--incoming-host",
+            "pop.corp.example",
+            "--separate-outgoing-credentials",
+            "--outgoing-host",
+            "smtp.corp.example",
+            "--outgoing-username",
+            "sender",
+            "--password-stdin",
+            stdin=f"in-{PASSWORD}\nout-{PASSWORD}\n",
+        )
+        assert added.code == 0, added.err
+    from tui.core.secrets.stores import EncryptedFileStore, SecretKind
+    from tui.core.storage.accounts import AccountStore
+    from tui.core.storage.db import open_database
+
+    open_database(poptui.url)
+    keys = {name: AccountStore().get(name).secret_key for name in ("Kept", "Dropped")}
+    assert poptui("account", "remove", "Kept", "--keep-mail").code == 0
+    assert poptui("account", "remove", "Dropped", "--drop-mail").code == 0
+    store = EncryptedFileStore(poptui.secrets_file, PASSPHRASE)
+    for key in keys.values():
+        assert store.get(key, SecretKind.INCOMING) is None
+        assert store.get(key, SecretKind.OUTGOING) is None
+    assert PASSWORD.encode() not in poptui.secrets_file.read_bytes()
+
+
+def test_remove_without_a_password_store_removes_and_says_where_passwords_stay(
+    poptui: PoptuiRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    assert poptui("account", "add", "Home", "--email", "me@aol.com").code == 0
+    removed = poptui("account", "remove", "Home", "--drop-mail")
+    assert removed.code == 0, removed.err
+    assert "Removed account 'Home'" in removed.out
+    assert "could not be removed from the system keyring" in removed.err
+    assert json.loads(poptui("account", "list", "--json").out) == []
+
+
+def test_remove_goes_on_when_the_chosen_keyring_fails(
+    poptui: PoptuiRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keyring was chosen when it worked; now (over SSH, say) it fails on every call."""
+    assert poptui("account", "add", "Home", "--email", "me@aol.com").code == 0
+    from tui.core.secrets import StoreChoice
+    from tui.core.secrets.setup import save_store_choice
+    from tui.core.storage.db import open_database
+
+    open_database(poptui.url)
+    save_store_choice(StoreChoice("keyring"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    removed = poptui("account", "remove", "Home", "--keep-mail")
+    assert removed.code == 0, removed.err
+    assert "Removed account 'Home'; its fetched mail was kept" in removed.out
+    assert "could not be removed from the system keyring" in removed.err
+    assert json.loads(poptui("account", "list", "--json").out) == []

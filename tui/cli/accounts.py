@@ -19,6 +19,7 @@ from tui.cli.console import (
     read_stdin_lines,
 )
 from tui.cli.context import CommandContext
+from tui.core.errors import PoptuiError
 from tui.core.storage.accounts import AccountStore, settings_of
 from tui.core.storage.models import Account
 from tui.core.storage.settings import (
@@ -28,7 +29,7 @@ from tui.core.storage.settings import (
     DeletePolicy,
     Security,
 )
-from tui.core.text import clean
+from tui.core.text import clean, one_line
 
 if TYPE_CHECKING:
     from tui.core.setup.validation import Problem
@@ -260,11 +261,36 @@ def edit(context: CommandContext) -> int:
 
 
 def remove(context: CommandContext) -> int:
-    args = context.args
-    context.accounts.remove(args.name, keep_mail=args.keep_mail)
+    """Remove the account and, as the app does, its passwords from the secret store.
+
+    The account goes even when its passwords cannot (no store opens, or the store fails): a
+    warning then names the store they stay in.
+    """
+    from tui.core.secrets import SecretStoreError
+
+    args, console, store = context.args, context.console, context.accounts
+    store.get(args.name)  # an unknown name fails here, before any passphrase is asked
+    try:
+        secrets = context.secrets()
+    except PoptuiError as error:  # the store's own errors, or no terminal for the passphrase
+        _passwords_stay(context, args.name, error)
+        secrets = None
+    try:
+        store.remove(args.name, keep_mail=args.keep_mail, secrets=secrets)
+    except SecretStoreError as error:  # raised after the account was removed
+        _passwords_stay(context, args.name, error)
     kept = "its fetched mail was kept" if args.keep_mail else "its fetched mail was deleted"
-    context.console.print(f"Removed account {args.name!r}; {kept}")
+    console.print(f"Removed account {args.name!r}; {kept}")
     return EXIT_OK
+
+
+def _passwords_stay(context: CommandContext, name: str, error: PoptuiError) -> None:
+    from tui.cli.secrets import configured_store_name
+
+    context.console.warn(
+        f"warning: the passwords of {name!r} could not be removed from "
+        f"{configured_store_name()}: {one_line(str(error))}"
+    )
 
 
 def activate(context: CommandContext) -> int:
