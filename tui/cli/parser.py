@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verb_group(commands: Commands, name: str, help_text: str) -> Commands:
+    """`poptui NAME VERB ...`: a command whose verb is required, found in `args.verb`."""
+    command = commands.add_parser(name, help=help_text)
+    return command.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+
 def _add_password_kind(parser: argparse.ArgumentParser) -> None:
     """ACCOUNT and exactly one of --incoming / --outgoing: which of its passwords."""
     parser.add_argument("name", metavar="ACCOUNT")
@@ -110,8 +116,7 @@ def _add_password_kind(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_account_verbs(commands: Commands) -> None:
-    account = commands.add_parser("account", help="add, list, show, edit, remove, activate")
-    verbs = account.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = _verb_group(commands, "account", "add, list, show, edit, remove, activate")
     add = verbs.add_parser("add", help="add an account (every form field is an option)")
     add.add_argument("name", help="a name for the mailbox, unique")
     _add_account_fields(add, for_edit=False)
@@ -133,16 +138,14 @@ def _add_account_verbs(commands: Commands) -> None:
 
 
 def _add_password_verbs(commands: Commands) -> None:
-    password = commands.add_parser("password", help="set an account's passwords")
-    verbs = password.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = _verb_group(commands, "password", "set an account's passwords")
     pset = verbs.add_parser("set", help="set the incoming or the outgoing password")
     _add_password_kind(pset)
     pset.add_argument("--stdin", action="store_true", help="read the password from stdin")
 
 
 def _add_secrets_verbs(commands: Commands) -> None:
-    secrets = commands.add_parser("secrets", help="choose where passwords are kept")
-    verbs = secrets.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = _verb_group(commands, "secrets", "choose where passwords are kept")
     verbs.add_parser("show", help="show the password store in use")
     use = verbs.add_parser("use", help="keyring | file | command")
     kinds = use.add_subparsers(dest="store_kind", metavar="STORE", required=True)
@@ -181,8 +184,7 @@ def _add_fetch(commands: Commands) -> None:
 
 
 def _add_sharing_verbs(commands: Commands) -> None:
-    sharing = commands.add_parser("sharing", help="who else may see a mailbox's mail")
-    verbs = sharing.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = _verb_group(commands, "sharing", "who else may see a mailbox's mail")
     show = verbs.add_parser("show", help="the permission in force and who can see the mail")
     show.add_argument("name", metavar="ACCOUNT")
     show.add_argument("--json", action="store_true")
@@ -207,8 +209,7 @@ def _add_sharing_verbs(commands: Commands) -> None:
 
 
 def _add_admin_verbs(commands: Commands) -> None:
-    admin = commands.add_parser("admin", help="roles and sharing policies (administrators)")
-    verbs = admin.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = _verb_group(commands, "admin", "roles and sharing policies (administrators)")
     for verb, text in (("grant", "make USER an administrator"), ("revoke", "take the role back")):
         role = verbs.add_parser(verb, help=text)
         role.add_argument("user", metavar="USER")
@@ -255,8 +256,7 @@ def _add_admin_verbs(commands: Commands) -> None:
 
 
 def _add_messages_verbs(commands: Commands) -> None:
-    messages = commands.add_parser("messages", help="list a mailbox's fetched mail (read-only)")
-    verbs = messages.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = _verb_group(commands, "messages", "list a mailbox's fetched mail (read-only)")
     listing = verbs.add_parser("list", help="newest first, as you may see them")
     listing.add_argument("name", metavar="ACCOUNT")
     listing.add_argument(
