@@ -20,7 +20,6 @@ from tui.cli.console import (
 from tui.cli.context import CommandContext
 from tui.cli.parser import build_parser
 from tui.core.errors import PoptuiError
-from tui.core.text import clean
 
 __all__ = [
     "EXIT_FAILURE",
@@ -51,9 +50,6 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     except KeyboardInterrupt:
         console.warn("poptui: interrupted")
         return EXIT_INTERRUPTED
-    except _error_roots_not_yet_poptui() as error:
-        console.warn(f"poptui: {clean(str(error), multiline=True)}")
-        return EXIT_FAILURE
 
 
 def run_command(context: CommandContext) -> int:
@@ -91,17 +87,3 @@ def run_command(context: CommandContext) -> int:
     from tui.cli import doctor
 
     return doctor.run(context)
-
-
-def _error_roots_not_yet_poptui() -> tuple[type[Exception], ...]:
-    """Error families that do not derive from PoptuiError yet (issue #8 is moving them).
-
-    Evaluated only when an error got past `except PoptuiError`; delete this and its `except`
-    clause once every family below derives from PoptuiError.
-    """
-    from tui.core.sharing.postgres_rls import TeamSetupError
-    from tui.core.sharing.rules import SharingError
-    from tui.core.storage.accounts import AccountError
-    from tui.core.storage.db import DatabaseError
-
-    return (AccountError, DatabaseError, SharingError, TeamSetupError)
