@@ -271,6 +271,7 @@ def test_headless_paths_never_import_textual() -> None:
         "import sys\n"
         "import tui, tui.cli, tui.core.sync.engine, tui.cli.fetch, tui.cli.accounts\n"
         "import tui.cli.secrets, tui.cli.sharing, tui.cli.doctor, tui.cli.parser\n"
+        "import tui.cli.messages\n"
         "import tui.core.net.pop3.client, tui.core.storage.db\n"
         "import tui.core.setup.validation, tui.core.setup.providers\n"
         "import tui.core.secrets, tui.core.setup.doctor\n"

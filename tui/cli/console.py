@@ -7,7 +7,7 @@ terminal unsanitised: text from servers, certificates and other users may carry 
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from tui.core.errors import PoptuiError
 from tui.core.text import clean
@@ -23,6 +23,14 @@ EXIT_INTERRUPTED = 130
 
 class CommandFailed(PoptuiError):
     """A failure already worded for the user; printed on stderr with exit code 1."""
+
+
+class Printer(Protocol):
+    """What a command prints through: a `Console`, or a stand-in that records the lines."""
+
+    def print(self, text: str = "") -> None: ...
+
+    def warn(self, text: str) -> None: ...
 
 
 class Console:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from tui.cli.console import EXIT_FAILURE, EXIT_OK, CommandFailed, Console
+from tui.cli.console import EXIT_FAILURE, EXIT_OK, CommandFailed, Console, Printer
 from tui.cli.context import CommandContext
 from tui.core.net import pop3
 from tui.core.secrets import SecretKind
@@ -117,9 +117,19 @@ def _report(console: Console, result: FetchResult, *, quiet: bool) -> int:
     return 1
 
 
+class CheckOptions(Protocol):
+    """The options `--test` uses: the parsed command line, or anything carrying these two."""
+
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def ca_file(self) -> str | None: ...
+
+
 def run_connection_test(
-    args: argparse.Namespace,
-    console: Console,
+    args: CheckOptions,
+    console: Printer,
     account: Account,
     secrets: Callable[[], SecretStore],
 ) -> int:
