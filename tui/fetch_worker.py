@@ -29,8 +29,8 @@ from typing import TypeVar
 from textual.message import Message
 
 from tui.core.secrets import SecretKind
+from tui.core.settings import Security
 from tui.core.storage.models import Account, database_proxy
-from tui.core.storage.settings import Security
 from tui.core.sync import (
     CheckReport,
     FetchControl,

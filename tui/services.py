@@ -14,9 +14,9 @@ from typing import Protocol
 from tui.core.net import CertificateInfo, normalize_fingerprint, pop3
 from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
 from tui.core.secrets import SecretKind, SecretStore
+from tui.core.settings import AccountSettings
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import utcnow
-from tui.core.storage.settings import AccountSettings
 from tui.core.sync.check import IncomingServer, check_incoming
 from tui.core.sync.outcome import check_sentence
 

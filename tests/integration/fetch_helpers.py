@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.servers.dovecot import DovecotServer
+from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, Message, MessageSource
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 from tui.core.sync import FetchOptions, FetchResult, fetch_account
 
 

@@ -19,8 +19,8 @@ from tests.integration.fetch_helpers import (
 )
 from tests.servers.dovecot import DovecotServer
 from tui.core.net import pop3
+from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.models import Account, FetchLog, Message, utcnow
-from tui.core.storage.settings import DeletePolicy, Security
 from tui.core.sync import (
     AUTH_FAILURES_BEFORE_DISABLE,
     AccountDisabled,

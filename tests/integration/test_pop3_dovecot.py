@@ -21,7 +21,7 @@ from tui.core.net.pop3 import (
     UntrustedCertificate,
     is_auth_failure,
 )
-from tui.core.storage.settings import Security
+from tui.core.settings import Security
 
 pytestmark = pytest.mark.dovecot
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from tests.servers.postgres import PostgresError, PostgresServer
+from tui.core.settings import AccountSettings, SharingPermission
 from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
 from tui.core.sharing.rules import NotAllowed, PolicyMode, SharingError, SharingService
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Message, MessageSource, database_proxy
-from tui.core.storage.settings import AccountSettings, SharingPermission
 
 USERS = ("alice", "bob", "carol", "dave")
 """alice: the administrator; bob owns the mailbox; carol and dave are other users."""

@@ -11,7 +11,7 @@ from tests.conftest import SMTP_PASSWORD, SMTP_USER
 from tests.servers.smtp import SmtpServer
 from tui.core.net.pop3 import CertificateProblem, UntrustedCertificate
 from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
-from tui.core.storage.settings import Security
+from tui.core.settings import Security
 
 
 def test_implicit_tls_login_with_pinned_certificate(smtp_server_tls: SmtpServer) -> None:

@@ -14,11 +14,11 @@ from peewee import IntegrityError
 
 from tui.core.errors import PoptuiError
 from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.settings import AccountSettings
 from tui.core.storage import db as dbmod
 from tui.core.storage.accounts import AccountError, AccountStore, PasswordKind
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import Account, Message, MessageSource, Setting, database_proxy
-from tui.core.storage.settings import AccountSettings
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -196,7 +196,7 @@ def test_the_storage_face_names_everything_and_loads_it_lazily() -> None:
     for name in storage.__all__:
         assert getattr(storage, name) is not None, name
     # Settings are used without a database (validation, the POP3 client): no peewee, no psycopg2.
-    code = "import sys, tui.core.storage.settings; raise SystemExit('peewee' in sys.modules)"
+    code = "import sys, tui.core.settings; raise SystemExit('peewee' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
@@ -219,8 +219,8 @@ def test_account_and_uidl_are_unique(database: Any) -> None:
 
 
 def test_settings_round_trip_every_field(database: Any) -> None:
+    from tui.core.settings import DeletePolicy, Security
     from tui.core.storage.accounts import settings_of
-    from tui.core.storage.settings import DeletePolicy, Security
 
     original = sample(
         "Full",

@@ -17,9 +17,9 @@ from textual.widgets import Input
 from tui.app import PoptuiApp, make_app
 from tui.core.net import CertificateInfo
 from tui.core.secrets import MemoryStore
+from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account, Message, database_proxy
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 from tui.services import TestResult
 
 OWNER = "alice"

@@ -21,8 +21,8 @@ from tests.ui.conftest import (
 )
 from tui.app import PoptuiApp
 from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.accounts import settings_of
-from tui.core.storage.settings import DeletePolicy, Security
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.mailbox_list import MailboxListScreen

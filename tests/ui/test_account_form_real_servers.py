@@ -19,8 +19,8 @@ from tests.ui.conftest import OWNER, fixed_clock, replace_text, store, tab_to, t
 from tui.app import PoptuiApp, make_app
 from tui.core.net import normalize_fingerprint
 from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.settings import Security
 from tui.core.storage.models import database_proxy
-from tui.core.storage.settings import Security
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.mailbox_list import MailboxListScreen

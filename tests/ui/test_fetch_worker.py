@@ -24,8 +24,8 @@ from tests.ui.conftest import OWNER, fixed_clock, store
 from tui.app import PoptuiApp, make_app
 from tui.core.net import pop3
 from tui.core.secrets import MemoryStore, SecretKind, SecretStoreError
+from tui.core.settings import AccountSettings, Security
 from tui.core.storage.models import Account, Message, database_proxy
-from tui.core.storage.settings import AccountSettings, Security
 from tui.core.sync import (
     FetchOptions,
     FetchResult,

@@ -29,8 +29,8 @@ from tests.ui.conftest import (
 )
 from tui.app import PoptuiApp, make_app
 from tui.core.secrets import MemoryStore, SecretKind, UnavailableStore
+from tui.core.settings import AccountSettings, Security
 from tui.core.storage.models import Account, database_proxy
-from tui.core.storage.settings import AccountSettings, Security
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.password_editor import PasswordEditorScreen
 from tui.screens.secret_store_setup import SecretStoreSetupScreen

@@ -17,11 +17,11 @@ from textual.app import App
 from tests.ui.test_message_browser import NOW, OWNER, BrowserApp, screen_text
 from tui.cli import Console, main
 from tui.core.mail.parse import summarize
+from tui.core.settings import AccountSettings, SharingPermission
 from tui.core.sharing.rules import SharingService
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Message, MessageSource
-from tui.core.storage.settings import AccountSettings, SharingPermission
 from tui.screens.message_browser import MessageBrowserScreen
 from tui.screens.message_dialogs import MailboxPickerDialog
 

@@ -19,10 +19,10 @@ from textual.widgets import DataTable, Input, RadioButton, RadioSet, SelectionLi
 from tests.ui.conftest import NOW, FakeTester, disable_cursor_blink, fixed_clock, type_text
 from tui.app import PoptuiApp, make_app
 from tui.core.secrets import MemoryStore
+from tui.core.settings import AccountSettings, SharingPermission
 from tui.core.sharing.rules import PolicyMode, SharingService
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account, AccountShare, AuditLog, database_proxy
-from tui.core.storage.settings import AccountSettings, SharingPermission
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.sharing import SharingPermissionScreen
 from tui.screens.sharing_admin import SharingPolicyEditorScreen

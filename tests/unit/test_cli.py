@@ -348,7 +348,7 @@ def test_remove_deletes_the_accounts_passwords_as_the_app_does(poptui: PoptuiRun
             stdin=f"in-{PASSWORD}\nout-{PASSWORD}\n",
         )
         assert added.code == 0, added.err
-    from tui.core.secrets.stores import EncryptedFileStore, SecretKind
+    from tui.core.secrets import EncryptedFileStore, SecretKind
     from tui.core.storage.accounts import AccountStore
     from tui.core.storage.db import open_database
 

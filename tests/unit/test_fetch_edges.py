@@ -12,10 +12,10 @@ import pytest
 from tests.integration.fetch_helpers import make_message
 from tests.servers.fake_pop3 import FakePop3Server, FakeSession
 from tui.core.net import pop3
+from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, Message, UidlAlias
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 from tui.core.sync import FetchOptions, UidlRequired, fetch_account, summary_line
 
 

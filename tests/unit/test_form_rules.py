@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tui.core.settings import AccountSettings
 from tui.core.setup.form_rules import (
     LOGIN_NOT_CHECKED,
     PASSWORD_REQUIRED,
@@ -15,7 +16,6 @@ from tui.core.setup.form_rules import (
     port_after_security_change,
 )
 from tui.core.setup.validation import Problem
-from tui.core.storage.settings import AccountSettings
 
 ORDER = ("name", "email", "incoming_host", "incoming_port", "password", "poll_minutes")
 

@@ -43,7 +43,7 @@ from tui.core.net.pop3 import (
     is_auth_failure,
     is_connection_failure,
 )
-from tui.core.storage.settings import Security
+from tui.core.settings import Security
 
 PASSWORD = "s3cret-Pa55"
 USERS = {"alice": PASSWORD}

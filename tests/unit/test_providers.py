@@ -11,6 +11,7 @@ import dns.rdata
 import dns.resolver
 import pytest
 
+from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.setup.discovery import discover
 from tui.core.setup.providers import (
     GOOGLE_APP_PASSWORD_HINT,
@@ -26,7 +27,6 @@ from tui.core.setup.providers import (
     lookup_known,
 )
 from tui.core.setup.validation import validate_account
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 
 SSL, STARTTLS, NONE = Security.SSL, Security.STARTTLS, Security.NONE
 

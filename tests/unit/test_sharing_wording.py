@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tui.core.settings import AccountSettings, SharingPermission
 from tui.core.sharing.rules import DEFAULT_POLICY, PolicyMode, Role, SharingService
 from tui.core.sharing.wording import (
     audit_in_words,
@@ -22,7 +23,6 @@ from tui.core.sharing.wording import (
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import AuditLog
-from tui.core.storage.settings import AccountSettings, SharingPermission
 
 ADMIN = "admin1"
 

@@ -19,9 +19,9 @@ from tests.servers.fake_pop3 import FakePop3Server
 from tui.cli.fetch import run_connection_test
 from tui.core.net import pop3
 from tui.core.secrets import MemoryStore, SecretKind
+from tui.core.settings import AccountSettings, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
-from tui.core.storage.settings import AccountSettings, Security
 from tui.core.sync import (
     FetchControl,
     FetchOptions,

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.setup.addresses import validate_email, validate_host
 from tui.core.setup.validation import (
     MAX_DELETE_AFTER_DAYS,
@@ -31,7 +32,6 @@ from tui.core.setup.validation import (
     validate_port,
     validate_username,
 )
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 
 
 def good(**changes: Any) -> AccountSettings:

@@ -20,15 +20,15 @@ from tui.cli.console import (
 )
 from tui.cli.context import CommandContext
 from tui.core.errors import PoptuiError
-from tui.core.storage.accounts import AccountStore, settings_of
-from tui.core.storage.models import Account
-from tui.core.storage.settings import (
+from tui.core.settings import (
     DEFAULT_POP3_PORTS,
     DEFAULT_SMTP_PORTS,
     AccountSettings,
     DeletePolicy,
     Security,
 )
+from tui.core.storage.accounts import AccountStore, settings_of
+from tui.core.storage.models import Account
 from tui.core.text import clean, one_line
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import argparse
 from typing import TYPE_CHECKING, TypeAlias
 
 from tui import __version__
-from tui.core.storage.settings import DeletePolicy, Security, SharingPermission
+from tui.core.settings import DeletePolicy, Security, SharingPermission
 
 DEFAULT_MESSAGE_LIMIT = 50
 """`poptui messages list` shows the newest 50 unless told otherwise."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui.cli.console import EXIT_OK
 from tui.cli.context import CommandContext
-from tui.core.storage.settings import SharingPermission
+from tui.core.settings import SharingPermission
 from tui.core.text import clean
 
 if TYPE_CHECKING:

@@ -21,11 +21,11 @@ from textual.widgets import Footer, Header, Input
 from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
+from tui.core.settings import AccountSettings
 from tui.core.setup.form_rules import ServerPin, outgoing_login
 from tui.core.setup.validation import has_errors
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
-from tui.core.storage.settings import AccountSettings
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import (

@@ -20,12 +20,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
+from tui.core.settings import DeletePolicy
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountNotFound, AccountStore
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.queries import MessageRow
-from tui.core.storage.settings import DeletePolicy
 from tui.core.text import clean
 from tui.screens.message_dialogs import ConfirmDeleteHereDialog, MailboxPickerDialog
 from tui.screens.message_reader import MessageReaderScreen

@@ -21,9 +21,9 @@ from textual.worker import get_current_worker
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.secrets import PasswordCommandStore, SecretStoreError, UnavailableStore
 from tui.core.secrets.opening import SecretStoreConfig
+from tui.core.settings import AccountSettings
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
-from tui.core.storage.settings import AccountSettings
 from tui.core.text import clean
 from tui.messages import MailboxesChanged
 from tui.screens.field_keys import field_focus_bindings

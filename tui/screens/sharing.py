@@ -25,6 +25,7 @@ from textual.widgets import (
 )
 
 from tui.commands import MailboxCommands, PaletteCommand
+from tui.core.settings import SharingPermission
 from tui.core.sharing.rules import (
     MAX_EXCLUDED_DOMAINS,
     Effective,
@@ -36,7 +37,6 @@ from tui.core.sharing.rules import (
 )
 from tui.core.sharing.wording import permission_in_words, policy_in_words
 from tui.core.storage.models import Account
-from tui.core.storage.settings import SharingPermission
 from tui.core.text import clean
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.sharing_admin import SharingPolicyEditorScreen

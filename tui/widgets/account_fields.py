@@ -15,6 +15,13 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, Static
 
+from tui.core.settings import (
+    DEFAULT_POP3_PORTS,
+    DEFAULT_SMTP_PORTS,
+    AccountSettings,
+    DeletePolicy,
+    Security,
+)
 from tui.core.setup import providers
 from tui.core.setup.addresses import validate_email
 from tui.core.setup.form_rules import (
@@ -29,13 +36,6 @@ from tui.core.setup.form_rules import (
     port_after_security_change,
 )
 from tui.core.setup.validation import Problem, parse_port, problems_by_field
-from tui.core.storage.settings import (
-    DEFAULT_POP3_PORTS,
-    DEFAULT_SMTP_PORTS,
-    AccountSettings,
-    DeletePolicy,
-    Security,
-)
 from tui.core.text import clean
 from tui.widgets.form_fields import FieldMessage, attr_field, attr_id, security_select
 from tui.widgets.marked_choices import MarkedRadioButton

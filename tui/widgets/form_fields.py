@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Input, Label, RadioSet, Select, Static
 
-from tui.core.storage.settings import Security
+from tui.core.settings import Security
 from tui.core.text import clean
 
 ShownProblem = tuple[bool, str]

@@ -14,9 +14,9 @@ from enum import StrEnum
 from rich.text import Text
 from textual.widgets import DataTable
 
+from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
-from tui.core.storage.settings import DeletePolicy, Security
 from tui.core.text import clean
 from tui.widgets.safe_text import safe_text
 

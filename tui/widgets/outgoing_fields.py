@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
-from tui.core.storage.settings import AccountSettings
+from tui.core.settings import AccountSettings
 from tui.widgets.form_fields import attr_field, security_select
 from tui.widgets.marked_choices import MarkedCheckbox
 

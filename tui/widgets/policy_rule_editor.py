@@ -12,8 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet
 
+from tui.core.settings import SharingPermission
 from tui.core.sharing.rules import MAX_EXCLUDED_DOMAINS, Policy, PolicyMode, normalize_domains
-from tui.core.storage.settings import SharingPermission
 from tui.widgets.marked_choices import MarkedCheckbox, MarkedRadioButton
 
 USERS_CHOICE = "users-choice"

@@ -6,8 +6,9 @@ new must not pay for the email package (see `tui.core.sync.engine`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tui.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tui.core.mail.attachments import AttachmentInfo, SaveError, save_attachment
@@ -36,10 +37,4 @@ _HOME = {
     "render_message": "render",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOME)

@@ -7,8 +7,9 @@ secret stores, and a caller wanting one validator should not pay for them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tui.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tui.core.setup.addresses import validate_email, validate_host
@@ -54,10 +55,4 @@ _HOME = {
     "validate_account": "validation",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOME)

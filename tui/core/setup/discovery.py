@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tui.core.settings import DEFAULT_POP3_PORTS, Security
 from tui.core.setup.addresses import validate_host
 from tui.core.setup.providers import (
     ProviderPreset,
@@ -19,7 +20,6 @@ from tui.core.setup.providers import (
     guess_outgoing_host,
     lookup_known,
 )
-from tui.core.storage.settings import DEFAULT_POP3_PORTS, Security
 
 
 class SrvResolver(Protocol):

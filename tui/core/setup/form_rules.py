@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from tui.core.settings import AccountSettings
 from tui.core.setup.validation import (
     GMAIL_RECENT_PREFIX,
     MAX_DELETE_AFTER_DAYS,
@@ -22,7 +23,6 @@ from tui.core.setup.validation import (
     parse_number,
     validate_account,
 )
-from tui.core.storage.settings import AccountSettings
 
 NumberParser = Callable[[str], tuple[int | None, str | None]]
 """Typed text → (number, None) or (None, message), like `validation.parse_port`."""

@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tui.core.setup.validation import GMAIL_RECENT_PREFIX
-from tui.core.storage.settings import (
+from tui.core.settings import (
     DEFAULT_SMTP_PORTS,
     AccountSettings,
     Security,
 )
+from tui.core.setup.validation import GMAIL_RECENT_PREFIX
 
 
 @dataclass(frozen=True)

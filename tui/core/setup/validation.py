@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.setup.addresses import validate_email, validate_host
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security
 from tui.core.text import has_unsafe, quoted
 
 MAX_NAME_LENGTH = 64

@@ -20,6 +20,7 @@ from typing import Any
 from peewee import IntegrityError
 
 from tui.core.errors import PoptuiError
+from tui.core.settings import SharingPermission
 from tui.core.storage.accounts import current_user
 from tui.core.storage.dialect import write_transaction
 from tui.core.storage.mailbox_view import MailboxView
@@ -32,7 +33,6 @@ from tui.core.storage.models import (
     database_proxy,
     utcnow,
 )
-from tui.core.storage.settings import SharingPermission
 
 MAX_EXCLUDED_DOMAINS = 5
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")

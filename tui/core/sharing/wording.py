@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from tui.core.settings import SharingPermission
 from tui.core.sharing.rules import DEFAULT_POLICY, Policy, PolicyMode
 from tui.core.storage.models import AuditLog
-from tui.core.storage.settings import SharingPermission
 from tui.core.text import clean
 
 

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from peewee import IntegrityError, OperationalError
 
 from tui.core.errors import PoptuiError
+from tui.core.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.models import Account, Message, database_proxy, utcnow
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 
 ACTIVATE_RETRIES = 20
 

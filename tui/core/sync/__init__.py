@@ -7,8 +7,9 @@ needs, not the connection check or the app's schedule.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tui.core.lazy import homes_of, lazy_exports
 
 if TYPE_CHECKING:
     from tui.core.sync.check import CheckReport, IncomingServer, check_incoming
@@ -87,13 +88,5 @@ _HOMES = {
     "outcome": ("Notice", "describe_failure", "describe_success", "summary_line"),
     "schedule": ("PollSchedule",),
 }
-_HOME = {name: module for module, names in _HOMES.items() for name in names}
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+__getattr__ = lazy_exports(__name__, homes_of(_HOMES))

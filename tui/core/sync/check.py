@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tui.core.net import pop3
-from tui.core.storage.settings import Security
+from tui.core.settings import Security
 from tui.core.sync.errors import FetchCancelled, InvalidServerSettings, MissingPassword
 from tui.core.sync.outcome import check_lines, with_provider_hint
 
 if TYPE_CHECKING:
+    from tui.core.settings import AccountSettings
     from tui.core.storage.models import Account
-    from tui.core.storage.settings import AccountSettings
     from tui.core.sync.control import FetchControl
 
 

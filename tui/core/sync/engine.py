@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.net import pop3
+from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.models import Account, FetchLog, Message, UidlAlias, database_proxy, utcnow
-from tui.core.storage.settings import DeletePolicy, Security
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import FetchControl
 from tui.core.sync.errors import (

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Literal
 from tui.core.errors import PoptuiError
 from tui.core.net import pop3
 from tui.core.secrets import SecretStoreError
+from tui.core.settings import Security
 from tui.core.storage.accounts import AccountNotFound
 from tui.core.storage.models import Account
-from tui.core.storage.settings import Security
 from tui.core.sync.errors import AccountDisabled, FetchCancelled, MissingPassword
 from tui.core.sync.lock import AlreadyFetching
 from tui.core.text import clean, human_bytes, one_line

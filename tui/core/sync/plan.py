@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy
-from tui.core.storage.settings import DeletePolicy
 
 RESET_MIN_EXPECTED = 10
 """UIDL reset detection needs at least this many messages we believe are still on the server."""

@@ -38,7 +38,7 @@ from tui.core.net.pop3.errors import (
     error_for_reply,
 )
 from tui.core.net.tls import CertificateInfo, certificate_info
-from tui.core.storage.settings import Security
+from tui.core.settings import Security
 from tui.core.text import one_line
 
 DEFAULT_TIMEOUT = 30.0

@@ -36,7 +36,7 @@ from tui.core.net.tls import (
     normalize_fingerprint,
     pin_mismatch,
 )
-from tui.core.storage.settings import Security
+from tui.core.settings import Security
 from tui.core.text import one_line
 
 log = logging.getLogger(__name__)

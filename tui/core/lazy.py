@@ -1,0 +1,32 @@
+"""Package faces that load their modules on first use.
+
+`poptui fetch` with nothing new must not pay for the email package, peewee or keyring just
+because it imported a package's face; each face names where its exports live and this builds
+the module `__getattr__` that imports the home module when a name is first asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_exports(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module `__getattr__` for `package`: `homes` maps an exported name to its submodule."""
+
+    def __getattr__(name: str) -> Any:
+        home = homes.get(name)
+        if home is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{home}"), name)
+        setattr(sys.modules[package], name, value)  # later look-ups skip this function
+        return value
+
+    return __getattr__
+
+
+def homes_of(modules: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """`{"module": ("A", "B")}` turned into `{"A": "module", "B": "module"}`."""
+    return {name: module for module, names in modules.items() for name in names}
