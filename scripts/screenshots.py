@@ -34,9 +34,9 @@ from textual.widgets import Input, TextArea  # noqa: E402
 from tui.app import PoptuiApp, make_app  # noqa: E402
 from tui.core.net.pop3.client import CertificateInfo  # noqa: E402
 from tui.core.secrets import MemoryStore, SecretKind, probe_keyring  # noqa: E402
+from tui.core.settings import AccountSettings, DeletePolicy, Security  # noqa: E402
 from tui.core.storage.accounts import AccountStore  # noqa: E402
 from tui.core.storage.models import Account, Message, database_proxy  # noqa: E402
-from tui.core.storage.settings import AccountSettings, DeletePolicy, Security  # noqa: E402
 from tui.core.sync.batch import BatchWriter  # noqa: E402
 from tui.messages import FetchProgress  # noqa: E402
 from tui.screens.dialogs import CertificateTrustDialog  # noqa: E402
