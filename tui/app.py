@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from tui.core.net.pop3 import CertificateInfo, UntrustedCertificate
 from tui.core.secrets import KeyringHealth, UnavailableStore
 from tui.core.secrets.opening import OPENING_ADVICE, SecretStoreConfig
+from tui.core.sharing.rules import SharingService
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountError, AccountStore
 from tui.core.storage.db import DatabaseError, open_database
@@ -179,7 +180,11 @@ class PoptuiApp(App[None]):
         self.push_screen(PasswordEditorScreen(self.services, account, store_setup=self.store_setup))
 
     def on_messages_requested(self, request: MessagesRequested) -> None:
-        self.push_screen(MessageBrowserScreen(request.account_id, accounts=self.services.accounts))
+        self.push_screen(MessageBrowserScreen(
+                request.account_id,
+                accounts=self.services.accounts,
+                sharing=self.services.sharing,
+            ))
 
     def on_sharing_editor_requested(self, request: SharingEditorRequested) -> None:
         self.push_screen(SharingPermissionScreen(self.services, request.account_id))
@@ -420,6 +425,7 @@ def make_app(
         secrets=store,
         tester=tester,
         clock=clock,
+        sharing=SharingService(actor=accounts.owner),
         outgoing_tester=outgoing_tester,
     )
     return PoptuiApp(services, fetching=fetching, store_setup=setup, open_store=secrets is None)

@@ -15,6 +15,7 @@ from tui.core.net import CertificateInfo, normalize_fingerprint, pop3
 from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
 from tui.core.secrets import SecretKind, SecretStore
 from tui.core.settings import AccountSettings
+from tui.core.sharing.rules import SharingService
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import utcnow
 from tui.core.sync.check import IncomingServer, check_incoming
@@ -102,6 +103,8 @@ class Services:
     """Passwords live here, keyed by `Account.secret_key`, never in the database."""
     tester: IncomingTester
     clock: Clock
+    sharing: SharingService
+    """Who may read which mailbox's mail, acting as this app's user (the browser's filter too)."""
     outgoing_tester: OutgoingTester = field(default_factory=lambda: smtp_tester)
     """Checks the outgoing server after the incoming one works (Test & save, passwords)."""
 

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from tui.core.settings import DeletePolicy
+from tui.core.sharing.rules import SharingService
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountNotFound, AccountStore
 from tui.core.storage.mailbox_view import MailboxView
@@ -125,11 +126,14 @@ class MessageBrowserScreen(Screen[None]):
         account_id: int | None = None,
         *,
         accounts: AccountStore | None = None,
+        sharing: SharingService | None = None,
         download_dir: Path | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__()
         self._accounts = accounts or AccountStore()
+        self._sharing = sharing or SharingService(self._accounts.owner)
+        """Decides what this user sees: the same `view_of` the CLI's `messages list` uses."""
         self._requested = account_id
         self._download_dir = download_dir
         self._page_size = page_size
@@ -181,10 +185,7 @@ class MessageBrowserScreen(Screen[None]):
                 account = self._accounts.get_by_id(account_id)
         except AccountNotFound:
             account = self._shared_mailbox(account_id)
-        from tui.core.sharing.rules import SharingService
-
-        viewer = SharingService(self._accounts.owner)
-        self.view = viewer.view_of(account) if account is not None else None
+        self.view = self._sharing.view_of(account) if account is not None else None
         self.read_only = self.view is not None and self.view.read_only
         self._leave_search()
         if account is None or self.view is None:
@@ -209,10 +210,7 @@ class MessageBrowserScreen(Screen[None]):
         """Someone else's mailbox this user may read (its sharing permission allows it)."""
         if account_id is None:
             return None
-        from tui.core.sharing.rules import SharingService
-
-        service = SharingService(self._accounts.owner)
-        for account, _ in service.visible_accounts():
+        for account, _ in self._sharing.visible_accounts():
             if account.id == account_id and account.archived_at is None:
                 return account
         return None
@@ -252,13 +250,11 @@ class MessageBrowserScreen(Screen[None]):
         self.reload()
 
     def action_switch_mailbox(self) -> None:
-        from tui.core.sharing.rules import SharingService
-
         accounts = self._accounts.list()
         viewer = self._accounts.owner
         shared = [
             account
-            for account, _ in SharingService(viewer).visible_accounts()
+            for account, _ in self._sharing.visible_accounts()
             if account.owner != viewer and account.archived_at is None
         ]
         accounts += shared

@@ -32,7 +32,6 @@ from tui.core.sharing.rules import (
     NotAllowed,
     PolicyMode,
     SharingError,
-    SharingService,
     normalize_domains,
 )
 from tui.core.sharing.wording import permission_in_words, policy_in_words
@@ -192,7 +191,7 @@ class SharingPermissionScreen(Screen[None]):
 
     def __init__(self, services: Services, account_id: int) -> None:
         super().__init__()
-        self._service = SharingService(actor=services.accounts.owner)
+        self._service = services.sharing
         self._account_id = account_id
         self._account: Account | None = None
         self._effective: Effective | None = None
