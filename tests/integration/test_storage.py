@@ -192,7 +192,9 @@ def test_the_storage_face_names_everything_and_loads_it_lazily() -> None:
 
     import tui.core.storage as storage
 
-    assert sorted(storage.__all__) == sorted(storage._HOME_OF)
+    from tui.core.lazy import homes_of
+
+    assert sorted(storage.__all__) == sorted(homes_of(storage._HOMES))
     for name in storage.__all__:
         assert getattr(storage, name) is not None, name
     # Settings are used without a database (validation, the POP3 client): no peewee, no psycopg2.
