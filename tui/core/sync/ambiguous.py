@@ -43,6 +43,8 @@ class AmbiguousGroups:
     def load(cls, account: Account, uidls: set[str], known: KnownUidls) -> AmbiguousGroups:
         """Read the stored copies (key, size, digest of the stored bytes) of `uidls`."""
         groups = cls(uidls)
+        if not uidls:
+            return groups
         ids = {mid: key for key, (mid, _) in known.items() if base_uidl(key) in uidls}
         if not ids:
             return groups
@@ -51,6 +53,7 @@ class AmbiguousGroups:
             .join(MessageSource)
             .where((Message.account == account) & Message.id.in_(list(ids)))
             .tuples()
+            .iterator()  # one stored message in memory at a time
         )
         for message_id, key, size, raw in rows:
             copy = StoredCopy(message_id, key, size, _digest(bytes(raw)))
