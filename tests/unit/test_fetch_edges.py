@@ -69,15 +69,30 @@ def test_without_uidl_only_delete_after_fetch_is_allowed(tmp_path: Path) -> None
         assert quit_sessions and sorted(quit_sessions[-1].deleted) == [1, 2, 3]
 
 
-def test_duplicate_uidls_are_fetched_once_and_never_deleted(tmp_path: Path) -> None:
+def test_duplicate_uidls_are_all_fetched_and_deleted_once_told_apart(tmp_path: Path) -> None:
+    # popa3d-style: two different messages share one unique-id. Both are stored (apart, by a
+    # digest of their bytes); with this session's bytes matching the stored copies they can be
+    # told apart for certain, so "delete after fetching" deletes them too.
     messages = [make_message(i) for i in range(4)]
     uids = {1: "same", 2: "same", 3: "u3", 4: "u4"}
     with FakePop3Server(messages, uids=uids) as server:
         account = account_for(server, delete_policy=DeletePolicy.AFTER_FETCH)
         result = run_fetch(account, tmp_path)
-        assert (result.ok, result.new_messages) == (True, 3)
+        assert (result.ok, result.new_messages, result.shared_uidl) == (True, 4, 2)
+        assert "2 messages shared a unique-id" in summary_line(result)
         last = [s for s in server.sessions if "QUIT" in s.verbs][-1]
-        assert sorted(last.deleted) == [3, 4]  # the two messages sharing "same" stay
+        assert sorted(last.deleted) == [1, 2, 3, 4]
+        keys = sorted(m.uidl for m in Message.select())
+        assert keys[2:] == ["u3", "u4"] and all(k.startswith("same sha256:") for k in keys[:2])
+
+
+def test_identical_messages_under_one_uidl_are_stored_once_and_kept(tmp_path: Path) -> None:
+    twin = make_message(7)
+    with FakePop3Server([twin, twin], uids={1: "same", 2: "same"}) as server:
+        account = account_for(server, delete_policy=DeletePolicy.AFTER_FETCH)
+        result = run_fetch(account, tmp_path)
+        assert (result.ok, result.new_messages) == (True, 1)
+        assert deleted_numbers(server) == []  # which of the two is stored? cannot tell
 
 
 def test_gmail_recent_mode_deduplicates_on_message_id(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from tui.core.net import pop3
 from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.models import Account, FetchLog, Message, UidlAlias, database_proxy, utcnow
+from tui.core.sync.ambiguous import AmbiguousGroups
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import FetchControl
 from tui.core.sync.errors import (
@@ -28,9 +29,19 @@ from tui.core.sync.errors import (
     MissingPassword,
     UidlRequired,
 )
+from tui.core.sync.guard import confirm_stored
 from tui.core.sync.lock import AlreadyFetching, account_lock
 from tui.core.sync.outcome import error_text, with_provider_hint
-from tui.core.sync.plan import KnownUidls, ServerListing, deletable, known_uidls, plan_sync
+from tui.core.sync.plan import (
+    KnownUidls,
+    ServerListing,
+    ambiguous_uidls,
+    base_uidl,
+    deletable,
+    due_for_deletion,
+    known_uidls,
+    plan_sync,
+)
 
 AUTH_FAILURES_BEFORE_DISABLE = 10
 CONNECT_FAILURES_BEFORE_DISABLE = 50
@@ -68,6 +79,12 @@ class FetchResult:
     left_for_next_time: int = 0
     """New messages not fetched because of the per-cycle limit."""
     duplicates_by_message_id: int = 0
+    skipped_malformed: int = 0
+    """Messages neither fetched nor deleted because their LIST/UIDL line was malformed."""
+    shared_uidl: int = 0
+    """Messages stored apart by content because another message has the same UIDL."""
+    not_deleted_unconfirmed: int = 0
+    """Messages the policy would delete that no longer matched what is stored (key, size)."""
     uidl_reset_suspected: bool = False
     seconds: float = 0.0
     error: FetchError | pop3.Pop3Error | None = None
@@ -184,9 +201,11 @@ def _run(
         client.login(account.username, password)
         state.phase = "listing"
         report(state)
-        sizes = client.list_sizes()
+        count, _octets = client.stat()
+        size_listing = client.list_listing(count)
+        sizes = {n: int(size) for n, size in size_listing.entries.items()}
         try:
-            uidls = dict(client.uidl())
+            uid_listing = client.uidl_listing(count)
         except pop3.UidlUnsupported:
             if DeletePolicy(account.delete_policy) is not DeletePolicy.AFTER_FETCH:
                 raise UidlRequired(
@@ -194,11 +213,18 @@ def _run(
                     "messages it already has. Only “delete from the server after fetching” works "
                     "with this server; nothing was fetched."
                 ) from None
+            result.skipped_malformed = count - len(sizes)
             _fetch_without_uidl(client, account, sizes, state, report, cancelled, result)
             return
-        listing = ServerListing(uidls=uidls, sizes=sizes)
+        listing = ServerListing.parse(count, size_listing, uid_listing)
+        sizes = listing.sizes
+        result.skipped_malformed = listing.malformed
         known = known_uidls(account)
-        plan = plan_sync(account, listing, known)
+        groups = AmbiguousGroups.load(account, ambiguous_uidls(listing, known), known)
+        accounted = None
+        if groups.uidls:
+            accounted = groups.accounted(listing, set(due_for_deletion(account, now())))
+        plan = plan_sync(account, listing, known, accounted)
         result.skipped_too_large = plan.skipped_too_large
         result.left_for_next_time = plan.left_for_next_time
         result.uidl_reset_suspected = plan.reset_suspected
@@ -219,7 +245,14 @@ def _run(
         )
         try:
             for number, raw in retrieved:
-                writer.add(listing.uidls[number], raw)
+                uidl = listing.uidls[number]
+                if uidl in groups.uidls:
+                    key = groups.key_for(number, uidl, raw)
+                    if key is not None:
+                        writer.add(key, raw)
+                        result.shared_uidl += 1
+                else:
+                    writer.add(uidl, raw)
                 state.done += 1
                 state.bytes_done += len(raw)
                 result.bytes_fetched += len(raw)
@@ -246,7 +279,10 @@ def _run(
         writer.flush()
         result.new_messages = writer.stored
         result.duplicates_by_message_id = writer.duplicates
-        doomed = deletable(account, listing, now(), reset_suspected=plan.reset_suspected)
+        doomed = _doomed(account, listing, groups, now(), reset_suspected=plan.reset_suspected)
+        confirmed = confirm_stored(account, listing, doomed)
+        result.not_deleted_unconfirmed = len(doomed) - len(confirmed)
+        doomed = confirmed
         if doomed:
             state.phase = "deleting"
             report(state)
@@ -265,10 +301,28 @@ def _run(
         raise
 
 
+def _doomed(
+    account: Account,
+    listing: ServerListing,
+    groups: AmbiguousGroups,
+    now: datetime,
+    *,
+    reset_suspected: bool,
+) -> dict[int, int]:
+    """Server number → stored id of what the policy deletes now (before `confirm_stored`)."""
+    doomed = deletable(
+        account, listing, now, reset_suspected=reset_suspected, ambiguous=groups.uidls
+    )
+    if groups.uidls and not reset_suspected:
+        groups.note_stored(account)
+        doomed.update(groups.deletable(listing, set(due_for_deletion(account, now))))
+    return doomed
+
+
 def _mark_gone(account: Account, listing: ServerListing, known: KnownUidls) -> None:
     """Messages we stored that the server no longer lists were deleted there by someone else."""
     on_server = set(listing.uidls.values())
-    gone = [mid for uidl, (mid, still) in known.items() if still and uidl not in on_server]
+    gone = [mid for key, (mid, still) in known.items() if still and base_uidl(key) not in on_server]
     for start in range(0, len(gone), 500):
         Message.update(deleted_on_server=True, deleted_on_server_at=utcnow()).where(
             Message.id.in_(gone[start : start + 500])
@@ -317,8 +371,10 @@ def _fetch_without_uidl(
     state.phase = "fetching"
     state.total = len(numbers)
     writer = BatchWriter(account, dedupe_message_id=False)
-    for _number, raw in client.retrieve(numbers, expected_sizes=sizes):
-        writer.add(_no_uidl_key(raw), raw)
+    keys: dict[int, str] = {}
+    for number, raw in client.retrieve(numbers, expected_sizes=sizes):
+        keys[number] = _no_uidl_key(raw)
+        writer.add(keys[number], raw)
         state.done += 1
         state.bytes_done += len(raw)
         result.bytes_fetched += len(raw)
@@ -327,9 +383,20 @@ def _fetch_without_uidl(
             raise FetchCancelled("Fetch stopped; nothing was deleted on the server")
     writer.flush()
     result.new_messages = writer.stored
-    client.dele_many(numbers)
+    stored: Any = (
+        Message.select(Message.uidl, Message.id)
+        .where((Message.account == account) & Message.uidl.in_(list(set(keys.values()))))
+        .tuples()
+    )
+    ids = dict(stored)
+    listing = ServerListing(uidls=keys, sizes=sizes)
+    doomed = {n: ids[key] for n, key in keys.items() if key in ids}
+    confirmed = confirm_stored(account, listing, doomed)
+    result.not_deleted_unconfirmed = len(numbers) - len(confirmed)
+    if confirmed:
+        client.dele_many(sorted(confirmed))
     client.quit()
-    result.deleted_on_server = len(numbers)
+    result.deleted_on_server = len(confirmed)
 
 
 def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now: datetime) -> None:

@@ -79,7 +79,29 @@ def fetch_details(result: FetchResult) -> list[str]:
         )
     if result.uidl_reset_suspected:
         details.append("the server renumbered its messages, so nothing was deleted")
+    details += listing_warnings(result)
     return details
+
+
+def listing_warnings(result: FetchResult) -> list[str]:
+    """What the server's listing hid or blurred: worth a warning, not an error."""
+    warnings = []
+    if result.skipped_malformed:
+        warnings.append(
+            f"{plural(result.skipped_malformed, 'message')} skipped: "
+            "the server's listing line was malformed"
+        )
+    if result.shared_uidl:
+        warnings.append(
+            f"{plural(result.shared_uidl, 'message')} shared a unique-id with another on the "
+            "server, stored apart by content"
+        )
+    if result.not_deleted_unconfirmed:
+        warnings.append(
+            f"{result.not_deleted_unconfirmed:,} not deleted on the server: "
+            "they no longer matched what is stored here"
+        )
+    return warnings
 
 
 def summary_line(result: FetchResult) -> str:
@@ -137,12 +159,13 @@ def describe_success(
     text = headline or f"{name}: no new mail"
     if details:
         text += " (" + "; ".join(details) + ")"
+    severity: Severity = "warning" if listing_warnings(result) else "information"
     if manual and account is not None and not account.is_active:
         text += (
             f". {name} is not the active mailbox, so it is fetched only when you press f"
             " (s makes it active)"
         )
-    return Notice(text, "information", status)
+    return Notice(text, severity, status)
 
 
 def describe_failure(

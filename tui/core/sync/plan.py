@@ -1,16 +1,22 @@
 """What a session fetches and deletes: the server's listing against what is stored here.
 
-UIDLs name messages across sessions; message numbers are valid for one session only. A UIDL
-that two messages share, or a server that renumbered everything (a UIDL reset), deletes nothing.
+UIDLs name messages across sessions; message numbers are valid for one session only. A message
+whose listing line was malformed is neither fetched nor deleted. A UIDL that several messages
+share (popa3d derives it from a few headers) is *ambiguous*: those messages are fetched and
+stored under the UIDL plus a digest of their bytes (`keyed`), and deleted only when this
+session's bytes match a stored copy for certain (`tui.core.sync.ambiguous`). A server that
+renumbered everything (a UIDL reset) deletes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tui.core.net.pop3.listing import Listing
 from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy
 
@@ -21,12 +27,44 @@ KnownUidls = dict[str, tuple[int, bool]]
 """UIDL → (stored message id, believed still on the server)."""
 
 
+KEY_SEPARATOR = " sha256:"
+"""Between a UIDL and the digest in a stored key: a space never occurs in a valid UIDL."""
+
+
+def keyed(uidl: str, raw: bytes) -> str:
+    """The stored key of a message whose UIDL another message shares: UIDL plus digest."""
+    return uidl + KEY_SEPARATOR + hashlib.sha256(raw).hexdigest()[:40]
+
+
+def base_uidl(key: str) -> str:
+    """The server's UIDL a stored key stands for."""
+    return key.split(" ", 1)[0]
+
+
 @dataclass
 class ServerListing:
-    """The server's view of the mailbox for one session."""
+    """The server's view of the mailbox for one session: only well-formed, usable messages."""
 
     uidls: dict[int, str]
     sizes: dict[int, int]
+    malformed: int = 0
+    """Messages the server has (by STAT) that are unusable because their listing line was
+    malformed, repeated or missing."""
+
+    @classmethod
+    def parse(cls, count: int | None, sizes: Listing, uidls: Listing) -> ServerListing:
+        """Messages with a well-formed LIST *and* UIDL line; the rest counted as malformed."""
+        usable = sizes.entries.keys() & uidls.entries.keys()
+        everything = (
+            set(range(1, count + 1))
+            if count is not None
+            else sizes.entries.keys() | uidls.entries.keys() | sizes.malformed | uidls.malformed
+        )
+        return cls(
+            uidls={n: uidls.entries[n] for n in sorted(usable)},
+            sizes={n: int(sizes.entries[n]) for n in sorted(usable)},
+            malformed=len(everything - usable),
+        )
 
     def duplicates(self) -> set[str]:
         counts = Counter(self.uidls.values())
@@ -39,6 +77,15 @@ class SyncPlan:
     skipped_too_large: int
     left_for_next_time: int
     reset_suspected: bool
+    ambiguous: set[str] = field(default_factory=set)
+    """UIDLs whose messages are told apart by digest (see `ambiguous_uidls`)."""
+
+
+def ambiguous_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
+    """UIDLs that do not name one message for certain: listed twice or more now, or stored
+    before under a digest key (they were shared once, so the same UIDL may be another mail)."""
+    keyed_before = {base_uidl(k) for k in known if KEY_SEPARATOR in k}
+    return listing.duplicates() | (keyed_before & set(listing.uidls.values()))
 
 
 def known_uidls(account: Account) -> KnownUidls:
@@ -63,9 +110,20 @@ def known_uidls(account: Account) -> KnownUidls:
     return known
 
 
-def plan_sync(account: Account, listing: ServerListing, known: KnownUidls) -> SyncPlan:
-    """The new messages to fetch this session, within the account's size and count limits."""
-    expected_on_server = {u for u, (_, on_server) in known.items() if on_server}
+def plan_sync(
+    account: Account,
+    listing: ServerListing,
+    known: KnownUidls,
+    accounted: set[str] | None = None,
+) -> SyncPlan:
+    """The new messages to fetch this session, within the account's size and count limits.
+
+    Every message of an ambiguous UIDL is fetched (its bytes tell it apart), unless that UIDL
+    is in `accounted`: every listed copy is already stored and none is due for deletion.
+    """
+    ambiguous = ambiguous_uidls(listing, known)
+    accounted = accounted or set()
+    expected_on_server = {base_uidl(u) for u, (_, on_server) in known.items() if on_server}
     on_server = set(listing.uidls.values())
     reset = (
         len(expected_on_server) >= RESET_MIN_EXPECTED
@@ -76,6 +134,10 @@ def plan_sync(account: Account, listing: ServerListing, known: KnownUidls) -> Sy
     new: list[int] = []
     for number in sorted(listing.uidls):
         uidl = listing.uidls[number]
+        if uidl in ambiguous:
+            if uidl not in accounted:
+                new.append(number)
+            continue
         if uidl in known or uidl in seen:
             continue
         seen.add(uidl)
@@ -89,21 +151,14 @@ def plan_sync(account: Account, listing: ServerListing, known: KnownUidls) -> Sy
     if account.max_messages_per_fetch and len(new) > account.max_messages_per_fetch:
         left = len(new) - account.max_messages_per_fetch
         new = new[: account.max_messages_per_fetch]
-    return SyncPlan(new, skipped, left, reset)
+    return SyncPlan(new, skipped, left, reset, ambiguous)
 
 
-def deletable(
-    account: Account, listing: ServerListing, now: datetime, *, reset_suspected: bool
-) -> dict[int, int]:
-    """Server message number → stored message id, for the messages the policy deletes now.
-
-    Only messages already stored here qualify; duplicated UIDLs and a suspected UIDL reset
-    delete nothing, because then a UIDL no longer names one known message.
-    """
+def due_for_deletion(account: Account, now: datetime) -> dict[int, str]:
+    """Stored message id → stored key, for the stored messages the policy deletes now."""
     policy = DeletePolicy(account.delete_policy)
-    if policy is DeletePolicy.LEAVE or reset_suspected:
+    if policy is DeletePolicy.LEAVE:
         return {}
-    duplicates = listing.duplicates()
     query = Message.select(Message.id, Message.uidl).where(
         (Message.account == account) & ~Message.deleted_on_server
     )
@@ -113,10 +168,29 @@ def deletable(
         )
     elif policy is DeletePolicy.WHEN_DELETED_HERE:
         query = query.where(Message.deleted_here)
-    wanted: dict[int, str] = dict(query.tuples())  # type: ignore[arg-type]
-    wanted_by_uidl = {uidl: message_id for message_id, uidl in wanted.items()}
+    return dict(query.tuples())  # type: ignore[arg-type]
+
+
+def deletable(
+    account: Account,
+    listing: ServerListing,
+    now: datetime,
+    *,
+    reset_suspected: bool,
+    ambiguous: set[str] | None = None,
+) -> dict[int, int]:
+    """Server message number → stored message id, for the messages the policy deletes now.
+
+    Only messages stored here under their plain UIDL qualify; ambiguous UIDLs (decided by
+    `tui.core.sync.ambiguous` from this session's bytes) and a suspected UIDL reset delete
+    nothing here, because then a UIDL no longer names one known message.
+    """
+    if reset_suspected:
+        return {}
+    skip = listing.duplicates() | (ambiguous or set())
+    wanted_by_uidl = {key: mid for mid, key in due_for_deletion(account, now).items()}
     return {
         number: wanted_by_uidl[uidl]
         for number, uidl in listing.uidls.items()
-        if uidl in wanted_by_uidl and uidl not in duplicates
+        if uidl in wanted_by_uidl and uidl not in skip
     }

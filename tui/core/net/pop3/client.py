@@ -37,6 +37,7 @@ from tui.core.net.pop3.errors import (
     UidlUnsupported,
     error_for_reply,
 )
+from tui.core.net.pop3.listing import Listing, parse_listing
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
 from tui.core.text import one_line
@@ -229,18 +230,23 @@ class Pop3Client:
             raise self._wire.desync(f"bad STAT reply {one_line(text, 60)!r}") from None
 
     def list_sizes(self) -> dict[int, int]:
-        """{message number: size in octets (CRLF line ends)} for every message."""
+        """{message number: size in octets (CRLF line ends)} for every well-formed LIST line."""
+        return {n: int(size) for n, size in self.list_listing().entries.items()}
+
+    def list_listing(self, count: int | None = None) -> Listing:
+        """LIST parsed strictly (`listing.parse_listing`); `count` is STAT's message count."""
         self._simple("LIST")
-        sizes: dict[int, int] = {}
-        for number, value in self._wire.read_listing():
-            try:
-                sizes[number] = int(value)
-            except ValueError:
-                raise self._wire.desync(f"bad LIST line for message {number}") from None
-        return sizes
+        return parse_listing(self._wire.read_multiline(), count, uidl=False)
 
     def uidl(self) -> list[tuple[int, str]]:
-        """[(message number, unique id)]; raises UidlUnsupported when the server refuses."""
+        """[(message number, unique id)] for every well-formed UIDL line.
+
+        Raises UidlUnsupported when the server refuses UIDL.
+        """
+        return sorted(self.uidl_listing().entries.items())
+
+    def uidl_listing(self, count: int | None = None) -> Listing:
+        """UIDL parsed strictly; raises UidlUnsupported when the server refuses."""
         try:
             self._simple("UIDL")
         except CommandRejected as err:
@@ -255,7 +261,7 @@ class Pop3Client:
             unsupported.in_sync = True
             raise unsupported from None
         self._uidl_supported = True
-        return self._wire.read_listing()
+        return parse_listing(self._wire.read_multiline(), count, uidl=True)
 
     def top(self, number: int, lines: int = 0) -> bytes:
         """Headers (and `lines` body lines) of a message, un-dot-stuffed, CRLF kept."""

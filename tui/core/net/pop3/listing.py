@@ -1,0 +1,65 @@
+"""Strict parsing of LIST and UIDL listings (RFC 1939 §7), line by line.
+
+A server's listing decides what poptui fetches and, worse, what it deletes, so a line is taken
+only when it is exactly right: a message number in 1..STAT count, one space, then one size
+(digits) or one unique-id (1 to 70 characters 0x21 to 0x7E), and nothing else. A line that is not
+makes *that* message unusable for the session; it does not desynchronise the whole session,
+because the multi-line reply itself ended cleanly. A number listed twice is unusable too: the
+server contradicted itself about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+UIDL_MAX = 70
+"""RFC 1939: a unique-id is 1 to 70 characters."""
+
+
+@dataclass
+class Listing:
+    """One LIST or UIDL reply, split into what can be trusted and what cannot."""
+
+    entries: dict[int, str] = field(default_factory=dict)
+    """Message number → the second word (a size for LIST, a unique-id for UIDL), well-formed."""
+    malformed: set[int] = field(default_factory=set)
+    """Numbers in range whose line was malformed or repeated: not fetched, not deleted."""
+    stray_lines: int = 0
+    """Lines that named no message in range at all (bad or out-of-range number)."""
+
+
+def _valid_uid(word: bytes) -> bool:
+    return 1 <= len(word) <= UIDL_MAX and all(0x21 <= b <= 0x7E for b in word)
+
+
+def _valid_size(word: bytes) -> bool:
+    return word.isdigit() and len(word) <= 18 and word.isascii()
+
+
+def parse_listing(body: bytes, count: int | None, *, uidl: bool) -> Listing:
+    """Parse a LIST (`uidl=False`) or UIDL body (un-dot-stuffed, CRLF line ends).
+
+    `count` is the STAT message count; None accepts any positive number (no STAT was asked).
+    """
+    listing = Listing()
+    valid = _valid_uid if uidl else _valid_size
+    for raw in body.split(b"\r\n"):
+        if not raw:
+            continue
+        number_word, space, rest = raw.partition(b" ")
+        number = (
+            int(number_word)
+            if number_word.isdigit() and number_word.isascii() and len(number_word) <= 9
+            else 0
+        )
+        if number < 1 or (count is not None and number > count):
+            listing.stray_lines += 1
+            continue
+        if number in listing.malformed:
+            continue
+        if not space or not valid(rest) or number in listing.entries:
+            listing.entries.pop(number, None)
+            listing.malformed.add(number)
+            continue
+        listing.entries[number] = rest.decode("ascii")
+    return listing
