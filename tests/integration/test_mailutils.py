@@ -9,6 +9,10 @@ message it serves (counted in LIST only from the second session on), its UIDLs a
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -352,3 +356,65 @@ def test_a_uidl_forged_by_an_x_uidl_header_deletes_nothing(
     first = Message.select().where(Message.account == account).order_by(Message.id).first()
     assert first is not None and first.subject == "Message number 1"
     # Not asserted: today the second message is never fetched (its UIDL is "known" already).
+
+
+def test_abort_after_dele_removes_nothing(
+    mailutils: MailutilsServer, mailutils_user: PopUser
+) -> None:
+    delivered = [make_message(n) for n in range(1, 4)]
+    mailutils.deliver_many(mailutils_user.name, delivered)
+    client = pinned(mailutils)
+    client.login(*mailutils_user)
+    list(client.retrieve([1, 2, 3]))
+    client.dele_many([1, 2, 3])
+    client.abort()
+    assert on_server(mailutils, mailutils_user) == [lf(m) for m in delivered]
+    with pinned(mailutils) as again:
+        again.login(*mailutils_user)
+        assert again.stat()[0] == 3
+        again.quit()
+
+
+# ----------------------------------------------------------------- the harness
+
+
+def test_users_change_at_the_next_login(
+    mailutils: MailutilsServer, mailutils_user: PopUser
+) -> None:
+    mailutils.add_user(mailutils_user.name, "changed")
+    with pinned(mailutils) as client:
+        with pytest.raises(pop3.AuthenticationFailed):
+            client.login(*mailutils_user)
+        client.login(mailutils_user.name, "changed")
+        client.quit()
+    mailutils.remove_user(mailutils_user.name)
+    with pinned(mailutils) as client:
+        with pytest.raises(pop3.AuthenticationFailed):
+            client.login(mailutils_user.name, "changed")
+        client.quit()
+
+
+def test_the_server_dies_with_the_test_process() -> None:
+    starter = (
+        "from tests.servers.mailutils import MailutilsServer\n"
+        "server = MailutilsServer().start()\n"
+        "print(server.plain_port, server.workdir, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", starter], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port_text, workdir = proc.stdout.readline().split()
+        socket.create_connection(("127.0.0.1", int(port_text)), timeout=5).close()
+        pop3d = int((Path(workdir) / "pop3d.pid").read_text())
+    finally:
+        proc.kill()  # SIGKILL: no cleanup code of the test process runs
+        proc.wait()
+    started = time.monotonic()
+    while Path(f"/proc/{pop3d}").exists():
+        assert time.monotonic() - started < 10, "pop3d outlived the test process"
+        time.sleep(0.05)
+    print(f"pop3d gone {time.monotonic() - started:.2f}s after the test process")
