@@ -225,6 +225,18 @@ def test_untrusted_certificate_is_refused_until_pinned(
     assert fetch(account, mailutils_user.password, tmp_path).new_messages == 1
 
 
+@pytest.mark.parametrize("security", [Security.SSL, Security.STARTTLS])
+def test_a_wrong_pin_is_refused_before_login(
+    mailutils: MailutilsServer, security: Security
+) -> None:
+    port = mailutils.tls_port if security is Security.SSL else mailutils.starttls_port
+    wrong = "00:" + mailutils.cert_fingerprint[3:]
+    with pytest.raises(pop3.UntrustedCertificate) as info:
+        Pop3Client.connect(mailutils.host, port, security, pinned_fingerprint=wrong, timeout=10)
+    assert info.value.certificate is not None
+    assert info.value.certificate.problem is pop3.CertificateProblem.PIN_MISMATCH
+
+
 @pytest.mark.usefixtures("database")
 def test_ca_file_verifies_over_starttls(
     mailutils: MailutilsServer, mailutils_user: PopUser, tmp_path: Path
