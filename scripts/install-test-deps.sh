@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on Debian 12: the real servers the tests start
-# themselves (Dovecot, PostgreSQL), tmux for the terminal test, the benchmark peers, and the
-# Python packages in .venv. Safe to run again.
+# themselves (Dovecot and GNU Mailutils pop3d, PostgreSQL), tmux for the terminal test, the
+# benchmark peers, and the Python packages in .venv. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(python3-venv python3-dev dovecot-core dovecot-pop3d postgresql tmux openssl fetchmail getmail6 locales)
+PACKAGES=(python3-venv python3-dev dovecot-core dovecot-pop3d mailutils-pop3d postgresql tmux openssl fetchmail getmail6 locales)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -18,9 +18,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# A Debian install starts the system's own Dovecot and PostgreSQL; the tests run private
+# A Debian install starts the system's own Dovecot, pop3d and PostgreSQL; the tests run private
 # instances on their own ports, so the system ones are not needed.
 $SUDO service dovecot stop >/dev/null 2>&1 || true
+$SUDO service mailutils-pop3d stop >/dev/null 2>&1 || true
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi

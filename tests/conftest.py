@@ -16,6 +16,7 @@ import pytest
 
 from tests.servers.certs import CertMaterial, make_ca_and_leaf, make_self_signed
 from tests.servers.dovecot import DovecotServer, ServerBinaryMissing
+from tests.servers.mailutils import MailutilsServer
 from tests.servers.postgres import PostgresServer
 from tests.servers.smtp import SmtpServer
 from tests.servers.tcp_proxy import TcpProxy
@@ -129,6 +130,34 @@ def pop_user(dovecot: DovecotServer) -> Iterator[PopUser]:
     finally:
         dovecot.clear(user.name)
         dovecot.remove_user(user.name)
+
+
+# -------------------------------------------------------------------- mailutils
+@pytest.fixture(scope="session")
+def mailutils() -> Iterator[MailutilsServer]:
+    """A running GNU Mailutils pop3d, the second real POP3 server (users: ``mailutils_user``).
+
+    Ports as Dovecot's: ``plain_port`` (no STLS), ``starttls_port``, ``tls_port``.
+    """
+    server = MailutilsServer()
+    _start_or_fail(server, server.start)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mailutils_user(mailutils: MailutilsServer) -> Iterator[PopUser]:
+    """A fresh pop3d user and empty mailbox: ``(login name with @domain, password)``."""
+    name = _unique("u")
+    password = secrets.token_urlsafe(12)
+    mailutils.add_user(name, password)
+    try:
+        yield PopUser(mailutils.login(name), password)
+    finally:
+        mailutils.clear(name)
+        mailutils.remove_user(name)
 
 
 # --------------------------------------------------------------------- postgres
