@@ -191,7 +191,6 @@ def test_the_storage_face_names_everything_and_loads_it_lazily() -> None:
     import sys
 
     import tui.core.storage as storage
-
     from tui.core.lazy import homes_of
 
     assert sorted(storage.__all__) == sorted(homes_of(storage._HOMES))
