@@ -17,15 +17,24 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2
-import psycopg2.errors
 import pytest
 
 from tests.servers.postgres import PostgresServer, quote_ident
-from tui.core.sharing.postgres_rls import TABLES, set_role_password, setup_team_database
+from tests.servers.postgres_attacker import (
+    INSUFFICIENT_PRIVILEGE,
+    Team,
+    add_message,
+    attempt,
+    create_account,
+    loosen,
+    rows,
+    shadow_functions,
+    shadow_relations,
+    value,
+)
+from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
 
 USERS = ("alice", "bob", "mallory")
 """alice: the administrator; bob: has private mail; mallory: the attacker."""
@@ -33,93 +42,6 @@ USERS = ("alice", "bob", "mallory")
 PRIVATE_SUBJECT = "Bob's private salary letter"
 EXCLUDED_SUBJECT = "Bob's deal with secret.org"
 PUBLIC_SUBJECT = "Bob's public newsletter"
-
-SNAPSHOT_QUERIES = {
-    "admins": "SELECT name, is_admin FROM public.app_user ORDER BY name",
-    "policies": "SELECT scope_kind, scope, mode, permission, locked, excluded_domains"
-    " FROM public.sharing_policy ORDER BY scope_kind, scope",
-    "audit": "SELECT id, actor, action, target, detail FROM public.audit_log ORDER BY id",
-    "accounts": "SELECT id, owner, name, sharing, excluded_domains FROM public.account ORDER BY id",
-    "shares": "SELECT account_id, grantee FROM public.account_share ORDER BY account_id, grantee",
-    "messages": "SELECT account_id, uidl, subject FROM public.message ORDER BY id",
-    "sources": "SELECT message_id, length(raw) FROM public.message_source ORDER BY message_id",
-    "rls_policies": "SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies"
-    " WHERE schemaname = 'public' ORDER BY tablename, policyname",
-    "functions": "SELECT p.proname, p.prosecdef, p.proconfig, p.prosrc FROM pg_proc p"
-    " JOIN pg_roles r ON r.oid = p.proowner WHERE r.rolname = 'poptui_owner' ORDER BY 1",
-    "triggers": "SELECT tgname, tgrelid::regclass::text, tgfoid::regproc::text FROM pg_trigger"
-    " WHERE NOT tgisinternal ORDER BY 1",
-}
-
-
-@dataclass
-class Team:
-    server: PostgresServer
-    database: str
-    roles: dict[str, str]
-    passwords: dict[str, str]
-    accounts: dict[str, int] = field(default_factory=dict)
-
-    def connect(self, user: str) -> Any:
-        """A fresh session as `user` over TCP (the password is checked), in autocommit."""
-        connection = psycopg2.connect(
-            self.server.dsn(self.database, self.roles[user], self.passwords[user])
-        )
-        connection.autocommit = True
-        return connection
-
-    def superuser(self) -> Any:
-        connection = psycopg2.connect(self.server.dsn(self.database))
-        connection.autocommit = True
-        return connection
-
-    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Everything an attack could move, read by the superuser (not subject to any policy)."""
-        with self.superuser() as connection, connection.cursor() as cursor:
-            found = {}
-            for what, sql in SNAPSHOT_QUERIES.items():
-                cursor.execute(sql)
-                found[what] = cursor.fetchall()
-        connection.close()
-        return found
-
-
-def _rows(connection: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def _value(connection: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    return _rows(connection, sql, params)[0][0]
-
-
-def _create_account(connection: Any, name: str, sharing: str, excluded: str = "") -> int:
-    return int(
-        _value(
-            connection,
-            "INSERT INTO public.account (owner, name, email, incoming_host, incoming_port,"
-            " incoming_security, username, delete_policy, sharing, excluded_domains,"
-            " secret_key, created_at, updated_at)"
-            " VALUES (current_user, %s, 'x@corp.example', 'pop.corp.example', 995, 'ssl', 'x',"
-            " 'never', %s, %s, %s, now(), now()) RETURNING id",
-            (name, sharing, excluded, uuid.uuid4().hex),
-        )
-    )
-
-
-def _add_message(connection: Any, account: int, uidl: str, subject: str, domains: str) -> None:
-    message = _value(
-        connection,
-        "INSERT INTO public.message (account_id, uidl, size, subject, party_domains,"
-        " first_seen_at, fetched_at) VALUES (%s, %s, 10, %s, %s, now(), now()) RETURNING id",
-        (account, uidl, subject, domains),
-    )
-    _rows(
-        connection,
-        "INSERT INTO public.message_source (message_id, raw) VALUES (%s, %s)",
-        (message, psycopg2.Binary(subject.encode())),
-    )
 
 
 @pytest.fixture
@@ -136,31 +58,31 @@ def team(postgres_server: PostgresServer) -> Iterator[Team]:
     team = Team(postgres_server, database, roles, passwords)
     for user in ("bob", "mallory"):
         with team.connect(user) as connection:
-            _rows(
+            rows(
                 connection,
                 "INSERT INTO public.app_user (name, is_admin, created_at)"
                 " VALUES (current_user, false, now())",
             )
     bob = team.connect("bob")
-    team.accounts["bob_private"] = _create_account(bob, "BobBox", "private")
-    _add_message(bob, team.accounts["bob_private"], "p1", PRIVATE_SUBJECT, " corp.example ")
-    team.accounts["bob_public"] = _create_account(bob, "BobNews", "public", "secret.org")
-    _add_message(bob, team.accounts["bob_public"], "n1", PUBLIC_SUBJECT, " corp.example ")
-    _add_message(bob, team.accounts["bob_public"], "n2", EXCLUDED_SUBJECT, " secret.org ")
+    team.accounts["bob_private"] = create_account(bob, "BobBox", "private")
+    add_message(bob, team.accounts["bob_private"], "p1", PRIVATE_SUBJECT, " corp.example ")
+    team.accounts["bob_public"] = create_account(bob, "BobNews", "public", "secret.org")
+    add_message(bob, team.accounts["bob_public"], "n1", PUBLIC_SUBJECT, " corp.example ")
+    add_message(bob, team.accounts["bob_public"], "n2", EXCLUDED_SUBJECT, " secret.org ")
     bob.close()
     mallory = team.connect("mallory")
-    team.accounts["mallory"] = _create_account(mallory, "MalBox", "private")
+    team.accounts["mallory"] = create_account(mallory, "MalBox", "private")
     mallory.close()
     alice = team.connect("alice")
     # The administrator fixes Mallory's mailbox to private: he must not share it himself.
-    _rows(
+    rows(
         alice,
         "INSERT INTO public.sharing_policy (scope_kind, scope, mode, permission, locked,"
         " updated_by, updated_at) VALUES ('user', %s, 'fixed', 'private', true, current_user,"
         " now())",
         (roles["mallory"],),
     )
-    _rows(
+    rows(
         alice,
         "INSERT INTO public.audit_log (at, actor, action, target, detail)"
         " VALUES (now(), current_user, 'policy.set', %s, 'fixed private')",
@@ -173,159 +95,8 @@ def team(postgres_server: PostgresServer) -> Iterator[Team]:
         postgres_server.drop_role(role)
 
 
-def _loosen(team: Team) -> str:
-    """What a careless DBA might grant: TEMP, CREATE on public, a schema of Mallory's own."""
-    mallory = quote_ident(team.roles["mallory"])
-    schema = "mal_" + uuid.uuid4().hex[:6]
-    with team.superuser() as connection:
-        _rows(connection, f"GRANT TEMP ON DATABASE {quote_ident(team.database)} TO {mallory}")
-        _rows(connection, f"GRANT CREATE ON SCHEMA public TO {mallory}")
-        _rows(connection, f"CREATE SCHEMA {schema} AUTHORIZATION {mallory}")
-    connection.close()
-    return schema
-
-
-def _shadow_relations(team: Team, connection: Any) -> None:
-    """A temporary table named like every poptui table, filled with what Mallory wishes were
-    true: he is an administrator, owns Bob's mailboxes, has no policy, and has shares."""
-    me = team.roles["mallory"]
-    for table in TABLES:
-        _rows(connection, f"CREATE TEMP TABLE {table} (LIKE public.{table})")
-        _rows(connection, f"GRANT ALL ON pg_temp.{table} TO PUBLIC")  # the definer reads it
-    _rows(connection, "INSERT INTO pg_temp.app_user VALUES (%s, true, now())", (me,))
-    for key in ("bob_private", "bob_public", "mallory"):
-        _rows(
-            connection,
-            "INSERT INTO pg_temp.account SELECT * FROM public.account WHERE id = %s",
-            (team.accounts["mallory"],),
-        )
-        _rows(
-            connection,
-            "UPDATE pg_temp.account SET id = %s, sharing = 'public', excluded_domains = ''"
-            " WHERE id = %s",
-            (team.accounts[key], team.accounts["mallory"]),
-        )
-        _rows(
-            connection,
-            "INSERT INTO pg_temp.account_share (id, account_id, grantee) VALUES (%s, %s, %s)",
-            (team.accounts[key], team.accounts[key], me),
-        )
-
-
-ALWAYS_TRUE = {
-    "poptui_is_admin": ["text", "character varying", "name"],
-    "poptui_owns_account": ["bigint", "integer"],
-    "poptui_may_choose": ["text", "character varying", "name"],
-    "poptui_can_view_account": ["bigint"],
-    "poptui_user_count": [],
-}
-ALWAYS_TRUE_2 = {"poptui_can_view_message": [("bigint", "text")]}
-
-
-def _create(connection: Any, sql: str) -> None:
-    """Create one shadowing object; in `public` poptui's own signature already exists (Mallory
-    cannot replace it: not the owner) and only the overloads are new."""
-    assert _attempt(connection, sql) in ("ok", DUPLICATE_FUNCTION), sql
-
-
-DUPLICATE_FUNCTION = "42723"
-
-
-def _shadow_functions(team: Team, connection: Any, schema: str) -> None:
-    """Functions and operators that answer "yes" to everything, named like what the privileged
-    code calls, in Mallory's schema and as overloads in `public`; then a search_path to them."""
-    for where in (schema, "public"):
-        for name, types in ALWAYS_TRUE.items():
-            for arg in types or [""]:
-                result = "bigint" if name == "poptui_user_count" else "boolean"
-                value = "0" if name == "poptui_user_count" else "true"
-                _create(
-                    connection,
-                    f"CREATE FUNCTION {where}.{name}({arg}) RETURNS {result}"
-                    f" LANGUAGE sql AS $$ SELECT {value} $$",
-                )
-        for name, pairs in ALWAYS_TRUE_2.items():
-            for left, right in pairs:
-                _create(
-                    connection,
-                    f"CREATE FUNCTION {where}.{name}({left}, {right}) RETURNS boolean"
-                    " LANGUAGE sql AS $$ SELECT true $$",
-                )
-        _create(
-            connection,
-            f"CREATE FUNCTION {where}.poptui_policy_of(character varying)"
-            " RETURNS SETOF public.sharing_policy LANGUAGE sql"
-            " AS $$ SELECT * FROM public.sharing_policy WHERE false $$",
-        )
-        _create(
-            connection,
-            f"CREATE FUNCTION {where}.poptui_permission(bigint, OUT permission text,"
-            " OUT excluded text) LANGUAGE sql AS $$ SELECT 'public'::text, ''::text $$",
-        )
-        # Built-ins the functions use, shadowed by name (pg_catalog must stay first).
-        for builtin, signature, body in (
-            ("lower", "text", "SELECT $1"),
-            ("btrim", "text", "SELECT ''::text"),
-            ("regexp_split_to_array", "text, text", "SELECT ARRAY[]::text[]"),
-            ("strpos", "text, text", "SELECT 0"),
-            ("count", "", "SELECT 0::bigint"),
-        ):
-            result = {"strpos": "integer", "count": "bigint"}.get(
-                builtin, "text[]" if builtin == "regexp_split_to_array" else "text"
-            )
-            _create(
-                connection,
-                f"CREATE FUNCTION {where}.{builtin}({signature}) RETURNS {result}"
-                f" LANGUAGE sql AS $$ {body} $$",
-            )
-        # Operators on the column types (varchar, bigint, boolean) that make every test true,
-        # and `<>` false: an exact-type match would beat pg_catalog's text/int8 operators.
-        for left, right in (
-            ("character varying", "text"),
-            ("text", "character varying"),
-            ("character varying", "character varying"),
-            ("character varying", "name"),
-            ("text", "text"),
-            ("bigint", "bigint"),
-        ):
-            tag = f"{left}_{right}".replace(" ", "_")
-            _create(
-                connection,
-                f"CREATE FUNCTION {where}.yes_{tag}({left}, {right}) RETURNS boolean"
-                " LANGUAGE sql AS $$ SELECT true $$",
-            )
-            _create(
-                connection,
-                f"CREATE FUNCTION {where}.no_{tag}({left}, {right}) RETURNS boolean"
-                " LANGUAGE sql AS $$ SELECT false $$",
-            )
-            _create(
-                connection,
-                f"CREATE OPERATOR {where}.= (LEFTARG = {left}, RIGHTARG = {right},"
-                f" FUNCTION = {where}.yes_{tag})",
-            )
-            _create(
-                connection,
-                f"CREATE OPERATOR {where}.<> (LEFTARG = {left}, RIGHTARG = {right},"
-                f" FUNCTION = {where}.no_{tag})",
-            )
-    _rows(connection, f"SET search_path = {schema}, public, pg_catalog")
-
-
-def _attempt(connection: Any, sql: str, params: tuple[Any, ...] = ()) -> str:
-    """Run one attack statement; 'ok' or the SQLSTATE class of its error."""
-    try:
-        _rows(connection, sql, params)
-    except psycopg2.Error as error:
-        return str(error.pgcode)
-    return "ok"
-
-
-INSUFFICIENT_PRIVILEGE = "42501"
-
-
 def _visible_subjects(connection: Any) -> set[str]:
-    return {row[0] for row in _rows(connection, "SELECT subject FROM public.message")}
+    return {row[0] for row in rows(connection, "SELECT subject FROM public.message")}
 
 
 def _attack(team: Team, connection: Any) -> dict[str, Any]:
@@ -335,63 +106,63 @@ def _attack(team: Team, connection: Any) -> dict[str, Any]:
     bob_private, bob_public = team.accounts["bob_private"], team.accounts["bob_public"]
     mine = team.accounts["mallory"]
     seen: dict[str, Any] = {}
-    seen["is_admin"] = _value(connection, "SELECT public.poptui_is_admin(%s::text)", (me,))
-    seen["user_count"] = _value(connection, "SELECT public.poptui_user_count()")
-    seen["owns_bob"] = _value(
+    seen["is_admin"] = value(connection, "SELECT public.poptui_is_admin(%s::text)", (me,))
+    seen["user_count"] = value(connection, "SELECT public.poptui_user_count()")
+    seen["owns_bob"] = value(
         connection, "SELECT public.poptui_owns_account(%s::bigint)", (bob_private,)
     )
-    seen["view_bob"] = _value(
+    seen["view_bob"] = value(
         connection, "SELECT public.poptui_can_view_account(%s::bigint)", (bob_private,)
     )
-    seen["view_excluded"] = _value(
+    seen["view_excluded"] = value(
         connection,
         "SELECT public.poptui_can_view_message(%s::bigint, ' secret.org '::text)",
         (bob_public,),
     )
     seen["subjects"] = _visible_subjects(connection)
-    seen["sources"] = _value(connection, "SELECT pg_catalog.count(*) FROM public.message_source")
-    seen["accounts"] = {row[0] for row in _rows(connection, "SELECT id FROM public.account")}
-    seen["audit"] = {row[0] for row in _rows(connection, "SELECT actor FROM public.audit_log")}
-    seen["shares"] = _rows(connection, "SELECT account_id FROM public.account_share")
+    seen["sources"] = value(connection, "SELECT pg_catalog.count(*) FROM public.message_source")
+    seen["accounts"] = {row[0] for row in rows(connection, "SELECT id FROM public.account")}
+    seen["audit"] = {row[0] for row in rows(connection, "SELECT actor FROM public.audit_log")}
+    seen["shares"] = rows(connection, "SELECT account_id FROM public.account_share")
     # Writes: each must change nothing (no row passes the policy) or fail.
-    seen["make_admin"] = _attempt(
+    seen["make_admin"] = attempt(
         connection, "UPDATE public.app_user SET is_admin = true WHERE name = %s", (me,)
     )
-    seen["drop_admin"] = _attempt(connection, "DELETE FROM public.app_user WHERE is_admin")
-    seen["unlock"] = _attempt(connection, "DELETE FROM public.sharing_policy")
-    seen["new_policy"] = _attempt(
+    seen["drop_admin"] = attempt(connection, "DELETE FROM public.app_user WHERE is_admin")
+    seen["unlock"] = attempt(connection, "DELETE FROM public.sharing_policy")
+    seen["new_policy"] = attempt(
         connection,
         "INSERT INTO public.sharing_policy (scope_kind, scope, mode, permission, locked,"
         " updated_by, updated_at) VALUES ('role', 'user', 'fixed', 'public', true, %s, now())",
         (me,),
     )
-    seen["share_mine"] = _attempt(
+    seen["share_mine"] = attempt(
         connection, "UPDATE public.account SET sharing = 'public' WHERE id = %s", (mine,)
     )
-    seen["grant_mine"] = _attempt(
+    seen["grant_mine"] = attempt(
         connection,
         "INSERT INTO public.account_share (account_id, grantee) VALUES (%s, %s)",
         (mine, bob),
     )
-    seen["steal"] = _attempt(
+    seen["steal"] = attempt(
         connection, "UPDATE public.account SET owner = %s WHERE id = %s", (me, bob_private)
     )
-    seen["share_bob"] = _attempt(
+    seen["share_bob"] = attempt(
         connection,
         "INSERT INTO public.account_share (account_id, grantee) VALUES (%s, %s)",
         (bob_private, me),
     )
-    seen["edit_bob_mail"] = _attempt(
+    seen["edit_bob_mail"] = attempt(
         connection,
         "UPDATE public.message SET subject = 'pwned' WHERE account_id = %s",
         (bob_private,),
     )
-    seen["forge_audit"] = _attempt(
+    seen["forge_audit"] = attempt(
         connection,
         "INSERT INTO public.audit_log (at, actor, action, target) VALUES (now(), %s, 'x', 'y')",
         (bob,),
     )
-    seen["erase_audit"] = _attempt(connection, "DELETE FROM public.audit_log")
+    seen["erase_audit"] = attempt(connection, "DELETE FROM public.audit_log")
     seen["subjects_after"] = _visible_subjects(connection)
     return seen
 
@@ -435,7 +206,7 @@ def test_an_ordinary_user_cannot_create_shadowing_objects(team: Team) -> None:
         "disable_rls": "ALTER TABLE public.message DISABLE ROW LEVEL SECURITY",
     }
     for what, sql in attempts.items():
-        assert _attempt(connection, sql) == INSUFFICIENT_PRIVILEGE, what
+        assert attempt(connection, sql) == INSUFFICIENT_PRIVILEGE, what
     _assert_nothing_moved(team, _attack(team, connection))
     connection.close()
     assert team.snapshot() == before
@@ -445,7 +216,7 @@ def _assert_least_privilege(team: Team) -> None:
     """No TEMP, no CREATE on public for anyone but the owner; every function pinned, run as its
     owner, executable by no one but poptui's users and by them only when a policy calls it."""
     with team.superuser() as connection:
-        rows = _rows(
+        functions = rows(
             connection,
             "SELECT p.proname, p.prosecdef, p.proconfig,"
             " has_function_privilege('public', p.oid, 'EXECUTE'),"
@@ -453,7 +224,7 @@ def _assert_least_privilege(team: Team) -> None:
             " FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner"
             " WHERE r.rolname = 'poptui_owner'",
         )
-        privileges = _rows(
+        privileges = rows(
             connection,
             "SELECT has_database_privilege('public', current_database(), 'TEMP'),"
             " has_database_privilege('poptui_users', current_database(), 'TEMP'),"
@@ -463,7 +234,7 @@ def _assert_least_privilege(team: Team) -> None:
         )[0]
     connection.close()
     assert privileges == (False, False, False, False, False)
-    names = {row[0] for row in rows}
+    names = {row[0] for row in functions}
     assert {"poptui_is_admin", "poptui_guard_shares", "poptui_guard_account_sharing"} <= names
     called_by_policies = {
         "poptui_is_admin",
@@ -472,7 +243,7 @@ def _assert_least_privilege(team: Team) -> None:
         "poptui_can_view_account",
         "poptui_can_view_message",
     }
-    for name, definer, config, public_exec, users_exec in rows:
+    for name, definer, config, public_exec, users_exec in functions:
         assert definer, f"{name} runs with its caller's rights"
         assert config == ["search_path=pg_catalog, pg_temp"], name
         assert public_exec is False, f"PUBLIC may execute {name}"
@@ -488,10 +259,10 @@ def test_setting_up_again_takes_back_what_an_older_setup_granted(team: Team) -> 
     running `admin setup-postgres` again (as after an upgrade) takes it back."""
     with team.superuser() as connection:
         database = quote_ident(team.database)
-        _rows(connection, f"GRANT TEMP ON DATABASE {database} TO PUBLIC")
-        _rows(connection, "GRANT CREATE ON SCHEMA public TO PUBLIC, poptui_users")
-        _rows(connection, "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC")
-        _rows(connection, "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO poptui_users")
+        rows(connection, f"GRANT TEMP ON DATABASE {database} TO PUBLIC")
+        rows(connection, "GRANT CREATE ON SCHEMA public TO PUBLIC, poptui_users")
+        rows(connection, "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC")
+        rows(connection, "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO poptui_users")
     connection.close()
     setup_team_database(team.server.url(team.database), team.roles.values())
     _assert_least_privilege(team)
@@ -500,14 +271,14 @@ def test_setting_up_again_takes_back_what_an_older_setup_granted(team: Team) -> 
 def test_setting_up_again_among_planted_overloads_binds_poptui_own(team: Team) -> None:
     """Mallory planted overloads and operators in `public` while he could; the administrator
     runs the setup again (policies are recreated then): they still call poptui's functions."""
-    schema = _loosen(team)
+    schema = loosen(team)
     connection = team.connect("mallory")
-    _shadow_functions(team, connection, schema)
+    shadow_functions(team, connection, schema)
     connection.close()
     setup_team_database(team.server.url(team.database), team.roles.values())
     before = team.snapshot()
     connection = team.connect("mallory")
-    _rows(connection, f"SET search_path = {schema}, public, pg_catalog")
+    rows(connection, f"SET search_path = {schema}, public, pg_catalog")
     seen = _attack(team, connection)
     connection.close()
     _assert_nothing_moved(team, seen)
@@ -517,11 +288,11 @@ def test_setting_up_again_among_planted_overloads_binds_poptui_own(team: Team) -
 def test_shadowing_relations_functions_and_operators_changes_nothing(team: Team) -> None:
     """With TEMP, CREATE on public and a schema of his own, Mallory shadows everything the
     privileged code names; the functions, triggers and policies still mean what they meant."""
-    schema = _loosen(team)
+    schema = loosen(team)
     before = team.snapshot()
     connection = team.connect("mallory")
-    _shadow_relations(team, connection)
-    _shadow_functions(team, connection, schema)
+    shadow_relations(team, connection)
+    shadow_functions(team, connection, schema)
     seen = _attack(team, connection)
     connection.close()
     _assert_nothing_moved(team, seen)
@@ -531,12 +302,12 @@ def test_shadowing_relations_functions_and_operators_changes_nothing(team: Team)
 
 def test_shadowing_with_pg_temp_first_in_the_search_path(team: Team) -> None:
     """The same, with the temporary schema named first and public left out."""
-    schema = _loosen(team)
+    schema = loosen(team)
     before = team.snapshot()
     connection = team.connect("mallory")
-    _shadow_relations(team, connection)
-    _shadow_functions(team, connection, schema)
-    _rows(connection, f"SET search_path = pg_temp, {schema}, pg_catalog")
+    shadow_relations(team, connection)
+    shadow_functions(team, connection, schema)
+    rows(connection, f"SET search_path = pg_temp, {schema}, pg_catalog")
     seen = _attack(team, connection)
     connection.close()
     _assert_nothing_moved(team, seen)
@@ -548,20 +319,20 @@ def test_the_owner_still_sees_and_shares_their_own_mail(team: Team) -> None:
     connection = team.connect("bob")
     subjects = _visible_subjects(connection)
     assert subjects == {PRIVATE_SUBJECT, PUBLIC_SUBJECT, EXCLUDED_SUBJECT}
-    assert _value(connection, "SELECT pg_catalog.count(*) FROM public.message_source") == 3
-    _rows(
+    assert value(connection, "SELECT pg_catalog.count(*) FROM public.message_source") == 3
+    rows(
         connection,
         "INSERT INTO public.account_share (account_id, grantee) VALUES (%s, %s)",
         (team.accounts["bob_private"], team.roles["alice"]),
     )
-    _rows(
+    rows(
         connection,
         "UPDATE public.account SET sharing = 'custom' WHERE id = %s",
         (team.accounts["bob_private"],),
     )
     connection.close()
     alice = team.connect("alice")
-    assert _value(alice, "SELECT public.poptui_is_admin(current_user::text)") is True
+    assert value(alice, "SELECT public.poptui_is_admin(current_user::text)") is True
     assert _visible_subjects(alice) == {PRIVATE_SUBJECT, PUBLIC_SUBJECT}
     alice.close()
     mallory = team.connect("mallory")
