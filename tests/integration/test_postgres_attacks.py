@@ -32,6 +32,7 @@ from tests.servers.postgres_attacker import (
     rows,
     shadow_functions,
     shadow_relations,
+    shadow_types,
     value,
 )
 from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
@@ -106,17 +107,20 @@ def _attack(team: Team, connection: Any) -> dict[str, Any]:
     bob_private, bob_public = team.accounts["bob_private"], team.accounts["bob_public"]
     mine = team.accounts["mallory"]
     seen: dict[str, Any] = {}
-    seen["is_admin"] = value(connection, "SELECT public.poptui_is_admin(%s::text)", (me,))
+    seen["is_admin"] = value(
+        connection, "SELECT public.poptui_is_admin(%s::pg_catalog.text)", (me,)
+    )
     seen["user_count"] = value(connection, "SELECT public.poptui_user_count()")
     seen["owns_bob"] = value(
-        connection, "SELECT public.poptui_owns_account(%s::bigint)", (bob_private,)
+        connection, "SELECT public.poptui_owns_account(%s::pg_catalog.int8)", (bob_private,)
     )
     seen["view_bob"] = value(
-        connection, "SELECT public.poptui_can_view_account(%s::bigint)", (bob_private,)
+        connection, "SELECT public.poptui_can_view_account(%s::pg_catalog.int8)", (bob_private,)
     )
     seen["view_excluded"] = value(
         connection,
-        "SELECT public.poptui_can_view_message(%s::bigint, ' secret.org '::text)",
+        "SELECT public.poptui_can_view_message(%s::pg_catalog.int8,"
+        " ' secret.org '::pg_catalog.text)",
         (bob_public,),
     )
     seen["subjects"] = _visible_subjects(connection)
@@ -293,6 +297,7 @@ def test_shadowing_relations_functions_and_operators_changes_nothing(team: Team)
     connection = team.connect("mallory")
     shadow_relations(team, connection)
     shadow_functions(team, connection, schema)
+    shadow_types(connection)
     seen = _attack(team, connection)
     connection.close()
     _assert_nothing_moved(team, seen)
@@ -307,6 +312,7 @@ def test_shadowing_with_pg_temp_first_in_the_search_path(team: Team) -> None:
     connection = team.connect("mallory")
     shadow_relations(team, connection)
     shadow_functions(team, connection, schema)
+    shadow_types(connection)
     rows(connection, f"SET search_path = pg_temp, {schema}, pg_catalog")
     seen = _attack(team, connection)
     connection.close()

@@ -246,6 +246,17 @@ def shadow_functions(team: Team, connection: Any, schema: str) -> None:
     rows(connection, f"SET search_path = {schema}, public, pg_catalog")
 
 
+def shadow_types(connection: Any) -> None:
+    """Temporary domains named like the built-in types the functions declare, which refuse every
+    value: a function resolving `text`, `bigint` or `boolean` through pg_temp would fail (plain
+    `SET search_path = public` leaves pg_temp searched before pg_catalog, for types too)."""
+    for name, base in (("text", "text"), ("bigint", "int8"), ("boolean", "bool")):
+        rows(
+            connection,
+            f"CREATE DOMAIN pg_temp.{name} AS pg_catalog.{base} CHECK (VALUE IS NULL)",
+        )
+
+
 def attempt(connection: Any, sql: str, params: tuple[Any, ...] = ()) -> str:
     """Run one attack statement; 'ok' or the SQLSTATE class of its error."""
     try:
