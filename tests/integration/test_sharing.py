@@ -396,3 +396,10 @@ def test_setup_postgres_command(postgres_server: PostgresServer) -> None:
     assert rls.strip() == "2"
     admin = postgres_server.psql(f"SELECT is_admin FROM app_user WHERE name = '{login}'", name)
     assert admin.strip() == "t"
+    # Nobody but the owner may create objects that could shadow what the policies call.
+    creatable = postgres_server.psql(
+        "SELECT has_database_privilege('public', current_database(), 'TEMP'),"
+        " has_schema_privilege('public', 'public', 'CREATE')",
+        name,
+    )
+    assert creatable.strip() == "f|f"

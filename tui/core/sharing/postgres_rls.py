@@ -23,47 +23,59 @@ OWNER_ROLE = "poptui_owner"
 USERS_ROLE = "poptui_users"
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,62}$")
 
-FUNCTIONS = r"""
-CREATE OR REPLACE FUNCTION poptui_is_admin(who text) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-    SELECT coalesce((SELECT is_admin FROM app_user WHERE name = who), false)
+# Every function runs as `poptui_owner` with a search_path the caller cannot change and that
+# names no schema the caller could write to: pg_catalog first (built-in functions and operators
+# only), the session's temporary schema explicitly last (unnamed, it is searched FIRST for tables,
+# and a co-user's `CREATE TEMP TABLE app_user` would answer "is admin?"). `public` is left out:
+# an operator there taking the exact column types (`=(varchar, text)`) would beat pg_catalog's
+# however late in the path. poptui's own objects are always written `public.…`, with arguments
+# cast to the exact parameter type, so no overload beside them (`poptui_policy_of(varchar)`) is
+# ever a better match.
+_PINNED = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+
+FUNCTIONS = rf"""
+CREATE OR REPLACE FUNCTION public.poptui_is_admin(who text) RETURNS boolean
+LANGUAGE sql STABLE {_PINNED} AS $$
+    SELECT coalesce((SELECT u.is_admin FROM public.app_user u WHERE u.name::text = who), false)
 $$;
 
-CREATE OR REPLACE FUNCTION poptui_user_count() RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-    SELECT count(*) FROM app_user
+CREATE OR REPLACE FUNCTION public.poptui_user_count() RETURNS bigint
+LANGUAGE sql STABLE {_PINNED} AS $$
+    SELECT count(*) FROM public.app_user
 $$;
 
 -- The administrator's policy for a user: their own, else their role's; no row means the default
 -- (User's choice, unlocked). Mirrors SharingService.policy_for.
-CREATE OR REPLACE FUNCTION poptui_policy_of(who text) RETURNS SETOF sharing_policy
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-    SELECT * FROM sharing_policy
-    WHERE (scope_kind = 'user' AND scope = who)
-       OR (scope_kind = 'role'
-           AND scope = CASE WHEN poptui_is_admin(who) THEN 'admin' ELSE 'user' END)
-    ORDER BY scope_kind = 'user' DESC
+CREATE OR REPLACE FUNCTION public.poptui_policy_of(who text) RETURNS SETOF public.sharing_policy
+LANGUAGE sql STABLE {_PINNED} AS $$
+    SELECT * FROM public.sharing_policy p
+    WHERE (p.scope_kind::text = 'user' AND p.scope::text = who)
+       OR (p.scope_kind::text = 'role'
+           AND p.scope::text = CASE WHEN public.poptui_is_admin(who) THEN 'admin' ELSE 'user' END)
+    ORDER BY p.scope_kind::text = 'user' DESC
     LIMIT 1
 $$;
 
-CREATE OR REPLACE FUNCTION poptui_owns_account(acc bigint) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-    SELECT EXISTS (SELECT 1 FROM account WHERE id = acc AND owner = session_user)
+CREATE OR REPLACE FUNCTION public.poptui_owns_account(acc bigint) RETURNS boolean
+LANGUAGE sql STABLE {_PINNED} AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM public.account a WHERE a.id = acc AND a.owner::text = session_user::text)
 $$;
 
 -- The permission in force for a mailbox and its excluded domains (mirrors Sharing.effective).
-CREATE OR REPLACE FUNCTION poptui_permission(acc bigint, OUT permission text, OUT excluded text)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+CREATE OR REPLACE FUNCTION public.poptui_permission(
+    acc bigint, OUT permission text, OUT excluded text)
+LANGUAGE plpgsql STABLE {_PINNED} AS $$
 DECLARE
-    a account%ROWTYPE;
-    p sharing_policy%ROWTYPE;
+    a public.account%ROWTYPE;
+    p public.sharing_policy%ROWTYPE;
 BEGIN
-    SELECT * INTO a FROM account WHERE id = acc;
+    SELECT * INTO a FROM public.account WHERE id = acc;
     IF NOT FOUND THEN
         permission := 'private'; excluded := ''; RETURN;
     END IF;
-    SELECT * INTO p FROM poptui_policy_of(a.owner);
-    IF FOUND AND p.mode = 'fixed' THEN
+    SELECT * INTO p FROM public.poptui_policy_of(a.owner::text);
+    IF FOUND AND p.mode::text = 'fixed' THEN
         permission := p.permission; excluded := p.excluded_domains;
     ELSE
         permission := a.sharing; excluded := a.excluded_domains;
@@ -72,34 +84,35 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION poptui_can_view_account(acc bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+CREATE OR REPLACE FUNCTION public.poptui_can_view_account(acc bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE {_PINNED} AS $$
 DECLARE
     perm text;
     excl text;
 BEGIN
-    IF poptui_owns_account(acc) THEN RETURN true; END IF;
-    SELECT permission, excluded INTO perm, excl FROM poptui_permission(acc);
+    IF public.poptui_owns_account(acc) THEN RETURN true; END IF;
+    SELECT r.permission, r.excluded INTO perm, excl FROM public.poptui_permission(acc) r;
     RETURN CASE perm
         WHEN 'public' THEN true
         WHEN 'custom' THEN EXISTS (
-            SELECT 1 FROM account_share WHERE account_id = acc AND grantee = session_user)
-        WHEN 'admin' THEN poptui_is_admin(session_user)
+            SELECT 1 FROM public.account_share s
+            WHERE s.account_id = acc AND s.grantee::text = session_user::text)
+        WHEN 'admin' THEN public.poptui_is_admin(session_user::text)
         ELSE false
     END;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION poptui_can_view_message(acc bigint, domains text) RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+CREATE OR REPLACE FUNCTION public.poptui_can_view_message(acc bigint, domains text) RETURNS boolean
+LANGUAGE plpgsql STABLE {_PINNED} AS $$
 DECLARE
     perm text;
     excl text;
     d text;
 BEGIN
-    IF poptui_owns_account(acc) THEN RETURN true; END IF;
-    IF NOT poptui_can_view_account(acc) THEN RETURN false; END IF;
-    SELECT permission, excluded INTO perm, excl FROM poptui_permission(acc);
+    IF public.poptui_owns_account(acc) THEN RETURN true; END IF;
+    IF NOT public.poptui_can_view_account(acc) THEN RETURN false; END IF;
+    SELECT r.permission, r.excluded INTO perm, excl FROM public.poptui_permission(acc) r;
     FOREACH d IN ARRAY regexp_split_to_array(trim(excl), '\s+') LOOP
         IF d <> '' AND position(' ' || d || ' ' IN coalesce(domains, '')) > 0 THEN
             RETURN false;
@@ -110,24 +123,26 @@ END
 $$;
 """
 
-GUARDS = r"""
+GUARDS = rf"""
 -- A locked or fixed policy cannot be side-stepped with plain SQL by the mailbox's owner.
-CREATE OR REPLACE FUNCTION poptui_may_choose(who text) RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+CREATE OR REPLACE FUNCTION public.poptui_may_choose(who text) RETURNS boolean
+LANGUAGE plpgsql STABLE {_PINNED} AS $$
 DECLARE
-    p sharing_policy%ROWTYPE;
+    p public.sharing_policy%ROWTYPE;
 BEGIN
-    SELECT * INTO p FROM poptui_policy_of(who);
-    RETURN NOT FOUND OR (p.mode = 'users_choice' AND NOT p.locked);
+    SELECT * INTO p FROM public.poptui_policy_of(who);
+    RETURN NOT FOUND OR (p.mode::text = 'users_choice' AND NOT p.locked);
 END
 $$;
 
-CREATE OR REPLACE FUNCTION poptui_guard_account_sharing() RETURNS trigger
-LANGUAGE plpgsql AS $$
+-- The guards run as the owner too: they see the mailbox whatever the caller's policies let him
+-- see, and nothing they name can be replaced by the caller's search_path.
+CREATE OR REPLACE FUNCTION public.poptui_guard_account_sharing() RETURNS trigger
+LANGUAGE plpgsql {_PINNED} AS $$
 BEGIN
     IF (NEW.sharing IS DISTINCT FROM OLD.sharing
         OR NEW.excluded_domains IS DISTINCT FROM OLD.excluded_domains)
-       AND NOT poptui_may_choose(OLD.owner) THEN
+       AND NOT public.poptui_may_choose(OLD.owner::text) THEN
         RAISE EXCEPTION 'sharing permission of % is set by an administrator', OLD.name
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -135,18 +150,18 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS account_sharing_guard ON account;
-CREATE TRIGGER account_sharing_guard BEFORE UPDATE ON account
-    FOR EACH ROW EXECUTE FUNCTION poptui_guard_account_sharing();
+DROP TRIGGER IF EXISTS account_sharing_guard ON public.account;
+CREATE TRIGGER account_sharing_guard BEFORE UPDATE ON public.account
+    FOR EACH ROW EXECUTE FUNCTION public.poptui_guard_account_sharing();
 
-CREATE OR REPLACE FUNCTION poptui_guard_shares() RETURNS trigger
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION public.poptui_guard_shares() RETURNS trigger
+LANGUAGE plpgsql {_PINNED} AS $$
 DECLARE
     acc bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.account_id ELSE NEW.account_id END;
     who text;
 BEGIN
-    SELECT owner INTO who FROM account WHERE id = acc;
-    IF who IS NOT NULL AND NOT poptui_may_choose(who) THEN
+    SELECT a.owner INTO who FROM public.account a WHERE a.id = acc;
+    IF who IS NOT NULL AND NOT public.poptui_may_choose(who) THEN
         RAISE EXCEPTION 'sharing of this mailbox is set by an administrator'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -154,85 +169,106 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS account_share_guard ON account_share;
-CREATE TRIGGER account_share_guard BEFORE INSERT OR UPDATE OR DELETE ON account_share
-    FOR EACH ROW EXECUTE FUNCTION poptui_guard_shares();
+DROP TRIGGER IF EXISTS account_share_guard ON public.account_share;
+CREATE TRIGGER account_share_guard BEFORE INSERT OR UPDATE OR DELETE ON public.account_share
+    FOR EACH ROW EXECUTE FUNCTION public.poptui_guard_shares();
 """
 
+# Policy expressions are resolved once, when created (with the script's pinned search_path), and
+# stored by object id: what a caller creates later cannot change what they call.
 POLICIES = """
-ALTER TABLE account ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS account_read ON account;
-DROP POLICY IF EXISTS account_own ON account;
-CREATE POLICY account_read ON account FOR SELECT USING (poptui_can_view_account(id));
-CREATE POLICY account_own ON account FOR ALL
-    USING (owner = current_user) WITH CHECK (owner = current_user);
+ALTER TABLE public.account ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS account_read ON public.account;
+DROP POLICY IF EXISTS account_own ON public.account;
+CREATE POLICY account_read ON public.account FOR SELECT
+    USING (public.poptui_can_view_account(id));
+CREATE POLICY account_own ON public.account FOR ALL
+    USING (owner::text = current_user::text) WITH CHECK (owner::text = current_user::text);
 
-ALTER TABLE message ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS message_read ON message;
-DROP POLICY IF EXISTS message_own ON message;
-CREATE POLICY message_read ON message FOR SELECT
-    USING (poptui_can_view_message(account_id, party_domains));
-CREATE POLICY message_own ON message FOR ALL
-    USING (poptui_owns_account(account_id)) WITH CHECK (poptui_owns_account(account_id));
+ALTER TABLE public.message ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS message_read ON public.message;
+DROP POLICY IF EXISTS message_own ON public.message;
+CREATE POLICY message_read ON public.message FOR SELECT
+    USING (public.poptui_can_view_message(account_id, party_domains));
+CREATE POLICY message_own ON public.message FOR ALL
+    USING (public.poptui_owns_account(account_id))
+    WITH CHECK (public.poptui_owns_account(account_id));
 
-ALTER TABLE message_source ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS source_read ON message_source;
-DROP POLICY IF EXISTS source_own ON message_source;
-CREATE POLICY source_read ON message_source FOR SELECT
-    USING (EXISTS (SELECT 1 FROM message m WHERE m.id = message_source.message_id));
-CREATE POLICY source_own ON message_source FOR ALL
-    USING (EXISTS (SELECT 1 FROM message m WHERE m.id = message_source.message_id
-                   AND poptui_owns_account(m.account_id)))
-    WITH CHECK (EXISTS (SELECT 1 FROM message m WHERE m.id = message_source.message_id
-                        AND poptui_owns_account(m.account_id)));
+ALTER TABLE public.message_source ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS source_read ON public.message_source;
+DROP POLICY IF EXISTS source_own ON public.message_source;
+CREATE POLICY source_read ON public.message_source FOR SELECT
+    USING (EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id));
+CREATE POLICY source_own ON public.message_source FOR ALL
+    USING (EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id
+                   AND public.poptui_owns_account(m.account_id)))
+    WITH CHECK (EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id
+                        AND public.poptui_owns_account(m.account_id)));
 
-ALTER TABLE uidl_alias ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS alias_own ON uidl_alias;
-CREATE POLICY alias_own ON uidl_alias FOR ALL
-    USING (poptui_owns_account(account_id)) WITH CHECK (poptui_owns_account(account_id));
+ALTER TABLE public.uidl_alias ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS alias_own ON public.uidl_alias;
+CREATE POLICY alias_own ON public.uidl_alias FOR ALL
+    USING (public.poptui_owns_account(account_id))
+    WITH CHECK (public.poptui_owns_account(account_id));
 
-ALTER TABLE fetch_log ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS fetch_log_own ON fetch_log;
-CREATE POLICY fetch_log_own ON fetch_log FOR ALL
-    USING (poptui_owns_account(account_id)) WITH CHECK (poptui_owns_account(account_id));
+ALTER TABLE public.fetch_log ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS fetch_log_own ON public.fetch_log;
+CREATE POLICY fetch_log_own ON public.fetch_log FOR ALL
+    USING (public.poptui_owns_account(account_id))
+    WITH CHECK (public.poptui_owns_account(account_id));
 
-ALTER TABLE setting ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS setting_own ON setting;
-CREATE POLICY setting_own ON setting FOR ALL
-    USING (owner = current_user) WITH CHECK (owner = current_user);
+ALTER TABLE public.setting ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS setting_own ON public.setting;
+CREATE POLICY setting_own ON public.setting FOR ALL
+    USING (owner::text = current_user::text) WITH CHECK (owner::text = current_user::text);
 
-ALTER TABLE app_user ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS app_user_read ON app_user;
-DROP POLICY IF EXISTS app_user_join ON app_user;
-DROP POLICY IF EXISTS app_user_admin ON app_user;
-CREATE POLICY app_user_read ON app_user FOR SELECT USING (true);
-CREATE POLICY app_user_join ON app_user FOR INSERT
-    WITH CHECK (name = current_user AND (NOT is_admin OR poptui_user_count() = 0));
-CREATE POLICY app_user_admin ON app_user FOR ALL
-    USING (poptui_is_admin(current_user)) WITH CHECK (poptui_is_admin(current_user));
+ALTER TABLE public.app_user ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS app_user_read ON public.app_user;
+DROP POLICY IF EXISTS app_user_join ON public.app_user;
+DROP POLICY IF EXISTS app_user_admin ON public.app_user;
+CREATE POLICY app_user_read ON public.app_user FOR SELECT USING (true);
+CREATE POLICY app_user_join ON public.app_user FOR INSERT
+    WITH CHECK (name::text = current_user::text
+                AND (NOT is_admin OR public.poptui_user_count() = 0));
+CREATE POLICY app_user_admin ON public.app_user FOR ALL
+    USING (public.poptui_is_admin(current_user::text))
+    WITH CHECK (public.poptui_is_admin(current_user::text));
 
-ALTER TABLE sharing_policy ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS policy_read ON sharing_policy;
-DROP POLICY IF EXISTS policy_admin ON sharing_policy;
-CREATE POLICY policy_read ON sharing_policy FOR SELECT USING (true);
-CREATE POLICY policy_admin ON sharing_policy FOR ALL
-    USING (poptui_is_admin(current_user)) WITH CHECK (poptui_is_admin(current_user));
+ALTER TABLE public.sharing_policy ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS policy_read ON public.sharing_policy;
+DROP POLICY IF EXISTS policy_admin ON public.sharing_policy;
+CREATE POLICY policy_read ON public.sharing_policy FOR SELECT USING (true);
+CREATE POLICY policy_admin ON public.sharing_policy FOR ALL
+    USING (public.poptui_is_admin(current_user::text))
+    WITH CHECK (public.poptui_is_admin(current_user::text));
 
-ALTER TABLE account_share ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS share_read ON account_share;
-DROP POLICY IF EXISTS share_own ON account_share;
-CREATE POLICY share_read ON account_share FOR SELECT
-    USING (grantee = current_user OR poptui_owns_account(account_id));
-CREATE POLICY share_own ON account_share FOR ALL
-    USING (poptui_owns_account(account_id)) WITH CHECK (poptui_owns_account(account_id));
+ALTER TABLE public.account_share ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS share_read ON public.account_share;
+DROP POLICY IF EXISTS share_own ON public.account_share;
+CREATE POLICY share_read ON public.account_share FOR SELECT
+    USING (grantee::text = current_user::text OR public.poptui_owns_account(account_id));
+CREATE POLICY share_own ON public.account_share FOR ALL
+    USING (public.poptui_owns_account(account_id))
+    WITH CHECK (public.poptui_owns_account(account_id));
 
-ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS audit_write ON audit_log;
-DROP POLICY IF EXISTS audit_read ON audit_log;
-CREATE POLICY audit_write ON audit_log FOR INSERT WITH CHECK (actor = current_user);
-CREATE POLICY audit_read ON audit_log FOR SELECT
-    USING (actor = current_user OR poptui_is_admin(current_user));
+ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS audit_write ON public.audit_log;
+DROP POLICY IF EXISTS audit_read ON public.audit_log;
+CREATE POLICY audit_write ON public.audit_log FOR INSERT
+    WITH CHECK (actor::text = current_user::text);
+CREATE POLICY audit_read ON public.audit_log FOR SELECT
+    USING (actor::text = current_user::text OR public.poptui_is_admin(current_user::text));
 """
+
+POLICY_FUNCTIONS = (
+    "poptui_is_admin(text)",
+    "poptui_user_count()",
+    "poptui_owns_account(bigint)",
+    "poptui_can_view_account(bigint)",
+    "poptui_can_view_message(bigint, text)",
+)
+"""What the policies call, evaluated with the querying user's rights: the only functions users
+may EXECUTE. The rest run only inside these (as the owner) or as triggers."""
 
 TABLES = (
     "account", "message", "message_source", "uidl_alias", "fetch_log", "setting",
@@ -280,10 +316,11 @@ def setup_team_database(
         version = migrate(db)
         done.append(f"schema at version {version}")
         with db.atomic():
+            _run_script(db, "SET LOCAL search_path = pg_catalog, pg_temp")
             for script in (FUNCTIONS, GUARDS, POLICIES):
                 _run_script(db, script)
         db.execute_sql("RESET ROLE")
-        _grant(db)
+        _grant(db, name)
         done.append("row-level security enabled")
         for user in users:
             role = _quote_role(user)
@@ -310,12 +347,26 @@ def _run_script(db: Any, script: str) -> None:
         cursor.execute(script)
 
 
-def _grant(db: Any) -> None:
-    tables = ", ".join(TABLES)
+def _grant(db: Any, database: str) -> None:
+    """Table rights for poptui's users; nothing else for anyone.
+
+    No one but the owner creates objects: without TEMP a user has no temporary schema, without
+    CREATE on `public` no overloads or operators beside poptui's own (the functions hold even
+    without this, see FUNCTIONS; this removes the means). Functions are not executable by PUBLIC,
+    now or when added later.
+    """
+    tables = ", ".join(f"public.{table}" for table in TABLES)
+    db.execute_sql(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
+    db.execute_sql(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {USERS_ROLE}")
     db.execute_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {USERS_ROLE}")
-    db.execute_sql(f"REVOKE INSERT, UPDATE, DELETE ON schema_version FROM {USERS_ROLE}")
+    db.execute_sql(f"REVOKE INSERT, UPDATE, DELETE ON public.schema_version FROM {USERS_ROLE}")
     db.execute_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {USERS_ROLE}")
-    db.execute_sql(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {USERS_ROLE}")
+    db.execute_sql(f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC, {USERS_ROLE}")
+    db.execute_sql(
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER_ROLE} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC"
+    )
+    functions = ", ".join(f"public.{signature}" for signature in POLICY_FUNCTIONS)
+    db.execute_sql(f"GRANT EXECUTE ON FUNCTION {functions} TO {USERS_ROLE}")
 
 
 def set_role_password(superuser_url: str, user: str, password: str) -> None:
