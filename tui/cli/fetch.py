@@ -76,6 +76,10 @@ def run(context: CommandContext) -> int:
     if args.test:
         return run_connection_test(args, console, store.get(args.test), context.secrets)
     options = FetchOptions(timeout=args.timeout, ca_file=args.ca_file, lock_wait=args.wait)
+    if args.message_deadline is not None:
+        options.message_deadline = args.message_deadline
+    if args.session_deadline is not None:
+        options.session_deadline = args.session_deadline
     failures = 0
     for account in _targets(args, store):
         line = ProgressLine(console.out) if not args.quiet and console.is_terminal else None

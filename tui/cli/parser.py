@@ -181,6 +181,31 @@ def _add_fetch(commands: Commands) -> None:
         help="network timeout (default 30)",
     )
     fetch.add_argument("--ca-file", help="trust this CA bundle in addition to pinning")
+    fetch.add_argument(
+        "--message-deadline",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="give up on a message after SECONDS plus its size at 256 KB/s (default 60)",
+    )
+    fetch.add_argument(
+        "--session-deadline",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="end the fetch after SECONDS plus the new mail's size at 256 KB/s (default 1800)",
+    )
+
+
+def _seconds(text: str) -> float:
+    """A deadline: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def _add_sharing_verbs(commands: Commands) -> None:

@@ -1,8 +1,9 @@
 """The sync algorithm: fetch a mailbox's new mail without ever losing or duplicating a message.
 
-Order per session: UIDL → RETR (pipelined) → one durable commit per batch → DELE only for
-messages already stored → QUIT. Any error closes the connection without QUIT, so the server
-deletes nothing. Shared by the TUI's worker and `poptui fetch`; no Textual here.
+Order per session: UIDL → RETR (pipelined) → one durable commit per batch (by count, bytes or
+time) → DELE only for messages already stored → QUIT. Any error, or an overall deadline passed,
+closes the connection without QUIT, so the server deletes nothing.
+Shared by the TUI's worker and `poptui fetch`; no Textual here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.models import Account, FetchLog, Message, UidlAlias, database_proxy, utcnow
 from tui.core.sync.ambiguous import AmbiguousGroups
 from tui.core.sync.batch import BatchWriter
-from tui.core.sync.control import FetchControl
+from tui.core.sync.control import (
+    MESSAGE_DEADLINE,
+    SESSION_DEADLINE,
+    FetchControl,
+    Watchdog,
+    allowance,
+)
 from tui.core.sync.errors import (
     AccountDisabled,
     FetchCancelled,
@@ -31,7 +38,7 @@ from tui.core.sync.errors import (
 )
 from tui.core.sync.guard import confirm_stored
 from tui.core.sync.lock import AlreadyFetching, account_lock
-from tui.core.sync.outcome import error_text, with_provider_hint
+from tui.core.sync.outcome import error_text, size_mismatch_words, with_provider_hint
 from tui.core.sync.plan import (
     KnownUidls,
     ServerListing,
@@ -42,6 +49,7 @@ from tui.core.sync.plan import (
     known_uidls,
     plan_sync,
 )
+from tui.core.sync.receive import Pacing, receive
 
 AUTH_FAILURES_BEFORE_DISABLE = 10
 CONNECT_FAILURES_BEFORE_DISABLE = 50
@@ -85,6 +93,9 @@ class FetchResult:
     """Messages stored apart by content because another message has the same UIDL."""
     not_deleted_unconfirmed: int = 0
     """Messages the policy would delete that no longer matched what is stored (key, size)."""
+    size_mismatches: list[pop3.MessageSizeMismatch] = field(default_factory=list)
+    """Messages skipped because they arrived shorter than LIST announced (possibly truncated):
+    not stored, never deleted, tried again next time."""
     uidl_reset_suspected: bool = False
     seconds: float = 0.0
     error: FetchError | pop3.Pop3Error | None = None
@@ -108,6 +119,10 @@ class FetchOptions:
     lock_wait: float = 0.0
     pipeline_batch: int = 50
     ignore_disabled: bool = False
+    message_deadline: float = MESSAGE_DEADLINE
+    """Seconds one message may take, plus its size at 256 KB/s (`control.allowance`)."""
+    session_deadline: float = SESSION_DEADLINE
+    """Seconds the whole session may take, plus the size of the new mail at 256 KB/s."""
 
 
 def _endpoint_security(account: Account) -> Security:
@@ -155,17 +170,25 @@ def fetch_account(
     try:
         with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait):
             log = FetchLog.create(account=account, started_at=now())
+            watchdog = Watchdog()
+            watchdog.session(options.session_deadline)
             try:
-                _run(account, password, options, result, progress, cancelled, control, now)
+                _run(
+                    account, password, options, result, progress, cancelled, control, watchdog, now
+                )
             except (pop3.Pop3Error, FetchError) as error:
                 if isinstance(error, pop3.AuthenticationFailed):
                     with_provider_hint(error, account.incoming_host)
                 result.error = error
+                if watchdog.expired:
+                    result.error = watchdog.error(account.name, result.new_messages)
                 if control is not None and control.cancelled:
                     result.error = FetchCancelled(
                         f"Fetch of {account.name} stopped; {result.new_messages} new messages "
                         "were stored, nothing was deleted on the server"
                     )
+            finally:
+                watchdog.stop()
             result.seconds = time.monotonic() - started
             _record(account, result, log=log, now=now())
     except AlreadyFetching as error:
@@ -182,6 +205,7 @@ def _run(
     progress: ProgressCallback | None,
     cancelled: CancelCheck | None,
     control: FetchControl | None,
+    watchdog: Watchdog,
     now: Callable[[], datetime],
 ) -> None:
     state = SyncProgress(account=account.name, phase="connecting")
@@ -197,6 +221,7 @@ def _run(
     )
     if control is not None:
         control.attach(client)
+    watchdog.attach(client)
     try:
         client.login(account.username, password)
         state.phase = "listing"
@@ -236,34 +261,48 @@ def _run(
         state.total = len(plan.to_fetch)
         state.bytes_total = sum(sizes.get(n, 0) for n in plan.to_fetch)
         report(state)
+        # The session's deadline now counts the new mail's size (from the fetch's start).
+        watchdog.session(
+            allowance(options.session_deadline, state.bytes_total)
+            - (time.monotonic() - state.started)
+        )
         writer = BatchWriter(
             account,
             dedupe_message_id=account.username.strip().lower().startswith("recent:"),
         )
-        retrieved = client.retrieve(
-            plan.to_fetch, expected_sizes=sizes, batch=options.pipeline_batch
-        )
+
+        def arrived(number: int, raw: bytes) -> None:
+            uidl = listing.uidls[number]
+            if uidl in groups.uidls:
+                key = groups.key_for(number, uidl, raw)
+                if key is not None:
+                    writer.add(key, raw)
+                    result.shared_uidl += 1
+            else:
+                writer.add(uidl, raw)
+            state.done += 1
+            state.bytes_done += len(raw)
+            result.bytes_fetched += len(raw)
+            report(state)
+            if cancelled is not None and cancelled():
+                writer.flush()
+                result.new_messages = writer.stored
+                raise FetchCancelled(
+                    f"Fetch of {account.name} stopped; {writer.stored} messages were stored, "
+                    "the rest come next time"
+                )
+
         try:
-            for number, raw in retrieved:
-                uidl = listing.uidls[number]
-                if uidl in groups.uidls:
-                    key = groups.key_for(number, uidl, raw)
-                    if key is not None:
-                        writer.add(key, raw)
-                        result.shared_uidl += 1
-                else:
-                    writer.add(uidl, raw)
-                state.done += 1
-                state.bytes_done += len(raw)
-                result.bytes_fetched += len(raw)
-                report(state)
-                if cancelled is not None and cancelled():
-                    writer.flush()
-                    result.new_messages = writer.stored
-                    raise FetchCancelled(
-                        f"Fetch of {account.name} stopped; {writer.stored} messages were stored, "
-                        "the rest come next time"
-                    )
+            receive(
+                client,
+                plan.to_fetch,
+                sizes,
+                Pacing(options.message_deadline, options.pipeline_batch),
+                watchdog,
+                writer,
+                arrived,
+                result.size_mismatches,
+            )
         except BaseException:
             # Messages received whole before the failure are valid: keep them. Nothing is
             # deleted on the server in this session, so the rest come next time.
@@ -271,11 +310,6 @@ def _run(
                 writer.flush()
             result.new_messages = writer.stored
             raise
-        finally:
-            close = getattr(retrieved, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    close()
         writer.flush()
         result.new_messages = writer.stored
         result.duplicates_by_message_id = writer.duplicates
@@ -445,9 +479,18 @@ def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now:
         FetchLog.update(
             finished_at=now,
             status="ok" if error is None else "error",
-            error_kind=str(error.kind) if error is not None else "",
-            error_message=error_text(error) if error is not None else "",
+            error_kind=str(error.kind) if error is not None else _skip_kind(result),
+            error_message=error_text(error) if error is not None else _skip_note(result),
             new_messages=result.new_messages,
             bytes_fetched=result.bytes_fetched,
             deleted_on_server=result.deleted_on_server,
         ).where(FetchLog.id == log.id).execute()
+
+
+def _skip_kind(result: FetchResult) -> str:
+    return str(pop3.ErrorKind.SIZE_MISMATCH) if result.size_mismatches else ""
+
+
+def _skip_note(result: FetchResult) -> str:
+    """A fetch that went well but skipped messages says which in the fetch log."""
+    return size_mismatch_words(result.size_mismatches) if result.size_mismatches else ""

@@ -101,7 +101,27 @@ def listing_warnings(result: FetchResult) -> list[str]:
             f"{result.not_deleted_unconfirmed:,} not deleted on the server: "
             "they no longer matched what is stored here"
         )
+    if result.size_mismatches:
+        warnings.append(size_mismatch_words(result.size_mismatches))
     return warnings
+
+
+def size_mismatch_words(skipped: list[pop3.MessageSizeMismatch]) -> str:
+    """ "2 skipped as not the size the server announced (message 3: 120 of 500 bytes, ...)"."""
+    shown = ", ".join(
+        f"message {e.number}: {e.received:,} of {e.expected:,} bytes" for e in skipped[:5]
+    )
+    more = f", {len(skipped) - 5:,} more" if len(skipped) > 5 else ""
+    shorter = sum(1 for e in skipped if e.received < e.expected)
+    kinds = [
+        f"{count:,} {word}"
+        for count, word in ((shorter, "shorter"), (len(skipped) - shorter, "longer"))
+        if count
+    ]
+    return (
+        f"{len(skipped):,} skipped as not the size the server announced "
+        f"({' and '.join(kinds)}: {shown}{more}); kept on the server and tried again next time"
+    )
 
 
 def summary_line(result: FetchResult) -> str:
