@@ -191,15 +191,7 @@ def _add_sharing_verbs(commands: Commands) -> None:
     choose = verbs.add_parser("set", help="choose the permission (where User's choice allows)")
     choose.add_argument("name", metavar="ACCOUNT")
     choose.add_argument("permission", choices=[p.value for p in SharingPermission])
-    choose.add_argument(
-        "--with",
-        dest="shared_with",
-        action="append",
-        type=_user_name,
-        default=[],
-        metavar="USER",
-        help="with custom: a user to share with (repeatable)",
-    )
+    _add_user_names(choose, "--with", "shared_with", "USER", "with custom: a user to share with")
     choose.add_argument(
         "--exclude-domain",
         action="append",
@@ -218,6 +210,21 @@ def _user_name(text: str) -> str:
         return check_user_name(text)
     except PoptuiError as error:
         raise argparse.ArgumentTypeError(error.message) from None
+
+
+def _add_user_names(
+    parser: argparse.ArgumentParser, flag: str, dest: str, metavar: str, help_text: str
+) -> None:
+    """A repeatable option naming users, each checked where it enters (`_user_name`)."""
+    parser.add_argument(
+        flag,
+        dest=dest,
+        action="append",
+        type=_user_name,
+        default=[],
+        metavar=metavar,
+        help=f"{help_text} (repeatable)",
+    )
 
 
 def _add_admin_verbs(commands: Commands) -> None:
@@ -256,14 +263,8 @@ def _add_admin_verbs(commands: Commands) -> None:
         "setup-postgres",
         help="prepare a team PostgreSQL database with row-level security (as a superuser)",
     )
-    setup.add_argument(
-        "--user",
-        dest="team_users",
-        action="append",
-        type=_user_name,
-        default=[],
-        metavar="LOGIN",
-        help="a person's login to create as a database role (repeatable)",
+    _add_user_names(
+        setup, "--user", "team_users", "LOGIN", "a person's login to create as a database role"
     )
     setup.add_argument(
         "--admin", metavar="LOGIN", type=_user_name, help="make this person an administrator"
