@@ -34,6 +34,7 @@ from tui.fetch_worker import (
     FetchCoordinator,
     FetchJob,
     FetchSettings,
+    progress_figures,
 )
 from tui.messages import (
     ConnectionTested,
@@ -245,13 +246,7 @@ class PoptuiApp(App[None]):
     def on_fetch_progress(self, progress: FetchProgress) -> None:
         self._show_status(
             FetchStatusLine.progress(
-                progress.account_name,
-                progress.phase,
-                total=progress.total,
-                done=progress.done,
-                bytes_done=progress.bytes_done,
-                bytes_total=progress.bytes_total,
-                rate=progress.rate,
+                progress.account_name, progress.phase, **progress_figures(progress)
             )
         )
         counting = progress.phase == "fetching" and progress.total

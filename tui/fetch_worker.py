@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from textual.message import Message
 
@@ -53,6 +53,27 @@ TEST_GROUP = "connection-test"
 
 _T = TypeVar("_T")
 Post = Callable[[Message], object]
+
+
+class ProgressFigures(TypedDict):
+    """The figures a progress report carries, passed on as keywords from one report to the next."""
+
+    total: int
+    done: int
+    bytes_done: int
+    bytes_total: int
+    rate: float
+
+
+def progress_figures(progress: SyncProgress | FetchProgress) -> ProgressFigures:
+    """The core's `SyncProgress` and the app's `FetchProgress` carry the same figures."""
+    return ProgressFigures(
+        total=progress.total,
+        done=progress.done,
+        bytes_done=progress.bytes_done,
+        bytes_total=progress.bytes_total,
+        rate=progress.rate,
+    )
 
 
 @dataclass(frozen=True)
@@ -109,11 +130,7 @@ class ProgressForwarder:
             self._job.account_id,
             self._job.account_name,
             progress.phase,
-            total=progress.total,
-            done=progress.done,
-            bytes_done=progress.bytes_done,
-            bytes_total=progress.bytes_total,
-            rate=progress.rate,
+            **progress_figures(progress),
         )
         with self._lock:
             now = self._clock()

@@ -281,7 +281,7 @@ def test_connection_cut_mid_message(
     proxy.cut_after_server_bytes(50_000, after=b" octets\r\n")
     with Pop3Client.connect(proxy.host, proxy.port, Security.NONE, timeout=10) as client:
         client.login(*pop_user)
-        got = []
+        got: list[tuple[int, bytes]] = []
         with pytest.raises(ConnectionLost):
             got.extend(client.retrieve([1]))
         assert got == []

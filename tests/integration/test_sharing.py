@@ -144,20 +144,20 @@ def postgres_team(postgres_server: PostgresServer) -> Iterator[Team]:
     team.roles = roles  # type: ignore[attr-defined]
     # Inside the database each person is their role; the test speaks of them by short names.
 
-    def as_user(user: str) -> SharingService:
-        connect(user)
-        service = SharingService(roles[user])
+    def as_user(name: str) -> SharingService:
+        connect(name)
+        service = SharingService(roles[name])
         service.ensure_user()
         return service
 
     team.as_user = as_user  # type: ignore[method-assign]
 
-    def subjects_seen_by(user: str) -> set[str]:
-        service = as_user(user)
+    def subjects_seen_by(name: str) -> set[str]:
+        service = as_user(name)
         account = AccountStoreAny().get_by_id(team.account_id)
         if account is None:
             return set()
-        return seen_through_the_app(service, account, roles[user])
+        return seen_through_the_app(service, account, roles[name])
 
     team.subjects_seen_by = subjects_seen_by  # type: ignore[method-assign]
     connect("alice")

@@ -17,6 +17,7 @@ from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.settings import AccountSettings
 from tui.core.storage import db as dbmod
 from tui.core.storage.accounts import AccountError, AccountStore, PasswordKind
+from tui.core.storage.dialect import dialect_of
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import Account, Message, MessageSource, Setting, database_proxy
 
@@ -288,7 +289,7 @@ def _build_version_1(url: str) -> None:
     db = dbmod.make_database(url)
     db.connect()
     database_proxy.initialize(db)
-    dialect = dbmod.dialect_of(db)
+    dialect = dialect_of(db)
     with db.atomic():
         db.execute_sql("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
         db.execute_sql("INSERT INTO schema_version (id, version) VALUES (1, 1)")

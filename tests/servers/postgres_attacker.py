@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2  # type: ignore[import-untyped]
+import psycopg2
 
 from tests.servers.postgres import PostgresServer, quote_ident
 from tui.core.sharing.postgres_rls import TABLES

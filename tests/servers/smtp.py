@@ -90,7 +90,7 @@ class _PortZeroController(Controller):
         # With implicit TLS, aiosmtpd warns that AUTH does not require (STARTTLS) TLS.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-            return super().factory()  # type: ignore[no-untyped-call,no-any-return]
+            return super().factory()  # type: ignore[no-any-return]
 
 
 @dataclass

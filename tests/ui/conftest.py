@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -216,11 +217,11 @@ def add_sample_accounts() -> None:
     )
 
 
-async def type_text(pilot: Pilot[object], text: str) -> None:
+async def type_text(pilot: Pilot[Any], text: str) -> None:
     await pilot.press(*text)
 
 
-async def replace_text(pilot: Pilot[object], selector: str, text: str) -> None:
+async def replace_text(pilot: Pilot[Any], selector: str, text: str) -> None:
     """Focus an input and replace its text, as a paste would: one change event, not one per key
     (the pilot takes ~60 ms a key, so only the keyboard-only test types everything)."""
     widget = pilot.app.screen.query_one(selector, Input)
@@ -230,7 +231,7 @@ async def replace_text(pilot: Pilot[object], selector: str, text: str) -> None:
     await pilot.pause()
 
 
-async def tab_to(pilot: Pilot[object], widget_id: str, limit: int = 40) -> None:
+async def tab_to(pilot: Pilot[Any], widget_id: str, limit: int = 40) -> None:
     """Press Tab until the widget with `widget_id` has focus, like a keyboard user would."""
     for _ in range(limit):
         focused = pilot.app.focused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, RadioButton, Static
@@ -43,13 +44,13 @@ def value_of(app: PoptuiApp, selector: str) -> str:
     return app.screen.query_one(selector, Input).value
 
 
-async def open_add_form(pilot: Pilot[object]) -> None:
+async def open_add_form(pilot: Pilot[Any]) -> None:
     await pilot.press("a")
     await pilot.pause()
     assert isinstance(pilot.app.screen, AccountFormScreen)
 
 
-async def fill_basic_form(pilot: Pilot[object]) -> None:
+async def fill_basic_form(pilot: Pilot[Any]) -> None:
     """Name, address, server and password, leaving the rest at its defaults."""
     await replace_text(pilot, "#name", "Work")
     await replace_text(pilot, "#email", "me@example.net")
@@ -57,7 +58,7 @@ async def fill_basic_form(pilot: Pilot[object]) -> None:
     await replace_text(pilot, "#password", PASSWORD)
 
 
-async def press_test_and_save(pilot: Pilot[object], *, tab_to_button: bool = False) -> None:
+async def press_test_and_save(pilot: Pilot[Any], *, tab_to_button: bool = False) -> None:
     """Tab to the button and press Enter, or use its key (Ctrl+T), then wait for the worker."""
     if tab_to_button:
         await tab_to(pilot, "test-save")
@@ -99,7 +100,7 @@ async def test_add_an_account_entirely_by_keyboard(
         assert secrets.get(account.secret_key, SecretKind.OUTGOING) is None
         assert tester.calls[0][1] == PASSWORD
         assert PASSWORD.encode() not in database_bytes(db_path)
-        assert "Work" in [row.name for row in app.screen.rows]  # type: ignore[attr-defined]
+        assert "Work" in [row.name for row in app.screen.rows]
 
 
 async def test_gmail_address_fills_the_servers_and_says_so(app_factory: AppFactory) -> None:

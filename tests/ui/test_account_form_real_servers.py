@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.message import Message as TextualMessage
@@ -63,14 +64,14 @@ def notices(seen: list[TextualMessage]) -> list[str]:
     return [str(m.notification.message) for m in seen if isinstance(m, Notify)]
 
 
-async def settle(pilot: Pilot[object]) -> None:
+async def settle(pilot: Pilot[Any]) -> None:
     """Wait for the test worker, then for the screen it pushed or popped."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.pause()
 
 
-async def pin_certificate(pilot: Pilot[object], host: str, port: int) -> None:
+async def pin_certificate(pilot: Pilot[Any], host: str, port: int) -> None:
     """The certificate dialog is up for host:port: pin with its key, then wait for the retest."""
     dialog = pilot.app.screen
     assert isinstance(dialog, CertificateTrustDialog)
@@ -79,7 +80,7 @@ async def pin_certificate(pilot: Pilot[object], host: str, port: int) -> None:
     await settle(pilot)
 
 
-async def fill_incoming(pilot: Pilot[object], dovecot: DovecotServer, user: PopUser) -> None:
+async def fill_incoming(pilot: Pilot[Any], dovecot: DovecotServer, user: PopUser) -> None:
     """Name, address, Dovecot's TLS port and the user's credentials, set like a paste."""
     await replace_text(pilot, "#name", "Dovecot")
     await replace_text(pilot, "#email", "ana@example.test")
@@ -90,7 +91,7 @@ async def fill_incoming(pilot: Pilot[object], dovecot: DovecotServer, user: PopU
 
 
 async def separate_outgoing(
-    pilot: Pilot[object], smtp: SmtpServer, security: Security, password: str
+    pilot: Pilot[Any], smtp: SmtpServer, security: Security, password: str
 ) -> None:
     form = pilot.app.screen
     form.query_one("#same-credentials").focus()

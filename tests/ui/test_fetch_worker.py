@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from textual.message import Message as TextualMessage
@@ -103,7 +103,7 @@ def add_server_account(
 
 
 async def wait_until(
-    pilot: Pilot[object], predicate: Callable[[], object], timeout: float = 10.0
+    pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 10.0
 ) -> None:
     """Poll `predicate` between screen updates; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -166,7 +166,10 @@ def test_progress_forwarder_throttles_within_a_phase() -> None:
     posted: list[FetchProgress] = []
     now = [0.0]
     forward = ProgressForwarder(
-        FetchJob(1, "Work", manual=True), posted.append, interval=0.1, clock=lambda: now[0]
+        FetchJob(1, "Work", manual=True),
+        lambda message: posted.append(cast(FetchProgress, message)),
+        interval=0.1,
+        clock=lambda: now[0],
     )
     state = SyncProgress(account="Work", phase="connecting")
     forward(state)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from textual.message import Message as TextualMessage
 from textual.widgets import Static
 
@@ -71,7 +73,7 @@ async def test_one_key_switches_the_active_mailbox(app_factory: AppFactory) -> N
         await pilot.pause()
         await pilot.press("down", "s")
         await pilot.pause()
-        assert store().active().name == "Beta"
+        assert cast(Account, store().active()).name == "Beta"
         assert not Account.get(Account.name == "Alpha").is_active
         table = app.screen.query_one(MailboxTable)
         assert table.highlighted is not None and table.highlighted.name == "Beta"
@@ -79,7 +81,7 @@ async def test_one_key_switches_the_active_mailbox(app_factory: AppFactory) -> N
 
         await pilot.press("up", "space")
         await pilot.pause()
-        assert store().active().name == "Alpha"
+        assert cast(Account, store().active()).name == "Alpha"
 
 
 async def test_delete_keeping_fetched_mail_archives_the_account(
@@ -185,7 +187,7 @@ async def test_command_palette_switches_the_active_mailbox(app_factory: AppFacto
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()
-        assert store().active().name == "Beta"
+        assert cast(Account, store().active()).name == "Beta"
 
 
 async def test_untrusted_names_render_literally(app_factory: AppFactory) -> None:

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from textual.app import App
 from textual.binding import Binding
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static, TextArea
 
 from tui.core.mail.parse import summarize
@@ -295,7 +296,7 @@ async def test_search_narrows_and_escape_restores(
         await settle(pilot)
         assert screen.search_text == "lunch"
         assert subjects(screen.message_list) == ["Lunch on Friday"]
-        assert app.focused is screen.message_list
+        assert cast(Widget | None, app.focused) is screen.message_list
         assert "1 found for “lunch”" in screen_text(app)
         await pilot.press("enter")  # results open like the list
         await settle(pilot)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.message import Message as TextualMessage
@@ -75,7 +76,7 @@ def separate_credentials_account(name: str = "Work") -> Account:
     return store().create(settings)
 
 
-async def open_editor(pilot: Pilot[object], account_id: int) -> PasswordEditorScreen:
+async def open_editor(pilot: Pilot[Any], account_id: int) -> PasswordEditorScreen:
     screen = pilot.app.screen
     assert isinstance(screen, MailboxListScreen)
     screen.table.select_account(account_id)
@@ -87,7 +88,7 @@ async def open_editor(pilot: Pilot[object], account_id: int) -> PasswordEditorSc
     return editor
 
 
-async def press_and_wait(pilot: Pilot[object], key: str) -> None:
+async def press_and_wait(pilot: Pilot[Any], key: str) -> None:
     await pilot.press(key)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -344,7 +345,7 @@ def test_password_editor_snapshot(
     add_sample_accounts()
     disabled = store().get("Old ISP")
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.pause()
         await open_editor(pilot, disabled.id)
         disable_cursor_blink(pilot.app)  # type: ignore[arg-type]
@@ -359,7 +360,7 @@ def test_password_editor_separate_outgoing_with_mismatch_snapshot(
     app = app_factory()
     account = separate_credentials_account()
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.pause()
         await open_editor(pilot, account.id)
         await replace_text(pilot, "#outgoing-password", "smtp-new")

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from keyring.backend import KeyringBackend
@@ -69,7 +70,7 @@ def fail_probe() -> KeyringHealth:
 class MemoryKeyring(KeyringBackend):
     """A keyring backend that works (for "try the keyring again")."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,9 +111,7 @@ def build(db_path: Path, secrets_file: Path) -> Iterator[Build]:
         database_proxy.close()
 
 
-async def wait_until(
-    pilot: Pilot[object], predicate: Callable[[], bool], limit: float = 15
-) -> None:
+async def wait_until(pilot: Pilot[Any], predicate: Callable[[], bool], limit: float = 15) -> None:
     deadline = time.monotonic() + limit
     while not predicate():
         if time.monotonic() > deadline:
@@ -120,7 +119,7 @@ async def wait_until(
         await pilot.pause(0.02)
 
 
-async def wait_for_screen(pilot: Pilot[object], kind: type[object]) -> None:
+async def wait_for_screen(pilot: Pilot[Any], kind: type[object]) -> None:
     """Wait until a screen of `kind` is on top, then for its mount (screen switches lag)."""
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, kind))
     await pilot.pause()
@@ -409,7 +408,7 @@ def test_secret_store_setup_snapshot(
     app = build(encrypted_file=SNAPSHOT_FILE)
     add_sample_accounts()
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await wait_for_screen(pilot, SecretStoreSetupScreen)
         pilot.app.clear_notifications()  # the toast is asserted elsewhere; show the screen
         await pilot.pause()
@@ -422,7 +421,7 @@ def test_secret_store_setup_snapshot(
 def test_passphrase_dialog_new_file_snapshot(snap_compare: SnapCompare, build: Build) -> None:
     app = build(encrypted_file=SNAPSHOT_FILE)
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await wait_for_screen(pilot, SecretStoreSetupScreen)
         pilot.app.clear_notifications()
         pilot.app.screen.query_one("#file-path", Input).value = "/home/ana/mail-secrets.cfg"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -610,9 +611,7 @@ async def test_untrusted_names_are_shown_literally(app_as: AppAs) -> None:
         screen = await open_sharing(pilot)
         assert screen.sub_title == "Sharing: [b]Work[/b]"
         summary = screen.query_one("#sharing-summary")
-        assert summary.border_title is not None and "[b]Work[/b]" in str(
-            summary._border_title  # type: ignore[attr-defined]
-        )
+        assert summary.border_title is not None and "[b]Work[/b]" in str(summary._border_title)
         selection = screen.query_one("#share-with", SelectionList)
         prompts = [str(selection.get_option_at_index(i).prompt) for i in range(3)]
         assert "[@click=app.quit]mallory" in prompts
@@ -646,7 +645,7 @@ async def test_a_mailbox_removed_elsewhere_is_reported(app_as: AppAs) -> None:
 # ---------------------------------------------------------------------- snapshots
 
 
-async def settle(pilot: Pilot[object]) -> None:
+async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     disable_cursor_blink(pilot.app)  # type: ignore[arg-type]
     await pilot.pause()
@@ -687,7 +686,7 @@ def test_sharing_view_snapshot(
     app = app_as(owner)
     seed_snapshot(owner, allowed=allowed)
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.pause()
         await pilot.press("x")
         await settle(pilot)
@@ -717,7 +716,7 @@ def test_policy_editor_snapshot(
     )
     fix_audit_times()
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.pause()
         await pilot.press("x")
         await pilot.pause()

@@ -7,6 +7,7 @@ Fixed clock, fixed sample data, no cursor blink. Regenerate after a deliberate c
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -26,7 +27,7 @@ SnapCompare = Callable[..., bool]
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
 
-async def settle(pilot: Pilot[object]) -> None:
+async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     disable_cursor_blink(pilot.app)  # type: ignore[arg-type]
     await pilot.pause()
@@ -47,7 +48,7 @@ def test_mailbox_list_three_accounts(
     app = app_factory()
     add_sample_accounts()
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("down")
         await settle(pilot)
 
@@ -58,7 +59,7 @@ def test_mailbox_list_three_accounts(
 def test_account_form_add_empty(
     snap_compare: SnapCompare, app_factory: AppFactory, size: tuple[int, int]
 ) -> None:
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("a")
         await settle(pilot)
 
@@ -71,7 +72,7 @@ def test_account_form_gmail_filled(
 ) -> None:
     """After typing a Gmail address: what was filled in, the advice, and an inline error."""
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("a")
         await pilot.pause()
         screen = pilot.app.screen
@@ -90,7 +91,7 @@ def test_account_form_edit_with_errors(snap_compare: SnapCompare, app_factory: A
     app = app_factory()
     add_account("Work", "ana@example.com", activate=True)
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("e")
         await pilot.pause()
         screen = pilot.app.screen
@@ -105,7 +106,7 @@ def test_account_form_edit_with_errors(snap_compare: SnapCompare, app_factory: A
 def test_certificate_dialog(snap_compare: SnapCompare, app_factory: AppFactory) -> None:
     app = app_factory()
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         assert isinstance(pilot.app, PoptuiApp)
         pilot.app.push_screen(
             CertificateTrustDialog(certificate(), host="mail.example.test", port=995)
@@ -119,7 +120,7 @@ def test_delete_dialog(snap_compare: SnapCompare, app_factory: AppFactory) -> No
     app = app_factory()
     add_account("Work", "ana@example.com", messages=5, activate=True)
 
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("d")
         await settle(pilot)
 
@@ -127,7 +128,7 @@ def test_delete_dialog(snap_compare: SnapCompare, app_factory: AppFactory) -> No
 
 
 def test_help_screen(snap_compare: SnapCompare, app_factory: AppFactory) -> None:
-    async def run_before(pilot: Pilot[object]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("f1")
         await settle(pilot)
 

@@ -45,7 +45,7 @@ def run_fetch(account: Account, tmp_path: Path, password: str = "secret") -> Any
 
 
 def deleted_numbers(server: FakePop3Server) -> list[int]:
-    return sorted(n for s in server.sessions for n in s.deleted)  # type: ignore[attr-defined]
+    return sorted(n for s in server.sessions for n in s.deleted)
 
 
 def no_uidl(session: FakeSession, args: list[str]) -> bytes:

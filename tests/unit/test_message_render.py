@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from tests.unit.test_message_query import BASE, add, make_account
 from tui.core.errors import PoptuiError
-from tui.core.mail import attachments
 from tui.core.mail import mime as mime_tree
 from tui.core.mail.attachments import SaveError, safe_filename, save_attachment
 from tui.core.mail.html_text import html_to_text
@@ -480,7 +479,7 @@ def test_save_errors_are_worded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     def denied(*args: Any, **kwargs: Any) -> int:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(attachments.os, "open", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(SaveError, match="No permission to write in") as caught:
         save_attachment(raw, 0, tmp_path)
     assert caught.value.errno == errno.EACCES
@@ -519,7 +518,7 @@ def test_a_full_disk_is_reported_and_leaves_no_partial_file(
                 real_write(fd, bytes(data)[:1000])
                 raise OSError(errno.ENOSPC, "No space left on device")
 
-            monkeypatch.setattr(attachments.os, "write", full)
+            monkeypatch.setattr(os, "write", full)
         with pytest.raises(SaveError) as caught:
             save_attachment(raw, 0, folder)
         assert caught.value.errno == errno.ENOSPC
@@ -536,7 +535,7 @@ def test_full_disk_message_without_a_mount(tmp_path: Path, monkeypatch: pytest.M
     def full(fd: int, data: Any) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(attachments.os, "write", full)
+    monkeypatch.setattr(os, "write", full)
     raw = mime(attachments=[("a.bin", b"x" * 10, "application/octet-stream")])
     with pytest.raises(SaveError, match=r"^The disk is full: a.bin \(10 bytes\)"):
         save_attachment(raw, 0, tmp_path)

@@ -196,6 +196,11 @@ def test_the_fast_pattern_agrees_with_is_unsafe() -> None:
         "Zero\u200bwidth",
         "Join\u200d",
         "x\ud800",
+        "Work\u2028Home",  # line separator (Zl): a second line in a one-line name
+        "Para\u2029graph",  # paragraph separator (Zp)
+        "Soft\u00adhyphen",  # format (Cf), invisible
+        "Tag\U000e0041",  # tag character (Cf), invisible
+        "Mongolian\u180eseparator",  # format (Cf), invisible
     ],
 )
 def test_has_unsafe_refuses_names_that_could_deceive(name: str) -> None:

@@ -134,6 +134,8 @@ def test_every_problem_field_is_a_settings_attribute() -> None:
         ("Work\x1b[31m", "control characters"),
         ("Work\u202e", "control characters"),
         ("Wo\u200brk", "control characters"),  # zero-width: looks like another account's name
+        ("Work\u2028Home", "control characters"),  # line separator: a two-line name
+        ("Wo\u00adrk", "control characters"),  # soft hyphen (format): invisible
         ("x" * 65, "64 characters or fewer"),
     ],
 )

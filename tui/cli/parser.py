@@ -216,14 +216,7 @@ def _add_sharing_verbs(commands: Commands) -> None:
     choose = verbs.add_parser("set", help="choose the permission (where User's choice allows)")
     choose.add_argument("name", metavar="ACCOUNT")
     choose.add_argument("permission", choices=[p.value for p in SharingPermission])
-    choose.add_argument(
-        "--with",
-        dest="shared_with",
-        action="append",
-        default=[],
-        metavar="USER",
-        help="with custom: a user to share with (repeatable)",
-    )
+    _add_user_names(choose, "--with", "shared_with", "USER", "with custom: a user to share with")
     choose.add_argument(
         "--exclude-domain",
         action="append",
@@ -233,11 +226,37 @@ def _add_sharing_verbs(commands: Commands) -> None:
     )
 
 
+def _user_name(text: str) -> str:
+    """A USER/LOGIN argument, refused at the command line (exit 2) when it cannot name a user."""
+    from tui.core.errors import PoptuiError
+    from tui.core.setup.validation import check_user_name
+
+    try:
+        return check_user_name(text)
+    except PoptuiError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def _add_user_names(
+    parser: argparse.ArgumentParser, flag: str, dest: str, metavar: str, help_text: str
+) -> None:
+    """A repeatable option naming users, each checked where it enters (`_user_name`)."""
+    parser.add_argument(
+        flag,
+        dest=dest,
+        action="append",
+        type=_user_name,
+        default=[],
+        metavar=metavar,
+        help=f"{help_text} (repeatable)",
+    )
+
+
 def _add_admin_verbs(commands: Commands) -> None:
     verbs = _verb_group(commands, "admin", "roles and sharing policies (administrators)")
     for verb, text in (("grant", "make USER an administrator"), ("revoke", "take the role back")):
         role = verbs.add_parser(verb, help=text)
-        role.add_argument("user", metavar="USER")
+        role.add_argument("user", metavar="USER", type=_user_name)
     users = verbs.add_parser("users", help="list users and their roles")
     users.add_argument("--json", action="store_true")
     audit = verbs.add_parser("audit", help="recent changes to roles and sharing")
@@ -249,7 +268,7 @@ def _add_admin_verbs(commands: Commands) -> None:
     for verb in ("set", "clear"):
         action = actions.add_parser(verb, help=f"{verb} the policy of a user or a role")
         scope = action.add_mutually_exclusive_group(required=True)
-        scope.add_argument("--user", metavar="USER")
+        scope.add_argument("--user", metavar="USER", type=_user_name)
         scope.add_argument("--role", choices=["admin", "user"])
         if verb == "set":
             what = action.add_mutually_exclusive_group(required=True)
@@ -269,15 +288,12 @@ def _add_admin_verbs(commands: Commands) -> None:
         "setup-postgres",
         help="prepare a team PostgreSQL database with row-level security (as a superuser)",
     )
-    setup.add_argument(
-        "--user",
-        dest="team_users",
-        action="append",
-        default=[],
-        metavar="LOGIN",
-        help="a person's login to create as a database role (repeatable)",
+    _add_user_names(
+        setup, "--user", "team_users", "LOGIN", "a person's login to create as a database role"
     )
-    setup.add_argument("--admin", metavar="LOGIN", help="make this person an administrator")
+    setup.add_argument(
+        "--admin", metavar="LOGIN", type=_user_name, help="make this person an administrator"
+    )
 
 
 def _add_messages_verbs(commands: Commands) -> None:

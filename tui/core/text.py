@@ -16,9 +16,6 @@ BIDI_CONTROLS = frozenset(
 )
 """Characters that reorder or re-embed text, used to make `exe.txt` look like `txt.exe`."""
 
-INVISIBLE_FORMAT = frozenset("\u200b\u200c\u200d\u2060\ufeff")
-"""Zero-width characters: harmless in prose, but they make two names look the same."""
-
 # Whole escape sequences go first, so "\x1b[31m" disappears instead of leaving "[31m" behind.
 # Only ESC-introduced (7-bit) forms are parsed as sequences; 8-bit C1 characters are dropped one
 # by one, because mislabelled Latin-1 mail is full of them ("ž" decodes to U+009E) and treating
@@ -55,9 +52,15 @@ def is_unsafe(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Cs") or char in BIDI_CONTROLS
 
 
+_NAME_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Controls, format characters (bidi, zero-width, soft hyphen, tags), surrogates, and the
+Unicode line and paragraph separators, which break a name onto two lines."""
+
+
 def has_unsafe(text: str) -> bool:
-    """True when `text` holds a control, bidi or zero-width character (for validating names)."""
-    return any(is_unsafe(char) or char in INVISIBLE_FORMAT for char in text)
+    """True when `text` holds a control, format (bidi, zero-width, soft hyphen, tag) or
+    line-separator character: refused in names, which must look like what they are."""
+    return any(unicodedata.category(char) in _NAME_UNSAFE_CATEGORIES for char in text)
 
 
 def clean(text: str, *, multiline: bool = False, keep_tabs: bool = False) -> str:

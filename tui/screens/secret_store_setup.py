@@ -45,6 +45,7 @@ from tui.core.secrets.opening import (
 )
 from tui.core.secrets.setup import saved_store_choice
 from tui.core.text import clean
+from tui.screens.field_keys import field_focus_bindings
 from tui.screens.passphrase_dialog import PassphraseDialog
 from tui.services import Services
 from tui.widgets.safe_text import safe_content
@@ -179,22 +180,7 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
             id="setup-try-keyring",
             tooltip="Check the system keyring again and use it if it works",
         ),
-        Binding(
-            "tab",
-            "app.focus_next",
-            "Next field",
-            id="setup-next-field",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "shift+tab",
-            "app.focus_previous",
-            "Previous field",
-            id="setup-previous-field",
-            show=False,
-            priority=True,
-        ),
+        *field_focus_bindings("setup"),
     ]
 
     def __init__(self, services: Services, config: SecretStoreConfig, *, advice: str = "") -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from tui.core.errors import PoptuiError
 from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.setup.addresses import validate_email, validate_host
 from tui.core.text import has_unsafe, quoted
@@ -25,6 +26,10 @@ MIN_DELETE_AFTER_DAYS, MAX_DELETE_AFTER_DAYS = 1, 3650
 MIN_POLL_MINUTES, MAX_POLL_MINUTES = 1, 1440
 MAX_LIMIT = 2**31 - 1
 """Upper bound for the per-fetch limits, so a stray digit cannot overflow the database column."""
+
+MAX_USER_NAME_BYTES = 63
+"""PostgreSQL keeps the first 63 bytes of a role name (NAMEDATALEN - 1) and drops the rest
+silently, so two long logins would become one role."""
 
 GMAIL_RECENT_PREFIX = "recent:"
 
@@ -143,6 +148,35 @@ def validate_account_name(
             shown = quoted(existing.strip())
             return f"Another account is already called {shown}; pick another name."
     return None
+
+
+class InvalidName(PoptuiError):
+    """A user (role) name that cannot be used as it is, worded for the user."""
+
+
+def validate_user_name(name: str) -> str | None:
+    """A user is a login and, on a team database, a PostgreSQL role: present, one line, no
+    invisible characters, no spaces around it, and short enough to stay one role."""
+    if not name.strip():
+        return "Give the user's login name."
+    if has_unsafe(name):
+        return f"The user name {quoted(name)} cannot contain control characters."
+    if name != name.strip():
+        return f"Remove the spaces at the start or end of the user name {quoted(name)}."
+    if len(name.encode("utf-8")) > MAX_USER_NAME_BYTES:
+        return (
+            f"The user name {quoted(name)} is too long: a database role name holds at most "
+            f"{MAX_USER_NAME_BYTES} bytes."
+        )
+    return None
+
+
+def check_user_name(name: str) -> str:
+    """`name` when it can name a user; raises `InvalidName` with the reason otherwise."""
+    problem = validate_user_name(name)
+    if problem is not None:
+        raise InvalidName(problem)
+    return name
 
 
 def validate_limit(value: str | int, *, what: str) -> str | None:

@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from peewee import Database, PostgresqlDatabase
 
+_SQL_WORDS = ("serial_pk", "blob", "timestamp", "boolean", "true", "false")
+"""The fields `Dialect.sql` fills into a template by name."""
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -52,14 +55,7 @@ class Dialect:
 
     def sql(self, template: str) -> str:
         """Fill `{serial_pk}`, `{blob}`, `{timestamp}`, `{boolean}`, `{true}`, `{false}`."""
-        return template.format(
-            serial_pk=self.serial_pk,
-            blob=self.blob,
-            timestamp=self.timestamp,
-            boolean=self.boolean,
-            true=self.true,
-            false=self.false,
-        )
+        return template.format(**{name: getattr(self, name) for name in _SQL_WORDS})
 
     def bind(self, sql: str) -> str:
         """`sql` written with `?` parameters, in the driver's own marks."""
@@ -144,3 +140,4 @@ def write_transaction(db: Database) -> Any:
     turns writer never deadlocks; on PostgreSQL an ordinary transaction."""
     lock = dialect_of(db).write_lock
     return db.atomic(lock) if lock else db.atomic()
+

@@ -6,6 +6,8 @@ refused or could not do. Each is a `PoptuiError`: `message` for the user, `hint`
 
 from __future__ import annotations
 
+from typing import Any
+
 from tui.core.errors import PoptuiError
 
 
@@ -15,17 +17,19 @@ class FetchError(PoptuiError):
     kind = "error"
     """Stored in the fetch log's `error_kind`."""
 
+    def __init_subclass__(cls, *, kind: str = "", **rest: Any) -> None:
+        """`class X(FetchError, kind="y")` sets the kind in the class line."""
+        super().__init_subclass__(**rest)
+        if kind:
+            cls.kind = kind
 
-class AccountDisabled(FetchError):
+
+class AccountDisabled(FetchError, kind="disabled"):
     """Auto-disabled after too many failures in a row; not fetched until fixed."""
 
-    kind = "disabled"
 
-
-class MissingPassword(FetchError):
+class MissingPassword(FetchError, kind="missing_password"):
     """No incoming password in the secret store."""
-
-    kind = "missing_password"
 
     @classmethod
     def for_account(cls, name: str) -> MissingPassword:
@@ -35,25 +39,17 @@ class MissingPassword(FetchError):
         )
 
 
-class UidlRequired(FetchError):
+class UidlRequired(FetchError, kind="uidl_unsupported"):
     """The server has no UIDL and the delete setting needs it; nothing was fetched."""
 
-    kind = "uidl_unsupported"
 
-
-class FetchCancelled(FetchError):
+class FetchCancelled(FetchError, kind="cancelled"):
     """Stopped on request (quitting the app); what was stored stays, nothing was deleted."""
 
-    kind = "cancelled"
 
-
-class InvalidServerSettings(FetchError):
+class InvalidServerSettings(FetchError, kind="settings"):
     """The server settings cannot be used as they are (a port out of range, a bad fingerprint)."""
 
-    kind = "settings"
 
-
-class Abandoned(FetchError):
+class Abandoned(FetchError, kind="abandoned"):
     """A stopped job did not finish within the grace period and was left to die with the app."""
-
-    kind = "abandoned"

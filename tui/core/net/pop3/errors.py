@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tui.core.errors import PoptuiError
 from tui.core.net.failures import SERVER_TEXT_LIMIT
@@ -44,6 +44,12 @@ class Pop3Error(PoptuiError):
 
     kind: ClassVar[ErrorKind] = ErrorKind.PROTOCOL
 
+    def __init_subclass__(cls, *, kind: ErrorKind | None = None, **rest: Any) -> None:
+        """`class X(Pop3Error, kind=ErrorKind.Y)` sets the kind in the class line."""
+        super().__init_subclass__(**rest)
+        if kind is not None:
+            cls.kind = kind
+
     def __init__(self, message: str, *, server_text: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.server_text = server_text
@@ -52,57 +58,43 @@ class Pop3Error(PoptuiError):
         """True when the server answered properly (-ERR), so the session is still usable."""
 
 
-class ConnectFailed(Pop3Error):
+class ConnectFailed(Pop3Error, kind=ErrorKind.CONNECT):
     """No session: unknown host, refused, unreachable, connect timeout, or a refusing greeting."""
 
-    kind = ErrorKind.CONNECT
 
-
-class Pop3Timeout(Pop3Error):
+class Pop3Timeout(Pop3Error, kind=ErrorKind.TIMEOUT):
     """The server stopped answering after the connection was made."""
 
-    kind = ErrorKind.TIMEOUT
 
-
-class ConnectionLost(Pop3Error):
+class ConnectionLost(Pop3Error, kind=ErrorKind.CONNECTION_LOST):
     """The connection closed or reset in the middle of the session."""
 
-    kind = ErrorKind.CONNECTION_LOST
 
-
-class TlsFailed(Pop3Error):
+class TlsFailed(Pop3Error, kind=ErrorKind.TLS):
     """The TLS handshake failed for a reason other than an untrusted certificate."""
 
-    kind = ErrorKind.TLS
 
-
-class UntrustedCertificate(Pop3Error):
+class UntrustedCertificate(Pop3Error, kind=ErrorKind.UNTRUSTED_CERTIFICATE):
     """The certificate failed verification or does not match the pin; the UI may offer to pin it.
 
     The SMTP check raises it too, so the app offers the same choice for either server.
     """
-
-    kind = ErrorKind.UNTRUSTED_CERTIFICATE
 
     def __init__(self, message: str, certificate: CertificateInfo | None) -> None:
         super().__init__(message)
         self.certificate = certificate
 
 
-class StartTlsUnavailable(Pop3Error):
+class StartTlsUnavailable(Pop3Error, kind=ErrorKind.STARTTLS_UNAVAILABLE):
     """STARTTLS was required but the server does not offer or accept STLS; no password was sent."""
 
-    kind = ErrorKind.STARTTLS_UNAVAILABLE
 
-
-class AuthenticationFailed(Pop3Error):
+class AuthenticationFailed(Pop3Error, kind=ErrorKind.AUTH):
     """The server rejected the credentials.
 
     `host` and `server_text` are what the sync layer needs to attach provider advice (an app
     password, OAuth only) as `hint`; this layer knows nothing of providers.
     """
-
-    kind = ErrorKind.AUTH
 
     def __init__(
         self, message: str, *, host: str = "", server_text: str = "", hint: str | None = None
@@ -111,16 +103,12 @@ class AuthenticationFailed(Pop3Error):
         self.host = host
 
 
-class MailboxInUse(Pop3Error):
+class MailboxInUse(Pop3Error, kind=ErrorKind.IN_USE):
     """[IN-USE]: another client holds the mailbox lock."""
 
-    kind = ErrorKind.IN_USE
 
-
-class LoginDelay(Pop3Error):
+class LoginDelay(Pop3Error, kind=ErrorKind.LOGIN_DELAY):
     """[LOGIN-DELAY]: the server allows only one login every few minutes."""
-
-    kind = ErrorKind.LOGIN_DELAY
 
     def __init__(
         self, message: str, *, server_text: str = "", delay_seconds: int | None = None
@@ -130,28 +118,20 @@ class LoginDelay(Pop3Error):
         """The minimum delay from CAPA's LOGIN-DELAY line, when the server announced one."""
 
 
-class ServerTemporaryError(Pop3Error):
+class ServerTemporaryError(Pop3Error, kind=ErrorKind.SERVER_TEMPORARY):
     """[SYS/TEMP]: the server has a transient problem."""
 
-    kind = ErrorKind.SERVER_TEMPORARY
 
-
-class ServerPermanentError(Pop3Error):
+class ServerPermanentError(Pop3Error, kind=ErrorKind.SERVER_PERMANENT):
     """[SYS/PERM]: the server has a lasting problem that the user or its administrator must fix."""
 
-    kind = ErrorKind.SERVER_PERMANENT
 
-
-class ProtocolError(Pop3Error):
+class ProtocolError(Pop3Error, kind=ErrorKind.PROTOCOL):
     """The server's reply made no sense, or the client is unusable after an earlier error."""
 
-    kind = ErrorKind.PROTOCOL
 
-
-class CommandRejected(Pop3Error):
+class CommandRejected(Pop3Error, kind=ErrorKind.COMMAND_REJECTED):
     """A command (RETR, DELE, TOP...) got a plain -ERR; the session itself is still in sync."""
-
-    kind = ErrorKind.COMMAND_REJECTED
 
     def __init__(self, message: str, *, server_text: str = "", number: int | None = None) -> None:
         super().__init__(message, server_text=server_text)
@@ -159,16 +139,12 @@ class CommandRejected(Pop3Error):
         """The message number the command was about, when there was one."""
 
 
-class UidlUnsupported(CommandRejected):
+class UidlUnsupported(CommandRejected, kind=ErrorKind.UIDL_UNSUPPORTED):
     """The server refused UIDL: mail cannot be left on the server safely."""
 
-    kind = ErrorKind.UIDL_UNSUPPORTED
 
-
-class MessageSizeMismatch(Pop3Error):
+class MessageSizeMismatch(Pop3Error, kind=ErrorKind.SIZE_MISMATCH):
     """A message arrived shorter than LIST said: possibly truncated, so it is not accepted."""
-
-    kind = ErrorKind.SIZE_MISMATCH
 
     def __init__(self, message: str, *, number: int, expected: int, received: int) -> None:
         super().__init__(message)
