@@ -19,6 +19,10 @@ class DatabaseError(PoptuiError):
 
     hint = "Check --database / POPTUI_DATABASE (run `poptui doctor`)."
 
+    def in_words(self) -> str:
+        """One line: what happened, then what to do."""
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
 
 class SchemaTooNew(DatabaseError):
     """The database was upgraded by a newer poptui; touching it could damage it."""
