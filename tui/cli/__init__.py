@@ -72,6 +72,10 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import sharing
 
         return sharing.setup_postgres(context)  # as the superuser, before any migration
+    if command == "doctor":
+        from tui.cli import doctor
+
+        return doctor.run(context)  # opens the database itself, to report why it cannot
     from tui.core.sharing.rules import SharingService
     from tui.core.storage.db import open_database
 
@@ -97,6 +101,4 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import messages
 
         return messages.run(context)
-    from tui.cli import doctor
-
-    return doctor.run(context)
+    raise AssertionError(f"unknown command {command!r}")  # the parser allows no other

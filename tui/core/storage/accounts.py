@@ -12,6 +12,7 @@ import builtins
 import getpass
 import uuid
 from dataclasses import fields
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from peewee import IntegrityError, OperationalError
 from tui.core.errors import PoptuiError
 from tui.core.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 from tui.core.storage.dialect import dialect_of, write_transaction
-from tui.core.storage.models import Account, Message, database_proxy, utcnow
+from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
 
 ACTIVATE_RETRIES = 20
 
@@ -62,6 +63,18 @@ def reenables(*, tested: bool, new_incoming_password: bool) -> bool:
     password. A new outgoing password fixes nothing the fetch does, and an untested edit of
     the settings may not either."""
     return tested or new_incoming_password
+
+
+def close_interrupted_fetches(account: Account, now: datetime) -> int:
+    """Mark the fetch-log rows a killed process left "running" as "interrupted"; how many.
+
+    Call it only while holding the account's fetch lock: then no fetch of it is running.
+    """
+    return int(
+        FetchLog.update(status="interrupted", finished_at=now)
+        .where((FetchLog.account == account) & (FetchLog.status == "running"))
+        .execute()
+    )
 
 
 def current_user() -> str:

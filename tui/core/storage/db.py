@@ -187,7 +187,8 @@ def open_database(url: str | None = None, *, run_migrations: bool = True) -> Dat
 
 def _worded(doing: str, url: str, error: Exception) -> DatabaseError:
     """`error` in words, prefixed with what poptui was doing to which database."""
-    worded = explain(error) or DatabaseError(str(error).strip())
-    failure = type(worded)(f"{doing} {describe_url(url)}: {worded.message}")
+    worded = explain(error, url) or DatabaseError(str(error).strip())
+    detail = worded.message.replace(f" ({describe_url(url)})", "", 1)
+    failure = type(worded)(f"{doing} {describe_url(url)}: {detail}")
     failure.hint = worded.hint
     return failure

@@ -8,6 +8,7 @@ name, PostgreSQL SQLSTATE code or message, so the headless fast path stays light
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 
@@ -164,13 +165,40 @@ def _where(url: str | None) -> str:
     return f" ({describe_url(url)})"
 
 
+FULL_BELOW = 64 * 1024
+"""Free bytes under which an I/O error on a SQLite file is read as "disk full": SQLite reports a
+full disk as an I/O error when it cannot grow its shared-memory (-shm) file."""
+
+
+def _sqlite_disk_full(url: str | None) -> bool:
+    if not url or not url.lower().startswith("sqlite://"):
+        return False
+    rest = url.split("://", 1)[1]
+    path = rest[1:] if rest.startswith("/") else rest
+    if path in {"", ":memory:"}:
+        return False
+    try:
+        info = os.statvfs(os.path.dirname(os.path.abspath(os.path.expanduser(path))))
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < FULL_BELOW
+
+
 def explain(error: BaseException, url: str | None = None) -> DatabaseError | None:
     """The worded `DatabaseError` for a database driver error, or None when `error` is not one.
 
-    An error that is already a `DatabaseError` is returned as it is.
+    An error that is already a `DatabaseError` is returned as it is. `url` (the database's)
+    names the database in the message and lets an I/O error on a full disk say so.
     """
     if isinstance(error, DatabaseError):
         return error
+    worded = _explain(error, url)
+    if isinstance(worded, DatabaseIOError) and _sqlite_disk_full(url):
+        return DiskFull(worded.message.replace(_SQLITE_KINDS[10][1], _SQLITE_KINDS[13][1], 1))
+    return worded
+
+
+def _explain(error: BaseException, url: str | None) -> DatabaseError | None:
     chain = list(_chain(error))
     if not any(_is_driver_error(item) for item in chain):
         return None
