@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -64,7 +65,7 @@ def _integrity(db: Any) -> Check:
     """SQLite's `PRAGMA quick_check`: damaged pages, broken indexes, without a full scan of text."""
     try:
         rows = [str(row[0]) for row in db.execute_sql("PRAGMA quick_check").fetchall()]
-    except PeeweeException as error:
+    except (PeeweeException, sqlite3.Error) as error:
         worded = explain(error) or CorruptDatabase(str(error))
         return Check("Database integrity", "fail", worded.message, worded.hint)
     if rows == ["ok"]:
@@ -85,7 +86,7 @@ def _writable(db: Any, url: str) -> Check:
         with db.atomic() as transaction:
             db.execute_sql("UPDATE schema_version SET version = version")
             transaction.rollback()
-    except PeeweeException as error:
+    except (PeeweeException, sqlite3.Error) as error:
         worded = explain(error, url) or DatabaseError(str(error))
         return Check("Database writable", "fail", worded.message, worded.hint)
     return Check("Database writable", "ok", "a test write succeeded (and was undone)")
@@ -121,7 +122,14 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
         permission = _file_permissions(path)
         if permission is not None:
             checks.append(permission)
-        checks += [_integrity(db), _writable(db, url), _free_space(path)]
+        integrity = _integrity(db)
+        checks.append(integrity)
+        if integrity.status != "fail":  # poptui does not write to a damaged file
+            checks.append(_writable(db, url))
+        checks.append(_free_space(path))
+        damaged = integrity.status == "fail"
+    else:
+        damaged = False
 
     choice = saved_store_choice()
     if choice is not None and choice.kind != "keyring":
@@ -141,6 +149,18 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
                 )
             )
 
+    if not damaged:
+        try:
+            checks += _account_checks()
+        except (PeeweeException, sqlite3.Error) as error:
+            worded = explain(error, url) or DatabaseError(str(error))
+            checks.append(Check("Accounts", "fail", worded.message, worded.hint))
+    db.close()
+    return checks
+
+
+def _account_checks() -> list[Check]:
+    checks: list[Check] = []
     store = AccountStore()
     accounts = store.list()
     active = store.active()
@@ -176,5 +196,4 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
                     f"last fetch failed: {one_line(account.last_fetch_error)}",
                 )
             )
-    db.close()
     return checks
