@@ -15,7 +15,13 @@ from peewee import PeeweeException
 from tui.core.secrets import KeyringHealth, probe_keyring
 from tui.core.secrets.setup import CHOOSE_HINT, saved_store_choice
 from tui.core.storage.accounts import AccountStore
-from tui.core.storage.db import DatabaseError, describe_url, open_database, schema_version
+from tui.core.storage.db import (
+    DatabaseError,
+    describe_url,
+    open_database,
+    schema_version,
+    sqlite_file,
+)
 from tui.core.storage.failures import CorruptDatabase, DiskFull, explain
 from tui.core.text import clean, human_bytes, one_line
 
@@ -33,11 +39,9 @@ class Check:
 
 
 def sqlite_path(url: str) -> Path | None:
-    if not url.lower().startswith("sqlite://"):
-        return None
-    rest = url.split("://", 1)[1]
-    path = rest[1:] if rest.startswith("/") else rest
-    return None if path in {"", ":memory:"} else Path(path)
+    """The SQLite file `url` names; None for PostgreSQL and in-memory databases."""
+    path = sqlite_file(url)
+    return None if path in {None, "", ":memory:"} else Path(str(path))
 
 
 def _file_permissions(path: Path) -> Check | None:

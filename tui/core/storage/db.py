@@ -41,6 +41,7 @@ __all__ = [
     "open_database",
     "resolve_database_url",
     "schema_version",
+    "sqlite_file",
 ]
 
 
@@ -64,6 +65,18 @@ def describe_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file path of a `sqlite://` URL as written (relative or absolute), else None.
+
+    As in playhouse.db_url: sqlite:///relative.db, sqlite:////absolute.db; "" for sqlite://
+    and ":memory:" for sqlite:///:memory:.
+    """
+    if urlparse(url).scheme.lower() != "sqlite":
+        return None
+    rest = url.split("://", 1)[1]
+    return rest[1:] if rest.startswith("/") else rest
 
 
 def _sqlite(path: str) -> SqliteDatabase:
@@ -101,10 +114,8 @@ def make_database(url: str) -> Database:
     """Build (but do not open) the peewee database for a URL; raises DatabaseError on a bad URL."""
     parts = urlparse(url)
     scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        # As in playhouse.db_url: sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:
-        rest = url.split("://", 1)[1]
-        path = rest[1:] if rest.startswith("/") else rest
+    path = sqlite_file(url)
+    if path is not None:
         if not path:
             raise BadDatabaseUrl(f"No file in the database URL {url!r}")
         return _sqlite(path)

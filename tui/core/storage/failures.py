@@ -171,11 +171,10 @@ full disk as an I/O error when it cannot grow its shared-memory (-shm) file."""
 
 
 def _sqlite_disk_full(url: str | None) -> bool:
-    if not url or not url.lower().startswith("sqlite://"):
-        return False
-    rest = url.split("://", 1)[1]
-    path = rest[1:] if rest.startswith("/") else rest
-    if path in {"", ":memory:"}:
+    from tui.core.storage.db import sqlite_file  # db imports this module
+
+    path = sqlite_file(url) if url else None
+    if not path or path == ":memory:":
         return False
     try:
         info = os.statvfs(os.path.dirname(os.path.abspath(os.path.expanduser(path))))
