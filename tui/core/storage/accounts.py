@@ -197,6 +197,14 @@ class AccountStore:
                     Account.update(is_active=True).where(Account.id == target.id).execute()
                 return self.get(name)
             except (IntegrityError, OperationalError) as error:
+                # SQLite writers queue on BEGIN IMMEDIATE, so only PostgreSQL (a deadlock, a
+                # lost race on the unique index) is worth another try; a full or read-only
+                # disk is not, and is worded by the caller.
+                if (
+                    isinstance(error, OperationalError)
+                    and not dialect_of(database_proxy.obj).locks_rows
+                ):
+                    raise
                 last_error = error
         raise AccountError(f"Could not switch the active mailbox: {last_error}")
 
