@@ -36,20 +36,33 @@ __all__ = [
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     """Parse `argv` and run its command (or the app, with none); the process's exit code."""
     console = console or Console()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    parser.add_argument(
+        "--debug", action="store_true", help="on a failure, show the Python traceback too"
+    )
+    args = parser.parse_args(argv)
     if args.command is None:
         from tui.app import run_app
 
         return int(run_app(database_url=args.database))
     from tui.core.storage.db import resolve_database_url
 
+    url = resolve_database_url(args.database)
     try:
-        return run_command(CommandContext(args, console, resolve_database_url(args.database)))
+        return run_command(CommandContext(args, console, url))
     except PoptuiError as error:
-        return console.failure(error)
+        return console.failure(error, debug=args.debug)
     except KeyboardInterrupt:
         console.warn("poptui: interrupted")
         return EXIT_INTERRUPTED
+    except Exception as error:
+        from tui.core.storage.failures import explain
+
+        worded = explain(error, url)  # a database failure, in words; anything else is a bug
+        if worded is None:
+            raise
+        worded.__cause__ = error
+        return console.failure(worded, debug=args.debug)
 
 
 def run_command(context: CommandContext) -> int:
@@ -59,6 +72,10 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import sharing
 
         return sharing.setup_postgres(context)  # as the superuser, before any migration
+    if command == "doctor":
+        from tui.cli import doctor
+
+        return doctor.run(context)  # opens the database itself, to report why it cannot
     from tui.core.sharing.rules import SharingService
     from tui.core.storage.db import open_database
 
@@ -84,6 +101,4 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import messages
 
         return messages.run(context)
-    from tui.cli import doctor
-
-    return doctor.run(context)
+    raise AssertionError(f"unknown command {command!r}")  # the parser allows no other

@@ -61,8 +61,15 @@ class Console:
 
         self.out.write(json.dumps(value, indent=2, default=str) + "\n")
 
-    def failure(self, error: PoptuiError) -> int:
-        """Word an error on stderr, its hint on the next line; the exit code to return."""
+    def failure(self, error: PoptuiError, *, debug: bool = False) -> int:
+        """Word an error on stderr, its hint on the next line; the exit code to return.
+
+        With `debug` (`poptui --debug …`) the traceback comes first, for a bug report.
+        """
+        if debug:
+            import traceback
+
+            self.warn("".join(traceback.format_exception(error)).rstrip("\n"))
         self.warn(f"poptui: {error.in_words()}")
         return EXIT_FAILURE
 

@@ -66,7 +66,7 @@ def _addresses(values: list[str]) -> str:
 
 
 def domains_of(headers: list[str]) -> str:
-    """" a.com b.org " for the addresses in these header values (lower case, unique, sorted)."""
+    """ " a.com b.org " for the addresses in these header values (lower case, unique, sorted)."""
     try:
         pairs = getaddresses([decode_header_value(v) for v in headers])
     except (ValueError, TypeError, IndexError):

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+from peewee import PeeweeException
 
 from tui.core.secrets import KeyringHealth, probe_keyring
 from tui.core.secrets.setup import CHOOSE_HINT, saved_store_choice
 from tui.core.storage.accounts import AccountStore
-from tui.core.storage.db import DatabaseError, describe_url, open_database, schema_version
-from tui.core.text import clean, one_line
+from tui.core.storage.db import (
+    DatabaseError,
+    describe_url,
+    open_database,
+    schema_version,
+    sqlite_file,
+)
+from tui.core.storage.failures import CorruptDatabase, DiskFull, explain
+from tui.core.text import clean, human_bytes, one_line
 
 
 @dataclass(frozen=True)
@@ -27,11 +39,9 @@ class Check:
 
 
 def sqlite_path(url: str) -> Path | None:
-    if not url.lower().startswith("sqlite://"):
-        return None
-    rest = url.split("://", 1)[1]
-    path = rest[1:] if rest.startswith("/") else rest
-    return None if path in {"", ":memory:"} else Path(path)
+    """The SQLite file `url` names; None for PostgreSQL and in-memory databases."""
+    path = sqlite_file(url)
+    return None if path in {None, "", ":memory:"} else Path(str(path))
 
 
 def _file_permissions(path: Path) -> Check | None:
@@ -50,12 +60,64 @@ def _file_permissions(path: Path) -> Check | None:
     return Check("Database file permissions", "ok", f"{path} is private ({stat.filemode(mode)})")
 
 
+LOW_SPACE_FAIL = 5 * 1024 * 1024
+"""Below this much free space a fetch is likely to fail with "disk full"."""
+LOW_SPACE_WARN = 100 * 1024 * 1024
+
+
+def _integrity(db: Any) -> Check:
+    """SQLite's `PRAGMA quick_check`: damaged pages, broken indexes, without a full scan of text."""
+    try:
+        rows = [str(row[0]) for row in db.execute_sql("PRAGMA quick_check").fetchall()]
+    except (PeeweeException, sqlite3.Error) as error:
+        worded = explain(error) or CorruptDatabase(str(error))
+        return Check("Database integrity", "fail", worded.message, worded.hint)
+    if rows == ["ok"]:
+        return Check("Database integrity", "ok", "quick_check found no damage")
+    return Check(
+        "Database integrity",
+        "fail",
+        f"the file is damaged: {one_line(rows[0])}"
+        + (f" (and {len(rows) - 1} more problems)" if len(rows) > 1 else ""),
+        CorruptDatabase.hint,
+    )
+
+
+def _writable(db: Any, url: str) -> Check:
+    """Take the write lock and write a page: a read-only file, folder or mount fails here even
+    for root, for whom file modes do not stop writes. Rolled back: nothing changes."""
+    try:
+        with db.atomic() as transaction:
+            db.execute_sql("UPDATE schema_version SET version = version")
+            transaction.rollback()
+    except (PeeweeException, sqlite3.Error) as error:
+        worded = explain(error, url) or DatabaseError(str(error))
+        return Check("Database writable", "fail", worded.message, worded.hint)
+    return Check("Database writable", "ok", "a test write succeeded (and was undone)")
+
+
+def _free_space(path: Path) -> Check:
+    try:
+        info = os.statvfs(path.parent)
+    except OSError as error:
+        return Check("Free disk space", "warn", f"cannot tell: {error.strerror}")
+    free = info.f_bavail * info.f_frsize
+    detail = f"{human_bytes(free)} free on the disk holding {path}"
+    if free < LOW_SPACE_FAIL:
+        return Check("Free disk space", "fail", detail, DiskFull.hint)
+    if free < LOW_SPACE_WARN:
+        return Check("Free disk space", "warn", detail, DiskFull.hint)
+    return Check("Free disk space", "ok", detail)
+
+
 def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) -> list[Check]:
     checks: list[Check] = []
     try:
         db = open_database(url)
     except DatabaseError as error:
-        return [Check("Database", "fail", clean(str(error)), "Check --database / POPTUI_DATABASE")]
+        failed = [Check("Database", "fail", clean(error.message), error.hint)]
+        path = sqlite_path(url)
+        return failed if path is None else [*failed, _free_space(path)]
     checks.append(
         Check("Database", "ok", f"{describe_url(url)} (schema version {schema_version(db)})")
     )
@@ -64,6 +126,14 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
         permission = _file_permissions(path)
         if permission is not None:
             checks.append(permission)
+        integrity = _integrity(db)
+        checks.append(integrity)
+        if integrity.status != "fail":  # poptui does not write to a damaged file
+            checks.append(_writable(db, url))
+        checks.append(_free_space(path))
+        damaged = integrity.status == "fail"
+    else:
+        damaged = False
 
     choice = saved_store_choice()
     if choice is not None and choice.kind != "keyring":
@@ -83,6 +153,18 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
                 )
             )
 
+    if not damaged:
+        try:
+            checks += _account_checks()
+        except (PeeweeException, sqlite3.Error) as error:
+            worded = explain(error, url) or DatabaseError(str(error))
+            checks.append(Check("Accounts", "fail", worded.message, worded.hint))
+    db.close()
+    return checks
+
+
+def _account_checks() -> list[Check]:
+    checks: list[Check] = []
     store = AccountStore()
     accounts = store.list()
     active = store.active()
@@ -118,5 +200,4 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
                     f"last fetch failed: {one_line(account.last_fetch_error)}",
                 )
             )
-    db.close()
     return checks

@@ -12,6 +12,7 @@ import builtins
 import getpass
 import uuid
 from dataclasses import fields
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from peewee import IntegrityError, OperationalError
 from tui.core.errors import PoptuiError
 from tui.core.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 from tui.core.storage.dialect import dialect_of, write_transaction
-from tui.core.storage.models import Account, Message, database_proxy, utcnow
+from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
 
 ACTIVATE_RETRIES = 20
 
@@ -62,6 +63,18 @@ def reenables(*, tested: bool, new_incoming_password: bool) -> bool:
     password. A new outgoing password fixes nothing the fetch does, and an untested edit of
     the settings may not either."""
     return tested or new_incoming_password
+
+
+def close_interrupted_fetches(account: Account, now: datetime) -> int:
+    """Mark the fetch-log rows a killed process left "running" as "interrupted"; how many.
+
+    Call it only while holding the account's fetch lock: then no fetch of it is running.
+    """
+    return int(
+        FetchLog.update(status="interrupted", finished_at=now)
+        .where((FetchLog.account == account) & (FetchLog.status == "running"))
+        .execute()
+    )
 
 
 def current_user() -> str:
@@ -184,6 +197,14 @@ class AccountStore:
                     Account.update(is_active=True).where(Account.id == target.id).execute()
                 return self.get(name)
             except (IntegrityError, OperationalError) as error:
+                # SQLite writers queue on BEGIN IMMEDIATE, so only PostgreSQL (a deadlock, a
+                # lost race on the unique index) is worth another try; a full or read-only
+                # disk is not, and is worded by the caller.
+                if (
+                    isinstance(error, OperationalError)
+                    and not dialect_of(database_proxy.obj).locks_rows
+                ):
+                    raise
                 last_error = error
         raise AccountError(f"Could not switch the active mailbox: {last_error}")
 

@@ -11,11 +11,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, PeeweeException, PostgresqlDatabase, SqliteDatabase
 from platformdirs import user_data_path
 
-from tui.core.errors import PoptuiError
 from tui.core.storage.dialect import dialect_of, write_transaction
+from tui.core.storage.failures import (
+    BadDatabaseUrl,
+    DatabaseError,
+    SchemaTooNew,
+    explain,
+)
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import database_proxy
 
@@ -24,12 +29,20 @@ SQLITE_BUSY_TIMEOUT_S = 15.0
 """How long a writer waits for another process (a cron fetch, a second TUI) to finish."""
 
 
-class DatabaseError(PoptuiError):
-    """A database problem worded for the user."""
-
-
-class SchemaTooNew(DatabaseError):
-    """The database was upgraded by a newer poptui; touching it could damage it."""
+__all__ = [
+    "DATABASE_ENV",
+    "DatabaseError",
+    "SchemaTooNew",
+    "default_database_path",
+    "default_database_url",
+    "describe_url",
+    "make_database",
+    "migrate",
+    "open_database",
+    "resolve_database_url",
+    "schema_version",
+    "sqlite_file",
+]
 
 
 def default_database_path() -> Path:
@@ -54,6 +67,18 @@ def describe_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file path of a `sqlite://` URL as written (relative or absolute), else None.
+
+    As in playhouse.db_url: sqlite:///relative.db, sqlite:////absolute.db; "" for sqlite://
+    and ":memory:" for sqlite:///:memory:.
+    """
+    if urlparse(url).scheme.lower() != "sqlite":
+        return None
+    rest = url.split("://", 1)[1]
+    return rest[1:] if rest.startswith("/") else rest
+
+
 def _sqlite(path: str) -> SqliteDatabase:
     if path != ":memory:":
         target = Path(path).expanduser()
@@ -67,6 +92,14 @@ def _sqlite(path: str) -> SqliteDatabase:
     return SqliteDatabase(
         path,
         timeout=SQLITE_BUSY_TIMEOUT_S,
+        # Every transaction takes the write lock up front (BEGIN IMMEDIATE), not only those
+        # spelled `write_transaction`: peewee's `atomic()` begins DEFERRED, and a transaction
+        # that reads and then writes must upgrade its lock, which in WAL mode fails at once with
+        # "database is locked" (busy_timeout does not apply) whenever another process committed
+        # in between. Beginning IMMEDIATE makes a writer wait its turn within the busy timeout,
+        # so concurrent fetches of different mailboxes simply take turns. Readers outside a
+        # transaction never block writers (WAL).
+        lock_type="IMMEDIATE",
         pragmas={
             "journal_mode": "wal",
             "foreign_keys": 1,
@@ -81,17 +114,15 @@ def make_database(url: str) -> Database:
     """Build (but do not open) the peewee database for a URL; raises DatabaseError on a bad URL."""
     parts = urlparse(url)
     scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        # As in playhouse.db_url: sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:
-        rest = url.split("://", 1)[1]
-        path = rest[1:] if rest.startswith("/") else rest
+    path = sqlite_file(url)
+    if path is not None:
         if not path:
-            raise DatabaseError(f"No file in the database URL {url!r}: use sqlite:///path/to.db")
+            raise BadDatabaseUrl(f"No file in the database URL {url!r}")
         return _sqlite(path)
     if scheme in {"postgres", "postgresql"}:
         name = parts.path.lstrip("/")
         if not name:
-            raise DatabaseError(f"No database name in {describe_url(url)!r}")
+            raise BadDatabaseUrl(f"No database name in {describe_url(url)!r}")
         options: dict[str, Any] = {}
         if parts.hostname:
             options["host"] = parts.hostname
@@ -105,9 +136,7 @@ def make_database(url: str) -> Database:
             key, _, value = item.partition("=")
             options[key] = value
         return PostgresqlDatabase(name, **options)
-    raise DatabaseError(
-        f"Unsupported database URL {describe_url(url)!r}: use sqlite:///PATH or postgresql://…"
-    )
+    raise BadDatabaseUrl(f"Unsupported database URL {describe_url(url)!r}")
 
 
 def schema_version(db: Database) -> int:
@@ -152,10 +181,8 @@ def open_database(url: str | None = None, *, run_migrations: bool = True) -> Dat
     db = make_database(resolved)
     try:
         db.connect(reuse_if_open=True)
-    except OperationalError as error:
-        raise DatabaseError(
-            f"Cannot open the database {describe_url(resolved)}: {str(error).strip()}"
-        ) from error
+    except PeeweeException as error:
+        raise _worded("Cannot open the database", resolved, error) from error
     database_proxy.initialize(db)
     if run_migrations:
         try:
@@ -163,9 +190,16 @@ def open_database(url: str | None = None, *, run_migrations: bool = True) -> Dat
         except SchemaTooNew:
             db.close()
             raise
-        except OperationalError as error:
+        except PeeweeException as error:
             db.close()
-            raise DatabaseError(
-                f"Cannot prepare the database {describe_url(resolved)}: {str(error).strip()}"
-            ) from error
+            raise _worded("Cannot prepare the database", resolved, error) from error
     return db
+
+
+def _worded(doing: str, url: str, error: Exception) -> DatabaseError:
+    """`error` in words, prefixed with what poptui was doing to which database."""
+    worded = explain(error, url) or DatabaseError(str(error).strip())
+    detail = worded.message.replace(f" ({describe_url(url)})", "", 1)
+    failure = type(worded)(f"{doing} {describe_url(url)}: {detail}")
+    failure.hint = worded.hint
+    return failure

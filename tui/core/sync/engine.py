@@ -19,6 +19,7 @@ from typing import Any
 
 from tui.core.net import pop3
 from tui.core.settings import DeletePolicy, Security
+from tui.core.storage.accounts import close_interrupted_fetches
 from tui.core.storage.models import Account, FetchLog, Message, UidlAlias, database_proxy, utcnow
 from tui.core.sync.ambiguous import AmbiguousGroups
 from tui.core.sync.batch import BatchWriter
@@ -169,6 +170,7 @@ def fetch_account(
         return result
     try:
         with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait):
+            close_interrupted_fetches(account, now())
             log = FetchLog.create(account=account, started_at=now())
             watchdog = Watchdog()
             watchdog.session(options.session_deadline)
