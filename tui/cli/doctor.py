@@ -15,7 +15,7 @@ def run(context: CommandContext) -> int:
     from tui.core.setup.doctor import run_checks
 
     console = context.console
-    report = run_checks(context.url)
+    report = run_checks(context.url, fix_permissions=context.args.fix_permissions)
     if context.args.json:
         console.json([check.as_dict() for check in report])
     else:

@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_messages_verbs(commands)
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
+    doctor.add_argument(
+        "--fix-permissions",
+        action="store_true",
+        help="make poptui's database and password files private (0600, folder 0700)",
+    )
     return parser
 
 

@@ -21,7 +21,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from tui.commands import MailboxCommands, PaletteCommand
+from tui.core.setup.doctor import PERMISSIONS_FIX, loose_private_files
 from tui.core.storage.accounts import AccountError
+from tui.core.storage.files import LoosePermission, make_private
 from tui.core.storage.models import database_proxy
 from tui.core.text import clean
 from tui.messages import (
@@ -173,6 +175,34 @@ class MailboxListScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reload()
         self.set_interval(RELOAD_SECONDS, self.reload)
+        self.warn_about_loose_permissions()
+
+    loose_files: Sequence[LoosePermission] = ()
+    """Private files others may read, found at start (the palette offers to fix them)."""
+
+    def warn_about_loose_permissions(self) -> None:
+        """Say at start when the database or password file is readable by others, and how to fix it
+        (the palette's "Fix file permissions", or the command)."""
+        self.loose_files = loose_private_files(database_proxy.obj)
+        if self.loose_files:
+            found = "; ".join(item.describe() for item in self.loose_files)
+            self.notify(
+                f'Other users may read your mail: {found}. Fix: ctrl+p "Fix file permissions", '
+                f"or run: {PERMISSIONS_FIX}",
+                title="File permissions",
+                severity="warning",
+                timeout=30,
+                markup=False,
+            )
+
+    def action_fix_permissions(self) -> None:
+        """Make the loose files private (0600, folder 0700) and say how it went."""
+        failures = make_private(self.loose_files)
+        if failures:
+            self.notify("Could not fix: " + "; ".join(failures), severity="error", markup=False)
+        else:
+            self.notify("poptui's files are private now.", markup=False)
+        self.loose_files = loose_private_files(database_proxy.obj)
 
     @property
     def table(self) -> MailboxTable:
@@ -405,6 +435,14 @@ class MailboxListScreen(Screen[None]):
         commands = [
             PaletteCommand("Add account", self.action_add_mailbox, "Set up a new mailbox"),
         ]
+        if self.loose_files:
+            commands.append(
+                PaletteCommand(
+                    "Fix file permissions",
+                    self.action_fix_permissions,
+                    "Make poptui's database and password files readable only by you",
+                )
+            )
         if self.table.highlighted is not None:
             commands += [
                 PaletteCommand("Fetch now", self.action_fetch_now, "Fetch the highlighted mailbox"),

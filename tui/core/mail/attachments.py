@@ -146,13 +146,15 @@ def _create_exclusive(directory: Path, name: str, size: int) -> tuple[Path, int]
         if candidate.parent != directory or candidate.name in ("", ".", ".."):
             raise SaveError(clean(f"Refusing to save outside {directory}."))
         try:
-            return candidate, os.open(candidate, flags, 0o600)
+            fd = os.open(candidate, flags, 0o600)
         except FileExistsError:
             continue
         except OSError as error:
             if error.errno == errno.ELOOP:  # a symlink sits on the name: never follow it
                 continue
             raise _explain(error, candidate, directory, size) from error
+        os.fchmod(fd, 0o600)  # exactly private whatever the umask (0o600 & ~umask may be less)
+        return candidate, fd
     raise SaveError(clean(f"Too many files named like {name} in {directory}; choose another name."))
 
 

@@ -6,6 +6,7 @@ stopping a fetch. Only headers are parsed at fetch time (fast); bodies are decod
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,17 @@ _ATTACHMENT = re.compile(
 )
 MAX_HEADER_BYTES = 256 * 1024
 """Header blocks beyond this are cut for parsing; the raw message is stored whole regardless."""
+UNREADABLE = "?"
+"""The party-domain mark of a message whose addresses could not be read: a view that hides any
+domain hides it too (fail closed). Never a domain, and not a LIKE wildcard."""
+UNREADABLE_DOMAINS = f" {UNREADABLE} "
+PARTY_HEADERS = (
+    "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
+    "Resent-From", "Resent-Sender", "Resent-To", "Resent-Cc", "Resent-Bcc",
+)  # fmt: skip
+"""Every header naming someone the mail is to or from: a sharing exclusion looks at them all."""
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_AT_DOMAIN = re.compile(r"@\s*([^\s<>,;:\"()\[\]@\\]+)")
 
 
 @dataclass(frozen=True)
@@ -31,9 +43,11 @@ class MessageSummary:
     date: datetime | None = None
     message_id: str = ""
     has_attachments: bool = False
-    party_domains: str = ""
-    """The domains of From, To and Cc as " a.com b.org " (spaces around each), so a sharing
-    rule can exclude mail to or from a domain with a plain LIKE, in SQLite and PostgreSQL."""
+    party_domains: str = UNREADABLE_DOMAINS
+    """The domains of every address in From, Sender, Reply-To, To, Cc and Bcc (and their Resent-
+    forms), each with its parent domains, as " a.com b.org " (spaces around each), so a sharing
+    rule can exclude mail to or from a domain or any subdomain with a plain LIKE, in SQLite and
+    PostgreSQL. `UNREADABLE_DOMAINS` when the addresses could not be read: always excluded."""
 
 
 def header_block(raw: bytes) -> bytes:
@@ -65,15 +79,63 @@ def _addresses(values: list[str]) -> str:
     return ", ".join(p for p in parts if p)
 
 
+class UnreadableAddresses(ValueError):
+    """The addresses of a header could not be read: the message counts as excluded."""
+
+
+def normalize_domain(domain: str) -> str:
+    """`domain` as stored and compared: lower case, no trailing dot, IDNA as punycode
+    ("Bücher.Example." and "xn--bcher-kva.example" are the same). Raises
+    `UnreadableAddresses` when it is not a host name."""
+    text = domain.strip().rstrip(".").lower()
+    if not text.isascii():
+        try:
+            text = text.encode("idna").decode("ascii").lower()
+        except UnicodeError as error:
+            raise UnreadableAddresses(domain) from error
+    labels = text.split(".")
+    if not text or not all(_LABEL.match(label) for label in labels):
+        raise UnreadableAddresses(domain)
+    return text
+
+
+def with_parents(domain: str) -> list[str]:
+    """sub.rival.example -> sub.rival.example, rival.example, example: a rule naming any of them
+    matches with a plain substring test (and an excluded domain always has a dot)."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def _domains_of_value(value: str) -> set[str]:
+    found: set[str] = set()
+    for name, address in getaddresses([value]):
+        if "@" in address:
+            found.update(with_parents(normalize_domain(address.rpartition("@")[2])))
+        elif "@" in name:
+            raise UnreadableAddresses(name)
+    for match in _AT_DOMAIN.finditer(value):  # "x@rival.example" in a display name counts too
+        with contextlib.suppress(UnreadableAddresses):
+            found.update(with_parents(normalize_domain(match.group(1))))
+    if "@" in value and not found:
+        raise UnreadableAddresses(value)
+    return found
+
+
 def domains_of(headers: list[str]) -> str:
-    """ " a.com b.org " for the addresses in these header values (lower case, unique, sorted)."""
+    """ " a.com b.org " for the addresses in these header values and their parent domains (lower
+    case, unique, sorted); `UNREADABLE_DOMAINS` when an address cannot be read.
+
+    Fails closed: an address whose domain is not a host name, a header that does not parse, or an
+    "@domain" in a display name all count (the last adds its domain; the others mark the message
+    unreadable)."""
+    found: set[str] = set()
     try:
-        pairs = getaddresses([decode_header_value(v) for v in headers])
-    except (ValueError, TypeError, IndexError):
-        return ""
-    domains = {a.rpartition("@")[2].strip().strip(">").lower() for _, a in pairs if "@" in a}
-    found = sorted(domains - {""})
-    return f" {' '.join(found)} " if found else ""
+        for value in headers:
+            found.update(_domains_of_value(decode_header_value(value)))
+    except (UnreadableAddresses, ValueError, TypeError, IndexError, UnicodeError):
+        return UNREADABLE_DOMAINS
+    ordered = sorted(found)
+    return f" {' '.join(ordered)} " if ordered else ""
 
 
 def _date(value: str | None) -> datetime | None:
@@ -92,6 +154,7 @@ def summarize(raw: bytes) -> MessageSummary:
     """From, To, Subject, Date, Message-ID and an attachment mark, best effort, never raising."""
     try:
         head = header_block(raw)
+        complete = _HEADER_END.search(head) is not None or len(raw) <= MAX_HEADER_BYTES
         # Raw 8-bit headers (not RFC 2047) are usually UTF-8; otherwise Latin-1 keeps every byte.
         try:
             text = head.decode("utf-8")
@@ -99,11 +162,12 @@ def summarize(raw: bytes) -> MessageSummary:
             text = head.decode("latin-1")
         headers = HeaderParser(policy=compat32).parsestr(text)
         message_id = (headers.get("Message-ID") or "").strip()[:998]
-        parties = [
-            *(headers.get_all("From") or []),
-            *(headers.get_all("To") or []),
-            *(headers.get_all("Cc") or []),
-        ]
+        wanted = {name.lower() for name in PARTY_HEADERS}
+        parties = [value for name, value in headers.items() if name.strip().lower() in wanted]
+        # A header block cut short, or one whose lines the parser gave up on (a line that is not
+        # a header ends the block early), may hide an address: fail closed.
+        readable = complete and not headers.defects and not headers.get_payload()
+        domains = domains_of(parties) if readable else UNREADABLE_DOMAINS
         return MessageSummary(
             from_addr=_addresses(headers.get_all("From") or []),
             to_addrs=_addresses((headers.get_all("To") or []) + (headers.get_all("Cc") or [])),
@@ -111,7 +175,7 @@ def summarize(raw: bytes) -> MessageSummary:
             date=_date(headers.get("Date")),
             message_id=message_id,
             has_attachments=_ATTACHMENT.search(raw, len(head)) is not None,
-            party_domains=domains_of(parties),
+            party_domains=domains,
         )
     except Exception:
         return MessageSummary()

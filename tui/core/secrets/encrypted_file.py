@@ -4,6 +4,7 @@ over SSH without a desktop keyring. keyrings.cryptfile is imported only when a f
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -17,6 +18,7 @@ from tui.core.secrets.errors import (
     failed_to,
     safe_detail,
 )
+from tui.core.storage.files import PRIVATE_FILE, make_private_dirs
 
 _T = TypeVar("_T")
 
@@ -102,12 +104,16 @@ class EncryptedFileStore:
 
         where = display_path(self._path)
         try:
-            if not self._path.parent.exists():
-                self._path.parent.mkdir(mode=0o700, parents=True)
+            make_private_dirs(self._path.parent)
+            created = not self._path.exists()
             opened = CryptFileKeyring()
             opened.file_path = str(self._path)
             # Setting the key unlocks an existing file or creates a new one; never prompts.
             opened.keyring_key = self._passphrase
+            if created and self._path.exists():
+                # keyrings.cryptfile writes with open(): 0644 under umask 022. Its rewrites keep
+                # the mode, so once is enough; only the encrypted reference was in it meanwhile.
+                os.chmod(self._path, PRIVATE_FILE)
         except ValueError as exc:
             if str(exc) in _WRONG_KEY_MESSAGES:
                 failure: SecretStoreError = WrongPassphraseError(

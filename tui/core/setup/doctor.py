@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 from peewee import PeeweeException
 
 from tui.core.secrets import KeyringHealth, probe_keyring
+from tui.core.secrets.encrypted_file import default_encrypted_file_path
 from tui.core.secrets.setup import CHOOSE_HINT, saved_store_choice
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import (
@@ -23,6 +24,14 @@ from tui.core.storage.db import (
     sqlite_file,
 )
 from tui.core.storage.failures import CorruptDatabase, DiskFull, explain
+from tui.core.storage.files import (
+    LoosePermission,
+    data_directory,
+    database_files,
+    fix_command,
+    loose_permissions,
+    make_private,
+)
 from tui.core.text import clean, human_bytes, one_line
 
 
@@ -44,20 +53,45 @@ def sqlite_path(url: str) -> Path | None:
     return None if path in {None, "", ":memory:"} else Path(str(path))
 
 
-def _file_permissions(path: Path) -> Check | None:
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        return Check(
-            "Database file permissions",
+def loose_private_files(db: Any) -> list[LoosePermission]:
+    """poptui's private files that others may read: the SQLite database and its -wal/-shm, the
+    encrypted password file when it is the chosen store, and poptui's data folder when they are
+    in it. Called with the database open (the chosen password store is saved in it)."""
+    files = database_files(db)
+    with contextlib.suppress(Exception):  # an invalid saved choice is reported on its own
+        choice = saved_store_choice()
+        if choice is not None and choice.kind == "cryptfile":
+            files.append(Path(choice.path) if choice.path else default_encrypted_file_path())
+    home = data_directory()
+    folders = [home] if any(path.parent == home for path in files) else []
+    return loose_permissions(files, folders)
+
+
+PERMISSIONS_FIX = "poptui doctor --fix-permissions"
+
+
+def permission_checks(db: Any, *, fix: bool = False) -> list[Check]:
+    """One check for the private files: ok, or each loose one and the one-step fix. With `fix`,
+    makes them private first (`poptui doctor --fix-permissions`)."""
+    title = "Database file permissions"  # the name `poptui doctor --json` has always used
+    loose = loose_private_files(db)
+    if fix and loose:
+        failures = make_private(loose)
+        if failures:
+            return [Check(title, "fail", "could not fix: " + "; ".join(failures))]
+        fixed = ", ".join(str(item.path) for item in loose)
+        return [Check(title, "ok", f"made private: {fixed}")]
+    if not loose:
+        return [Check(title, "ok", "poptui's database and password files are private")]
+    return [
+        Check(
+            title,
             "warn",
-            f"{path} is readable by other users (mode {stat.filemode(mode)})",
-            "On a shared SQLite file its permissions are the security boundary: anyone who can "
-            f"read it can read all fetched mail. Run: chmod 600 {path}",
+            "; ".join(item.describe() for item in loose),
+            "Anyone who can read them can read the fetched mail (or try the password file's "
+            f"passphrase). Fix: {PERMISSIONS_FIX}  (or: {fix_command(loose)})",
         )
-    return Check("Database file permissions", "ok", f"{path} is private ({stat.filemode(mode)})")
+    ]
 
 
 LOW_SPACE_FAIL = 5 * 1024 * 1024
@@ -110,7 +144,12 @@ def _free_space(path: Path) -> Check:
     return Check("Free disk space", "ok", detail)
 
 
-def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) -> list[Check]:
+def run_checks(
+    url: str,
+    *,
+    probe: Callable[[], KeyringHealth] = probe_keyring,
+    fix_permissions: bool = False,
+) -> list[Check]:
     checks: list[Check] = []
     try:
         db = open_database(url)
@@ -121,11 +160,9 @@ def run_checks(url: str, *, probe: Callable[[], KeyringHealth] = probe_keyring) 
     checks.append(
         Check("Database", "ok", f"{describe_url(url)} (schema version {schema_version(db)})")
     )
+    checks.extend(permission_checks(db, fix=fix_permissions))
     path = sqlite_path(url)
     if path is not None:
-        permission = _file_permissions(path)
-        if permission is not None:
-            checks.append(permission)
         integrity = _integrity(db)
         checks.append(integrity)
         if integrity.status != "fail":  # poptui does not write to a damaged file

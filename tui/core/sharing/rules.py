@@ -20,6 +20,7 @@ from typing import Any
 from peewee import IntegrityError
 
 from tui.core.errors import PoptuiError
+from tui.core.mail.parse import UnreadableAddresses, normalize_domain
 from tui.core.settings import SharingPermission
 from tui.core.storage.accounts import current_user
 from tui.core.storage.dialect import write_transaction
@@ -99,13 +100,17 @@ class Effective:
 
 
 def normalize_domains(domains: Iterable[str]) -> tuple[str, ...]:
-    """Lower-cased, de-duplicated, validated; at most five ("Public except …")."""
+    """Lower-cased, trailing dot dropped, IDNA as punycode, de-duplicated, validated; at most
+    five ("Public except …"). Each also hides its subdomains: messages store their parents."""
     cleaned: list[str] = []
     for raw in domains:
         for part in re.split(r"[\s,]+", raw.strip().lower()):
             domain = part.lstrip("@").rstrip(".")
             if not domain:
                 continue
+            if not domain.isascii():  # stored as the messages' domains are: punycode
+                with contextlib.suppress(UnreadableAddresses):  # else refused just below
+                    domain = normalize_domain(domain)
             if not _DOMAIN.match(domain):
                 raise SharingError(f"{part!r} is not a domain name (like example.com)")
             if domain not in cleaned:

@@ -21,6 +21,7 @@ from tui.core.storage.failures import (
     SchemaTooNew,
     explain,
 )
+from tui.core.storage.files import create_private_file, make_private_dirs
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import database_proxy
 
@@ -83,11 +84,15 @@ def _sqlite(path: str) -> SqliteDatabase:
     if path != ":memory:":
         target = Path(path).expanduser()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(target.parent)
         except OSError as error:
             raise DatabaseError(
                 f"Cannot create the folder for the database {target.parent}: {error.strerror}"
             ) from error
+        try:
+            create_private_file(target)  # 0600 before SQLite opens it: -wal/-shm follow its mode
+        except OSError as error:
+            raise DatabaseError(f"Cannot create the database {target}: {error.strerror}") from error
         path = str(target)
     return SqliteDatabase(
         path,

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from tui.core.errors import PoptuiError
+from tui.core.mail.parse import UNREADABLE
 from tui.core.mail.render import extract_body_text
 from tui.core.storage.dialect import Dialect, dialect_of, write_transaction
 from tui.core.storage.mailbox_view import MailboxView
@@ -116,14 +117,17 @@ def _rows(sql: str, params: Sequence[Any]) -> list[MessageRow]:
 
 def _scope(view: MailboxView, alias: str = "") -> tuple[str, list[Any]]:
     """The WHERE terms, and their parameters, for the messages `view` shows: its account's, not
-    deleted here, none to or from a hidden domain.
+    deleted here, none to or from a hidden domain or its subdomains (messages store each domain
+    with its parents), and, when any domain is hidden, none whose addresses could not be read
+    (fail closed).
 
     "Not deleted here" is spelled as the list index's predicate, so the index is used. On a team
     PostgreSQL database row-level security hides the same domains again, for any SQL.
     """
     sql = f"{alias}account_id = ? AND {_dialect().is_false(alias + 'deleted_here')}"
-    sql += f" AND {alias}party_domains NOT LIKE ?" * len(view.hidden_domains)
-    return sql, [view.account_id, *(f"% {domain} %" for domain in view.hidden_domains)]
+    hidden = [*view.hidden_domains, UNREADABLE] if view.hidden_domains else []
+    sql += f" AND {alias}party_domains NOT LIKE ?" * len(hidden)
+    return sql, [view.account_id, *(f"% {domain} %" for domain in hidden)]
 
 
 def _select(view: MailboxView) -> tuple[str, list[Any]]:
