@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.storage.models import Account, Message, MessageSource
-from tui.core.sync.plan import KnownUidls, ServerListing, base_uidl, keyed
+from tui.core.sync.plan import (
+    KnownUidls,
+    ServerListing,
+    ambiguous_uidls,
+    base_uidl,
+    keyed,
+    reused_uidls,
+)
 
 
 def _digest(raw: bytes) -> str:
@@ -38,6 +45,20 @@ class AmbiguousGroups:
     retrieved: dict[int, str] = field(default_factory=dict)
     """Server message number → digest of the bytes retrieved this session."""
     keys_added: set[str] = field(default_factory=set)
+    reused: set[str] = field(default_factory=set)
+    """Of `uidls`, those stored under their plain key and listed with another size
+    (`plan.reused_uidls`): the bytes may be a stored message listed under another UIDL."""
+    account: Account | None = None
+
+    @classmethod
+    def for_listing(
+        cls, account: Account, listing: ServerListing, known: KnownUidls
+    ) -> AmbiguousGroups:
+        """The groups this session's listing calls for (`plan.ambiguous_uidls`)."""
+        groups = cls.load(account, ambiguous_uidls(listing, known), known)
+        groups.reused = reused_uidls(listing, known) & groups.uidls
+        groups.account = account
+        return groups
 
     @classmethod
     def load(cls, account: Account, uidls: set[str], known: KnownUidls) -> AmbiguousGroups:
@@ -62,13 +83,15 @@ class AmbiguousGroups:
 
     def accounted(self, listing: ServerListing, due: set[int]) -> set[str]:
         """UIDLs needing no RETR: each listed message has a stored copy of its listed size,
-        and no stored copy is due for deletion (deleting needs this session's bytes)."""
+        and no stored copy of a listed size is due for deletion (deleting needs this
+        session's bytes; a copy of no listed size, gone since, can never be deleted)."""
         done = set()
         for uidl in self.uidls:
             copies = self.copies.get(uidl, [])
             listed = Counter(listing.sizes[n] for n, u in listing.uidls.items() if u == uidl)
             stored = Counter(c.size for c in copies)
-            if not listed - stored and not any(c.message_id in due for c in copies):
+            doomed = any(c.message_id in due and c.size in listed for c in copies)
+            if not listed - stored and not doomed:
                 done.add(uidl)
         return done
 
@@ -78,11 +101,24 @@ class AmbiguousGroups:
         self.retrieved[number] = digest
         if any(c.digest == digest for c in self.copies.get(uidl, [])):
             return None
+        if uidl in self.reused and self._stored_elsewhere(digest, len(raw)):
+            return None
         key = keyed(uidl, raw)
         if key in self.keys_added:
             return None
         self.keys_added.add(key)
         return key
+
+    def _stored_elsewhere(self, digest: str, size: int) -> bool:
+        """Are these bytes stored under any key (a server that swapped two UIDLs)?"""
+        rows: Any = (
+            MessageSource.select(MessageSource.raw)
+            .join(Message)
+            .where((Message.account == self.account) & (Message.size == size))
+            .tuples()
+            .iterator()
+        )
+        return any(_digest(bytes(raw)) == digest for (raw,) in rows)
 
     def note_stored(self, account: Account) -> None:
         """Reload the copies stored this session (after the batch was committed)."""
@@ -93,7 +129,9 @@ class AmbiguousGroups:
             .where((Message.account == account) & Message.uidl.in_(sorted(self.keys_added)))
             .tuples()
         )
-        fresh = AmbiguousGroups.load(account, self.uidls, {k: (m, True) for k, m in added})
+        fresh = AmbiguousGroups.load(
+            account, self.uidls, KnownUidls((k, (m, True)) for k, m in added)
+        )
         for uidl, copies in fresh.copies.items():
             have = {c.message_id for c in self.copies.get(uidl, [])}
             self.copies.setdefault(uidl, []).extend(c for c in copies if c.message_id not in have)

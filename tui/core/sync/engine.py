@@ -43,7 +43,6 @@ from tui.core.sync.outcome import error_text, size_mismatch_words, with_provider
 from tui.core.sync.plan import (
     KnownUidls,
     ServerListing,
-    ambiguous_uidls,
     base_uidl,
     deletable,
     due_for_deletion,
@@ -247,7 +246,7 @@ def _run(
         sizes = listing.sizes
         result.skipped_malformed = listing.malformed
         known = known_uidls(account)
-        groups = AmbiguousGroups.load(account, ambiguous_uidls(listing, known), known)
+        groups = AmbiguousGroups.for_listing(account, listing, known)
         accounted = None
         if groups.uidls:
             accounted = groups.accounted(listing, set(due_for_deletion(account, now())))
@@ -346,9 +345,10 @@ def _doomed(
     reset_suspected: bool,
 ) -> dict[int, int]:
     """Server number → stored id of what the policy deletes now (before `confirm_stored`)."""
-    doomed = deletable(
-        account, listing, now, reset_suspected=reset_suspected, ambiguous=groups.uidls
-    )
+    # A reused UIDL's stored row goes to `confirm_stored`, which refuses it (its size cannot
+    # fit) and counts it as not deleted; the newcomer is judged by its bytes below.
+    told_apart = groups.uidls - groups.reused
+    doomed = deletable(account, listing, now, reset_suspected=reset_suspected, ambiguous=told_apart)
     if groups.uidls and not reset_suspected:
         groups.note_stored(account)
         doomed.update(groups.deletable(listing, set(due_for_deletion(account, now))))

@@ -11,16 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.core.storage.models import Account, Message, MessageSource
-from tui.core.sync.plan import ServerListing, base_uidl
-
-
-def _lf_size_matches(message_id: int, stored: int, listed: int) -> bool:
-    """A server that counts LF line ends lists `stored - number of lines` octets."""
-    if not 0 <= listed < stored:
-        return False
-    source: Any = MessageSource.get_or_none(MessageSource.message == message_id)
-    return source is not None and stored - bytes(source.raw).count(b"\n") == listed
+from tui.core.storage.models import Account, Message
+from tui.core.sync.plan import ServerListing, base_uidl, size_fits
 
 
 def confirm_stored(
@@ -49,7 +41,7 @@ def confirm_stored(
         listed = listing.sizes.get(number)
         if row is None or uidl is None or listed is None or base_uidl(row[0]) != uidl:
             continue
-        if row[1] == listed or _lf_size_matches(message_id, row[1], listed):
+        if size_fits(message_id, row[1], listed):
             confirmed[number] = message_id
     if len(set(confirmed.values())) != len(confirmed):
         # Two server messages aimed at one stored copy: the listing lies somewhere.

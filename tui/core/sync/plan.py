@@ -4,8 +4,11 @@ UIDLs name messages across sessions; message numbers are valid for one session o
 whose listing line was malformed is neither fetched nor deleted. A UIDL that several messages
 share (popa3d derives it from a few headers) is *ambiguous*: those messages are fetched and
 stored under the UIDL plus a digest of their bytes (`keyed`), and deleted only when this
-session's bytes match a stored copy for certain (`tui.core.sync.ambiguous`). A server that
-renumbered everything (a UIDL reset) deletes nothing.
+session's bytes match a stored copy for certain (`tui.core.sync.ambiguous`). So is a UIDL we
+know whose listed size cannot be the stored copy's: pop3d takes a UIDL from an ``X-UIDL:``
+header in the mail, so a new message can arrive under the UIDL of one stored and since gone;
+it is fetched, never taken for the old one. A server that renumbered everything (a UIDL
+reset) deletes nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +21,19 @@ from typing import Any
 
 from tui.core.net.pop3.listing import Listing
 from tui.core.settings import DeletePolicy
-from tui.core.storage.models import Account, Message, UidlAlias, database_proxy
+from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
 
 RESET_MIN_EXPECTED = 10
 """UIDL reset detection needs at least this many messages we believe are still on the server."""
 
-KnownUidls = dict[str, tuple[int, bool]]
-"""UIDL → (stored message id, believed still on the server)."""
+
+class KnownUidls(dict[str, tuple[int, bool]]):
+    """UIDL → (stored message id, believed still on the server); `sizes`: stored message key →
+    stored size, read in the same query (the listing's sizes are checked against it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sizes: dict[str, int] = {}
 
 
 KEY_SEPARATOR = " sha256:"
@@ -81,25 +90,56 @@ class SyncPlan:
     """UIDLs whose messages are told apart by digest (see `ambiguous_uidls`)."""
 
 
+def size_fits(message_id: int, stored: int, listed: int) -> bool:
+    """Can a message stored with `stored` octets be listed with `listed`? Equal, or the
+    stored size less one octet per line: a server that counts bare LF line ends."""
+    if stored == listed:
+        return True
+    if not 0 <= listed < stored:
+        return False
+    source: Any = MessageSource.get_or_none(MessageSource.message == message_id)
+    return source is not None and stored - bytes(source.raw).count(b"\n") == listed
+
+
+def reused_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
+    """Listed UIDLs stored here under their plain key whose listed size cannot be the stored
+    copy's: another message now carries the UIDL (pop3d's ``X-UIDL:`` header), so it must be
+    fetched and told apart by its bytes, and the stored copy is not the one listed."""
+    reused = set()
+    for number, uidl in listing.uidls.items():
+        stored = known.sizes.get(uidl)
+        if stored is None or stored == listing.sizes[number]:
+            continue  # the common case: no query
+        if not size_fits(known[uidl][0], stored, listing.sizes[number]):
+            reused.add(uidl)
+    return reused
+
+
 def ambiguous_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
-    """UIDLs that do not name one message for certain: listed twice or more now, or stored
-    before under a digest key (they were shared once, so the same UIDL may be another mail)."""
+    """UIDLs that do not name one message for certain: listed twice or more now, stored
+    before under a digest key (they were shared once, so the same UIDL may be another mail),
+    or listed with a size the stored copy cannot have (`reused_uidls`)."""
     keyed_before = {base_uidl(k) for k in known if KEY_SEPARATOR in k}
-    return listing.duplicates() | (keyed_before & set(listing.uidls.values()))
+    return (
+        listing.duplicates()
+        | (keyed_before & set(listing.uidls.values()))
+        | reused_uidls(listing, known)
+    )
 
 
 def known_uidls(account: Account) -> KnownUidls:
     """Every UIDL stored for `account`, of messages and of aliases (same Message-ID)."""
-    known: KnownUidls = {}
+    known = KnownUidls()
     db = database_proxy.obj
     # A plain cursor: this runs on every fetch, and building 5,000 peewee rows costs more than
     # the query ("nothing new" is meant to take well under a second, from cron every minute).
     rows = db.execute_sql(
-        f"SELECT id, uidl, deleted_on_server FROM message WHERE account_id = {db.param}",
+        f"SELECT id, uidl, deleted_on_server, size FROM message WHERE account_id = {db.param}",
         (account.id,),
     ).fetchall()
-    for message_id, uidl, deleted in rows:
+    for message_id, uidl, deleted, size in rows:
         known[uidl] = (message_id, not deleted)
+        known.sizes[uidl] = size
     aliases: Any = (
         UidlAlias.select(UidlAlias.uidl, UidlAlias.message)
         .where(UidlAlias.account == account)
