@@ -113,6 +113,11 @@ BEGIN
     IF public.poptui_owns_account(acc) THEN RETURN true; END IF;
     IF NOT public.poptui_can_view_account(acc) THEN RETURN false; END IF;
     SELECT r.permission, r.excluded INTO perm, excl FROM public.poptui_permission(acc) r;
+    -- Fail closed: addresses that could not be read (" ? ") may be in an excluded domain.
+    IF pg_catalog.btrim(coalesce(excl, '')) <> ''
+       AND pg_catalog.strpos(coalesce(domains, ' ? '), ' ? ') > 0 THEN
+        RETURN false;
+    END IF;
     FOREACH d IN ARRAY regexp_split_to_array(trim(excl), '\s+') LOOP
         IF d <> '' AND position(' ' || d || ' ' IN coalesce(domains, '')) > 0 THEN
             RETURN false;
