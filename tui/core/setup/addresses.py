@@ -22,8 +22,15 @@ _LDH_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$")
 _LOCAL_SPECIALS = frozenset('()<>[]\\,;:"')
 
 
-def _has_space(text: str) -> bool:
-    return any(char.isspace() for char in text)
+def _blank_or_unsafe(text: str, *, what: str, example: str) -> str | None:
+    """The checks every field shares: not empty, no control characters, no spaces."""
+    if not text.strip():
+        return f"Enter {example}."
+    if has_unsafe(text):
+        return f"The {what} cannot contain control characters."
+    if any(char.isspace() for char in text):
+        return f"The {what} cannot contain spaces."
+    return None
 
 
 def _validate_dns_name(host: str, *, what: str) -> str | None:
@@ -70,12 +77,11 @@ def _validate_dns_name(host: str, *, what: str) -> str | None:
 
 def validate_host(host: str) -> str | None:
     """A server name (letters, digits, hyphens; international names allowed) or an IP address."""
-    if not host.strip():
-        return "Enter the server name, e.g. pop.example.com."
-    if has_unsafe(host):
-        return "The server name cannot contain control characters."
-    if _has_space(host):
-        return "The server name cannot contain spaces."
+    problem = _blank_or_unsafe(
+        host, what="server name", example="the server name, e.g. pop.example.com"
+    )
+    if problem is not None:
+        return problem
     if "://" in host:
         scheme = host.split("://", 1)[0]
         return f"Enter only the server name, without {quoted(scheme + '://')}."
@@ -106,12 +112,13 @@ def validate_email(address: str) -> str | None:
     International domains (IDNA) and UTF-8 local parts are accepted; quoted local parts and IP
     literals are not, as no POP3 provider hands those out.
     """
-    if not address.strip():
-        return "Enter the email address of the mailbox, e.g. name@example.com."
-    if has_unsafe(address):
-        return "The email address cannot contain control characters."
-    if _has_space(address):
-        return "The email address cannot contain spaces."
+    problem = _blank_or_unsafe(
+        address,
+        what="email address",
+        example="the email address of the mailbox, e.g. name@example.com",
+    )
+    if problem is not None:
+        return problem
     if len(address) > MAX_EMAIL_LENGTH:
         return f"The email address is too long (at most {MAX_EMAIL_LENGTH} characters)."
     at_signs = address.count("@")
