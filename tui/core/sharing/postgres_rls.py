@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from tui.core.errors import PoptuiError
 from tui.core.storage.db import describe_url, make_database, migrate
@@ -181,89 +181,77 @@ CREATE TRIGGER account_share_guard BEFORE INSERT OR UPDATE OR DELETE ON public.a
 
 # Policy expressions are resolved once, when created (with the script's pinned search_path), and
 # stored by object id: what a caller creates later cannot change what they call.
-POLICIES = """
-ALTER TABLE public.account ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS account_read ON public.account;
-DROP POLICY IF EXISTS account_own ON public.account;
-CREATE POLICY account_read ON public.account FOR SELECT
-    USING (public.poptui_can_view_account(id));
-CREATE POLICY account_own ON public.account FOR ALL
-    USING (owner::text = current_user::text) WITH CHECK (owner::text = current_user::text);
+_OWNS = "public.poptui_owns_account(account_id)"
+_IS_ADMIN = "public.poptui_is_admin(current_user::text)"
+_OWNER_IS_ME = "owner::text = current_user::text"
+_SOURCE_OF = "EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id{})"
+_SOURCE_OWNED = _SOURCE_OF.format(" AND public.poptui_owns_account(m.account_id)")
 
-ALTER TABLE public.message ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS message_read ON public.message;
-DROP POLICY IF EXISTS message_own ON public.message;
-CREATE POLICY message_read ON public.message FOR SELECT
-    USING (public.poptui_can_view_message(account_id, party_domains));
-CREATE POLICY message_own ON public.message FOR ALL
-    USING (public.poptui_owns_account(account_id))
-    WITH CHECK (public.poptui_owns_account(account_id));
 
-ALTER TABLE public.message_source ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS source_read ON public.message_source;
-DROP POLICY IF EXISTS source_own ON public.message_source;
-CREATE POLICY source_read ON public.message_source FOR SELECT
-    USING (EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id));
-CREATE POLICY source_own ON public.message_source FOR ALL
-    USING (EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id
-                   AND public.poptui_owns_account(m.account_id)))
-    WITH CHECK (EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id
-                        AND public.poptui_owns_account(m.account_id)));
+class _Policy(NamedTuple):
+    name: str
+    command: str
+    using: str | None
+    check: str | None = None
 
-ALTER TABLE public.uidl_alias ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS alias_own ON public.uidl_alias;
-CREATE POLICY alias_own ON public.uidl_alias FOR ALL
-    USING (public.poptui_owns_account(account_id))
-    WITH CHECK (public.poptui_owns_account(account_id));
 
-ALTER TABLE public.fetch_log ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS fetch_log_own ON public.fetch_log;
-CREATE POLICY fetch_log_own ON public.fetch_log FOR ALL
-    USING (public.poptui_owns_account(account_id))
-    WITH CHECK (public.poptui_owns_account(account_id));
+# Per table: its policies (a row passes if any allows it). FOR ALL applies USING and WITH CHECK.
+_POLICY_TABLE: tuple[tuple[str, tuple[_Policy, ...]], ...] = (
+    ("account", (
+        _Policy("account_read", "SELECT", "public.poptui_can_view_account(id)"),
+        _Policy("account_own", "ALL", _OWNER_IS_ME, _OWNER_IS_ME),
+    )),
+    ("message", (
+        _Policy(
+            "message_read", "SELECT", "public.poptui_can_view_message(account_id, party_domains)"
+        ),
+        _Policy("message_own", "ALL", _OWNS, _OWNS),
+    )),
+    ("message_source", (
+        _Policy("source_read", "SELECT", _SOURCE_OF.format("")),
+        _Policy("source_own", "ALL", _SOURCE_OWNED, _SOURCE_OWNED),
+    )),
+    ("uidl_alias", (_Policy("alias_own", "ALL", _OWNS, _OWNS),)),
+    ("fetch_log", (_Policy("fetch_log_own", "ALL", _OWNS, _OWNS),)),
+    ("setting", (_Policy("setting_own", "ALL", _OWNER_IS_ME, _OWNER_IS_ME),)),
+    ("app_user", (
+        _Policy("app_user_read", "SELECT", "true"),
+        _Policy(
+            "app_user_join", "INSERT", None,
+            "name::text = current_user::text AND (NOT is_admin OR public.poptui_user_count() = 0)",
+        ),
+        _Policy("app_user_admin", "ALL", _IS_ADMIN, _IS_ADMIN),
+    )),
+    ("sharing_policy", (
+        _Policy("policy_read", "SELECT", "true"),
+        _Policy("policy_admin", "ALL", _IS_ADMIN, _IS_ADMIN),
+    )),
+    ("account_share", (
+        _Policy("share_read", "SELECT", f"grantee::text = current_user::text OR {_OWNS}"),
+        _Policy("share_own", "ALL", _OWNS, _OWNS),
+    )),
+    ("audit_log", (
+        _Policy("audit_write", "INSERT", None, "actor::text = current_user::text"),
+        _Policy("audit_read", "SELECT", f"actor::text = current_user::text OR {_IS_ADMIN}"),
+    )),
+)  # fmt: skip
 
-ALTER TABLE public.setting ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS setting_own ON public.setting;
-CREATE POLICY setting_own ON public.setting FOR ALL
-    USING (owner::text = current_user::text) WITH CHECK (owner::text = current_user::text);
 
-ALTER TABLE public.app_user ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS app_user_read ON public.app_user;
-DROP POLICY IF EXISTS app_user_join ON public.app_user;
-DROP POLICY IF EXISTS app_user_admin ON public.app_user;
-CREATE POLICY app_user_read ON public.app_user FOR SELECT USING (true);
-CREATE POLICY app_user_join ON public.app_user FOR INSERT
-    WITH CHECK (name::text = current_user::text
-                AND (NOT is_admin OR public.poptui_user_count() = 0));
-CREATE POLICY app_user_admin ON public.app_user FOR ALL
-    USING (public.poptui_is_admin(current_user::text))
-    WITH CHECK (public.poptui_is_admin(current_user::text));
+def _policies_sql() -> str:
+    """Per table: enable row-level security, drop its policies, create them afresh."""
+    blocks = []
+    for table, policies in _POLICY_TABLE:
+        lines = [f"ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY;"]
+        lines += [f"DROP POLICY IF EXISTS {p.name} ON public.{table};" for p in policies]
+        for p in policies:
+            using = f"\n    USING ({p.using})" if p.using is not None else ""
+            check = f"\n    WITH CHECK ({p.check})" if p.check is not None else ""
+            lines.append(f"CREATE POLICY {p.name} ON public.{table} FOR {p.command}{using}{check};")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
 
-ALTER TABLE public.sharing_policy ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS policy_read ON public.sharing_policy;
-DROP POLICY IF EXISTS policy_admin ON public.sharing_policy;
-CREATE POLICY policy_read ON public.sharing_policy FOR SELECT USING (true);
-CREATE POLICY policy_admin ON public.sharing_policy FOR ALL
-    USING (public.poptui_is_admin(current_user::text))
-    WITH CHECK (public.poptui_is_admin(current_user::text));
 
-ALTER TABLE public.account_share ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS share_read ON public.account_share;
-DROP POLICY IF EXISTS share_own ON public.account_share;
-CREATE POLICY share_read ON public.account_share FOR SELECT
-    USING (grantee::text = current_user::text OR public.poptui_owns_account(account_id));
-CREATE POLICY share_own ON public.account_share FOR ALL
-    USING (public.poptui_owns_account(account_id))
-    WITH CHECK (public.poptui_owns_account(account_id));
-
-ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS audit_write ON public.audit_log;
-DROP POLICY IF EXISTS audit_read ON public.audit_log;
-CREATE POLICY audit_write ON public.audit_log FOR INSERT
-    WITH CHECK (actor::text = current_user::text);
-CREATE POLICY audit_read ON public.audit_log FOR SELECT
-    USING (actor::text = current_user::text OR public.poptui_is_admin(current_user::text));
-"""
+POLICIES = _policies_sql()
 
 POLICY_FUNCTIONS = (
     "poptui_is_admin(text)",
