@@ -6,8 +6,11 @@ from datetime import datetime, timedelta
 
 from tui.core.errors import PoptuiError
 from tui.core.net import pop3
+from tui.core.secrets import SecretStoreError
+from tui.core.storage.accounts import AccountNotFound
 from tui.core.storage.models import Account
 from tui.core.sync import AlreadyFetching, FetchResult, PollSchedule, UidlRequired
+from tui.core.sync.errors import FetchCancelled, MissingPassword
 from tui.core.sync.outcome import describe_failure, describe_success, error_text, summary_line
 
 NOW = datetime(2025, 3, 1, 12, 0)
@@ -63,6 +66,25 @@ def test_a_generic_server_error_says_when_the_next_try_is() -> None:
     notice = describe_failure("Box", error, account, polling=True)
     assert notice.text == f"Box: {error.message} Trying again in 5 min."
     assert notice.status == error.message and notice.severity == "error"
+
+
+def test_fixed_failures_name_the_mailbox_and_keep_braces_literal() -> None:
+    """The table of fixed sentences: the name and the error go in as text, never as format."""
+    cases = [
+        (MissingPassword("x"), "error", "no password stored, set it with p"),
+        (AlreadyFetching("x"), "warning", "being fetched elsewhere"),
+        (FetchCancelled("stopped {here}"), "warning", "stopped"),
+        (SecretStoreError("locked {0}"), "error", "password store unavailable"),
+        (AccountNotFound("x"), "warning", "removed"),
+    ]
+    for error, severity, status in cases:
+        notice = describe_failure("Wo{rk}", error, None, polling=False)
+        assert notice.text.startswith("Wo{rk}")
+        assert (notice.severity, notice.status) == (severity, status)
+    cancelled = describe_failure("Box", FetchCancelled("stopped {here}"), None, polling=False)
+    assert cancelled.text == "Box: stopped {here}"
+    store = describe_failure("Box", SecretStoreError("locked {0}"), None, polling=False)
+    assert store.text == "Box: the password could not be read from the password store: locked {0}"
 
 
 def test_the_schedule_waits_the_poll_interval_and_a_login_delay() -> None:

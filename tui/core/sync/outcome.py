@@ -188,6 +188,33 @@ def describe_success(
     return Notice(text, severity, status)
 
 
+_FIXED_FAILURES: tuple[tuple[type[BaseException], str, Severity, str], ...] = (
+    (
+        MissingPassword,
+        "{name}: no password is stored, so nothing was fetched; set it with p.",
+        "error",
+        "no password stored, set it with p",
+    ),
+    (
+        AlreadyFetching,
+        "{name} is already being fetched by another poptui (this app elsewhere or a "
+        "scheduled `poptui fetch`); its mail shows up here when that fetch finishes.",
+        "warning",
+        "being fetched elsewhere",
+    ),
+    (FetchCancelled, "{name}: {error.message}", "warning", "stopped"),
+    (
+        SecretStoreError,
+        "{name}: the password could not be read from the password store: {error}",
+        "error",
+        "password store unavailable",
+    ),
+    (AccountNotFound, "{name} was removed; nothing was fetched.", "warning", "removed"),
+)
+"""Failures worded the same every time: (kind, text with {name} and {error}, severity, status).
+Checked in this order, after the failures whose words depend on the account or the server."""
+
+
 def describe_failure(
     name: str, error: BaseException, account: Account | None, *, polling: bool
 ) -> Notice:
@@ -220,29 +247,9 @@ def describe_failure(
             "error",
             "disabled, not fetched until fixed (p for the password, e to edit)",
         )
-    if isinstance(error, MissingPassword):
-        return Notice(
-            f"{name}: no password is stored, so nothing was fetched; set it with p.",
-            "error",
-            "no password stored, set it with p",
-        )
-    if isinstance(error, AlreadyFetching):
-        return Notice(
-            f"{name} is already being fetched by another poptui (this app elsewhere or a "
-            "scheduled `poptui fetch`); its mail shows up here when that fetch finishes.",
-            "warning",
-            "being fetched elsewhere",
-        )
-    if isinstance(error, FetchCancelled):
-        return Notice(f"{name}: {error.message}", "warning", "stopped")
-    if isinstance(error, SecretStoreError):
-        return Notice(
-            f"{name}: the password could not be read from the password store: {error}",
-            "error",
-            "password store unavailable",
-        )
-    if isinstance(error, AccountNotFound):
-        return Notice(f"{name} was removed; nothing was fetched.", "warning", "removed")
+    for kind, text, severity, status in _FIXED_FAILURES:
+        if isinstance(error, kind):
+            return Notice(text.format(name=name, error=error), severity, status)
     message, _hint = message_and_hint(error)
     detail = error_text(error)
     if isinstance(error, pop3.Pop3Error):
