@@ -16,9 +16,11 @@ CAPA_LINES = 256
 CAPA_BYTES = 32 * 1024
 STATUS_LINE = 64 * 1024
 """Any other status line (USER/PASS/AUTH, STAT, RETR's +OK...)."""
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_MESSAGE_BYTES = 15 * 1024 * 1024
 """The global ceiling for one message (RETR) or header block (TOP). A listed size above it is
-absurd: it is not used as a budget, and such a message is not fetched."""
+absurd: it is not used as a budget, and such a message is skipped as too large. Storing a
+message costs about three times its size at the peak (receive buffer, bytes, parse and
+database write) on top of ~52 MB for the program, so 15 MiB keeps a fetch under 100 MB."""
 MAX_LISTING_ENTRIES = 100_000
 """Messages one session accepts in STAT/LIST/UIDL: the engine keeps a few hundred bytes per
 entry, so a million-entry listing would cost more memory than the whole fetch may use."""

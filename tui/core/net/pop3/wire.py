@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 _RECV_SIZE = 256 * 1024
 _DEFAULT_BUDGET = Budget("a reply", MAX_MESSAGE_BYTES)
+_SETTLE = 4 * 1024 * 1024
+"""A body buffered past this many bytes is settled into pieces joined once at the end."""
 
 
 class Pop3Wire:
@@ -221,22 +223,37 @@ class Pop3Wire:
         if buf[:3] == b".\r\n":
             del buf[:3]
             return b""
+        parts: list[bytes] = []
+        """Settled pieces of a large body: a growing bytearray would be copied on every
+        reallocation, so past `_SETTLE` bytes the buffer is moved here (once per byte)."""
+        settled = 0
         pos = 0
         while True:
             end = buf.find(b"\r\n.\r\n", pos)
             if end >= 0:
                 break
-            if len(buf) > limit:
+            if settled + len(buf) > limit:
                 raise self.too_large(budget.what, limit)
+            if len(buf) > _SETTLE:
+                # Keep the last 4 bytes: a terminator may start there.
+                parts.append(bytes(buf[:-4]))
+                settled += len(parts[-1])
+                del buf[:-4]
             pos = max(0, len(buf) - 4)
             self._fill()
-        if end + 2 > limit:
+        if settled + end + 2 > limit:
             raise self.too_large(budget.what, limit)
-        if budget.max_lines is not None and buf.count(b"\r\n", 0, end + 2) > budget.max_lines:
-            raise self.too_large(budget.what, budget.max_lines, "lines")
+        if budget.max_lines is not None:
+            lines = buf.count(b"\r\n", 0, end + 2) + sum(p.count(b"\r\n") for p in parts)
+            if lines > budget.max_lines:
+                raise self.too_large(budget.what, budget.max_lines, "lines")
         with memoryview(buf) as view:  # one copy instead of two for a large message
             body = bytes(view[: end + 2])
         del buf[: end + 5]
+        if parts:
+            parts.append(body)
+            body = b"".join(parts)
+            del parts
         if body[:2] == b"..":
             body = body[1:]
         if b"\r\n.." in body:
