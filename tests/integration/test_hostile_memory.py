@@ -235,7 +235,7 @@ def test_before_stls_a_flood_is_read_no_further_than_a_short_line(
     server, _scenario = hostile
     check_attack(env, server, cert, Expect(1, "", never=("USER", "AUTH", "PASS")))
     # Before STLS poptui reads at most one short line past what it needs.
-    assert all(s.flooded < 8 * 1024 * 1024 for s in server.sessions)
+    assert all(s.flooded < 8 * 1024 * 1024 for s in server.hostile)
 
 
 @pytest.mark.parametrize(

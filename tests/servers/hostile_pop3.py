@@ -14,14 +14,11 @@ import base64
 import contextlib
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from types import TracebackType
-from typing import Self
 
-from tests.servers.fake_pop3 import HOST, stuff
+from tests.servers.fake_pop3 import FakePop3Server, FakeSession, stuff
 
 CHUNK = 64 * 1024
 FLOOD_CEILING = 2 * 1024**3
@@ -76,22 +73,14 @@ class Scenario:
 
 
 @dataclass
-class HostileSession:
-    commands: list[str] = field(default_factory=list)
-    deleted: set[int] = field(default_factory=set)
-    authenticated: bool = False
-    tls: bool = False
-    user: str = ""
+class HostileSession(FakeSession):
     flooded: int = 0
     """Bytes of the trick that the server managed to send."""
 
-    @property
-    def verbs(self) -> list[str]:
-        return [c.split(" ", 1)[0].upper() for c in self.commands]
 
-
-class HostilePop3Server:
-    """POP3 on 127.0.0.1:<ephemeral port> with messages numbered from 1."""
+class HostilePop3Server(FakePop3Server):
+    """POP3 on 127.0.0.1:<ephemeral port> with messages numbered from 1; the lifecycle
+    (start, stop, accept loop) is FakePop3Server's, every reply is this class's own."""
 
     def __init__(
         self,
@@ -104,83 +93,20 @@ class HostilePop3Server:
         users: dict[str, str] | None = None,
         entries: int = 0,
     ) -> None:
+        super().__init__(messages, users=users)
         self.scenario = scenario
         self.entries = entries
-        self.messages = messages
         self.mode = mode
         self.tls = tls
         self.sasl = sasl
-        self.users = users if users is not None else {"alice": "secret"}
-        self.sessions: list[HostileSession] = []
-        self.committed_deletions: list[int] = []
-        self.port = 0
-        self._listener: socket.socket | None = None
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
+        self.hostile: list[HostileSession] = []
+        """The sessions, with how much of each trick was sent."""
         if mode is not Mode.PLAIN and tls is None:
             raise ValueError("a TLS mode needs a server context")
 
-    host = HOST
-
-    # ---------------------------------------------------------------- lifecycle
-    def start(self) -> Self:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((HOST, 0))
-        listener.listen(16)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        self._spawn(self._accept_loop)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                self._listener.close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                conn.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
-        thread.start()
-        self._threads.append(thread)
-
-    def _track(self, conn: socket.socket) -> None:
+    def _keep(self, conn: socket.socket) -> None:
         with self._lock:
             self._conns.append(conn)
-
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self._track(conn)
-            self._spawn(self._serve, conn)
 
     # ------------------------------------------------------------------- tricks
     def _is(self, reply: str) -> bool:
@@ -225,14 +151,15 @@ class HostilePop3Server:
 
     # ------------------------------------------------------------------ session
     def _serve(self, conn: socket.socket) -> None:
-        session = HostileSession()
+        session = HostileSession(self)
         self.sessions.append(session)
+        self.hostile.append(session)
         try:
             if self.mode is Mode.SSL:
                 assert self.tls is not None
                 conn = self.tls.wrap_socket(conn, server_side=True)
                 session.tls = True
-                self._track(conn)
+                self._keep(conn)
             greeting = b"+OK hostile POP3 ready"
             if self._is("GREETING") and self._streams():
                 self._send_trick(conn, session, greeting)
@@ -259,10 +186,10 @@ class HostilePop3Server:
                         conn.sendall(b"+OK Begin TLS negotiation\r\n")
                         conn = self.tls.wrap_socket(conn, server_side=True)
                         session.tls = True
-                        self._track(conn)
+                        self._keep(conn)
                         buf = b""
                         break
-                    if not self._reply(conn, session, verb, words[1:]):
+                    if not self._answer(conn, session, verb, words[1:]):
                         return
         except (OSError, ssl.SSLError):
             return
@@ -270,7 +197,7 @@ class HostilePop3Server:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def _reply(
+    def _answer(
         self, conn: socket.socket, session: HostileSession, verb: str, args: list[str]
     ) -> bool:
         """Answer one command honestly (or with a listing trick); False to hang up."""
@@ -286,13 +213,13 @@ class HostilePop3Server:
             conn.sendall(b"+OK bye\r\n")
             return False
         if not session.authenticated:
-            conn.sendall(self._auth(session, verb, args))
+            conn.sendall(self._login(session, verb, args))
             return True
         for chunk in self._transaction(session, verb, args):
             conn.sendall(chunk)
         return True
 
-    def _auth(self, session: HostileSession, verb: str, args: list[str]) -> bytes:
+    def _login(self, session: HostileSession, verb: str, args: list[str]) -> bytes:
         if verb == "USER":
             session.user = args[0] if args else ""
             return b"+OK\r\n"

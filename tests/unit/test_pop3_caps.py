@@ -31,7 +31,7 @@ def test_top_is_capped_by_the_listed_size(trick: Trick) -> None:
         with pytest.raises(ReplyTooLarge, match=r"headers \(TOP\) of message 1"):
             client.top(1, 0)
         assert not client.usable
-        assert all(s.flooded < 16 * 1024 * 1024 for s in server.sessions)
+        assert all(s.flooded < 16 * 1024 * 1024 for s in server.hostile)
 
 
 def test_top_and_retr_of_an_unlisted_message_send_nothing() -> None:
