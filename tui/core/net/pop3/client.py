@@ -39,8 +39,8 @@ from tui.core.net.pop3.errors import (
     UnlistedMessage,
     error_for_reply,
 )
-from tui.core.net.pop3.listing import Listing, parse_listing
 from tui.core.net.pop3.limits import MAX_LISTING_ENTRIES, Budget, listing_budget, message_budget
+from tui.core.net.pop3.listing import Listing, parse_listing
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
 from tui.core.text import one_line

@@ -278,15 +278,3 @@ class Pop3Wire:
             if words:
                 caps[words[0].upper()] = words[1:]
         return caps
-
-    def read_listing(self, budget: Budget) -> list[tuple[int, str]]:
-        """A LIST or UIDL body as [(message number, second word)], within `budget`."""
-        result: list[tuple[int, str]] = []
-        for raw in self.read_multiline(budget).split(b"\r\n"):
-            if not raw:
-                continue
-            parts = raw.split()
-            if len(parts) < 2 or not parts[0].isdigit():
-                raise self.desync(f"bad listing line {one_line(self.decode(raw), 60)!r}")
-            result.append((int(parts[0]), parts[1].decode("latin-1")))
-        return result
