@@ -1,7 +1,7 @@
 """A hostile POP3 server cannot make `poptui fetch` use much memory, delete or damage anything.
 
 Each scenario runs the real `python -m tui fetch` in a child process against a server that
-misbehaves in exactly one reply, then checks the child's peak RSS (from wait4), its words on
+misbehaves in exactly one reply, then checks the child's peak RSS (ru_maxrss), its words on
 stderr and exit code, what the server was told to delete, that a second fetch is not locked
 out, and that the database passes `PRAGMA quick_check`.
 """
@@ -12,7 +12,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,29 +95,37 @@ class Child:
     max_rss_kb: int
 
 
+LAUNCHER = (
+    "import resource, subprocess, sys; done = subprocess.run(sys.argv[2:]); "
+    "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss)); sys.exit(done.returncode)"
+)
+"""A small fresh interpreter starts poptui and reports its peak RSS: a child forked straight
+from pytest would count pytest's own (large) RSS at the fork as its peak."""
+
+
 def run(env: dict[str, str], *args: str, timeout: float = 120) -> Child:
-    """Run poptui and reap it with wait4, which gives this child's own peak RSS."""
-    out_path = Path(env["XDG_STATE_HOME"]) / "child.out"
-    err_path = Path(env["XDG_STATE_HOME"]) / "child.err"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    """Run poptui through LAUNCHER; its RUSAGE_CHILDREN gives poptui's own peak RSS."""
+    state = Path(env["XDG_STATE_HOME"])
+    state.mkdir(parents=True, exist_ok=True)
+    out_path, err_path, rss_path = state / "child.out", state / "child.err", state / "child.rss"
+    rss_path.unlink(missing_ok=True)
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen([*POPTUI, *args], env=env, stdout=out, stderr=err)
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", LAUNCHER, str(rss_path), *POPTUI, *args],
+                env=env,
+                stdout=out,
+                stderr=err,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
             pytest.fail(f"poptui {' '.join(args)} did not finish within {timeout} s")
-        time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)
     return Child(
-        proc.returncode,
+        done.returncode,
         out_path.read_text(errors="replace"),
         err_path.read_text(errors="replace"),
-        usage.ru_maxrss,
+        int(rss_path.read_text()),
     )
 
 
