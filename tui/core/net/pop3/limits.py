@@ -41,8 +41,13 @@ class Budget:
 
 
 def listing_budget(what: str, count: int) -> Budget:
-    """A LIST or UIDL reply after STAT said `count` messages."""
-    return Budget(what, count * LISTING_LINE + SLACK, count)
+    """A LIST or UIDL reply after STAT said `count` messages.
+
+    Malformed or repeated lines make only their own message unfetchable (`parse_listing`), so
+    some lines beyond STAT's count are tolerated; many more is a flood, not a listing.
+    """
+    lines = 2 * count + 64
+    return Budget(what, lines * LISTING_LINE, lines)
 
 
 def trusted_size(listed: int | None, stat_total: int | None) -> int | None:
