@@ -19,6 +19,7 @@ from tests.integration.fetch_helpers import (
 )
 from tests.servers.dovecot import DovecotServer
 from tui.core.net import pop3
+from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
 from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.models import Account, FetchLog, Message, utcnow
 from tui.core.sync import (
@@ -233,18 +234,21 @@ def test_connection_cut_mid_retr_deletes_nothing_and_resumes(
     assert dovecot.maildir_messages(pop_user.name) == []
 
 
-def test_long_lines_and_a_20_mb_message(
+def test_long_lines_and_a_message_at_the_size_ceiling(
     dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path
 ) -> None:
     long_line = make_message(1, body=b"x" * 5000 + b"\r\n.starts with a dot\r\n")
     line = b"0123456789" * 7 + b"\r\n"
-    huge = make_message(2, body=line * (20 * 1024 * 1024 // len(line)))
-    dovecot.deliver_many(pop_user.name, [long_line, huge])
+    huge = make_message(2, body=line * ((MAX_MESSAGE_BYTES - 64 * 1024) // len(line)))
+    # One past the ceiling: skipped as too large, so never deleted on the server either.
+    over = make_message(3, body=line * ((MAX_MESSAGE_BYTES + 1024) // len(line)))
+    dovecot.deliver_many(pop_user.name, [long_line, huge, over])
     account = dovecot_account(dovecot, pop_user.name, delete_policy=DeletePolicy.AFTER_FETCH)
     result = fetch(account, pop_user.password, tmp_path)
     assert result.ok, result.error
+    assert result.skipped_too_large == 1
     assert stored_sources(account) == [crlf(long_line), crlf(huge)]
-    assert dovecot.maildir_messages(pop_user.name) == []
+    assert len(dovecot.maildir_messages(pop_user.name)) == 1
 
 
 def test_per_fetch_limits(dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
 from tui.core.net.pop3.listing import Listing
 from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
@@ -182,11 +183,11 @@ def plan_sync(
             continue
         seen.add(uidl)
         new.append(number)
-    skipped = 0
-    if account.max_message_bytes:
-        fits = [n for n in new if listing.sizes.get(n, 0) <= account.max_message_bytes]
-        skipped = len(new) - len(fits)
-        new = fits
+    # A size above the global ceiling is absurd (or too big to hold): such a message is skipped.
+    limit = min(account.max_message_bytes or MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
+    fits = [n for n in new if listing.sizes.get(n, 0) <= limit]
+    skipped = len(new) - len(fits)
+    new = fits
     left = 0
     if account.max_messages_per_fetch and len(new) > account.max_messages_per_fetch:
         left = len(new) - account.max_messages_per_fetch

@@ -34,9 +34,12 @@ from tui.core.net.pop3.errors import (
     Pop3UsageError,
     ProtocolError,
     ServerTemporaryError,
+    TooManyMessages,
     UidlUnsupported,
+    UnlistedMessage,
     error_for_reply,
 )
+from tui.core.net.pop3.limits import MAX_LISTING_ENTRIES, Budget, listing_budget, message_budget
 from tui.core.net.pop3.listing import Listing, parse_listing
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
@@ -69,6 +72,10 @@ class Pop3Client:
         """CAPA as `{"SASL": ["PLAIN", "LOGIN"], "PIPELINING": [], ...}`; keys upper-case."""
         self._peer_der = opened.peer_der
         self._certificate: CertificateInfo | None = None
+        self._stat: tuple[int, int] | None = None
+        """STAT's (count, octets): the cap of every listing and of each listed size."""
+        self._listed: Mapping[int, str] | None = None
+        """LIST's well-formed entries (number: size) once read: only these are ever retrieved."""
 
     @classmethod
     def connect(
@@ -225,9 +232,10 @@ class Pop3Client:
         text = self._simple("STAT")
         parts = text.split()
         try:
-            return int(parts[0]), int(parts[1])
+            self._stat = int(parts[0]), int(parts[1])
         except (IndexError, ValueError):
             raise self._wire.desync(f"bad STAT reply {one_line(text, 60)!r}") from None
+        return self._stat
 
     def list_sizes(self) -> dict[int, int]:
         """{message number: size in octets (CRLF line ends)} for every well-formed LIST line."""
@@ -235,8 +243,11 @@ class Pop3Client:
 
     def list_listing(self, count: int | None = None) -> Listing:
         """LIST parsed strictly (`listing.parse_listing`); `count` is STAT's message count."""
+        budget = self._listing_budget("the message list (LIST)")
         self._simple("LIST")
-        return parse_listing(self._wire.read_multiline(), count, uidl=False)
+        listing = parse_listing(self._wire.read_multiline(budget), count, uidl=False)
+        self._listed = listing.entries
+        return listing
 
     def uidl(self) -> list[tuple[int, str]]:
         """[(message number, unique id)] for every well-formed UIDL line.
@@ -247,6 +258,7 @@ class Pop3Client:
 
     def uidl_listing(self, count: int | None = None) -> Listing:
         """UIDL parsed strictly; raises UidlUnsupported when the server refuses."""
+        budget = self._listing_budget("the unique-id list (UIDL)")
         try:
             self._simple("UIDL")
         except CommandRejected as err:
@@ -261,12 +273,13 @@ class Pop3Client:
             unsupported.in_sync = True
             raise unsupported from None
         self._uidl_supported = True
-        return parse_listing(self._wire.read_multiline(), count, uidl=True)
+        return parse_listing(self._wire.read_multiline(budget), count, uidl=True)
 
     def top(self, number: int, lines: int = 0) -> bytes:
         """Headers (and `lines` body lines) of a message, un-dot-stuffed, CRLF kept."""
+        budget = self._message_budget(int(number), None, "the headers (TOP) of message")
         self._simple(f"TOP {int(number)} {int(lines)}", number=number)
-        return self._wire.read_multiline()
+        return self._wire.read_multiline(budget)
 
     def retrieve(
         self,
@@ -292,8 +305,11 @@ class Pop3Client:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self._begin_command()
+        wanted = list(numbers)
+        for number in wanted:
+            self._check_listed(int(number))
         window = batch if self.supports_pipelining else 1
-        return self._retrieve(list(numbers), expected_sizes or {}, window)
+        return self._retrieve(wanted, expected_sizes or {}, window)
 
     def _retrieve(
         self, numbers: list[int], sizes: Mapping[int, int], window: int
@@ -327,8 +343,7 @@ class Pop3Client:
         ok, text = self._wire.read_status()
         if not ok:
             raise self._error_for(text, "RETR", number)
-        limit = None if expected is None else 2 * expected + 1024
-        raw = self._wire.read_multiline(limit=limit)
+        raw = self._wire.read_multiline(self._message_budget(number, expected, "message"))
         if expected is not None and len(raw) < expected:
             # In sync (the terminator arrived), but the message is shorter than announced.
             err = MessageSizeMismatch(
@@ -436,6 +451,42 @@ class Pop3Client:
         """
         self._deferred_dele = []
         self._wire.close()
+
+    # ------------------------------------------------------------------- caps
+
+    def _listing_budget(self, what: str) -> Budget:
+        """LIST and UIDL may hold at most as many lines as STAT announced (asked first)."""
+        count, _octets = self._stat or self.stat()
+        if count > MAX_LISTING_ENTRIES:
+            err = TooManyMessages(
+                f"{self.host} has {count:,} messages in this mailbox; poptui reads at most "
+                f"{MAX_LISTING_ENTRIES:,} in one session, so nothing was fetched or deleted. "
+                "Delete or move old mail on the server (e.g. in its webmail), then fetch again."
+            )
+            err.in_sync = True
+            raise err
+        return listing_budget(what, count)
+
+    def _check_listed(self, number: int) -> None:
+        """A message is only asked for when LIST (or at least STAT) names it."""
+        if self._listed is not None:
+            listed = number in self._listed
+        else:
+            listed = self._stat is None or 1 <= number <= self._stat[0]
+        if not listed:
+            err = UnlistedMessage(
+                f"{self.host} did not list message {number}, so poptui did not ask for it.",
+                number=number,
+            )
+            err.in_sync = True
+            raise err
+
+    def _message_budget(self, number: int, expected: int | None, what: str) -> Budget:
+        self._check_listed(number)
+        if expected is None and self._listed is not None:
+            expected = int(self._listed[number])
+        total = None if self._stat is None else self._stat[1]
+        return message_budget(f"{what} {number}", expected, total)
 
     # --------------------------------------------------------------- internals
 

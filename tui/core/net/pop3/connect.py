@@ -24,6 +24,7 @@ from tui.core.net.pop3.errors import (
     UntrustedCertificate,
     error_for_reply,
 )
+from tui.core.net.pop3.limits import STATUS_LINE
 from tui.core.net.pop3.wire import Pop3Wire
 from tui.core.net.tls import (
     CertificateInfo,
@@ -147,13 +148,16 @@ def _open(
     except BaseException:
         wire.close()
         raise
+    # Greeting, CAPA and STLS were read with the tight pre-TLS line cap; from here on the
+    # session is as encrypted as the account asked for.
+    wire.line_limit = STATUS_LINE
     return OpenedSession(wire, capabilities, der)
 
 
 def _read_greeting(wire: Pop3Wire, security: Security) -> None:
     where = f"{wire.host}:{wire.port}"
     try:
-        line = wire.read_line()
+        line = wire.read_line(what="the greeting")
     except Pop3Timeout:
         hint = "" if security is Security.SSL else " (does this port expect TLS? try SSL/TLS)"
         raise Pop3Timeout(

@@ -153,6 +153,26 @@ class MessageSizeMismatch(Pop3Error, kind=ErrorKind.SIZE_MISMATCH):
         self.received = received
 
 
+class ReplyTooLarge(ProtocolError):
+    """A reply went past what poptui reads for it (line length, lines or bytes).
+
+    The server controls how much it sends; poptui stops reading at a cap that follows from what
+    the server already said, closes the connection without QUIT and deletes nothing.
+    """
+
+
+class TooManyMessages(ProtocolError):
+    """STAT announced more messages than one session lists; nothing was read or deleted."""
+
+
+class UnlistedMessage(ProtocolError):
+    """A message the server did not list was asked for; it is never retrieved."""
+
+    def __init__(self, message: str, *, number: int) -> None:
+        super().__init__(message)
+        self.number = number
+
+
 class Pop3UsageError(RuntimeError):
     """A programming error in the caller (e.g. a command while pipelined responses are pending)."""
 

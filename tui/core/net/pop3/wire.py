@@ -13,14 +13,21 @@ import logging
 import socket
 import ssl
 
-from tui.core.net.pop3.errors import ConnectionLost, Pop3Timeout, ProtocolError
-from tui.core.text import one_line
+from tui.core.net.pop3.errors import ConnectionLost, Pop3Timeout, ProtocolError, ReplyTooLarge
+from tui.core.net.pop3.limits import (
+    CAPA_BUDGET,
+    MAX_MESSAGE_BYTES,
+    PRE_TLS_LINE,
+    Budget,
+)
+from tui.core.text import human_bytes, one_line
 
 log = logging.getLogger(__name__)
 
 _RECV_SIZE = 256 * 1024
-_MAX_STATUS_LINE = 64 * 1024
-"""A status or listing line longer than this is not POP3: refuse it instead of buffering."""
+_DEFAULT_BUDGET = Budget("a reply", MAX_MESSAGE_BYTES)
+_SETTLE = 4 * 1024 * 1024
+"""A body buffered past this many bytes is settled into pieces joined once at the end."""
 
 
 class Pop3Wire:
@@ -38,6 +45,9 @@ class Pop3Wire:
         self._buf = bytearray()
         self._chunk = bytearray(_RECV_SIZE)
         self._chunk_view = memoryview(self._chunk)
+        self.line_limit = PRE_TLS_LINE
+        """The longest status line read now: tight until the session is encrypted or logged
+        in (`Pop3Client` raises it), so nobody before STLS can make poptui buffer much."""
 
     @property
     def is_open(self) -> bool:
@@ -89,6 +99,15 @@ class Pop3Wire:
         self.mark_broken(what)
         return ProtocolError(f"{self.host} sent a reply that makes no sense: {what}")
 
+    def too_large(self, what: str, limit: int, unit: str = "") -> ReplyTooLarge:
+        """Mark the wire broken; the error to raise for a reply past its cap."""
+        shown = f"{limit:,} {unit}" if unit else human_bytes(limit)
+        self.mark_broken(f"{what} longer than {shown}")
+        return ReplyTooLarge(
+            f"{self.host} sent more than poptui reads for {what}: over {shown}. poptui stopped "
+            "reading, closed the connection without QUIT and deleted nothing on the server."
+        )
+
     def decode(self, data: bytes) -> str:
         text = data.decode("utf-8", errors="replace")
         for secret in self.secrets:
@@ -121,14 +140,15 @@ class Pop3Wire:
 
     # ------------------------------------------------------------------------ reading
 
-    def _fill(self) -> None:
+    def _fill(self, room: int = _RECV_SIZE) -> None:
+        """Receive at most `room` more bytes (at least one) into the buffer."""
         sock = self._sock
         if sock is None:
             raise ProtocolError(f"The connection to {self.host} is closed.")
         try:
             # recv_into a reused buffer: recv(256 KiB) would allocate (mmap) 256 KiB per call
             # even though TLS hands back at most one 16 KiB record at a time.
-            count = sock.recv_into(self._chunk)
+            count = sock.recv_into(self._chunk, max(1, min(room, _RECV_SIZE)))
         except TimeoutError:
             self.mark_broken("read timed out")
             raise Pop3Timeout(
@@ -152,20 +172,26 @@ class Pop3Wire:
             )
         self._buf += self._chunk_view[:count]
 
-    def read_line(self) -> bytes:
-        """One line without its CRLF."""
+    def read_line(self, limit: int | None = None, what: str = "a reply line") -> bytes:
+        """One line without its CRLF, at most `limit` bytes (default `line_limit`).
+
+        Reads no more than the line may still need, so a short cap also means a short read.
+        """
+        limit = self.line_limit if limit is None else limit
         buf = self._buf
         start = 0
         while True:
             end = buf.find(b"\r\n", start)
             if end >= 0:
+                if end > limit:
+                    raise self.too_large(what, limit)
                 line = bytes(buf[:end])
                 del buf[: end + 2]
                 return line
-            if len(buf) > _MAX_STATUS_LINE:
-                raise self.desync("a reply line longer than 64 KiB")
+            if len(buf) > limit:
+                raise self.too_large(what, limit)
             start = max(0, len(buf) - 1)
-            self._fill()
+            self._fill(limit + 2 - len(buf))
 
     def read_status(self, *, allow_continuation: bool = False) -> tuple[bool | None, str]:
         """Read one status line: (True, text) for +OK, (False, text) for -ERR.
@@ -182,33 +208,52 @@ class Pop3Wire:
             return None, self.decode(line[2:])
         raise self.desync(f"unexpected reply {one_line(self.decode(line), 60)!r}")
 
-    def read_multiline(self, *, limit: int | None = None) -> bytes:
+    def read_multiline(self, budget: Budget = _DEFAULT_BUDGET) -> bytes:
         """Read a dot-terminated body after its status line; returns it un-stuffed, CRLF kept.
 
         Scans the buffer for CRLF.CRLF chunk by chunk instead of line by line: a 20 MB message
         costs a few hundred recv() calls and one replace(), not 300,000 Python-level lines.
-        Past `limit` bytes without the terminator, the wire is broken.
+        Past the budget's bytes (checked per chunk) or lines (counted once, in C), the wire is
+        broken and ReplyTooLarge says which reply it was.
         """
+        limit = budget.max_bytes
         buf = self._buf
         while len(buf) < 3:
             self._fill()
         if buf[:3] == b".\r\n":
             del buf[:3]
             return b""
+        parts: list[bytes] = []
+        """Settled pieces of a large body: a growing bytearray would be copied on every
+        reallocation, so past `_SETTLE` bytes the buffer is moved here (once per byte)."""
+        settled = 0
         pos = 0
         while True:
             end = buf.find(b"\r\n.\r\n", pos)
             if end >= 0:
                 break
-            if limit is not None and len(buf) > limit:
-                raise self.desync(
-                    f"a message far larger than announced ({len(buf)} bytes, more than {limit})"
-                )
+            if settled + len(buf) > limit:
+                raise self.too_large(budget.what, limit)
+            if len(buf) > _SETTLE:
+                # Keep the last 4 bytes: a terminator may start there.
+                parts.append(bytes(buf[:-4]))
+                settled += len(parts[-1])
+                del buf[:-4]
             pos = max(0, len(buf) - 4)
             self._fill()
+        if settled + end + 2 > limit:
+            raise self.too_large(budget.what, limit)
+        if budget.max_lines is not None:
+            lines = buf.count(b"\r\n", 0, end + 2) + sum(p.count(b"\r\n") for p in parts)
+            if lines > budget.max_lines:
+                raise self.too_large(budget.what, budget.max_lines, "lines")
         with memoryview(buf) as view:  # one copy instead of two for a large message
             body = bytes(view[: end + 2])
         del buf[: end + 5]
+        if parts:
+            parts.append(body)
+            body = b"".join(parts)
+            del parts
         if body[:2] == b"..":
             body = body[1:]
         if b"\r\n.." in body:
@@ -225,20 +270,11 @@ class Pop3Wire:
         if not ok:
             return None
         caps: dict[str, list[str]] = {}
-        for raw in self.read_multiline().split(b"\r\n"):
+        body = self.read_multiline(CAPA_BUDGET)
+        if any(len(raw) > PRE_TLS_LINE for raw in body.split(b"\r\n")):
+            raise self.too_large("a capability line", PRE_TLS_LINE)
+        for raw in body.split(b"\r\n"):
             words = self.decode(raw).split()
             if words:
                 caps[words[0].upper()] = words[1:]
         return caps
-
-    def read_listing(self) -> list[tuple[int, str]]:
-        """A LIST or UIDL body as [(message number, second word)]."""
-        result: list[tuple[int, str]] = []
-        for raw in self.read_multiline().split(b"\r\n"):
-            if not raw:
-                continue
-            parts = raw.split()
-            if len(parts) < 2 or not parts[0].isdigit():
-                raise self.desync(f"bad listing line {one_line(self.decode(raw), 60)!r}")
-            result.append((int(parts[0]), parts[1].decode("latin-1")))
-        return result
