@@ -84,6 +84,24 @@ class CheckFailed(Message, bubble=False):
     result: TestResult
     outgoing: bool = False
     """The incoming login worked; the outgoing server's check did not."""
+    verified: _Submission | None = None
+    """With `outgoing`: what passed the incoming login, so it can be saved as such."""
+
+
+def _incoming_side(submission: _Submission) -> tuple[object, ...]:
+    """What the incoming login check depended on."""
+    settings = submission.settings
+    return (
+        settings.incoming_host,
+        settings.incoming_port,
+        settings.incoming_security,
+        settings.username,
+        settings.pinned_fingerprint,
+        submission.password,
+    )
+
+
+INCOMING_VERIFIED_OFFER = " Ctrl+S saves it with the incoming server verified."
 
 
 @dataclass
@@ -111,6 +129,13 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             id="form-test-save",
             tooltip="Log in to the incoming (then the outgoing) server; save only if that works",
         ),
+        Binding(
+            "ctrl+s",
+            "save_incoming_verified",
+            "Save (incoming verified)",
+            id="form-save-incoming-verified",
+            tooltip="The incoming login worked but the outgoing check failed: save anyway",
+        ),
         *field_focus_bindings("form"),
     ]
 
@@ -121,6 +146,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self._secret_key: str | None = account.secret_key if account is not None else None
         self._base = settings_of(account) if account is not None else AccountSettings()
         self.sub_title = "Edit mailbox" if account is not None else "Add a mailbox"
+        self._verified: tuple[_Submission, str] | None = None
+        """After an outgoing check failed: what passed the incoming login, and why the
+        outgoing check failed; it can then be saved with the incoming server verified."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -135,11 +163,18 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         yield form_buttons(
             verb_button("Test & save", "test_and_save", id="test-save", variant="primary"),
             verb_button("Save anyway", "save_anyway", id="save-anyway", variant="warning"),
+            verb_button(
+                "Save (incoming verified)",
+                "save_incoming_verified",
+                id="save-incoming-verified",
+                variant="warning",
+            ),
         )
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#save-anyway").display = False
+        self.query_one("#save-incoming-verified").display = False
         self.query_one("#name", Input).focus()
 
     @property
@@ -150,6 +185,17 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         super().busy_changed(busy)
         if busy:
             self.query_one("#save-anyway").display = False
+            self._offer_incoming_verified(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save_incoming_verified":
+            return self._verified is not None
+        return super().check_action(action, parameters)
+
+    def _offer_incoming_verified(self, verified: tuple[_Submission, str] | None) -> None:
+        self._verified = verified
+        self.query_one("#save-incoming-verified").display = verified is not None
+        self.refresh_bindings()
 
     # ------------------------------------------------------------------ verbs
 
@@ -166,6 +212,24 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         if submission is not None:
             self.status.busy("Saving without a successful test…")
             self._save_untested(submission)
+
+    def action_save_incoming_verified(self) -> None:
+        """Save what passed the incoming login although the outgoing check failed, as long as
+        the incoming side is still what was tested."""
+        verified = self._verified
+        submission = None if self.busy or verified is None else self._submission()
+        if verified is None or submission is None:
+            return
+        tested, why = verified
+        if _incoming_side(submission) != _incoming_side(tested):
+            self._offer_incoming_verified(None)
+            self.status.error(
+                "The incoming server settings changed since they were tested: "
+                "press Test & save again."
+            )
+            return
+        self.status.busy("Saving with the incoming server verified…")
+        self._save_incoming_verified(submission, why)
 
     def _submission(self) -> _Submission | None:
         """The values to test/save, or None (with the problems shown) when they cannot be."""
@@ -195,7 +259,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         message = result.message
         outgoing = self._check_outgoing(submission, password)
         if outgoing is not None and not outgoing.ok:
-            self.post_message(CheckFailed(outgoing, outgoing=True))
+            self.post_message(CheckFailed(outgoing, outgoing=True, verified=submission))
             return
         if outgoing is not None:
             message = f"{message} {outgoing.message}"
@@ -245,6 +309,14 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
                 submission, tested=False, message="Saved without a successful test."
             )
             self.post_message(AccountSaved(outcome))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
+    def _save_incoming_verified(self, submission: _Submission, why: str) -> None:
+        if not get_current_worker().is_cancelled:
+            message = (
+                "Saved with the incoming server verified; the outgoing server check failed: " + why
+            )
+            self.post_message(AccountSaved(self._save(submission, tested=True, message=message)))
 
     def _save(self, submission: _Submission, *, tested: bool, message: str) -> FormOutcome:
         """Store the settings, then the passwords (which need the account's secret key)."""
@@ -300,6 +372,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         """The one place a failed test (or save) turns into words, or into the certificate
         dialog when only trust is missing."""
         result = failed.result
+        if failed.verified is not None:
+            self._offer_incoming_verified((failed.verified, result.message))
         settings, _ = self.fields.settings()
         if failed.outgoing:
             host, port = settings.outgoing_host, settings.outgoing_port
@@ -318,7 +392,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             )
         elif failed.outgoing:
             self._not_saved(
-                "the incoming server works, but the outgoing server check failed: " + result.message
+                "the incoming server works, but the outgoing server check failed: "
+                + result.message
+                + INCOMING_VERIFIED_OFFER
             )
         else:
             self._not_saved(result.message)
@@ -332,7 +408,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
     ) -> None:
         if not pin:
             which = "the outgoing server's certificate" if outgoing else "the certificate"
-            self._not_saved(f"{which} was refused.")
+            offer = INCOMING_VERIFIED_OFFER if outgoing and self._verified is not None else ""
+            self._not_saved(f"{which} was refused.{offer}")
             return
         if outgoing:
             self.fields.accepted_outgoing = offered

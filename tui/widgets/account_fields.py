@@ -29,6 +29,7 @@ from tui.core.setup.form_rules import (
     ServerPin,
     form_problems,
     is_gmail_recent,
+    outgoing_follows_incoming,
     outgoing_pin,
     parse_delete_after_days,
     parse_poll_minutes,
@@ -345,7 +346,7 @@ class AccountFields(VerticalScroll):
         if wid == "email":
             self._apply_preset(leaving=False)
         elif wid == "incoming-host":
-            self._fill_outgoing()
+            self._follow_incoming()
             self._show_pin()
         elif wid == "username":
             self._sync_recent()
@@ -377,13 +378,13 @@ class AccountFields(VerticalScroll):
             if port is not None:
                 self._set_auto(f"{side}_port", port)
             if incoming:
-                self._fill_outgoing()
+                self._follow_incoming()
         self.refresh_messages()
 
     @on(Checkbox.Changed, "#same-credentials")
-    def _same_credentials_changed(self, event: Checkbox.Changed) -> None:
-        if event.value:
-            self._fill_outgoing()
+    def _same_credentials_changed(self) -> None:
+        # Choosing how the outgoing server logs in is asking for one: fill it if it is empty.
+        self._fill_outgoing()
         self.refresh_messages()
 
     @on(RadioSet.Changed, "#delete-policy")
@@ -487,13 +488,20 @@ class AccountFields(VerticalScroll):
         summary.show_preset(preset, lines, filled=True)
 
     def _fill_outgoing(self) -> None:
-        """With shared credentials, the outgoing server follows the incoming one until typed."""
-        if not self._same_credentials() or self._user_owned("outgoing_host"):
-            return
-        if not self._text("incoming_host").strip():
+        """The user asked for an outgoing server: guess it from the incoming one, unless a
+        server was typed there."""
+        if self._user_owned("outgoing_host") or not self._text("incoming_host").strip():
             return
         current, _ = self.settings()
         filled = providers.fill_outgoing_from_incoming(current)
         self._set_auto("outgoing_host", filled.outgoing_host)
         self._set_auto("outgoing_port", str(filled.outgoing_port))
         self._set_auto_security("outgoing_security", filled.outgoing_security)
+
+    def _follow_incoming(self) -> None:
+        """An outgoing server the form filled in follows the incoming one; an empty one (never
+        asked for, or cleared) means "not configured" and stays empty."""
+        if outgoing_follows_incoming(
+            self._text("outgoing_host"), self._auto.get(attr_id("outgoing_host"))
+        ):
+            self._fill_outgoing()

@@ -82,6 +82,15 @@ def port_after_security_change(typed: str, old_default: int, new_default: int) -
     return str(new_default) if typed.strip() in ("", str(old_default)) else None
 
 
+def outgoing_follows_incoming(shown: str, filled_by_form: str | None) -> bool:
+    """Whether a change of the incoming server may refill the outgoing one.
+
+    Only a server the form itself filled in (on the user's request) follows; an empty field
+    means "no outgoing server" (POP-only, or cleared by the user) and a typed one is the user's.
+    """
+    return bool(shown.strip()) and shown == filled_by_form
+
+
 def is_gmail_recent(username: str) -> bool:
     """Gmail's `recent:` mode, which needs "Leave messages on the server"."""
     return username.strip().lower().startswith(GMAIL_RECENT_PREFIX)
