@@ -488,8 +488,7 @@ class AccountFields(VerticalScroll):
         summary.show_preset(preset, lines, filled=True)
 
     def _fill_outgoing(self) -> None:
-        """The user asked for an outgoing server: guess it from the incoming one, unless a
-        server was typed there."""
+        """Asked for an outgoing server: guess it from the incoming one, unless one was typed."""
         if self._user_owned("outgoing_host") or not self._text("incoming_host").strip():
             return
         current, _ = self.settings()
@@ -499,9 +498,6 @@ class AccountFields(VerticalScroll):
         self._set_auto_security("outgoing_security", filled.outgoing_security)
 
     def _follow_incoming(self) -> None:
-        """An outgoing server the form filled in follows the incoming one; an empty one (never
-        asked for, or cleared) means "not configured" and stays empty."""
-        if outgoing_follows_incoming(
-            self._text("outgoing_host"), self._auto.get(attr_id("outgoing_host"))
-        ):
+        """Only an outgoing server the form filled in follows; empty is "not configured"."""
+        if outgoing_follows_incoming(self._text("outgoing_host"), self._auto.get("outgoing-host")):
             self._fill_outgoing()

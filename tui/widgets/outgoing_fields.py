@@ -1,7 +1,8 @@
 """The outgoing-server (SMTP) part of the account form: shared credentials or separate ones.
 
 With "Use the same credentials" ticked only the server is asked for and the incoming login is
-used; unticked, a username and password of its own appear.
+used; unticked, a username and password of its own appear. The section is optional: an empty
+server means the mailbox only fetches, and the form fills it only when the user asks.
 """
 
 from __future__ import annotations

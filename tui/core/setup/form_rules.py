@@ -1,8 +1,8 @@
 """The add/edit form's decisions that are not about widgets, so they can be tested without a screen.
 
 Which numbers the form accepts, which problems block saving and in what order they are shown,
-when a port follows a change of security, which certificate pins still apply, and which
-credentials the outgoing-server check uses.
+when a port follows a change of security, when the outgoing server follows the incoming one,
+which certificate pins still apply, and which credentials the outgoing-server check uses.
 """
 
 from __future__ import annotations
