@@ -54,10 +54,12 @@ class EncryptedFileStore:
     """Passwords in a keyrings.cryptfile file (Argon2 key derivation, AES-GCM).
 
     The passphrase is given by the caller (asked once per session by the UI): the key is set on
-    the keyring object before its first use, so cryptfile never falls back to getpass. Each
-    decryption derives the key with Argon2 (about 0.5 s), so values read are cached for the
-    session and the cache is dropped when the file changes on disk. The first `unlock`
-    creates the file if it does not exist yet: use `exists` to ask for a new passphrase twice.
+    the keyring object before its first use, so cryptfile never falls back to getpass. The Argon2
+    key (about 2 s) is derived once per process and kept in memory only (`cryptfile_keyring`);
+    values read are cached too, and that cache is dropped when the file changes on disk. A value
+    an older version wrote with its own salt is rewritten with the file's shared salt when read,
+    so the next process derives nothing more for it. The first `unlock` creates the file if it
+    does not exist yet: use `exists` to ask for a new passphrase twice.
     """
 
     def __init__(self, path: Path | str, passphrase: str) -> None:
@@ -100,13 +102,13 @@ class EncryptedFileStore:
     def _open(self) -> Any:
         if self._keyring is not None:
             return self._keyring
-        from keyrings.cryptfile.cryptfile import CryptFileKeyring
+        from tui.core.secrets.cryptfile_keyring import SharedSaltKeyring
 
         where = display_path(self._path)
         try:
             make_private_dirs(self._path.parent)
             created = not self._path.exists()
-            opened = CryptFileKeyring()
+            opened = SharedSaltKeyring()
             opened.file_path = str(self._path)
             # Setting the key unlocks an existing file or creates a new one; never prompts.
             opened.keyring_key = self._passphrase
@@ -175,7 +177,10 @@ class EncryptedFileStore:
 
         def read(opened: Any) -> str | None:
             if key not in self._cache:
-                self._cache[key] = opened.get_password(SERVICE, key)
+                password = opened.get_password(SERVICE, key)
+                self._cache[key] = password
+                if password is not None and not opened.uses_shared_salt(SERVICE, key):
+                    self._upgrade(opened, key, password)
             return self._cache[key]
 
         password, failure = self._attempt("read", read, account_key, kind, mailbox)
@@ -195,6 +200,14 @@ class EncryptedFileStore:
         opened.set_password(SERVICE, key, password)
         self._cache[key] = password
         self._cache_stamp = self._stamp()
+
+    def _upgrade(self, opened: Any, key: str, password: str) -> None:
+        """Rewrite a value that has its own salt with the shared one, unless the file changed
+        since it was read (another process is writing: leave it, it costs time, not data)."""
+        if self._stamp() != self._cache_stamp:
+            return
+        with contextlib.suppress(Exception):  # only an optimisation: reading has succeeded
+            self._write(opened, key=key, password=password)
 
     def delete(self, account_key: str, kind: SecretKind, *, mailbox: str = "") -> None:
         key = secret_id(account_key, kind)
