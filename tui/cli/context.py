@@ -34,6 +34,11 @@ class CommandContext:
         """The database URL, resolved (option, environment or the default file)."""
         self._secret_store_factory = secret_store_factory
         self._secret_store: SecretStore | None = None
+        fd = getattr(args, "passphrase_fd", None)
+        if fd is not None:  # read only when a store needs it: most commands never do
+            from tui.core.secrets.handover import use_passphrase_fd
+
+            use_passphrase_fd(fd)
 
     @property
     def accounts(self) -> AccountStore:

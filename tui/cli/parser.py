@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sqlite:///PATH or postgresql://USER@HOST/DB (default: $POPTUI_DATABASE, "
         "else a SQLite file in your data directory)",
     )
+    parser.add_argument(
+        "--passphrase-fd",
+        metavar="N",
+        type=int,
+        help="read the encrypted password file's passphrase from file descriptor N "
+        "(as $POPTUI_SECRETS_PASSPHRASE_FD)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_account_verbs(commands)
     _add_password_verbs(commands)

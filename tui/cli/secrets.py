@@ -48,8 +48,8 @@ def use(context: CommandContext) -> int:
         current = saved_store_choice()
         base = current if current is not None and current.kind == "command" else StoreChoice()
         choice = base.with_command(account.secret_key, which, args.command_line)
-    env = passphrase_from_environment()
-    context.use_secret_store(open_store(choice, (lambda: env) if env else ask_passphrase))
+    handed = passphrase_from_environment()  # a descriptor, a private file or the environment
+    context.use_secret_store(open_store(choice, (lambda: handed) if handed else ask_passphrase))
     save_store_choice(choice)
     context.console.print(f"Passwords now kept in: {clean(context.secrets().describe())}")
     return EXIT_OK

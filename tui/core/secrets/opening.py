@@ -29,12 +29,8 @@ from tui.core.secrets.keyring import (
     hanging_reason,
     probe_keyring,
 )
-from tui.core.secrets.setup import (
-    PASSPHRASE_ENV,
-    passphrase_from_environment,
-    save_store_choice,
-    saved_store_choice,
-)
+from tui.core.secrets.handover import handed_over_passphrase
+from tui.core.secrets.setup import save_store_choice, saved_store_choice
 from tui.core.secrets.threads import CallCancelled, CallTimedOut, call_in_thread
 from tui.core.storage.models import database_proxy
 
@@ -141,16 +137,21 @@ def open_configured(
     if choice.kind == "cryptfile":
         path = config.file_of(choice)
         creating = not EncryptedFileStore.exists(path)
-        from_env = passphrase_from_environment()
-        if from_env and not creating:
-            try:
-                store = EncryptedFileStore(path, from_env)
+        if creating:
+            return StartOutcome(passphrase_file=path, creating=creating)
+        handed = None
+        try:
+            handed = handed_over_passphrase()
+            if handed is not None:
+                store = EncryptedFileStore(path, handed.passphrase)
                 store.unlock()
-            except SecretStoreError as error:
-                problem = f"{error} (the passphrase came from {PASSPHRASE_ENV})"
-                return StartOutcome(passphrase_file=path, creating=creating, problem=problem)
-            return StartOutcome(store=store)
-        return StartOutcome(passphrase_file=path, creating=creating)
+                return StartOutcome(store=store)
+        except SecretStoreError as error:
+            problem = str(error)
+            if handed is not None:
+                problem = f"{error} (the passphrase came from {handed.source})"
+            return StartOutcome(passphrase_file=path, problem=problem)
+        return StartOutcome(passphrase_file=path)
     try:
         return StartOutcome(store=open_store(choice, command_timeout=config.command_timeout))
     except SecretStoreError as error:

@@ -7,19 +7,17 @@ a probe shows it really keeps passwords, otherwise the caller gets the advice to
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 
 from tui.core.secrets.base import SecretStore
 from tui.core.secrets.choice import StoreChoice, open_store
 from tui.core.secrets.errors import KeyringUnavailableError
+from tui.core.secrets.handover import handed_over_passphrase
 from tui.core.secrets.keyring import KeyringHealth, probe_keyring
 from tui.core.storage.accounts import current_user
 from tui.core.storage.models import Setting
 
 SETTING_KEY = "secret_store"
-PASSPHRASE_ENV = "POPTUI_SECRETS_PASSPHRASE"
-"""For scripts and timers: the encrypted file's passphrase (keep it in a root-only unit file)."""
 
 CHOOSE_HINT = (
     "Pick one from a shell: `poptui secrets use file` (encrypted file), "
@@ -55,8 +53,13 @@ def save_store_choice(choice: StoreChoice, owner: str | None = None) -> None:
 
 
 def passphrase_from_environment() -> str | None:
-    """The encrypted file's passphrase from POPTUI_SECRETS_PASSPHRASE, if set and not empty."""
-    return os.environ.get(PASSPHRASE_ENV) or None
+    """The encrypted file's passphrase as a scheduler handed it over (`tui.core.secrets.handover`:
+    a descriptor, a private file, POPTUI_SECRETS_PASSPHRASE or a systemd credential), or None.
+
+    Raises `SecretStoreError` when a source is set but cannot be used.
+    """
+    handed = handed_over_passphrase()
+    return handed.passphrase if handed is not None else None
 
 
 def open_configured_store(
