@@ -16,6 +16,7 @@ environment. Light on purpose: the command-line parser imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -96,10 +97,8 @@ def _from_fd(fd: int, source: str) -> str:
             ) from None
         finally:
             if fd > 2:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         if len(chunks) > MAX_PASSPHRASE_BYTES:
             raise SecretStoreError(f"The passphrase from {source} is too long.")
         text = _text(bytes(chunks), source)

@@ -21,6 +21,7 @@ from tui.core.secrets.encrypted_file import (
     display_path,
 )
 from tui.core.secrets.errors import SecretStoreError
+from tui.core.secrets.handover import handed_over_passphrase
 from tui.core.secrets.keyring import (
     DEFAULT_PROBE_TIMEOUT,
     KeyringHealth,
@@ -29,7 +30,6 @@ from tui.core.secrets.keyring import (
     hanging_reason,
     probe_keyring,
 )
-from tui.core.secrets.handover import handed_over_passphrase
 from tui.core.secrets.setup import save_store_choice, saved_store_choice
 from tui.core.secrets.threads import CallCancelled, CallTimedOut, call_in_thread
 from tui.core.storage.models import database_proxy
