@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     if args.command is None:
         from tui.app import run_app
 
+        if getattr(args, "passphrase_fd", None) is not None:
+            from tui.core.secrets.handover import use_passphrase_fd
+
+            use_passphrase_fd(args.passphrase_fd)
         return int(run_app(database_url=args.database))
     from tui.core.storage.db import resolve_database_url
 
