@@ -21,6 +21,7 @@ from tests.integration.fetch_helpers import make_message
 from tests.servers.fake_pop3 import DEFAULT_CAPA, FakePop3Server
 from tests.servers.paced_pop3 import PacedPop3Server
 from tui.core.net import pop3
+from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
 from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
@@ -201,15 +202,30 @@ def test_a_message_far_longer_than_announced_is_skipped_and_the_rest_stored(
         assert server.committed_deletions == [1, 3]
 
 
-def test_a_message_out_of_step_ends_the_session_cleanly(tmp_path: Path) -> None:
-    # No terminator within the client's limit: the stream cannot be trusted any more.
+def test_a_message_far_past_its_budget_is_read_to_its_end_discarded_and_skipped(
+    tmp_path: Path,
+) -> None:
+    # 1.4 MB where 100 bytes were announced: read on without keeping it, then skipped in step.
     body = b"".join(b"line %06d of a very long message\r\n" % i for i in range(40_000))
     messages = [make_message(0), make_message(1, body=body), make_message(2)]
     with FakePop3Server(messages, list_sizes={2: 100}) as server:
         account = account_for(server)
         result = fetch(account, tmp_path)
+        assert result.ok, summary_line(result)
+        assert "1 skipped as not the size the server announced" in summary_line(result)
+        assert stored_subjects() == ["Message number 0", "Message number 2"]
+        assert server.committed_deletions == [1, 3]
+
+
+def test_a_message_out_of_step_ends_the_session_cleanly(tmp_path: Path) -> None:
+    # Past the global ceiling without an end marker: the stream cannot be trusted any more.
+    body = (b"x" * 78 + b"\r\n") * (MAX_MESSAGE_BYTES // 80 + 1000)
+    messages = [make_message(0), make_message(1, body=body), make_message(2)]
+    with FakePop3Server(messages, list_sizes={2: 100}) as server:
+        account = account_for(server)
+        result = fetch(account, tmp_path)
         assert isinstance(result.error, pop3.ProtocolError), summary_line(result)
-        assert "far larger than announced" in summary_line(result)
+        assert "far larger than the 100 bytes announced" in summary_line(result)
         assert stored_subjects() == ["Message number 0"]
         assert "QUIT" not in server.last.verbs  # out of step: aborted, not reused
         assert deleted_anywhere(server) == set() and server.committed_deletions == []

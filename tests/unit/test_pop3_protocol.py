@@ -649,12 +649,17 @@ def test_size_larger_than_list_is_accepted(serve: type[FakePop3Server]) -> None:
         assert list(client.retrieve([1], expected_sizes=client.list_sizes())) == [(1, msg(1))]
 
 
-def test_far_larger_than_announced_is_a_protocol_error(serve: type[FakePop3Server]) -> None:
-    server = serve([msg(1, b"y" * 100_000 + b"\r\n")], list_sizes={1: 100})
+def test_far_larger_than_announced_is_read_through_and_refused(
+    serve: type[FakePop3Server],
+) -> None:
+    """Past its budget the body is read to its end without being kept: refused, in step."""
+    server = serve([msg(1, b"y" * 100_000 + b"\r\n"), msg(2)], list_sizes={1: 100})
     with logged_in(server) as client:
-        with pytest.raises(ProtocolError, match="far larger"):
+        with pytest.raises(MessageSizeMismatch, match="far larger") as caught:
             list(client.retrieve([1], expected_sizes={1: 100}))
-        assert not client.usable
+        assert caught.value.in_sync and caught.value.received > 100_000
+        assert client.usable
+        assert [raw for _, raw in client.retrieve([2])] == [msg(2)]
 
 
 def test_connection_drop_mid_message_is_never_accepted(serve: type[FakePop3Server]) -> None:

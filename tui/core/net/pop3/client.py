@@ -39,8 +39,15 @@ from tui.core.net.pop3.errors import (
     UnlistedMessage,
     error_for_reply,
 )
-from tui.core.net.pop3.limits import MAX_LISTING_ENTRIES, Budget, listing_budget, message_budget
+from tui.core.net.pop3.limits import (
+    MAX_LISTING_ENTRIES,
+    Budget,
+    listing_budget,
+    message_budget,
+    skippable,
+)
 from tui.core.net.pop3.listing import Listing, parse_listing
+from tui.core.net.pop3.wire import BodyTooLong
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
 from tui.core.text import one_line
@@ -343,7 +350,20 @@ class Pop3Client:
         ok, text = self._wire.read_status()
         if not ok:
             raise self._error_for(text, "RETR", number)
-        raw = self._wire.read_multiline(self._message_budget(number, expected, "message"))
+        budget = skippable(self._message_budget(number, expected, "message"))
+        try:
+            raw = self._wire.read_multiline(budget)
+        except BodyTooLong as too_long:
+            # Read to its end and discarded: skipped, and the session goes on in step.
+            err = MessageSizeMismatch(
+                f"Message {number} from {self.host} is {too_long.length:,} bytes, {budget.what}; "
+                "it was not accepted.",
+                number=number,
+                expected=expected if expected is not None else 0,
+                received=too_long.length,
+            )
+            err.in_sync = True
+            raise err from None
         if expected is not None and len(raw) < expected:
             # In sync (the terminator arrived), but the message is shorter than announced.
             err = MessageSizeMismatch(

@@ -8,6 +8,7 @@ whatever arrives. Caps are checked per received chunk, never per byte.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 PRE_TLS_LINE = 1024
@@ -38,6 +39,10 @@ class Budget:
     """What the reply is, in the user's words ("the UIDL listing", "message 3")."""
     max_bytes: int
     max_lines: int | None = None
+    skip_up_to: int | None = None
+    """For a message: past `max_bytes`, read on and discard (memory stays flat) until the end
+    marker, up to this many bytes in all; the message is then skipped and the session goes on.
+    None: past `max_bytes` the session ends."""
 
 
 def listing_budget(what: str, count: int) -> Budget:
@@ -69,6 +74,14 @@ def message_budget(what: str, listed: int | None, stat_total: int | None) -> Bud
         f"{what}, far larger than the {size:,} bytes announced",
         min(MAX_MESSAGE_BYTES, 2 * size + SLACK),
     )
+
+
+def skippable(budget: Budget) -> Budget:
+    """`budget` for a RETR whose overflow is read through and discarded up to the ceiling, so
+    one message far longer than announced is skipped without ending the session."""
+    if budget.max_bytes >= MAX_MESSAGE_BYTES:
+        return budget
+    return dataclasses.replace(budget, skip_up_to=MAX_MESSAGE_BYTES)
 
 
 CAPA_BUDGET = Budget("the capability list (CAPA)", CAPA_BYTES, CAPA_LINES)

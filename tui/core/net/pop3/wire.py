@@ -30,6 +30,15 @@ _SETTLE = 4 * 1024 * 1024
 """A body buffered past this many bytes is settled into pieces joined once at the end."""
 
 
+class BodyTooLong(Exception):
+    """A message body went past its budget but ended within `Budget.skip_up_to`: it was read
+    and discarded, the session is still in step. `length` is the body's real size."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+
 class Pop3Wire:
     """A socket (plain or TLS) with a read buffer, speaking POP3's line format."""
 
@@ -233,6 +242,8 @@ class Pop3Wire:
             if end >= 0:
                 break
             if settled + len(buf) > limit:
+                if budget.skip_up_to is not None:
+                    raise BodyTooLong(self._discard_rest(budget, settled + len(buf)))
                 raise self.too_large(budget.what, limit)
             if len(buf) > _SETTLE:
                 # Keep the last 4 bytes: a terminator may start there.
@@ -242,6 +253,9 @@ class Pop3Wire:
             pos = max(0, len(buf) - 4)
             self._fill()
         if settled + end + 2 > limit:
+            if budget.skip_up_to is not None:
+                del buf[: end + 5]
+                raise BodyTooLong(settled + end + 2)
             raise self.too_large(budget.what, limit)
         if budget.max_lines is not None:
             lines = buf.count(b"\r\n", 0, end + 2) + sum(p.count(b"\r\n") for p in parts)
@@ -259,6 +273,30 @@ class Pop3Wire:
         if b"\r\n.." in body:
             body = body.replace(b"\r\n..", b"\r\n.")
         return body
+
+    def _discard_rest(self, budget: Budget, seen: int) -> int:
+        """Read on to the end marker without keeping the bytes; the body's length in all.
+
+        Keeps only the last 4 bytes between reads (the marker may straddle two), so a message
+        far longer than announced costs no memory. Past `budget.skip_up_to` the wire is broken.
+        """
+        assert budget.skip_up_to is not None
+        buf = self._buf
+        total = seen
+        while True:
+            end = buf.find(b"\r\n.\r\n")
+            if end >= 0:
+                total += end + 2 - len(buf)
+                del buf[: end + 5]
+                return total
+            if total > budget.skip_up_to:
+                raise self.too_large(budget.what, budget.skip_up_to)
+            keep = bytes(buf[-4:])
+            buf.clear()
+            buf += keep
+            before = len(buf)
+            self._fill()
+            total += len(buf) - before
 
     def capa(self) -> dict[str, list[str]] | None:
         """Send CAPA (RFC 2449): `{"SASL": ["PLAIN"], "PIPELINING": [], ...}`, keys upper-case.
