@@ -44,12 +44,14 @@ def test_mailbox_list_empty(
 def test_mailbox_list_three_accounts(
     snap_compare: SnapCompare, app_factory: AppFactory, size: tuple[int, int]
 ) -> None:
-    """Active and fine, failing, and disabled; the cursor on the failing one shows its reason."""
+    """Active and fine, failing, and disabled; the cursor on the failing one shows its reason.
+
+    The cursor starts on the active mailbox (Work, last by name); up moves it to Personal."""
     app = app_factory()
     add_sample_accounts()
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.press("down")
+        await pilot.press("up")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
