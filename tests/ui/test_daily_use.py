@@ -12,14 +12,28 @@ import pytest
 from textual.color import Color
 from textual.containers import VerticalScroll
 from textual.geometry import Region
+from textual.message import Message as TextualMessage
+from textual.notifications import Notify
 from textual.widgets import Button, Footer, Static
 from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast
 from textual.widgets.data_table import ColumnKey
 
-from tests.ui.conftest import AppFactory, add_account, add_sample_accounts, certificate
+from tests.ui.conftest import (
+    AppFactory,
+    FakeOutgoingTester,
+    FakeTester,
+    add_account,
+    add_sample_accounts,
+    certificate,
+    replace_text,
+)
+from tests.ui.test_account_form import fill_basic_form, open_add_form, press_test_and_save
 from tui.app import PoptuiApp
+from tui.screens.account_form import AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog, certificate_names
+from tui.screens.mailbox_list import MailboxListScreen
+from tui.services import TestResult
 from tui.widgets.mailbox_table import MailboxTable
 
 SIZES = [
@@ -205,3 +219,41 @@ async def test_certificate_dialog_lists_each_name_once(app_factory: AppFactory) 
         assert sum(line.lower().count("mail.example.test") for line in names_and_subject) == 2
         assert "Names       mail.example.test" in details
         assert "Subject" not in details
+
+
+def notices(seen: list[TextualMessage]) -> list[str]:
+    return [str(m.notification.message) for m in seen if isinstance(m, Notify)]
+
+
+@pytest.mark.parametrize("incoming_ok", [True, False], ids=["incoming-passed", "all-failed"])
+async def test_save_anyway_says_what_was_tested(
+    app_factory: AppFactory,
+    tester: FakeTester,
+    outgoing_tester: FakeOutgoingTester,
+    incoming_ok: bool,
+) -> None:
+    """ "Saved without a successful test" only when no test passed: after the incoming login
+    passed and only the outgoing check failed, the notice says so."""
+    if not incoming_ok:
+        tester.results = [TestResult(False, "Password rejected by pop.example.net.")]
+    outgoing_tester.results = [TestResult(False, "Could not connect to smtp.example.net:465.")]
+    app = app_factory()
+    seen: list[TextualMessage] = []
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await pilot.pause()
+        await open_add_form(pilot)
+        await fill_basic_form(pilot)
+        await replace_text(pilot, "#outgoing-host", "smtp.example.net")
+        await press_test_and_save(pilot)
+        assert isinstance(app.screen, AccountFormScreen)
+        assert bool(outgoing_tester.calls) is incoming_ok
+        await pilot.click("#save-anyway")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, MailboxListScreen)
+        saved = next(text for text in notices(seen) if text.startswith("Added Work"))
+        if incoming_ok:
+            assert "without a successful test" not in saved
+            assert "the incoming server passed its test" in saved
+        else:
+            assert "Saved without a successful test." in saved
