@@ -61,6 +61,8 @@ async def test_list_shows_every_mailbox_with_state_and_active_marker(
             cell.startswith("⊘ disabled: 50 failed connections") for cell in cells["Old ISP"]
         )
         assert "pop.gmail.com:995" in cells["Personal"]
+        table.move_cursor(row=0)  # the cursor starts on the active mailbox; look at Old ISP
+        await pilot.pause()
         assert "pop3.oldisp.example:995 (SSL/TLS)" in static_text(app, "#mailbox-detail")
         assert "● active: Work" in static_text(app, "#active-summary")
 
@@ -201,6 +203,8 @@ async def test_untrusted_names_render_literally(app_factory: AppFactory) -> None
         names = [table.get_row_at(index)[1].plain for index in range(table.row_count)]
         assert names == ["[@click=app.quit]gnp.exe", "[b]x[/b]"]
         assert "[b]x[/b]" in static_text(app, "#active-summary")
+        table.move_cursor(row=0)  # from the active mailbox to the hostile name
+        await pilot.pause()
         assert "[@click=app.quit]gnp.exe" in static_text(app, "#mailbox-detail")
         await pilot.click("#mailbox-detail", offset=(2, 0))
         await pilot.pause()

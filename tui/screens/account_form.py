@@ -145,6 +145,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self._editing_name: str | None = account.name if account is not None else None
         self._secret_key: str | None = account.secret_key if account is not None else None
         self._base = settings_of(account) if account is not None else AccountSettings()
+        self._incoming_passed: AccountSettings | None = None
+        """The settings whose incoming login passed when only the outgoing check failed."""
         self.sub_title = "Edit mailbox" if account is not None else "Add a mailbox"
         self._verified: tuple[_Submission, str] | None = None
         """After an outgoing check failed: what passed the incoming login, and why the
@@ -211,7 +213,11 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         submission = None if self.busy else self._submission()
         if submission is not None:
             self.status.busy("Saving without a successful test…")
-            self._save_untested(submission)
+            if submission.settings == self._incoming_passed:
+                message = "Saved: the incoming server passed its test, the outgoing server did not."
+            else:
+                message = "Saved without a successful test."
+            self._save_untested(submission, message)
 
     def action_save_incoming_verified(self) -> None:
         """Save what passed the incoming login although the outgoing check failed, as long as
@@ -303,11 +309,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         return dataclasses.replace(result, message=result.message + note) if note else result
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
-    def _save_untested(self, submission: _Submission) -> None:
+    def _save_untested(self, submission: _Submission, message: str) -> None:
         if not get_current_worker().is_cancelled:
-            outcome = self._save(
-                submission, tested=False, message="Saved without a successful test."
-            )
+            outcome = self._save(submission, tested=False, message=message)
             self.post_message(AccountSaved(outcome))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
@@ -375,6 +379,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         if failed.verified is not None:
             self._offer_incoming_verified((failed.verified, result.message))
         settings, _ = self.fields.settings()
+        self._incoming_passed = settings if failed.outgoing else None
         if failed.outgoing:
             host, port = settings.outgoing_host, settings.outgoing_port
         else:

@@ -20,6 +20,10 @@ from tui.core.text import clean
 from tui.services import CertificateInfo
 from tui.widgets.safe_text import safe_content
 
+DIALOG_BREAKPOINTS = [(0, "-narrow"), (80, "-normal")]
+"""Below 80 columns a dialog's buttons do not fit on one line: `-narrow` stacks them
+(app.tcss), so none is cut off, the safe Cancel least of all."""
+
 
 class DeleteChoice(StrEnum):
     """What happens to the mail already fetched from a mailbox that is removed."""
@@ -30,10 +34,30 @@ class DeleteChoice(StrEnum):
     """The account and every message fetched from it are deleted here (never on the server)."""
 
 
+def _common_name(subject: str) -> str:
+    """The CN of an RFC 4514 subject ("O=Example,CN=mail.example.test"), or ""."""
+    parts = [part.strip() for part in clean(subject).split(",")]
+    return next((part[3:] for part in parts if part.upper().startswith("CN=")), "")
+
+
+def certificate_names(cert: CertificateInfo) -> list[str]:
+    """The names the certificate is for, each once (case does not make a new name): its
+    subject alternative names, or its subject's CN when it has none."""
+    names = [clean(name) for name in cert.san] or [_common_name(cert.subject)]
+    seen: set[str] = set()
+    unique = []
+    for name in names:
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            unique.append(name)
+    return unique
+
+
 class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
     """Asks before removing a mailbox, and whether its fetched mail goes too."""
 
     AUTO_FOCUS = "#cancel"
+    HORIZONTAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     DEFAULT_CSS = """
     ConfirmDeleteDialog #delete-text {
@@ -137,6 +161,7 @@ class CertificateTrustDialog(ModalScreen[bool]):
     """Shows an untrusted certificate and asks whether to pin it; True means pin."""
 
     AUTO_FOCUS = "#refuse"
+    HORIZONTAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     DEFAULT_CSS = """
     CertificateTrustDialog #certificate-reason, CertificateTrustDialog #certificate-details {
@@ -180,13 +205,17 @@ class CertificateTrustDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         cert = self.certificate
         reason = clean(cert.reason) or "it could not be verified"
+        names = certificate_names(cert)
+        subject = clean(cert.subject)
+        # A subject that is only "CN=<one of the names>" would list that name twice.
+        subject_is_a_name = subject == f"CN={_common_name(subject)}" and _common_name(
+            subject
+        ).casefold() in {name.casefold() for name in names}
         details = Content.assemble(
             ("Server      ", "dim"),
             clean(self._server),
             "\n",
-            ("Subject     ", "dim"),
-            clean(cert.subject) or "(none)",
-            "\n",
+            *(() if subject_is_a_name else (("Subject     ", "dim"), subject or "(none)", "\n")),
             ("Issuer      ", "dim"),
             clean(cert.issuer) or "(none)",
             " (self-signed)" if cert.self_signed else "",
@@ -195,7 +224,7 @@ class CertificateTrustDialog(ModalScreen[bool]):
             f"{_when(cert.not_before)} to {_when(cert.not_after)}",
             "\n",
             ("Names       ", "dim"),
-            clean(", ".join(cert.san)) or "(none)",
+            ", ".join(names) or "(none)",
         )
         with Vertical(id="certificate-dialog", classes="dialog -warning"):
             yield Static("Untrusted certificate", classes="dialog-title")
@@ -238,6 +267,7 @@ class ErrorDialog(ModalScreen[None]):
     """A failure that needs reading, not a toast that vanishes: title, details, OK."""
 
     AUTO_FOCUS = "#ok"
+    HORIZONTAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     BINDINGS = [
         Binding("escape,enter", "dismiss(None)", "Close", id="error-close", tooltip="Close"),

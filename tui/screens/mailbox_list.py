@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -55,6 +55,9 @@ EMPTY_STATE = (
 RELOAD_SECONDS = 30.0
 """Reload from the database this often, so fetches run by cron or another session show up."""
 REMOVE_GROUP = "remove-mailbox"
+NARROW_FOOTER_WIDTH = 80
+"""Below this the footer drops its spacing and the ^p hint (F1 help lists the palette), so the
+daily keys (add, switch, fetch, open, help) stay on screen."""
 
 
 @dataclass
@@ -160,6 +163,8 @@ class MailboxListScreen(Screen[None]):
     def __init__(self, services: Services) -> None:
         super().__init__()
         self._services = services
+        self._cursor_placed = False
+        """False until the first load with rows has put the cursor on the active mailbox."""
         self.sub_title = "Mailboxes"
 
     def compose(self) -> ComposeResult:
@@ -173,6 +178,7 @@ class MailboxListScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._fit_footer(self.app.size.width)
         self.reload()
         self.set_interval(RELOAD_SECONDS, self.reload)
         self.warn_about_loose_permissions()
@@ -204,6 +210,15 @@ class MailboxListScreen(Screen[None]):
             self.notify("poptui's files are private now.", markup=False)
         self.loose_files = loose_private_files(database_proxy.obj)
 
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_footer(event.size.width)
+
+    def _fit_footer(self, width: int) -> None:
+        narrow = width < NARROW_FOOTER_WIDTH
+        footer = self.query_one(Footer)
+        footer.compact = narrow
+        footer.show_command_palette = not narrow
+
     @property
     def table(self) -> MailboxTable:
         return self.query_one(MailboxTable)
@@ -217,6 +232,10 @@ class MailboxListScreen(Screen[None]):
         rows = load_rows(self._services.accounts)
         table = self.table
         table.show_rows(rows, self._services.clock())
+        if select_account is None and not self._cursor_placed:
+            select_account = next((row.account_id for row in rows if row.is_active), None)
+        if rows:
+            self._cursor_placed = True
         if select_account is not None:
             table.select_account(select_account)
         empty = not rows

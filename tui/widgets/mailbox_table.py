@@ -23,6 +23,11 @@ from tui.widgets.safe_text import safe_text
 ACTIVE_MARKER = "● active"
 WIDE_LAYOUT_MIN_WIDTH = 110
 """From this width the table has room for a Server column; below it the detail pane shows it."""
+STATE_MIN_WIDTH = 15
+"""Room for "· never fetched": the state of each mailbox is what must stay visible."""
+GIVE_WAY_ORDER = ("server", "address", "new", "last", "active")
+"""When the table is too narrow, these columns are dropped first to last (the detail pane and
+the active-mailbox line still say what they held); Mailbox and State always stay."""
 
 
 class MailboxState(StrEnum):
@@ -134,6 +139,7 @@ class MailboxTable(DataTable[Text]):
         self._rows: list[MailboxRow] = []
         self._now: datetime | None = None
         self._wide: bool | None = None
+        self._columns: tuple[str, ...] = ()
         self._fetching: dict[int, str] = {}
         """account id → what its running fetch is doing ("fetching 12/40"), shown as its State."""
 
@@ -184,8 +190,13 @@ class MailboxTable(DataTable[Text]):
                 self.move_cursor(row=index, animate=False, scroll=True)
                 return
 
+    @property
+    def columns_shown(self) -> tuple[str, ...]:
+        """The keys of the columns that fit the current width, left to right."""
+        return self._columns
+
     def on_resize(self) -> None:
-        if self._wide != self._is_wide():
+        if self._wide != self._is_wide() or self._columns != tuple(self._column_widths()):
             self._fill()
 
     def _is_wide(self) -> bool:
@@ -193,7 +204,10 @@ class MailboxTable(DataTable[Text]):
         return width >= WIDE_LAYOUT_MIN_WIDTH
 
     def _column_widths(self) -> dict[str, int]:
-        """Fixed widths that fill the table exactly; the state column takes what is left."""
+        """Fixed widths that fill the table exactly; the state column takes what is left.
+
+        Columns that do not fit give way in `GIVE_WAY_ORDER`, so at 60 columns the state of
+        each mailbox is still on screen instead of being pushed off the right edge."""
         width = self.size.width or self.app.size.width
         if len(self._rows) + 1 > (self.size.height or self.app.size.height):
             width -= self.styles.scrollbar_size_vertical
@@ -202,8 +216,15 @@ class MailboxTable(DataTable[Text]):
             widths = {"active": 8, "name": 14, "address": 24, "server": 24, "last": 10, "new": 3}
         else:
             widths = {"active": 8, "name": 12, "address": 20, "last": 10, "new": 3}
-        used = sum(widths.values()) + padding * (len(widths) + 1)
-        widths["state"] = max(13, width - used)
+
+        def used() -> int:
+            return sum(widths.values()) + padding * (len(widths) + 1) + STATE_MIN_WIDTH
+
+        for key in GIVE_WAY_ORDER:
+            if used() <= width:
+                break
+            widths.pop(key, None)
+        widths["state"] = max(STATE_MIN_WIDTH, width - used() + STATE_MIN_WIDTH)
         return widths
 
     def _fill(self) -> None:
@@ -220,6 +241,7 @@ class MailboxTable(DataTable[Text]):
             "state": "State",
         }
         widths = self._column_widths()
+        self._columns = tuple(widths)
         for key, width in widths.items():
             self.add_column(Text(labels[key], end=""), width=width, key=key)
         now = self._now or datetime.min
@@ -245,8 +267,13 @@ class MailboxTable(DataTable[Text]):
             state = Text(f"↻ {self._fetching[row.account_id]}", style="bold cyan", end="")
         state.no_wrap = True
         state.overflow = "ellipsis"
-        cells = [marker, cell(row.name), cell(row.email)]
-        if "server" in widths:
-            cells.append(cell(row.server))
-        cells += [cell(describe_age(row.last_fetch_at, now)), new, state]
-        return cells
+        cells = {
+            "active": marker,
+            "name": cell(row.name),
+            "address": cell(row.email),
+            "server": cell(row.server),
+            "last": cell(describe_age(row.last_fetch_at, now)),
+            "new": new,
+            "state": state,
+        }
+        return [cells[key] for key in widths]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui.core.errors import PoptuiError
-from tui.core.mail.mime import Leaf, leaves, parse_bytes, payload_bytes, unsurrogate
+from tui.core.mail.mime import Leaf, leaves, parse_bytes, payload_bytes
+from tui.core.mail.parse import unsurrogate
 from tui.core.text import clean
 
 MAX_FILENAME_BYTES = 200

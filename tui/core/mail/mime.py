@@ -8,48 +8,22 @@ here raises on malformed input except `parse_bytes`, whose callers catch everyth
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from email.policy import compat32
 
-from tui.core.mail.parse import decode_header_value
+from tui.core.mail.parse import decode_header_value, raw_headers, unsurrogate
 
 MAX_DEPTH = 40
 """MIME nesting deeper than this is not followed (a crafted message could nest thousands)."""
 
-_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _LATIN_1 = codecs.lookup("iso-8859-1").name
 
 
 def parse_bytes(raw: bytes) -> EmailMessage:
     return BytesParser(policy=compat32).parsebytes(raw)
-
-
-def unsurrogate(text: str) -> str:
-    """Undo the surrogateescape the email package uses for raw 8-bit header bytes."""
-    if not any("\udc80" <= char <= "\udcff" for char in text):
-        return text
-    data = text.encode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")
-
-
-def raw_headers(part: EmailMessage, name: str) -> list[str]:
-    """Header values as sent, raw 8-bit bytes read as UTF-8 (or cp1252), unfolded.
-
-    `Message.get` would turn raw 8-bit bytes into U+FFFD before we could decode them.
-    """
-    wanted = name.lower()
-    return [
-        _FOLDING.sub("", unsurrogate(str(value)))
-        for key, value in part.raw_items()
-        if key.lower() == wanted
-    ]
 
 
 @dataclass

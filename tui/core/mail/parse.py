@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _ATTACHMENT = re.compile(
     rb"^content-disposition:[ \t]*attachment|^content-type:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*name\s*=",
     re.IGNORECASE | re.MULTILINE,
@@ -53,6 +55,33 @@ class MessageSummary:
 def header_block(raw: bytes) -> bytes:
     match = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES)
     return raw[: match.end()] if match else raw[:MAX_HEADER_BYTES]
+
+
+def unsurrogate(text: str) -> str:
+    """Undo the surrogateescape the email package uses for raw 8-bit header bytes.
+
+    Raw 8-bit headers (not RFC 2047) are usually UTF-8; otherwise windows-1252, a superset of
+    Latin-1 for text. The message list and the reader both read headers through here."""
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def raw_headers(part: Message, name: str) -> list[str]:
+    """Header values as sent, raw 8-bit bytes read by `unsurrogate`, unfolded.
+
+    `Message.get` would turn raw 8-bit bytes into U+FFFD before we could decode them.
+    """
+    wanted = name.lower()
+    return [
+        _FOLDING.sub("", unsurrogate(str(value)))
+        for key, value in part.raw_items()
+        if key.lower() == wanted
+    ]
 
 
 def decode_header_value(value: str | None) -> str:
@@ -155,24 +184,32 @@ def summarize(raw: bytes) -> MessageSummary:
     try:
         head = header_block(raw)
         complete = _HEADER_END.search(head) is not None or len(raw) <= MAX_HEADER_BYTES
-        # Raw 8-bit headers (not RFC 2047) are usually UTF-8; otherwise Latin-1 keeps every byte.
-        try:
-            text = head.decode("utf-8")
-        except UnicodeDecodeError:
-            text = head.decode("latin-1")
-        headers = HeaderParser(policy=compat32).parsestr(text)
-        message_id = (headers.get("Message-ID") or "").strip()[:998]
+        # Bytes kept as surrogates, each header then decoded on its own exactly as the reader
+        # does (`raw_headers`), so a raw 8-bit subject reads the same in the list and the reader.
+        parsed = HeaderParser(policy=compat32).parsestr(head.decode("ascii", "surrogateescape"))
+
+        def first(name: str) -> str | None:
+            values = raw_headers(parsed, name)
+            return values[0] if values else None
+
+        message_id = (first("Message-ID") or "").strip()[:998]
+        senders, recipients = raw_headers(parsed, "From"), raw_headers(parsed, "To")
+        copied = raw_headers(parsed, "Cc")
         wanted = {name.lower() for name in PARTY_HEADERS}
-        parties = [value for name, value in headers.items() if name.strip().lower() in wanted]
+        parties = [
+            _FOLDING.sub("", unsurrogate(str(value)))
+            for name, value in parsed.raw_items()
+            if name.strip().lower() in wanted
+        ]
         # A header block cut short, or one whose lines the parser gave up on (a line that is not
         # a header ends the block early), may hide an address: fail closed.
-        readable = complete and not headers.defects and not headers.get_payload()
+        readable = complete and not parsed.defects and not parsed.get_payload()
         domains = domains_of(parties) if readable else UNREADABLE_DOMAINS
         return MessageSummary(
-            from_addr=_addresses(headers.get_all("From") or []),
-            to_addrs=_addresses((headers.get_all("To") or []) + (headers.get_all("Cc") or [])),
-            subject=decode_header_value(headers.get("Subject")),
-            date=_date(headers.get("Date")),
+            from_addr=_addresses(senders),
+            to_addrs=_addresses(recipients + copied),
+            subject=decode_header_value(first("Subject")),
+            date=_date(first("Date")),
             message_id=message_id,
             has_attachments=_ATTACHMENT.search(raw, len(head)) is not None,
             party_domains=domains,

@@ -15,7 +15,7 @@ from email.message import Message as EmailMessage
 from tui.core.mail import mime
 from tui.core.mail.attachments import AttachmentInfo, list_attachments
 from tui.core.mail.html_text import html_to_text
-from tui.core.mail.parse import decode_header_value, summarize
+from tui.core.mail.parse import decode_header_value, raw_headers, summarize
 from tui.core.text import clean
 
 MAX_BODY_CHARS = 500_000
@@ -71,7 +71,7 @@ def _body_of(leaves: list[mime.Leaf]) -> tuple[str, str]:
 def _header_lines(message: EmailMessage) -> tuple[HeaderLine, ...]:
     lines = []
     for name in HEADER_NAMES:
-        values = mime.raw_headers(message, name)
+        values = raw_headers(message, name)
         if not values and name in ("To", "Cc"):
             continue
         decoded = ", ".join(decode_header_value(value) for value in values)
