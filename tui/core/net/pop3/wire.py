@@ -287,10 +287,11 @@ class Pop3Wire:
             end = buf.find(b"\r\n.\r\n")
             if end >= 0:
                 total += end + 2 - len(buf)
-                del buf[: end + 5]
-                return total
             if total > budget.skip_up_to:
                 raise self.too_large(budget.what, budget.skip_up_to)
+            if end >= 0:
+                del buf[: end + 5]
+                return total
             keep = bytes(buf[-4:])
             buf.clear()
             buf += keep
