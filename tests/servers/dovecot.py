@@ -36,7 +36,6 @@ import pwd
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import tempfile
 import time
@@ -46,9 +45,9 @@ from types import TracebackType
 from typing import Self
 
 from tests.servers.certs import DEFAULT_SAN, CertMaterial, make_self_signed
+from tests.servers.pop3_server import HOST, LocalPop3Server
 from tests.servers.tcp_proxy import free_tcp_ports
 
-HOST = "127.0.0.1"
 DEBIAN_PACKAGES = "dovecot-core dovecot-pop3d"
 _SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin")
 
@@ -135,7 +134,7 @@ def _user_ids(name: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-class DovecotServer:
+class DovecotServer(LocalPop3Server):
     """A throw-away Dovecot instance (POP3 only) in its own temporary directory.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`.
@@ -187,46 +186,8 @@ class DovecotServer:
         self._cert: CertMaterial = cert or make_self_signed(self._dir / "tls", san=cert_san)
 
     # ------------------------------------------------------------------ facts
-    @property
-    def host(self) -> str:
-        return HOST
-
-    def _port(self, index: int) -> int:
-        if self._ports is None:
-            raise DovecotError("Dovecot is not running")
-        return self._ports[index]
-
-    @property
-    def plain_port(self) -> int:
-        """Plain-text POP3; STLS is neither advertised nor accepted."""
-        return self._port(0)
-
-    @property
-    def starttls_port(self) -> int:
-        """Plain-text POP3 that advertises and accepts STLS."""
-        return self._port(1)
-
-    @property
-    def tls_port(self) -> int:
-        """Implicit TLS POP3 (TLS handshake first)."""
-        return self._port(2)
-
-    @property
-    def cert(self) -> CertMaterial:
-        return self._cert
-
-    @property
-    def cert_path(self) -> Path:
-        return self._cert.cert_path
-
-    @property
-    def cert_fingerprint(self) -> str:
-        """SHA-256 of the server certificate (DER), ``AB:CD:...`` uppercase."""
-        return self._cert.fingerprint
-
-    @property
-    def workdir(self) -> Path:
-        return self._dir
+    def _not_running(self) -> Exception:
+        return DovecotError("Dovecot is not running")
 
     @property
     def conf_path(self) -> Path:
@@ -235,19 +196,6 @@ class DovecotServer:
     @property
     def log_path(self) -> Path:
         return self._dir / "dovecot.log"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def users(self) -> dict[str, str]:
-        """A copy of the user table (name -> password)."""
-        return dict(self._users)
-
-    def client_context(self, *, check_hostname: bool = True) -> ssl.SSLContext:
-        """An SSL context that trusts this server's certificate."""
-        return self._cert.client_context(check_hostname=check_hostname)
 
     def log_text(self) -> str:
         parts = []
