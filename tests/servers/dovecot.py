@@ -35,7 +35,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -186,8 +185,10 @@ class DovecotServer(LocalPop3Server):
         self._cert: CertMaterial = cert or make_self_signed(self._dir / "tls", san=cert_san)
 
     # ------------------------------------------------------------------ facts
-    def _not_running(self) -> Exception:
-        return DovecotError("Dovecot is not running")
+    _name = "Dovecot"
+
+    def _error(self, message: str) -> Exception:
+        return DovecotError(message)
 
     @property
     def conf_path(self) -> Path:
@@ -436,35 +437,6 @@ service pop3-login-nostls {{
                 if "in use" not in self.log_text():
                     break
         raise last_error or DovecotError("Dovecot did not start")
-
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self._start_timeout
-        pending = [self.plain_port, self.starttls_port, self.tls_port]
-        while pending:
-            if self._proc.poll() is not None:
-                raise DovecotError(
-                    f"Dovecot exited with status {self._proc.returncode} during start.\n"
-                    f"--- log ---\n{self.log_text()}"
-                )
-            port = pending[0]
-            try:
-                with socket.create_connection((HOST, port), timeout=2) as sock:
-                    if port != self.tls_port:
-                        sock.settimeout(5)
-                        greeting = sock.recv(512)
-                        if not greeting.startswith(b"+OK"):
-                            raise OSError(f"unexpected greeting {greeting!r}")
-                pending.pop(0)
-                continue
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise DovecotError(
-                    f"Dovecot did not accept connections on {HOST}:{port} within "
-                    f"{self._start_timeout}s.\n--- log ---\n{self.log_text()}"
-                )
-            time.sleep(0.05)
 
     def _kill(self) -> None:
         """Kill the master and everything in its process group, without asking."""

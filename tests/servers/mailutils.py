@@ -30,7 +30,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -133,8 +132,10 @@ class MailutilsServer(LocalPop3Server):
         self._cert: CertMaterial = cert or make_self_signed(self._dir / "tls", san=cert_san)
 
     # ------------------------------------------------------------------ facts
-    def _not_running(self) -> Exception:
-        return MailutilsError("pop3d is not running")
+    _name = "pop3d"
+
+    def _error(self, message: str) -> Exception:
+        return MailutilsError(message)
 
     @property
     def conf_path(self) -> Path:
@@ -339,36 +340,6 @@ server {HOST}:{tls} {{
                 if "in use" not in self.log_text():
                     break
         raise last_error or MailutilsError("pop3d did not start")
-
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self._start_timeout
-        pending = [self.plain_port, self.starttls_port, self.tls_port]
-        while pending:
-            if self._proc.poll() is not None:
-                raise MailutilsError(
-                    f"pop3d exited with status {self._proc.returncode} during start.\n"
-                    f"--- log ---\n{self.log_text()}"
-                )
-            port = pending[0]
-            try:
-                with socket.create_connection((HOST, port), timeout=2) as sock:
-                    if port != self.tls_port:
-                        sock.settimeout(5)
-                        greeting = sock.recv(512)
-                        if not greeting.startswith(b"+OK"):
-                            raise OSError(f"unexpected greeting {greeting!r}")
-                        sock.sendall(b"QUIT\r\n")
-                pending.pop(0)
-                continue
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise MailutilsError(
-                    f"pop3d did not accept connections on {HOST}:{port} within "
-                    f"{self._start_timeout}s.\n--- log ---\n{self.log_text()}"
-                )
-            time.sleep(0.05)
 
     def _kill(self) -> None:
         """Kill the supervisor, pop3d and every session child in their process group."""

@@ -6,8 +6,10 @@ the subclasses start, configure and feed their own server.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 from tests.servers.certs import CertMaterial
@@ -23,10 +25,50 @@ class LocalPop3Server:
     _users: dict[str, str]
     _proc: subprocess.Popen[bytes] | None
     _ports: tuple[int, int, int] | None
+    _start_timeout: float
+    _name = "the server"
+    """How errors name the program ("Dovecot", "pop3d")."""
+
+    def _error(self, message: str) -> Exception:
+        """The subclass's own error type for a server that misbehaves in the harness."""
+        return RuntimeError(message)
 
     def _not_running(self) -> Exception:
-        """The error to raise for a port asked of a stopped server."""
-        return RuntimeError(f"{type(self).__name__} is not running")
+        return self._error(f"{self._name} is not running")
+
+    def log_text(self) -> str:
+        return ""
+
+    def _wait_ready(self) -> None:
+        """Until every listener answers (+OK greeting on the plain ones), or the start timeout."""
+        assert self._proc is not None
+        deadline = time.monotonic() + self._start_timeout
+        pending = [self.plain_port, self.starttls_port, self.tls_port]
+        while pending:
+            if self._proc.poll() is not None:
+                raise self._error(
+                    f"{self._name} exited with status {self._proc.returncode} during start.\n"
+                    f"--- log ---\n{self.log_text()}"
+                )
+            port = pending[0]
+            try:
+                with socket.create_connection((HOST, port), timeout=2) as sock:
+                    if port != self.tls_port:
+                        sock.settimeout(5)
+                        greeting = sock.recv(512)
+                        if not greeting.startswith(b"+OK"):
+                            raise OSError(f"unexpected greeting {greeting!r}")
+                        sock.sendall(b"QUIT\r\n")
+                pending.pop(0)
+                continue
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise self._error(
+                    f"{self._name} did not accept connections on {HOST}:{port} within "
+                    f"{self._start_timeout}s.\n--- log ---\n{self.log_text()}"
+                )
+            time.sleep(0.05)
 
     @property
     def host(self) -> str:
