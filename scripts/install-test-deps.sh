@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on Debian 12: the real servers the tests start
 # themselves (Dovecot and GNU Mailutils pop3d, PostgreSQL), tmux for the terminal test, the
-# benchmark peers, and the Python packages in .venv. Safe to run again.
+# benchmark and import peers (fetchmail, getmail6, mpop), procmail and Dovecot LMTP for the
+# delivery targets, and the Python packages in .venv. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
