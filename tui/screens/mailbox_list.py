@@ -14,7 +14,6 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
@@ -38,15 +37,8 @@ from tui.screens.account_form import AccountFormScreen, FormOutcome
 from tui.screens.dialogs import ConfirmDeleteDialog, DeleteChoice, ErrorDialog
 from tui.services import Services
 from tui.widgets.fetch_status import FetchStatus
-from tui.widgets.mailbox_table import (
-    ACTIVE_MARKER,
-    MailboxRow,
-    MailboxState,
-    MailboxTable,
-    describe_age,
-    load_rows,
-    state_text,
-)
+from tui.widgets.mailbox_detail import active_summary, mailbox_detail
+from tui.widgets.mailbox_table import MailboxRow, MailboxTable, load_rows
 
 EMPTY_STATE = (
     "No mailboxes yet — press a to add one, or run `poptui account add` from a shell.\n\n"
@@ -248,65 +240,12 @@ class MailboxListScreen(Screen[None]):
             table.focus()
 
     def _show_active_summary(self, rows: Sequence[MailboxRow]) -> None:
-        summary = self.query_one("#active-summary", Static)
-        active = next((row for row in rows if row.is_active), None)
-        if not rows:
-            summary.update("")
-        elif active is None:
-            summary.update(
-                Content("No active mailbox: highlight one and press s to fetch from it.").stylize(
-                    "$text-warning"
-                )
-            )
-        else:
-            summary.update(
-                Content.assemble(
-                    (f"{ACTIVE_MARKER}: ", "bold"),
-                    (clean(active.name), "bold"),
-                    f" <{clean(active.email)}> — the mailbox that is fetched",
-                )
-            )
+        self.query_one("#active-summary", Static).update(active_summary(rows))
 
     def _show_detail(self) -> None:
-        detail = self.query_one("#mailbox-detail", Static)
         row = self.table.highlighted
-        if row is None:
-            detail.update("")
-            return
-        now = self._services.clock()
-        name = Content.styled(clean(row.name), "bold")
-        header = Content.assemble(
-            name,
-            (f"  {ACTIVE_MARKER}", "bold $success") if row.is_active else "",
-            f"  {clean(row.email)}",
-        )
-        server = Content.assemble(
-            ("Server  ", "dim"),
-            f"{clean(row.server)} ({row.security})",
-            ("  ·  ", "dim"),
-            row.delete_policy,
-        )
-        fetched = describe_age(row.last_fetch_at, now)
-        last = Content.assemble(
-            ("Fetched ", "dim"),
-            fetched,
-            "  ",
-            Content.from_rich_text(state_text(row, with_reason=True)),
-        )
-        mail = Content.assemble(
-            ("Mail    ", "dim"),
-            f"{row.message_count:,} message{'s' if row.message_count != 1 else ''} here",
-            f", {row.last_fetch_new} new in the last fetch" if row.last_fetch_at else "",
-        )
-        lines = [header, server, last, mail]
-        if row.state is MailboxState.DISABLED:
-            lines.append(
-                Content(
-                    "Not fetched until fixed: a new password (p) or settings that pass "
-                    "Test & save (e) enable it again."
-                ).stylize("$text-warning")
-            )
-        detail.update(Content("\n").join(lines))
+        detail = self.query_one("#mailbox-detail", Static)
+        detail.update("" if row is None else mailbox_detail(row, self._services.clock()))
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:

@@ -2,7 +2,8 @@
 
 `AccountFields` holds everything typed and what the form filled in itself; the screen around it
 (`tui.screens.account_form`) asks it for the settings when testing and saving. The rules behind
-the checks live in `tui.core.setup` (validation, providers, form_rules).
+the checks live in `tui.core.setup` (validation, providers, form_rules); which widgets there are
+and their ids, in `tui.widgets.account_field_layout`.
 """
 
 from __future__ import annotations
@@ -38,41 +39,17 @@ from tui.core.setup.form_rules import (
 )
 from tui.core.setup.validation import Problem, parse_port, problems_by_field
 from tui.core.text import clean
-from tui.widgets.form_fields import FieldMessage, attr_field, attr_id, security_select
-from tui.widgets.marked_choices import MarkedRadioButton
+from tui.widgets.account_field_layout import (
+    FORM_FIELDS,
+    GMAIL_RECENT_FORCES_LEAVE,
+    compose_fields,
+    policy_button_id,
+)
+from tui.widgets.form_fields import FieldMessage, attr_id
 from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
 
-FORM_FIELDS: tuple[str, ...] = (
-    "name",
-    "email",
-    "incoming_host",
-    "incoming_port",
-    "incoming_security",
-    "username",
-    "password",
-    "outgoing_host",
-    "outgoing_port",
-    "outgoing_security",
-    "outgoing_username",
-    "outgoing_password",
-    "delete_policy",
-    "delete_after_days",
-    "poll_minutes",
-)
-"""`AccountSettings` attributes (plus the two passwords) with a widget, in tab order; each
-widget's id is the attribute with hyphens, and its message line is `#<id>-message`."""
-
-GMAIL_RECENT_FORCES_LEAVE = (
-    "The username starts with recent: (Gmail's mode for several POP clients), so messages "
-    "stay on the server: deleting them here would take them from your other clients too."
-)
-INTRO_ADD = "Tab moves between fields. Test & save logs in, and saves only if that works."
-INTRO_EDIT = "Change what you need; empty password fields keep the stored passwords."
-
-
-def policy_button_id(policy: DeletePolicy) -> str:
-    return f"policy-{attr_id(policy.value)}"
+__all__ = ["FORM_FIELDS", "GMAIL_RECENT_FORCES_LEAVE", "AccountFields"]
 
 
 class AccountFields(VerticalScroll):
@@ -139,60 +116,7 @@ class AccountFields(VerticalScroll):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        base = self._base
-        unchanged = "unchanged (type to replace)" if self.editing else ""
-        yield Static(INTRO_EDIT if self.editing else INTRO_ADD, id="form-intro")
-        yield attr_field("name", "Account name", Input(base.name, placeholder="e.g. Work"))
-        yield attr_field(
-            "email",
-            "Email address",
-            Input(base.email, placeholder="name@example.com"),
-            ProviderSummary(id="preset-summary"),
-        )
-        yield Static("Incoming server (POP3)", classes="section-title")
-        yield attr_field(
-            "incoming_host", "Server", Input(base.incoming_host, placeholder="pop.example.com")
-        )
-        yield attr_field("incoming_port", "Port", Input(str(base.incoming_port), classes="short"))
-        yield attr_field("incoming_security", "Security", security_select(base.incoming_security))
-        yield attr_field(
-            "username", "Username", Input(base.username, placeholder="usually the address")
-        )
-        yield attr_field(
-            "password",
-            "Password",
-            Input(password=True, placeholder=unchanged),
-            PasswordHint(id="password-hint"),
-        )
-        yield Static(id="pin-summary")
-        yield OutgoingServerFields(base, password_placeholder=unchanged)
-        yield Static("Fetching", classes="section-title")
-        yield attr_field(
-            "delete_policy",
-            "Delete messages",
-            RadioSet(
-                *(
-                    MarkedRadioButton(
-                        policy.label, policy is base.delete_policy, id=policy_button_id(policy)
-                    )
-                    for policy in DeletePolicy
-                ),
-                compact=True,
-            ),
-            Static(GMAIL_RECENT_FORCES_LEAVE, id="delete-explanation"),
-        )
-        yield attr_field(
-            "delete_after_days",
-            "After (days)",
-            Input(str(base.delete_after_days), classes="short"),
-        )
-        yield attr_field(
-            "poll_minutes",
-            "Fetch every",
-            Input(str(base.poll_minutes), classes="short"),
-            Static("minutes, while this mailbox is the active one", classes="field-hint"),
-        )
-        yield FieldMessage(id="other-problems")
+        yield from compose_fields(self._base, editing=self.editing)
 
     def on_mount(self) -> None:
         if not self.editing:
