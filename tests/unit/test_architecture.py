@@ -19,7 +19,7 @@ CORE_LAYERS: list[set[str]] = [
     {"text", "errors", "settings", "lazy"},
     {"net", "mail"},
     {"storage"},
-    {"secrets", "sharing"},
+    {"secrets", "sharing", "delivery"},
     {"setup"},
     {"sync"},
 ]

@@ -213,6 +213,8 @@ _POLICY_TABLE: tuple[tuple[str, tuple[_Policy, ...]], ...] = (
     )),
     ("uidl_alias", (_Policy("alias_own", "ALL", _OWNS, _OWNS),)),
     ("fetch_log", (_Policy("fetch_log_own", "ALL", _OWNS, _OWNS),)),
+    ("delivery_target", (_Policy("delivery_target_own", "ALL", _OWNS, _OWNS),)),
+    ("delivery", (_Policy("delivery_own", "ALL", _OWNS, _OWNS),)),
     ("setting", (_Policy("setting_own", "ALL", _OWNER_IS_ME, _OWNER_IS_ME),)),
     ("app_user", (
         _Policy("app_user_read", "SELECT", "true"),
@@ -266,6 +268,7 @@ may EXECUTE. The rest run only inside these (as the owner) or as triggers."""
 TABLES = (
     "account", "message", "message_source", "uidl_alias", "fetch_log", "setting",
     "app_user", "sharing_policy", "account_share", "audit_log", "schema_version",
+    "delivery_target", "delivery",
 )  # fmt: skip
 
 
