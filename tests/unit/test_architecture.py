@@ -20,7 +20,7 @@ CORE_LAYERS: list[set[str]] = [
     {"net", "mail"},
     {"storage"},
     {"secrets", "sharing", "delivery"},
-    {"setup"},
+    {"setup", "imports"},
     {"sync"},
 ]
 """Rooms of tui.core from the bottom up: a room may import its own layer's rooms only when it is

@@ -105,4 +105,8 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import messages
 
         return messages.run(context)
+    if command == "import":
+        from tui.cli import imports
+
+        return imports.run(context)
     raise AssertionError(f"unknown command {command!r}")  # the parser allows no other

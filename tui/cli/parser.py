@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sharing_verbs(commands)
     _add_admin_verbs(commands)
     _add_messages_verbs(commands)
+    _add_import(commands)
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument(
@@ -323,3 +324,16 @@ def _add_messages_verbs(commands: Commands) -> None:
         help=f"the newest N (default {DEFAULT_MESSAGE_LIMIT}; 0 for all)",
     )
     listing.add_argument("--json", action="store_true")
+
+
+def _add_import(commands: Commands) -> None:
+    take = commands.add_parser(
+        "import",
+        help="take over a fetchmail, getmail, mpop or "
+        "Thunderbird setup and the mail it already fetched",
+    )
+    take.add_argument("peer", choices=["fetchmail", "getmail", "mpop", "thunderbird"])
+    take.add_argument("path", nargs="?", metavar="PATH", help="default: where the program looks")
+    take.add_argument(
+        "--dry-run", action="store_true", help="show what would be created; change nothing"
+    )

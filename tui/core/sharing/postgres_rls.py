@@ -212,6 +212,7 @@ _POLICY_TABLE: tuple[tuple[str, tuple[_Policy, ...]], ...] = (
         _Policy("source_own", "ALL", _SOURCE_OWNED, _SOURCE_OWNED),
     )),
     ("uidl_alias", (_Policy("alias_own", "ALL", _OWNS, _OWNS),)),
+    ("imported_uidl", (_Policy("imported_own", "ALL", _OWNS, _OWNS),)),
     ("fetch_log", (_Policy("fetch_log_own", "ALL", _OWNS, _OWNS),)),
     ("delivery_target", (_Policy("delivery_target_own", "ALL", _OWNS, _OWNS),)),
     ("delivery", (_Policy("delivery_own", "ALL", _OWNS, _OWNS),)),
@@ -268,7 +269,7 @@ may EXECUTE. The rest run only inside these (as the owner) or as triggers."""
 TABLES = (
     "account", "message", "message_source", "uidl_alias", "fetch_log", "setting",
     "app_user", "sharing_policy", "account_share", "audit_log", "schema_version",
-    "delivery_target", "delivery",
+    "delivery_target", "delivery", "imported_uidl",
 )  # fmt: skip
 
 

@@ -138,6 +138,22 @@ class UidlAlias(BaseModel):
         indexes = ((("account", "uidl"), True),)
 
 
+class ImportedUidl(BaseModel):
+    """A UIDL another program already fetched (`poptui import`): never fetched here, never
+    deleted here either, since poptui holds no copy of that message."""
+
+    id = AutoField()
+
+    account = ForeignKeyField(Account, backref="imported_uidls", on_delete="CASCADE")
+    uidl = CharField(max_length=128)
+    source = CharField(max_length=32)
+    """fetchmail | getmail | mpop | thunderbird"""
+    imported_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "uidl"), True),)
+
+
 class FetchLog(BaseModel):
     """One row per fetch attempt: what happened, for the mailbox list and `poptui doctor`."""
 
@@ -231,6 +247,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Message,
     MessageSource,
     UidlAlias,
+    ImportedUidl,
     FetchLog,
     Setting,
     AppUser,
