@@ -102,14 +102,14 @@ def _parse(text: str, where: str) -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read_string(text, source=where)
+    except configparser.MissingSectionHeaderError as error:
+        raise ConfigSyntaxError(
+            where, error.lineno, "a setting before the first [section]"
+        ) from None
     except configparser.ParsingError as error:
         line = error.errors[0][0] if error.errors else 1
         raise ConfigSyntaxError(
             where, line, "a line that is neither [section] nor key = value"
-        ) from None
-    except configparser.MissingSectionHeaderError as error:
-        raise ConfigSyntaxError(
-            where, error.lineno, "a setting before the first [section]"
         ) from None
     except configparser.Error as error:
         raise ConfigSyntaxError(where, 1, one_line(str(error), 120)) from None
