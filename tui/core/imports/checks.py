@@ -48,6 +48,8 @@ def check(account: FoundAccount) -> None:
         account.unmapped.append("a password that is empty or spans lines: not kept")
         account.password = None
     s.name = mailbox_name(s.name) or mailbox_name(f"{s.username}@{s.incoming_host}")
+    if not s.email:
+        account.unmapped.append("email address: none in this setup; add it in the form")
     account.deletion_words()
 
 
