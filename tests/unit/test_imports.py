@@ -89,7 +89,7 @@ def test_fetchmail_syntax_errors_name_file_and_line(
     with pytest.raises(ConfigSyntaxError) as caught:
         plan_import(Peer.FETCHMAIL, rc)
     assert caught.value.line == line and words in caught.value.message
-    assert caught.value.message.startswith(f"{rc}:{line}: ")
+    assert caught.value.message.startswith(f"~/.fetchmailrc:{line}: ")
 
 
 def test_fetchmail_grammar_noise_and_escapes() -> None:

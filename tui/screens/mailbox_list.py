@@ -266,6 +266,11 @@ class MailboxListScreen(Screen[None]):
     def action_add_mailbox(self) -> None:
         self.app.push_screen(AccountFormScreen(self._services), self._form_closed)
 
+    def action_import_setups(self) -> None:
+        from tui.screens.import_screen import ImportScreen
+
+        self.app.push_screen(ImportScreen(self._services), lambda _: self.reload())
+
     def action_edit_mailbox(self) -> None:
         row = self._highlighted()
         if row is None:
@@ -392,6 +397,11 @@ class MailboxListScreen(Screen[None]):
         """The verbs of this screen for the command palette, and one switch per mailbox."""
         commands = [
             PaletteCommand("Add account", self.action_add_mailbox, "Set up a new mailbox"),
+            PaletteCommand(
+                "Import fetchmail, getmail, mpop or Thunderbird setup",
+                self.action_import_setups,
+                "Take over another program's mailboxes and the mail it already fetched",
+            ),
         ]
         if self.loose_files:
             commands.append(

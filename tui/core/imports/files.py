@@ -38,8 +38,13 @@ class PeerFile:
 
 
 def shown(path: Path | str) -> str:
-    """A path as a message shows it: cleaned of escape sequences, its end kept."""
-    return one_line(str(path), 160, keep_end=True)
+    """A path as a message shows it: under the home directory as ~/…, cleaned of escape
+    sequences, its end kept."""
+    text = str(path)
+    home = str(Path.home())
+    if home != "/" and text.startswith(home + "/"):
+        text = "~" + text[len(home) :]
+    return one_line(text, 160, keep_end=True)
 
 
 def _trusted_owner(uid: int) -> bool:

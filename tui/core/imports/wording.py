@@ -27,6 +27,7 @@ def _account_lines(result: AccountOutcome, dry_run: bool) -> list[str]:
     else:
         verb = "would be created" if dry_run else "created"
     lines = [f"+ {result.name}: {verb}", f"    {_server(found)}", f"    from {found.where}"]
+    lines += [f"    WARNING: {line}" for line in found.warnings]
     s = found.settings
     limits = []
     if s.max_messages_per_fetch:
@@ -51,7 +52,6 @@ def _account_lines(result: AccountOutcome, dry_run: bool) -> list[str]:
             f"({new} {'to file' if dry_run else 'filed'}): those messages are never fetched again"
         )
     lines += [f"    {line}" for line in found.mapped]
-    lines += [f"    WARNING: {line}" for line in found.warnings]
     if found.unmapped:
         lines.append("    could not be mapped:")
         lines += [f"      - {line}" for line in found.unmapped]
