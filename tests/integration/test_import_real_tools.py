@@ -16,6 +16,7 @@ from tests.conftest import PopUser
 from tests.integration.fetch_helpers import make_message
 from tests.servers.dovecot import DovecotServer
 from tests.unit.cli_helpers import PoptuiRunner
+from tui.core.delivery import list_targets
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, ImportedUidl, Message, MessageSource
 
@@ -110,7 +111,7 @@ def test_poptui_fetches_only_the_mail_the_real_tool_did_not(
     assert imported.code == 0, imported.err
     assert "Created 1 mailboxes, stored 1 passwords, filed 3 already-fetched UIDLs" in imported.out
     assert "password: clear text in" in imported.out
-    assert "could not be mapped" in imported.out  # the tool's delivery command, its CA file
+    assert "could not be mapped" in imported.out  # the tool's CA file
     assert pop_user.password not in imported.out + imported.err
 
     again = poptui("import", peer, str(path))  # idempotent
@@ -121,6 +122,8 @@ def test_poptui_fetches_only_the_mail_the_real_tool_did_not(
     open_database(poptui.url)
     (account,) = Account.select()
     assert account.delete_policy == "leave"  # every tool kept mail on the server
+    (target,) = list_targets(account)  # the tool's delivery command, run without a shell
+    assert target.kind.value == "mda" and "cat >/dev/null" in target.address
     fetched = poptui("fetch", "--account", account.name, "--ca-file", str(dovecot.cert_path))
     assert fetched.code == 0, fetched.err + fetched.out
 

@@ -60,10 +60,11 @@ def test_fetchmail_entries_users_and_options_map_onto_settings(home: Path) -> No
     assert (joe.settings.max_messages_per_fetch, joe.settings.max_message_bytes) == (20, 100000)
     assert joe.settings.poll_minutes == 10
     assert joe.uidls == ["0001"] and joe.where.endswith(".fetchmailrc:5")
-    assert any("procmail" in line for line in joe.unmapped)
+    assert joe.deliveries == ["mda:/usr/bin/procmail -d joe"]  # %T is the local name
     assert ann.settings.delete_policy is DeletePolicy.AFTER_FETCH  # nokeep
     assert any("DELETE" in w for w in ann.warnings)
     assert any("MD5" in line for line in ann.unmapped)
+    assert any("no mda: fetchmail forwarded mail by SMTP" in line for line in ann.unmapped)
     assert ann.settings.incoming_security is Security.STARTTLS
     assert bob.not_imported and not plan.importable.count(bob)
     assert other.settings.username == "remote" and other.settings.incoming_host == "10.0.0.1"
@@ -139,7 +140,7 @@ def test_getmail_rc_state_and_policy(home: Path, tmp_path: Path) -> None:
     assert kim.uidls == ["a-b", "a/b", "c"]
     assert not marker.exists()  # password_command is never run, nor evaluated
     assert any("password_command" in line and "not run" in line for line in kim.unmapped)
-    assert any("Maildir" in line for line in kim.unmapped)
+    assert kim.deliveries == ["maildir:~/Maildir/"]
 
 
 def test_getmail_without_options_keeps_mail_and_says_read_all(home: Path) -> None:
@@ -167,6 +168,37 @@ def test_getmail_syntax_errors_name_file_and_line(home: Path, text: str, line: i
     with pytest.raises(ConfigSyntaxError) as caught:
         plan_import(Peer.GETMAIL, rc)
     assert caught.value.line == line, caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("peer", "file", "text", "spec"),
+    [
+        (Peer.FETCHMAIL, ".fetchmailrc", 'poll h user u mda "procmail -f %F"\n', None),
+        (Peer.FETCHMAIL, ".fetchmailrc", "poll h user u mda 'formail | procmail'\n",
+         "mda:sh -c 'formail | procmail'"),
+        (Peer.FETCHMAIL, ".fetchmailrc", "poll h user u lmtp smtphost /run/lmtp\n",
+         "lmtp:/run/lmtp"),
+        (Peer.GETMAIL, ".getmail/getmailrc",
+         "[retriever]\ntype=SimplePOP3SSLRetriever\nserver=h\nusername=u\n[destination]\n"
+         "type=MDA_external\npath=/usr/bin/procmail\narguments=('-f', '%(sender)')\n", None),
+        (Peer.GETMAIL, ".getmail/getmailrc",
+         "[retriever]\ntype=SimplePOP3SSLRetriever\nserver=h\nusername=u\n[destination]\n"
+         "type=MDA_lmtp\nhost=127.0.0.1\nport=2424\n", "lmtp:127.0.0.1:2424"),
+        (Peer.GETMAIL, ".getmail/getmailrc",
+         "[retriever]\ntype=SimplePOP3SSLRetriever\nserver=h\nusername=u\n[destination]\n"
+         "type=Mboxrd\npath=/var/mail/u\n", "mbox:/var/mail/u"),
+        (Peer.MPOP, ".mpoprc", "account a\nhost h\nuser u\ndelivery mbox ~/mbox\n", "mbox:~/mbox"),
+        (Peer.MPOP, ".mpoprc", "account a\nhost h\nuser u\ndelivery exchange ~/x\n", None),
+    ],
+)  # fmt: skip
+def test_deliveries_become_targets_or_are_said_unmapped(
+    home: Path, peer: Peer, file: str, text: str, spec: str | None
+) -> None:
+    write(home / file, text)
+    (account,) = plan_import(peer).accounts
+    assert account.deliveries == ([spec] if spec else [])
+    if spec is None:
+        assert any("add" in line and "yourself" in line for line in account.unmapped)
 
 
 # ---------------------------------------------------------------- mpop

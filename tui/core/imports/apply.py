@@ -3,8 +3,8 @@ peer's already-fetched UIDLs; or, with `dry_run`, only saying what would be crea
 
 All or nothing: the accounts and UIDLs are written in one transaction, and the passwords inside
 it; a failure anywhere rolls the database back and forgets the passwords already stored.
-Idempotent: an account with the same server and user name is never created twice (its settings
-and password are left alone; only UIDLs not yet filed are added).
+Idempotent: an account with the same server and user name is never created twice (its settings,
+password and delivery targets are left alone; only UIDLs not yet filed are added).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui.core.delivery.store import add_target
 from tui.core.imports.found import FoundAccount, ImportPlan
 from tui.core.secrets.base import SecretKind, SecretStore
 from tui.core.storage.accounts import AccountStore
@@ -125,6 +126,8 @@ def apply_plan(
                     result.found.settings.name = result.name
                     account = store.create(result.found.settings, activate=False)
                     created.append(account)
+                    for spec in result.found.deliveries:
+                        add_target(account, spec)
                 _file_uidls(account, result)
                 password = result.found.password
                 if not result.exists and password is not None and secret_store is not None:

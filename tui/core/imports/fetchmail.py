@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.core.imports import deliveries
 from tui.core.imports.checks import check
 from tui.core.imports.files import read_peer_file, read_state_file, shown, valid_uidl
 from tui.core.imports.found import ConfigSyntaxError, FoundAccount, ImportPlan, Peer
@@ -238,12 +240,6 @@ def parse_rc(text: str, path: str) -> Rc:
 # ------------------------------------------------------------------ onto poptui's settings
 
 SERVICES = {"pop3": 110, "pop3s": 995}
-DELIVERY = {
-    "mda": "delivery through the command {!r}",
-    "bsmtp": "batch SMTP into {!r}",
-    "smtphost": "forwarding by SMTP to {}",
-    "lmtp": "delivery by LMTP",
-}
 
 
 def _port(options: dict[str, object], security: Security, account: FoundAccount) -> int:
@@ -305,19 +301,33 @@ def _tls_notes(options: dict[str, object], account: FoundAccount) -> None:
             )
 
 
-def _deliveries(options: dict[str, object], account: FoundAccount) -> None:
-    for key, words in DELIVERY.items():
-        value = options.get(key)
-        if value:
-            shown_value = (
-                ", ".join(one_line(str(v), 60) for v in value)
-                if isinstance(value, list)
-                else one_line(str(value), 120)
+def _deliveries(options: dict[str, object], account: FoundAccount, local: str) -> None:
+    mda, hosts = options.get("mda"), options.get("smtphost")
+    host = str(hosts[0]) if isinstance(hosts, list) and hosts else ""
+    if isinstance(mda, str) and mda:
+        words = f"mda {one_line(mda, 100)!r}"
+        if "%F" in mda:
+            deliveries.unmapped(
+                account,
+                words,
+                "uses %F (the envelope sender), which poptui "
+                "does not fill in; add the delivery target yourself",
             )
-            account.unmapped.append(
-                words.format(shown_value)
-                + ": poptui keeps mail in its database (delivery targets are not set up by import)"
+        else:
+            deliveries.add(
+                account, deliveries.mda_spec(mda.replace("%T", shlex.quote(local))), words
             )
+    elif options.get("bsmtp"):
+        deliveries.unmapped(account, f"bsmtp {options['bsmtp']!r}", "poptui writes no batch SMTP")
+    elif options.get("lmtp") and host:
+        address = host if host.startswith("/") else host.replace("/", ":")
+        deliveries.add(account, f"lmtp:{address}", f"lmtp smtphost {one_line(host, 80)}")
+    else:
+        deliveries.unmapped(
+            account,
+            f"no mda: fetchmail forwarded mail by SMTP to {one_line(host or 'localhost', 80)}",
+            "poptui keeps mail in its database; add a delivery target if you read it elsewhere",
+        )
 
 
 def _account(entry: Entry, user: User, rc: Rc, where: str) -> FoundAccount:
@@ -359,7 +369,10 @@ def _account(entry: Entry, user: User, rc: Rc, where: str) -> FoundAccount:
     if isinstance(locals_, list) and "local_first" not in user.options and len(locals_) > 1:
         account.unmapped.append("several local names (multidrop): poptui keeps one mailbox")
     _tls_notes(options, account)
-    _deliveries(options, account)
+    local = user.remote if "local_first" in user.options else getpass.getuser()
+    if isinstance(names, list) and names and "local_first" not in user.options:
+        local = str(names[0])
+    _deliveries(options, account, local)
     return account
 
 

@@ -57,6 +57,8 @@ class FoundAccount:
     """UIDLs the peer already fetched (and saw still on the server): never fetched again."""
     state_file: str = ""
     """Where `uidls` were read from ("" when no state file was found)."""
+    deliveries: list[str] = field(default_factory=list)
+    """Delivery targets (`tui.core.delivery` specs, e.g. `maildir:~/Mail`) to add."""
     mapped: list[str] = field(default_factory=list)
     """How a peer setting became a poptui setting, when that is worth saying."""
     unmapped: list[str] = field(default_factory=list)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import ast
 import configparser
 import re
+import shlex
 from pathlib import Path
 
+from tui.core.imports import deliveries
 from tui.core.imports.checks import check, sha256_pin
 from tui.core.imports.files import read_peer_file, read_state_file, shown, valid_uidl
 from tui.core.imports.found import ConfigSyntaxError, FoundAccount, ImportPlan, Peer
@@ -157,13 +159,34 @@ def _options(parser: configparser.RawConfigParser, account: FoundAccount, where:
 def _destination(parser: configparser.RawConfigParser, account: FoundAccount) -> None:
     if not parser.has_section("destination"):
         return
-    kind = parser.get("destination", "type", fallback="?")
-    path = parser.get("destination", "path", fallback="")
-    target = f"{one_line(kind, 30)} {one_line(path, 100)!r}".strip()
-    account.unmapped.append(
-        f"destination {target}: poptui keeps mail in its database "
-        "(delivery targets are not set up by import)"
-    )
+    get = parser.get
+    kind = get("destination", "type", fallback="").strip()
+    path = get("destination", "path", fallback="").strip()
+    words = f"destination {one_line(kind, 30)} {one_line(path, 100)!r}"
+    if kind == "Maildir" and path:
+        deliveries.add(account, f"maildir:{path}", words)
+    elif kind in ("Mboxrd", "Mbox") and path:
+        deliveries.add(account, f"mbox:{path}", words)
+    elif kind == "MDA_external" and path:
+        arguments = _strings(get("destination", "arguments", fallback="()"))
+        if any("%(" in argument for argument in arguments):
+            deliveries.unmapped(
+                account,
+                words,
+                "its arguments use getmail's %(sender)/"
+                "%(recipient) placeholders, which poptui does not fill in; add one yourself",
+            )
+        else:
+            deliveries.add(account, "mda:" + shlex.join([path, *arguments]), words)
+    elif kind == "MDA_lmtp":
+        host = get("destination", "host", fallback="").strip()
+        port = get("destination", "port", fallback="").strip()
+        address = host if host.startswith("/") else f"{host}:{port or 24}"
+        deliveries.add(account, f"lmtp:{address}", f"destination MDA_lmtp {one_line(address, 80)}")
+    else:
+        deliveries.unmapped(
+            account, words, "no delivery target like it in poptui; add one yourself"
+        )
 
 
 def _account(parser: configparser.RawConfigParser, rc: Path, text: str, where: str) -> FoundAccount:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tui.core.imports import deliveries
 from tui.core.imports.checks import check, sha256_pin
 from tui.core.imports.files import read_peer_file, read_state_file, shown, valid_uidl
 from tui.core.imports.found import ConfigSyntaxError, FoundAccount, ImportPlan, Peer
@@ -73,6 +74,25 @@ def parse_config(text: str, where: str) -> list[tuple[str, int, dict[str, str]]]
 
 def _on(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("", "on")
+
+
+def _delivery(value: str, account: FoundAccount) -> None:
+    method, _, rest = value.strip().partition(" ")
+    rest = _argument(rest, "", 0) if rest.strip().startswith('"') else rest.strip()
+    words = f"delivery {one_line(value, 100)!r}"
+    if method == "maildir" and rest:
+        deliveries.add(account, f"maildir:{rest}", words)
+    elif method == "mbox" and rest:
+        deliveries.add(account, f"mbox:{rest}", words)
+    elif method == "mda" and rest and "%F" not in rest:
+        deliveries.add(account, deliveries.mda_spec(rest), words)
+    else:
+        deliveries.unmapped(
+            account,
+            words,
+            "no delivery target like it in poptui "
+            "(or it uses %F, the envelope sender); add one yourself",
+        )
 
 
 def _account(name: str, line: int, c: dict[str, str], where: str) -> FoundAccount:
@@ -150,10 +170,7 @@ def _account(name: str, line: int, c: dict[str, str], where: str) -> FoundAccoun
             "only_new off: mpop processed old messages again; poptui fetches each once"
         )
     if "delivery" in c:
-        account.unmapped.append(
-            f"delivery {one_line(c['delivery'], 100)!r}: poptui keeps mail in its database "
-            "(delivery targets are not set up by import)"
-        )
+        _delivery(c["delivery"], account)
     if "filter" in c:
         account.unmapped.append(f"filter {one_line(c['filter'], 80)!r}: poptui has no fetch filter")
     return account
