@@ -156,3 +156,16 @@ def test_thunderbird_popstate_keeps_fetched_mail_from_being_fetched_again(
     assert subjects == ["Message number 100", "Message number 2"]
     # "delete when deleted here" (Thunderbird's delete_mail_left_on_server): nothing deleted yet
     assert len(dovecot.maildir_files(pop_user.name)) == 4
+
+
+def test_a_broken_file_is_worded_with_its_line_and_nothing_is_created(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(home / ".mpoprc", "account good\nhost h\nuser u\npassword p\naccount bad\nport x\n")
+    poptui = PoptuiRunner(tmp_path, monkeypatch)
+    broken = poptui("import", "mpop")
+    assert broken.code == 1
+    assert "~/.mpoprc:6: port 'x' is not a number" in broken.err
+    assert "Fix the file" in broken.err
+    open_database(poptui.url)
+    assert Account.select().count() == 0  # the good account before the error is not created

@@ -132,4 +132,8 @@ def test_poptui_fetches_only_the_mail_the_real_tool_did_not(
     assert subjects == [b"Message number 100", b"Message number 101"]
     assert len(dovecot.maildir_files(pop_user.name)) == OLD + NEW  # nothing deleted
     assert ImportedUidl.select().count() == OLD
+    database = Path(poptui.url.removeprefix("sqlite:///"))
+    for file in (database, database.with_name(database.name + "-wal")):
+        if file.exists():
+            assert pop_user.password.encode() not in file.read_bytes()  # only in the store
     assert "password" not in {c.name for c in Account._meta.sorted_fields}
