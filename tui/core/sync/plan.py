@@ -22,14 +22,7 @@ from typing import Any
 from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
 from tui.core.net.pop3.listing import Listing
 from tui.core.settings import DeletePolicy
-from tui.core.storage.models import (
-    Account,
-    ImportedUidl,
-    Message,
-    MessageSource,
-    UidlAlias,
-    database_proxy,
-)
+from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
 
 RESET_MIN_EXPECTED = 10
 """UIDL reset detection needs at least this many messages we believe are still on the server."""
@@ -156,8 +149,8 @@ def known_uidls(account: Account) -> KnownUidls:
     for uidl, message_id in aliases:
         known.setdefault(uidl, (message_id, True))
     # `poptui import`: fetched by another program; no stored copy (id 0), so never deleted here.
-    imported: Any = ImportedUidl.select(ImportedUidl.uidl).where(ImportedUidl.account == account)
-    for (uidl,) in imported.tuples():
+    imported = f"SELECT uidl FROM imported_uidl WHERE account_id = {db.param}"
+    for (uidl,) in db.execute_sql(imported, (account.id,)).fetchall():
         known.setdefault(uidl, (0, False))
     return known
 
