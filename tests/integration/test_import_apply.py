@@ -169,3 +169,43 @@ def test_a_broken_file_is_worded_with_its_line_and_nothing_is_created(
     assert "Fix the file" in broken.err
     open_database(poptui.url)
     assert Account.select().count() == 0  # the good account before the error is not created
+
+
+def test_a_deleting_policy_never_deletes_what_the_peer_fetched_and_says_so(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dovecot: DovecotServer,
+    pop_user: PopUser,
+) -> None:  # fmt: skip
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(3)])
+    pop = poplib.POP3(dovecot.host, dovecot.plain_port, timeout=10)
+    pop.user(pop_user.name)
+    pop.pass_(pop_user.password)
+    uidls = [line.split()[1].decode() for line in pop.uidl()[1]]
+    pop.quit()
+    # mpop deletes by default (no `keep`); these three it saw while the user had `keep on`.
+    write(
+        home / ".mpoprc",
+        f"account box\nhost {dovecot.host}\nport {dovecot.tls_port}\ntls on\ntls_starttls off\n"
+        f"user {pop_user.name}\npassword {pop_user.password}\n",
+    )
+    write(
+        home / ".mpop_uidls" / f"{pop_user.name}_at_{dovecot.host}",
+        f"# mpop\n 3 {dovecot.host} {pop_user.name}\n" + "\n".join(uidls) + "\n",
+    )
+    poptui = PoptuiRunner(tmp_path, monkeypatch)
+    poptui.use_file_store()
+    imported = poptui("import", "mpop")
+    assert "WARNING: poptui will DELETE messages on the server once it has stored them" in (
+        imported.out
+    )
+    assert "3 messages mpop already fetched stay on the server" in imported.out
+    dovecot.deliver_many(pop_user.name, [make_message(100), make_message(101)])
+    fetched = poptui("fetch", "--account", "box", "--ca-file", str(dovecot.cert_path))
+    assert fetched.code == 0, fetched.err + fetched.out
+    open_database(poptui.url)
+    assert sorted(m.subject for m in Message.select()) == [
+        "Message number 100",
+        "Message number 101",
+    ]
+    # the two fetched are deleted (the policy); the three the peer took are not (no copy here)
+    left = [p.read_bytes() for p in dovecot.maildir_files(pop_user.name)]
+    assert len(left) == 3 and all(b"Message number 10" not in raw for raw in left)
