@@ -6,12 +6,14 @@ handled exactly as for POP3: verified against the system store and host name, or
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import ssl
 from dataclasses import dataclass
 
 from tui.core.errors import PoptuiError
 from tui.core.net.failures import SERVER_TEXT_LIMIT, describe_connect_error
+from tui.core.net.pop3.auth import BearerToken, Challenge, Mechanism, xoauth2_payload
 from tui.core.net.pop3.errors import UntrustedCertificate
 from tui.core.net.tls import (
     CertificateInfo,
@@ -31,10 +33,12 @@ from tui.core.text import one_line
 class SmtpCheckFailed(PoptuiError):
     """The outgoing server could not be used, worded for the user (never holds the password)."""
 
-    def __init__(self, message: str, *, auth: bool = False) -> None:
+    def __init__(self, message: str, *, auth: bool = False, reason: str = "") -> None:
         super().__init__(message)
         self.auth = auth
-        """True when the server rejected the username or password."""
+        """True when the server rejected the username or password (or the token)."""
+        self.reason = reason
+        """For a refused token: "token expired", "scope missing" or "account not allowed"."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,66 @@ class SmtpCheckResult:
     security: Security
     certificate: CertificateInfo | None
     auth_mechanisms: tuple[str, ...]
+    mechanism: str = ""
+    """How the check logged in ("PLAIN", "LOGIN", "XOAUTH2"...), empty when it did not."""
 
     def summary(self) -> str:
-        return f"Outgoing server {self.host}:{self.port} ({self.security.label}): login OK"
+        how = f" with {self.mechanism}" if self.mechanism else ""
+        return f"Outgoing server {self.host}:{self.port} ({self.security.label}): login OK{how}"
+
+
+SMTP_AUTH_LINE = 512
+"""RFC 4954 §4: an AUTH line with its initial response must fit SMTP's 512-octet line."""
+
+
+class _Xoauth2:
+    """smtplib's `authobject` for XOAUTH2: the payload first (smtplib base64-encodes it), then
+    an empty answer to the server's error challenge (a 334 with base64 JSON), kept for words."""
+
+    def __init__(self, username: str, token: str) -> None:
+        self.raw = f"user={username}\x01auth=Bearer {token}\x01\x01"
+        self.payload = xoauth2_payload(username, token)
+        self.sent = False
+        self.challenge: Challenge | None = None
+
+    def __call__(self, challenge: bytes | None = None) -> str:
+        if not self.sent:
+            self.sent = True
+            return self.raw
+        self.challenge = Challenge.parse(base64.b64encode(challenge or b"").decode("ascii"))
+        return ""
+
+
+def _bearer_login(conn: smtplib.SMTP, username: str, token: BearerToken, where: str) -> str:
+    """AUTH XOAUTH2 (the one bearer mechanism Microsoft's and Google's SMTP take)."""
+    offered = conn.esmtp_features.get("auth", "").upper().split()
+    if offered and "XOAUTH2" not in offered:
+        raise SmtpCheckFailed(
+            f"{where} does not offer OAuth2 sign-in (XOAUTH2); it offers "
+            f"{one_line(' '.join(offered), 120)}",
+            auth=True,
+            reason="account not allowed",
+        )
+    authobject = _Xoauth2(username, token.token)
+    fits = len("AUTH XOAUTH2 ") + len(authobject.payload) + 2 <= SMTP_AUTH_LINE
+    try:
+        conn.auth("XOAUTH2", authobject, initial_response_ok=fits)
+    except smtplib.SMTPAuthenticationError as error:
+        status = authobject.challenge.status.lower() if authobject.challenge else ""
+        said = _server_said(error).replace(token.token, "********")
+        if status in ("401", "invalid_token"):
+            reason, why = "token expired", "the sign-in token has expired or was revoked"
+        elif status in ("403", "insufficient_scope"):
+            reason, why = "scope missing", "the sign-in token does not grant sending mail"
+        else:
+            reason, why = "account not allowed", "it refused this account's sign-in"
+        raise SmtpCheckFailed(
+            f"The outgoing server {where} refused the OAuth2 sign-in: {reason} — {why} "
+            f"(it said: {said})",
+            auth=True,
+            reason=reason,
+        ) from None
+    return Mechanism.XOAUTH2.value
 
 
 def _check_pin(conn: smtplib.SMTP, pin: str, host: str, port: int) -> CertificateInfo | None:
@@ -121,13 +182,16 @@ def check_outgoing(
     port: int,
     security: Security,
     username: str,
-    password: str,
+    password: str | BearerToken,
     *,
     timeout: float = 20.0,
     pinned_fingerprint: str = "",
     ca_file: str | None = None,
 ) -> SmtpCheckResult:
-    """Log in to the outgoing server and log out again; raise a specific error otherwise."""
+    """Log in to the outgoing server and log out again; raise a specific error otherwise.
+
+    `password` may be an OAuth2 access token, sent with AUTH XOAUTH2.
+    """
     pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint else ""
     where = f"{host}:{port}"
     try:
@@ -151,9 +215,13 @@ def check_outgoing(
     try:
         certificate = _check_pin(conn, pin, host, port)
         mechanisms = tuple(conn.esmtp_features.get("auth", "").upper().split())
-        if username:
+        used = ""
+        if isinstance(password, BearerToken):
+            used = _bearer_login(conn, username, password, where) if username else ""
+        elif username:
             try:
                 conn.login(username, password)
+                used = _login_mechanism(mechanisms)
             except smtplib.SMTPAuthenticationError as error:
                 raise SmtpCheckFailed(
                     f"The outgoing server {where} rejected the username or password "
@@ -169,7 +237,12 @@ def check_outgoing(
             conn.quit()
         except smtplib.SMTPException:
             conn.close()
-        return SmtpCheckResult(host, port, security, certificate, mechanisms)
+        return SmtpCheckResult(host, port, security, certificate, mechanisms, used)
     except BaseException:
         conn.close()
         raise
+
+
+def _login_mechanism(offered: tuple[str, ...]) -> str:
+    """What smtplib's `login` chose: its first of CRAM-MD5, PLAIN, LOGIN that was offered."""
+    return next((m for m in ("CRAM-MD5", "PLAIN", "LOGIN") if m in offered), "")

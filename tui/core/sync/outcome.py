@@ -48,7 +48,7 @@ def with_provider_hint(error: pop3.AuthenticationFailed, host: str) -> pop3.Auth
     from tui.core.setup.providers import hint_for_auth_failure  # provider tables: only now
 
     hint = hint_for_auth_failure(host, error.server_text)
-    if hint:
+    if hint and error.provider_advice:
         error.hint = hint
     return error
 

@@ -4,6 +4,7 @@ The certificate types are here too because the client and `UntrustedCertificate`
 they live in `tui.core.net.tls`, shared with SMTP.
 """
 
+from tui.core.net.pop3.auth import BearerToken, Mechanism, Secret, TokenRejected, TokenSource
 from tui.core.net.pop3.client import DEFAULT_TIMEOUT, Pop3Client
 from tui.core.net.pop3.errors import (
     AuthenticationFailed,
@@ -32,6 +33,7 @@ from tui.core.net.tls import CertificateInfo, CertificateProblem
 __all__ = [
     "DEFAULT_TIMEOUT",
     "AuthenticationFailed",
+    "BearerToken",
     "CertificateInfo",
     "CertificateProblem",
     "CommandRejected",
@@ -40,16 +42,20 @@ __all__ = [
     "ErrorKind",
     "LoginDelay",
     "MailboxInUse",
+    "Mechanism",
     "MessageSizeMismatch",
     "Pop3Client",
     "Pop3Error",
     "Pop3Timeout",
     "Pop3UsageError",
     "ProtocolError",
+    "Secret",
     "ServerPermanentError",
     "ServerTemporaryError",
     "StartTlsUnavailable",
     "TlsFailed",
+    "TokenRejected",
+    "TokenSource",
     "UidlUnsupported",
     "UntrustedCertificate",
     "is_auth_failure",

@@ -1,4 +1,4 @@
-"""A POP3 client on raw sockets: TLS/STLS done safely, SASL PLAIN, pipelined streaming RETR.
+"""A POP3 client on raw sockets: TLS/STLS done safely, login (`auth`), pipelined streaming RETR.
 
 Written instead of using `poplib` because poplib does not verify certificates unless given a
 context, breaks on lines over 2048 bytes, cannot pipeline and has no default timeout. Domain
@@ -17,7 +17,6 @@ Safety rules the engine relies on:
 
 from __future__ import annotations
 
-import base64
 import os
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Mapping
@@ -25,28 +24,26 @@ from types import TracebackType
 from typing import Self
 
 from tui.core.net.failures import SERVER_TEXT_LIMIT
+from tui.core.net.pop3 import auth
+from tui.core.net.pop3.auth import Mechanism, Secret
 from tui.core.net.pop3.connect import OpenedSession, open_session
 from tui.core.net.pop3.errors import (
-    AuthenticationFailed,
     CommandRejected,
     MessageSizeMismatch,
     Pop3Error,
     Pop3UsageError,
     ProtocolError,
     ServerTemporaryError,
-    TooManyMessages,
     UidlUnsupported,
-    UnlistedMessage,
     error_for_reply,
 )
 from tui.core.net.pop3.limits import (
-    MAX_LISTING_ENTRIES,
     Budget,
     listing_budget,
     message_budget,
     skippable,
 )
-from tui.core.net.pop3.listing import Listing, parse_listing
+from tui.core.net.pop3.listing import Listing, check_listed, parse_listing
 from tui.core.net.pop3.wire import BodyTooLong
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
@@ -83,6 +80,8 @@ class Pop3Client:
         """STAT's (count, octets): the cap of every listing and of each listed size."""
         self._listed: Mapping[int, str] | None = None
         """LIST's well-formed entries (number: size) once read: only these are ever retrieved."""
+        self.mechanism: Mechanism | None = None
+        """How the session logged in, once it has."""
 
     @classmethod
     def connect(
@@ -176,63 +175,27 @@ class Pop3Client:
 
     # ---------------------------------------------------------------- commands
 
-    def login(self, username: str, password: str) -> None:
-        """Authenticate with SASL PLAIN when CAPA offers it, else USER/PASS. Never APOP.
-
-        Re-reads CAPA afterwards.
+    def login(self, username: str, secret: Secret) -> Mechanism:
+        """Log in with a password (SASL PLAIN when CAPA offers it, else USER/PASS; never APOP)
+        or an OAuth2 token (XOAUTH2 / OAUTHBEARER); see `auth.login`. Re-reads CAPA afterwards.
         """
         self._begin_command()
         if self._authenticated:
             raise Pop3UsageError("already logged in")
-        if any(c in username or c in password for c in "\r\n\0"):
-            raise AuthenticationFailed(
-                "The user name or password contains a line break or NUL character, which POP3 "
-                "cannot send. Nothing was sent to the server.",
-                host=self.host,
-            )
-        plain_ir = base64.b64encode(
-            b"\0" + username.encode("utf-8") + b"\0" + password.encode("utf-8")
-        ).decode("ascii")
-        self._wire.secrets = tuple(s for s in (password, plain_ir) if s)
-        try:
-            mechanisms = [m.upper() for m in self.capabilities.get("SASL", [])]
-            if "PLAIN" in mechanisms:
-                self._auth_plain(plain_ir)
-            else:
-                self._user_pass(username, password)
-        finally:
-            self._wire.secrets = ()
+        self.mechanism = auth.login(
+            self._wire,
+            self.capabilities.get("SASL", []),
+            username,
+            secret,
+            lambda text: self._error_for(text, "auth"),
+        )
         self._authenticated = True
         if self._capa_supported:
             # Servers may announce more (e.g. PIPELINING) once logged in.
             capabilities = self._wire.capa()
             self._capa_supported = capabilities is not None
             self.capabilities = capabilities or {}
-
-    def _auth_plain(self, initial_response: str) -> None:
-        wire = self._wire
-        wire.send_line(f"AUTH PLAIN {initial_response}", shown="AUTH PLAIN ********")
-        ok, text = wire.read_status(allow_continuation=True)
-        if ok is None:
-            # A server that ignores the RFC 5034 initial response: cancel rather than guess.
-            wire.send_line("*")
-            wire.read_status()
-            raise ProtocolError(
-                f"{self.host} did not accept the SASL PLAIN initial response (RFC 5034)"
-            )
-        if not ok:
-            raise self._error_for(text, "auth")
-
-    def _user_pass(self, username: str, password: str) -> None:
-        wire = self._wire
-        wire.send_line(f"USER {username}")
-        ok, text = wire.read_status()
-        if not ok:
-            raise self._error_for(text, "auth")
-        wire.send_line(f"PASS {password}", shown="PASS ********")
-        ok, text = wire.read_status()
-        if not ok:
-            raise self._error_for(text, "auth")
+        return self.mechanism
 
     def stat(self) -> tuple[int, int]:
         """(message count, mailbox size in octets)."""
@@ -477,29 +440,10 @@ class Pop3Client:
     def _listing_budget(self, what: str) -> Budget:
         """LIST and UIDL may hold at most as many lines as STAT announced (asked first)."""
         count, _octets = self._stat or self.stat()
-        if count > MAX_LISTING_ENTRIES:
-            err = TooManyMessages(
-                f"{self.host} has {count:,} messages in this mailbox; poptui reads at most "
-                f"{MAX_LISTING_ENTRIES:,} in one session, so nothing was fetched or deleted. "
-                "Delete or move old mail on the server (e.g. in its webmail), then fetch again."
-            )
-            err.in_sync = True
-            raise err
-        return listing_budget(what, count)
+        return listing_budget(what, count, self.host)
 
     def _check_listed(self, number: int) -> None:
-        """A message is only asked for when LIST (or at least STAT) names it."""
-        if self._listed is not None:
-            listed = number in self._listed
-        else:
-            listed = self._stat is None or 1 <= number <= self._stat[0]
-        if not listed:
-            err = UnlistedMessage(
-                f"{self.host} did not list message {number}, so poptui did not ask for it.",
-                number=number,
-            )
-            err.in_sync = True
-            raise err
+        check_listed(self.host, number, self._listed, self._stat)
 
     def _message_budget(self, number: int, expected: int | None, what: str) -> Budget:
         self._check_listed(number)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from tui.core.net.pop3.errors import TooManyMessages
+
 PRE_TLS_LINE = 1024
 """Greeting, CAPA lines and the STLS reply: RFC 1939 allows 512 octets; read no more than this."""
 CAPA_LINES = 256
@@ -45,12 +47,21 @@ class Budget:
     None: past `max_bytes` the session ends."""
 
 
-def listing_budget(what: str, count: int) -> Budget:
+def listing_budget(what: str, count: int, host: str = "the server") -> Budget:
     """A LIST or UIDL reply after STAT said `count` messages.
 
     Malformed or repeated lines make only their own message unfetchable (`parse_listing`), so
-    some lines beyond STAT's count are tolerated; many more is a flood, not a listing.
+    some lines beyond STAT's count are tolerated; many more is a flood, not a listing. Past
+    `MAX_LISTING_ENTRIES` nothing is listed at all (TooManyMessages, the session in step).
     """
+    if count > MAX_LISTING_ENTRIES:
+        err = TooManyMessages(
+            f"{host} has {count:,} messages in this mailbox; poptui reads at most "
+            f"{MAX_LISTING_ENTRIES:,} in one session, so nothing was fetched or deleted. "
+            "Delete or move old mail on the server (e.g. in its webmail), then fetch again."
+        )
+        err.in_sync = True
+        raise err
     lines = 2 * count + 64
     return Budget(what, lines * LISTING_LINE, lines)
 

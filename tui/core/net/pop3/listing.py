@@ -10,7 +10,10 @@ server contradicted itself about it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from tui.core.net.pop3.errors import UnlistedMessage
 
 UIDL_MAX = 70
 """RFC 1939: a unique-id is 1 to 70 characters."""
@@ -63,3 +66,21 @@ def parse_listing(body: bytes, count: int | None, *, uidl: bool) -> Listing:
             continue
         listing.entries[number] = rest.decode("ascii")
     return listing
+
+
+def check_listed(
+    host: str, number: int, listed: Mapping[int, str] | None, stat: tuple[int, int] | None
+) -> None:
+    """A message is only asked for when LIST (or at least STAT) names it."""
+    if listed is None:  # before LIST: STAT's count, when it was asked
+        in_range = stat is None or 1 <= number <= stat[0]
+        named = in_range
+    else:
+        named = number in listed
+    if not named:
+        err = UnlistedMessage(
+            f"{host} did not list message {number}, so poptui did not ask for it.",
+            number=number,
+        )
+        err.in_sync = True
+        raise err
