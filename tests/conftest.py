@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
-from typing import NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 import pytest
 
@@ -20,6 +20,9 @@ from tests.servers.mailutils import MailutilsServer
 from tests.servers.postgres import PostgresServer
 from tests.servers.smtp import SmtpServer
 from tests.servers.tcp_proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from tests.servers.oauth_server import OAuthServer
 
 DOVECOT_USER = "alice"
 DOVECOT_PASSWORD = "secret"
@@ -118,6 +121,53 @@ def dovecot_wrong_host() -> Iterator[DovecotServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth_server() -> Iterator[OAuthServer]:
+    """The local OAuth2 authorization server (authlib): device, code + PKCE, refresh, introspection.
+
+    Shared: set ``token_lifetime`` back to 3600 if a test changes it.
+    """
+    from tests.servers.oauth_server import OAuthServer  # flask/authlib: only for these tests
+
+    server = OAuthServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth(oauth_server: OAuthServer) -> Iterator[DovecotServer]:
+    """A Dovecot offering XOAUTH2 and OAUTHBEARER, checked by its ``oauth2`` passdb against
+    ``oauth_server``'s introspection (besides PLAIN for the passwords of its users)."""
+    from tests.servers.oauth_server import DOVECOT_CLIENT_ID, DOVECOT_CLIENT_SECRET
+
+    server = DovecotServer(
+        oauth2_introspection=(
+            oauth_server.introspection_url,
+            DOVECOT_CLIENT_ID,
+            DOVECOT_CLIENT_SECRET,
+        )
+    )
+    _start_or_fail(server, server.start)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def oauth_user(dovecot_oauth: DovecotServer) -> Iterator[str]:
+    """A fresh mailbox on ``dovecot_oauth`` named by an address (the token's ``email``)."""
+    name = f"{_unique('u')}@example.test"
+    dovecot_oauth.add_user(name, secrets.token_urlsafe(12))
+    try:
+        yield name
+    finally:
+        dovecot_oauth.clear(name)
+        dovecot_oauth.remove_user(name)
 
 
 @pytest.fixture

@@ -181,11 +181,13 @@ class PoptuiApp(App[None]):
         self.push_screen(PasswordEditorScreen(self.services, account, store_setup=self.store_setup))
 
     def on_messages_requested(self, request: MessagesRequested) -> None:
-        self.push_screen(MessageBrowserScreen(
+        self.push_screen(
+            MessageBrowserScreen(
                 request.account_id,
                 accounts=self.services.accounts,
                 sharing=self.services.sharing,
-            ))
+            )
+        )
 
     def on_sharing_editor_requested(self, request: SharingEditorRequested) -> None:
         self.push_screen(SharingPermissionScreen(self.services, request.account_id))

@@ -145,6 +145,10 @@ class DovecotServer(LocalPop3Server):
     :param auth_failure_delay: seconds Dovecot waits before answering a failed
         login (Dovecot's default is 2; 0 keeps wrong-password tests fast).
     :param extra_config: text appended verbatim to ``dovecot.conf``.
+    :param oauth2_introspection: ``(url, client_id, client_secret)`` of an RFC 7662
+        introspection endpoint: XOAUTH2 and OAUTHBEARER are then offered, checked by Dovecot's
+        ``oauth2`` passdb (``introspection_mode = post``, user name = the token's ``email``,
+        scope ``mail`` required). Users still need :meth:`add_user` (for their mailbox).
     """
 
     def __init__(
@@ -155,12 +159,14 @@ class DovecotServer(LocalPop3Server):
         auth_failure_delay: int = 0,
         pop3_uidl_format: str = "%08Xu%08Xv",
         extra_config: str = "",
+        oauth2_introspection: tuple[str, str, str] | None = None,
         start_timeout: float = 20.0,
         keep_workdir: bool = False,
     ) -> None:
         self._auth_failure_delay = auth_failure_delay
         self._uidl_format = pop3_uidl_format
         self._extra_config = extra_config
+        self._oauth2 = oauth2_introspection
         self._start_timeout = start_timeout
         self._keep_workdir = keep_workdir
 
@@ -348,7 +354,7 @@ ssl = yes
 ssl_cert = <{self._cert.cert_path}
 ssl_key = <{self._cert.key_path}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self._oauth2 else ""}
 auth_verbose = yes
 auth_failure_delay = {self._auth_failure_delay} secs
 default_login_user = {self._login_user}
@@ -358,7 +364,7 @@ first_valid_gid = {min(self._mail_gid, 100)}
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 100
 pop3_uidl_format = {self._uidl_format}
-passdb {{
+{self._oauth2_passdb()}passdb {{
   driver = dict
   args = {d}/dict-auth.conf.ext
 }}
@@ -394,6 +400,29 @@ service pop3-login-nostls {{
   }}
 }}
 {self._extra_config}
+"""
+
+    def _oauth2_passdb(self) -> str:
+        if self._oauth2 is None:
+            return ""
+        url, client_id, secret = self._oauth2
+        args = self._dir / "oauth2.conf.ext"
+        args.write_text(
+            f"introspection_url = {url}\n"
+            "introspection_mode = post\n"
+            f"client_id = {client_id}\n"
+            f"client_secret = {secret}\n"
+            "force_introspection = yes\n"
+            "username_attribute = email\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            "scope = mail\n"
+        )
+        return f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {args}
+}}
 """
 
     def start(self) -> Self:

@@ -7,17 +7,22 @@ Two modes:
   style; MAIL/AUTH before STARTTLS are refused).
 
 AUTH PLAIN and LOGIN are offered, checked against a user table, only over TLS and
-required before MAIL. Every accepted message is recorded in :attr:`SmtpServer.messages`.
+required before MAIL. With ``token_check`` XOAUTH2 is offered too: the token goes to that
+callable (the OAuth test server's introspection); a refused token gets the error challenge
+(RFC 7628 style 334 with base64 JSON) before the 535. Every accepted message is recorded in
+:attr:`SmtpServer.messages`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import ssl
 import tempfile
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -51,9 +56,44 @@ class AuthAttempt:
     success: bool
 
 
+TokenCheck = Callable[[str, str], bool]
+"""(user, access token) -> whether the token is valid for that user with scope ``mail``."""
+
+
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self._server = server
+
+    async def auth_XOAUTH2(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 2:
+            try:
+                blob: Any = base64.b64decode(args[1], validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 bad base64")
+        else:
+            blob = await smtp.challenge_auth("")
+            if not isinstance(blob, bytes):
+                return AuthResult(success=False, handled=True)
+        fields = dict(
+            part.split("=", 1)
+            for part in blob.decode("utf-8", "replace").split("\x01")
+            if "=" in part
+        )
+        user, auth = fields.get("user", ""), fields.get("auth", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        check = self._server.token_check
+        ok = bool(user and token and check is not None)
+        if ok:
+            assert check is not None
+            ok = await asyncio.to_thread(check, user, token)
+        self._server._record_auth(AuthAttempt("XOAUTH2", user, ok))
+        if ok:
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        error = {"status": "401", "schemes": "bearer", "scope": "mail"}
+        await smtp.challenge_auth(json.dumps(error))  # the client answers with an empty line
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and Password not accepted"
+        )
 
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
@@ -107,6 +147,7 @@ class SmtpServer:
     :param cert: certificate to present (default: a new self-signed one for
         127.0.0.1/localhost).
     :param auth_required: refuse MAIL FROM before a successful AUTH.
+    :param token_check: offer XOAUTH2, validating tokens with it.
     """
 
     def __init__(
@@ -116,6 +157,7 @@ class SmtpServer:
         users: Mapping[str, str] | None = None,
         cert: CertMaterial | None = None,
         auth_required: bool = True,
+        token_check: TokenCheck | None = None,
     ) -> None:
         if mode not in ("tls", "starttls"):
             raise ValueError(f"unknown SMTP mode {mode!r}")
@@ -125,6 +167,7 @@ class SmtpServer:
         self._own_cert = cert is None
         self.cert = cert or self._new_cert()
         self._auth_required = auth_required
+        self.token_check = token_check
         self._lock = threading.Lock()
         self._state = _State()
         self._controller: _PortZeroController | None = None
@@ -173,6 +216,10 @@ class SmtpServer:
         with self._lock:
             self._state = _State()
 
+    def _record_auth(self, attempt: AuthAttempt) -> None:
+        with self._lock:
+            self._state.auth_attempts.append(attempt)
+
     def _record(self, message: ReceivedMessage) -> None:
         with self._lock:
             self._state.messages.append(message)
@@ -207,7 +254,7 @@ class SmtpServer:
             # aiosmtpd only knows about STARTTLS: with implicit TLS the whole
             # connection is encrypted, so "require TLS" must be off there.
             "auth_require_tls": self.mode == "starttls",
-            "auth_exclude_mechanism": [],
+            "auth_exclude_mechanism": [] if self.token_check else ["XOAUTH2"],
             "server_hostname": "localhost",
             "ready_timeout": 10.0,
         }

@@ -319,9 +319,7 @@ async def test_search_narrows_and_escape_restores(
         assert screen.message_list.total == 4 and app.focused is screen.message_list
 
 
-async def test_search_finds_bodies_once_indexed(
-    mailboxes: dict[str, Any], downloads: Path
-) -> None:
+async def test_search_finds_bodies_once_indexed(mailboxes: dict[str, Any], downloads: Path) -> None:
     message_query.index_all_bodies()
     app = BrowserApp(downloads)
     async with app.run_test(size=(110, 30)) as pilot:
@@ -378,9 +376,7 @@ async def test_m_switches_to_another_mailbox(mailboxes: dict[str, Any], download
         assert Account.get_by_id(mailboxes["work"].id).is_active  # browsing is not activating
 
 
-async def test_save_attachment_writes_the_file(
-    mailboxes: dict[str, Any], downloads: Path
-) -> None:
+async def test_save_attachment_writes_the_file(mailboxes: dict[str, Any], downloads: Path) -> None:
     (downloads / "invoice.pdf").write_bytes(b"an older download")
     app = BrowserApp(downloads)
     async with app.run_test(size=(110, 30)) as pilot:

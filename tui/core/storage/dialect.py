@@ -140,4 +140,3 @@ def write_transaction(db: Database) -> Any:
     turns writer never deadlocks; on PostgreSQL an ordinary transaction."""
     lock = dialect_of(db).write_lock
     return db.atomic(lock) if lock else db.atomic()
-

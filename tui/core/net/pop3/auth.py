@@ -44,13 +44,20 @@ class BearerToken:
 
     token: str
     mechanism: Mechanism | None = None
+    missing_scope: str = ""
+    """A scope the provider did not grant although mail needs it (known from the token
+    response): a refusal is then worded "scope missing"."""
+    renewable: bool = False
+    """True when the source can issue a new token (a refresh token), so a refused token is
+    tried once more with a fresh one before the refusal is believed."""
 
     def __repr__(self) -> str:  # never show the token, not even in a traceback
         return f"BearerToken(mechanism={self.mechanism})"
 
 
-TokenSource = Callable[[], BearerToken]
-"""Asked for a token right before logging in, so every new connection gets a fresh one."""
+TokenSource = Callable[[bool], BearerToken]
+"""Asked for a token right before logging in, so every new connection gets a current one;
+called with True after the server refused the last one, for a newly issued token."""
 
 Secret = str | BearerToken | TokenSource
 """What `Pop3Client.login` accepts: a password, a token, or where to get a token."""
@@ -121,22 +128,42 @@ def login(
 ) -> Mechanism:
     """Log in on `wire` (`sasl` is CAPA's SASL list); returns the mechanism that worked.
 
-    A `TokenSource` is asked for its token only now, so each connection gets a fresh one.
+    A `TokenSource` is asked for its token only now; if the server refuses a renewable token,
+    a newly issued one is tried once on the same session (POP3 allows another AUTH).
     """
-    if not isinstance(secret, str | BearerToken):
-        secret = secret()
-    password = secret if isinstance(secret, str) else secret.token
+    source = None if isinstance(secret, str | BearerToken) else secret
+    if source is not None:
+        secret = source(False)
+    assert isinstance(secret, str | BearerToken)
+    offered = [m.upper() for m in sasl]
+    if isinstance(secret, str):
+        _check_sendable(wire, username, secret)
+        return _login_password(wire, offered, username, secret, error_for)
+    _check_sendable(wire, username, secret.token)
+    mechanism = _bearer_mechanism(wire.host, offered, secret.mechanism)
+    try:
+        _auth_bearer(wire, mechanism, username, secret, error_for, fresh=False)
+    except TokenRejected as refused:
+        if source is None or not secret.renewable or refused.reason != "token expired":
+            raise
+        fresh = source(True)
+        _check_sendable(wire, username, fresh.token)
+        _auth_bearer(wire, mechanism, username, fresh, error_for, fresh=True)
+    return mechanism
+
+
+def _check_sendable(wire: Pop3Wire, username: str, password: str) -> None:
     if any(c in username or c in password for c in "\r\n\0\x01"):
         raise AuthenticationFailed(
             "The user name, password or token contains a line break or control character, "
             "which POP3 cannot send. Nothing was sent to the server.",
             host=wire.host,
         )
-    offered = [m.upper() for m in sasl]
-    if isinstance(secret, BearerToken):
-        mechanism = _bearer_mechanism(wire.host, offered, secret.mechanism)
-        _auth_bearer(wire, mechanism, username, secret.token, error_for)
-        return mechanism
+
+
+def _login_password(
+    wire: Pop3Wire, offered: list[str], username: str, password: str, error_for: ErrorFor
+) -> Mechanism:
     plain_ir = base64.b64encode(
         b"\0" + username.encode("utf-8") + b"\0" + password.encode("utf-8")
     ).decode("ascii")
@@ -172,14 +199,25 @@ def _bearer_mechanism(host: str, offered: list[str], wanted: Mechanism | None) -
 
 
 def _auth_bearer(
-    wire: Pop3Wire, mechanism: Mechanism, username: str, token: str, error_for: ErrorFor
+    wire: Pop3Wire,
+    mechanism: Mechanism,
+    username: str,
+    bearer: BearerToken,
+    error_for: ErrorFor,
+    *,
+    fresh: bool,
 ) -> None:
+    token = bearer.token
     if mechanism is Mechanism.OAUTHBEARER:
         payload = oauthbearer_payload(username, token, wire.host, wire.port)
     else:
         payload = xoauth2_payload(username, token)
     command = f"AUTH {mechanism.value}"
     wire.secrets = (token, payload)
+
+    def refused(challenge: Challenge, text: str) -> Pop3Error:
+        return _refused(wire.host, mechanism, bearer, challenge, text, error_for, fresh=fresh)
+
     try:
         if len(command) + 1 + len(payload) + 2 <= POP3_AUTH_LINE:
             wire.send_line(f"{command} {payload}", shown=f"{command} ********")
@@ -189,7 +227,7 @@ def _auth_bearer(
             if ok is not None:
                 if ok:
                     raise wire.desync(f"+OK to a bare {command}")
-                raise _refused(wire.host, mechanism, Challenge(), text, error_for)
+                raise refused(Challenge(), text)
             wire.send_line(payload, shown="********")
         ok, text = wire.read_status(allow_continuation=True)
         if ok:
@@ -204,61 +242,71 @@ def _auth_bearer(
                 raise wire.desync("a second SASL challenge after the error challenge")
             if ok:
                 return
-        raise _refused(wire.host, mechanism, challenge, text, error_for)
+        raise refused(challenge, text)
     finally:
         wire.secrets = ()
 
 
 def _refused(
-    host: str, mechanism: Mechanism, challenge: Challenge, text: str, error_for: ErrorFor
+    host: str,
+    mechanism: Mechanism,
+    bearer: BearerToken,
+    challenge: Challenge,
+    text: str,
+    error_for: ErrorFor,
+    *,
+    fresh: bool,
 ) -> Pop3Error:
-    """The error a refused token means; [IN-USE], [SYS/TEMP]... keep their own meaning."""
+    """The error a refused token means; [IN-USE], [SYS/TEMP]... keep their own meaning.
+
+    Servers send one fixed challenge for every refusal (Dovecot: XOAUTH2 always
+    `{"status":"401"...}`), so what poptui knows counts too: a scope it was not granted means
+    "scope missing", a just-issued token refused means "account not allowed".
+    """
     if not challenge.status:
         plain = error_for(text)
         if not isinstance(plain, AuthenticationFailed):
             return plain
-    err = _token_error(host, mechanism, challenge, text)
+    status = challenge.status.lower()
+    if bearer.missing_scope or status in ("403", "insufficient_scope"):
+        scope = bearer.missing_scope or challenge.scope
+        reason = "scope missing"
+    elif status in ("401", "invalid_token") and not fresh:
+        reason = "token expired"
+    else:
+        reason = "account not allowed"
+    err = _token_error(host, mechanism, reason, scope if reason == "scope missing" else "", text)
     err.in_sync = True
     return err
 
 
-def _token_error(host: str, mechanism: Mechanism, challenge: Challenge, text: str) -> Pop3Error:
+def _token_error(host: str, mechanism: Mechanism, reason: str, scope: str, text: str) -> Pop3Error:
     said = one_line(text, SERVER_TEXT_LIMIT)
-    status = challenge.status.lower()
     server_said = f" The server said: {said}" if said else ""
-    if status in ("401", "invalid_token"):
+    if reason == "token expired":
         return TokenRejected(
             f"{host} did not accept the sign-in token ({mechanism.value}): token expired or "
             f"revoked.{server_said}",
-            reason="token expired",
+            reason=reason,
             host=host,
             server_text=said,
             hint="poptui asks for a new token at the next connection; if this keeps happening, "
             "sign in again.",
         )
-    if status in ("403", "insufficient_scope"):
-        needed = f" (it wants: {challenge.scope})" if challenge.scope else ""
+    if reason == "scope missing":
+        needed = f" (it needs: {one_line(scope, 200)})" if scope else ""
         return TokenRejected(
             f"{host} refused the sign-in token ({mechanism.value}): scope missing — the token "
             f"does not grant mail access{needed}.{server_said}",
-            reason="scope missing",
+            reason=reason,
             host=host,
             server_text=said,
             hint="Check the account's OAuth2 scope, then sign in again.",
         )
-    if status:
-        return TokenRejected(
-            f"{host} refused the sign-in ({mechanism.value}, status {challenge.status})."
-            f"{server_said}",
-            reason="sign-in refused",
-            host=host,
-            server_text=said,
-            hint="Sign in again; if that does not help, check the account settings.",
-        )
     return TokenRejected(
-        f"{host} refused this account although it raised no objection to the token "
-        f"({mechanism.value}): account not allowed.{server_said}",
-        reason="account not allowed",
+        f"{host} refused this account's sign-in ({mechanism.value}): account not allowed."
+        f"{server_said}",
+        reason=reason,
         host=host,
         server_text=said,
         hint="The user name must be the address you signed in as, and POP must be switched on "

@@ -96,6 +96,9 @@ class AuthenticationFailed(Pop3Error, kind=ErrorKind.AUTH):
     password, OAuth only) as `hint`; this layer knows nothing of providers.
     """
 
+    provider_advice: ClassVar[bool] = True
+    """Whether a provider's password advice (an app password...) may become the hint."""
+
     def __init__(
         self, message: str, *, host: str = "", server_text: str = "", hint: str | None = None
     ) -> None:
