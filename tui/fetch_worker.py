@@ -28,7 +28,8 @@ from typing import TypedDict, TypeVar
 
 from textual.message import Message
 
-from tui.core.secrets import SecretKind
+from tui.core.net.pop3 import Secret
+from tui.core.oauth.signin import login_secret
 from tui.core.settings import Security
 from tui.core.storage.models import Account, database_proxy
 from tui.core.sync import (
@@ -302,13 +303,12 @@ class FetchCoordinator:
             report = CheckReport(nowhere, error=error)
         _send(post, ConnectionTested(job.account_id, job.account_name, report))
 
-    def _account_and_password(self, account_id: int) -> tuple[Account, str | None]:
-        """The account (read on a connection of this thread's own) and its incoming password."""
+    def _account_and_password(self, account_id: int) -> tuple[Account, Secret | None]:
+        """The account (read on a connection of this thread's own) and its incoming password,
+        or for an OAuth2 account the source of its tokens."""
         with database_proxy.connection_context():
             account = self.services.accounts.get_by_id(account_id)
-        password = self.services.secrets.get(
-            account.secret_key, SecretKind.INCOMING, mailbox=account.name
-        )
+            password = login_secret(account, self.services.secrets)
         return account, password
 
     def _stoppable(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.servers.dovecot import DovecotServer
+from tui.core.net.pop3 import Secret
 from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
@@ -67,7 +68,7 @@ def dovecot_account(
     return AccountStore("tester").create(settings)
 
 
-def fetch(account: Account, password: str, tmp_path: Path, **kwargs: Any) -> FetchResult:
+def fetch(account: Account, password: Secret | None, tmp_path: Path, **kwargs: Any) -> FetchResult:
     options = kwargs.pop("options", None) or FetchOptions(lock_dir=tmp_path / "locks", timeout=10)
     fresh = Account.get_by_id(account.id)
     return fetch_account(fresh, password, options=options, **kwargs)

@@ -94,7 +94,7 @@ def test_connection_test_shows_capabilities_and_fingerprint(
     assert result.returncode == 0, result.stderr
     assert dovecot.cert_fingerprint in result.stdout
     assert "UIDL" in result.stdout and "PIPELINING" in result.stdout
-    assert f"Logged in as {pop_user.name}.\n2 messages (" in result.stdout
+    assert f"Logged in as {pop_user.name} with PLAIN.\n2 messages (" in result.stdout
     assert len(dovecot.maildir_messages(pop_user.name)) == 2  # nothing fetched or deleted
     listed = run(env, "account", "show", "Box", "--json")
     assert '"messages": 0' in listed.stdout

@@ -540,7 +540,7 @@ async def test_t_runs_the_connection_test_and_shows_what_it_learnt(
             assert "Connected to 127.0.0.1" in note.message
             assert "without encryption" in note.message
             assert "Capabilities: " in note.message and "PIPELINING" in note.message
-            assert "Logged in as alice." in note.message
+            assert "Logged in as alice with PLAIN." in note.message
             assert "2 messages" in note.message
         assert Message.select().count() == 0
         assert server.last.verbs[-2:] == ["STAT", "QUIT"]

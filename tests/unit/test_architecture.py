@@ -20,6 +20,7 @@ CORE_LAYERS: list[set[str]] = [
     {"net", "mail"},
     {"storage"},
     {"secrets", "sharing", "delivery"},
+    {"oauth"},
     {"setup", "imports"},
     {"sync"},
 ]

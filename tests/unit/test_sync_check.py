@@ -143,7 +143,7 @@ def test_a_passing_check_counts_the_mail_and_changes_nothing() -> None:
     assert lines[0] == f"Connected to 127.0.0.1:{fake.port} without encryption."
     assert lines[1] == "No TLS: the password and mail travel unencrypted."
     assert lines[2].startswith("Capabilities: ") and "PIPELINING" in lines[2]
-    assert lines[3] == "Logged in as alice."
+    assert lines[3] == "Logged in as alice with PLAIN."
     assert lines[4].startswith("3 messages (") and lines[4].endswith(" on the server.")
 
 
@@ -251,7 +251,7 @@ def test_fetch_test_prints_what_it_learnt_and_the_reason_it_failed(
         secrets.set(account.secret_key, SecretKind.INCOMING, "secret")
         console = Console()
         assert run_connection_test(args, console, account, lambda: secrets) == 0
-        assert "Logged in as alice.\n1 message (" in console.out.getvalue()
+        assert "Logged in as alice with PLAIN.\n1 message (" in console.out.getvalue()
         assert console.err.getvalue() == ""
 
 

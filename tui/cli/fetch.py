@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from tui.cli.console import EXIT_FAILURE, EXIT_OK, CommandFailed, Console, Printer
 from tui.cli.context import CommandContext
 from tui.core.net import pop3
-from tui.core.secrets import SecretKind
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 from tui.core.sync import FetchOptions, FetchResult, SyncProgress, fetch_account
@@ -104,8 +103,11 @@ def _targets(args: argparse.Namespace, store: AccountStore) -> list[Account]:
     return [active]
 
 
-def _password(secrets: Callable[[], SecretStore], account: Account) -> str | None:
-    return secrets().get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
+def _password(secrets: Callable[[], SecretStore], account: Account) -> pop3.Secret | None:
+    """The incoming password, or an OAuth2 account's token source (`tui.core.oauth`)."""
+    from tui.core.oauth.signin import login_secret
+
+    return login_secret(account, secrets())
 
 
 def _report(console: Console, result: FetchResult, *, quiet: bool) -> int:

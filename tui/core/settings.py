@@ -76,6 +76,9 @@ DEFAULT_SMTP_PORTS: dict[Security, int] = {
     Security.NONE: 25,
 }
 
+AUTH_PASSWORD = "password"
+AUTH_OAUTH2 = "oauth2"
+
 DEFAULT_POLL_MINUTES = 5
 """How often the app fetches the active mailbox, as the source documents recommend."""
 
@@ -107,7 +110,28 @@ class AccountSettings:
     """SHA-256 of a certificate the user chose to trust, hex with colons; empty when none."""
     outgoing_pinned_fingerprint: str = ""
     """The same for the outgoing server's certificate."""
+    auth_method: str = "password"
+    """"password", or "oauth2": sign in at the provider (`tui.core.oauth`); the refresh token
+    then takes the incoming password's place in the secret store."""
+    oauth_provider: str = ""
+    """"microsoft", "gmail" or "generic"; empty: guessed from the incoming server."""
+    oauth_client_id: str = ""
+    """Empty: the client id set once for all accounts (poptui ships none)."""
+    oauth_client_secret: str = ""
+    """Only for providers whose desktop clients have one (Google); not a secret for such apps."""
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    oauth_device_url: str = ""
+    oauth_scope: str = ""
+    """Empty: the preset's endpoints and scope."""
+    oauth_token_command: str = ""
+    """A program printing an access token (mpop's passwordeval, aerc's token command); used
+    instead of signing in when set."""
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_oauth2(self) -> bool:
+        return self.auth_method == AUTH_OAUTH2
 
     @property
     def is_gmail_recent(self) -> bool:

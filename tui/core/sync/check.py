@@ -61,6 +61,8 @@ class CheckReport:
     """The server's TLS certificate: the trusted (or pinned) one, or the one that was refused."""
     capabilities: dict[str, list[str]] = field(default_factory=dict)
     logged_in: bool = False
+    mechanism: str = ""
+    """How the login went: "PLAIN", "USER/PASS", "XOAUTH2" or "OAUTHBEARER"."""
     message_count: int | None = None
     mailbox_bytes: int | None = None
     error: BaseException | None = None
@@ -82,7 +84,7 @@ class CheckReport:
 
 def check_incoming(
     server: IncomingServer,
-    password: str | None,
+    password: pop3.Secret | None,
     *,
     timeout: float,
     ca_file: str | None = None,
@@ -121,8 +123,8 @@ def check_incoming(
         client.abort()
         return replace(seen, error=MissingPassword.for_account(server.name))
     try:
-        client.login(server.username, password)
-        seen = replace(seen, logged_in=True)
+        mechanism = client.login(server.username, password)
+        seen = replace(seen, logged_in=True, mechanism=mechanism.value)
         count, size = client.stat()
         client.quit()
     except pop3.Pop3Error as error:

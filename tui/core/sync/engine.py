@@ -135,7 +135,7 @@ def _no_uidl_key(raw: bytes) -> str:
 
 def fetch_account(
     account: Account,
-    password: str | None,
+    password: pop3.Secret | None,
     *,
     options: FetchOptions | None = None,
     progress: ProgressCallback | None = None,
@@ -200,7 +200,7 @@ def fetch_account(
 
 def _run(
     account: Account,
-    password: str,
+    password: pop3.Secret,
     options: FetchOptions,
     result: FetchResult,
     progress: ProgressCallback | None,

@@ -314,7 +314,8 @@ def check_lines(report: CheckReport) -> list[str]:
     )
     lines.append(f"Capabilities: {clean(capabilities) or '(the server does not support CAPA)'}")
     if report.logged_in:
-        lines.append(f"Logged in as {clean(server.username)}.")
+        how = f" with {report.mechanism}" if report.mechanism else ""
+        lines.append(f"Logged in as {clean(server.username)}{how}.")
     if report.message_count is not None:
         count, size = report.message_count, human_bytes(report.mailbox_bytes or 0)
         lines.append(f"{count:,} message{'' if count == 1 else 's'} ({size}) on the server.")

@@ -1,0 +1,115 @@
+"""An account's OAuth2 side: its endpoints (with the client id set once for all accounts),
+what a fetch logs in with, and saving a finished sign-in into the secret store.
+
+`login_secret` is the one place the app, `poptui fetch` and the connection test ask for an
+account's credential: a password for password accounts, a token source for OAuth2 ones.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tui.core.net.pop3.auth import BearerToken, Secret
+from tui.core.oauth.errors import SignInFailed, SignInRequired
+from tui.core.oauth.providers import Endpoints, OAuthSettingsError, endpoints_for
+from tui.core.oauth.tokens import (
+    CACHE,
+    AccountTokenSource,
+    CommandTokenSource,
+    RefreshTokenStore,
+    TokenSet,
+)
+from tui.core.secrets.base import SecretKind, SecretStore
+from tui.core.settings import AUTH_OAUTH2, AccountSettings
+from tui.core.storage.accounts import current_user, settings_of
+from tui.core.storage.models import Account, Setting
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CLIENT_ID_KEY = "oauth2.client_id"
+"""Setting rows `oauth2.client_id.<provider>` (or without a provider: any) hold the client id
+accounts use when they set none themselves. Not a secret: it identifies the app registration."""
+
+
+def global_client_id(provider: str, owner: str | None = None) -> str:
+    owner = owner or current_user()
+    for key in (f"{CLIENT_ID_KEY}.{provider}", CLIENT_ID_KEY):
+        row = Setting.get_or_none((Setting.owner == owner) & (Setting.key == key))
+        if row is not None and row.value:
+            return str(row.value)
+    return ""
+
+
+def set_global_client_id(client_id: str, provider: str = "", owner: str | None = None) -> None:
+    owner = owner or current_user()
+    key = f"{CLIENT_ID_KEY}.{provider}" if provider else CLIENT_ID_KEY
+    updated = (
+        Setting.update(value=client_id)
+        .where((Setting.owner == owner) & (Setting.key == key))
+        .execute()
+    )
+    if not updated:
+        Setting.create(owner=owner, key=key, value=client_id)
+
+
+def endpoints_of(account: Account | AccountSettings) -> Endpoints:
+    settings = account if isinstance(account, AccountSettings) else settings_of(account)
+    from tui.core.oauth.providers import provider_for_host
+
+    provider = settings.oauth_provider or provider_for_host(settings.incoming_host) or "generic"
+    return endpoints_for(settings, global_client_id(str(provider)))
+
+
+def login_secret(account: Account, store: SecretStore) -> Secret | None:
+    """What `fetch_account` / `check_incoming` log in with; None when no password is stored."""
+    key, name = account.secret_key, account.name
+    if account.auth_method != AUTH_OAUTH2:
+        return store.get(key, SecretKind.INCOMING, mailbox=name)
+    if account.oauth_token_command:
+        from tui.core.secrets.command import PasswordCommandStore
+
+        commands = PasswordCommandStore({(key, SecretKind.INCOMING): account.oauth_token_command})
+        return CommandTokenSource(
+            lambda: commands.get(key, SecretKind.INCOMING, mailbox=f"{name} token"), name
+        )
+    try:
+        endpoints = endpoints_of(account)
+    except OAuthSettingsError as error:
+        return _refusing(SignInRequired(name, error.message, hint=error.hint))
+    saved = RefreshTokenStore(
+        get=lambda: store.get(key, SecretKind.INCOMING, mailbox=name),
+        put=lambda token: store.set(key, SecretKind.INCOMING, token, mailbox=name),
+    )
+    return AccountTokenSource(key, name, endpoints, saved)
+
+
+def _refusing(error: SignInRequired) -> Callable[[bool], BearerToken]:
+    def source(fresh: bool) -> BearerToken:
+        raise error
+
+    return source
+
+
+def save_sign_in(account: Account, store: SecretStore, tokens: TokenSet) -> None:
+    """Keep a finished sign-in: the refresh token in the secret store, the access token here."""
+    if not tokens.refresh_token:
+        raise SignInFailed(
+            "The provider signed you in but gave no refresh token, so poptui could not fetch "
+            "again later.",
+            hint="Microsoft: the scope needs offline_access. Google: sign in again (poptui asks "
+            "with prompt=consent).",
+        )
+    store.set(account.secret_key, SecretKind.INCOMING, tokens.refresh_token, mailbox=account.name)
+    CACHE.put(account.secret_key, tokens)
+
+
+def missing_scope_problem(endpoints: Endpoints, tokens: TokenSet) -> str:
+    """A sentence when the provider granted less than mail needs; "" when all is well."""
+    missing = tokens.missing_scope(endpoints.required_scope)
+    if not missing:
+        return ""
+    return (
+        f"scope missing: the provider granted “{tokens.scope}” but reading mail needs "
+        f"“{missing}”. Check the app registration's permissions, then sign in again."
+    )
