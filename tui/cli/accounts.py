@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from tui.cli import signin
 from tui.cli.console import (
     EXIT_OK,
     CommandFailed,
@@ -46,6 +47,8 @@ def run(context: CommandContext) -> int:
         "edit": edit,
         "remove": remove,
         "activate": activate,
+        "signin": signin.signin,
+        "client-id": signin.set_client_id,
     }
     return verbs[context.args.verb](context)
 
@@ -116,6 +119,7 @@ def settings_from_args(args: argparse.Namespace, base: AccountSettings) -> Accou
     s.max_message_bytes = _int_option(
         args.max_message_size, "--max-message-size", s.max_message_bytes
     )
+    signin.apply_oauth_options(args, s)
     return s
 
 
@@ -153,6 +157,12 @@ def account_summary(store: AccountStore, account: Account) -> dict[str, Any]:
         "max_message_bytes": settings.max_message_bytes,
         "sharing": settings.sharing.value,
         "pinned_fingerprint": settings.pinned_fingerprint or None,
+        "login": {
+            "method": settings.auth_method,
+            "provider": settings.oauth_provider or None,
+            "client_id": settings.oauth_client_id or None,
+            "token_command": settings.oauth_token_command or None,
+        },
         "last_fetch": {
             "at": account.last_fetch_at.isoformat() if account.last_fetch_at else None,
             "status": account.last_fetch_status,
@@ -183,7 +193,7 @@ def add(context: CommandContext) -> int:
             settings = settings_from_args(args, settings)  # explicit options win
             for line in filled:
                 console.warn(f"filled: {line}")
-            if preset.note:
+            if preset.note and not (preset.oauth_only and settings.uses_oauth2):
                 console.warn(f"note: {preset.note}")
     if settings.same_credentials_for_outgoing and not settings.outgoing_host:
         settings = providers.fill_outgoing_from_incoming(settings)
@@ -192,6 +202,8 @@ def add(context: CommandContext) -> int:
     if validation.has_errors(problems):
         raise CommandFailed("Account not added: fix the errors above")
     passwords: list[str] = []
+    if args.password_stdin and settings.uses_oauth2:
+        raise CommandFailed("An OAuth2 account has no password: sign it in instead")
     if args.password_stdin:
         passwords = read_stdin_lines(1 if settings.same_credentials_for_outgoing else 2)
     account = store.create(settings, activate=True if args.activate else None)
@@ -204,7 +216,9 @@ def add(context: CommandContext) -> int:
             secrets.set(account.secret_key, SecretKind.OUTGOING, passwords[1], mailbox=account.name)
     state = " (active)" if account.is_active else ""
     console.print(f"Added account {account.name!r}{state}")
-    if not passwords:
+    if settings.uses_oauth2 and not settings.oauth_token_command:
+        console.print(f"Sign it in with: poptui account signin {account.name!r}")
+    elif not passwords and not settings.uses_oauth2:
         console.print(f"Set its password with: poptui password set {account.name!r} --incoming")
     return EXIT_OK
 
@@ -218,9 +232,13 @@ def list_accounts(context: CommandContext) -> int:
     if not accounts:
         console.print("No accounts yet. Add one with: poptui account add NAME --email ADDRESS")
         return EXIT_OK
+    from tui.core.oauth.signin import needs_sign_in
+
     for account in accounts:
         marker = "*" if account.is_active else " "
         state = "disabled" if account.disabled else account.last_fetch_status
+        if needs_sign_in(account):
+            state = f"{state}: sign in again"
         console.print(
             f"{marker} {clean(account.name)}  <{clean(account.email)}>  "
             f"{clean(account.incoming_host)}:{account.incoming_port}  {clean(state)}"

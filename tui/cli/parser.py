@@ -60,6 +60,7 @@ def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> N
     parser.add_argument(
         "--pin-outgoing-fingerprint", help="the same for the outgoing server's certificate"
     )
+    _add_oauth_options(parser, for_edit=for_edit)
     if for_edit:
         parser.add_argument("--rename", metavar="NEW_NAME")
         parser.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -74,6 +75,39 @@ def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> N
             "--no-preset", action="store_true", help="do not fill servers from the provider table"
         )
         parser.add_argument("--activate", action="store_true", help="make it the active mailbox")
+
+
+def _add_oauth_options(parser: argparse.ArgumentParser, *, for_edit: bool) -> None:
+    """OAuth2 sign-in instead of a password (Microsoft 365 / Outlook.com, Gmail, any provider)."""
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument(
+        "--oauth2",
+        action="store_true",
+        default=None,
+        help="sign in with OAuth2 (then: poptui account signin NAME) instead of a password",
+    )
+    if for_edit:
+        how.add_argument(
+            "--password-login", action="store_true", default=None, help="log in with a password"
+        )
+    parser.add_argument(
+        "--provider",
+        choices=["microsoft", "gmail", "generic"],
+        help="OAuth2 endpoints and scope (default: from the incoming server)",
+    )
+    parser.add_argument(
+        "--client-id", help="your app registration's client id (poptui ships none; README)"
+    )
+    parser.add_argument("--client-secret", help="only for Google's Desktop-app clients")
+    parser.add_argument("--authorize-url", help="generic: the authorization endpoint")
+    parser.add_argument("--token-url", help="generic: the token endpoint")
+    parser.add_argument("--device-url", help="generic: the device authorization endpoint")
+    parser.add_argument("--scope", help="the scopes to ask for (default: the provider's)")
+    parser.add_argument(
+        "--token-command",
+        metavar="COMMAND",
+        help="a program printing an access token, used instead of signing in",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +163,9 @@ def _add_password_kind(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_account_verbs(commands: Commands) -> None:
-    verbs = _verb_group(commands, "account", "add, list, show, edit, remove, activate")
+    verbs = _verb_group(
+        commands, "account", "add, list, show, edit, remove, activate, signin, client-id"
+    )
     add = verbs.add_parser("add", help="add an account (every form field is an option)")
     add.add_argument("name", help="a name for the mailbox, unique")
     _add_account_fields(add, for_edit=False)
@@ -148,6 +184,18 @@ def _add_account_verbs(commands: Commands) -> None:
     keep.add_argument("--drop-mail", action="store_true", help="delete its fetched mail too")
     activate = verbs.add_parser("activate", help="make an account the active mailbox")
     activate.add_argument("name")
+    signin = verbs.add_parser("signin", help="sign an OAuth2 account in (works over SSH)")
+    signin.add_argument("name")
+    signin.add_argument(
+        "--browser",
+        action="store_true",
+        help="use the browser sign-in (paste back the address) even where a device code works",
+    )
+    client = verbs.add_parser(
+        "client-id", help="the OAuth2 client id for accounts that set none of their own"
+    )
+    client.add_argument("client_id", metavar="CLIENT_ID")
+    client.add_argument("--provider", choices=["microsoft", "gmail", "generic"])
 
 
 def _add_password_verbs(commands: Commands) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tui.core.net.pop3.auth import BearerToken, Secret
-from tui.core.oauth.errors import SignInFailed, SignInRequired
+from tui.core.oauth.errors import SIGN_IN_AGAIN, SignInFailed, SignInRequired
 from tui.core.oauth.providers import Endpoints, OAuthSettingsError, endpoints_for
 from tui.core.oauth.tokens import (
     CACHE,
@@ -112,4 +112,14 @@ def missing_scope_problem(endpoints: Endpoints, tokens: TokenSet) -> str:
     return (
         f"scope missing: the provider granted “{tokens.scope}” but reading mail needs "
         f"“{missing}”. Check the app registration's permissions, then sign in again."
+    )
+
+
+def needs_sign_in(account: Account) -> bool:
+    """The last fetch stopped because the account must be signed in (again): what the list,
+    `poptui doctor` and the app show instead of a plain "error"."""
+    return (
+        account.auth_method == AUTH_OAUTH2
+        and account.last_fetch_status == "error"
+        and SIGN_IN_AGAIN in (account.last_fetch_error or "")
     )

@@ -217,8 +217,19 @@ def _account_checks() -> list[Check]:
                 f"{len(accounts)} configured; active: {active.name if active else 'none'}",
             )
         )
+    from tui.core.oauth.signin import needs_sign_in
+
     for account in accounts:
-        if account.disabled:
+        if needs_sign_in(account):
+            checks.append(
+                Check(
+                    f"Account {one_line(account.name)}",
+                    "fail" if account.disabled else "warn",
+                    "sign in again: the provider no longer accepts its OAuth2 sign-in",
+                    f"poptui account signin {one_line(account.name)!r}",
+                )
+            )
+        elif account.disabled:
             checks.append(
                 Check(
                     f"Account {one_line(account.name)}",

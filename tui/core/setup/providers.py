@@ -157,7 +157,8 @@ PROVIDERS: tuple[_Provider, ...] = (
         oauth_only=True,
         note=(
             "Outlook.com has switched off password login for POP (only OAuth2 sign-in works); "
-            "poptui cannot log in with a password."
+            "poptui cannot log in with a password: add it with --oauth2 and a client id, then "
+            "sign in (poptui account signin NAME)."
         ),
     ),
     _Provider(
@@ -317,8 +318,8 @@ _GOOGLE_HOSTS = re.compile(r"(^|\.)(gmail\.com|googlemail\.com|google\.com)$", r
 
 OAUTH_ONLY_MICROSOFT_HINT = (
     "Outlook.com and Microsoft 365 have switched off password login for POP: only OAuth2 "
-    "sign-in works, and poptui cannot sign in that way. Forward this mail to a mailbox that "
-    "allows password login, or use a client that supports OAuth2."
+    "sign-in works. Switch the mailbox to it (poptui account edit NAME --oauth2 --client-id "
+    "ID), then sign in (poptui account signin NAME)."
 )
 GOOGLE_APP_PASSWORD_HINT = (
     "Google wants an app password: with 2-Step Verification on, create one in your Google "

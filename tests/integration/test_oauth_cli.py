@@ -1,0 +1,183 @@
+"""`poptui account add --oauth2`, `poptui account signin` (device code and paste-back, as a
+person does in an SSH session) and `poptui fetch` / `fetch --test`, as real programs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.fetch_helpers import make_message
+from tests.servers.dovecot import DovecotServer
+from tests.servers.oauth_server import CLIENT_ID, OAuthServer
+
+POPTUI = [sys.executable, "-m", "tui"]
+pytestmark = pytest.mark.dovecot
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    env = dict(
+        os.environ,
+        POPTUI_DATABASE=f"sqlite:///{tmp_path}/cli.db",
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        POPTUI_SECRETS_PASSPHRASE="cli-oauth-passphrase",
+    )
+    assert run(env, "secrets", "use", "file").returncode == 0
+    return env
+
+
+def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*POPTUI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def add_oauth_account(
+    env: dict[str, str], dovecot: DovecotServer, oauth: OAuthServer, user: str, *extra: str
+) -> None:
+    added = run(
+        env,
+        "account",
+        "add",
+        "Box",
+        "--email",
+        user,
+        "--incoming-host",
+        "127.0.0.1",
+        "--incoming-port",
+        str(dovecot.tls_port),
+        "--pin-fingerprint",
+        dovecot.cert_fingerprint,
+        "--oauth2",
+        "--provider",
+        "generic",
+        "--client-id",
+        CLIENT_ID,
+        "--token-url",
+        oauth.token_url,
+        "--authorize-url",
+        oauth.authorize_url,
+        "--scope",
+        "mail offline_access",
+        *extra,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "poptui account signin 'Box'" in added.stdout
+
+
+def read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 30) -> re.Match[str]:
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        found = re.search(pattern, seen)
+        if found:
+            return found
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"{pattern!r} never came; the program said:\n{seen}")
+
+
+def test_device_signin_then_fetch_and_test(
+    env: dict[str, str], oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    dovecot_oauth.deliver_many(oauth_user, [make_message(1), make_message(2)])
+    add_oauth_account(
+        env, dovecot_oauth, oauth_server, oauth_user, "--device-url", oauth_server.device_url
+    )
+    signin = subprocess.Popen(
+        [*POPTUI, "account", "signin", "Box"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        shown = read_until(signin, r"\(([A-Z]{4}-[A-Z]{4})\)")
+        oauth_server.approve_device(shown.group(1), oauth_user)
+        out, err = signin.communicate(timeout=60)
+    finally:
+        signin.kill()
+    assert signin.returncode == 0, err
+    assert "Signed in: Box" in out
+    tested = run(env, "fetch", "--test", "Box")
+    assert tested.returncode == 0, tested.stderr
+    assert f"Logged in as {oauth_user} with OAUTHBEARER." in tested.stdout
+    fetched = run(env, "fetch", "--account", "Box")
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout.startswith("Box: 2 new messages")
+    shown_account = run(env, "account", "show", "Box", "--json")
+    assert '"method": "oauth2"' in shown_account.stdout
+    database = Path(env["POPTUI_DATABASE"].removeprefix("sqlite:///")).read_bytes()
+    words = out + err + tested.stdout + tested.stderr + fetched.stdout + shown_account.stdout
+    for token in oauth_server.issued_tokens():
+        assert token.encode() not in database
+        assert token not in words
+
+
+def test_paste_back_signin_over_ssh(
+    env: dict[str, str], oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    dovecot_oauth.deliver(oauth_user, make_message(1))
+    add_oauth_account(env, dovecot_oauth, oauth_server, oauth_user)
+    signin = subprocess.Popen(
+        [*POPTUI, "account", "signin", "Box"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        address = read_until(signin, r"    (http://\S+/authorize\?\S+)").group(1)
+        # The browser is on the person's laptop: its loopback redirect does not reach poptui.
+        ended_on = oauth_server.approve_authorization(address, oauth_user)
+        out, err = signin.communicate(ended_on + "\n", timeout=60)
+    finally:
+        signin.kill()
+    assert signin.returncode == 0, err
+    assert "Signed in: Box" in out
+    fetched = run(env, "fetch", "--account", "Box")
+    assert fetched.stdout.startswith("Box: 1 new message"), fetched.stderr
+
+
+def test_without_a_sign_in_fetch_says_sign_in_again(
+    env: dict[str, str], oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    add_oauth_account(env, dovecot_oauth, oauth_server, oauth_user)
+    fetched = run(env, "fetch", "--account", "Box")
+    assert fetched.returncode == 1
+    assert "sign in again" in fetched.stderr
+    assert "poptui account signin 'Box'" in fetched.stderr
+    listed = run(env, "account", "list")
+    assert "error: sign in again" in listed.stdout
+    doctor = run(env, "doctor")
+    assert "sign in again" in doctor.stdout + doctor.stderr
+    assert "poptui account signin 'Box'" in doctor.stdout + doctor.stderr
+
+
+def test_oauth_options_need_oauth2(env: dict[str, str]) -> None:
+    refused = run(
+        env,
+        "account",
+        "add",
+        "X",
+        "--email",
+        "x@example.test",
+        "--incoming-host",
+        "h.test",
+        "--client-id",
+        "abc",
+    )
+    assert refused.returncode == 1
+    assert "need --oauth2" in refused.stderr
