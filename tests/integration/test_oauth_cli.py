@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -181,3 +182,29 @@ def test_oauth_options_need_oauth2(env: dict[str, str]) -> None:
     )
     assert refused.returncode == 1
     assert "need --oauth2" in refused.stderr
+
+
+def test_ctrl_c_cancels_the_device_sign_in_and_saves_nothing(
+    env: dict[str, str], oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    add_oauth_account(
+        env, dovecot_oauth, oauth_server, oauth_user, "--device-url", oauth_server.device_url
+    )
+    signin = subprocess.Popen(
+        [*POPTUI, "account", "signin", "Box"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        read_until(signin, r"Ctrl\+C cancels")
+        signin.send_signal(signal.SIGINT)
+        _out, err = signin.communicate(timeout=30)
+    finally:
+        signin.kill()
+    assert signin.returncode == 1
+    assert "Sign-in cancelled; nothing was saved" in err
+    fetched = run(env, "fetch", "--account", "Box")
+    assert "not been signed in yet" in fetched.stderr
