@@ -158,12 +158,12 @@ def test_without_a_sign_in_fetch_says_sign_in_again(
     add_oauth_account(env, dovecot_oauth, oauth_server, oauth_user)
     fetched = run(env, "fetch", "--account", "Box")
     assert fetched.returncode == 1
-    assert "sign in again" in fetched.stderr
+    assert "sign in again" in fetched.stderr.lower()
     assert "poptui account signin 'Box'" in fetched.stderr
     listed = run(env, "account", "list")
     assert "error: sign in again" in listed.stdout
     doctor = run(env, "doctor")
-    assert "sign in again" in doctor.stdout + doctor.stderr
+    assert "sign in again" in (doctor.stdout + doctor.stderr).lower()
     assert "poptui account signin 'Box'" in doctor.stdout + doctor.stderr
 
 

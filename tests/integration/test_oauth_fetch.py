@@ -179,11 +179,11 @@ def test_revoked_sign_in_means_sign_in_again(
     result = fetch(account, login_secret(account, store), tmp_path)
     assert isinstance(result.error, SignInRequired)
     assert pop3.is_auth_failure(result.error)
-    assert "sign in again" in result.error.message
+    assert "sign in again" in result.error.message.lower()
     assert "poptui account signin" in result.error.hint
     stored = Account.get_by_id(account.id)
     assert stored.consecutive_auth_failures == 1
-    assert "sign in again" in stored.last_fetch_error
+    assert "sign in again" in stored.last_fetch_error.lower()
 
 
 def test_never_signed_in_means_sign_in(

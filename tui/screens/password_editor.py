@@ -128,6 +128,13 @@ class PasswordEditorScreen(FormScreen[bool]):
             id="password-choose-store",
             tooltip="Where passwords are kept: encrypted file, password command or keyring",
         ),
+        Binding(
+            "ctrl+g",
+            "sign_in",
+            "Sign in again",
+            id="password-sign-in",
+            tooltip="OAuth2 mailboxes: sign in at the provider again (device code or browser)",
+        ),
         *field_focus_bindings("password"),
     ]
 
@@ -313,6 +320,21 @@ class PasswordEditorScreen(FormScreen[bool]):
         if self.busy:
             return
         self.app.push_screen(SecretStoreSetupScreen(self._services, self._store_setup))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sign_in" and not self._settings.uses_oauth2:
+            return False  # hidden: a password mailbox has nothing to sign in
+        return super().check_action(action, parameters)
+
+    def action_sign_in(self) -> None:
+        """An OAuth2 mailbox has no password here: its refresh token is renewed by signing in."""
+        from tui.screens.signin_dialog import SignInDialog
+
+        if self.busy or not self._settings.uses_oauth2:
+            return
+        with database_proxy.connection_context():
+            account = self._services.accounts.get_by_id(self._account_id)
+        self.app.push_screen(SignInDialog(self._services, account))
 
     # ------------------------------------------------------------------ the worker
 

@@ -31,9 +31,8 @@ class SignInRequired(AuthenticationFailed):
     provider_advice: ClassVar[bool] = False
 
     def __init__(self, mailbox: str, why: str, *, hint: str | None = None) -> None:
-        name = one_line(mailbox, 80)
         super().__init__(
-            f"{name}: {SIGN_IN_AGAIN} — {why}",
+            f"{SIGN_IN_AGAIN.capitalize()}: {why}.",
             hint=signin_hint(mailbox) if hint is None else hint,
             server_text="",
         )

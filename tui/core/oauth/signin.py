@@ -121,5 +121,5 @@ def needs_sign_in(account: Account) -> bool:
     return (
         account.auth_method == AUTH_OAUTH2
         and account.last_fetch_status == "error"
-        and SIGN_IN_AGAIN in (account.last_fetch_error or "")
+        and SIGN_IN_AGAIN in (account.last_fetch_error or "").lower()
     )

@@ -219,6 +219,10 @@ def describe_failure(
     name: str, error: BaseException, account: Account | None, *, polling: bool
 ) -> Notice:
     """A fetch or check failure in the app's words, with what to do about it."""
+    if isinstance(error, pop3.AuthenticationFailed) and not error.provider_advice:
+        # OAuth2: a refused token, or a sign-in the provider no longer accepts.
+        reason = getattr(error, "reason", "") or "sign in again"
+        return Notice(f"{name}: {error_text(error)}", "error", f"{reason}: p, then Ctrl+G")
     if isinstance(error, pop3.AuthenticationFailed):
         text = f"{name}: password rejected, change it with p. {error_text(error)}"
         if account is not None and account.disabled:

@@ -1,0 +1,221 @@
+"""Signing a mailbox in with OAuth2, from the app: works in an SSH session with no browser.
+
+Device flow (Microsoft, providers with a device endpoint): the verification address and the
+user code are shown large, `c` copies the code (OSC 52, which reaches the local clipboard over
+SSH in most terminals), and the dialog waits until the person approved on any device. Browser
+flow (Gmail): the address to open is shown and copyable; the address the browser ended on is
+pasted back into the field, unless the loopback listener catches it first. Escape cancels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from tui.core.errors import PoptuiError
+from tui.core.oauth.flows import DeviceCode
+from tui.core.storage.models import Account, database_proxy
+from tui.core.text import clean
+from tui.services import Services
+from tui.widgets.safe_text import safe_content
+
+
+@dataclass
+class DeviceCodeShown(Message, bubble=False):
+    code: DeviceCode
+
+
+@dataclass
+class BrowserAddressShown(Message, bubble=False):
+    address: str
+
+
+@dataclass
+class SignInEnded(Message, bubble=False):
+    ok: bool
+    words: str
+
+
+class SignInDialog(ModalScreen[bool]):
+    """Signs one OAuth2 mailbox in; dismissed with True once the sign-in is saved."""
+
+    DEFAULT_CSS = """
+    SignInDialog #signin-dialog {
+        width: 90%;
+        max-width: 100;
+        height: auto;
+    }
+    SignInDialog #signin-code {
+        text-style: bold;
+        color: $text-accent;
+        border: round $accent;
+        content-align: center middle;
+        height: 3;
+        margin: 1 0;
+    }
+    SignInDialog #signin-code.-empty, SignInDialog #signin-paste.-hidden {
+        display: none;
+    }
+    SignInDialog #signin-status {
+        color: $text-muted;
+        margin-top: 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="signin-cancel", tooltip="Stop; nothing is saved"),
+        Binding(
+            "c",
+            "copy",
+            "Copy",
+            id="signin-copy",
+            tooltip="Copy the code (or the address) to the clipboard",
+        ),
+    ]
+
+    def __init__(self, services: Services, account: Account) -> None:
+        super().__init__()
+        self._services = services
+        self._account = account
+        self._copyable = ""
+        self._finish_pasted: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="signin-dialog", classes="dialog"):
+            yield Static(
+                Content.assemble("Sign in: ", (clean(self._account.name), "bold")),
+                classes="dialog-title",
+            )
+            yield Static("Asking the provider for a sign-in code…", id="signin-where")
+            yield Static("", id="signin-code", classes="-empty")
+            yield Input(
+                placeholder="paste the address the browser ended on, then Enter",
+                id="signin-paste",
+                classes="-hidden",
+            )
+            yield Static("Esc cancels.", id="signin-status")
+
+    def on_mount(self) -> None:
+        self._run()
+
+    # ------------------------------------------------------------------ the worker
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="signin")
+    def _run(self) -> None:
+        from tui.core.oauth.flows import (
+            BrowserSignIn,
+            LoopbackListener,
+            start_device,
+            wait_for_device,
+        )
+        from tui.core.oauth.providers import Flow
+        from tui.core.oauth.signin import endpoints_of, missing_scope_problem, save_sign_in
+
+        worker = get_current_worker()
+        account = self._account
+        try:
+            with database_proxy.connection_context():
+                endpoints = endpoints_of(account)
+            if endpoints.flow is Flow.DEVICE:
+                code = start_device(endpoints)
+                self.post_message(DeviceCodeShown(code))
+                tokens = wait_for_device(endpoints, code, cancelled=lambda: worker.is_cancelled)
+            else:
+                listener = LoopbackListener()
+                try:
+                    sign_in = BrowserSignIn(endpoints, listener.redirect_uri)
+                    self.post_message(BrowserAddressShown(sign_in.address))
+                    ended_on = None
+                    while ended_on is None and not worker.is_cancelled:
+                        ended_on = listener.wait(0.3) or self._finish_pasted
+                    if ended_on is None:
+                        return
+                    tokens = sign_in.finish(ended_on)
+                finally:
+                    listener.close()
+            problem = missing_scope_problem(endpoints, tokens)
+            if problem:
+                self.post_message(SignInEnded(False, problem))
+                return
+            save_sign_in(account, self._services.secrets, tokens)
+            with database_proxy.connection_context():
+                self._services.accounts.enable_if_fixed(account.name, new_incoming_password=True)
+        except PoptuiError as error:
+            if not worker.is_cancelled:
+                self.post_message(SignInEnded(False, error.in_words()))
+            return
+        self.post_message(SignInEnded(True, f"Signed in: {account.name} fetches with OAuth2."))
+
+    # ------------------------------------------------------------------ what it shows
+
+    @on(DeviceCodeShown)
+    def _device_code(self, shown: DeviceCodeShown) -> None:
+        code = shown.code
+        self._copyable = code.user_code
+        self.query_one("#signin-where", Static).update(
+            Content.assemble(
+                "Open ",
+                (clean(code.verification_uri), "bold underline"),
+                " in a browser on any device (your phone will do) and enter this code:",
+            )
+        )
+        box = self.query_one("#signin-code", Static)
+        box.update(" ".join(clean(code.user_code)))
+        box.remove_class("-empty")
+        self.query_one("#signin-status", Static).update(
+            f"Waiting for you to approve… c copies the code; Esc cancels. The code works for "
+            f"{max(1, code.expires_in // 60)} minutes."
+        )
+
+    @on(BrowserAddressShown)
+    def _browser_address(self, shown: BrowserAddressShown) -> None:
+        self._copyable = shown.address
+        self.query_one("#signin-where", Static).update(
+            Content.assemble(
+                "Open this address in a browser and approve (c copies it):\n",
+                safe_content(shown.address),
+            )
+        )
+        paste = self.query_one("#signin-paste", Input)
+        paste.remove_class("-hidden")
+        paste.focus()
+        self.query_one("#signin-status", Static).update(
+            "On this computer the sign-in finishes by itself. Over SSH the browser ends on a page "
+            "that does not load: paste its whole address above. Esc cancels."
+        )
+
+    @on(Input.Submitted, "#signin-paste")
+    def _pasted(self, submitted: Input.Submitted) -> None:
+        if submitted.value.strip():
+            self._finish_pasted = submitted.value
+            self.query_one("#signin-status", Static).update("Finishing the sign-in…")
+
+    @on(SignInEnded)
+    def _ended(self, ended: SignInEnded) -> None:
+        if ended.ok:
+            self.notify(clean(ended.words), title="Signed in", markup=False)
+            self.dismiss(True)
+            return
+        self.query_one("#signin-status", Static).update(
+            Content.assemble(("Not signed in: ", "bold $text-error"), safe_content(ended.words))
+        )
+
+    # ------------------------------------------------------------------ keys
+
+    def action_copy(self) -> None:
+        if self._copyable:
+            self.app.copy_to_clipboard(self._copyable)
+            self.notify("Copied to the clipboard.", markup=False)
+
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, "signin")
+        self.dismiss(False)
