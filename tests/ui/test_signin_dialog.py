@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from tests.servers.oauth_server import CLIENT_ID, OAuthServer
-from tests.ui.conftest import AppFactory, store
+from tests.ui.conftest import AppFactory, replace_text, store
 from tests.ui.test_password_editor import open_editor
 from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.settings import AUTH_OAUTH2, AccountSettings
@@ -125,3 +125,27 @@ async def test_a_password_mailbox_has_no_sign_in(app_factory: AppFactory) -> Non
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert isinstance(app.screen, PasswordEditorScreen)
+
+
+async def test_an_outlook_mailbox_is_saved_for_sign_in_from_the_form(
+    app_factory: AppFactory, secrets: MemoryStore
+) -> None:
+    """The provider refuses passwords: the form saves the mailbox as an OAuth2 one with no
+    password and opens the sign-in, which says what is missing (poptui ships no client id)."""
+    from tests.ui.test_account_form import open_add_form
+
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await open_add_form(pilot)
+        await replace_text(pilot, "#name", "Hotmail")
+        await replace_text(pilot, "#email", "someone@outlook.com")
+        await pilot.press("tab")
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+        await wait_until(pilot, lambda: "client id" in shown_text(pilot, "#signin-status"))
+    account = Account.get(Account.name == "Hotmail")
+    assert account.auth_method == AUTH_OAUTH2
+    assert account.incoming_host == "outlook.office365.com"
+    assert secrets.get(account.secret_key, SecretKind.INCOMING) is None

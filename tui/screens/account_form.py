@@ -21,7 +21,8 @@ from textual.widgets import Footer, Header, Input
 from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.settings import AccountSettings
+from tui.core.oauth.providers import signs_in_instead
+from tui.core.settings import AUTH_OAUTH2, AccountSettings
 from tui.core.setup.form_rules import ServerPin, outgoing_login
 from tui.core.setup.validation import has_errors
 from tui.core.storage.accounts import settings_of
@@ -34,6 +35,7 @@ from tui.screens.form_screen import (
     form_buttons,
     verb_button,
 )
+from tui.screens.signin_dialog import SignInDialog
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.account_fields import AccountFields
 from tui.widgets.safe_text import safe_content
@@ -203,6 +205,11 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
 
     def action_test_and_save(self) -> None:
         submission = None if self.busy else self._submission()
+        if submission is not None and submission.settings.uses_oauth2:
+            # Nothing to test before signing in: save, then the sign-in dialog opens.
+            self.status.busy("Saving; then sign in…")
+            self._save_untested(submission, "Saved; sign in to fetch its mail.")
+            return
         if submission is not None:
             settings = submission.settings
             server = f"{settings.incoming_host}:{settings.incoming_port}"
@@ -245,6 +252,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             self.status.error("Nothing saved: fix the fields marked ✗ first.")
             fields.focus_field(next(problem for problem in problems if problem.is_error).field)
             return None
+        if self._editing_name is None and not fields.password and signs_in_instead(settings):
+            settings = dataclasses.replace(settings, auth_method=AUTH_OAUTH2)
         return _Submission(
             settings, fields.password, fields.outgoing_password, fields.accepted_outgoing
         )
@@ -367,6 +376,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
     @on(AccountSaved)
     def _saved(self, saved: AccountSaved) -> None:
         self.dismiss(saved.outcome)
+        account = self._services.accounts.get_by_id(saved.outcome.account_id)
+        if account.auth_method == AUTH_OAUTH2 and saved.outcome.created:
+            self.app.push_screen(SignInDialog(self._services, account))
 
     def worker_failed(self, error: BaseException) -> None:
         self._check_failed(CheckFailed(TestResult(ok=False, message=error_words(error))))

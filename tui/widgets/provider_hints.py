@@ -70,5 +70,10 @@ class PasswordHint(Static):
         if preset is not None and preset.needs_app_password:
             self.update(Content(f"{name} wants an app password when two-step verification is on."))
         elif preset is not None and preset.oauth_only:
-            self.update(Content(f"{name} refuses passwords for POP; a test will fail."))
+            self.update(
+                Content(
+                    f"{name} refuses passwords for POP: leave the password empty; Test & save "
+                    "saves the mailbox and opens the sign-in."
+                )
+            )
         self.display = preset is not None and (preset.needs_app_password or preset.oauth_only)

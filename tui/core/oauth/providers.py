@@ -97,6 +97,11 @@ def provider_for_host(host: str) -> ProviderName | None:
     return None
 
 
+def signs_in_instead(settings: AccountSettings) -> bool:
+    """The provider takes no password for POP at all (Microsoft): the form signs in instead."""
+    return provider_for_host(settings.incoming_host) is ProviderName.MICROSOFT
+
+
 def endpoints_for(settings: AccountSettings, global_client_id: str = "") -> Endpoints:
     """The account's endpoints: its preset, with anything the account sets taking precedence."""
     name = settings.oauth_provider or provider_for_host(settings.incoming_host) or "generic"

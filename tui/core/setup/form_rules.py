@@ -42,6 +42,13 @@ parse_delete_after_days: NumberParser = partial(
     example=7,
 )
 
+def signs_in(settings: AccountSettings) -> bool:
+    """No password: the mailbox signs in with OAuth2 (the provider refuses passwords)."""
+    from tui.core.oauth.providers import signs_in_instead
+
+    return settings.uses_oauth2 or signs_in_instead(settings)
+
+
 PASSWORD_REQUIRED = "Enter the password (with two-step verification on: an app password)."
 LOGIN_NOT_CHECKED = " Login not checked: no outgoing password was entered."
 
@@ -69,7 +76,7 @@ def form_problems(
         if problem.field not in skipped
     ]
     problems += unparsed
-    if editing_name is None and password_missing:
+    if editing_name is None and password_missing and not signs_in(settings):
         problems.append(Problem("password", PASSWORD_REQUIRED))
     position = {attr: index for index, attr in enumerate(order)}
     problems.sort(key=lambda problem: position.get(problem.field, len(position)))
