@@ -244,3 +244,42 @@ def test_no_token_in_the_database_or_the_log(
         assert token not in words
     assert "AUTH OAUTHBEARER ********" in ours  # the login was logged, blanked
     assert "POST /token" in ours  # and so was the token HTTP (urllib3), without a token
+
+
+def test_a_token_command_is_run_for_each_connection(
+    oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str, tmp_path: Path
+) -> None:
+    """mpop's passwordeval / aerc's token command: any program printing an access token."""
+    from tests.integration.oauth_helpers import device_token
+
+    token = device_token(oauth_server, oauth_user)["access_token"]
+    script = tmp_path / "token.sh"
+    script.write_text(f"#!/bin/sh\necho run >> {tmp_path}/runs\nprintf '%s\\n' {token}\n")
+    script.chmod(0o700)
+    account = dovecot_account(
+        dovecot_oauth,
+        oauth_user,
+        security=Security.STARTTLS,
+        auth_method=AUTH_OAUTH2,
+        oauth_token_command=str(script),
+    )
+    dovecot_oauth.deliver(oauth_user, make_message(1))
+    source = login_secret(account, MemoryStore())
+    assert fetch(account, source, tmp_path).new_messages == 1
+    assert fetch(account, source, tmp_path).ok
+    assert (tmp_path / "runs").read_text().count("run") == 2
+
+
+def test_a_failing_token_command_is_worded(
+    dovecot_oauth: DovecotServer, oauth_user: str, tmp_path: Path
+) -> None:
+    account = dovecot_account(
+        dovecot_oauth,
+        oauth_user,
+        security=Security.STARTTLS,
+        auth_method=AUTH_OAUTH2,
+        oauth_token_command="sh -c 'echo no token here >&2; exit 3'",
+    )
+    result = fetch(account, login_secret(account, MemoryStore()), tmp_path)
+    assert result.error is not None
+    assert "exit status 3" in result.error.message

@@ -144,8 +144,18 @@ async def test_an_outlook_mailbox_is_saved_for_sign_in_from_the_form(
         await pilot.pause()
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
-        await wait_until(pilot, lambda: "client id" in shown_text(pilot, "#signin-status"))
+        await wait_until(pilot, lambda: "ships no client id" in shown_text(pilot, "#signin-where"))
+        assert app.focused is app.screen.query_one("#signin-client-id")
+        await pilot.press(*"bad id", "enter")
+        await wait_until(pilot, lambda: "one word" in shown_text(pilot, "#signin-status"))
+        field = app.screen.query_one("#signin-client-id", Input)
+        field.value = "my-app-registration"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Asking" in shown_text(pilot, "#signin-where"))
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
     account = Account.get(Account.name == "Hotmail")
+    assert account.oauth_client_id == "my-app-registration"
     assert account.auth_method == AUTH_OAUTH2
     assert account.incoming_host == "outlook.office365.com"
     assert secrets.get(account.secret_key, SecretKind.INCOMING) is None

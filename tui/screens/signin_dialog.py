@@ -40,6 +40,11 @@ class BrowserAddressShown(Message, bubble=False):
 
 
 @dataclass
+class ClientIdNeeded(Message, bubble=False):
+    """No client id on the account nor for all accounts: poptui ships none, so ask."""
+
+
+@dataclass
 class SignInEnded(Message, bubble=False):
     ok: bool
     words: str
@@ -62,7 +67,7 @@ class SignInDialog(ModalScreen[bool]):
         height: 3;
         margin: 1 0;
     }
-    SignInDialog #signin-code.-empty, SignInDialog #signin-paste.-hidden {
+    SignInDialog #signin-code.-empty, SignInDialog Input.-hidden {
         display: none;
     }
     SignInDialog #signin-status {
@@ -102,6 +107,11 @@ class SignInDialog(ModalScreen[bool]):
                 id="signin-paste",
                 classes="-hidden",
             )
+            yield Input(
+                placeholder="the client id of your app registration, then Enter",
+                id="signin-client-id",
+                classes="-hidden",
+            )
             yield Static("Esc cancels.", id="signin-status")
 
     def on_mount(self) -> None:
@@ -117,14 +127,20 @@ class SignInDialog(ModalScreen[bool]):
             start_device,
             wait_for_device,
         )
-        from tui.core.oauth.providers import Flow
+        from tui.core.oauth.providers import Flow, OAuthSettingsError
         from tui.core.oauth.signin import endpoints_of, missing_scope_problem, save_sign_in
 
         worker = get_current_worker()
         account = self._account
         try:
             with database_proxy.connection_context():
-                endpoints = endpoints_of(account)
+                try:
+                    endpoints = endpoints_of(account)
+                except OAuthSettingsError:
+                    if not account.oauth_client_id and account.oauth_provider != "generic":
+                        self.post_message(ClientIdNeeded())
+                        return
+                    raise
             if endpoints.flow is Flow.DEVICE:
                 code = start_device(endpoints)
                 self.post_message(DeviceCodeShown(code))
@@ -192,6 +208,37 @@ class SignInDialog(ModalScreen[bool]):
             "On this computer the sign-in finishes by itself. Over SSH the browser ends on a page "
             "that does not load: paste its whole address above. Esc cancels."
         )
+
+    @on(ClientIdNeeded)
+    def _client_id_needed(self, _: ClientIdNeeded) -> None:
+        self.query_one("#signin-where", Static).update(
+            "poptui ships no client id: register the app once with your provider (the README "
+            "walks through it) and enter its client id here. It is kept with this mailbox; "
+            "`poptui account client-id ID` sets one for all."
+        )
+        field = self.query_one("#signin-client-id", Input)
+        field.remove_class("-hidden")
+        field.focus()
+        self.query_one("#signin-status", Static).update("Enter saves it and signs in; Esc cancels.")
+
+    @on(Input.Submitted, "#signin-client-id")
+    def _client_id_given(self, submitted: Input.Submitted) -> None:
+        from dataclasses import replace
+
+        from tui.core.storage.accounts import settings_of
+
+        client_id = submitted.value.strip()
+        if not client_id or any(c.isspace() for c in client_id):
+            self.query_one("#signin-status", Static).update(
+                "A client id is one word, as the app registration shows it."
+            )
+            return
+        accounts = self._services.accounts
+        settings = replace(settings_of(self._account), oauth_client_id=client_id)
+        self._account = accounts.update(self._account.name, settings)
+        submitted.input.add_class("-hidden")
+        self.query_one("#signin-where", Static).update("Asking the provider for a sign-in code…")
+        self._run()
 
     @on(Input.Submitted, "#signin-paste")
     def _pasted(self, submitted: Input.Submitted) -> None:

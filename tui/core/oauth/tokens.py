@@ -225,7 +225,14 @@ class CommandTokenSource:
         return f"CommandTokenSource({self.mailbox!r})"
 
     def __call__(self, fresh: bool = False) -> BearerToken:
-        token = self.run()
+        from tui.core.secrets.errors import SecretStoreError
+
+        try:
+            token = self.run()
+        except SecretStoreError as error:  # it failed, timed out or printed nothing usable
+            raise TokenServiceUnreachable(
+                f"No access token for {one_line(self.mailbox, 80)}: {error}"
+            ) from None
         if not token:
             raise SignInRequired(self.mailbox, "its token command printed no token")
         return BearerToken(token.strip(), renewable=False)

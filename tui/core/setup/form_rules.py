@@ -42,6 +42,7 @@ parse_delete_after_days: NumberParser = partial(
     example=7,
 )
 
+
 def signs_in(settings: AccountSettings) -> bool:
     """No password: the mailbox signs in with OAuth2 (the provider refuses passwords)."""
     from tui.core.oauth.providers import signs_in_instead
