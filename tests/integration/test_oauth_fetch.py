@@ -19,7 +19,7 @@ from tests.integration.fetch_helpers import dovecot_account, fetch, make_message
 from tests.servers.dovecot import DovecotServer
 from tests.servers.oauth_server import CLIENT_ID, OAuthServer
 from tui.core.net import pop3
-from tui.core.oauth.errors import SignInFailed, SignInRequired
+from tui.core.oauth.errors import SignInCancelled, SignInFailed, SignInRequired
 from tui.core.oauth.flows import BrowserSignIn, LoopbackListener, start_device, wait_for_device
 from tui.core.oauth.providers import Endpoints
 from tui.core.oauth.signin import endpoints_of, login_secret, missing_scope_problem, save_sign_in
@@ -283,3 +283,43 @@ def test_a_failing_token_command_is_worded(
     result = fetch(account, login_secret(account, MemoryStore()), tmp_path)
     assert result.error is not None
     assert "exit status 3" in result.error.message
+
+
+def test_slow_down_makes_the_poller_wait_longer_for_good(
+    oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    """RFC 8628 §3.5: a client polling too fast gets `slow_down` and adds 5 s to its interval;
+    it must not be told twice."""
+    account = oauth_account(dovecot_oauth, oauth_server, oauth_user)
+    endpoints = endpoints_of(account)
+    code = dataclasses.replace(start_device(endpoints), interval=0)  # a client that rushes
+    before = oauth_server.slow_downs
+    approver = threading.Timer(1.0, oauth_server.approve_device, (code.user_code, oauth_user))
+    approver.start()
+    tokens = wait_for_device(endpoints, code)
+    approver.join()
+    assert tokens.refresh_token
+    assert oauth_server.slow_downs - before == 1
+
+
+def test_cancel_stops_waiting_for_the_device(
+    oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    account = oauth_account(dovecot_oauth, oauth_server, oauth_user)
+    endpoints = endpoints_of(account)
+    code = start_device(endpoints)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    with pytest.raises(SignInCancelled):
+        wait_for_device(endpoints, code, cancelled=stop.is_set)
+
+
+def test_a_denied_device_sign_in_is_worded(
+    oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    account = oauth_account(dovecot_oauth, oauth_server, oauth_user)
+    endpoints = endpoints_of(account)
+    code = start_device(endpoints)
+    oauth_server.approve_device(code.user_code, oauth_user, approve=False)
+    with pytest.raises(SignInFailed, match="declined"):
+        wait_for_device(endpoints, code)

@@ -155,6 +155,7 @@ class _State:
     grants: dict[str, tuple[str, bool]] = field(default_factory=dict)
     """user_code -> (user, approved), once the person answered on /device."""
     last_poll: dict[str, float] = field(default_factory=dict)
+    slow_downs: int = 0
     introspections: int = 0
 
 
@@ -214,6 +215,12 @@ class OAuthServer:
         """How many introspection requests arrived (Dovecot asks once per login)."""
         with self._lock:
             return self._state.introspections
+
+    @property
+    def slow_downs(self) -> int:
+        """How many device polls came too soon and were answered `slow_down`."""
+        with self._lock:
+            return self._state.slow_downs
 
     def issued_tokens(self) -> list[str]:
         """Every access and refresh token handed out so far (for the leak tests)."""
@@ -477,7 +484,9 @@ class _DeviceCodeGrant(DeviceCodeGrant):  # type: ignore[misc]
         with owner._lock:
             last = owner._state.last_poll.get(credential["device_code"], 0.0)
             owner._state.last_poll[credential["device_code"]] = now
-        return now - last < owner.device_interval * 0.8
+            too_soon = now - last < owner.device_interval * 0.8
+            owner._state.slow_downs += too_soon
+        return too_soon
 
 
 class _DeviceEndpoint(DeviceAuthorizationEndpoint):  # type: ignore[misc]
