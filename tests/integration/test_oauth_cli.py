@@ -208,3 +208,12 @@ def test_ctrl_c_cancels_the_device_sign_in_and_saves_nothing(
     assert "Sign-in cancelled; nothing was saved" in err
     fetched = run(env, "fetch", "--account", "Box")
     assert "not been signed in yet" in fetched.stderr
+
+
+def test_a_password_cannot_overwrite_the_sign_in(
+    env: dict[str, str], oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str
+) -> None:
+    add_oauth_account(env, dovecot_oauth, oauth_server, oauth_user)
+    refused = run(env, "password", "set", "Box", "--incoming", "--stdin", stdin="hunter2\n")
+    assert refused.returncode == 1
+    assert "signs in with OAuth2" in refused.stderr

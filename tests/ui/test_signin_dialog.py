@@ -159,3 +159,21 @@ async def test_an_outlook_mailbox_is_saved_for_sign_in_from_the_form(
     assert account.auth_method == AUTH_OAUTH2
     assert account.incoming_host == "outlook.office365.com"
     assert secrets.get(account.secret_key, SecretKind.INCOMING) is None
+
+
+async def test_the_editor_will_not_overwrite_a_sign_in_with_a_password(
+    app_factory: AppFactory, secrets: MemoryStore, oauth_server: OAuthServer
+) -> None:
+    app = app_factory()
+    account = oauth_account(oauth_server)
+    secrets.set(account.secret_key, SecretKind.INCOMING, "refresh-token-kept")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        editor = await open_editor(pilot, account.id)
+        for field in ("#incoming-password", "#incoming-again"):
+            editor.query_one(field, Input).value = "typed-password"
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, PasswordEditorScreen)
+    assert secrets.get(account.secret_key, SecretKind.INCOMING) == "refresh-token-kept"

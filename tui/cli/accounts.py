@@ -327,6 +327,11 @@ def set_password(context: CommandContext) -> int:
     account = store.get(args.name)
     settings = settings_of(account)
     kind = SecretKind.INCOMING if args.incoming else SecretKind.OUTGOING
+    if kind is SecretKind.INCOMING and settings.uses_oauth2:
+        raise CommandFailed(
+            f"{account.name!r} signs in with OAuth2, not a password: "
+            f"poptui account signin {account.name!r}"
+        )
     if kind is SecretKind.OUTGOING and settings.same_credentials_for_outgoing:
         raise CommandFailed(
             f"{account.name!r} uses the same credentials for the outgoing server; set the "

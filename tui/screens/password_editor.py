@@ -288,6 +288,10 @@ class PasswordEditorScreen(FormScreen[bool]):
                 self.status.error("Nothing saved: fix the password marked ✗ first.")
                 return None
         incoming, outgoing = (pair.value for pair in pairs)
+        if incoming and self._settings.uses_oauth2:
+            # Its incoming slot holds the OAuth2 sign-in: a typed password would replace it.
+            self.status.error("This mailbox signs in with OAuth2, not a password: Ctrl+G.")
+            return None
         if not incoming and not outgoing:
             self.status.error("Nothing to save: type a new password, twice, first.")
             self._pair(SecretKind.INCOMING).first.focus()

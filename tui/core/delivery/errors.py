@@ -15,6 +15,4 @@ class DeliveryError(PoptuiError):
 class TargetInvalid(PoptuiError):
     """A delivery target as written (`maildir:PATH`, …) that cannot be one."""
 
-    hint = (
-        "Write maildir:PATH, mbox:PATH, mda:'COMMAND ARGS' or lmtp:[RCPT@]SOCKET-or-HOST:PORT"
-    )
+    hint = "Write maildir:PATH, mbox:PATH, mda:'COMMAND ARGS' or lmtp:[RCPT@]SOCKET-or-HOST:PORT"

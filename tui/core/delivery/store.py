@@ -49,9 +49,7 @@ def add_target(account: Account, target: DeliveryTarget | str) -> DeliveryTarget
             return existing[0]
         if TargetRow.select().where(TargetRow.account == account).count() >= MAX_TARGETS:
             raise TargetInvalid(f"{account.name} already has {MAX_TARGETS} delivery targets")
-        newest = (
-            Message.select(fn.MAX(Message.id)).where(Message.account == account).scalar() or 0
-        )
+        newest = Message.select(fn.MAX(Message.id)).where(Message.account == account).scalar() or 0
         row = TargetRow.create(
             account=account,
             kind=wanted.kind.value,

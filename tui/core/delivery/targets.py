@@ -1,11 +1,11 @@
 """What a delivery target is, and how one is written on the command line and in the form.
 
-    maildir:~/Mail/inbox          a Maildir (created if missing)
-    mbox:/var/mail/alice          an mbox file, locked as mutt and procmail lock it
-    mda:'procmail -d alice'       a command given the message on stdin (split like a shell
-                                  would, but run without one: write `sh -c '…'` for a shell)
-    lmtp:/run/dovecot/lmtp        an LMTP server on a unix socket, or lmtp:HOST:PORT;
-    lmtp:alice@/run/dovecot/lmtp  RCPT TO alice (default: the mailbox's email address)
+maildir:~/Mail/inbox          a Maildir (created if missing)
+mbox:/var/mail/alice          an mbox file, locked as mutt and procmail lock it
+mda:'procmail -d alice'       a command given the message on stdin (split like a shell
+                              would, but run without one: write `sh -c '…'` for a shell)
+lmtp:/run/dovecot/lmtp        an LMTP server on a unix socket, or lmtp:HOST:PORT;
+lmtp:alice@/run/dovecot/lmtp  RCPT TO alice (default: the mailbox's email address)
 """
 
 from __future__ import annotations

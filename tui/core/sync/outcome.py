@@ -242,6 +242,17 @@ def describe_failure(
         )
     if isinstance(error, pop3.MailboxInUse | pop3.LoginDelay | pop3.ServerTemporaryError):
         return _server_busy(name, error, account, polling=polling)
+    if (
+        isinstance(error, AccountDisabled)
+        and account is not None
+        and account.auth_method == "oauth2"
+    ):
+        return Notice(
+            f"{name} is disabled: {account.disabled_reason or 'too many failures in a row.'} "
+            "It is not fetched until it is signed in again: p, then Ctrl+G.",
+            "error",
+            "disabled: sign in again (p, then Ctrl+G)",
+        )
     if isinstance(error, AccountDisabled):
         reason = account.disabled_reason if account is not None else ""
         return Notice(
