@@ -389,7 +389,7 @@ def test_migration_indexes_messages_fetched_before_it(tmp_path: Path) -> None:
             " VALUES (?, 'u1', 10, 'Old mail about kangaroos', '2025-01-01', '2025-01-01')",
             (account_id,),
         )
-        assert dbmod.migrate(db) == len(all_migrations())
+        assert dbmod.migrate(db) == all_migrations()[-1].version  # numbers may have gaps
         assert [row.subject for row in mq.search(MailboxView(account_id), "kangaroo")] == [
             "Old mail about kangaroos"
         ]
