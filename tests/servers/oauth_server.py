@@ -22,141 +22,38 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlencode
 
 import requests
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.models import ClientMixin, TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc8628 import (
     DEVICE_CODE_GRANT_TYPE,
-    DeviceAuthorizationEndpoint,
-    DeviceCodeGrant,
-    DeviceCredentialDict,
 )
 from flask import Flask, Response, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-HOST = "127.0.0.1"
-CLIENT_ID = "poptui-test"
-DOVECOT_CLIENT_ID = "dovecot"
-DOVECOT_CLIENT_SECRET = "dovecot-secret"
-SCOPES = ("mail", "offline_access", "profile")
+from tests.servers.oauth_grants import (
+    CLIENT_ID,
+    DOVECOT_CLIENT_ID,
+    DOVECOT_CLIENT_SECRET,
+    HOST,
+    SCOPES,
+    AuthorizationCodeGrant,
+    Client,
+    DeviceCodeGrantImpl,
+    DeviceEndpoint,
+    Introspection,
+    RefreshTokenGrant,
+    State,
+    Token,
+    User,
+)
 
-
-@dataclass
-class _Client(ClientMixin):  # type: ignore[misc]
-    client_id: str
-    secret: str = ""
-    grant_types: tuple[str, ...] = ()
-    auth_method: str = "none"
-
-    def get_client_id(self) -> str:
-        return self.client_id
-
-    def get_default_redirect_uri(self) -> str:
-        return f"http://{HOST}/"
-
-    def get_allowed_scope(self, scope: str | None) -> str:
-        if not scope:
-            return ""
-        return " ".join(s for s in scope.split() if s in SCOPES)
-
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # RFC 8252 §7.3: a native app's loopback redirect may use any port.
-        return redirect_uri.startswith((f"http://{HOST}:", "http://localhost:"))
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        return bool(self.secret) and secrets.compare_digest(self.secret, client_secret)
-
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == self.auth_method
-
-    def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code" and "authorization_code" in self.grant_types
-
-    def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.grant_types
-
-
-@dataclass
-class _Token(TokenMixin):  # type: ignore[misc]
-    client_id: str
-    user: str
-    scope: str
-    access_token: str
-    refresh_token: str
-    issued_at: float
-    expires_in: int
-    revoked: bool = False
-
-    def check_client(self, client: _Client) -> bool:
-        return client.client_id == self.client_id
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_expires_in(self) -> int:
-        return self.expires_in
-
-    def is_expired(self) -> bool:
-        return time.time() >= self.issued_at + self.expires_in
-
-    def is_revoked(self) -> bool:
-        return self.revoked
-
-    def get_user(self) -> str:
-        return self.user
-
-
-@dataclass
-class _Code:
-    code: str
-    client_id: str
-    redirect_uri: str
-    scope: str
-    user: str
-    code_challenge: str
-    code_challenge_method: str
-    expires_at: float = field(default_factory=lambda: time.time() + 300)
-
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> None:
-        return None
-
-    def get_auth_time(self) -> None:
-        return None
-
-
-class _User(str):
-    """authlib passes the user around; an e-mail address is all these tests need."""
-
-    def get_user_id(self) -> str:
-        return str(self)
-
-
-@dataclass
-class _State:
-    tokens: list[_Token] = field(default_factory=list)
-    codes: dict[str, _Code] = field(default_factory=dict)
-    devices: dict[str, DeviceCredentialDict] = field(default_factory=dict)
-    """device_code -> what the device endpoint issued."""
-    grants: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    """user_code -> (user, approved), once the person answered on /device."""
-    last_poll: dict[str, float] = field(default_factory=dict)
-    slow_downs: int = 0
-    introspections: int = 0
+__all__ = ["CLIENT_ID", "DOVECOT_CLIENT_ID", "DOVECOT_CLIENT_SECRET", "OAuthServer"]
 
 
 class OAuthServer:
@@ -169,16 +66,16 @@ class OAuthServer:
         self.device_interval = device_interval
         self.device_expires = device_expires
         self.clients = {
-            CLIENT_ID: _Client(
+            CLIENT_ID: Client(
                 CLIENT_ID,
                 grant_types=("authorization_code", "refresh_token", DEVICE_CODE_GRANT_TYPE),
             ),
-            DOVECOT_CLIENT_ID: _Client(
+            DOVECOT_CLIENT_ID: Client(
                 DOVECOT_CLIENT_ID, DOVECOT_CLIENT_SECRET, auth_method="client_secret_post"
             ),
         }
-        self._lock = threading.RLock()
-        self._state = _State()
+        self.lock = threading.RLock()
+        self.state = State()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
@@ -213,20 +110,20 @@ class OAuthServer:
     @property
     def introspections(self) -> int:
         """How many introspection requests arrived (Dovecot asks once per login)."""
-        with self._lock:
-            return self._state.introspections
+        with self.lock:
+            return self.state.introspections
 
     @property
     def slow_downs(self) -> int:
         """How many device polls came too soon and were answered `slow_down`."""
-        with self._lock:
-            return self._state.slow_downs
+        with self.lock:
+            return self.state.slow_downs
 
     def issued_tokens(self) -> list[str]:
         """Every access and refresh token handed out so far (for the leak tests)."""
-        with self._lock:
-            out = [t.access_token for t in self._state.tokens]
-            out += [t.refresh_token for t in self._state.tokens if t.refresh_token]
+        with self.lock:
+            out = [t.access_token for t in self.state.tokens]
+            out += [t.refresh_token for t in self.state.tokens if t.refresh_token]
             return out
 
     def check_token(self, user: str, token: str) -> bool:
@@ -270,15 +167,15 @@ class OAuthServer:
 
     def revoke_refresh_tokens(self, user: str) -> None:
         """The provider (or the user, in their account page) withdraws every grant of `user`."""
-        with self._lock:
-            for token in self._state.tokens:
+        with self.lock:
+            for token in self.state.tokens:
                 if token.user == user:
                     token.revoked = True
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is expired now (refresh tokens stay valid)."""
-        with self._lock:
-            for token in self._state.tokens:
+        with self.lock:
+            for token in self.state.tokens:
                 token.issued_at = time.time() - token.expires_in - 1
 
     # --------------------------------------------------------------- the server
@@ -286,13 +183,13 @@ class OAuthServer:
         app = Flask("poptui-test-oauth")
         owner = self
 
-        def query_client(client_id: str) -> _Client | None:
+        def query_client(client_id: str) -> Client | None:
             return owner.clients.get(client_id)
 
         def save_token(token: dict[str, Any], req: Any) -> None:
-            with owner._lock:
-                owner._state.tokens.append(
-                    _Token(
+            with owner.lock:
+                owner.state.tokens.append(
+                    Token(
                         client_id=req.client.client_id,
                         user=str(req.user),
                         scope=token.get("scope", ""),
@@ -313,11 +210,11 @@ class OAuthServer:
                 expires_generator=lambda client, grant_type: owner.token_lifetime,
             ),
         )
-        server.register_grant(_AuthorizationCodeGrant, [CodeChallenge(required=True)])
-        server.register_grant(_RefreshTokenGrant)
-        server.register_grant(_DeviceCodeGrant)
-        server.register_endpoint(_DeviceEndpoint)
-        server.register_endpoint(_Introspection)
+        server.register_grant(AuthorizationCodeGrant, [CodeChallenge(required=True)])
+        server.register_grant(RefreshTokenGrant)
+        server.register_grant(DeviceCodeGrantImpl)
+        server.register_endpoint(DeviceEndpoint)
+        server.register_endpoint(Introspection)
         app.config["owner"] = self
 
         @app.route("/authorize", methods=["GET", "POST"])
@@ -330,7 +227,7 @@ class OAuthServer:
                     "<button name=confirm value=yes>Allow</button></form>"
                 )
             user = request.form.get("user", "")
-            person = _User(user) if user and request.form.get("confirm") == "yes" else None
+            person = User(user) if user and request.form.get("confirm") == "yes" else None
             grant = server.get_consent_grant(end_user=person)
             return server.create_authorization_response(grant_user=person, grant=grant)
 
@@ -347,11 +244,11 @@ class OAuthServer:
             if request.method == "GET":
                 return "<form method=post>Code: <input name=user_code></form>"
             code = request.form.get("user_code", "").strip().upper()
-            with owner._lock:
-                known = any(d["user_code"] == code for d in owner._state.devices.values())
+            with owner.lock:
+                known = any(d["user_code"] == code for d in owner.state.devices.values())
                 if not known:
                     return Response("unknown code", status=404)
-                owner._state.grants[code] = (
+                owner.state.grants[code] = (
                     request.form.get("user", ""),
                     request.form.get("confirm") == "yes",
                 )
@@ -359,8 +256,8 @@ class OAuthServer:
 
         @app.route("/introspect", methods=["POST"])
         def introspect() -> Any:
-            with owner._lock:
-                owner._state.introspections += 1
+            with owner.lock:
+                owner.state.introspections += 1
             return server.create_endpoint_response("introspection")
 
         return app
@@ -397,147 +294,3 @@ class OAuthServer:
     def authorize_address(self, **params: str) -> str:
         """An authorize address as a client builds it (for tests that play the client)."""
         return f"{self.authorize_url}?{urlencode(params)}"
-
-
-def _owner() -> OAuthServer:
-    from flask import current_app
-
-    owner = current_app.config["owner"]
-    assert isinstance(owner, OAuthServer)
-    return owner
-
-
-class _AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
-
-    def save_authorization_code(self, code: str, req: Any) -> _Code:
-        owner = _owner()
-        item = _Code(
-            code=code,
-            client_id=req.client.client_id,
-            redirect_uri=req.payload.redirect_uri or "",
-            scope=req.payload.scope or "",
-            user=str(req.user),
-            code_challenge=req.payload.data.get("code_challenge", ""),
-            code_challenge_method=req.payload.data.get("code_challenge_method", ""),
-        )
-        with owner._lock:
-            owner._state.codes[code] = item
-        return item
-
-    def query_authorization_code(self, code: str, client: _Client) -> _Code | None:
-        owner = _owner()
-        with owner._lock:
-            item = owner._state.codes.get(code)
-        if item and item.client_id == client.client_id and item.expires_at > time.time():
-            return item
-        return None
-
-    def delete_authorization_code(self, authorization_code: _Code) -> None:
-        owner = _owner()
-        with owner._lock:
-            owner._state.codes.pop(authorization_code.code, None)
-
-    def authenticate_user(self, authorization_code: _Code) -> _User:
-        return _User(authorization_code.user)
-
-
-class _RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
-    INCLUDE_NEW_REFRESH_TOKEN = True
-
-    def authenticate_refresh_token(self, refresh_token: str) -> _Token | None:
-        owner = _owner()
-        with owner._lock:
-            for token in owner._state.tokens:
-                if token.refresh_token == refresh_token and not token.revoked:
-                    return token
-        return None
-
-    def authenticate_user(self, refresh_token: _Token) -> _User:
-        return _User(refresh_token.user)
-
-    def revoke_old_credential(self, refresh_token: _Token) -> None:
-        owner = _owner()
-        with owner._lock:
-            # Rotation: the old refresh token dies, its access token lives out its time.
-            refresh_token.refresh_token = ""
-
-
-class _DeviceCodeGrant(DeviceCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
-
-    def query_device_credential(self, device_code: str) -> DeviceCredentialDict | None:
-        owner = _owner()
-        with owner._lock:
-            return owner._state.devices.get(device_code)
-
-    def query_user_grant(self, user_code: str) -> tuple[_User, bool] | None:
-        owner = _owner()
-        with owner._lock:
-            answer = owner._state.grants.get(user_code)
-        return None if answer is None else (_User(answer[0]), answer[1])
-
-    def should_slow_down(self, credential: DeviceCredentialDict) -> bool:
-        owner = _owner()
-        now = time.time()
-        with owner._lock:
-            last = owner._state.last_poll.get(credential["device_code"], 0.0)
-            owner._state.last_poll[credential["device_code"]] = now
-            too_soon = now - last < owner.device_interval * 0.8
-            owner._state.slow_downs += too_soon
-        return too_soon
-
-
-class _DeviceEndpoint(DeviceAuthorizationEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = ["none"]
-
-    def __init__(self, server: Any) -> None:
-        super().__init__(server)
-
-    def get_verification_uri(self) -> str:
-        return _owner().base_url + "/device"
-
-    def create_endpoint_response(self, req: Any) -> Any:
-        owner = _owner()
-        self.INTERVAL = owner.device_interval
-        self.EXPIRES_IN = owner.device_expires
-        return super().create_endpoint_response(req)
-
-    def save_device_credential(self, client_id: str, scope: str, data: dict[str, Any]) -> None:
-        owner = _owner()
-        item = DeviceCredentialDict(
-            client_id=client_id,
-            scope=scope,
-            expires_at=time.time() + int(data["expires_in"]),
-            **data,
-        )
-        with owner._lock:
-            owner._state.devices[data["device_code"]] = item
-
-
-class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = ["client_secret_post"]
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> _Token | None:
-        owner = _owner()
-        with owner._lock:
-            for token in owner._state.tokens:
-                if token.access_token == token_string:
-                    return token
-        return None
-
-    def check_permission(self, token: _Token, client: _Client, req: Any) -> bool:
-        return client.client_id == DOVECOT_CLIENT_ID
-
-    def introspect_token(self, token: _Token) -> dict[str, Any]:
-        return {
-            "active": True,
-            "client_id": token.client_id,
-            "token_type": "Bearer",
-            "email": token.user,
-            "username": token.user,
-            "scope": token.scope,
-            "exp": int(token.issued_at + token.expires_in),
-            "iat": int(token.issued_at),
-        }
