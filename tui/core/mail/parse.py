@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -62,7 +63,7 @@ def unsurrogate(text: str) -> str:
 
     Raw 8-bit headers (not RFC 2047) are usually UTF-8; otherwise windows-1252, a superset of
     Latin-1 for text. The message list and the reader both read headers through here."""
-    if not any("\udc80" <= char <= "\udcff" for char in text):
+    if text.isascii() or not any("\udc80" <= char <= "\udcff" for char in text):
         return text
     data = text.encode("utf-8", "surrogateescape")
     try:
@@ -88,15 +89,21 @@ def decode_header_value(value: str | None) -> str:
     """RFC 2047 words decoded; undecodable parts kept as they were."""
     if not value:
         return ""
+    if "=?" not in value:  # no encoded word: decode_header would hand it back unchanged
+        return str(value).strip()
     try:
         return str(make_header(decode_header(value))).strip()
     except (LookupError, UnicodeError, ValueError, AssertionError):
         return str(value).strip()
 
 
-def _addresses(values: list[str]) -> str:
+AddressParser = Callable[[list[str]], list[tuple[str, str]]]
+"""`email.utils.getaddresses`, or a faster parser giving the same pairs (`mail.headers`)."""
+
+
+def _addresses(values: list[str], parse: AddressParser = getaddresses) -> str:
     try:
-        pairs = getaddresses([decode_header_value(v) for v in values])
+        pairs = parse([decode_header_value(v) for v in values])
     except (ValueError, TypeError, IndexError):
         return ", ".join(decode_header_value(v) for v in values)
     parts = []
@@ -135,9 +142,9 @@ def with_parents(domain: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
-def _domains_of_value(value: str) -> set[str]:
+def _domains_of_value(value: str, parse: AddressParser) -> set[str]:
     found: set[str] = set()
-    for name, address in getaddresses([value]):
+    for name, address in parse([value]):
         if "@" in address:
             found.update(with_parents(normalize_domain(address.rpartition("@")[2])))
         elif "@" in name:
@@ -150,7 +157,7 @@ def _domains_of_value(value: str) -> set[str]:
     return found
 
 
-def domains_of(headers: list[str]) -> str:
+def domains_of(headers: list[str], parse: AddressParser = getaddresses) -> str:
     """ " a.com b.org " for the addresses in these header values and their parent domains (lower
     case, unique, sorted); `UNREADABLE_DOMAINS` when an address cannot be read.
 
@@ -160,7 +167,7 @@ def domains_of(headers: list[str]) -> str:
     found: set[str] = set()
     try:
         for value in headers:
-            found.update(_domains_of_value(decode_header_value(value)))
+            found.update(_domains_of_value(decode_header_value(value), parse))
     except (UnreadableAddresses, ValueError, TypeError, IndexError, UnicodeError):
         return UNREADABLE_DOMAINS
     ordered = sorted(found)

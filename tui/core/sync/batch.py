@@ -1,27 +1,30 @@
 """Storing fetched mail: each batch of messages in one durable transaction, before any DELE.
 
-A batch is committed on count, on bytes and on time, so a slow server never holds mail that
-arrived whole uncommitted for long: a kill (or a power cut) then loses at most the last couple
-of seconds of transfer, which the next fetch downloads again (nothing unstored is ever deleted).
+A batch is committed on bytes and on time (and at a count cap), so a slow server never holds
+mail that arrived whole uncommitted for long: a kill (or a power cut) then loses at most the
+last couple of seconds of transfer, which the next fetch downloads again (nothing unstored is
+ever deleted). Per message only the header block is read (`mail.headers`), and the batch goes
+to the database in a few prepared statements (`storage.insert`); bodies and the search index
+come later (`storage.search_index`).
+
+`BatchWriter.flush` is the fetch's one post-commit point: what it returns (key → stored id of
+the messages just made durable) is all that exists of this session's mail in the database.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from tui.core.storage.models import (
-    Account,
-    Message,
-    MessageSource,
-    UidlAlias,
-    database_proxy,
-    utcnow,
-)
+from tui.core.storage.dialect import write_transaction
+from tui.core.storage.insert import NewMessage, insert_messages
+from tui.core.storage.models import Account, Message, UidlAlias, database_proxy, utcnow
 
-BATCH_MESSAGES = 100
-BATCH_BYTES = 16 * 1024 * 1024
-"""A batch is committed (one durable transaction) when either limit is reached."""
+BATCH_MESSAGES = 1000
+BATCH_BYTES = 8 * 1024 * 1024
+"""A batch is committed (one durable transaction, one fsync) when either limit is reached:
+bytes bound the memory a batch holds and what a kill can cost; the count only caps the rows."""
 BATCH_SECONDS = 2.0
 """...or when its oldest message has waited this long: checked as each message arrives, and
 by whoever waits for the next one (`due` says how long it may wait before calling `flush`)."""
@@ -69,48 +72,75 @@ class BatchWriter:
         ):
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self) -> dict[str, int]:
+        """Commit the pending messages in one transaction; key → stored id of those stored.
+
+        Returns only once the commit is durable: the one place after which this session's
+        messages exist (and may be handed on, or deleted on the server after `guard`).
+        """
         if not self.pending:
-            return
-        from tui.core.mail.parse import summarize  # the email package: only when mail arrives
+            return {}
+        from tui.core.mail.headers import summarize_fast  # the email package: on new mail only
 
         now = utcnow()
-        with database_proxy.atomic():
-            for uidl, raw in self.pending:
-                summary = summarize(raw)
-                if self.dedupe_message_id and summary.message_id:
-                    existing = (
-                        Message.select(Message.id)
-                        .where(
-                            (Message.account == self.account)
-                            & (Message.message_id == summary.message_id)
-                        )
-                        .first()
-                    )
-                    if existing is not None:
-                        UidlAlias.insert(
-                            account=self.account, uidl=uidl, message=existing.id, seen_at=now
-                        ).on_conflict_ignore().execute()
-                        self.duplicates += 1
-                        continue
-                # No ON CONFLICT here: the lock and the known-UIDL filter make a conflict a bug,
-                # and failing the batch (no DELE follows) is the safe answer to a bug.
-                message_id = Message.insert(
+        batch: list[NewMessage] = []
+        aliases: list[tuple[str, int | str]] = []
+        for key, raw in self.pending:
+            s = summarize_fast(raw)
+            batch.append(
+                NewMessage(
+                    key, raw, s.from_addr, s.to_addrs, s.subject, s.date, s.message_id,
+                    s.has_attachments, s.party_domains,
+                )
+            )  # fmt: skip
+        db = database_proxy.obj
+        with write_transaction(db):
+            if self.dedupe_message_id:
+                batch, aliases = self._split_known(batch)
+            stored = insert_messages(db, self.account.id, batch, now)
+            for key, target in aliases:
+                UidlAlias.insert(
                     account=self.account,
-                    uidl=uidl,
-                    size=len(raw),
-                    from_addr=summary.from_addr,
-                    to_addrs=summary.to_addrs,
-                    subject=summary.subject,
-                    date=summary.date,
-                    message_id=summary.message_id,
-                    has_attachments=summary.has_attachments,
-                    party_domains=summary.party_domains,
-                    first_seen_at=now,
-                    fetched_at=now,
-                ).execute()
-                MessageSource.insert(message=message_id, raw=raw).execute()
-                self.stored += 1
+                    uidl=key,
+                    message=stored[target] if isinstance(target, str) else target,
+                    seen_at=now,
+                ).on_conflict_ignore().execute()
+        self.stored += len(stored)
+        self.duplicates += len(aliases)
         self.pending.clear()
         self.pending_bytes = 0
         self.commits += 1
+        return stored
+
+    def _split_known(
+        self, batch: list[NewMessage]
+    ) -> tuple[list[NewMessage], list[tuple[str, int | str]]]:
+        """Messages whose Message-ID is stored already (or earlier in this batch) become
+        aliases of that copy (its stored id, or the key of the batch's first copy); the rest
+        are new."""
+        wanted = sorted({m.message_id for m in batch if m.message_id})
+        known: dict[str, int] = {}
+        for start in range(0, len(wanted), 500):
+            rows: Any = (
+                Message.select(Message.message_id, Message.id)
+                .where(
+                    (Message.account == self.account)
+                    & Message.message_id.in_(wanted[start : start + 500])
+                )
+                .tuples()
+            )
+            for message_id, pk in rows:
+                known.setdefault(message_id, pk)
+        fresh: list[NewMessage] = []
+        aliases: list[tuple[str, int | str]] = []
+        first: dict[str, str] = {}
+        for message in batch:
+            if message.message_id in known:
+                aliases.append((message.key, known[message.message_id]))
+            elif message.message_id in first:
+                aliases.append((message.key, first[message.message_id]))
+            else:
+                if message.message_id:
+                    first[message.message_id] = message.key
+                fresh.append(message)
+        return fresh, aliases

@@ -1,10 +1,12 @@
-"""Receiving a session's new messages: RETR on one thread, commits on the engine's.
+"""Receiving a session's new messages: RETR on one thread, storing on the engine's, overlapped.
 
-While a slow server keeps the reading thread waiting, the storing thread (which owns the
-database connection) still commits what arrived whole within `batch.BATCH_SECONDS`, so a kill
-loses at most seconds of transfer. Each message must be whole within its own deadline
-(`control.Watchdog`). A message that is not the size LIST announced is skipped and recorded,
-and the messages after it still come, as long as the session is in step.
+The reading thread keeps the socket busy while the storing thread (which owns the database
+connection) parses, inserts and commits; between them a conveyor bounded in bytes and in
+messages, so memory stays flat however large the mailbox. While a slow server keeps the
+reading thread waiting, the storing thread still commits what arrived whole within
+`batch.BATCH_SECONDS`, so a kill loses at most seconds of transfer. Each message must be whole
+within its own deadline (`control.Watchdog`). A message that is not the size LIST announced is
+skipped and recorded, and the messages after it still come, as long as the session is in step.
 """
 
 from __future__ import annotations
@@ -12,12 +14,56 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from tui.core.net import pop3
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import Watchdog, allowance
+
+CONVEYOR_BYTES = 8 * 1024 * 1024
+"""Received bytes waiting for the storing thread; a larger message is let through alone."""
+CONVEYOR_MESSAGES = 256
+"""...and at most this many messages (the small ones)."""
+
+T = TypeVar("T")
+
+
+class Conveyor(Generic[T]):
+    """A hand-over queue bounded by the bytes of what it holds, not only by a count: the reader
+    runs ahead of the storer by up to `max_bytes`, never by a whole mailbox."""
+
+    def __init__(self, max_bytes: int = CONVEYOR_BYTES, max_items: int = CONVEYOR_MESSAGES):
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self._items: deque[tuple[T, int]] = deque()
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def put(self, item: T, size: int, stop: threading.Event) -> None:
+        """Wait for room (an empty conveyor always has room), unless `stop` is set."""
+        with self._changed:
+            while self._items and (
+                self._bytes + size > self.max_bytes or len(self._items) >= self.max_items
+            ):
+                if stop.is_set():
+                    return
+                self._changed.wait(0.1)
+            self._items.append((item, size))
+            self._bytes += size
+            self._changed.notify_all()
+
+    def get(self, timeout: float | None) -> T:
+        """The oldest item; `queue.Empty` when none came within `timeout` (None: wait)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: bool(self._items), timeout):
+                raise queue.Empty
+            item, size = self._items.popleft()
+            self._bytes -= size
+            self._changed.notify_all()
+            return item
 
 
 @dataclass(frozen=True)
@@ -41,21 +87,19 @@ def receive(
     """RETR `numbers`, handing each whole message to `arrived` in order, and commit on time.
 
     The socket is read in a second thread and the messages are stored in this one (the
-    database connection's), so while a slow server keeps the reader waiting this thread still
-    commits what arrived whole within `BATCH_SECONDS`. The queue between them holds two
-    messages, so memory stays bounded. Any error on either side aborts the session.
+    database connection's): while this thread parses and commits a batch the reader goes on
+    receiving into the `Conveyor`, and while a slow server keeps the reader waiting this thread
+    still commits what arrived whole within `BATCH_SECONDS`. Any error on either side aborts
+    the session.
     """
     if not numbers:
         return  # nothing new: no second thread
     Item = tuple[int, bytes] | BaseException | None
-    items: queue.Queue[Item] = queue.Queue(maxsize=2)
+    items: Conveyor[Item] = Conveyor()
     stop = threading.Event()
 
     def put(item: Item) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                items.put(item, timeout=0.1)
-                return
+        items.put(item, len(item[1]) if isinstance(item, tuple) else 0, stop)
 
     def read() -> None:
         try:
