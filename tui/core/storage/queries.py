@@ -235,7 +235,9 @@ def search(view: MailboxView, text: str, limit: int = SEARCH_LIMIT) -> list[Mess
 
     Each whitespace-separated term is a phrase of its words, the last one a prefix: "invoi"
     finds "invoice", "ana@exam" finds ana@example.com. Bodies are searched once
-    `index_bodies` has extracted them.
+    `index_bodies` has extracted them. On SQLite a message enters the full-text index only
+    then (the fetch does not index, migration 8); until then it is found by its headers with a
+    scan of the pending rows, so search never misses a stored message.
     """
     dialect = _dialect()
     if dialect.full_text == "fts5" and not _db().table_exists("message_fts"):
@@ -244,20 +246,34 @@ def search(view: MailboxView, text: str, limit: int = SEARCH_LIMIT) -> list[Mess
     if not query:
         return []
     where, params = _scope(view, "m.")
-    return _rows(
+    found = _rows(
         f"SELECT m.id, {SORT_KEY}, m.from_addr, m.subject, m.size, m.has_attachments"
         f" FROM {dialect.search_from} WHERE {dialect.search_match_sql} AND {where}"
         f" ORDER BY {SORT_KEY} DESC, m.id DESC LIMIT ?",
         (query, *params, limit),
     )
+    if dialect.full_text != "fts5" or not pending_bodies(view.account_id):
+        return found
+    pending = _like_search(view, text, limit, pending_only=True)
+    merged = sorted(
+        {row.id: row for row in [*found, *pending]}.values(),
+        key=lambda row: (str(row.key), row.id),
+        reverse=True,
+    )
+    return merged[:limit]
 
 
-def _like_search(view: MailboxView, text: str, limit: int) -> list[MessageRow]:
-    """Search on an SQLite built without FTS5: a scan, but the same answers."""
+def _like_search(
+    view: MailboxView, text: str, limit: int, *, pending_only: bool = False
+) -> list[MessageRow]:
+    """Search by scanning: on an SQLite built without FTS5 (the same answers, slower), and for
+    the messages not yet in the full-text index (`pending_only`: their headers)."""
     words = search_words(text)
     if not words:
         return []
     sql, params = _select(view)
+    if pending_only:
+        sql += f" AND {_dialect().is_false('body_indexed')}"
     for word in words:
         sql += (
             " AND (lower(subject) LIKE ? OR lower(from_addr) LIKE ?"
