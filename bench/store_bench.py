@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +47,23 @@ LAUNCHER = (
     "import os, resource, subprocess, sys, time\n"
     "t = time.perf_counter(); done = subprocess.run(sys.argv[2:])\n"
     "wall = time.perf_counter() - t\n"
-    "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "open(sys.argv[1], 'w').write(f'{wall} {rss}'); sys.exit(done.returncode)"
+    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "cpu = usage.ru_utime + usage.ru_stime\n"
+    "open(sys.argv[1], 'w').write(f'{wall} {usage.ru_maxrss} {cpu}'); sys.exit(done.returncode)"
 )
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    rss_kb: int
+    cpu: float
+
+    def __str__(self) -> str:
+        return f"{self.wall:6.2f} s wall {self.cpu:6.2f} s CPU {self.rss_kb / 1024:6.1f} MB"
+
+
+Cells = dict[tuple[str, str, str], list[Run]]
 
 
 def snapshot(ref: str, scratch: Path, name: str) -> Path:
@@ -138,8 +153,8 @@ def one_run(
     server: DovecotServer,
     user: str,
     expected: int,
-) -> tuple[float, int]:
-    """Set up an account in a fresh store, time one `poptui fetch`; (wall s, peak RSS KiB)."""
+) -> Run:
+    """Set up an account in a fresh store, time one `poptui fetch`."""
     home = Path(tempfile.mkdtemp(dir=stores.scratch))
     url, where = stores.fresh(kind, home)
     env = env_for(src, home, url)
@@ -157,12 +172,12 @@ def one_run(
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise SystemExit(f"fetch failed ({src.name}, {kind}, {mode}):\n{done.stderr}")
-    wall, rss = out.read_text().split()
+    wall, rss, cpu = out.read_text().split()
     count, _size = stores.count(kind, where)
     if count != expected:
         raise SystemExit(f"{src.name} {kind} {mode}: stored {count} of {expected}")
     shutil.rmtree(home, ignore_errors=True)
-    return float(wall), int(rss)
+    return Run(float(wall), int(rss), float(cpu))
 
 
 def main() -> int:
@@ -197,7 +212,7 @@ def main() -> int:
             f"before = {args.before}, after = {args.after}; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-        cells: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+        cells: Cells = {}
         order = list(trees)
         for round_ in range(args.rounds):
             for kind in args.stores.split(","):
@@ -207,10 +222,7 @@ def main() -> int:
                             trees[name], stores, kind, mode, server, USER, stats["messages"]
                         )
                         cells.setdefault((name, kind, mode), []).append(run)
-                        print(
-                            f"  {name:6} {kind:8} {mode:5} {run[0]:6.2f} s {run[1] / 1024:6.1f} MB",
-                            flush=True,
-                        )
+                        print(f"  {name:6} {kind:8} {mode:5} {run}", flush=True)
         report(cells, args)
     finally:
         stores.stop()
@@ -219,27 +231,32 @@ def main() -> int:
     return 0
 
 
-def report(
-    cells: dict[tuple[str, str, str], list[tuple[float, int]]], args: argparse.Namespace
-) -> None:
+def report(cells: Cells, args: argparse.Namespace) -> None:
     def wall(key: tuple[str, str, str]) -> float:
-        return statistics.median(w for w, _ in cells[key])
+        return statistics.median(r.wall for r in cells[key])
+
+    def cpu(key: tuple[str, str, str]) -> float:
+        return statistics.median(r.cpu for r in cells[key])
 
     def rss(key: tuple[str, str, str]) -> float:
-        return max(r for _, r in cells[key]) / 1024
+        return max(r.rss_kb for r in cells[key]) / 1024
 
-    print(f"\n{args.messages} messages, median of {args.rounds}; peak RSS is the max of the runs")
-    print("| store | mode | before s | after s | after/before | RSS before MB | RSS after MB |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n{args.messages} messages, median of {args.rounds}; peak RSS: the max of the runs;")
+    print("CPU: user + system of the poptui process (the database server's not counted)")
+    print(
+        "| store | mode | wall s before | after | after/before | CPU s before | after "
+        "| RSS MB before | after |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.stores.split(","):
         for mode in args.modes.split(","):
             b, a = ("before", kind, mode), ("after", kind, mode)
             print(
                 f"| {kind} | {mode} | {wall(b):.2f} | {wall(a):.2f} | {wall(a) / wall(b):.2f} "
-                f"| {rss(b):.1f} | {rss(a):.1f} |"
+                f"| {cpu(b):.2f} | {cpu(a):.2f} | {rss(b):.1f} | {rss(a):.1f} |"
             )
     if "postgres" in args.stores and "sqlite" in args.stores:
-        print("\n| tree | mode | PostgreSQL / SQLite |\n|---|---|---|")
+        print("\n| tree | mode | PostgreSQL / SQLite, wall |\n|---|---|---|")
         for name in ("before", "after"):
             for mode in args.modes.split(","):
                 ratio = wall((name, "postgres", mode)) / wall((name, "sqlite", mode))
@@ -266,8 +283,8 @@ def ceiling(
                 one_run(src, stores, kind, "plain", server, CEILING_USER, 1)
                 for _ in range(args.rounds)
             ]
-            values = ", ".join(f"{r / 1024:.1f}" for _, r in runs)
-            print(f"  {kind:8} {name:6}: max {max(r for _, r in runs) / 1024:.1f} ({values})")
+            values = ", ".join(f"{r.rss_kb / 1024:.1f}" for r in runs)
+            print(f"  {kind:8} {name:6}: max {max(r.rss_kb for r in runs) / 1024:.1f} ({values})")
     return 0
 
 

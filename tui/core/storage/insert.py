@@ -22,8 +22,12 @@ MESSAGE_COLUMNS = (
     "account_id", "uidl", "size", "from_addr", "to_addrs", "subject", "date", "message_id",
     "has_attachments", "party_domains", "first_seen_at", "fetched_at",
 )  # fmt: skip
-PAGE_BYTES = 4 * 1024 * 1024
-"""PostgreSQL: raw bytes per multi-row INSERT of sources (a larger message goes alone)."""
+PAGE_BYTES = 1024 * 1024
+"""PostgreSQL: raw bytes per multi-row INSERT of sources. psycopg2 interpolates parameters on
+the client, so bytes travel as hex text (twice their size, copied a few times on the way):
+a message larger than this travels in binary instead (`_large_source`)."""
+LARGE_CHUNK = 1024 * 1024
+"""PostgreSQL: bytes per binary write of a large message."""
 LOOKUP_CHUNK = 500
 """Keys per `IN (...)` when reading back the new rows' ids on SQLite."""
 
@@ -118,6 +122,9 @@ def _insert_postgres(
     page: list[tuple[int, Any]] = []
     size = 0
     for message in batch:
+        if len(message.raw) > PAGE_BYTES:
+            _large_source(cursor, ids[message.key], message.raw)
+            continue
         if page and size + len(message.raw) > PAGE_BYTES:
             _sources(cursor, execute_values, page)
             page, size = [], 0
@@ -135,3 +142,26 @@ def _sources(cursor: Any, execute_values: Any, page: list[tuple[int, Any]]) -> N
             page,
             page_size=len(page),
         )
+
+
+def _large_source(cursor: Any, message_id: int, raw: bytes) -> None:
+    """Store one large source a chunk at a time, so it never exists as one hex string (nor the
+    three copies psycopg2 and libpq would make of it): the chunks go into a transient large
+    object, the server copies it into the row and drops it. Server work stays linear in the
+    size (appending to a bytea would rewrite it per chunk).
+
+    The large object lives inside the fetch's transaction and belongs to the fetching role,
+    whom alone the server lets read it; a rollback or a kill leaves nothing behind.
+    """
+    from psycopg2 import Binary
+
+    cursor.execute("SELECT lo_create(0)")
+    oid = cursor.fetchone()[0]
+    with memoryview(raw) as view:
+        for start in range(0, len(raw), LARGE_CHUNK):
+            chunk = Binary(view[start : start + LARGE_CHUNK])
+            cursor.execute("SELECT lo_put(%s, %s, %s)", (oid, start, chunk))
+    cursor.execute(
+        "INSERT INTO message_source (message_id, raw) VALUES (%s, lo_get(%s))", (message_id, oid)
+    )
+    cursor.execute("SELECT lo_unlink(%s)", (oid,))
