@@ -127,8 +127,8 @@ class Stores:
     def count(self, kind: str, where: str) -> tuple[int, int]:
         sql = "SELECT count(*), coalesce(sum(length(raw)), 0) FROM message_source"
         if kind == "sqlite":
-            with contextlib.closing(sqlite3.connect(where)) as db:
-                count, size = db.execute(sql).fetchone()
+            with contextlib.closing(sqlite3.connect(where)) as lite:
+                count, size = lite.execute(sql).fetchone()
             return int(count), int(size)
         from tui.core.storage.db import make_database
 

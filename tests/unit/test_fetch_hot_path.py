@@ -1,0 +1,171 @@
+"""The fetch's cheap per-message work gives the same answers as the full parsers, and the search
+index that left the hot path (migration 8) still finds every message and stays in step."""
+
+from __future__ import annotations
+
+import uuid
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tui.core.mail.headers import addresses, fields, summarize_fast
+from tui.core.mail.parse import header_block, summarize
+from tui.core.storage import db as dbmod
+from tui.core.storage import queries as mq
+from tui.core.storage.dialect import SQLITE
+from tui.core.storage.insert import NewMessage, insert_messages
+from tui.core.storage.mailbox_view import MailboxView
+from tui.core.storage.migrations import all_migrations
+from tui.core.storage.models import Account, database_proxy, utcnow
+
+# ------------------------------------------------------------------------- header summaries
+
+ODD_BLOCKS = [
+    b"From: a@b.example\r\nSubject: plain\r\n\r\nbody",
+    b"From a@b Sat Jan  3 01:05:34 1996\r\nFrom: a@b.example\r\n\r\nbody",  # unix-from
+    b"Subject: one\r\nnot a header line\r\nFrom: x@evil.example\r\n\r\nbody",
+    b" continued first\r\nFrom: a@b.example\r\n\r\nbody",
+    b"From: a@b.example\rTo: c@d.example\r\n\r\nbody",  # bare CR
+    b"Subject : spaced name\r\nFrom: a@b.example\r\n\r\n",
+    b":no name\r\nFrom: a@b.example\r\n\r\n",
+    b'From: "Doe, Jane" <jane@corp.example>, bob@x.example\r\n\r\n',
+    b"From: =?utf-8?q?J=C3=B6rg?= <j@x.de>\r\nTo: undisclosed-recipients:;\r\n\r\n",
+    b'From: Jane <jane@sub.rival.example>\r\nCc: "Q" <q@a.example>\r\n (comment)\r\n\r\n',
+    b"From: \xc3\xa9mile <e@x.fr>\r\nSubject: caf\xe9\r\n\r\n",  # raw UTF-8, raw Latin-1
+    b"From: a@b.example\r\nSubject: folded\r\n\tover two\r\n  lines\r\n\r\nbody",
+    b"From: x@[127.0.0.1]\r\nTo: y@xn--bcher-kva.example\r\n\r\n",
+    b"From: Ann <ann@a.example>\r\nFrom: Bob <bob@b.example>\r\n\r\n",
+    b"From: a@b.example\n\nLF only",
+    b"From: a@b.example\r\nContent-Type: multipart/mixed\r\n\r\n"
+    b"--x\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\n",
+    b"Subject: no blank line at all",
+    b"\r\n\r\nbody first",
+    b"From: bad@-host-.example\r\n\r\n",
+    b"From: name with @ sign <a@b.example>\r\n\r\n",
+    b"X-" + b"A" * 300_000 + b": huge\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", ODD_BLOCKS)
+def test_the_fast_summary_is_the_full_parsers(raw: bytes) -> None:
+    assert summarize_fast(raw) == summarize(raw)
+
+
+def test_odd_blocks_are_left_to_the_full_parser() -> None:
+    for raw in (ODD_BLOCKS[1], ODD_BLOCKS[2], ODD_BLOCKS[3], ODD_BLOCKS[4], ODD_BLOCKS[16]):
+        assert fields(header_block(raw)) is None
+
+
+NAMES = st.sampled_from(
+    ["From", "To", "Cc", "Bcc", "Sender", "Reply-To", "Subject", "Date", "Message-ID",
+     "Resent-To", "X-Mailer", "from", "SUBJECT", "Content-Type"]
+)  # fmt: skip
+ATOMS = st.sampled_from(
+    ["ana@example.org", "Ana Lima <ana@example.org>", '"Lima, Ana" <ana@x.example>', "b@c",
+     "=?utf-8?b?w6lsw6lh?= <e@fr.example>", "<bare@x.example>", "a@b.example (comment)",
+     "group: x@y.example;", "", " ", "\udcff", "Mon, 3 Mar 2025 10:00:00 +0100", "<id@host>",
+     "caf\u00e9", "x@\u00fc.example", "\t", "@", "a@", "=?x?q?broken", "\"quoted\"", ","]
+)  # fmt: skip
+FIELD = st.tuples(NAMES, st.lists(ATOMS, max_size=3), st.sampled_from(["", "\r\n ", "\r\n\t"]))
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(FIELD, max_size=8), st.sampled_from([b"\r\n", b"\n"]))
+def test_random_header_blocks_summarize_alike(fields_: Any, eol: bytes) -> None:
+    lines = []
+    for name, atoms, fold in fields_:
+        value = ", ".join(atoms).replace(", ", "," + fold, 1) if fold else ", ".join(atoms)
+        lines.append(f"{name}: {value}".encode("utf-8", "surrogateescape").replace(b"\r\n", eol))
+    raw = eol.join(lines) + eol + eol + b"body"
+    assert summarize_fast(raw) == summarize(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(ATOMS, max_size=4).map(", ".join), max_size=3))
+def test_everyday_addresses_parse_as_getaddresses_does(values: list[str]) -> None:
+    assert addresses(values) == getaddresses(values)
+
+
+# ------------------------------------------------------------------------- search index
+
+
+def _fts_rows(db: Any, word: str) -> set[int]:
+    query = "SELECT rowid FROM message_fts WHERE message_fts MATCH ?"
+    return {row[0] for row in db.execute_sql(query, (word,)).fetchall()}
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Any:
+    db = dbmod.open_database(f"sqlite:///{tmp_path}/hot.db")
+    yield db
+    db.close()
+
+
+def _account() -> Account:
+    return Account.create(
+        owner="alice", name="Work", email="w@example.com", incoming_host="pop.example.com",
+        incoming_port=995, incoming_security="ssl", username="alice", delete_policy="leave",
+        secret_key=uuid.uuid4().hex,
+    )  # fmt: skip
+
+
+def _store(account: Account, key: str, subject: str, body: str) -> int:
+    raw = f"From: a@b.example\r\nSubject: {subject}\r\n\r\n{body}\r\n".encode()
+    s = summarize_fast(raw)
+    new = NewMessage(key, raw, s.from_addr, s.to_addrs, s.subject, s.date, s.message_id,
+                     s.has_attachments, s.party_domains)  # fmt: skip
+    db = database_proxy.obj
+    with db.atomic():
+        return insert_messages(db, account.id, [new], utcnow())[key]
+
+
+def test_a_fetched_message_is_found_before_and_after_it_is_indexed(sqlite_db: Any) -> None:
+    account = _account()
+    view = MailboxView(account.id)
+    first = _store(account, "u1", "Wombat census", "numbats too")
+    assert _fts_rows(sqlite_db, "wombat") == set()  # the INSERT wrote no index pages
+    assert [row.id for row in mq.search(view, "wombat")] == [first]  # found by its headers
+    assert mq.search(view, "numbats") == []  # bodies: once extracted
+    assert mq.index_all_bodies() == 1
+    assert _fts_rows(sqlite_db, "wombat") == {first}
+    assert [row.id for row in mq.search(view, "numbats")] == [first]
+    second = _store(account, "u2", "Wombat sequel", "")
+    assert sorted(row.id for row in mq.search(view, "wombat")) == [first, second]  # both kinds
+    sqlite_db.execute_sql("UPDATE message SET subject = 'Quokka' WHERE id = ?", (first,))
+    assert _fts_rows(sqlite_db, "wombat") == set()
+    assert _fts_rows(sqlite_db, "quokka") == {first}
+    sqlite_db.execute_sql("DELETE FROM message WHERE id = ?", (first,))
+    assert _fts_rows(sqlite_db, "quokka") == set()
+    assert [row.id for row in mq.search(view, "wombat")] == [second]
+
+
+def test_migration_8_takes_pending_messages_out_of_the_index(tmp_path: Path) -> None:
+    db = dbmod.make_database(f"sqlite:///{tmp_path}/seven.db")
+    db.connect()
+    database_proxy.initialize(db)
+    try:
+        db.execute_sql("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
+        db.execute_sql("INSERT INTO schema_version (id, version) VALUES (1, 7)")
+        for migration in all_migrations()[:7]:
+            migration.apply(db, SQLITE)
+        account = _account()
+        for number, indexed in ((1, 1), (2, 0)):
+            db.execute_sql(
+                "INSERT INTO message (account_id, uidl, size, subject, body_text, body_indexed,"
+                " first_seen_at, fetched_at) VALUES (?, ?, 10, ?, ?, ?, '2025-01-01',"
+                " '2025-01-01')",
+                (account.id, f"u{number}", f"Platypus {number}", "echidna", indexed),
+            )
+        assert _fts_rows(db, "platypus") == {1, 2}  # the old INSERT trigger indexed both
+        assert dbmod.migrate(db) == len(all_migrations())
+        assert _fts_rows(db, "platypus") == {1}
+        assert sorted(r.id for r in mq.search(MailboxView(account.id), "platypus")) == [1, 2]
+        assert mq.index_all_bodies() == 1
+        assert _fts_rows(db, "platypus") == {1, 2}
+        assert _fts_rows(db, "echidna") == {1}  # 2's body was re-extracted (it has no source)
+    finally:
+        db.close()
