@@ -132,6 +132,8 @@ class Watchdog:
         self._message: float | None = None
         self._what = ""
         self._stopped = False
+        self._until = 0.0
+        """Until when the watcher sleeps (infinity: until notified)."""
         self.expired: str = ""
         """What ran out ("" while nothing has): worded for the user."""
         self._thread = threading.Thread(target=self._watch, name="poptui-deadline", daemon=True)
@@ -154,7 +156,10 @@ class Watchdog:
         with self._wake:
             self._message = self._clock() + seconds
             self._what = what
-            self._wake.notify()
+            if self._message < self._until:
+                # Only an earlier deadline needs the watcher now; a later one (the common case,
+                # every message) it finds when it wakes: no thread switch per message.
+                self._wake.notify()
 
     def no_message(self) -> None:
         with self._wake:
@@ -190,7 +195,8 @@ class Watchdog:
                     self._expire("the session took longer than its deadline")
                     return
                 due = [d for d in (self._message, self._session) if d is not None]
-                self._wake.wait(min(due) - now if due else None)
+                self._until = min(due) if due else float("inf")
+                self._wake.wait(self._until - now if due else None)
 
     def _expire(self, reason: str) -> None:
         self.expired = reason
