@@ -94,8 +94,15 @@ def env_for(src: Path, home: Path, database: str) -> dict[str, str]:
 
 
 def poptui(env: dict[str, str], *args: str) -> None:
+    # cwd: `python -m` puts it first on sys.path, and this checkout's tui/ must not shadow the
+    # snapshot on PYTHONPATH.
     done = subprocess.run(
-        [PYTHON, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=600
+        [PYTHON, "-m", "tui", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=env["HOME"],
     )
     if done.returncode != 0:
         raise SystemExit(f"poptui {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
@@ -108,20 +115,26 @@ class Stores:
         self.scratch = scratch
         self.postgres: PostgresServer | None = None
 
-    def fresh(self, kind: str, home: Path) -> tuple[str, str]:
-        """(database URL for poptui, how to count what it stored)"""
+    def fresh(self, kind: str, home: Path, src: Path) -> tuple[str, str]:
+        """(database URL for poptui, how to count what it stored); a team database is set up
+        by the tree under test (`src`), so it has that tree's schema."""
         if kind == "sqlite":
             return f"sqlite:///{home}/poptui.db", str(home / "poptui.db")
-        from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
-
         if self.postgres is None:
             self.postgres = PostgresServer().start()
         name = "bench_" + uuid.uuid4().hex[:10]
         role, password = "member_" + uuid.uuid4().hex[:8], secrets.token_urlsafe(12)
         self.postgres.create_database(name)
         superuser = self.postgres.url(name)
-        setup_team_database(superuser, [role])
-        set_role_password(superuser, role, password)
+        script = (
+            "import sys\n"
+            "from tui.core.sharing.postgres_rls import set_role_password, setup_team_database\n"
+            "setup_team_database(sys.argv[1], [sys.argv[2]])\n"
+            "set_role_password(sys.argv[1], sys.argv[2], sys.argv[3])\n"
+        )
+        env = env_for(src, home, "")
+        argv = [PYTHON, "-c", script, superuser, role, password]
+        subprocess.run(argv, env=env, check=True, capture_output=True, cwd=home)
         return self.postgres.url(name, role, password), superuser
 
     def count(self, kind: str, where: str) -> tuple[int, int]:
@@ -156,7 +169,7 @@ def one_run(
 ) -> Run:
     """Set up an account in a fresh store, time one `poptui fetch`."""
     home = Path(tempfile.mkdtemp(dir=stores.scratch))
-    url, where = stores.fresh(kind, home)
+    url, where = stores.fresh(kind, home, src)
     env = env_for(src, home, url)
     add = ["account", "add", "Bench", "--email", f"{user}@example.com", "--incoming-host"]
     add += [server.host, "--incoming-port"]
@@ -167,9 +180,20 @@ def one_run(
         add += ["--pin-fingerprint", server.cert_fingerprint]
     poptui(env, *add)
     poptui(env, "secrets", "use", "command", "Bench", "--incoming", f"printf %s {PASSWORD}")
+    where_src = subprocess.run(
+        [PYTHON, "-c", "import tui; print(tui.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=env["HOME"],
+    ).stdout
+    if not where_src.startswith(str(src)):
+        raise SystemExit(f"the snapshot {src} is not the tui imported: {where_src}")
     out = home / "measure"
     argv = [PYTHON, "-c", LAUNCHER, str(out), PYTHON, "-m", "tui", "fetch", "--account", "Bench"]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=1800, cwd=env["HOME"]
+    )
     if done.returncode != 0:
         raise SystemExit(f"fetch failed ({src.name}, {kind}, {mode}):\n{done.stderr}")
     wall, rss, cpu = out.read_text().split()
