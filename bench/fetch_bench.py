@@ -22,7 +22,7 @@ What it does:
 
 Durability, per tool (what "stored" means when the tool exits):
 
-* poptui: SQLite (WAL, synchronous=FULL), one transaction per 6 MB or 2 s (at most 1000
+* poptui: SQLite (WAL, synchronous=FULL), one transaction per 4 MB or 2 s (at most 1000
   messages), i.e. an fsync of the WAL per batch; raw bytes plus parsed headers
   (From/To/Subject/Date/Message-ID).
 * fetchmail: ``--mda`` run once per message (fetchmail's own delivery path; it pipes the
@@ -255,7 +255,7 @@ def _count_files(directory: Path) -> tuple[int, int]:
 class Poptui(Tool):
     name = "poptui"
     exact_bytes = True
-    durability = "SQLite WAL, synchronous=FULL, 1 commit per 6 MB or 2 s"
+    durability = "SQLite WAL, synchronous=FULL, 1 commit per 4 MB or 2 s"
 
     def __init__(self, scratch: Path) -> None:
         self.templates: dict[tuple[str, int, str], Path] = {}

@@ -22,7 +22,7 @@ from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy, utcnow
 
 BATCH_MESSAGES = 1000
-BATCH_BYTES = 6 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
 """A batch is committed (one durable transaction, one fsync) when either limit is reached:
 bytes bound the memory a batch holds and what a kill can cost; the count only caps the rows."""
 BATCH_SECONDS = 2.0

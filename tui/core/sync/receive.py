@@ -23,7 +23,7 @@ from tui.core.net import pop3
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import Watchdog, allowance
 
-CONVEYOR_BYTES = 4 * 1024 * 1024
+CONVEYOR_BYTES = 2 * 1024 * 1024
 """Received bytes waiting for the storing thread; a larger message is let through alone."""
 CONVEYOR_MESSAGES = 256
 """...and at most this many messages (the small ones)."""
