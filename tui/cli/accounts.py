@@ -20,6 +20,13 @@ from tui.cli.console import (
     read_stdin_lines,
 )
 from tui.cli.context import CommandContext
+from tui.core.delivery import (
+    DeliveryTarget,
+    add_target,
+    list_targets,
+    parse_target,
+    remove_target,
+)
 from tui.core.errors import PoptuiError
 from tui.core.settings import (
     DEFAULT_POP3_PORTS,
@@ -172,8 +179,30 @@ def account_summary(store: AccountStore, account: Account) -> dict[str, Any]:
         "disabled": bool(account.disabled),
         "disabled_reason": account.disabled_reason or None,
         "messages": store.message_count(account),
+        "deliver_to": [
+            {"target": t.spec, "error": t.last_error or None} for t in list_targets(account)
+        ],
     }
     return data
+
+
+def _targets_from(specs: Sequence[str]) -> list[DeliveryTarget]:
+    """`--deliver-to` values as targets, all checked before anything is changed."""
+    return [parse_target(spec) for spec in specs]
+
+
+def _change_targets(
+    account: Account,
+    added: Sequence[DeliveryTarget],
+    dropped: Sequence[DeliveryTarget],
+    *,
+    drop_all: bool = False,
+) -> None:
+    for target in list_targets(account) if drop_all else dropped:
+        if not remove_target(account, target):
+            raise CommandFailed(f"{account.name!r} does not deliver to {target.spec}")
+    for target in added:
+        add_target(account, target)
 
 
 # ---------------------------------------------------------------- account verbs
@@ -206,7 +235,9 @@ def add(context: CommandContext) -> int:
         raise CommandFailed("An OAuth2 account has no password: sign it in instead")
     if args.password_stdin:
         passwords = read_stdin_lines(1 if settings.same_credentials_for_outgoing else 2)
+    targets = _targets_from(args.deliver_to)
     account = store.create(settings, activate=True if args.activate else None)
+    _change_targets(account, targets, [])
     if passwords:
         from tui.core.secrets import SecretKind
 
@@ -257,6 +288,10 @@ def show(context: CommandContext) -> int:
         if isinstance(value, dict):
             inner = ", ".join(f"{k}={clean(str(v))}" for k, v in value.items())
             console.print(f"{key}: {inner}")
+        elif key == "deliver_to":
+            for target in value:
+                failed = f"  (failing: {one_line(target['error'])})" if target["error"] else ""
+                console.print(f"deliver to: {one_line(target['target'])}{failed}")
         else:
             console.print(f"{key}: {clean(str(value))}")
     return EXIT_OK
@@ -273,7 +308,10 @@ def edit(context: CommandContext) -> int:
     _report_problems(console, problems)
     if validation.has_errors(problems):
         raise CommandFailed("Account not changed: fix the errors above")
+    targets = _targets_from(context.args.deliver_to)
+    dropped = _targets_from([t for t in context.args.no_deliver_to if t != "all"])
     store.update(account.name, settings)
+    _change_targets(account, targets, dropped, drop_all="all" in context.args.no_deliver_to)
     console.print(f"Updated account {settings.name!r}")
     return EXIT_OK
 

@@ -61,7 +61,22 @@ def _add_account_fields(parser: argparse.ArgumentParser, *, for_edit: bool) -> N
         "--pin-outgoing-fingerprint", help="the same for the outgoing server's certificate"
     )
     _add_oauth_options(parser, for_edit=for_edit)
+    parser.add_argument(
+        "--deliver-to",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="also deliver new mail to maildir:PATH, mbox:PATH, mda:'COMMAND' or "
+        "lmtp:[RCPT@]SOCKET-or-HOST:PORT (repeatable)",
+    )
     if for_edit:
+        parser.add_argument(
+            "--no-deliver-to",
+            action="append",
+            default=[],
+            metavar="TARGET",
+            help="stop delivering to TARGET (as shown by account show; 'all' for every one)",
+        )
         parser.add_argument("--rename", metavar="NEW_NAME")
         parser.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS)
     else:

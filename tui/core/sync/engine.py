@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tui.core.delivery.run import DeliveryOutcome, deliver_pending
 from tui.core.net import pop3
 from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.accounts import close_interrupted_fetches
@@ -97,6 +98,8 @@ class FetchResult:
     """Messages skipped because they arrived shorter than LIST announced (possibly truncated):
     not stored, never deleted, tried again next time."""
     uidl_reset_suspected: bool = False
+    delivery: DeliveryOutcome | None = None
+    """What handing the stored mail on to the mailbox's delivery targets did."""
     seconds: float = 0.0
     error: FetchError | pop3.Pop3Error | None = None
 
@@ -314,7 +317,9 @@ def _run(
         writer.flush()
         result.new_messages = writer.stored
         result.duplicates_by_message_id = writer.duplicates
+        result.delivery = deliver_pending(account)  # also repairs a crash after a commit
         doomed = _doomed(account, listing, groups, now(), reset_suspected=plan.reset_suspected)
+        doomed = result.delivery.hold(account, doomed)  # undelivered mail stays on the server
         confirmed = confirm_stored(account, listing, doomed)
         result.not_deleted_unconfirmed = len(doomed) - len(confirmed)
         doomed = confirmed
@@ -426,7 +431,8 @@ def _fetch_without_uidl(
     )
     ids = dict(stored)
     listing = ServerListing(uidls=keys, sizes=sizes)
-    doomed = {n: ids[key] for n, key in keys.items() if key in ids}
+    result.delivery = deliver_pending(account)
+    doomed = result.delivery.hold(account, {n: ids[key] for n, key in keys.items() if key in ids})
     confirmed = confirm_stored(account, listing, doomed)
     result.not_deleted_unconfirmed = len(numbers) - len(confirmed)
     if confirmed:

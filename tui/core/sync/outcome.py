@@ -103,6 +103,8 @@ def listing_warnings(result: FetchResult) -> list[str]:
         )
     if result.size_mismatches:
         warnings.append(size_mismatch_words(result.size_mismatches))
+    if result.delivery is not None:
+        warnings.extend(result.delivery.warnings())
     return warnings
 
 
