@@ -47,7 +47,7 @@ def run_mda(target: DeliveryTarget, raw: bytes, *, timeout: float = MDA_TIMEOUT)
         except subprocess.TimeoutExpired:
             _kill_group(process)
             raise DeliveryError(
-                f"Could not deliver to {label}: it did not finish within {timeout:.0f} seconds "
+                f"Could not deliver to {label}: it did not finish within {timeout:g} seconds "
                 "and was stopped"
             ) from None
         except BaseException:
