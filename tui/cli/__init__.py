@@ -109,4 +109,8 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import imports
 
         return imports.run(context)
+    if command == "export":
+        from tui.cli import export
+
+        return export.run(context)
     raise AssertionError(f"unknown command {command!r}")  # the parser allows no other

@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_admin_verbs(commands)
     _add_messages_verbs(commands)
     _add_import(commands)
+    _add_export(commands)
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument(
@@ -400,3 +401,15 @@ def _add_import(commands: Commands) -> None:
     take.add_argument(
         "--dry-run", action="store_true", help="show what would be created; change nothing"
     )
+
+
+def _add_export(commands: Commands) -> None:
+    export = commands.add_parser("export", help="copy a mailbox's mail to a Maildir or mbox")
+    export.add_argument("name", metavar="ACCOUNT")
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("--maildir", metavar="DIR", help="a Maildir (created if missing)")
+    where.add_argument("--mbox", metavar="FILE", help="an mbox file (appended to, mboxrd)")
+    export.add_argument(
+        "--since", metavar="DATE", help="only mail dated DATE (YYYY-MM-DD) or later"
+    )
+    export.add_argument("--search", metavar="QUERY", help="only mail the message search finds")
