@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Input
 from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
+from tui.core.delivery import DeliveryTarget, TargetInvalid, list_targets, set_targets
 from tui.core.oauth.providers import signs_in_instead
 from tui.core.settings import AUTH_OAUTH2, AccountSettings
 from tui.core.setup.form_rules import ServerPin, outgoing_login
@@ -38,6 +39,7 @@ from tui.screens.form_screen import (
 from tui.screens.signin_dialog import SignInDialog
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.account_fields import AccountFields
+from tui.widgets.delivery_targets import DeliveryTargetsField
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
 
@@ -67,6 +69,7 @@ class _Submission:
     outgoing_password: str = dataclasses.field(repr=False)
     accepted_outgoing: ServerPin | None = None
     """An outgoing certificate the user accepted in this form."""
+    targets: tuple[DeliveryTarget, ...] = ()
 
 
 # The worker's messages to its screen (posted from the thread; never bubble to the app).
@@ -147,6 +150,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self._editing_name: str | None = account.name if account is not None else None
         self._secret_key: str | None = account.secret_key if account is not None else None
         self._base = settings_of(account) if account is not None else AccountSettings()
+        self._targets = list_targets(account) if account is not None else []
         self._incoming_passed: AccountSettings | None = None
         """The settings whose incoming login passed when only the outgoing check failed."""
         self.sub_title = "Edit mailbox" if account is not None else "Add a mailbox"
@@ -180,6 +184,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self.query_one("#save-anyway").display = False
         self.query_one("#save-incoming-verified").display = False
         self.query_one("#name", Input).focus()
+        self.fields.mount(DeliveryTargetsField(self._targets, id="delivery-targets"))
 
     @property
     def fields(self) -> AccountFields:
@@ -254,8 +259,13 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             return None
         if self._editing_name is None and not fields.password and signs_in_instead(settings):
             settings = dataclasses.replace(settings, auth_method=AUTH_OAUTH2)
+        try:
+            targets = tuple(self.query_one(DeliveryTargetsField).targets())
+        except TargetInvalid:
+            self.status.error("Nothing saved: fix the delivery targets (Also deliver to) first.")
+            return None
         return _Submission(
-            settings, fields.password, fields.outgoing_password, fields.accepted_outgoing
+            settings, fields.password, fields.outgoing_password, fields.accepted_outgoing, targets
         )
 
     # ------------------------------------------------------------------ the worker
@@ -340,6 +350,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
                 account = store.create(settings)
             else:
                 account = store.update(self._editing_name, settings)
+            set_targets(account, list(submission.targets))
             store.enable_if_fixed(
                 account.name, tested=tested, new_incoming_password=bool(submission.password)
             )

@@ -36,6 +36,7 @@ from tui.messages import (
 from tui.screens.account_form import AccountFormScreen, FormOutcome
 from tui.screens.dialogs import ConfirmDeleteDialog, DeleteChoice, ErrorDialog
 from tui.services import Services
+from tui.widgets.delivery_targets import with_delivery
 from tui.widgets.fetch_status import FetchStatus
 from tui.widgets.mailbox_detail import active_summary, mailbox_detail
 from tui.widgets.mailbox_table import MailboxRow, MailboxTable, load_rows
@@ -245,7 +246,10 @@ class MailboxListScreen(Screen[None]):
     def _show_detail(self) -> None:
         row = self.table.highlighted
         detail = self.query_one("#mailbox-detail", Static)
-        detail.update("" if row is None else mailbox_detail(row, self._services.clock()))
+        if row is None:
+            detail.update("")
+            return
+        detail.update(with_delivery(mailbox_detail(row, self._services.clock()), row.account_id))
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:

@@ -25,8 +25,8 @@ def _target_of(row: Any) -> DeliveryTarget:
     )
 
 
-def list_targets(account: Account) -> list[DeliveryTarget]:
-    """The mailbox's targets, in the order they were added."""
+def list_targets(account: Account | int) -> list[DeliveryTarget]:
+    """The mailbox's targets (the account row or its id), in the order they were added."""
     rows = TargetRow.select().where(TargetRow.account == account).order_by(TargetRow.id)
     return [_target_of(row) for row in rows]
 
