@@ -28,6 +28,7 @@ from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.queries import MessageRow
 from tui.core.text import clean
+from tui.screens.export_dialog import ExportDialog
 from tui.screens.message_dialogs import ConfirmDeleteHereDialog, MailboxPickerDialog
 from tui.screens.message_reader import MessageReaderScreen
 from tui.widgets.message_list import MessageList
@@ -96,6 +97,13 @@ class MessageBrowserScreen(Screen[None]):
             "Delete",
             id="message-delete-here",
             tooltip="Delete the highlighted message here (asks first)",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            id="message-export",
+            tooltip="Copy the messages shown (the search's, or all) to a Maildir or an mbox file",
         ),
         Binding(
             "m",
@@ -322,6 +330,10 @@ class MessageBrowserScreen(Screen[None]):
             else "Deleted here.",
             markup=False,
         )
+
+    def action_export(self) -> None:
+        if self.view is not None:
+            self.app.push_screen(ExportDialog(self.view, self.search_text, self._mailbox_label))
 
     # -------------------------------------------------------------- search
 
