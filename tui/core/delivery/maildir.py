@@ -1,19 +1,18 @@
 """Writing one message into a Maildir, the way the Maildir specification says (and exactly once).
 
-tmp/NAME is written and fsynced, then linked into new/NAME (a link never replaces a file that
-is there, unlike rename), and new/ is fsynced. NAME is derived from the message and the target,
-so delivering the same message again finds its own file instead of writing a second copy: after
-a crash mid-delivery the writer also looks in cur/, where a reader moves what it has seen.
+tmp/NAME is written and fsynced, then renamed into new/NAME, and new/ is fsynced. NAME is
+derived from the message and the target (from the bytes, for an export), so a name that is
+already there holds the same message: delivering it again finds its own file instead of
+writing a second copy. After a crash mid-delivery the writer also looks in cur/, where a
+reader moves what it has seen.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import socket
 import stat
-from pathlib import Path
 
 from tui.core.delivery.errors import DeliveryError
 from tui.core.delivery.paths import check_owner, expand, resolve
@@ -100,34 +99,19 @@ class Maildir:
                 view = memoryview(raw)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
                 if os.geteuid() == 0 and self._owner[0] != 0:
                     os.fchown(fd, *self._owner)  # root delivering into a user's Maildir
+                os.fsync(fd)
             finally:
                 os.close(fd)
-            written = self._link(tmp, self.root / "new" / name)
+            os.rename(tmp, self.root / "new" / name)
             if sync:
                 self.sync()
-            return written
+            return True
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.unlink(self.root / "tmp" / name)
             raise self._failure(error) from error
-
-    def _link(self, tmp: Path, final: Path) -> bool:
-        try:
-            os.link(tmp, final)
-        except FileExistsError:
-            os.unlink(tmp)
-            return False
-        except OSError as error:
-            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                raise
-            # A filesystem without hard links: rename, after the check above.
-            os.rename(tmp, final)
-            return True
-        os.unlink(tmp)
-        return True
 
     def sync(self) -> None:
         """fsync new/, so the renames into it survive a power cut."""
