@@ -22,7 +22,7 @@ from tests.integration.fetch_helpers import (
 )
 from tests.servers.dovecot import DovecotServer
 from tui.core.delivery import add_target, list_targets
-from tui.core.delivery.mbox import unescape
+from tui.core.delivery.mbox import escape, unescape
 from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.models import Account
 
@@ -208,3 +208,36 @@ def test_lmtp_unknown_recipient_keeps_the_mail_on_the_server(
     assert len(dovecot.maildir_files(pop_user.name)) == 2
     [target] = list_targets(account)
     assert "550" in target.last_error
+
+
+def test_mbox_target_is_served_by_dovecot(
+    dovecot: DovecotServer, pop_user: PopUser, reader: PopUser, tmp_path: Path
+) -> None:
+    """Dovecot reading our mbox as a user's INBOX: the same bytes, except that Dovecot, like
+    every mboxo reader, shows the `>` mboxrd put before `From ` lines (it never removes one)."""
+    open_test_db(tmp_path)
+    messages = tricky_messages()
+    dovecot.deliver_many(pop_user.name, messages)
+    original = served(dovecot, pop_user)
+    home = dovecot.home(reader.name)
+    inbox = home / "mbox"
+    # The reader's mail becomes an mbox (a userdb `mail` field; the suite's helper writes it).
+    dovecot._write_auth(
+        "userdb",
+        reader.name,
+        {
+            "uid": str(home.stat().st_uid),
+            "gid": str(home.stat().st_gid),
+            "home": str(home),
+            "mail": f"mbox:{home}/mail:INBOX={inbox}",
+        },
+    )
+    account = _account(dovecot, pop_user, f"mbox:{inbox}")
+
+    result = fetch(account, pop_user.password, tmp_path)
+
+    assert result.ok and result.deleted_on_server == 4, result.error
+    got = served(dovecot, reader)
+    assert got[0] == original[0] and got[2] == original[2]  # no From lines: byte for byte
+    assert got[1] == escape(original[1]) and got[3] == escape(original[3])
+    assert unescape(got[1]) == original[1] and unescape(got[3]) == original[3]

@@ -98,6 +98,9 @@ class Mbox:
             if not stat.S_ISREG(info.st_mode):
                 raise DeliveryError(f"Could not deliver to {self.label}: it is not a plain file")
             check_owner(info, self.path, self.label)
+            folder = os.stat(self.path.parent)
+            if os.geteuid() == 0 and info.st_uid == 0 and folder.st_uid != 0:
+                os.fchown(fd, folder.st_uid, folder.st_gid)  # root writing into a user's folder
             dotlock = self._dotlock(wait)
             try:
                 self._fcntl_lock(fd, wait)
