@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.integration.fetch_helpers import open_test_db
+from tests.unit.cli_helpers import PoptuiRunner
 from tui.core.delivery import (
     DeliveryTarget,
     TargetInvalid,
@@ -85,3 +87,28 @@ def test_targets_are_stored_per_mailbox_idempotently(tmp_path: Path) -> None:
     kept = set_targets(one, [parse_target("mda:procmail"), parse_target("mbox:/tmp/x")])
     assert [t.spec for t in kept] == ["mda:procmail", "mbox:/tmp/x"]
     assert kept[0].id == list_targets(one)[0].id  # the kept target keeps its state
+
+
+def test_cli_adds_shows_and_removes_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poptui = PoptuiRunner(tmp_path, monkeypatch)
+    added = poptui(
+        *("account", "add", "Work", "--email", "me@example.com", "--incoming-host", "pop.h"),
+        *("--deliver-to", "maildir:~/Mail", "--deliver-to", "mda:procmail -d me"),
+    )
+    assert added.code == 0, added.err
+    shown = poptui("account", "show", "Work")
+    assert "deliver to: maildir:~/Mail\n" in shown.out
+    assert "deliver to: mda:procmail -d me\n" in shown.out
+    dropped = poptui("account", "edit", "Work", "--no-deliver-to", "maildir:~/Mail")
+    assert dropped.code == 0, dropped.err
+    data = json.loads(poptui("account", "show", "Work", "--json").out)
+    assert data["deliver_to"] == [{"target": "mda:procmail -d me", "error": None}]
+    missing = poptui("account", "edit", "Work", "--no-deliver-to", "mbox:/nowhere")
+    assert missing.code == 1 and "does not deliver to mbox:/nowhere" in missing.err
+    bad = poptui("account", "edit", "Work", "--deliver-to", "imap:x")
+    assert bad.code == 1 and "is not a delivery target" in bad.err
+    cleared = poptui("account", "edit", "Work", "--no-deliver-to", "all")
+    assert cleared.code == 0
+    assert json.loads(poptui("account", "show", "Work", "--json").out)["deliver_to"] == []
