@@ -28,6 +28,12 @@ _RECV_SIZE = 256 * 1024
 _DEFAULT_BUDGET = Budget("a reply", MAX_MESSAGE_BYTES)
 _SETTLE = 4 * 1024 * 1024
 """A body buffered past this many bytes is settled into pieces joined once at the end."""
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+"""Linux: acknowledge what arrives at once instead of up to 40 ms later. Old servers (popa3d)
+write each reply in several small pieces with Nagle's algorithm on, so each piece waits for the
+ACK of the one before: with delayed ACKs every message stalls ~40 ms (200 messages: 9 s
+instead of 0.2 s). The kernel drops back to delayed ACKs by itself, so it is re-armed after
+every read; one system call per read of up to 256 KiB."""
 
 
 class BodyTooLong(Exception):
@@ -54,6 +60,7 @@ class Pop3Wire:
         self._buf = bytearray()
         self._chunk = bytearray(_RECV_SIZE)
         self._chunk_view = memoryview(self._chunk)
+        self._quickack = _QUICKACK is not None
         self.line_limit = PRE_TLS_LINE
         """The longest status line read now: tight until the session is encrypted or logged
         in (`Pop3Client` raises it), so nobody before STLS can make poptui buffer much."""
@@ -180,6 +187,11 @@ class Pop3Wire:
                 f"{self.host}:{self.port} closed the connection in the middle of the session"
             )
         self._buf += self._chunk_view[:count]
+        if self._quickack:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)  # type: ignore[arg-type]
+            except OSError:  # not TCP (a test's socketpair), or the option is refused
+                self._quickack = False
 
     def read_line(self, limit: int | None = None, what: str = "a reply line") -> bytes:
         """One line without its CRLF, at most `limit` bytes (default `line_limit`).
