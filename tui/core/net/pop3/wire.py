@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import ssl
+import sys
+from typing import TYPE_CHECKING
 
 from tui.core.net.pop3.errors import ConnectionLost, Pop3Timeout, ProtocolError, ReplyTooLarge
 from tui.core.net.pop3.limits import (
@@ -21,6 +22,9 @@ from tui.core.net.pop3.limits import (
     Budget,
 )
 from tui.core.text import human_bytes, one_line
+
+if TYPE_CHECKING:
+    import ssl  # imported by whoever builds a TLS context; a plain session never loads it
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,12 @@ write each reply in several small pieces with Nagle's algorithm on, so each piec
 ACK of the one before: with delayed ACKs every message stalls ~40 ms (200 messages: 9 s
 instead of 0.2 s). The kernel drops back to delayed ACKs by itself, so it is re-armed after
 every read; one system call per read of up to 256 KiB."""
+
+
+def _is_tls_error(exc: OSError) -> bool:
+    """An error of the TLS layer; without `ssl` loaded there is no TLS to fail."""
+    ssl_module = sys.modules.get("ssl")
+    return ssl_module is not None and isinstance(exc, ssl_module.SSLError)
 
 
 class BodyTooLong(Exception):
@@ -170,12 +180,13 @@ class Pop3Wire:
             raise Pop3Timeout(
                 f"{self.host}:{self.port} stopped answering (nothing for {self.timeout:g} s)"
             ) from None
-        except ssl.SSLError as exc:
-            self.mark_broken("TLS error")
-            raise ConnectionLost(
-                f"The TLS connection to {self.host}:{self.port} failed: {exc.reason or exc}"
-            ) from None
         except OSError as exc:
+            if _is_tls_error(exc):
+                self.mark_broken("TLS error")
+                raise ConnectionLost(
+                    f"The TLS connection to {self.host}:{self.port} failed: "
+                    f"{getattr(exc, 'reason', None) or exc}"
+                ) from None
             self.mark_broken("connection lost")
             raise ConnectionLost(
                 f"The connection to {self.host}:{self.port} was lost: "
