@@ -8,6 +8,7 @@ imported only when its command runs, so `poptui fetch` loads no more than it nee
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 
 from tui.cli.console import (
@@ -38,7 +39,8 @@ __all__ = [
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     """Parse `argv` and run its command (or the app, with none); the process's exit code."""
     console = console or Console()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     parser.add_argument(
         "--debug", action="store_true", help="on a failure, show the Python traceback too"
     )
