@@ -75,7 +75,7 @@ def _lines(rng: random.Random, count: int) -> list[bytes]:
         if kind < 0.5:
             lines.append(number + b" " + rng.choice([b"abc", b"17", b"000", b"Z" * 70]))
         else:
-            parts = [rng.choice(HOSTILE_WORDS + [number]) for _ in range(rng.randint(1, 3))]
+            parts = [rng.choice([*HOSTILE_WORDS, number]) for _ in range(rng.randint(1, 3))]
             lines.append(rng.choice([b" ", b"  ", b"\t"]).join(parts))
     return lines
 
