@@ -317,10 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         raise SystemExit("run as root: Dovecot switches users, popa3d needs a mount namespace")
     started = dt.datetime.now(dt.UTC)
+    tool_versions = versions()  # the commit measured, before anything can move it
     results = Results()
     spec = corpus.CorpusSpec(seed=args.seed)
     scratch = Path(tempfile.mkdtemp(prefix="poptui-speed-"))
     scratch.chmod(0o755)
+    st.snapshot(scratch)
     loads = [os.getloadavg()[0]]
     try:
         with DovecotServer() as dovecot:
@@ -372,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     loads.append(os.getloadavg()[0])
     elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
     report, checks = speed_report.build(
-        results, args, wire, versions(), started, elapsed, loads, [t.name for t in tools]
+        results, args, wire, tool_versions, started, elapsed, loads, [t.name for t in tools]
     )
     print("\n" + report)
     if not args.no_write:

@@ -29,6 +29,17 @@ POPTUI = [PYTHON, "-m", "tui"]
 GNU_TIME = "/usr/bin/time"
 RUN_TIMEOUT = 1800.0
 TMPFS = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+SOURCE = ROOT
+"""Where the poptui under test is imported from: `snapshot` points it at a copy of tui/
+taken when the benchmark starts, so editing the checkout meanwhile changes no figure."""
+
+
+def snapshot(scratch: Path) -> None:
+    """Copy tui/ into `scratch` and run every poptui from that copy."""
+    global SOURCE
+    target = scratch / "source"
+    shutil.copytree(ROOT / "tui", target / "tui", ignore=shutil.ignore_patterns("__pycache__"))
+    SOURCE = target
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,7 @@ def clean_env(home: Path) -> dict[str, str]:
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "TMPDIR": str(home),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(SOURCE),
     }
 
 
@@ -232,7 +243,10 @@ class Fetchmail(Tool):
     def _argv(self, rc: Path, workdir: Path) -> tuple[list[str], dict[str, str]]:
         env = clean_env(workdir)
         env["FETCHMAILHOME"] = str(workdir)
-        return ["fetchmail", "-f", str(rc), "--nodetach", "-s"], env
+        # As root fetchmail locks /var/run/fetchmail.pid: another fetchmail on the machine
+        # would make a run fail, so each run has its own lock.
+        argv = ["fetchmail", "-f", str(rc), "--pidfile", str(workdir / "fetchmail.pid")]
+        return [*argv, "--nodetach", "-s"], env
 
     def prepare(self, target: Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
         return self._argv(self._rc(target, workdir, fetchall=True), workdir)
