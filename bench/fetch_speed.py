@@ -272,7 +272,7 @@ def popa3d_section(args: argparse.Namespace, scratch: Path, results: Results) ->
         paired_rounds("popa3d", [(t, target) for t in tools], args.repeat, scratch, results)
 
 
-def versions() -> dict[str, str]:
+def versions(source: Path) -> dict[str, str]:
     def first_line(argv: list[str]) -> str:
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -280,7 +280,9 @@ def versions() -> dict[str, str]:
             return "?"
         return ((done.stdout or done.stderr).strip().splitlines() or ["?"])[0]
 
-    commit = first_line(["git", "-C", str(st.ROOT), "log", "-1", "--format=%h %s"])
+    commit = first_line(["git", "-C", str(source), "log", "-1", "--format=%h %s"])
+    if first_line(["git", "-C", str(source), "status", "--porcelain", "tui"]) != "?":
+        commit += " + uncommitted changes in tui/"
     return {
         "poptui": f"{first_line([*st.POPTUI, '--version']).split()[-1]} (commit {commit})",
         "Python": platform.python_version(),
@@ -303,6 +305,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--popa3d-messages", type=int, default=200, help="0: skip popa3d")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--seed", type=int, default=corpus.CorpusSpec.seed)
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=st.ROOT,
+        help="a checkout whose tui/ is measured (default: this one)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "RESULTS_SPEED.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -317,12 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         raise SystemExit("run as root: Dovecot switches users, popa3d needs a mount namespace")
     started = dt.datetime.now(dt.UTC)
-    tool_versions = versions()  # the commit measured, before anything can move it
+    tool_versions = versions(args.source)  # the commit measured, before anything can move it
     results = Results()
     spec = corpus.CorpusSpec(seed=args.seed)
     scratch = Path(tempfile.mkdtemp(prefix="poptui-speed-"))
     scratch.chmod(0o755)
-    st.snapshot(scratch)
+    st.snapshot(scratch, args.source)
     loads = [os.getloadavg()[0]]
     try:
         with DovecotServer() as dovecot:

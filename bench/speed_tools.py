@@ -34,11 +34,12 @@ SOURCE = ROOT
 taken when the benchmark starts, so editing the checkout meanwhile changes no figure."""
 
 
-def snapshot(scratch: Path) -> None:
-    """Copy tui/ into `scratch` and run every poptui from that copy."""
+def snapshot(scratch: Path, checkout: Path = ROOT) -> None:
+    """Copy `checkout`'s tui/ into `scratch` and run every poptui from that copy."""
     global SOURCE
     target = scratch / "source"
-    shutil.copytree(ROOT / "tui", target / "tui", ignore=shutil.ignore_patterns("__pycache__"))
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(checkout / "tui", target / "tui", ignore=ignore)
     SOURCE = target
 
 
