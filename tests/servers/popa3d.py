@@ -121,7 +121,6 @@ class Popa3dServer:
     """popa3d serving one user (`USER`/`PASSWORD`) whose mbox holds what `set_messages` put."""
 
     def __init__(self, *, start_timeout: float = 10.0) -> None:
-        self._binary = find_popa3d()
         self._dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
@@ -166,6 +165,7 @@ class Popa3dServer:
             raise Popa3dError("popa3d's harness needs root (a private mount namespace)")
         if not shutil.which("unshare"):
             raise ServerBinaryMissing("`unshare` not found: apt-get install util-linux")
+        binary = find_popa3d()
         self._dir = make_workdir("poptui-popa3d-")
         self._write_users(self._dir)
         (self._dir / "mail").mkdir(mode=0o1777)
@@ -180,7 +180,7 @@ class Popa3dServer:
                 "-c",
                 _LISTENER,
                 str(self._dir),
-                str(self._binary),
+                str(binary),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
