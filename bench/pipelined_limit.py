@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 import sys
 
 WINDOW = 64
@@ -72,6 +71,8 @@ def main(argv: list[str]) -> int:
     sock = socket.create_connection((host, port), timeout=60)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if cafile:
+        import ssl  # only for TLS: a plain run does not pay for loading it
+
         context = ssl.create_default_context(cafile=cafile)
         context.check_hostname = False
         sock = context.wrap_socket(sock)
