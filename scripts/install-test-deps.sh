@@ -23,6 +23,12 @@ fi
 # instances on their own ports, so the system ones are not needed.
 $SUDO service dovecot stop >/dev/null 2>&1 || true
 $SUDO service mailutils-pop3d stop >/dev/null 2>&1 || true
+# popa3d (an old server without CAPA, for tests/servers/popa3d.py and the benchmark) conflicts
+# with dovecot-pop3d, so only its .deb is downloaded; the harness unpacks and runs it privately.
+if ! ls .cache/debs/popa3d_*.deb >/dev/null 2>&1; then
+  mkdir -p .cache/debs
+  (cd .cache/debs && apt-get download -qq popa3d 2>/dev/null) || { $SUDO apt-get update -qq && (cd .cache/debs && apt-get download -qq popa3d); }
+fi
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi

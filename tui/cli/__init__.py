@@ -7,6 +7,8 @@ imported only when its command runs, so `poptui fetch` loads no more than it nee
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 
 from tui.cli.console import (
@@ -20,6 +22,7 @@ from tui.cli.console import (
 from tui.cli.context import CommandContext
 from tui.cli.parser import build_parser
 from tui.core.errors import PoptuiError
+from tui.core.lazy import import_without
 
 __all__ = [
     "EXIT_FAILURE",
@@ -36,11 +39,13 @@ __all__ = [
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     """Parse `argv` and run its command (or the app, with none); the process's exit code."""
     console = console or Console()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     parser.add_argument(
         "--debug", action="store_true", help="on a failure, show the Python traceback too"
     )
     args = parser.parse_args(argv)
+    _import_peewee(args.database)
     if args.command is None:
         from tui.app import run_app
 
@@ -67,6 +72,19 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             raise
         worded.__cause__ = error
         return console.failure(worded, debug=args.debug)
+
+
+_POSTGRES_DRIVERS = ("psycopg2", "psycopg2cffi", "psycopg")
+_MYSQL_DRIVERS = ("pymysql", "MySQLdb")
+
+
+def _import_peewee(database: str | None) -> None:
+    """peewee imports every database driver it knows of; on SQLite (the default, and a cron
+    fetch every few minutes) psycopg2 alone is a tenth of a "nothing new" run. Imported here,
+    after parsing (`--version` and `--help` never get this far), without the unused ones."""
+    url = database or os.environ.get("POPTUI_DATABASE", "")
+    sqlite = not url or url.lower().startswith("sqlite")
+    import_without("peewee", _MYSQL_DRIVERS + (_POSTGRES_DRIVERS if sqlite else ()))
 
 
 def run_command(context: CommandContext) -> int:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tui.cli.console import Console, ask_passphrase
-from tui.core.storage.accounts import AccountStore
 
 if TYPE_CHECKING:
     from tui.core.secrets import SecretStore
+    from tui.core.storage.accounts import AccountStore
 
 
 class CommandContext:
@@ -42,6 +42,8 @@ class CommandContext:
 
     @property
     def accounts(self) -> AccountStore:
+        from tui.core.storage.accounts import AccountStore  # peewee: not for --version
+
         return AccountStore()
 
     def secrets(self) -> SecretStore:

@@ -6,7 +6,8 @@ Only the grammar lives here; what each verb does is in its own module (accounts,
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from tui import __version__
 from tui.core.settings import DeletePolicy, Security, SharingPermission
@@ -125,7 +126,10 @@ def _add_oauth_options(parser: argparse.ArgumentParser, *, for_edit: bool) -> No
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The grammar of `poptui`. Given the `argv` it will parse, the options and verbs of every
+    command but the one it runs are left out (each is still listed by `poptui --help`):
+    building them all is a tenth of a "nothing new" fetch from cron."""
     parser = argparse.ArgumentParser(
         prog="poptui",
         description="POP3 mailboxes in the terminal. Without a command, opens the app.",
@@ -145,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(as $POPTUI_SECRETS_PASSPHRASE_FD)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = _command_in(argv) if argv is not None else None
+    if wanted is not None:
+        commands = cast("Commands", _OnlyCommand(commands, wanted))
     _add_account_verbs(commands)
     _add_password_verbs(commands)
     _add_secrets_verbs(commands)
@@ -162,6 +169,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="make poptui's database and password files private (0600, folder 0700)",
     )
     return parser
+
+
+_TAKES_VALUE = frozenset({"--database", "--passphrase-fd"})
+"""The top-level options followed by a value (so the value is not taken for a command)."""
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command `argv` names (its first word that is neither an option nor an option's
+    value), or None when there is none yet."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _TAKES_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+class _OnlyCommand:
+    """Stands in for `add_subparsers()`'s result: the command `wanted` is built as usual, the
+    others are registered (name and help) and their grammar goes to `_Discarded`."""
+
+    def __init__(self, commands: Commands, wanted: str) -> None:
+        self._commands = commands
+        self._wanted = wanted
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name == self._wanted:
+            return self._commands.add_parser(name, **kwargs)
+        self._commands.add_parser(name, help=kwargs.get("help"), add_help=False)
+        return cast(argparse.ArgumentParser, _Discarded())
+
+
+class _Discarded:
+    """Takes any grammar call (add_argument, add_subparsers, add_parser, groups) and keeps
+    nothing: the grammar of a command this run does not parse."""
+
+    def __getattr__(self, _name: str) -> Callable[..., _Discarded]:
+        return self._take
+
+    def _take(self, *_args: Any, **_kwargs: Any) -> _Discarded:
+        return self
 
 
 def _verb_group(commands: Commands, name: str, help_text: str) -> Commands:

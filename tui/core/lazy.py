@@ -30,3 +30,23 @@ def lazy_exports(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]
 def homes_of(modules: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
     """`{"module": ("A", "B")}` turned into `{"A": "module", "B": "module"}`."""
     return {name: module for module, names in modules.items() for name in names}
+
+
+def import_without(name: str, unwanted: tuple[str, ...]) -> None:
+    """Import `name` while the modules in `unwanted` cannot be imported.
+
+    For a library that probes optional drivers eagerly when this run will never use them:
+    peewee imports psycopg2 (and tries four more drivers) on import, a tenth of a "nothing
+    new" `poptui fetch` on SQLite. Afterwards those modules import normally again; only
+    `name` has already settled on not having them.
+    """
+    if name in sys.modules:
+        return
+    blocked = [module for module in unwanted if module not in sys.modules]
+    for module in blocked:
+        sys.modules[module] = None  # type: ignore[assignment]  # makes `import module` fail
+    try:
+        importlib.import_module(name)
+    finally:
+        for module in blocked:
+            del sys.modules[module]

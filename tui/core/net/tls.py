@@ -14,12 +14,18 @@ import hashlib
 import logging
 import os
 import re
-import ssl
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from tui.core.text import clean
+
+if TYPE_CHECKING:
+    import ssl
+
+# `ssl` is imported where a context is built or a TLS failure described: loading it (and
+# OpenSSL) is a few milliseconds that a fetch over a plain connection never needs.
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +159,8 @@ def _parse_with_cryptography(der: bytes) -> _CertFields | None:
 
 def _parse_with_stdlib(der: bytes) -> _CertFields | None:
     # CPython's private decoder (used by its own test-suite); only a fallback.
+    import ssl
+
     decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
     if decode is None:
         return None
@@ -194,6 +202,8 @@ def _parse_with_stdlib(der: bytes) -> _CertFields | None:
 
 def verifying_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
     """Checks the chain (system store, or `ca_file`) and the host name."""
+    import ssl
+
     if ca_file is not None:
         return ssl.create_default_context(cafile=os.fspath(ca_file))
     return ssl.create_default_context()
@@ -203,6 +213,8 @@ def non_verifying_context() -> ssl.SSLContext:
     """Checks nothing: only for a pinned certificate, compared by fingerprint right after the
     handshake, and for reading an untrusted certificate on a connection closed straight away.
     Building it skips loading the system CA store (tens of milliseconds)."""
+    import ssl
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -256,7 +268,8 @@ def describe_tls_failure(exc: BaseException, where: str) -> str:
     """`TLS with host:port failed: ...`, saying so when the port does not speak TLS at all."""
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     text = f"TLS with {where} failed: {str(reason).lower().replace('_', ' ')}"
-    if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS_REASONS:
+    ssl = sys.modules.get("ssl")  # no TLS failure without it: never imported just for this
+    if ssl is not None and isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS_REASONS:
         text += " (the server did not speak TLS: is this a STARTTLS or plain port?)"
     return text
 

@@ -20,7 +20,6 @@ from typing import Any
 from peewee import IntegrityError
 
 from tui.core.errors import PoptuiError
-from tui.core.mail.parse import UnreadableAddresses, normalize_domain
 from tui.core.settings import SharingPermission
 from tui.core.storage.accounts import current_user
 from tui.core.storage.dialect import write_transaction
@@ -109,6 +108,10 @@ def normalize_domains(domains: Iterable[str]) -> tuple[str, ...]:
             if not domain:
                 continue
             if not domain.isascii():  # stored as the messages' domains are: punycode
+                # Imported here: mail.parse loads the email package, which every command
+                # would otherwise pay for through SharingService().ensure_user().
+                from tui.core.mail.parse import UnreadableAddresses, normalize_domain
+
                 with contextlib.suppress(UnreadableAddresses):  # else refused just below
                     domain = normalize_domain(domain)
             if not _DOMAIN.match(domain):

@@ -10,8 +10,8 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tui.core.net.failures import SERVER_TEXT_LIMIT, describe_connect_error
 from tui.core.net.pop3.errors import (
@@ -39,6 +39,9 @@ from tui.core.net.tls import (
 )
 from tui.core.settings import Security
 from tui.core.text import one_line
+
+if TYPE_CHECKING:
+    import ssl  # loaded by the TLS context only: a plain session never imports it
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +100,8 @@ def open_session(
         raise ValueError("timeout must be positive")
     host = host.strip()
     pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint.strip() else ""
-    if security is Security.NONE:
-        # No TLS on this connection: skip loading the system CA store (tens of ms).
-        policy = _TlsPolicy(non_verifying_context(), pin=pin)
-    else:
-        policy = _TlsPolicy(client_context(pin, ca_file), pin=pin)
+    # No TLS on a plain connection: no context, no `ssl`, no system CA store (tens of ms).
+    policy = None if security is Security.NONE else _TlsPolicy(client_context(pin, ca_file), pin)
     try:
         return _open(host, port, security, timeout, policy)
     except _VerifyFailed as failed:
@@ -126,7 +126,7 @@ def _probe_certificate(
 
 
 def _open(
-    host: str, port: int, security: Security, timeout: float, policy: _TlsPolicy
+    host: str, port: int, security: Security, timeout: float, policy: _TlsPolicy | None
 ) -> OpenedSession:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -138,10 +138,10 @@ def _open(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     wire = Pop3Wire(sock, host, port, timeout)
     try:
-        der = _start_tls(wire, policy) if security is Security.SSL else None
+        der = _start_tls(wire, policy) if policy and security is Security.SSL else None
         _read_greeting(wire, security)
         capabilities = wire.capa()
-        if security is Security.STARTTLS:
+        if policy and security is Security.STARTTLS:
             der = _starttls(wire, capabilities or {}, policy)
             # Capabilities learnt in clear text could have been forged: ask again.
             capabilities = wire.capa()
@@ -199,6 +199,8 @@ def _starttls(wire: Pop3Wire, capabilities: dict[str, list[str]], policy: _TlsPo
 
 def _start_tls(wire: Pop3Wire, policy: _TlsPolicy) -> bytes:
     """TLS up and the certificate checked as `policy` says; returns it (DER)."""
+    import ssl  # already loaded: `policy.context` is an SSLContext
+
     where = f"{wire.host}:{wire.port}"
     try:
         der = wire.start_tls(policy.context)

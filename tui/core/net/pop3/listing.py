@@ -10,6 +10,7 @@ server contradicted itself about it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +32,15 @@ class Listing:
     """Lines that named no message in range at all (bad or out-of-range number)."""
 
 
+_WELL_FORMED = {
+    True: re.compile(rb"([0-9]{1,9}) ([\x21-\x7e]{1,70})"),
+    False: re.compile(rb"([0-9]{1,9}) ([0-9]{1,18})"),
+}
+"""A UIDL (True) or LIST (False) line that is right as a whole, matched in one C call: the
+common case, 5,000 of them on every "nothing new" fetch of a 5,000-message mailbox. A line
+that does not match is judged word by word below, with the same outcome for a good line."""
+
+
 def _valid_uid(word: bytes) -> bool:
     return 1 <= len(word) <= UIDL_MAX and all(0x21 <= b <= 0x7E for b in word)
 
@@ -46,21 +56,27 @@ def parse_listing(body: bytes, count: int | None, *, uidl: bool) -> Listing:
     """
     listing = Listing()
     valid = _valid_uid if uidl else _valid_size
+    well_formed = _WELL_FORMED[uidl].fullmatch
     for raw in body.split(b"\r\n"):
         if not raw:
             continue
-        number_word, space, rest = raw.partition(b" ")
-        number = (
-            int(number_word)
-            if number_word.isdigit() and number_word.isascii() and len(number_word) <= 9
-            else 0
-        )
+        match = well_formed(raw)
+        if match is not None:
+            number, rest, good = int(match[1]), match[2], True
+        else:
+            number_word, space, rest = raw.partition(b" ")
+            number = (
+                int(number_word)
+                if number_word.isdigit() and number_word.isascii() and len(number_word) <= 9
+                else 0
+            )
+            good = bool(space) and valid(rest)
         if number < 1 or (count is not None and number > count):
             listing.stray_lines += 1
             continue
         if number in listing.malformed:
             continue
-        if not space or not valid(rest) or number in listing.entries:
+        if not good or number in listing.entries:
             listing.entries.pop(number, None)
             listing.malformed.add(number)
             continue
