@@ -44,10 +44,10 @@ from tui.core.sync import (
     fetch_account,
     run_stoppable,
 )
+from tui.core.text import describe_age
 from tui.messages import ConnectionTested, FetchFailed, FetchFinished, FetchProgress
 from tui.services import Services
 from tui.widgets.fetch_status import FetchStatusLine, StatusKind
-from tui.widgets.mailbox_table import describe_age
 
 FETCH_GROUP = "fetch"
 TEST_GROUP = "connection-test"

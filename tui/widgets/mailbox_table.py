@@ -18,6 +18,7 @@ from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 from tui.core.text import clean
+from tui.core.text import describe_age as describe_age  # the screens' import, kept
 from tui.widgets.safe_text import safe_text
 
 ACTIVE_MARKER = "● active"
@@ -102,20 +103,6 @@ class MailboxRow:
 
 def load_rows(store: AccountStore) -> list[MailboxRow]:
     return [MailboxRow.from_account(account, store) for account in store.list()]
-
-
-def describe_age(when: datetime | None, now: datetime) -> str:
-    """Ages like "5 min ago" or "3 h ago": short enough for a narrow column."""
-    if when is None:
-        return "never"
-    seconds = (now - when).total_seconds()
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} d ago"
 
 
 def state_text(row: MailboxRow, *, with_reason: bool) -> Text:
