@@ -81,11 +81,11 @@ class ConcurrencyProbe:
                 self.active -= 1
 
 
-def _stored_per_box() -> dict[str, int]:
-    rows = Message.select(Message.account, Message.uidl).tuples()
-    counts: dict[str, int] = {}
-    for account_id, _uidl in rows:
-        counts[str(account_id)] = counts.get(str(account_id), 0) + 1
+def _stored_per_box() -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for message in Message.select(Message.account):
+        key = int(message.account_id)  # type: ignore[attr-defined]
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 

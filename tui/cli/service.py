@@ -93,12 +93,19 @@ def run_service(context: CommandContext) -> int:
     )
     try:
         with single_instance(config.options.lock_dir):
-            secrets = context.secrets()  # opened now: a missing passphrase fails at the start
+            stores = [context.secrets()]  # opened now: a missing passphrase fails at the start
 
             def password(account: Any) -> str | None:
-                return secrets.get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
+                return stores[0].get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
 
-            service = FetchService(context.accounts, password, ServiceLog(sys.stderr), config)
+            def reopen() -> None:
+                """`poptui secrets use …` or a new account: read the store choice again."""
+                from tui.core.secrets.setup import open_configured_store
+
+                stores[0] = open_configured_store()
+
+            log = ServiceLog(sys.stderr)
+            service = FetchService(context.accounts, password, log, config, changed=reopen)
 
             def stop(_signum: int, _frame: object) -> None:
                 service.request_stop()

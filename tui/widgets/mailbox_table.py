@@ -7,7 +7,7 @@ and turned into `Text` cells, never markup strings, because names and errors are
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -74,6 +74,8 @@ class MailboxRow:
     last_fetch_new: int
     message_count: int
     delete_policy: str
+    fetched_by_service: bool = False
+    """The last fetch was made by `poptui service` (the app does not poll it then)."""
 
     @classmethod
     def from_account(cls, account: Account, store: AccountStore) -> MailboxRow:
@@ -102,7 +104,12 @@ class MailboxRow:
 
 
 def load_rows(store: AccountStore) -> list[MailboxRow]:
-    return [MailboxRow.from_account(account, store) for account in store.list()]
+    from tui.core.service.records import fetched_by_service
+
+    accounts = store.list()
+    by_service = fetched_by_service(accounts)
+    rows = [MailboxRow.from_account(account, store) for account in accounts]
+    return [replace(row, fetched_by_service=row.account_id in by_service) for row in rows]
 
 
 def state_text(row: MailboxRow, *, with_reason: bool) -> Text:
@@ -259,7 +266,10 @@ class MailboxTable(DataTable[Text]):
             "name": cell(row.name),
             "address": cell(row.email),
             "server": cell(row.server),
-            "last": cell(describe_age(row.last_fetch_at, now)),
+            "last": cell(
+                describe_age(row.last_fetch_at, now)
+                + (" by the service" if row.fetched_by_service else "")
+            ),
             "new": new,
             "state": state,
         }

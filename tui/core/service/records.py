@@ -134,3 +134,14 @@ def service_fetches(account_ids: list[int]) -> dict[int, ServiceFetch]:
         return {}
     rows = ServiceFetch.select().where(ServiceFetch.account.in_(account_ids))
     return {int(row.get_id()): row for row in rows}
+
+
+def fetched_by_service(accounts: list[Account]) -> set[int]:
+    """The ids of those accounts whose latest fetch (by anyone) the service made."""
+    rows = service_fetches([int(a.id) for a in accounts if a.last_fetch_at is not None])
+    found = set()
+    for account in accounts:
+        row, last = rows.get(int(account.id)), account.last_fetch_at
+        if row is not None and last is not None and row.fetched_at >= last:
+            found.add(int(account.id))
+    return found

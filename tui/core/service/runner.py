@@ -33,11 +33,12 @@ from typing import IO, Any
 from peewee import PeeweeException
 
 from tui.core.errors import PoptuiError
+from tui.core.secrets.setup import SETTING_KEY as STORE_CHOICE_KEY
 from tui.core.service import records
 from tui.core.service.journal import ServiceLog, in_words
 from tui.core.service.scheduler import Scheduler, minutes_interval
 from tui.core.storage.accounts import AccountStore
-from tui.core.storage.models import Account, utcnow
+from tui.core.storage.models import Account, Setting, utcnow
 from tui.core.sync.engine import FetchOptions, FetchResult, SyncProgress
 from tui.core.sync.errors import FetchCancelled, FetchError
 from tui.core.sync.fanout import DEFAULT_JOBS, MailboxJob, clamp_jobs, run_job
@@ -84,12 +85,15 @@ class FetchService:
         config: ServiceConfig | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
+        changed: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.password = password
         self.log = log
         self.config = config or ServiceConfig()
         self.clock = clock
+        self.changed = changed
+        """Called when the accounts or the password store choice changed (reopen the store)."""
         self.scheduler = Scheduler(self.config.interval)
         self.running: dict[int, _Running] = {}
         self.fetches = 0
@@ -158,9 +162,17 @@ class FetchService:
             return
         first = self._marker is None
         self._marker = marker
+        if not first and self.changed is not None:
+            try:
+                self.changed()
+            except Exception as error:  # the password store: the old one stays in use
+                self.log.error(f"password store: {error}")
         accounts = self.store.list()
         before = {p.account_id for p in self.scheduler.plans.values()}
-        self.scheduler.sync(accounts, self.clock())
+        now = self.clock()
+        self.scheduler.sync(accounts, now)
+        if not first:
+            self.scheduler.retry_failing(now)  # a new password or setting may be the fix
         after = {p.account_id for p in self.scheduler.plans.values()}
         if first:
             self.log.info(f"{len(after)} mailboxes to fetch")
@@ -171,15 +183,18 @@ class FetchService:
             )
 
     def _account_marker(self) -> object:
-        """What changes whenever an account is added, removed, edited, disabled or enabled:
-        three narrow columns of the user's own accounts."""
-        query = (
+        """What changes whenever an account is added, removed, edited, disabled or enabled,
+        or the password store choice changes: a few narrow columns of the user's own rows."""
+        accounts = (
             Account.select(Account.id, Account.updated_at, Account.disabled, Account.poll_minutes)
             .where((Account.owner == self.store.owner) & Account.archived_at.is_null())
             .order_by(Account.id)
             .tuples()
         )
-        return tuple(query)
+        store = Setting.select(Setting.value).where(
+            (Setting.owner == self.store.owner) & (Setting.key == STORE_CHOICE_KEY)
+        )
+        return tuple(accounts), tuple(store.tuples())
 
     def _beat(self) -> None:
         records.beat(self.store.owner, self._started_at, self.clock(), len(self.scheduler.plans))

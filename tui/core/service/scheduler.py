@@ -93,9 +93,11 @@ class Scheduler:
             return None
         plan.running = False
         error = result.error
-        if error is None or isinstance(error, FetchCancelled):
+        if error is None:
             plan.failures = 0
             plan.next_at = now + plan.interval
+        elif isinstance(error, FetchCancelled):  # stopped by us: says nothing of the server
+            plan.next_at = now + backoff(plan.interval, plan.failures)
         elif isinstance(error, AlreadyFetching):
             plan.next_at = now + min(plan.interval, BUSY_RETRY)
         else:
@@ -104,6 +106,12 @@ class Scheduler:
             if isinstance(error, pop3.LoginDelay) and error.delay_seconds:
                 plan.next_at = max(plan.next_at, now + timedelta(seconds=error.delay_seconds))
         return plan
+
+    def retry_failing(self, now: datetime) -> None:
+        """Make every failing mailbox due now (its settings or password just changed)."""
+        for plan in self.plans.values():
+            if plan.failures and not plan.running:
+                plan.next_at = min(plan.next_at, now)
 
     def forget(self, account_id: int) -> None:
         self.plans.pop(account_id, None)
