@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def fetch_starts(account: Account) -> list[float]:
 
 
 def gaps(starts: list[float]) -> list[float]:
-    return [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    return [later - earlier for earlier, later in pairwise(starts)]
 
 
 def test_each_mailbox_is_fetched_on_its_own_interval_and_new_mail_arrives_once(

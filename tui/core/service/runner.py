@@ -100,7 +100,8 @@ class FetchService:
         self._stop = False
         self._soft_stop = False
         self._finished = threading.Event()
-        self._marker: object = None
+        self._marker: Any = None
+        self._force_reload = False
         self._started_at = clock()
 
     # ------------------------------------------------------------ control
@@ -158,11 +159,16 @@ class FetchService:
 
     def _reload(self) -> None:
         marker = self._account_marker()
-        if marker == self._marker:
+        if marker == self._marker and not self._force_reload:
             return
-        first = self._marker is None
-        self._marker = marker
-        if not first and self.changed is not None:
+        previous, self._marker, self._force_reload = self._marker, marker, False
+        first = previous is None
+        # A change the user made (an edit, a new account, another password store, a mailbox
+        # enabled again) may fix failing mailboxes; the engine disabling one does not.
+        by_user = not first and (
+            previous[0] != marker[0] or previous[2] != marker[2] or bool(previous[1] - marker[1])
+        )
+        if by_user and self.changed is not None:
             try:
                 self.changed()
             except Exception as error:  # the password store: the old one stays in use
@@ -171,8 +177,8 @@ class FetchService:
         before = {p.account_id for p in self.scheduler.plans.values()}
         now = self.clock()
         self.scheduler.sync(accounts, now)
-        if not first:
-            self.scheduler.retry_failing(now)  # a new password or setting may be the fix
+        if by_user:
+            self.scheduler.retry_failing(now)
         after = {p.account_id for p in self.scheduler.plans.values()}
         if first:
             self.log.info(f"{len(after)} mailboxes to fetch")
@@ -182,19 +188,23 @@ class FetchService:
                 f"({len(after - before)} added, {len(before - after)} dropped)"
             )
 
-    def _account_marker(self) -> object:
+    def _account_marker(self) -> Any:
         """What changes whenever an account is added, removed, edited, disabled or enabled,
-        or the password store choice changes: a few narrow columns of the user's own rows."""
-        accounts = (
+        or the password store choice changes: a few narrow columns of the user's own rows.
+        (edits, ids of the disabled mailboxes, the store choice)."""
+        query: Any = (
             Account.select(Account.id, Account.updated_at, Account.disabled, Account.poll_minutes)
             .where((Account.owner == self.store.owner) & Account.archived_at.is_null())
             .order_by(Account.id)
             .tuples()
         )
+        rows: list[tuple[int, datetime, bool, int]] = list(query)
         store = Setting.select(Setting.value).where(
             (Setting.owner == self.store.owner) & (Setting.key == STORE_CHOICE_KEY)
         )
-        return tuple(accounts), tuple(store.tuples())
+        edits = tuple((key, updated, minutes) for key, updated, _off, minutes in rows)
+        disabled = frozenset(key for key, _updated, off, _minutes in rows if off)
+        return edits, disabled, tuple(store.tuples())
 
     def _beat(self) -> None:
         records.beat(self.store.owner, self._started_at, self.clock(), len(self.scheduler.plans))
@@ -209,7 +219,7 @@ class FetchService:
             except Exception as error:  # removed meanwhile, or the password store failed
                 self.log.error(f"{plan.name}: {error}")
                 self.scheduler.forget(plan.account_id)
-                self._marker = None  # re-read the list next round
+                self._force_reload = True  # re-read the list next round
                 continue
             running = _Running(MailboxJob(account, password))
             self.running[plan.account_id] = running
@@ -245,7 +255,7 @@ class FetchService:
             self.log.fetched(result, next_in="" if self._stop else next_in)
             self._guarded(partial(self._record, account_id, result, now, plan))
             if result.error is not None and not isinstance(result.error, FetchCancelled):
-                self._marker = None  # an auto-disable changes the list: re-read it now
+                self._force_reload = True  # an auto-disable drops it from the list: now
 
     def _record(self, account_id: int, result: FetchResult, now: datetime, plan: Any) -> None:
         status = "ok" if result.ok else "error"

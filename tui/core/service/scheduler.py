@@ -40,6 +40,8 @@ class MailboxPlan:
     interval: timedelta
     failures: int = 0
     running: bool = False
+    retry: bool = False
+    """Settings changed while it was running: should it fail, try again at once."""
 
 
 class Scheduler:
@@ -103,14 +105,19 @@ class Scheduler:
         else:
             plan.failures += 1
             plan.next_at = now + backoff(plan.interval, plan.failures)
+            if plan.retry:
+                plan.next_at = now
             if isinstance(error, pop3.LoginDelay) and error.delay_seconds:
                 plan.next_at = max(plan.next_at, now + timedelta(seconds=error.delay_seconds))
+        plan.retry = False
         return plan
 
     def retry_failing(self, now: datetime) -> None:
         """Make every failing mailbox due now (its settings or password just changed)."""
         for plan in self.plans.values():
-            if plan.failures and not plan.running:
+            if plan.running:
+                plan.retry = True  # it may be failing for what was just fixed
+            elif plan.failures:
                 plan.next_at = min(plan.next_at, now)
 
     def forget(self, account_id: int) -> None:
