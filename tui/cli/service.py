@@ -57,7 +57,16 @@ def add_service_verbs(
 
 
 def run(context: CommandContext) -> int:
+    from tui.core.sharing.rules import SharingService
+    from tui.core.storage.db import open_database
+
     verb = context.args.verb
+    if verb == "install":
+        from tui.cli.service_install import database_for_unit
+
+        database_for_unit(context)  # a password in the URL is refused before connecting
+    open_database(context.url)
+    SharingService().ensure_user()
     if verb == "run":
         return run_service(context)
     from tui.cli import service_install

@@ -34,7 +34,7 @@ from tui.core.text import describe_age, one_line
 
 def install(context: CommandContext) -> int:
     args, console = context.args, context.console
-    database = _database_for_unit(context)
+    database = database_for_unit(context)
     credential = None
     passphrase = _passphrase_if_needed(context)
     if passphrase is not None:
@@ -69,7 +69,7 @@ def install(context: CommandContext) -> int:
     return EXIT_OK
 
 
-def _database_for_unit(context: CommandContext) -> str | None:
+def database_for_unit(context: CommandContext) -> str | None:
     """The `--database` to write into the unit (None: the default file); never a password."""
     url = context.args.database
     if url is None:
