@@ -21,9 +21,11 @@ import pytest
 from tests.conftest import PopUser
 from tests.integration.fetch_helpers import dovecot_account, make_message
 from tests.servers.dovecot import DovecotServer
+from tests.servers.paced_pop3 import PacedPop3Server
 from tui.core.service import records
 from tui.core.service.journal import ServiceLog
 from tui.core.service.runner import FetchService, ServiceConfig
+from tui.core.settings import AccountSettings, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Account, FetchLog, Message, database_proxy
@@ -45,6 +47,7 @@ class RunningService:
             jobs=4,
             check_seconds=0.2,
             heartbeat_seconds=0.5,
+            stop_grace=2.0,
             interval=SECOND_PER_MINUTE,
         )
         self.service = FetchService(
@@ -162,3 +165,30 @@ def test_an_auto_disabled_mailbox_is_left_alone_until_it_is_enabled_again(
     wait_for(lambda: Message.select().where(Message.account == box).count() == 2)
     service.stop()
     assert len(fetch_starts(box)) == 2
+
+
+def test_one_slow_server_does_not_delay_the_other_mailboxes(
+    running: Callable[[dict[str, str]], RunningService],
+    dovecot: DovecotServer,
+    pop_user: PopUser,
+) -> None:
+    # The slow server drips its one message a byte every 0.2 s: its fetch lasts minutes.
+    with PacedPop3Server([make_message(1)], pace={1: (0.2, 1)}) as slow_server:
+        slow = AccountStore("tester").create(
+            AccountSettings(
+                name="Slow",
+                email="a@example.com",
+                incoming_host="127.0.0.1",
+                incoming_port=slow_server.port,
+                incoming_security=Security.NONE,
+                username="alice",
+                poll_minutes=1,
+            )
+        )
+        fast = dovecot_account(dovecot, pop_user.name, name="Fast", poll_minutes=1)
+        service = running({"Slow": "secret", "Fast": pop_user.password})
+        wait_for(lambda: len(fetch_starts(fast)) >= 4)
+        statuses = [row.status for row in FetchLog.select().where(FetchLog.account == slow)]
+        assert statuses == ["running"]  # still on its first message all along
+        service.stop()
+    assert Message.select().where(Message.account == slow).count() == 0
