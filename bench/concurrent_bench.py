@@ -264,6 +264,10 @@ def main() -> int:
                 )
                 if ok:
                     times[name].append(wall)
+                else:
+                    for err in sorted(workdir.glob("err*")):
+                        for line in err.read_text(errors="replace").splitlines()[-3:]:
+                            print(f"    {err.name}: {line}", flush=True)
                 shutil.rmtree(workdir, ignore_errors=True)
         return report(times, args)
     finally:
