@@ -129,3 +129,14 @@ def test_log_lines_elsewhere_start_with_a_utc_timestamp() -> None:
     assert out.getvalue() == "2026-01-01T12:00:00Z poptui service started\n"
     assert under_journald({"JOURNAL_STREAM": "8:123"}) and not under_journald({})
     assert [in_words(s) for s in (40, 300, 7200)] == ["in 40 s", "in 5 min", "in 2 h"]
+
+
+def test_the_crontab_lines_start_the_service_once_and_quote_the_path() -> None:
+    from pathlib import Path
+
+    from tui.core.service.unit import crontab_line
+
+    lines = crontab_line(Path("/opt/my tools/poptui"), "sqlite:////srv/mail.db").splitlines()
+    assert lines[0].startswith("@reboot '/opt/my tools/poptui' --database sqlite:////srv/mail.db ")
+    assert lines[1].startswith("*/10 * * * * '/opt/my tools/poptui' ")
+    assert all("service run --ensure >>" in line for line in lines)

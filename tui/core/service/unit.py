@@ -173,6 +173,6 @@ def crontab_line(executable: Path, database: str | None = None) -> str:
     argv = [str(executable)]
     if database:
         argv += ["--database", database]
-    command = shlex.join([*argv, "service", "run"])
+    command = shlex.join([*argv, "service", "run", "--ensure"])
     log = "$HOME/.local/state/poptui/service.log"
     return f"@reboot {command} >>{log} 2>&1\n*/10 * * * * {command} >>{log} 2>&1"
