@@ -17,6 +17,7 @@ After `stop_grace` seconds anything still running is closed (the engine's `Fetch
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -38,7 +39,7 @@ from tui.core.service import records
 from tui.core.service.journal import ServiceLog, in_words
 from tui.core.service.scheduler import Scheduler, minutes_interval
 from tui.core.storage.accounts import AccountStore
-from tui.core.storage.models import Account, Setting, utcnow
+from tui.core.storage.models import Account, Setting, database_proxy, utcnow
 from tui.core.sync.engine import FetchOptions, FetchResult, SyncProgress
 from tui.core.sync.errors import FetchCancelled, FetchError
 from tui.core.sync.fanout import DEFAULT_JOBS, MailboxJob, clamp_jobs, run_job
@@ -110,10 +111,6 @@ class FetchService:
         """Ask the loop to stop: plain assignments, safe inside a signal handler."""
         self._stop = True
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop
-
     # ------------------------------------------------------------ the loop
 
     def run(self) -> int:
@@ -156,6 +153,9 @@ class FetchService:
             work()
         except PeeweeException as error:
             self.log.error(f"database: {error}")
+            # A connection PostgreSQL dropped stays broken: close it, the next query reconnects.
+            with contextlib.suppress(Exception):
+                database_proxy.close()
 
     def _reload(self) -> None:
         marker = self._account_marker()
