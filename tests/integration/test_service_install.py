@@ -122,6 +122,7 @@ def test_install_hands_the_passphrase_over_as_a_credential_and_the_service_fetch
     credential = config / "poptui" / "service" / "poptui-passphrase"
     assert f"LoadCredential=poptui-passphrase:{credential}" in text
     assert PASSPHRASE not in text and "Environment" not in text
+    assert f"--database {env['POPTUI_DATABASE']} service run" in text  # as this shell has it
     assert stat.S_IMODE(credential.stat().st_mode) == 0o600
     assert stat.S_IMODE(credential.parent.stat().st_mode) == 0o700
     assert credential.read_text() == PASSPHRASE

@@ -70,9 +70,14 @@ def install(context: CommandContext) -> int:
 
 
 def database_for_unit(context: CommandContext) -> str | None:
-    """The `--database` to write into the unit (None: the default file); never a password."""
-    url = context.args.database
-    if url is None:
+    """The `--database` to write into the unit (None: the default file); never a password.
+
+    `--database` or $POPTUI_DATABASE as this command sees it: the unit does not inherit the
+    shell's environment, so a database chosen there must be written into the unit."""
+    from tui.core.storage.db import default_database_url
+
+    url = context.url
+    if url == default_database_url():
         return None
     if urlparse(url).password:
         raise CommandFailed(
