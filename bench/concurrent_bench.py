@@ -16,7 +16,8 @@ What it does:
    * poptui --jobs 1: `poptui fetch --all --jobs 1`, the mailboxes one after another;
    * poptui --jobs 8: `poptui fetch --all --jobs 8`, all at once;
    * fetchmail: one run with the 8 mailboxes in its rc file (it polls them in turn), MDA
-     `cat > DIR/$$` once per message, as in bench/fetch_bench.py. (Eight fetchmail processes
+     `cat > $(mktemp DIR/m.XXXXXXXX)` once per message (bench/fetch_bench.py's `cat > DIR/$$`
+     loses messages here: over 4,000 deliveries a shell's PID comes round again). (Eight fetchmail processes
      at once, one per mailbox, is not measured: as root, all but one exit at once with
      "another foreground fetchmail is running", whatever their --pidfile.)
    each run is checked to have stored every message;
@@ -125,7 +126,7 @@ def run_poptui(jobs: int, template: Path) -> Callable[[Path], tuple[list[list[st
 
 
 def fetchmail_rc(workdir: Path, polls: list[tuple[str, int]], out: Path) -> Path:
-    """An rc file polling every mailbox in turn, each message piped to `cat > out/PID`."""
+    """An rc file polling every mailbox in turn, each message into a new file of `out`."""
     out.mkdir(parents=True)
     lines = ["set no syslog", "set no bouncemail"]
     for user, port in polls:
@@ -134,7 +135,7 @@ def fetchmail_rc(workdir: Path, polls: list[tuple[str, int]], out: Path) -> Path
             f'  user "{user}" there with password "{PASSWORD}" is root here',
             "  options fetchall keep no rewrite",
             '  sslproto ""',
-            f'  mda "cat > {out}/$$"',
+            f'  mda "cat > $(mktemp {out}/m.XXXXXXXX)"',
         ]
     rc = workdir / "fetchmailrc"
     rc.write_text("\n".join(lines) + "\n")
