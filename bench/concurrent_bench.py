@@ -16,10 +16,10 @@ What it does:
    * poptui --jobs 1: `poptui fetch --all --jobs 1`, the mailboxes one after another;
    * poptui --jobs 8: `poptui fetch --all --jobs 8`, all at once;
    * fetchmail: one run with the 8 mailboxes in its rc file (it polls them in turn), MDA
-     `cat > $(mktemp DIR/m.XXXXXXXX)` once per message (bench/fetch_bench.py's `cat > DIR/$$`
-     loses messages here: over 4,000 deliveries a shell's PID comes round again). (Eight fetchmail processes
-     at once, one per mailbox, is not measured: as root, all but one exit at once with
-     "another foreground fetchmail is running", whatever their --pidfile.)
+     `cat > $(mktemp DIR/m.XXXXXXXX)` once per message (bench/fetch_bench.py's
+     `cat > DIR/$$` loses messages here: over 4,000 deliveries a shell's PID comes round).
+     Eight fetchmail processes at once, one per mailbox, are not measured: as root, all but
+     one exit at once with "another foreground fetchmail is running", whatever their --pidfile;
    each run is checked to have stored every message;
 4. prints the median wall time of each tool and the ratios.
 

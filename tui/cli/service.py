@@ -84,7 +84,7 @@ def run_service(context: CommandContext) -> int:
 
     from tui.cli.console import EXIT_OK
     from tui.cli.fetch import fetch_options
-    from tui.core.secrets import SecretKind
+    from tui.core.oauth.signin import login_secret
     from tui.core.service.journal import ServiceLog
     from tui.core.service.runner import (
         FetchService,
@@ -104,8 +104,9 @@ def run_service(context: CommandContext) -> int:
         with single_instance(config.options.lock_dir):
             stores = [context.secrets()]  # opened now: a missing passphrase fails at the start
 
-            def password(account: Any) -> str | None:
-                return stores[0].get(account.secret_key, SecretKind.INCOMING, mailbox=account.name)
+            def password(account: Any) -> Any:
+                """The password, or an OAuth2 account's token source, as `poptui fetch`."""
+                return login_secret(account, stores[0])
 
             def reopen() -> None:
                 """`poptui secrets use …` or a new account: read the store choice again."""

@@ -34,6 +34,7 @@ from typing import IO, Any
 from peewee import PeeweeException
 
 from tui.core.errors import PoptuiError
+from tui.core.net import pop3
 from tui.core.secrets.setup import SETTING_KEY as STORE_CHOICE_KEY
 from tui.core.service import records
 from tui.core.service.journal import ServiceLog, in_words
@@ -81,7 +82,7 @@ class FetchService:
     def __init__(
         self,
         store: AccountStore,
-        password: Callable[[Account], str | None],
+        password: Callable[[Account], pop3.Secret | None],
         log: ServiceLog,
         config: ServiceConfig | None = None,
         *,

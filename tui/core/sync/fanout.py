@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from tui.core.net import pop3
 from tui.core.storage.models import Account, database_proxy
 from tui.core.sync.control import FetchControl
 from tui.core.sync.engine import FetchOptions, FetchResult, SyncProgress, fetch_account
@@ -32,7 +33,8 @@ class MailboxJob:
     thread-safe, and may ask for a passphrase: that happens before any thread starts)."""
 
     account: Account
-    password: str | None
+    password: pop3.Secret | None
+    """The password, or an OAuth2 account's token source."""
     control: FetchControl = field(default_factory=FetchControl)
 
 
