@@ -44,6 +44,7 @@ class ProgressBoard:
         self.total = len(names)
         self.done = 0
         self.lines: dict[str, str] = {}
+        self.phases: dict[str, str] = {}
         self.drawn = 0
         self.last = 0.0
         self._lock = threading.Lock()
@@ -51,8 +52,11 @@ class ProgressBoard:
     def __call__(self, progress: SyncProgress) -> None:
         """The engine's progress callback, from any fetch thread."""
         with self._lock:
+            new_phase = self.phases.get(progress.account) != progress.phase
+            last_one = bool(progress.total) and progress.done == progress.total
+            self.phases[progress.account] = progress.phase
             self.lines[progress.account] = progress_text(progress)
-            self._draw(force=progress.phase != "fetching")
+            self._draw(force=new_phase or last_one)
 
     def finished(self, name: str) -> None:
         with self._lock:
