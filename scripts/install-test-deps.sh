@@ -2,7 +2,8 @@
 # Installs everything the test suite needs on Debian 12: the real servers the tests start
 # themselves (Dovecot and GNU Mailutils pop3d, PostgreSQL), tmux for the terminal test, the
 # benchmark and import peers (fetchmail, getmail6, mpop), procmail and Dovecot LMTP for the
-# delivery targets, and the Python packages in .venv. Safe to run again.
+# delivery targets, systemd-analyze to verify the service unit, and the Python packages in
+# .venv. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(python3-venv python3-dev dovecot-core dovecot-pop3d mailutils-pop3d postgresql tmux openssl fetchmail getmail6 mpop procmail dovecot-lmtpd locales)
+PACKAGES=(python3-venv python3-dev dovecot-core dovecot-pop3d mailutils-pop3d postgresql tmux openssl fetchmail getmail6 mpop procmail dovecot-lmtpd locales systemd)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -44,10 +44,10 @@ from tui.core.sync import (
     fetch_account,
     run_stoppable,
 )
+from tui.core.text import describe_age
 from tui.messages import ConnectionTested, FetchFailed, FetchFinished, FetchProgress
 from tui.services import Services
 from tui.widgets.fetch_status import FetchStatusLine, StatusKind
-from tui.widgets.mailbox_table import describe_age
 
 FETCH_GROUP = "fetch"
 TEST_GROUP = "connection-test"
@@ -191,7 +191,16 @@ class FetchCoordinator:
         account = self.services.accounts.active()
         if account is None or not self.schedule.is_due(account, self.services.clock()):
             return None
+        if self.service_running():
+            return None  # `poptui service` polls this user's mailboxes: not twice
         return FetchJob(int(account.id), account.name, manual=False)
+
+    def service_running(self) -> bool:
+        """Whether a `poptui service` of this user beat recently (on any machine)."""
+        from tui.core.service.records import live_service
+
+        owner = self.services.accounts.owner
+        return live_service(owner, self.services.clock()) is not None
 
     def should_announce(self, account_id: int, failure: str | None, *, manual: bool) -> bool:
         """Whether to notify about this outcome: always when asked for (f, t); for the poll
@@ -226,6 +235,9 @@ class FetchCoordinator:
         wait = self.schedule.next_fetch_at(account, now) - now
         minutes = int(max(0.0, wait.total_seconds()) // 60)
         upcoming = "next fetch within a minute" if minutes < 1 else f"next fetch in {minutes} min"
+        by_service = self.service_running()
+        if by_service:
+            upcoming = "poptui service fetches it in the background"
         if account.last_fetch_status == "error":
             mine = self.last_line
             if mine is not None and mine.kind is StatusKind.ERROR and mine.account == account.name:
@@ -235,8 +247,11 @@ class FetchCoordinator:
             return FetchStatusLine.error(account.name, f"{reason} · {upcoming}")
         parts = []
         if account.last_fetch_at is not None:
+            from tui.core.service.records import fetched_by_service
+
             ago = describe_age(account.last_fetch_at, now)
-            parts.append(f"fetched {ago}, {account.last_fetch_new} new")
+            who = " by the service" if by_service and fetched_by_service([account]) else ""
+            parts.append(f"fetched{who} {ago}, {account.last_fetch_new} new")
         parts.append(upcoming)
         return FetchStatusLine.idle(" · ".join(parts), account.name)
 

@@ -23,6 +23,7 @@ CORE_LAYERS: list[set[str]] = [
     {"oauth"},
     {"setup", "imports"},
     {"sync"},
+    {"service"},
 ]
 """Rooms of tui.core from the bottom up: a room may import its own layer's rooms only when it is
 the same room, and any room of a lower layer; never a room above it."""

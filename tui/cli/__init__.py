@@ -98,6 +98,10 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import doctor
 
         return doctor.run(context)  # opens the database itself, to report why it cannot
+    if command == "service":
+        from tui.cli import service
+
+        return service.run(context)  # opens the database itself, after checking the URL
     from tui.core.sharing.rules import SharingService
     from tui.core.storage.db import open_database
 
@@ -119,6 +123,10 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import sharing
 
         return sharing.run(context)
+    if command == "service":
+        from tui.cli import service
+
+        return service.run(context)
     if command == "messages":
         from tui.cli import messages
 

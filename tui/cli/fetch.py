@@ -6,16 +6,17 @@ certificate fields are cleaned before they are printed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol
 
 from tui.cli.console import EXIT_FAILURE, EXIT_OK, CommandFailed, Console, Printer
 from tui.cli.context import CommandContext
+from tui.cli.progress import ProgressBoard
 from tui.core.net import pop3
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
-from tui.core.sync import FetchOptions, FetchResult, SyncProgress, fetch_account
+from tui.core.sync import FetchOptions, FetchResult
+from tui.core.sync.fanout import MailboxJob, fetch_many
 from tui.core.sync.outcome import (
     certificate_lines,
     connecting_line,
@@ -23,71 +24,58 @@ from tui.core.sync.outcome import (
     pin_advice,
     summary_line,
 )
-from tui.core.text import clean, human_bytes
+from tui.core.text import clean
 
 if TYPE_CHECKING:
     import argparse
 
     from tui.core.secrets import SecretStore
 
-BAR_WIDTH = 24
-REDRAW_SECONDS = 0.1
-
-
-class ProgressLine:
-    """A self-overwriting line: name, bar, count, bytes, rate; redrawn at most 10 times a second."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.last = 0.0
-        self.width = 0
-
-    def __call__(self, progress: SyncProgress) -> None:
-        now = time.monotonic()
-        throttled = progress.phase == "fetching" and now - self.last < REDRAW_SECONDS
-        if throttled and progress.done != progress.total:
-            return
-        self.last = now
-        name = clean(progress.account)
-        if progress.phase == "fetching" and progress.total:
-            filled = int(BAR_WIDTH * progress.done / progress.total)
-            bar = "#" * filled + "." * (BAR_WIDTH - filled)
-            text = (
-                f"{name} [{bar}] {progress.done}/{progress.total} "
-                f"{human_bytes(progress.bytes_done)} {human_bytes(int(progress.rate))}/s"
-            )
-        else:
-            text = f"{name}: {progress.phase}…"
-        self.stream.write("\r" + text.ljust(self.width))
-        self.width = len(text)
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-            self.width = 0
-
-
 def run(context: CommandContext) -> int:
-    """Run `poptui fetch`: the active mailbox, `--account NAME`, `--all`, or `--test NAME`."""
+    """Run `poptui fetch`: the active mailbox, `--account NAME`, `--all`, or `--test NAME`.
+
+    Several mailboxes are fetched `--jobs` at a time, each on its own connection; the summary
+    comes at the end in the order of the account names, whatever order they finished in.
+    """
     args, console, store = context.args, context.console, context.accounts
     if args.test:
         return run_connection_test(args, console, store.get(args.test), context.secrets)
+    options = fetch_options(args)
+    targets = _targets(args, store)
+    jobs = [MailboxJob(account, _password(context.secrets, account)) for account in targets]
+    board = None
+    if not args.quiet and console.is_terminal:
+        board = ProgressBoard(console.out, [job.account.name for job in jobs])
+    try:
+        outcomes = fetch_many(
+            jobs,
+            options,
+            limit=args.jobs,
+            progress=board,
+            finished=(lambda job, _outcome: board.finished(job.account.name)) if board else None,
+        )
+    finally:
+        if board is not None:
+            board.clear()
+    failures, crash = 0, None
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            crash, failures = crash or outcome, failures + 1
+        else:
+            failures += _report(console, outcome, quiet=args.quiet)
+    if crash is not None:
+        raise crash  # a database failure: worded by the command line's one handler
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def fetch_options(args: argparse.Namespace) -> FetchOptions:
+    """The engine's options from `poptui fetch`'s (and `poptui service`'s) flags."""
     options = FetchOptions(timeout=args.timeout, ca_file=args.ca_file, lock_wait=args.wait)
     if args.message_deadline is not None:
         options.message_deadline = args.message_deadline
     if args.session_deadline is not None:
         options.session_deadline = args.session_deadline
-    failures = 0
-    for account in _targets(args, store):
-        line = ProgressLine(console.out) if not args.quiet and console.is_terminal else None
-        password = _password(context.secrets, account)
-        result = fetch_account(account, password, options=options, progress=line)
-        if line is not None:
-            line.clear()
-        failures += _report(console, result, quiet=args.quiet)
-    return EXIT_FAILURE if failures else EXIT_OK
+    return options
 
 
 def _targets(args: argparse.Namespace, store: AccountStore) -> list[Account]:

@@ -161,6 +161,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _add_messages_verbs(commands)
     _add_import(commands)
     _add_export(commands)
+    from tui.cli.service import add_service_verbs
+
+    add_service_verbs(commands, _add_fetch_tuning)
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument(
@@ -294,6 +297,14 @@ def _add_fetch(commands: Commands) -> None:
         "--test", metavar="ACCOUNT", help="check settings without fetching (CAPA, TLS, login, STAT)"
     )
     fetch.add_argument("--quiet", action="store_true", help="print only errors")
+    _add_fetch_tuning(fetch)
+
+
+def _add_fetch_tuning(fetch: argparse.ArgumentParser) -> None:
+    """How to fetch: shared by `poptui fetch` and `poptui service run`."""
+    fetch.add_argument(
+        "--jobs", type=_jobs, default=4, metavar="N", help="mailboxes fetched at once (default 4)"
+    )
     fetch.add_argument(
         "--wait",
         type=float,
@@ -323,6 +334,17 @@ def _add_fetch(commands: Commands) -> None:
         metavar="SECONDS",
         help="end the fetch after SECONDS plus the new mail's size at 256 KB/s (default 1800)",
     )
+
+
+def _jobs(text: str) -> int:
+    """--jobs: how many mailboxes at once, 1 to 64."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64: {text!r}")
+    return value
 
 
 def _seconds(text: str) -> float:

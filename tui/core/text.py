@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 
 BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -116,3 +117,17 @@ def human_bytes(size: float, *, short: bool = False) -> str:
     if unit == "B":
         return f"{value:.0f} B"
     return f"{value:.0f} {unit}" if short and value >= 10 else f"{value:.1f} {unit}"
+
+
+def describe_age(when: datetime | None, now: datetime) -> str:
+    """Ages like "5 min ago" or "3 h ago": short enough for a narrow column."""
+    if when is None:
+        return "never"
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} d ago"

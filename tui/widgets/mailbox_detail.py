@@ -52,6 +52,8 @@ def mailbox_detail(row: MailboxRow, now: datetime) -> Content:
         row.delete_policy,
     )
     fetched = describe_age(row.last_fetch_at, now)
+    if row.fetched_by_service:
+        fetched = f"by the service {fetched}"
     last = Content.assemble(
         ("Fetched ", "dim"),
         fetched,

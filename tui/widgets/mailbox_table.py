@@ -7,7 +7,7 @@ and turned into `Text` cells, never markup strings, because names and errors are
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -18,6 +18,7 @@ from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 from tui.core.text import clean
+from tui.core.text import describe_age as describe_age  # the screens' import, kept
 from tui.widgets.safe_text import safe_text
 
 ACTIVE_MARKER = "● active"
@@ -73,6 +74,8 @@ class MailboxRow:
     last_fetch_new: int
     message_count: int
     delete_policy: str
+    fetched_by_service: bool = False
+    """The last fetch was made by `poptui service` (the app does not poll it then)."""
 
     @classmethod
     def from_account(cls, account: Account, store: AccountStore) -> MailboxRow:
@@ -101,21 +104,12 @@ class MailboxRow:
 
 
 def load_rows(store: AccountStore) -> list[MailboxRow]:
-    return [MailboxRow.from_account(account, store) for account in store.list()]
+    from tui.core.service.records import fetched_by_service
 
-
-def describe_age(when: datetime | None, now: datetime) -> str:
-    """Ages like "5 min ago" or "3 h ago": short enough for a narrow column."""
-    if when is None:
-        return "never"
-    seconds = (now - when).total_seconds()
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} d ago"
+    accounts = store.list()
+    by_service = fetched_by_service(accounts)
+    rows = [MailboxRow.from_account(account, store) for account in accounts]
+    return [replace(row, fetched_by_service=row.account_id in by_service) for row in rows]
 
 
 def state_text(row: MailboxRow, *, with_reason: bool) -> Text:
@@ -272,7 +266,10 @@ class MailboxTable(DataTable[Text]):
             "name": cell(row.name),
             "address": cell(row.email),
             "server": cell(row.server),
-            "last": cell(describe_age(row.last_fetch_at, now)),
+            "last": cell(
+                describe_age(row.last_fetch_at, now)
+                + (" by the service" if row.fetched_by_service else "")
+            ),
             "new": new,
             "state": state,
         }

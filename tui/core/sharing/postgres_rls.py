@@ -237,6 +237,8 @@ _POLICY_TABLE: tuple[tuple[str, tuple[_Policy, ...]], ...] = (
         _Policy("audit_write", "INSERT", None, "actor::text = current_user::text"),
         _Policy("audit_read", "SELECT", f"actor::text = current_user::text OR {_IS_ADMIN}"),
     )),
+    ("service_heartbeat", (_Policy("heartbeat_own", "ALL", _OWNER_IS_ME, _OWNER_IS_ME),)),
+    ("service_fetch", (_Policy("service_fetch_own", "ALL", _OWNS, _OWNS),)),
 )  # fmt: skip
 
 
@@ -270,6 +272,7 @@ TABLES = (
     "account", "message", "message_source", "uidl_alias", "fetch_log", "setting",
     "app_user", "sharing_policy", "account_share", "audit_log", "schema_version",
     "delivery_target", "delivery", "imported_uidl",
+    "service_heartbeat", "service_fetch",
 )  # fmt: skip
 
 
