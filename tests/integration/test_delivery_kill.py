@@ -20,6 +20,7 @@ from tests.servers.dovecot import DovecotServer
 
 POPTUI = [sys.executable, "-m", "tui"]
 KILL_DELAYS = [0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.4]
+MESSAGES = 3000
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -81,7 +82,9 @@ def test_sigkill_at_any_point_never_duplicates_in_the_maildir(
     dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path
 ) -> None:
     body = b"".join(b"filler line %05d for a medium sized message\r\n" % i for i in range(400))
-    dovecot.deliver_many(pop_user.name, [make_message(i, body=body) for i in range(300)])
+    # Enough mail that every kill below lands mid-way even on a quiet machine with the pipelined
+    # fetch: several seconds of fetching and delivering in all.
+    dovecot.deliver_many(pop_user.name, [make_message(i, body=body) for i in range(MESSAGES)])
     expected = set(message_ids_on_server(dovecot, pop_user.name))
     maildir = tmp_path / "Mail"
     env = _setup(dovecot, pop_user, tmp_path, f"maildir:{maildir}")
