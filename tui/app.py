@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual import events, on, work
-from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
@@ -68,12 +67,13 @@ from tui.services import (
     smtp_tester,
     system_clock,
 )
+from tui.typeahead import TypeAheadApp
 from tui.widgets.fetch_status import PHASE_WORDS, FetchStatus, FetchStatusLine
 from tui.widgets.mailbox_table import MailboxTable
 from tui.widgets.message_list import MessageList
 
 
-class PoptuiApp(App[None]):
+class PoptuiApp(TypeAheadApp[None]):
     """The terminal app: the mailbox list first, everything else pushed on top of it."""
 
     CSS_PATH = "app.tcss"

@@ -244,3 +244,18 @@ async def tab_to(pilot: Pilot[Any], widget_id: str, limit: int = 40) -> None:
 def disable_cursor_blink(app: PoptuiApp) -> None:
     for widget in app.screen.query(Input):
         widget.cursor_blink = False
+
+
+async def open_form(pilot: Pilot[Any], key: str = "a") -> None:
+    """Press `key` (a: add, e: edit) and wait until the form has mounted all its fields (the
+    fields after the address are mounted once typing pauses, see `AccountFields.ensure_built`)."""
+    from tui.screens.account_form import AccountFormScreen
+
+    await pilot.press(key)
+    for _ in range(400):
+        await pilot.pause()
+        screen = pilot.app.screen
+        if isinstance(screen, AccountFormScreen) and screen.fields.ready:
+            break
+        await pilot.pause(0.01)
+    await pilot.pause()

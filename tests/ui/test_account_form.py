@@ -15,6 +15,7 @@ from tests.ui.conftest import (
     FakeTester,
     add_account,
     certificate,
+    open_form,
     replace_text,
     store,
     tab_to,
@@ -45,8 +46,7 @@ def value_of(app: PoptuiApp, selector: str) -> str:
 
 
 async def open_add_form(pilot: Pilot[Any]) -> None:
-    await pilot.press("a")
-    await pilot.pause()
+    await open_form(pilot, "a")
     assert isinstance(pilot.app.screen, AccountFormScreen)
 
 
@@ -312,8 +312,7 @@ async def test_edit_prefills_and_keeps_the_password_when_left_empty(
     secrets.set(account.secret_key, SecretKind.INCOMING, "stored-pw")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("e")
-        await pilot.pause()
+        await open_form(pilot, "e")
         assert isinstance(app.screen, AccountFormScreen)
         assert value_of(app, "#name") == "Work"
         assert value_of(app, "#incoming-host") == "pop.example.com"
@@ -375,8 +374,7 @@ async def test_passing_test_enables_a_disabled_account(app_factory: AppFactory) 
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert "a new password (p)" in text_of(app, "#mailbox-detail")
-        await pilot.press("e")
-        await pilot.pause()
+        await open_form(pilot, "e")
         await pilot.press("ctrl+t")
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -11,6 +11,7 @@ from tests.ui.conftest import (
     AppFactory,
     FakeOutgoingTester,
     FakeTester,
+    open_form,
     replace_text,
     store,
     tab_to,
@@ -79,8 +80,7 @@ async def test_pop_only_saves_without_a_warning_and_stays_cleared_on_edit(
         assert settings.outgoing_host == ""
         assert notices(app) == [("information", "Added Work. Logged in. It is the active mailbox.")]
 
-        await pilot.press("e")
-        await pilot.pause()
+        await open_form(pilot, "e")
         assert isinstance(app.screen, AccountFormScreen)
         await pilot.pause()
         assert value_of(app, "#outgoing-host") == ""
@@ -104,15 +104,13 @@ async def test_a_cleared_outgoing_server_stays_cleared_after_save_and_edit(
         await press_test_and_save(pilot)
         assert settings_of(store().get("Work")).outgoing_host == "smtp.example.net"
 
-        await pilot.press("e")
-        await pilot.pause()
+        await open_form(pilot, "e")
         await replace_text(pilot, "#outgoing-host", "")
         await press_test_and_save(pilot)
         assert isinstance(app.screen, MailboxListScreen)
         assert settings_of(store().get("Work")).outgoing_host == ""
 
-        await pilot.press("e")
-        await pilot.pause()
+        await open_form(pilot, "e")
         await pilot.pause()
         assert value_of(app, "#outgoing-host") == ""
         await replace_text(pilot, "#name", "Work mail")

@@ -16,7 +16,7 @@ from textual.widgets import Button, Select, Static
 from tests.conftest import SMTP_PASSWORD, SMTP_USER, PopUser
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtp import SmtpServer
-from tests.ui.conftest import OWNER, fixed_clock, replace_text, store, tab_to, type_text
+from tests.ui.conftest import OWNER, fixed_clock, open_form, replace_text, store, tab_to, type_text
 from tui.app import PoptuiApp, make_app
 from tui.core.net import normalize_fingerprint
 from tui.core.secrets import MemoryStore, SecretKind
@@ -111,8 +111,7 @@ async def test_dovecot_account_added_entirely_by_keyboard_with_the_certificate_p
     app = build()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("a")
-        await pilot.pause()
+        await open_form(pilot, "a")
         assert isinstance(app.screen, AccountFormScreen)
         await type_text(pilot, "Dovecot")
         await pilot.press("tab")
@@ -154,8 +153,7 @@ async def test_outgoing_check_on_real_smtp_tls_after_the_incoming_login(
     seen: list[TextualMessage] = []
     async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
         await pilot.pause()
-        await pilot.press("a")
-        await pilot.pause()
+        await open_form(pilot, "a")
         await fill_incoming(pilot, dovecot, pop_user)
         await separate_outgoing(pilot, smtp_server_tls, Security.SSL, SMTP_PASSWORD)
         await pilot.press("ctrl+t")
@@ -194,8 +192,7 @@ async def test_wrong_smtp_password_on_starttls_saves_nothing_until_save_anyway(
     app = build()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        await pilot.press("a")
-        await pilot.pause()
+        await open_form(pilot, "a")
         await fill_incoming(pilot, dovecot, pop_user)
         await separate_outgoing(pilot, smtp_server_starttls, Security.STARTTLS, "wrong-smtp-pw")
         await pilot.press("ctrl+t")
@@ -230,8 +227,7 @@ async def test_one_pin_serves_both_servers_when_they_share_the_certificate(
         seen: list[TextualMessage] = []
         async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
             await pilot.pause()
-            await pilot.press("a")
-            await pilot.pause()
+            await open_form(pilot, "a")
             await fill_incoming(pilot, dovecot, pop_user)  # same credentials for outgoing
             await replace_text(pilot, "#outgoing-host", smtp.host)
             await replace_text(pilot, "#outgoing-port", str(smtp.port))

@@ -26,6 +26,7 @@ from tests.ui.conftest import (
     add_sample_accounts,
     disable_cursor_blink,
     fixed_clock,
+    open_form,
     replace_text,
     type_text,
 )
@@ -373,8 +374,7 @@ async def test_hanging_probe_does_not_freeze_the_ui(build: Build) -> None:
             await wait_until(pilot, started.is_set)
             assert isinstance(app.screen, MailboxListScreen)
             assert isinstance(app.services.secrets, PendingStore)
-            await pilot.press("a")  # the UI answers while the probe is still running
-            await pilot.pause()
+            await open_form(pilot, "a")  # the UI answers while the probe is still running
             assert isinstance(app.screen, AccountFormScreen)
             await pilot.press("escape")
             await pilot.pause()

@@ -19,6 +19,7 @@ from tests.ui.conftest import (
     add_sample_accounts,
     certificate,
     disable_cursor_blink,
+    open_form,
 )
 from tui.app import PoptuiApp
 from tui.screens.dialogs import CertificateTrustDialog
@@ -64,7 +65,7 @@ def test_account_form_add_empty(
     snap_compare: SnapCompare, app_factory: AppFactory, size: tuple[int, int]
 ) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.press("a")
+        await open_form(pilot, "a")
         await settle(pilot)
 
     assert snap_compare(app_factory(), terminal_size=size, run_before=run_before)
@@ -77,8 +78,7 @@ def test_account_form_gmail_filled(
     """After typing a Gmail address: what was filled in, the advice, and an inline error."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.press("a")
-        await pilot.pause()
+        await open_form(pilot, "a")
         screen = pilot.app.screen
         screen.query_one("#name", Input).value = "Personal"
         screen.query_one("#email", Input).focus()
@@ -96,8 +96,7 @@ def test_account_form_edit_with_errors(snap_compare: SnapCompare, app_factory: A
     add_account("Work", "ana@example.com", activate=True)
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.press("e")
-        await pilot.pause()
+        await open_form(pilot, "e")
         screen = pilot.app.screen
         screen.query_one("#incoming-port", Input).value = "99999"
         screen.query_one("#incoming-host", Input).value = "pop.example.com:995"

@@ -141,7 +141,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             id="form-save-incoming-verified",
             tooltip="The incoming login worked but the outgoing check failed: save anyway",
         ),
-        *field_focus_bindings("form"),
+        *field_focus_bindings(
+            "form", next_action="screen.next_field", previous_action="screen.previous_field"
+        ),
     ]
 
     def __init__(self, services: Services, *, account: Account | None = None) -> None:
@@ -208,7 +210,17 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
 
     # ------------------------------------------------------------------ verbs
 
-    def action_test_and_save(self) -> None:
+    async def action_next_field(self) -> None:
+        """Tab: the fields after the address may not be mounted yet; mount them first."""
+        await self.fields.ensure_built()
+        self.focus_next()
+
+    async def action_previous_field(self) -> None:
+        await self.fields.ensure_built()
+        self.focus_previous()
+
+    async def action_test_and_save(self) -> None:
+        await self.fields.ensure_built()
         submission = None if self.busy else self._submission()
         if submission is not None and submission.settings.uses_oauth2:
             # Nothing to test before signing in: save, then the sign-in dialog opens.
@@ -221,7 +233,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             self.status.busy(f"Testing {server} ({settings.incoming_security.label})…")
             self._test_and_save(submission)
 
-    def action_save_anyway(self) -> None:
+    async def action_save_anyway(self) -> None:
+        await self.fields.ensure_built()
         submission = None if self.busy else self._submission()
         if submission is not None:
             self.status.busy("Saving without a successful test…")
@@ -231,9 +244,10 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
                 message = "Saved without a successful test."
             self._save_untested(submission, message)
 
-    def action_save_incoming_verified(self) -> None:
+    async def action_save_incoming_verified(self) -> None:
         """Save what passed the incoming login although the outgoing check failed, as long as
         the incoming side is still what was tested."""
+        await self.fields.ensure_built()
         verified = self._verified
         submission = None if self.busy or verified is None else self._submission()
         if verified is None or submission is None:

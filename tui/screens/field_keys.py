@@ -10,12 +10,14 @@ from __future__ import annotations
 from textual.binding import Binding
 
 
-def field_focus_bindings(prefix: str) -> list[Binding]:
+def field_focus_bindings(
+    prefix: str, *, next_action: str = "app.focus_next", previous_action: str = "app.focus_previous"
+) -> list[Binding]:
     """Tab and Shift+Tab, with ids `<prefix>-next-field` and `<prefix>-previous-field`."""
     return [
         Binding(
             "tab",
-            "app.focus_next",
+            next_action,
             "Next field",
             id=f"{prefix}-next-field",
             tooltip="Move to the next field",
@@ -24,7 +26,7 @@ def field_focus_bindings(prefix: str) -> list[Binding]:
         ),
         Binding(
             "shift+tab",
-            "app.focus_previous",
+            previous_action,
             "Previous field",
             id=f"{prefix}-previous-field",
             tooltip="Move to the previous field",

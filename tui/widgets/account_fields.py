@@ -8,12 +8,14 @@ and their ids, in `tui.widgets.account_field_layout`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.timer import Timer
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, Static
 
 from tui.core.settings import (
@@ -42,7 +44,8 @@ from tui.core.text import clean
 from tui.widgets.account_field_layout import (
     FORM_FIELDS,
     GMAIL_RECENT_FORCES_LEAVE,
-    compose_fields,
+    compose_first,
+    compose_rest,
     policy_button_id,
 )
 from tui.widgets.form_fields import FieldMessage, attr_id
@@ -50,6 +53,10 @@ from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
 
 __all__ = ["FORM_FIELDS", "GMAIL_RECENT_FORCES_LEAVE", "AccountFields"]
+
+REST_AFTER_PAUSE = 0.6
+"""Seconds without typing after which the fields below the address are mounted: mounting them
+takes long enough on a busy machine that typing during it would lag."""
 
 
 class AccountFields(VerticalScroll):
@@ -105,6 +112,9 @@ class AccountFields(VerticalScroll):
         }
         self._preset_key: tuple[str, str] | None = None
         self._pin_host = base.incoming_host if base.pinned_fingerprint else ""
+        self._building = False
+        self._built = asyncio.Event()
+        self._rest_timer: Timer
         self.accepted_outgoing: ServerPin | None = None
         """The outgoing certificate the user accepted: for this form only, because an account
         keeps one pin, the incoming server's (the same certificate on both is accepted anyway)."""
@@ -116,9 +126,35 @@ class AccountFields(VerticalScroll):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield from compose_fields(self._base, editing=self.editing)
+        yield from compose_first(self._base, editing=self.editing)
 
     def on_mount(self) -> None:
+        self._rest_timer = self.set_timer(REST_AFTER_PAUSE, self.ensure_built)
+
+    @property
+    def ready(self) -> bool:
+        """True once every field is mounted (until then only the name and address are)."""
+        return self._built.is_set()
+
+    async def ensure_built(self) -> None:
+        """Mount the fields after the address (at most once), and wait until they are.
+
+        Called when typing pauses, and by every verb that needs the whole form (Tab out of
+        the address, Test & save): keys are handed over one at a time, so none overtakes it.
+        """
+        if not self._building:
+            self._building = True
+            self._rest_timer.stop()
+            for section in compose_rest(self._base, editing=self.editing):
+                for widget in section:
+                    # One row at a time, so keys typed meanwhile are handled in between.
+                    await self.mount(widget)
+                    await asyncio.sleep(0)
+            self._rest_mounted()
+            self._built.set()
+        await self._built.wait()
+
+    def _rest_mounted(self) -> None:
         if not self.editing:
             self._auto = {
                 "incoming-port": str(self._base.incoming_port),
@@ -127,6 +163,8 @@ class AccountFields(VerticalScroll):
         self._show_days(self._base.delete_policy is DeletePolicy.AFTER_DAYS)
         self._sync_recent()
         self._show_pin()
+        if self._text("email").strip():
+            self._apply_preset(leaving="email" in self._touched)
         self.refresh_messages()
 
     # ------------------------------------------------------------------ reading the form
@@ -266,6 +304,9 @@ class AccountFields(VerticalScroll):
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
+        if not self.ready:
+            self._rest_timer.reset()  # still typing: the rest waits for a pause
+            return
         wid = event.input.id or ""
         if wid == "email":
             self._apply_preset(leaving=False)
@@ -280,6 +321,8 @@ class AccountFields(VerticalScroll):
     def _input_blurred(self, event: Input.Blurred) -> None:
         wid = event.input.id or ""
         self._touched.add(wid.replace("-", "_"))
+        if not self.ready:
+            return  # the preset and the messages follow once the rest is mounted
         if wid == "email":
             self._apply_preset(leaving=True)
         self.refresh_messages()
