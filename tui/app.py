@@ -112,6 +112,10 @@ class PoptuiApp(TypeAheadApp[None]):
         self.store_setup = store_setup or SecretStoreConfig(owner=services.accounts.owner)
         """How the secret store is opened and chosen (the probe, the encrypted file offered)."""
         self._open_store = open_store
+        self._joined: set[int] = set()
+        """Mailboxes whose running fetch the user asked for too (f): announced as manual."""
+        self._queued_fetch: FetchJob | None = None
+        """Asked for (f) while another mailbox was being fetched: started when that ends."""
 
     @on(events.Mount)
     def _open_secret_store(self) -> None:
@@ -149,14 +153,24 @@ class PoptuiApp(TypeAheadApp[None]):
         """f: fetch the highlighted mailbox now, active or not (the poll only fetches the
         active one). One fetch at a time."""
         running = self.fetcher.running
-        if running is not None:
+        job = FetchJob(request.account_id, request.account_name, manual=True)
+        if running is None:
+            self._start_fetch(job)
+        elif running.account_id == request.account_id:
+            # Often one the app started by itself: the user gets its outcome as if asked for.
+            self._joined.add(running.account_id)
             self.notify(
-                f"{clean(running.account_name)} is being fetched; press f again when it is done.",
+                f"{clean(running.account_name)} is being fetched already; "
+                "you will see what it brings when it is done.",
                 markup=False,
-                severity="warning",
             )
-            return
-        self._start_fetch(FetchJob(request.account_id, request.account_name, manual=True))
+        else:
+            self._queued_fetch = job
+            self.notify(
+                f"{clean(job.account_name)} is fetched next, once "
+                f"{clean(running.account_name)} is done.",
+                markup=False,
+            )
 
     def on_connection_test_requested(self, request: ConnectionTestRequested) -> None:
         """t: log in and report (CAPA, TLS fingerprint, login, STAT) without fetching."""
@@ -257,16 +271,33 @@ class PoptuiApp(TypeAheadApp[None]):
             f"fetching {progress.done:,}/{progress.total:,}" if counting else "fetching…",
         )
 
-    def on_fetch_finished(self, finished: FetchFinished) -> None:
+    def _fetch_ended(self, account_id: int, manual: bool, *, quitting: bool = False) -> bool:
+        """The running fetch is over: start the one asked for meanwhile. Whether the user asked
+        for the one that ended (f, or f pressed while the app's own fetch ran)."""
         self.fetcher.running = None
+        joined = account_id in self._joined
+        self._joined.discard(account_id)
+        queued, self._queued_fetch = self._queued_fetch, None
+        if queued is not None and not quitting:
+            self.call_later(self._start_queued, queued)
+        return manual or joined
+
+    def _start_queued(self, job: FetchJob) -> None:
+        if self.fetcher.running is None:
+            self._start_fetch(job)
+        else:  # the poll started one in between: wait for that one too
+            self._queued_fetch = job
+
+    def on_fetch_finished(self, finished: FetchFinished) -> None:
+        manual = self._fetch_ended(finished.account_id, finished.manual)
         account = self._account(finished.account_id)
         notice = describe_success(
-            clean(finished.account_name), finished.result, account, manual=finished.manual
+            clean(finished.account_name), finished.result, account, manual=manual
         )
         self._fetch_done(finished.account_id, new_mail=finished.result.new_messages > 0)
         if finished.result.new_messages:
             self.index_message_bodies()
-        self.fetcher.should_announce(finished.account_id, None, manual=finished.manual)
+        self.fetcher.should_announce(finished.account_id, None, manual=manual)
         if notice is not None and notice.text:
             self.notify(notice.text, markup=False, severity=notice.severity)
         line = self.fetcher.idle_line() if self.fetcher.settings.poll else None
@@ -276,8 +307,10 @@ class PoptuiApp(TypeAheadApp[None]):
         self._show_status(line)
 
     def on_fetch_failed(self, failed: FetchFailed) -> None:
-        self.fetcher.running = None
         error = failed.error
+        manual = self._fetch_ended(
+            failed.account_id, failed.manual, quitting=isinstance(error, Abandoned)
+        )
         account = self._account(failed.account_id)
         self._fetch_done(failed.account_id, new_mail=True)
         if isinstance(error, Abandoned):
@@ -292,10 +325,10 @@ class PoptuiApp(TypeAheadApp[None]):
         self.fetcher.last_line = line
         self._show_status(line)
         certificate = error.certificate if isinstance(error, UntrustedCertificate) else None
-        if failed.manual and certificate is not None and account is not None:
+        if manual and certificate is not None and account is not None:
             job = FetchJob(failed.account_id, failed.account_name, manual=True)
             self._offer_pin(account, certificate, lambda: self._start_fetch(job))
-        if self.fetcher.should_announce(failed.account_id, notice.text, manual=failed.manual):
+        if self.fetcher.should_announce(failed.account_id, notice.text, manual=manual):
             self.notify(notice.text, markup=False, severity=notice.severity, timeout=12)
 
     def on_connection_tested(self, tested: ConnectionTested) -> None:

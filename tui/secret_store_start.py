@@ -8,6 +8,8 @@ dialog, or a notification and the setup screen saying what to do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual.app import App
@@ -72,23 +74,8 @@ def _opened_at_start(
         return
     path = outcome.passphrase_file
     if path is not None:
-        locked = UnavailableStore(f"{locked_reason(path)} {IN_APP_HINT}")
-        pending.settle(locked)
-        services.secrets = locked
-
-        def unlocked(store: SecretStore | None) -> None:
-            if store is None:
-                app.notify(
-                    f"The password file stays locked: {IN_APP_HINT}",
-                    markup=False,
-                    severity="warning",
-                )
-                return
-            use_store(app, services, store)
-            app.notify(f"Passwords unlocked ({clean(store.describe())}).", markup=False)
-
-        dialog = PassphraseDialog(path, creating=outcome.creating, problem=outcome.problem)
-        app.push_screen(dialog, unlocked)
+        pending.settle(lock(app, services, path))
+        ask_passphrase(app, services, path, creating=outcome.creating, problem=outcome.problem)
         return
     unavailable = UnavailableStore(f"{outcome.advice} {IN_APP_HINT}")
     pending.settle(unavailable)
@@ -101,3 +88,50 @@ def _opened_at_start(
         timeout=8,
     )
     app.push_screen(SecretStoreSetupScreen(services, config, advice=outcome.advice))
+
+
+UNLOCK_HINT = "Press u on the mailbox list (or ctrl+p, Unlock passwords) to enter it."
+
+
+class LockedFileStore(UnavailableStore):
+    """The encrypted password file, while its passphrase was not entered (the dialog was
+    cancelled): every call says so and how to unlock; `u` asks the passphrase again."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{locked_reason(path)} {UNLOCK_HINT}")
+        self.path = path
+
+
+def lock(app: App[Any], services: Services, path: Path) -> LockedFileStore:
+    """Passwords are locked until the passphrase of `path` is entered; the screens say so."""
+    locked = LockedFileStore(path)
+    use_store(app, services, locked)
+    return locked
+
+
+def ask_passphrase(
+    app: App[Any],
+    services: Services,
+    path: Path,
+    *,
+    creating: bool = False,
+    problem: str = "",
+    then: Callable[[SecretStore | None], object] | None = None,
+) -> None:
+    """The passphrase dialog for `path`; unlocked, its store is used from then on. `then`
+    gets the store (None: still locked) once the dialog is closed."""
+
+    def unlocked(store: SecretStore | None) -> None:
+        if store is None:
+            app.notify(
+                f"The password file stays locked. {UNLOCK_HINT}",
+                markup=False,
+                severity="warning",
+            )
+        else:
+            use_store(app, services, store)
+            app.notify(f"Passwords unlocked ({clean(store.describe())}).", markup=False)
+        if then is not None:
+            then(store)
+
+    app.push_screen(PassphraseDialog(path, creating=creating, problem=problem), unlocked)

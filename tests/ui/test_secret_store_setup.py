@@ -45,6 +45,7 @@ from tui.core.secrets import (
 )
 from tui.core.secrets.setup import save_store_choice, saved_store_choice
 from tui.core.storage.models import database_proxy
+from tui.messages import FetchFailed
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.passphrase_dialog import PassphraseDialog
@@ -261,12 +262,52 @@ async def test_cancelled_passphrase_leaves_the_store_locked_with_advice(
         await pilot.pause()
         store = app.services.secrets
         assert isinstance(store, UnavailableStore)
-        assert "locked" in store.advice and "Ctrl+L" in store.advice
+        assert "locked" in store.advice and "Press u" in store.advice
         await pilot.press("p")
         await pilot.pause()
         assert isinstance(app.screen, PasswordEditorScreen)
         assert "locked" in text_of(app, "#store-problem")
         assert account.secret_key  # the account itself is untouched
+
+
+async def test_after_a_cancelled_passphrase_u_unlocks_and_fetch_errors_say_so(
+    build: Build, secrets_file: Path
+) -> None:
+    """The lock stays visible (a banner, the u key, a palette entry) and a fetch meanwhile says
+    how to unlock; u asks again and the passphrase opens the file."""
+    app = build()
+    account = add_account("Work", "ana@example.com", activate=True)
+    EncryptedFileStore(secrets_file, PASSPHRASE).set(
+        account.secret_key, SecretKind.INCOMING, MAIL_PASSWORD
+    )
+    save_store_choice(StoreChoice("cryptfile", path=str(secrets_file)), OWNER)
+    seen: list[TextualMessage] = []
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await wait_for_screen(pilot, PassphraseDialog)
+        await pilot.press("escape")
+        await wait_for_screen(pilot, MailboxListScreen)
+        banner = app.screen.query_one("#lock-banner", Static)
+        assert banner.display and "Press u to unlock" in str(banner.render())
+        assert any(b.binding.key == "u" for b in app.active_bindings.values())
+        names = [c.title for c in app.screen.palette_commands()]  # type: ignore[attr-defined]
+        assert "Unlock passwords" in names
+
+        await pilot.press("f")
+        await wait_until(pilot, lambda: any(isinstance(m, FetchFailed) for m in seen))
+        await pilot.pause()
+        assert any("is locked" in n and "Press u" in n for n in notices(seen))
+
+        await pilot.press("u")
+        await wait_for_screen(pilot, PassphraseDialog)
+        await type_text(pilot, PASSPHRASE)
+        await pilot.press("enter")
+        await wait_for_screen(pilot, MailboxListScreen)
+        store = app.services.secrets
+        assert isinstance(store, EncryptedFileStore)
+        assert store.get(account.secret_key, SecretKind.INCOMING) == MAIL_PASSWORD
+        await pilot.pause()
+        assert not app.screen.query_one("#lock-banner", Static).display
+        assert not any(b.binding.key == "u" for b in app.active_bindings.values())
 
 
 async def test_password_command_is_checked_once_and_then_used(build: Build) -> None:

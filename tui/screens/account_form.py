@@ -9,25 +9,32 @@ database. The fields themselves (presets, checks as you type) are `AccountFields
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import Footer, Header, Input
 from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.delivery import DeliveryTarget, TargetInvalid, list_targets, set_targets
+from tui.core.delivery import TargetInvalid, list_targets, set_targets
 from tui.core.oauth.providers import signs_in_instead
 from tui.core.settings import AUTH_OAUTH2, AccountSettings
 from tui.core.setup.form_rules import ServerPin, outgoing_login
 from tui.core.setup.validation import has_errors
 from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
+from tui.screens.account_form_messages import (
+    AccountSaved,
+    CheckFailed,
+    FormOutcome,
+    OutgoingCheckStarted,
+    Submission,
+    incoming_side,
+)
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import (
@@ -37,81 +44,17 @@ from tui.screens.form_screen import (
     verb_button,
 )
 from tui.screens.signin_dialog import SignInDialog
+from tui.screens.store_prompt import STORE_STILL_MISSING, choose_store, store_missing
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.account_fields import AccountFields
 from tui.widgets.delivery_targets import DeliveryTargetsField
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
 
-
-@dataclass(frozen=True)
-class FormOutcome:
-    """What the form did, for the list to refresh, select the account and say so."""
-
-    account_id: int
-    name: str
-    created: bool
-    tested: bool
-    message: str
-    """The tester's words on success, or why it was saved untested."""
-    password_problem: str = ""
-    """Set when the settings were saved but the secret store refused the password."""
-
-
-@dataclass(frozen=True)
-class _Submission:
-    """The form's values at the moment of testing/saving, handed to the worker thread."""
-
-    settings: AccountSettings
-    # Not in the repr: Textual describes a worker by its arguments' reprs, and logs that.
-    password: str = dataclasses.field(repr=False)
-    """Empty when editing means "unchanged"."""
-    outgoing_password: str = dataclasses.field(repr=False)
-    accepted_outgoing: ServerPin | None = None
-    """An outgoing certificate the user accepted in this form."""
-    targets: tuple[DeliveryTarget, ...] = ()
-
-
-# The worker's messages to its screen (posted from the thread; never bubble to the app).
-
-
-@dataclass
-class OutgoingCheckStarted(Message, bubble=False):
-    """The incoming login worked; the outgoing server is being checked (`text` says which)."""
-
-    text: str
-
-
-@dataclass
-class CheckFailed(Message, bubble=False):
-    """A login check failed, or the saving did: nothing was saved."""
-
-    result: TestResult
-    outgoing: bool = False
-    """The incoming login worked; the outgoing server's check did not."""
-    verified: _Submission | None = None
-    """With `outgoing`: what passed the incoming login, so it can be saved as such."""
-
-
-def _incoming_side(submission: _Submission) -> tuple[object, ...]:
-    """What the incoming login check depended on."""
-    settings = submission.settings
-    return (
-        settings.incoming_host,
-        settings.incoming_port,
-        settings.incoming_security,
-        settings.username,
-        settings.pinned_fingerprint,
-        submission.password,
-    )
-
-
 INCOMING_VERIFIED_OFFER = " Ctrl+S saves it with the incoming server verified."
 
 
-@dataclass
-class AccountSaved(Message, bubble=False):
-    outcome: FormOutcome
+__all__ = ["AccountFormScreen", "FormOutcome"]
 
 
 class AccountFormScreen(FormScreen[FormOutcome | None]):
@@ -141,6 +84,13 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             id="form-save-incoming-verified",
             tooltip="The incoming login worked but the outgoing check failed: save anyway",
         ),
+        Binding(
+            "ctrl+l",
+            "choose_store",
+            "Password store",
+            id="form-choose-store",
+            tooltip="Choose where poptui keeps passwords (offered when there is none yet)",
+        ),
         *field_focus_bindings(
             "form", next_action="screen.next_field", previous_action="screen.previous_field"
         ),
@@ -156,7 +106,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self._incoming_passed: AccountSettings | None = None
         """The settings whose incoming login passed when only the outgoing check failed."""
         self.sub_title = "Edit mailbox" if account is not None else "Add a mailbox"
-        self._verified: tuple[_Submission, str] | None = None
+        self._verified: tuple[Submission, str] | None = None
         """After an outgoing check failed: what passed the incoming login, and why the
         outgoing check failed; it can then be saved with the incoming server verified."""
 
@@ -198,12 +148,12 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             self.query_one("#save-anyway").display = False
             self._offer_incoming_verified(None)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def _check_verified(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "save_incoming_verified":
             return self._verified is not None
         return super().check_action(action, parameters)
 
-    def _offer_incoming_verified(self, verified: tuple[_Submission, str] | None) -> None:
+    def _offer_incoming_verified(self, verified: tuple[Submission, str] | None) -> None:
         self._verified = verified
         self.query_one("#save-incoming-verified").display = verified is not None
         self.refresh_bindings()
@@ -219,8 +169,47 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         await self.fields.ensure_built()
         self.focus_previous()
 
+    # ------------------------------------------------------------------ the password store
+
+    def _store_missing(self) -> bool:
+        return store_missing(self._services)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "choose_store":
+            return self._store_missing()
+        return self._check_verified(action, parameters)
+
+    def _store_first(self, then: Callable[[], object]) -> bool:
+        """Before saving a typed password with no store to keep it: choose (or unlock) one,
+        then carry on with `then`. The form, and the password in it, stay meanwhile."""
+        fields = self.fields
+        if not self._store_missing() or not (fields.password or fields.outgoing_password):
+            return False
+        self.status.show(Content("First choose where poptui keeps passwords."))
+        self._choose_store(then)
+        return True
+
+    def action_choose_store(self) -> None:
+        self._choose_store(None)
+
+    def _choose_store(self, then: Callable[[], object] | None) -> None:
+        def chosen() -> None:
+            self.refresh_bindings()
+            if self._store_missing():
+                self.status.error(STORE_STILL_MISSING)
+            elif then is not None:
+                self.call_later(then)
+            else:
+                self.status.clear()
+
+        choose_store(self.app, self._services, chosen)
+
+    # ------------------------------------------------------------------ verbs (continued)
+
     async def action_test_and_save(self) -> None:
         await self.fields.ensure_built()
+        if self._store_first(self.action_test_and_save):
+            return
         submission = None if self.busy else self._submission()
         if submission is not None and submission.settings.uses_oauth2:
             # Nothing to test before signing in: save, then the sign-in dialog opens.
@@ -235,6 +224,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
 
     async def action_save_anyway(self) -> None:
         await self.fields.ensure_built()
+        if self._store_first(self.action_save_anyway):
+            return
         submission = None if self.busy else self._submission()
         if submission is not None:
             self.status.busy("Saving without a successful test…")
@@ -248,12 +239,14 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         """Save what passed the incoming login although the outgoing check failed, as long as
         the incoming side is still what was tested."""
         await self.fields.ensure_built()
+        if self._store_first(self.action_save_incoming_verified):
+            return
         verified = self._verified
         submission = None if self.busy or verified is None else self._submission()
         if verified is None or submission is None:
             return
         tested, why = verified
-        if _incoming_side(submission) != _incoming_side(tested):
+        if incoming_side(submission) != incoming_side(tested):
             self._offer_incoming_verified(None)
             self.status.error(
                 "The incoming server settings changed since they were tested: "
@@ -263,7 +256,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self.status.busy("Saving with the incoming server verified…")
         self._save_incoming_verified(submission, why)
 
-    def _submission(self) -> _Submission | None:
+    def _submission(self) -> Submission | None:
         """The values to test/save, or None (with the problems shown) when they cannot be."""
         fields = self.fields
         settings, problems = fields.check_all()
@@ -278,14 +271,14 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         except TargetInvalid:
             self.status.error("Nothing saved: fix the delivery targets (Also deliver to) first.")
             return None
-        return _Submission(
+        return Submission(
             settings, fields.password, fields.outgoing_password, fields.accepted_outgoing, targets
         )
 
     # ------------------------------------------------------------------ the worker
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
-    def _test_and_save(self, submission: _Submission) -> None:
+    def _test_and_save(self, submission: Submission) -> None:
         """In a thread: log in (incoming, then outgoing), and save only if that worked (and
         the form is still open)."""
         password = submission.password or self._stored(SecretKind.INCOMING, submission)
@@ -305,14 +298,14 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         if not get_current_worker().is_cancelled:
             self.post_message(AccountSaved(self._save(submission, tested=True, message=message)))
 
-    def _stored(self, kind: SecretKind, submission: _Submission) -> str:
+    def _stored(self, kind: SecretKind, submission: Submission) -> str:
         """In the worker: the stored password of the mailbox being edited ("" when none)."""
         if self._secret_key is None:
             return ""
         mailbox = submission.settings.name
         return self._services.secrets.get(self._secret_key, kind, mailbox=mailbox) or ""
 
-    def _check_outgoing(self, submission: _Submission, incoming_password: str) -> TestResult | None:
+    def _check_outgoing(self, submission: Submission, incoming_password: str) -> TestResult | None:
         """In the worker, once the incoming login worked: log in to the outgoing server, if
         one is set, as `outgoing_login` decides."""
         login = outgoing_login(
@@ -342,20 +335,20 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         return dataclasses.replace(result, message=result.message + note) if note else result
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
-    def _save_untested(self, submission: _Submission, message: str) -> None:
+    def _save_untested(self, submission: Submission, message: str) -> None:
         if not get_current_worker().is_cancelled:
             outcome = self._save(submission, tested=False, message=message)
             self.post_message(AccountSaved(outcome))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=WORKER_GROUP)
-    def _save_incoming_verified(self, submission: _Submission, why: str) -> None:
+    def _save_incoming_verified(self, submission: Submission, why: str) -> None:
         if not get_current_worker().is_cancelled:
             message = (
                 "Saved with the incoming server verified; the outgoing server check failed: " + why
             )
             self.post_message(AccountSaved(self._save(submission, tested=True, message=message)))
 
-    def _save(self, submission: _Submission, *, tested: bool, message: str) -> FormOutcome:
+    def _save(self, submission: Submission, *, tested: bool, message: str) -> FormOutcome:
         """Store the settings, then the passwords (which need the account's secret key)."""
         store = self._services.accounts
         settings = submission.settings

@@ -35,12 +35,16 @@ from tui.messages import (
 )
 from tui.screens.account_form import AccountFormScreen, FormOutcome
 from tui.screens.dialogs import ConfirmDeleteDialog, DeleteChoice, ErrorDialog
+from tui.screens.mailbox_palette import mailbox_palette
+from tui.screens.secret_store_setup import SecretStoreChanged
+from tui.secret_store_start import LockedFileStore, ask_passphrase
 from tui.services import Services
 from tui.widgets.delivery_targets import with_delivery
 from tui.widgets.fetch_status import FetchStatus
 from tui.widgets.mailbox_detail import active_summary, mailbox_detail
 from tui.widgets.mailbox_table import MailboxRow, MailboxTable, load_rows
 
+LOCKED_BANNER = "⚠ Passwords are locked: nothing can be fetched. Press u to unlock."
 EMPTY_STATE = (
     "No mailboxes yet — press a to add one, or run `poptui account add` from a shell.\n\n"
     "Several mailboxes can be set up; only the active one is fetched."
@@ -67,6 +71,13 @@ class MailboxListScreen(Screen[None]):
     DEFAULT_CSS = """
     MailboxListScreen #mailboxes {
         height: 1fr;
+    }
+    MailboxListScreen #lock-banner {
+        display: none;
+        height: auto;
+        padding: 0 1;
+        background: $warning 20%;
+        color: $text-warning;
     }
     MailboxListScreen #active-summary {
         height: 1;
@@ -150,6 +161,13 @@ class MailboxListScreen(Screen[None]):
             tooltip="Show or change who may see this mailbox's mail",
             show=False,
         ),
+        Binding(
+            "u",
+            "unlock_passwords",
+            "Unlock",
+            id="unlock-passwords",
+            tooltip="Enter the password file's passphrase (shown while it is locked)",
+        ),
         Binding("q", "app.quit", "Quit", id="quit", tooltip="Leave poptui", show=False),
     ]
 
@@ -163,6 +181,7 @@ class MailboxListScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="mailboxes"):
+            yield Static(id="lock-banner")
             yield Static(id="active-summary")
             yield MailboxTable(id="mailbox-table")
             yield Static(EMPTY_STATE, id="empty-state", markup=False)
@@ -171,6 +190,7 @@ class MailboxListScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._show_lock()
         self._fit_footer(self.app.size.width)
         self.reload()
         self.set_interval(RELOAD_SECONDS, self.reload)
@@ -202,6 +222,30 @@ class MailboxListScreen(Screen[None]):
         else:
             self.notify("poptui's files are private now.", markup=False)
         self.loose_files = loose_private_files(database_proxy.obj)
+
+    @property
+    def passwords_locked(self) -> bool:
+        return isinstance(self._services.secrets, LockedFileStore)
+
+    def on_secret_store_changed(self, _: SecretStoreChanged) -> None:
+        self._show_lock()
+        self.refresh_bindings()
+
+    def _show_lock(self) -> None:
+        """While the password file is locked nothing can be fetched: say so, and how to unlock."""
+        banner = self.query_one("#lock-banner", Static)
+        banner.update(LOCKED_BANNER)
+        banner.display = self.passwords_locked
+
+    def action_unlock_passwords(self) -> None:
+        store = self._services.secrets
+        if isinstance(store, LockedFileStore):
+            ask_passphrase(self.app, self._services, store.path)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unlock_passwords":
+            return self.passwords_locked
+        return super().check_action(action, parameters)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_footer(event.size.width)
@@ -399,57 +443,4 @@ class MailboxListScreen(Screen[None]):
 
     def palette_commands(self) -> list[PaletteCommand]:
         """The verbs of this screen for the command palette, and one switch per mailbox."""
-        commands = [
-            PaletteCommand("Add account", self.action_add_mailbox, "Set up a new mailbox"),
-            PaletteCommand(
-                "Import fetchmail, getmail, mpop or Thunderbird setup",
-                self.action_import_setups,
-                "Take over another program's mailboxes and the mail it already fetched",
-            ),
-        ]
-        if self.loose_files:
-            commands.append(
-                PaletteCommand(
-                    "Fix file permissions",
-                    self.action_fix_permissions,
-                    "Make poptui's database and password files readable only by you",
-                )
-            )
-        if self.table.highlighted is not None:
-            commands += [
-                PaletteCommand("Fetch now", self.action_fetch_now, "Fetch the highlighted mailbox"),
-                PaletteCommand(
-                    "Test connection",
-                    self.action_test_connection,
-                    "Log in to the highlighted mailbox's server",
-                ),
-                PaletteCommand(
-                    "Edit account", self.action_edit_mailbox, "Change the highlighted mailbox"
-                ),
-                PaletteCommand(
-                    "Delete account", self.action_delete_mailbox, "Remove the highlighted mailbox"
-                ),
-                PaletteCommand(
-                    "Change password",
-                    self.action_edit_password,
-                    "Incoming or outgoing password of the highlighted mailbox",
-                ),
-                PaletteCommand(
-                    "Open messages", self.action_open_messages, "Browse the fetched mail"
-                ),
-                PaletteCommand(
-                    "Sharing permission",
-                    self.action_edit_sharing,
-                    "Who may see the highlighted mailbox's mail",
-                ),
-            ]
-        for row in self.rows:
-            if not row.is_active:
-                commands.append(
-                    PaletteCommand(
-                        f"Switch active mailbox: {row.name}",
-                        partial(self.switch_active_to, row.account_id),
-                        "Make it the one mailbox that is fetched",
-                    )
-                )
-        return commands
+        return mailbox_palette(self)
