@@ -18,8 +18,8 @@ from tests.ui.test_secret_store_setup import (
     text_of,
     wait_for_screen,
 )
-from tui.core.secrets import EncryptedFileStore, SecretKind, UnavailableStore
-from tui.core.secrets.setup import StoreChoice, save_store_choice
+from tui.core.secrets import EncryptedFileStore, SecretKind, StoreChoice, UnavailableStore
+from tui.core.secrets.setup import save_store_choice
 from tui.core.storage.accounts import AccountNotFound
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.mailbox_list import MailboxListScreen
