@@ -55,8 +55,9 @@ class TmuxSession:
             raise AssertionError(f"tmux {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
-    def start(self, command: list[str]) -> None:
-        """Run `command` in a new 100x30 window; when it ends, a marker line shows its status."""
+    def start(self, command: list[str], *, size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
+        """Run `command` in a new window (100x30 unless `size` says otherwise); when it ends, a
+        marker line shows its status."""
         line = f'{shlex.join(command)}; echo "{EXIT_MARKER} $?]"; sleep 3600'
         self.tmux(
             "-u",
@@ -65,9 +66,9 @@ class TmuxSession:
             "-s",
             "poptui",
             "-x",
-            str(WIDTH),
+            str(size[0]),
             "-y",
-            str(HEIGHT),
+            str(size[1]),
             *[arg for key in ("TERM", "LANG", "TZ") for arg in ("-e", f"{key}={self.env[key]}")],
             "sh",
             "-c",

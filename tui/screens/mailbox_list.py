@@ -44,7 +44,7 @@ from tui.widgets.fetch_status import FetchStatus
 from tui.widgets.mailbox_detail import active_summary, mailbox_detail
 from tui.widgets.mailbox_table import MailboxRow, MailboxTable, load_rows
 
-LOCKED_BANNER = "⚠ Passwords are locked: nothing can be fetched. Press u to unlock."
+LOCKED_BANNER = "⚠ Passwords are locked, nothing is fetched: u unlocks."
 EMPTY_STATE = (
     "No mailboxes yet — press a to add one, or run `poptui account add` from a shell.\n\n"
     "Several mailboxes can be set up; only the active one is fetched."
