@@ -65,9 +65,9 @@ def test_pop_only_account_is_added_without_an_outgoing_server_and_fetches(
     tmux.wait_for("Edit mailbox")
     tmux.wait_focus("Account name")
     # One "Server" field holds the host: the incoming one (a toast may still quote it).
-    server_rows = [
-        line for line in tmux.screen().splitlines() if "Server" in line and "127.0.0.1" in line
-    ]
+    # (The rows after the address are mounted once the form is idle: wait for them.)
+    screen = tmux.wait_for(lambda shown: "Fetching" in shown or "Delete messages" in shown)
+    server_rows = [line for line in screen.splitlines() if "Server" in line and "127.0.0.1" in line]
     assert len(server_rows) == 1, server_rows
     tmux.send("C-t")
     screen = tmux.wait_for("Saved Work")

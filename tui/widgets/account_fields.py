@@ -329,6 +329,8 @@ class AccountFields(VerticalScroll):
 
     @on(Select.Changed)
     def _security_changed(self, event: Select.Changed) -> None:
+        if not self.ready:
+            return  # a field being mounted: `_rest_mounted` brings everything in line
         wid = event.select.id or ""
         new = event.value if isinstance(event.value, Security) else Security.SSL
         old = self._security_shown.get(wid, new)
@@ -350,12 +352,16 @@ class AccountFields(VerticalScroll):
 
     @on(Checkbox.Changed, "#same-credentials")
     def _same_credentials_changed(self) -> None:
+        if not self.ready:
+            return
         # Choosing how the outgoing server logs in is asking for one: fill it if it is empty.
         self._fill_outgoing()
         self.refresh_messages()
 
     @on(RadioSet.Changed, "#delete-policy")
     def _policy_changed(self) -> None:
+        if not self.ready:
+            return
         self._touched.add("delete_policy")
         self._show_days(self._policy() is DeletePolicy.AFTER_DAYS)
         self.refresh_messages()
