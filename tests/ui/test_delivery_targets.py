@@ -7,7 +7,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
 
-from tests.ui.conftest import AppFactory, FakeTester, add_account, store
+from tests.ui.conftest import AppFactory, FakeTester, add_account, open_form, store
 from tui.core.delivery import add_target, list_targets
 from tui.core.delivery.models import TargetRow
 from tui.screens.account_form import AccountFormScreen
@@ -15,8 +15,7 @@ from tui.screens.mailbox_list import MailboxListScreen
 
 
 async def _edit_first(pilot: Pilot[Any]) -> AccountFormScreen:
-    await pilot.press("e")
-    await pilot.pause()
+    await open_form(pilot, "e")
     screen = pilot.app.screen
     assert isinstance(screen, AccountFormScreen)
     return screen

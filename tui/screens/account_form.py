@@ -136,7 +136,7 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self.query_one("#save-anyway").display = False
         self.query_one("#save-incoming-verified").display = False
         self.query_one("#name", Input).focus()
-        self.fields.mount(DeliveryTargetsField(self._targets, id="delivery-targets"))
+        self.fields.add_section(DeliveryTargetsField(self._targets, id="delivery-targets"))
 
     @property
     def fields(self) -> AccountFields:

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, Static
 
 from tui.core.settings import (
@@ -113,6 +114,7 @@ class AccountFields(VerticalScroll):
         self._preset_key: tuple[str, str] | None = None
         self._pin_host = base.incoming_host if base.pinned_fingerprint else ""
         self._building = False
+        self._extra: list[Widget] = []
         self._built = asyncio.Event()
         self._rest_timer: Timer
         self.accepted_outgoing: ServerPin | None = None
@@ -145,7 +147,7 @@ class AccountFields(VerticalScroll):
         if not self._building:
             self._building = True
             self._rest_timer.stop()
-            for section in compose_rest(self._base, editing=self.editing):
+            for section in [*compose_rest(self._base, editing=self.editing), self._extra]:
                 for widget in section:
                     # One row at a time, so keys typed meanwhile are handled in between.
                     await self.mount(widget)
@@ -153,6 +155,14 @@ class AccountFields(VerticalScroll):
             self._rest_mounted()
             self._built.set()
         await self._built.wait()
+
+    def add_section(self, widget: Widget) -> None:
+        """A section another part of poptui adds after the form's own rows (e.g. delivery
+        targets): mounted with the rest, last."""
+        if self._building:
+            self.mount(widget)
+        else:
+            self._extra.append(widget)
 
     def _rest_mounted(self) -> None:
         if not self.editing:
