@@ -68,7 +68,7 @@ from tui.services import (
     system_clock,
 )
 from tui.typeahead import TypeAheadApp
-from tui.widgets.fetch_status import PHASE_WORDS, FetchStatus, FetchStatusLine
+from tui.widgets.fetch_status import FetchStatus, FetchStatusLine
 from tui.widgets.mailbox_table import MailboxTable
 from tui.widgets.message_list import MessageList
 
@@ -114,8 +114,6 @@ class PoptuiApp(TypeAheadApp[None]):
         self._open_store = open_store
         self._joined: set[int] = set()
         """Mailboxes whose running fetch the user asked for too (f): announced as manual."""
-        self._queued_fetch: FetchJob | None = None
-        """Asked for (f) while another mailbox was being fetched: started when that ends."""
 
     @on(events.Mount)
     def _open_secret_store(self) -> None:
@@ -151,26 +149,36 @@ class PoptuiApp(TypeAheadApp[None]):
 
     def on_fetch_requested(self, request: FetchRequested) -> None:
         """f: fetch the highlighted mailbox now, active or not (the poll only fetches the
-        active one). One fetch at a time."""
-        running = self.fetcher.running
-        job = FetchJob(request.account_id, request.account_name, manual=True)
-        if running is None:
-            self._start_fetch(job)
-        elif running.account_id == request.account_id:
+        active one). Other mailboxes may be fetching meanwhile, up to `FetchSettings.jobs`."""
+        self._request_fetch(FetchJob(request.account_id, request.account_name, manual=True))
+
+    def _request_fetch(self, job: FetchJob) -> None:
+        """Start `job` now, join the running fetch of the same mailbox, or wait for a slot."""
+        running = self.fetcher.running.get(job.account_id)
+        if running is not None:
             # Often one the app started by itself: the user gets its outcome as if asked for.
-            self._joined.add(running.account_id)
+            self._joined.add(job.account_id)
             self.notify(
                 f"{clean(running.account_name)} is being fetched already; "
                 "you will see what it brings when it is done.",
                 markup=False,
             )
+        elif self.fetcher.is_pending(job.account_id):
+            self.notify(f"{clean(job.account_name)} is fetched next already.", markup=False)
+        elif self.fetcher.has_slot():
+            self._start_fetch(job)
         else:
-            self._queued_fetch = job
-            self.notify(
-                f"{clean(job.account_name)} is fetched next, once "
-                f"{clean(running.account_name)} is done.",
-                markup=False,
+            self.fetcher.waiting.append(job)
+            running_now = list(self.fetcher.running.values())
+            busy = (
+                clean(running_now[0].account_name)
+                if len(running_now) == 1
+                else f"one of the {len(running_now)} mailboxes being fetched"
             )
+            self.notify(
+                f"{clean(job.account_name)} is fetched next, once {busy} is done.", markup=False
+            )
+            self._show_status(self.fetcher.running_line())
 
     def on_connection_test_requested(self, request: ConnectionTestRequested) -> None:
         """t: log in and report (CAPA, TLS fingerprint, login, STAT) without fetching."""
@@ -240,16 +248,17 @@ class PoptuiApp(TypeAheadApp[None]):
         job = self.fetcher.due_job()
         if job is not None:
             self._start_fetch(job)
-        elif self.fetcher.running is None and self.fetcher.testing is None:
+        elif not self.fetcher.running and self.fetcher.testing is None:
             self._show_status(self.fetcher.idle_line())
 
     def _start_fetch(self, job: FetchJob) -> None:
-        self.fetcher.running = job
+        self.fetcher.start(job)
         self._show_fetching(job.account_id, "fetching…")
-        self._show_status(FetchStatusLine.busy(job.account_name, PHASE_WORDS["connecting"]))
+        self._show_status(self.fetcher.running_line())
         self._fetch_in_thread(job)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group=FETCH_GROUP)
+    # Not exclusive: each mailbox's fetch is a worker of its own (the coordinator bounds them).
+    @work(thread=True, exit_on_error=False, group=FETCH_GROUP)
     def _fetch_in_thread(self, job: FetchJob) -> None:
         worker = get_current_worker()
         self.fetcher.run(job, post=self.post_message, cancelled=lambda: worker.is_cancelled)
@@ -260,11 +269,12 @@ class PoptuiApp(TypeAheadApp[None]):
         self.fetcher.test(job, post=self.post_message, cancelled=lambda: worker.is_cancelled)
 
     def on_fetch_progress(self, progress: FetchProgress) -> None:
-        self._show_status(
-            FetchStatusLine.progress(
-                progress.account_name, progress.phase, **progress_figures(progress)
-            )
+        if progress.account_id not in self.fetcher.running:
+            return  # a late message of a fetch already over
+        self.fetcher.progress[progress.account_id] = FetchStatusLine.progress(
+            progress.account_name, progress.phase, **progress_figures(progress)
         )
+        self._show_status(self.fetcher.running_line())
         counting = progress.phase == "fetching" and progress.total
         self._show_fetching(
             progress.account_id,
@@ -272,21 +282,25 @@ class PoptuiApp(TypeAheadApp[None]):
         )
 
     def _fetch_ended(self, account_id: int, manual: bool, *, quitting: bool = False) -> bool:
-        """The running fetch is over: start the one asked for meanwhile. Whether the user asked
+        """A fetch is over: its slot goes to the longest-waiting one. Whether the user asked
         for the one that ended (f, or f pressed while the app's own fetch ran)."""
-        self.fetcher.running = None
+        self.fetcher.end(account_id)
         joined = account_id in self._joined
         self._joined.discard(account_id)
-        queued, self._queued_fetch = self._queued_fetch, None
-        if queued is not None and not quitting:
-            self.call_later(self._start_queued, queued)
+        if quitting:
+            self.fetcher.waiting.clear()
+        else:
+            self.call_later(self._start_waiting)
         return manual or joined
 
-    def _start_queued(self, job: FetchJob) -> None:
-        if self.fetcher.running is None:
+    def _start_waiting(self) -> None:
+        while (job := self.fetcher.next_waiting()) is not None:
             self._start_fetch(job)
-        else:  # the poll started one in between: wait for that one too
-            self._queued_fetch = job
+
+    def _show_outcome(self, line: FetchStatusLine | None) -> None:
+        """The bar after a fetch ended: its outcome, unless others are still running."""
+        self.fetcher.last_line = line
+        self._show_status(self.fetcher.running_line() or line)
 
     def on_fetch_finished(self, finished: FetchFinished) -> None:
         manual = self._fetch_ended(finished.account_id, finished.manual)
@@ -303,8 +317,7 @@ class PoptuiApp(TypeAheadApp[None]):
         line = self.fetcher.idle_line() if self.fetcher.settings.poll else None
         if line is None and notice is not None:
             line = FetchStatusLine.idle(f"last fetch: {notice.status}", finished.account_name)
-        self.fetcher.last_line = line
-        self._show_status(line)
+        self._show_outcome(line)
 
     def on_fetch_failed(self, failed: FetchFailed) -> None:
         error = failed.error
@@ -322,12 +335,11 @@ class PoptuiApp(TypeAheadApp[None]):
         line = FetchStatusLine.error(failed.account_name, notice.status)
         if isinstance(error, FetchCancelled):
             line = FetchStatusLine.idle(notice.status, failed.account_name)
-        self.fetcher.last_line = line
-        self._show_status(line)
+        self._show_outcome(line)
         certificate = error.certificate if isinstance(error, UntrustedCertificate) else None
         if manual and certificate is not None and account is not None:
             job = FetchJob(failed.account_id, failed.account_name, manual=True)
-            self._offer_pin(account, certificate, lambda: self._start_fetch(job))
+            self._offer_pin(account, certificate, lambda: self._request_fetch(job))
         if self.fetcher.should_announce(failed.account_id, notice.text, manual=manual):
             self.notify(notice.text, markup=False, severity=notice.severity, timeout=12)
 

@@ -14,7 +14,9 @@ dies with the process instead of holding the exit up for the socket timeout. Eve
 except `run`/`test` runs on the UI thread.
 
 `f` fetches the *highlighted* mailbox once, active or not (the key's promise on the list); only
-the active mailbox is fetched on the poll timer.
+the active mailbox is fetched on the poll timer. Different mailboxes are fetched at the same time,
+each in a worker thread with a database connection of its own (as `poptui fetch --all` does), at
+most `FetchSettings.jobs` at once; one asked for beyond that waits for a free slot.
 """
 
 from __future__ import annotations
@@ -44,10 +46,11 @@ from tui.core.sync import (
     fetch_account,
     run_stoppable,
 )
+from tui.core.sync.fanout import DEFAULT_JOBS, clamp_jobs
 from tui.core.text import describe_age
 from tui.messages import ConnectionTested, FetchFailed, FetchFinished, FetchProgress
 from tui.services import Services
-from tui.widgets.fetch_status import FetchStatusLine, StatusKind
+from tui.widgets.fetch_status import PHASE_WORDS, FetchStatusLine, StatusKind
 
 FETCH_GROUP = "fetch"
 TEST_GROUP = "connection-test"
@@ -94,6 +97,8 @@ class FetchSettings:
     A fetch still connecting has nothing to store and is left behind at once."""
     progress_interval: float = 0.1
     """At most this often a progress message is posted (the last one of a phase always is)."""
+    jobs: int = DEFAULT_JOBS
+    """Mailboxes fetched at the same time, the same default as `poptui fetch --jobs`."""
 
 
 @dataclass(frozen=True)
@@ -168,8 +173,12 @@ class FetchCoordinator:
     def __init__(self, services: Services, settings: FetchSettings) -> None:
         self.services = services
         self.settings = settings
-        self.running: FetchJob | None = None
-        """The fetch the app is running (set and cleared on the UI thread)."""
+        self.running: dict[int, FetchJob] = {}
+        """The fetches the app is running, by account id (set and cleared on the UI thread)."""
+        self.waiting: list[FetchJob] = []
+        """Asked for while `jobs` fetches ran: started in order as slots free up."""
+        self.progress: dict[int, FetchStatusLine] = {}
+        """The latest progress line of each running fetch."""
         self.testing: FetchJob | None = None
         """The connection test that is running."""
         self.last_line: FetchStatusLine | None = None
@@ -183,13 +192,55 @@ class FetchCoordinator:
 
     # ---------------------------------------------------------------- UI thread
 
+    @property
+    def limit(self) -> int:
+        return clamp_jobs(self.settings.jobs)
+
+    def has_slot(self) -> bool:
+        """Whether one more fetch may start now without passing the bound."""
+        return len(self.running) < self.limit
+
+    def is_pending(self, account_id: int) -> bool:
+        """Running, or waiting for a slot."""
+        return account_id in self.running or any(j.account_id == account_id for j in self.waiting)
+
+    def next_waiting(self) -> FetchJob | None:
+        """The longest-waiting job, taken off the queue, when a slot is free."""
+        while self.waiting and self.has_slot():
+            job = self.waiting.pop(0)
+            if job.account_id not in self.running:
+                return job
+        return None
+
+    def start(self, job: FetchJob) -> None:
+        """Record `job` as running (the caller starts its worker)."""
+        self.running[job.account_id] = job
+        self.progress[job.account_id] = FetchStatusLine.busy(
+            job.account_name, PHASE_WORDS["connecting"]
+        )
+
+    def end(self, account_id: int) -> None:
+        self.running.pop(account_id, None)
+        self.progress.pop(account_id, None)
+
+    def running_line(self) -> FetchStatusLine | None:
+        """The bar while fetching: one fetch's own progress, or for several a summary (each
+        mailbox's own progress is on its row of the list)."""
+        lines = [self.progress[i] for i in self.running if i in self.progress]
+        if not lines:
+            return None
+        if len(lines) == 1 and not self.waiting:
+            return lines[0]
+        return FetchStatusLine.many(len(lines), len(self.waiting))
+
     def due_job(self) -> FetchJob | None:
         """The active mailbox, when its poll interval has passed since its last fetch (by
-        anyone: a cron `poptui fetch` counts) and it is not disabled or already running."""
-        if self.running is not None:
-            return None
+        anyone: a cron `poptui fetch` counts), it is not disabled, not already running or
+        waiting, and a slot is free (other mailboxes may be fetching meanwhile)."""
         account = self.services.accounts.active()
-        if account is None or not self.schedule.is_due(account, self.services.clock()):
+        if account is None or self.is_pending(int(account.id)) or not self.has_slot():
+            return None
+        if not self.schedule.is_due(account, self.services.clock()):
             return None
         if self.service_running():
             return None  # `poptui service` polls this user's mailboxes: not twice
@@ -262,7 +313,9 @@ class FetchCoordinator:
             return bool(self._controls)
 
     def stop(self) -> None:
-        """Stop every fetch and test now (quitting): sockets closed without QUIT."""
+        """Stop every fetch and test now (quitting): sockets closed without QUIT; the ones
+        waiting for a slot are not started."""
+        self.waiting.clear()
         with self._lock:
             controls = list(self._controls)
         for control in controls:

@@ -1,5 +1,6 @@
 """f while a fetch runs: never "press f again". The app's own (poll) fetch of the same mailbox
-is joined (its outcome is announced as if asked for); another mailbox is fetched next."""
+is joined (its outcome is announced as if asked for); another mailbox is fetched at the same
+time, or next when `jobs` fetches are running already (tests/ui/test_fetch_concurrent.py)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ async def test_f_during_the_apps_own_fetch_joins_it(
         add_server_account(secrets, server.port, activate=True)
         seen: list[TextualMessage] = []
         async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
-            await wait_until(pilot, lambda: app.fetcher.running is not None)
-            assert app.fetcher.running is not None and not app.fetcher.running.manual
+            await wait_until(pilot, lambda: app.fetcher.running)
+            assert [job.manual for job in app.fetcher.running.values()] == [False]
             await pilot.press("f")
             await pilot.pause()
             said = notices(seen)
@@ -57,17 +58,17 @@ async def test_f_during_the_apps_own_fetch_joins_it(
         assert len(server.sessions) == 1
 
 
-async def test_f_on_another_mailbox_fetches_it_next(
+async def test_f_on_another_mailbox_beyond_the_bound_fetches_it_next(
     build: Callable[..., PoptuiApp], secrets: MemoryStore
 ) -> None:
     release = threading.Event()
     with slow_server(release) as busy, FakePop3Server(messages(1)) as other:
-        app = build(poll=True, check_seconds=0.1)
+        app = build(poll=True, check_seconds=0.1, jobs=1)
         add_server_account(secrets, busy.port, activate=True)
         add_server_account(secrets, other.port, name="Home", activate=False)
         seen: list[TextualMessage] = []
         async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
-            await wait_until(pilot, lambda: app.fetcher.running is not None)
+            await wait_until(pilot, lambda: app.fetcher.running)
             screen = app.screen
             screen.table.select_account(2)  # type: ignore[attr-defined]
             await pilot.press("f")

@@ -359,7 +359,7 @@ async def test_an_unreadable_password_store_is_reported_for_fetch_and_test(
         assert isinstance(failed.error, SecretStoreError)
         notices = [str(m.notification.message) for m in seen if isinstance(m, Notify)]
         assert any("could not be read from the password store" in n for n in notices)
-        assert app.fetcher.running is None
+        assert not app.fetcher.running
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog))
         tested = next(m for m in seen if isinstance(m, ConnectionTested))

@@ -66,6 +66,15 @@ class FetchStatusLine:
         return cls(StatusKind.ERROR, account, text)
 
     @classmethod
+    def many(cls, running: int, waiting: int = 0) -> FetchStatusLine:
+        """Several mailboxes at once: how many (each one's progress is on its own row)."""
+        noun = "mailbox" if running == 1 else "mailboxes"
+        text = f"Fetching {running} {noun}…"
+        if waiting:
+            text += f" · {waiting} waiting"
+        return cls.busy("", text)
+
+    @classmethod
     def progress(
         cls,
         account: str,
