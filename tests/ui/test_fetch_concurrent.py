@@ -11,6 +11,7 @@ from textual.message import Message as TextualMessage
 
 from tests.conftest import PopUser
 from tests.servers.dovecot import DovecotServer
+from tests.servers.fake_pop3 import FakePop3Server
 from tests.ui.conftest import store
 from tests.ui.test_fetch_while_fetching import notices, slow_server
 from tests.ui.test_fetch_worker import (
@@ -158,3 +159,24 @@ async def test_no_more_than_jobs_mailboxes_are_fetched_at_once(
 def test_the_summary_line_counts_running_and_waiting() -> None:
     assert FetchStatusLine.many(2) == FetchStatusLine.busy("", "Fetching 2 mailboxes…")
     assert FetchStatusLine.many(3, 2).text == "Fetching 3 mailboxes… · 2 waiting"
+
+
+async def test_the_poll_fetches_the_active_mailbox_while_another_is_fetched(
+    build: Callable[..., PoptuiApp], secrets: MemoryStore
+) -> None:
+    release = threading.Event()
+    with slow_server(release) as slow, FakePop3Server(messages(2)) as active_server:
+        app = build(poll=True, check_seconds=0.1)
+        add_server_account(secrets, active_server.port, activate=True)
+        home = add_server_account(secrets, slow.port, name="Home", activate=False)
+        seen: list[TextualMessage] = []
+        async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+            select(app, int(home.id))
+            await pilot.press("f")
+            await wait_until(pilot, lambda: finished_names(seen) == ["Work"])
+            assert int(home.id) in app.fetcher.running and not release.is_set()
+            await pilot.pause(0.3)  # more ticks: Work is not due again, Home not polled
+            assert finished_names(seen) == ["Work"]
+            release.set()
+            await wait_until(pilot, lambda: finished_names(seen) == ["Work", "Home"])
+        assert len(active_server.sessions) == 1 and len(slow.sessions) == 1
