@@ -18,8 +18,6 @@ After `stop_grace` seconds anything still running is closed (the engine's `Fetch
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from peewee import PeeweeException
 
@@ -44,7 +42,7 @@ from tui.core.storage.models import Account, Setting, database_proxy, utcnow
 from tui.core.sync.engine import FetchOptions, FetchResult, SyncProgress
 from tui.core.sync.errors import FetchCancelled, FetchError
 from tui.core.sync.fanout import DEFAULT_JOBS, MailboxJob, clamp_jobs, run_job
-from tui.core.sync.lock import default_lock_dir
+from tui.core.sync.lock import default_lock_dir, pid_lock
 
 TICK_SECONDS = 0.5
 """The loop's longest sleep: how soon a stop request or a finished fetch is noticed."""
@@ -314,21 +312,12 @@ def single_instance(lock_dir: Path | None = None) -> Iterator[None]:
     flock when the process dies, so a killed service never blocks the next one."""
     directory = lock_dir or default_lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    handle: IO[str] = open(directory / "service.lock", "a+")  # noqa: SIM115 - held for the block
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "?"
-            raise ServiceAlreadyRunning(
-                f"poptui service is already running for this user here (process {pid})",
-                hint="`poptui service status` shows it; stop it before starting another",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+
+    def busy(pid: str) -> ServiceAlreadyRunning:
+        return ServiceAlreadyRunning(
+            f"poptui service is already running for this user here (process {pid})",
+            hint="`poptui service status` shows it; stop it before starting another",
+        )
+
+    with pid_lock(directory / "service.lock", busy=busy):
         yield
-    finally:
-        handle.close()

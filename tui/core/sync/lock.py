@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -27,17 +27,13 @@ def default_lock_dir() -> Path:
 
 
 @contextmanager
-def account_lock(
-    account: Account, *, lock_dir: Path | None = None, wait: float = 0.0
-) -> Iterator[None]:
-    """Hold the mailbox's lock for the block, waiting up to `wait` seconds for it.
+def pid_lock(path: Path, *, busy: Callable[[str], Exception], wait: float = 0.0) -> Iterator[None]:
+    """Hold an flock on `path` for the block, with this process's id written in the file.
 
-    An flock on a file: the kernel drops it when the process dies, so a killed fetch never
-    leaves a stale lock behind.
+    Waits up to `wait` seconds for another process to let go, then raises `busy(holder)`
+    (`holder` is the process id the file names, "?" when it names none). The kernel drops an
+    flock when the process dies, so a killed holder never leaves a stale lock behind.
     """
-    directory = lock_dir or default_lock_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"account-{account.secret_key}.lock"
     handle: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the whole block
     try:
         deadline = time.monotonic() + wait
@@ -47,10 +43,8 @@ def account_lock(
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise AlreadyFetching(
-                        f"{account.name} is already being fetched by another poptui "
-                        "(the app or a scheduled `poptui fetch`); try again when it finishes"
-                    ) from None
+                    handle.seek(0)
+                    raise busy(handle.read().strip() or "?") from None
                 time.sleep(0.1)
         handle.seek(0)
         handle.truncate()
@@ -59,3 +53,21 @@ def account_lock(
         yield
     finally:
         handle.close()
+
+
+@contextmanager
+def account_lock(
+    account: Account, *, lock_dir: Path | None = None, wait: float = 0.0
+) -> Iterator[None]:
+    """Hold the mailbox's lock for the block, waiting up to `wait` seconds for it."""
+    directory = lock_dir or default_lock_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def busy(_holder: str) -> AlreadyFetching:
+        return AlreadyFetching(
+            f"{account.name} is already being fetched by another poptui "
+            "(the app or a scheduled `poptui fetch`); try again when it finishes"
+        )
+
+    with pid_lock(directory / f"account-{account.secret_key}.lock", busy=busy, wait=wait):
+        yield
