@@ -124,20 +124,28 @@ def remove_files() -> list[Path]:
     return removed
 
 
-def systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
-    """`systemctl --user ARGS`; None when there is no systemctl or no user manager to ask."""
-    program = shutil.which("systemctl")
-    if program is None:
+def _run_quietly(program: str, *args: str) -> subprocess.CompletedProcess[str] | None:
+    """Run a systemd tool with its output captured; None when it is missing, cannot start or
+    does not answer within SYSTEMCTL_SECONDS."""
+    path = shutil.which(program)
+    if path is None:
         return None
     try:
-        done = subprocess.run(
-            [program, "--user", *args],
+        return subprocess.run(
+            [path, *args],
             capture_output=True,
             text=True,
             timeout=SYSTEMCTL_SECONDS,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
+    """`systemctl --user ARGS`; None when there is no systemctl or no user manager to ask."""
+    done = _run_quietly("systemctl", "--user", *args)
+    if done is None:
         return None
     reachable = "Failed to connect to bus" not in done.stderr and done.returncode != 127
     return done if reachable else None
@@ -148,18 +156,8 @@ def lingering(user: str | None = None) -> bool | None:
     name = user or pwd.getpwuid(os.getuid()).pw_name
     if Path("/var/lib/systemd/linger", name).exists():
         return True
-    program = shutil.which("loginctl")
-    if program is None:
-        return None
-    try:
-        done = subprocess.run(
-            [program, "show-user", name, "--property=Linger", "--value"],
-            capture_output=True,
-            text=True,
-            timeout=SYSTEMCTL_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    done = _run_quietly("loginctl", "show-user", name, "--property=Linger", "--value")
+    if done is None:
         return None
     value = done.stdout.strip()
     if done.returncode == 0 and value in ("yes", "no"):
