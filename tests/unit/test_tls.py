@@ -15,6 +15,7 @@ from tui.core.net.tls import (
     certificate_info,
     format_fingerprint,
     normalize_fingerprint,
+    pin_from_setting,
     pin_mismatch,
 )
 
@@ -64,6 +65,19 @@ def test_fingerprint_helpers() -> None:
     for bad in ("", "zz" * 32, shown[:-3]):
         with pytest.raises(ValueError):
             normalize_fingerprint(bad)
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_a_blank_pin_setting_means_verify_as_usual(blank: str) -> None:
+    """POP3 and SMTP read the setting through one rule (SMTP used to refuse whitespace)."""
+    assert pin_from_setting(blank) == ""
+
+
+def test_a_pin_setting_is_normalized_and_a_typo_refused(ca_cert: CertMaterial) -> None:
+    expected = normalize_fingerprint(ca_cert.fingerprint)
+    assert pin_from_setting(f"  {ca_cert.fingerprint}  ") == expected
+    with pytest.raises(ValueError, match="64 hex digits"):
+        pin_from_setting("AB:CD")
 
 
 def test_pin_mismatch(ca_cert: CertMaterial, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from tui.core.net.tls import (
     describe_tls_failure,
     describe_verify_error,
     non_verifying_context,
-    normalize_fingerprint,
+    pin_from_setting,
     pin_mismatch,
 )
 from tui.core.settings import Security
@@ -192,7 +192,7 @@ def check_outgoing(
 
     `password` may be an OAuth2 access token, sent with AUTH XOAUTH2.
     """
-    pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint else ""
+    pin = pin_from_setting(pinned_fingerprint)
     where = f"{host}:{port}"
     try:
         conn = _open(host, port, security, client_context(pin, ca_file), timeout)

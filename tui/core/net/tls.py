@@ -88,6 +88,12 @@ def normalize_fingerprint(text: str) -> str:
     return cleaned
 
 
+
+def pin_from_setting(text: str) -> str:
+    """The pin an account's setting asks for: "" (verify as usual) when the setting is blank,
+    else the fingerprint from `normalize_fingerprint` (which refuses a typo)."""
+    return normalize_fingerprint(text) if text.strip() else ""
+
 PIN_MISMATCH_REASON = "the certificate does not match the one you trusted (it has changed)"
 
 
@@ -285,6 +291,7 @@ __all__ = [
     "format_fingerprint",
     "non_verifying_context",
     "normalize_fingerprint",
+    "pin_from_setting",
     "pin_mismatch",
     "verifying_context",
 ]

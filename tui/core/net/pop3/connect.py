@@ -34,7 +34,7 @@ from tui.core.net.tls import (
     describe_tls_failure,
     describe_verify_error,
     non_verifying_context,
-    normalize_fingerprint,
+    pin_from_setting,
     pin_mismatch,
 )
 from tui.core.settings import Security
@@ -99,7 +99,7 @@ def open_session(
     if timeout <= 0:
         raise ValueError("timeout must be positive")
     host = host.strip()
-    pin = normalize_fingerprint(pinned_fingerprint) if pinned_fingerprint.strip() else ""
+    pin = pin_from_setting(pinned_fingerprint)
     # No TLS on a plain connection: no context, no `ssl`, no system CA store (tens of ms).
     policy = None if security is Security.NONE else _TlsPolicy(client_context(pin, ca_file), pin)
     try:
