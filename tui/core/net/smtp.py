@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tui.core.errors import PoptuiError
 from tui.core.net.failures import SERVER_TEXT_LIMIT, describe_connect_error
 from tui.core.net.pop3.auth import BearerToken, Challenge, Mechanism, xoauth2_payload
-from tui.core.net.pop3.errors import UntrustedCertificate
+from tui.core.net.pop3.errors import UntrustedCertificate, refuse_unpinned
 from tui.core.net.tls import (
     CertificateInfo,
     CertificateProblem,
@@ -24,7 +24,6 @@ from tui.core.net.tls import (
     describe_verify_error,
     non_verifying_context,
     pin_from_setting,
-    pin_mismatch,
 )
 from tui.core.settings import Security
 from tui.core.text import one_line
@@ -115,14 +114,7 @@ def _check_pin(conn: smtplib.SMTP, pin: str, host: str, port: int) -> Certificat
     if not isinstance(sock, ssl.SSLSocket):
         return None
     der = sock.getpeercert(binary_form=True) or b""
-    if pin:
-        presented = pin_mismatch(der, pin)
-        if presented is not None:
-            raise UntrustedCertificate(
-                f"The certificate of {host}:{port} does not match the pinned fingerprint: it "
-                "has changed since you trusted it.",
-                presented,
-            )
+    refuse_unpinned(der, pin, f"{host}:{port}")
     return certificate_info(der)
 
 

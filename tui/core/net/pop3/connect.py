@@ -23,6 +23,7 @@ from tui.core.net.pop3.errors import (
     TlsFailed,
     UntrustedCertificate,
     error_for_reply,
+    refuse_unpinned,
 )
 from tui.core.net.pop3.limits import STATUS_LINE
 from tui.core.net.pop3.wire import Pop3Wire
@@ -35,7 +36,6 @@ from tui.core.net.tls import (
     describe_verify_error,
     non_verifying_context,
     pin_from_setting,
-    pin_mismatch,
 )
 from tui.core.settings import Security
 from tui.core.text import one_line
@@ -216,12 +216,5 @@ def _start_tls(wire: Pop3Wire, policy: _TlsPolicy) -> bytes:
         raise TlsFailed(f"{where} presented no certificate")
     if policy.probe:
         raise _ProbeDone(der)
-    if policy.pin:
-        presented = pin_mismatch(der, policy.pin)
-        if presented is not None:
-            raise UntrustedCertificate(
-                f"The certificate of {where} does not match the pinned fingerprint: it has "
-                "changed since you trusted it.",
-                presented,
-            )
+    refuse_unpinned(der, policy.pin, where)
     return der

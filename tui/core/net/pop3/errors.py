@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tui.core.errors import PoptuiError
 from tui.core.net.failures import SERVER_TEXT_LIMIT
+from tui.core.net.tls import pin_mismatch
 from tui.core.text import one_line
 
 if TYPE_CHECKING:
@@ -83,6 +84,20 @@ class UntrustedCertificate(Pop3Error, kind=ErrorKind.UNTRUSTED_CERTIFICATE):
     def __init__(self, message: str, certificate: CertificateInfo | None) -> None:
         super().__init__(message)
         self.certificate = certificate
+
+
+def refuse_unpinned(der: bytes, pin: str, where: str) -> None:
+    """Raise UntrustedCertificate when a pin is set and `der` (the server's certificate, as
+    presented at `where`, "host:port") is not the pinned one: POP3 and SMTP word it alike."""
+    if not pin:
+        return
+    presented = pin_mismatch(der, pin)
+    if presented is not None:
+        raise UntrustedCertificate(
+            f"The certificate of {where} does not match the pinned fingerprint: it has "
+            "changed since you trusted it.",
+            presented,
+        )
 
 
 class StartTlsUnavailable(Pop3Error, kind=ErrorKind.STARTTLS_UNAVAILABLE):
