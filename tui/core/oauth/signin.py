@@ -22,7 +22,8 @@ from tui.core.oauth.tokens import (
 from tui.core.secrets.base import SecretKind, SecretStore
 from tui.core.settings import AUTH_OAUTH2, AccountSettings
 from tui.core.storage.accounts import current_user, settings_of
-from tui.core.storage.models import Account, Setting
+from tui.core.storage.models import Account
+from tui.core.storage.user_settings import read_setting, save_setting
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,22 +36,16 @@ accounts use when they set none themselves. Not a secret: it identifies the app 
 def global_client_id(provider: str, owner: str | None = None) -> str:
     owner = owner or current_user()
     for key in (f"{CLIENT_ID_KEY}.{provider}", CLIENT_ID_KEY):
-        row = Setting.get_or_none((Setting.owner == owner) & (Setting.key == key))
-        if row is not None and row.value:
-            return str(row.value)
+        value = read_setting(owner, key)
+        if value:
+            return value
     return ""
 
 
 def set_global_client_id(client_id: str, provider: str = "", owner: str | None = None) -> None:
     owner = owner or current_user()
     key = f"{CLIENT_ID_KEY}.{provider}" if provider else CLIENT_ID_KEY
-    updated = (
-        Setting.update(value=client_id)
-        .where((Setting.owner == owner) & (Setting.key == key))
-        .execute()
-    )
-    if not updated:
-        Setting.create(owner=owner, key=key, value=client_id)
+    save_setting(owner, key, client_id)
 
 
 def endpoints_of(account: Account | AccountSettings) -> Endpoints:

@@ -15,7 +15,7 @@ from tui.core.secrets.errors import KeyringUnavailableError
 from tui.core.secrets.handover import handed_over_passphrase
 from tui.core.secrets.keyring import KeyringHealth, probe_keyring
 from tui.core.storage.accounts import current_user
-from tui.core.storage.models import Setting
+from tui.core.storage.user_settings import read_setting, save_setting
 
 SETTING_KEY = "secret_store"
 
@@ -31,25 +31,17 @@ def saved_store_choice(owner: str | None = None) -> StoreChoice | None:
 
     Raises `SecretStoreError` when the saved setting is not valid.
     """
-    row = Setting.get_or_none(
-        (Setting.owner == (owner or current_user())) & (Setting.key == SETTING_KEY)
-    )
-    if row is None:
+    value = read_setting(owner or current_user(), SETTING_KEY)
+    if value is None:
         return None
-    return StoreChoice.from_dict(json.loads(row.value))
+    return StoreChoice.from_dict(json.loads(value))
 
 
 def save_store_choice(choice: StoreChoice, owner: str | None = None) -> None:
     """Remember `choice` for `owner` (default: the current user), replacing any earlier one."""
     owner = owner or current_user()
     value = json.dumps(choice.to_dict(), sort_keys=True)
-    updated = (
-        Setting.update(value=value)
-        .where((Setting.owner == owner) & (Setting.key == SETTING_KEY))
-        .execute()
-    )
-    if not updated:
-        Setting.create(owner=owner, key=SETTING_KEY, value=value)
+    save_setting(owner, SETTING_KEY, value)
 
 
 def passphrase_from_environment() -> str | None:
