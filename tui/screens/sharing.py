@@ -40,7 +40,7 @@ from tui.core.text import clean
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.services import Services
-from tui.widgets.marked_choices import MarkedRadioButton
+from tui.widgets.marked_choices import MarkedRadioButton, pressed_choice
 from tui.widgets.marked_selection_list import MarkedSelectionList
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
@@ -370,11 +370,12 @@ class SharingPermissionScreen(Screen[None]):
 
     def chosen(self) -> SharingPermission:
         """The permission the radio set shows."""
-        pressed = self.query_one("#permission", RadioSet).pressed_button
-        for permission in SharingPermission:
-            if pressed is not None and pressed.id == permission_button_id(permission):
-                return permission
-        return SharingPermission.PRIVATE
+        return pressed_choice(
+            self.query_one("#permission", RadioSet),
+            SharingPermission,
+            permission_button_id,
+            SharingPermission.PRIVATE,
+        )
 
     @on(RadioSet.Changed, "#permission")
     def _show_sections(self) -> None:

@@ -50,6 +50,7 @@ from tui.widgets.account_field_layout import (
     policy_button_id,
 )
 from tui.widgets.form_fields import FieldMessage, attr_id
+from tui.widgets.marked_choices import pressed_choice
 from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
 
@@ -198,11 +199,12 @@ class AccountFields(VerticalScroll):
         return value if isinstance(value, Security) else Security.SSL
 
     def _policy(self) -> DeletePolicy:
-        pressed = self.query_one("#delete-policy", RadioSet).pressed_button
-        for policy in DeletePolicy:
-            if pressed is not None and pressed.id == policy_button_id(policy):
-                return policy
-        return DeletePolicy.LEAVE
+        return pressed_choice(
+            self.query_one("#delete-policy", RadioSet),
+            DeletePolicy,
+            policy_button_id,
+            DeletePolicy.LEAVE,
+        )
 
     def _same_credentials(self) -> bool:
         return self.query_one(OutgoingServerFields).same_credentials

@@ -6,7 +6,12 @@ terminal or a colour-blind user may not see.
 
 from __future__ import annotations
 
-from textual.widgets import Checkbox, RadioButton
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from textual.widgets import Checkbox, RadioButton, RadioSet
+
+_Choice = TypeVar("_Choice")
 
 
 class _MarkShowsValue:
@@ -42,3 +47,18 @@ class MarkedRadioButton(_MarkShowsValue, RadioButton):
     def watch_value(self) -> None:
         self._show_mark()
         super().watch_value()
+
+
+def pressed_choice(
+    radio_set: RadioSet,
+    choices: Iterable[_Choice],
+    button_id: Callable[[_Choice], str],
+    default: _Choice,
+) -> _Choice:
+    """The choice whose button (named by `button_id`) is pressed in `radio_set`, else `default`."""
+    pressed = radio_set.pressed_button
+    if pressed is not None:
+        for choice in choices:
+            if pressed.id == button_id(choice):
+                return choice
+    return default
