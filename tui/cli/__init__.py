@@ -123,10 +123,6 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import sharing
 
         return sharing.run(context)
-    if command == "service":
-        from tui.cli import service
-
-        return service.run(context)
     if command == "messages":
         from tui.cli import messages
 
