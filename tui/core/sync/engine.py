@@ -172,8 +172,9 @@ def fetch_account(
         return result
     try:
         with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait):
-            close_interrupted_fetches(account, now())
-            log = FetchLog.create(account=account, started_at=now())
+            with database_proxy.atomic():  # one commit (one fsync) for the start of a run
+                close_interrupted_fetches(account, now())
+                log = FetchLog.create(account=account, started_at=now())
             watchdog = Watchdog()
             watchdog.session(options.session_deadline)
             try:
@@ -362,8 +363,13 @@ def _doomed(
 
 def _mark_gone(account: Account, listing: ServerListing, known: KnownUidls) -> None:
     """Messages we stored that the server no longer lists were deleted there by someone else."""
-    on_server = set(listing.uidls.values())
-    gone = [mid for key, (mid, still) in known.items() if still and base_uidl(key) not in on_server]
+    on_server = listing.listed
+    # A listed UIDL has no space: a key listed as is needs no `base_uidl` (the usual case).
+    gone = [
+        mid
+        for key, (mid, still) in known.items()
+        if still and key not in on_server and base_uidl(key) not in on_server
+    ]
     for start in range(0, len(gone), 500):
         Message.update(deleted_on_server=True, deleted_on_server_at=utcnow()).where(
             Message.id.in_(gone[start : start + 500])
@@ -448,7 +454,6 @@ def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now:
         Account.last_fetch_at: now,
         Account.last_fetch_new: result.new_messages,
     }
-    fresh = Account.get_by_id(account.id)
     if error is None or isinstance(error, FetchCancelled):
         changes.update(
             {
@@ -461,6 +466,7 @@ def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now:
     elif isinstance(error, AlreadyFetching):
         return
     else:
+        fresh = Account.get_by_id(account.id)
         auth = fresh.consecutive_auth_failures
         conn = fresh.consecutive_connect_failures
         if isinstance(error, pop3.Pop3Error) and pop3.is_auth_failure(error):
@@ -482,6 +488,18 @@ def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now:
             reason = f"{conn} failed connections in a row (last: {error_text(error)})."
         if reason and not fresh.disabled:
             changes.update({Account.disabled: True, Account.disabled_reason: reason})
+    with database_proxy.atomic():  # one commit (one fsync) for the end of a run
+        _store_outcome(account, result, changes, log, now)
+
+
+def _store_outcome(
+    account: Account,
+    result: FetchResult,
+    changes: dict[Any, Any],
+    log: FetchLog | None,
+    now: datetime,
+) -> None:
+    error = result.error
     Account.update(changes).where(Account.id == account.id).execute()
     if log is not None:
         FetchLog.update(

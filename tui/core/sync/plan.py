@@ -17,6 +17,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
@@ -35,6 +36,8 @@ class KnownUidls(dict[str, tuple[int, bool]]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sizes: dict[str, int] = {}
+        self.reused_cache: tuple[ServerListing, frozenset[str]] | None = None
+        """`reused_uidls` of one listing: asked several times a session, it may query."""
 
 
 KEY_SEPARATOR = " sha256:"
@@ -77,8 +80,15 @@ class ServerListing:
         )
 
     def duplicates(self) -> set[str]:
+        if len(self.listed) == len(self.uidls):
+            return set()  # the common case, without counting
         counts = Counter(self.uidls.values())
         return {uidl for uidl, count in counts.items() if count > 1}
+
+    @cached_property
+    def listed(self) -> frozenset[str]:
+        """Every UIDL listed (a listing is not changed once made)."""
+        return frozenset(self.uidls.values())
 
 
 @dataclass
@@ -106,13 +116,20 @@ def reused_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
     """Listed UIDLs stored here under their plain key whose listed size cannot be the stored
     copy's: another message now carries the UIDL (pop3d's ``X-UIDL:`` header), so it must be
     fetched and told apart by its bytes, and the stored copy is not the one listed."""
-    reused = set()
-    for number, uidl in listing.uidls.items():
-        stored = known.sizes.get(uidl)
-        if stored is None or stored == listing.sizes[number]:
-            continue  # the common case: no query
-        if not size_fits(known[uidl][0], stored, listing.sizes[number]):
-            reused.add(uidl)
+    if known.reused_cache is not None and known.reused_cache[0] is listing:
+        return set(known.reused_cache[1])
+    stored_sizes, listed_sizes = known.sizes, listing.sizes
+    differing = [
+        (number, uidl, stored)
+        for number, uidl in listing.uidls.items()
+        if (stored := stored_sizes.get(uidl)) is not None and stored != listed_sizes[number]
+    ]  # the common case: empty, and no query
+    reused = {
+        uidl
+        for number, uidl, stored in differing
+        if not size_fits(known[uidl][0], stored, listed_sizes[number])
+    }
+    known.reused_cache = (listing, frozenset(reused))
     return reused
 
 
@@ -121,11 +138,7 @@ def ambiguous_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
     before under a digest key (they were shared once, so the same UIDL may be another mail),
     or listed with a size the stored copy cannot have (`reused_uidls`)."""
     keyed_before = {base_uidl(k) for k in known if KEY_SEPARATOR in k}
-    return (
-        listing.duplicates()
-        | (keyed_before & set(listing.uidls.values()))
-        | reused_uidls(listing, known)
-    )
+    return listing.duplicates() | (keyed_before & listing.listed) | reused_uidls(listing, known)
 
 
 def known_uidls(account: Account) -> KnownUidls:
@@ -155,6 +168,21 @@ def known_uidls(account: Account) -> KnownUidls:
     return known
 
 
+def _uidls_reset(known: KnownUidls, on_server: frozenset[str]) -> bool:
+    """Does none of the (at least `RESET_MIN_EXPECTED`) UIDLs we believe still on the server
+    appear in the listing? Stops at the first that does: the usual case, at once."""
+    expected: set[str] = set()
+    for key, (_, still) in known.items():
+        if not still:
+            continue
+        # A listed UIDL has no space, so a key found as is needs no `base_uidl`.
+        uidl = key if key in on_server else base_uidl(key)
+        if uidl in on_server:
+            return False
+        expected.add(uidl)
+    return len(expected) >= RESET_MIN_EXPECTED
+
+
 def plan_sync(
     account: Account,
     listing: ServerListing,
@@ -168,13 +196,7 @@ def plan_sync(
     """
     ambiguous = ambiguous_uidls(listing, known)
     accounted = accounted or set()
-    expected_on_server = {base_uidl(u) for u, (_, on_server) in known.items() if on_server}
-    on_server = set(listing.uidls.values())
-    reset = (
-        len(expected_on_server) >= RESET_MIN_EXPECTED
-        and len(on_server) >= RESET_MIN_EXPECTED
-        and not (expected_on_server & on_server)
-    )
+    reset = len(listing.listed) >= RESET_MIN_EXPECTED and _uidls_reset(known, listing.listed)
     seen: set[str] = set()
     new: list[int] = []
     for number in sorted(listing.uidls):
