@@ -233,10 +233,10 @@ def _run(
         report(state)
         count, _octets = client.stat()
         size_listing = client.list_listing(count)
-        sizes = {n: int(size) for n, size in size_listing.entries.items()}
         try:
             uid_listing = client.uidl_listing(count)
         except pop3.UidlUnsupported:
+            sizes = {n: int(size) for n, size in size_listing.entries.items()}
             if DeletePolicy(account.delete_policy) is not DeletePolicy.AFTER_FETCH:
                 raise UidlRequired(
                     f"{account.incoming_host} does not support UIDL, so poptui cannot tell which "

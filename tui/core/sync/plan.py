@@ -73,9 +73,10 @@ class ServerListing:
             if count is not None
             else sizes.entries.keys() | uidls.entries.keys() | sizes.malformed | uidls.malformed
         )
+        numbers = sorted(usable)
         return cls(
-            uidls={n: uidls.entries[n] for n in sorted(usable)},
-            sizes={n: int(sizes.entries[n]) for n in sorted(usable)},
+            uidls={n: uidls.entries[n] for n in numbers},
+            sizes={n: int(sizes.entries[n]) for n in numbers},
             malformed=len(everything - usable),
         )
 
