@@ -48,6 +48,7 @@ from tui.screens.store_prompt import STORE_STILL_MISSING, choose_store, store_mi
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.account_fields import AccountFields
 from tui.widgets.delivery_targets import DeliveryTargetsField
+from tui.widgets.oauth_fields import sign_in_settings_ok
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
 
@@ -266,6 +267,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             return None
         if self._editing_name is None and not fields.password and signs_in_instead(settings):
             settings = dataclasses.replace(settings, auth_method=AUTH_OAUTH2)
+        if not sign_in_settings_ok(settings, self.status, fields):
+            return None
         try:
             targets = tuple(self.query_one(DeliveryTargetsField).targets())
         except TargetInvalid:
@@ -395,7 +398,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
     def _saved(self, saved: AccountSaved) -> None:
         self.dismiss(saved.outcome)
         account = self._services.accounts.get_by_id(saved.outcome.account_id)
-        if account.auth_method == AUTH_OAUTH2 and saved.outcome.created:
+        switched = not self._base.uses_oauth2 or self._base.incoming_host != account.incoming_host
+        if account.auth_method == AUTH_OAUTH2 and (saved.outcome.created or switched):
             self.app.push_screen(SignInDialog(self._services, account))
 
     def worker_failed(self, error: BaseException) -> None:

@@ -19,6 +19,7 @@ from textual.widgets import Input, RadioSet, Static
 from tui.core.settings import AccountSettings, DeletePolicy
 from tui.widgets.form_fields import FieldMessage, attr_field, attr_id, security_select
 from tui.widgets.marked_choices import MarkedRadioButton
+from tui.widgets.oauth_fields import OAuthFields
 from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
 
@@ -90,6 +91,7 @@ def _incoming(base: AccountSettings, *, editing: bool) -> Iterator[Widget]:
     yield attr_field(
         "username", "Username", Input(base.username, placeholder="usually the address")
     )
+    yield OAuthFields(base)
     yield attr_field(
         "password",
         "Password",

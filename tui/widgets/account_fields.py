@@ -51,6 +51,7 @@ from tui.widgets.account_field_layout import (
 )
 from tui.widgets.form_fields import FieldMessage, attr_id
 from tui.widgets.marked_choices import pressed_choice
+from tui.widgets.oauth_fields import OAuthFields
 from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
 
@@ -174,6 +175,7 @@ class AccountFields(VerticalScroll):
         self._show_days(self._base.delete_policy is DeletePolicy.AFTER_DAYS)
         self._sync_recent()
         self._show_pin()
+        self._oauth_toggled()
         if self._text("email").strip():
             self._apply_preset(leaving="email" in self._touched)
         self.refresh_messages()
@@ -188,7 +190,8 @@ class AccountFields(VerticalScroll):
 
     @property
     def password(self) -> str:
-        return self._text("password")
+        """The typed password; "" for a mailbox that signs in (the field is hidden then)."""
+        return "" if self.query_one(OAuthFields).signs_in else self._text("password")
 
     @property
     def outgoing_password(self) -> str:
@@ -262,7 +265,7 @@ class AccountFields(VerticalScroll):
         if settings.same_credentials_for_outgoing:
             # The hidden outgoing username follows the incoming one (without Gmail's recent:).
             settings.outgoing_username = settings.effective_outgoing_username
-        return settings, problems
+        return self.query_one(OAuthFields).settings_with(settings), problems
 
     def _pin_still_applies(self) -> bool:
         return pin_applies(
@@ -324,6 +327,7 @@ class AccountFields(VerticalScroll):
             self._apply_preset(leaving=False)
         elif wid == "incoming-host":
             self._follow_incoming()
+            self.query_one(OAuthFields).follow(self._text("incoming_host").strip())
             self._show_pin()
         elif wid == "username":
             self._sync_recent()
@@ -369,6 +373,13 @@ class AccountFields(VerticalScroll):
         # Choosing how the outgoing server logs in is asking for one: fill it if it is empty.
         self._fill_outgoing()
         self.refresh_messages()
+
+    @on(Checkbox.Changed, "#oauth2")
+    def _oauth_toggled(self) -> None:
+        """Signing in takes no password: its field goes while the choice is on."""
+        self.query_one("#field-password").display = not self.query_one(OAuthFields).signs_in
+        if self.ready:
+            self.refresh_messages()
 
     @on(RadioSet.Changed, "#delete-policy")
     def _policy_changed(self) -> None:
@@ -443,6 +454,8 @@ class AccountFields(VerticalScroll):
                 if not self._user_owned("username"):
                     self._set_auto("username", email)
                 summary.show_unknown(email.rpartition("@")[2])
+                host = self._text("incoming_host").strip()
+                self.query_one(OAuthFields).follow(host, unknown_address=True)
             return
         key = (preset.name, email)
         if key == self._preset_key:
@@ -470,6 +483,7 @@ class AccountFields(VerticalScroll):
             if not self._user_owned("outgoing_username"):
                 self._set_auto("outgoing_username", filled.outgoing_username)
         self._sync_recent()
+        self.query_one(OAuthFields).follow(filled.incoming_host)
         summary.show_preset(preset, lines, filled=True)
 
     def _fill_outgoing(self) -> None:
