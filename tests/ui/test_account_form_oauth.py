@@ -91,15 +91,14 @@ async def test_saving_stores_the_client_id_and_no_password(
         assert TYPED_PASSWORD not in repr(secrets.__dict__)
 
 
-async def test_no_client_id_anywhere_saves_nothing(app_factory: AppFactory) -> None:
+async def test_no_client_id_anywhere_is_asked_for_by_the_sign_in(app_factory: AppFactory) -> None:
     app = app_factory()
     async with app.run_test(size=(100, 40)) as pilot:
         await add_form_with(pilot, "someone@outlook.com")
         await press_test_and_save(pilot)
-        assert isinstance(app.screen, AccountFormScreen)
-        assert "client id" in status_of(app)
-        assert app.focused is app.screen.query_one("#oauth-client-id", Input)
-        assert store().names() == []
+        await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+        await wait_until(pilot, lambda: "ships no client id" in shown_text(pilot, "#signin-where"))
+        assert store().get("Work").oauth_client_id == ""
 
 
 async def test_the_global_client_id_makes_it_optional(app_factory: AppFactory) -> None:

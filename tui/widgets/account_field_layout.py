@@ -91,13 +91,13 @@ def _incoming(base: AccountSettings, *, editing: bool) -> Iterator[Widget]:
     yield attr_field(
         "username", "Username", Input(base.username, placeholder="usually the address")
     )
-    yield OAuthFields(base)
     yield attr_field(
         "password",
         "Password",
         Input(password=True, placeholder=unchanged),
         PasswordHint(id="password-hint"),
     )
+    yield OAuthFields(base)
     yield Static(id="pin-summary")
 
 

@@ -29,13 +29,9 @@ GENERIC_URLS: tuple[tuple[str, str, str], ...] = (
 )
 """(settings attribute, label, placeholder) of the endpoints only a generic provider needs."""
 
-FORM_CLIENT_ID_ADVICE = (
-    "Enter your app registration's client id here, or set one for all accounts: "
-    "poptui account client-id ID."
-)
 CLIENT_ID_HINT = (
     "Your app registration's client id (poptui ships none; see the README). Empty: the one "
-    "set for all accounts (poptui account client-id) is used."
+    "set for all accounts (poptui account client-id) is used, or the sign-in asks for it."
 )
 
 
@@ -141,10 +137,8 @@ class OAuthFields(Vertical):
         return signing_in
 
     def focus_missing(self, message: str) -> str:
-        """Focus the input the endpoints check found missing; what to type there."""
-        if "client id" in message:
-            target, advice = "oauth-client-id", FORM_CLIENT_ID_ADVICE
-        elif "token address" in message:
+        """Focus the endpoint input the check found missing; what to type there."""
+        if "token address" in message:
             target, advice = "oauth-token-url", "Enter the provider's token URL."
         else:
             target, advice = "oauth-device-url", "Enter a device URL or an authorize URL."
@@ -154,16 +148,14 @@ class OAuthFields(Vertical):
 
 def sign_in_settings_ok(settings: AccountSettings, status: StatusLine, form: Widget) -> bool:
     """Before saving a mailbox that signs in: its endpoints complete, as the sign-in needs them
-    (`endpoints_of`, with the client id set for all accounts); else say what is missing."""
+    (`endpoints_for`); else say what is missing. A missing client id is no reason: the sign-in
+    dialog asks for it (or uses the one set for all accounts)."""
     if not settings.uses_oauth2 or settings.oauth_token_command:
         return True
-    from tui.core.oauth.providers import OAuthSettingsError
-    from tui.core.oauth.signin import endpoints_of
-    from tui.core.storage.models import database_proxy
+    from tui.core.oauth.providers import OAuthSettingsError, endpoints_for
 
     try:
-        with database_proxy.connection_context():
-            endpoints_of(settings)
+        endpoints_for(settings, global_client_id="asked-by-the-sign-in")
     except OAuthSettingsError as error:
         advice = form.query_one(OAuthFields).focus_missing(error.message)
         status.error(f"Nothing saved: {error.message} {advice}")
