@@ -65,7 +65,11 @@ from tui.typeahead import TypeAheadApp
 from tui.widgets.fetch_status import FetchStatus, FetchStatusLine
 from tui.widgets.mailbox_table import MailboxTable
 
-WARM_MODULES = ("tui.screens.account_form", "tui.screens.message_browser")
+WARM_MODULES = (
+    "tui.screens.account_form",
+    "tui.screens.password_editor",
+    "tui.screens.message_browser",
+)
 """Screens imported once the first frame is drawn, one per idle moment, so that start-up does
 not pay for them and `a` / `o` do not either (the others are imported when first pushed)."""
 
