@@ -36,6 +36,9 @@ from tui.widgets.password_pair import PasswordPair
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
 
+REST_GROUP = "password-editor-rest"
+"""The worker mounting the outgoing part after the first frame."""
+
 
 @dataclass(frozen=True)
 class _Change:
@@ -237,11 +240,17 @@ class PasswordEditorScreen(FormScreen[bool]):
         self.query_one("#incoming-password", Input).focus()
         self.call_after_refresh(self._build_rest)
 
+    # A worker (a task of its own, not the screen's queue): the screen keeps drawing what is
+    # typed into the incoming field while the rest is mounted.
+    @work(group=REST_GROUP, description="mount the outgoing part")
     async def _build_rest(self) -> None:
-        """After the first frame: the outgoing part, below the incoming one."""
-        if not self._built.is_set():
-            await self.query_one("#password-body", VerticalScroll).mount_all(self._compose_rest())
-            self._built.set()
+        """After the first frame: the outgoing part, below the incoming one, one row at a
+        time so keys typed meanwhile are handled in between."""
+        body = self.query_one("#password-body", VerticalScroll)
+        for widget in self._compose_rest():
+            await body.mount(widget)
+            await asyncio.sleep(0)
+        self._built.set()
 
     async def ensure_built(self) -> None:
         """Wait until the outgoing part is mounted: every verb that reads it waits first
