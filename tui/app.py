@@ -10,6 +10,7 @@ import dataclasses
 import gc
 import sys
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 
 from textual import events, on, work
@@ -47,15 +48,8 @@ from tui.messages import (
     PasswordEditorRequested,
     SharingEditorRequested,
 )
-from tui.screens.account_form import AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog, ErrorDialog
-from tui.screens.help import HelpScreen
 from tui.screens.mailbox_list import MailboxListScreen
-from tui.screens.message_browser import MessageBrowserScreen
-from tui.screens.message_reader import MessageReaderScreen
-from tui.screens.password_editor import PasswordEditorScreen
-from tui.screens.sharing import SharingPermissionScreen
-from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.secret_store_start import open_store_at_start
 from tui.services import (
     Clock,
@@ -70,7 +64,14 @@ from tui.services import (
 from tui.typeahead import TypeAheadApp
 from tui.widgets.fetch_status import FetchStatus, FetchStatusLine
 from tui.widgets.mailbox_table import MailboxTable
-from tui.widgets.message_list import MessageList
+
+WARM_MODULES = (
+    "tui.screens.account_form",
+    "tui.screens.password_editor",
+    "tui.screens.message_browser",
+)
+"""Screens imported once the first frame is drawn, one per idle moment, so that start-up does
+not pay for them and `a` / `o` do not either (the others are imported when first pushed)."""
 
 
 class PoptuiApp(TypeAheadApp[None]):
@@ -125,7 +126,27 @@ class PoptuiApp(TypeAheadApp[None]):
     def get_default_screen(self) -> Screen[None]:
         return MailboxListScreen(self.services)
 
+    @on(events.Ready)
+    def _warm_screens(self) -> None:
+        """After the first frame: import the screens most often opened, one per idle moment
+        (a key pressed meanwhile waits at most one import, and type-ahead keeps it)."""
+        waiting = [name for name in WARM_MODULES if name not in sys.modules]
+        if waiting:
+            import_module(waiting[0])
+            self.call_later(self._warm_screens)
+
     def action_help(self) -> None:
+        # Imported here: the help screen lists every screen's keys, and those screens are
+        # otherwise imported only when first opened (start-up stays short).
+        from tui.screens.account_form import AccountFormScreen
+        from tui.screens.help import HelpScreen
+        from tui.screens.message_browser import MessageBrowserScreen
+        from tui.screens.message_reader import MessageReaderScreen
+        from tui.screens.password_editor import PasswordEditorScreen
+        from tui.screens.sharing import SharingPermissionScreen
+        from tui.screens.sharing_admin import SharingPolicyEditorScreen
+        from tui.widgets.message_list import MessageList
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(
@@ -200,9 +221,13 @@ class PoptuiApp(TypeAheadApp[None]):
                 severity="warning",
             )
             return
+        from tui.screens.password_editor import PasswordEditorScreen
+
         self.push_screen(PasswordEditorScreen(self.services, account, store_setup=self.store_setup))
 
     def on_messages_requested(self, request: MessagesRequested) -> None:
+        from tui.screens.message_browser import MessageBrowserScreen
+
         self.push_screen(
             MessageBrowserScreen(
                 request.account_id,
@@ -212,6 +237,8 @@ class PoptuiApp(TypeAheadApp[None]):
         )
 
     def on_sharing_editor_requested(self, request: SharingEditorRequested) -> None:
+        from tui.screens.sharing import SharingPermissionScreen
+
         self.push_screen(SharingPermissionScreen(self.services, request.account_id))
 
     def on_mailboxes_changed(self, _: MailboxesChanged) -> None:
@@ -415,6 +442,8 @@ class PoptuiApp(TypeAheadApp[None]):
 
     def _fetch_done(self, account_id: int, *, new_mail: bool) -> None:
         """A fetch ended: the list shows the stored outcome, a browser of that mailbox reloads."""
+        from tui.screens.message_browser import MessageBrowserScreen
+
         self._show_fetching(account_id, None)
         self.post_message(MailboxesChanged())
         browsers = [s for s in self.screen_stack if isinstance(s, MessageBrowserScreen)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -33,7 +34,6 @@ from tui.messages import (
     PasswordEditorRequested,
     SharingEditorRequested,
 )
-from tui.screens.account_form import AccountFormScreen, FormOutcome
 from tui.screens.dialogs import ConfirmDeleteDialog, DeleteChoice, ErrorDialog
 from tui.screens.mailbox_palette import mailbox_palette
 from tui.screens.secret_store_setup import SecretStoreChanged
@@ -43,6 +43,9 @@ from tui.widgets.delivery_targets import with_delivery
 from tui.widgets.fetch_status import FetchStatus
 from tui.widgets.mailbox_detail import active_summary, mailbox_detail
 from tui.widgets.mailbox_table import MailboxRow, MailboxTable, load_rows
+
+if TYPE_CHECKING:
+    from tui.screens.account_form import FormOutcome
 
 LOCKED_BANNER = "⚠ Passwords are locked, nothing is fetched: u unlocks."
 EMPTY_STATE = (
@@ -312,6 +315,10 @@ class MailboxListScreen(Screen[None]):
         return row
 
     def action_add_mailbox(self) -> None:
+        # Imported when first opened (the app warms it after the first frame): start-up is
+        # the list only.
+        from tui.screens.account_form import AccountFormScreen
+
         self.app.push_screen(AccountFormScreen(self._services), self._form_closed)
 
     def action_import_setups(self) -> None:
@@ -328,6 +335,8 @@ class MailboxListScreen(Screen[None]):
         except AccountError as error:
             self._gone(error)
             return
+        from tui.screens.account_form import AccountFormScreen
+
         self.app.push_screen(AccountFormScreen(self._services, account=account), self._form_closed)
 
     def _form_closed(self, outcome: FormOutcome | None) -> None:

@@ -7,6 +7,7 @@ password enables a mailbox that was disabled after too many failures.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from textual import on, work
@@ -15,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -33,6 +35,9 @@ from tui.services import SecretKind, Services, TestResult
 from tui.widgets.password_pair import PasswordPair
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
+
+REST_GROUP = "password-editor-rest"
+"""The worker mounting the outgoing part after the first frame."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,9 @@ class PasswordEditorScreen(FormScreen[bool]):
             id="password-sign-in",
             tooltip="OAuth2 mailboxes: sign in at the provider again (device code or browser)",
         ),
-        *field_focus_bindings("password"),
+        *field_focus_bindings(
+            "password", next_action="screen.next_field", previous_action="screen.previous_field"
+        ),
     ]
 
     def __init__(
@@ -150,6 +157,8 @@ class PasswordEditorScreen(FormScreen[bool]):
         self._disabled = bool(account.disabled)
         self._disabled_reason: str = account.disabled_reason or ""
         self.sub_title = f"Passwords of {clean(self._name)}"
+        self._built = asyncio.Event()
+        """Set once the outgoing part is mounted (after the first frame)."""
 
     @property
     def outgoing_editable(self) -> bool:
@@ -159,6 +168,8 @@ class PasswordEditorScreen(FormScreen[bool]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
+        """The incoming part only: the first frame shows it with its field focused, and the
+        outgoing part is mounted right after (`_build_rest`), so `p` opens fast."""
         settings = self._settings
         yield Header()
         with VerticalScroll(id="password-body", classes="form-body"):
@@ -176,24 +187,6 @@ class PasswordEditorScreen(FormScreen[bool]):
                 classes="server-line",
             )
             yield PasswordPair(SecretKind.INCOMING.value)
-            yield Static("Outgoing server (SMTP)", classes="section-title")
-            if settings.outgoing_host:
-                yield Static(
-                    self._server_line(
-                        settings.outgoing_host,
-                        settings.outgoing_port,
-                        settings.outgoing_security.label,
-                        settings.effective_outgoing_username,
-                    ),
-                    classes="server-line",
-                )
-            yield Static(id="outgoing-same")
-            yield PasswordPair(SecretKind.OUTGOING.value, disabled=not self.outgoing_editable)
-            yield Static(
-                "Leave a part empty to keep its password. Verify & save logs in with the new "
-                "password first and saves nothing if that fails.",
-                id="password-editor-hint",
-            )
         yield StatusLine(id="password-status")
         yield form_buttons(
             verb_button("Verify & save", "verify_and_save", id="verify-save", variant="primary"),
@@ -206,11 +199,22 @@ class PasswordEditorScreen(FormScreen[bool]):
         user = f" as {clean(username)}" if username else ""
         return Content(f"{clean(host)}:{port} ({security}){user}")
 
-    def on_mount(self) -> None:
-        self._show_store()
-        self._show_disabled()
-        same = self.query_one("#outgoing-same", Static)
+    def _compose_rest(self) -> list[Widget]:
         settings = self._settings
+        rest: list[Widget] = [Static("Outgoing server (SMTP)", classes="section-title")]
+        if settings.outgoing_host:
+            rest.append(
+                Static(
+                    self._server_line(
+                        settings.outgoing_host,
+                        settings.outgoing_port,
+                        settings.outgoing_security.label,
+                        settings.effective_outgoing_username,
+                    ),
+                    classes="server-line",
+                )
+            )
+        same = Static(id="outgoing-same")
         if settings.same_credentials_for_outgoing and settings.outgoing_host:
             same.update(
                 "Uses the same credentials as the incoming server: the incoming password "
@@ -219,7 +223,47 @@ class PasswordEditorScreen(FormScreen[bool]):
         elif not settings.outgoing_host:
             same.update("No outgoing server is set for this mailbox (e to edit its settings).")
         same.display = not self.outgoing_editable
+        rest += [
+            same,
+            PasswordPair(SecretKind.OUTGOING.value, disabled=not self.outgoing_editable),
+            Static(
+                "Leave a part empty to keep its password. Verify & save logs in with the new "
+                "password first and saves nothing if that fails.",
+                id="password-editor-hint",
+            ),
+        ]
+        return rest
+
+    def on_mount(self) -> None:
+        self._show_store()
+        self._show_disabled()
         self.query_one("#incoming-password", Input).focus()
+        self.call_after_refresh(self._build_rest)
+
+    # A worker (a task of its own, not the screen's queue): the screen keeps drawing what is
+    # typed into the incoming field while the rest is mounted.
+    @work(group=REST_GROUP, description="mount the outgoing part")
+    async def _build_rest(self) -> None:
+        """After the first frame: the outgoing part, below the incoming one, one row at a
+        time so keys typed meanwhile are handled in between."""
+        body = self.query_one("#password-body", VerticalScroll)
+        for widget in self._compose_rest():
+            await body.mount(widget)
+            await asyncio.sleep(0)
+        self._built.set()
+
+    async def ensure_built(self) -> None:
+        """Wait until the outgoing part is mounted: every verb that reads it waits first
+        (keys are handed over one at a time, so none overtakes it)."""
+        await self._built.wait()
+
+    async def action_next_field(self) -> None:
+        await self.ensure_built()
+        self.focus_next()
+
+    async def action_previous_field(self) -> None:
+        await self.ensure_built()
+        self.focus_previous()
 
     def _show_store(self) -> None:
         store = self._services.secrets
@@ -272,9 +316,9 @@ class PasswordEditorScreen(FormScreen[bool]):
         return self.query_one(f"#{kind.value}-pair", PasswordPair)
 
     @on(Input.Submitted)
-    def _submitted(self) -> None:
+    async def _submitted(self) -> None:
         """Enter in a second field (or a first one already confirmed): verify and save."""
-        self.action_verify_and_save()
+        await self.action_verify_and_save()
 
     def _change(self) -> _Change | None:
         """The passwords to save, or None (with the problems shown) when they cannot be."""
@@ -303,7 +347,8 @@ class PasswordEditorScreen(FormScreen[bool]):
     def cancelled_result(self) -> bool:
         return False
 
-    def action_verify_and_save(self) -> None:
+    async def action_verify_and_save(self) -> None:
+        await self.ensure_built()
         change = None if self.busy else self._change()
         if change is not None:
             servers = []
@@ -314,7 +359,8 @@ class PasswordEditorScreen(FormScreen[bool]):
             self.status.busy(f"Logging in to {' and '.join(servers)} with the new password…")
             self._save(change, verify=True)
 
-    def action_save_unverified(self) -> None:
+    async def action_save_unverified(self) -> None:
+        await self.ensure_built()
         change = None if self.busy else self._change()
         if change is not None:
             self.status.busy("Saving without logging in first…")
