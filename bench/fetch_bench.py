@@ -26,9 +26,10 @@ Durability, per tool (what "stored" means when the tool exits):
   messages), i.e. an fsync of the WAL per batch; raw bytes plus parsed headers
   (From/To/Subject/Date/Message-ID).
 * fetchmail: ``--mda`` run once per message (fetchmail's own delivery path; it pipes the
-  message into ``/bin/sh -c MDA``). Two variants: ``fetchmail`` = ``cat > DIR/$$`` (one file
-  per message, no fsync: the fastest fair MDA) and ``fetchmail+fsync`` = ``dd of=DIR/$$
-  conv=fsync`` (one fsync per message, like a Maildir MDA).
+  message into ``/bin/sh -c MDA``). Two variants: ``fetchmail`` =
+  ``cat > $(mktemp DIR/m.XXXXXX)`` (one file per message, no fsync: the fastest fair MDA) and
+  ``fetchmail+fsync`` = ``dd of=$(mktemp DIR/m.XXXXXX) conv=fsync`` (one fsync per message,
+  like a Maildir MDA).
 * getmail6: ``[destination] type = Maildir``: tmp/ + fsync + rename per message.
 * poplib: nothing stored (RETR and discard): the floor for a single-connection Python client.
 """
@@ -330,15 +331,20 @@ class Fetchmail(Tool):
         self.fsync = fsync
         self.name = "fetchmail+fsync" if fsync else "fetchmail"
         self.durability = (
-            "MDA per message: dd of=DIR/$$ conv=fsync"
+            "MDA per message: dd of=$(mktemp DIR/m.XXXXXX) conv=fsync"
             if fsync
-            else "MDA per message: cat > DIR/$$ (no fsync)"
+            else "MDA per message: cat > $(mktemp DIR/m.XXXXXX) (no fsync)"
         )
 
     def prepare(self, target: Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
         out = workdir / "mail"
         out.mkdir()
-        mda = f"dd of={out}/$$ conv=fsync status=none" if self.fsync else f"cat > {out}/$$"
+        # A file name per message from mktemp, not the shell's PID ($$): PIDs come round again
+        # within one run, and a reused one overwrote an earlier message (115 of 4,000 lost once).
+        target_file = f"$(mktemp {out}/m.XXXXXX)"
+        mda = (
+            f"dd of={target_file} conv=fsync status=none" if self.fsync else f"cat > {target_file}"
+        )
         tls = (
             f'  ssl sslcertck sslcertfile "{target.cert_path}" sslproto "TLS1.2+"'
             ' sslcommonname "localhost"\n'
