@@ -310,6 +310,9 @@ async def account_form(pilot: Pilot[None]) -> None:
         await pilot.pause()
         field.value = value
         await pilot.pause()
+    # The form mounts the fields after the address lazily (first frame fast); build them now.
+    await screen.fields.ensure_built()  # type: ignore[attr-defined]
+    await pilot.pause()
     screen.query_one("#password", Input).focus()
 
 
