@@ -38,6 +38,7 @@ from tui.core.settings import AccountSettings, DeletePolicy, Security  # noqa: E
 from tui.core.storage.accounts import AccountStore  # noqa: E402
 from tui.core.storage.models import Account, Message, database_proxy  # noqa: E402
 from tui.core.sync.batch import BatchWriter  # noqa: E402
+from tui.core.sync.engine import SyncProgress  # noqa: E402
 from tui.messages import FetchProgress  # noqa: E402
 from tui.screens.dialogs import CertificateTrustDialog  # noqa: E402
 from tui.services import TestResult  # noqa: E402
@@ -289,12 +290,16 @@ async def fetching(pilot: Pilot[None]) -> None:
         FetchProgress(
             int(work.id),
             "Work",
-            "fetching",
-            total=3_000,
-            done=1_240,
-            bytes_done=58_720_256,
-            bytes_total=141_557_760,
-            rate=2_411_724.8,
+            SyncProgress(
+                "Work",
+                "fetching",
+                total=3_000,
+                done=1_240,
+                bytes_done=58_720_256,
+                bytes_total=141_557_760,
+                started=0.0,
+                as_of=58_720_256 / 2_411_724.8,  # 2.3 MB/s
+            ),
         )
     )
     await pilot.pause()

@@ -299,13 +299,15 @@ class PoptuiApp(TypeAheadApp[None]):
         if progress.account_id not in self.fetcher.running:
             return  # a late message of a fetch already over
         self.fetcher.progress[progress.account_id] = FetchStatusLine.progress(
-            progress.account_name, progress.phase, **progress_figures(progress)
+            progress.account_name, progress.state.phase, **progress_figures(progress.state)
         )
         self._show_status(self.fetcher.running_line())
-        counting = progress.phase == "fetching" and progress.total
+        counting = progress.state.phase == "fetching" and progress.state.total
         self._show_fetching(
             progress.account_id,
-            f"fetching {progress.done:,}/{progress.total:,}" if counting else "fetching…",
+            f"fetching {progress.state.done:,}/{progress.state.total:,}"
+            if counting
+            else "fetching…",
         )
 
     def _fetch_ended(self, account_id: int, manual: bool, *, quitting: bool = False) -> bool:

@@ -69,8 +69,8 @@ class ProgressFigures(TypedDict):
     rate: float
 
 
-def progress_figures(progress: SyncProgress | FetchProgress) -> ProgressFigures:
-    """The core's `SyncProgress` and the app's `FetchProgress` carry the same figures."""
+def progress_figures(progress: SyncProgress) -> ProgressFigures:
+    """The figures of the core's `SyncProgress`, as keywords for the status line."""
     return ProgressFigures(
         total=progress.total,
         done=progress.done,
@@ -132,12 +132,7 @@ class ProgressForwarder:
         self._lock = threading.Lock()
 
     def __call__(self, progress: SyncProgress) -> None:
-        message = FetchProgress(
-            self._job.account_id,
-            self._job.account_name,
-            progress.phase,
-            **progress_figures(progress),
-        )
+        message = FetchProgress(self._job.account_id, self._job.account_name, progress.snapshot())
         with self._lock:
             now = self._clock()
             same_phase = progress.phase == self._phase

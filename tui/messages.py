@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from tui.core.sync.check import CheckReport
-from tui.core.sync.engine import FetchResult
+from tui.core.sync.engine import FetchResult, SyncProgress
 
 
 @dataclass
@@ -61,14 +61,8 @@ class FetchProgress(Message):
 
     account_id: int
     account_name: str
-    phase: str
-    """connecting | listing | fetching | deleting | done (`tui.core.sync.engine.SyncProgress`)."""
-    total: int = 0
-    done: int = 0
-    bytes_done: int = 0
-    bytes_total: int = 0
-    rate: float = 0.0
-    """Bytes per second so far."""
+    state: SyncProgress
+    """The engine's figures as they were when posted (`SyncProgress.snapshot`)."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, FetchProgress) and message.account_id == self.account_id

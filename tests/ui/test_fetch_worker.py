@@ -141,7 +141,7 @@ async def test_f_fetches_the_highlighted_mailbox_and_says_how_much_is_new(
             assert "last fetch: 3 new" in bar.line.text
             assert bar.display
             progress = [m for m in seen if isinstance(m, FetchProgress)]
-            assert progress and progress[-1].done == 3 and progress[-1].total == 3
+            assert progress and progress[-1].state.done == 3 and progress[-1].state.total == 3
 
 
 async def test_progress_messages_coalesce_on_a_large_fetch(
@@ -157,7 +157,7 @@ async def test_progress_messages_coalesce_on_a_large_fetch(
             await pilot.press("f")
             await wait_until(pilot, lambda: any(isinstance(m, FetchFinished) for m in seen), 30)
             progress = [m for m in seen if isinstance(m, FetchProgress)]
-            assert progress[-1].done == 400
+            assert progress[-1].state.done == 400
             assert len(progress) < 100, len(progress)
             assert Message.select().count() == 400
 
@@ -178,16 +178,27 @@ def test_progress_forwarder_throttles_within_a_phase() -> None:
         state.done = done
         now[0] += 0.001  # a message a millisecond
         forward(state)
-    phases = [p.phase for p in posted]
+    phases = [p.state.phase for p in posted]
     assert phases[0] == "connecting" and phases[1] == "fetching"
-    assert posted[-1].done == 1000
+    assert posted[-1].state.done == 1000
     assert len(posted) <= 14
 
 
+def test_a_progress_snapshot_keeps_its_figures_and_rate() -> None:
+    """The worker goes on changing its `SyncProgress`; a posted copy must not change with it."""
+    live = SyncProgress("Work", "fetching", total=10, done=1, bytes_done=1000, started=0.0)
+    copy = live.snapshot()
+    rate = copy.rate
+    live.done, live.bytes_done, live.phase = 2, 5000, "deleting"
+    assert (copy.done, copy.bytes_done, copy.phase) == (1, 1000, "fetching")
+    assert copy.rate == rate > 0
+    assert live.rate > copy.rate
+
+
 def test_progress_messages_replace_queued_ones_of_the_same_mailbox() -> None:
-    older = FetchProgress(1, "Work", "fetching", total=10, done=1)
-    newer = FetchProgress(1, "Work", "fetching", total=10, done=2)
-    other = FetchProgress(2, "Home", "fetching", total=10, done=1)
+    older = FetchProgress(1, "Work", SyncProgress("Work", "fetching", total=10, done=1))
+    newer = FetchProgress(1, "Work", SyncProgress("Work", "fetching", total=10, done=2))
+    other = FetchProgress(2, "Home", SyncProgress("Home", "fetching", total=10, done=1))
     assert older.can_replace(newer)
     assert not older.can_replace(other)
 
@@ -449,7 +460,7 @@ async def test_quitting_during_a_hung_fetch_is_fast_and_keeps_what_was_stored(
             await pilot.press("f")
             await wait_until(
                 pilot,
-                lambda: any(isinstance(m, FetchProgress) and m.done == 3 for m in seen),
+                lambda: any(isinstance(m, FetchProgress) and m.state.done == 3 for m in seen),
             )
             await wait_until(pilot, lambda: state_cell(app, "Work") == "↻ fetching 3/5")
             bar = status_bar(app)

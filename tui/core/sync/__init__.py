@@ -14,14 +14,7 @@ from tui.core.lazy import homes_of, lazy_exports
 if TYPE_CHECKING:
     from tui.core.sync.check import CheckReport, IncomingServer, check_incoming
     from tui.core.sync.control import FetchControl, run_stoppable
-    from tui.core.sync.engine import (
-        AUTH_FAILURES_BEFORE_DISABLE,
-        CONNECT_FAILURES_BEFORE_DISABLE,
-        FetchOptions,
-        FetchResult,
-        SyncProgress,
-        fetch_account,
-    )
+    from tui.core.sync.engine import FetchOptions, FetchResult, SyncProgress, fetch_account
     from tui.core.sync.errors import (
         Abandoned,
         AccountDisabled,
@@ -33,6 +26,7 @@ if TYPE_CHECKING:
     )
     from tui.core.sync.lock import AlreadyFetching, account_lock, default_lock_dir
     from tui.core.sync.outcome import Notice, describe_failure, describe_success, summary_line
+    from tui.core.sync.record import AUTH_FAILURES_BEFORE_DISABLE, CONNECT_FAILURES_BEFORE_DISABLE
     from tui.core.sync.schedule import PollSchedule
 
 __all__ = [
@@ -67,14 +61,7 @@ __all__ = [
 _HOMES = {
     "check": ("CheckReport", "IncomingServer", "check_incoming"),
     "control": ("FetchControl", "run_stoppable"),
-    "engine": (
-        "AUTH_FAILURES_BEFORE_DISABLE",
-        "CONNECT_FAILURES_BEFORE_DISABLE",
-        "FetchOptions",
-        "FetchResult",
-        "SyncProgress",
-        "fetch_account",
-    ),
+    "engine": ("FetchOptions", "FetchResult", "SyncProgress", "fetch_account"),
     "errors": (
         "Abandoned",
         "AccountDisabled",
@@ -86,6 +73,7 @@ _HOMES = {
     ),
     "lock": ("AlreadyFetching", "account_lock", "default_lock_dir"),
     "outcome": ("Notice", "describe_failure", "describe_success", "summary_line"),
+    "record": ("AUTH_FAILURES_BEFORE_DISABLE", "CONNECT_FAILURES_BEFORE_DISABLE"),
     "schedule": ("PollSchedule",),
 }
 

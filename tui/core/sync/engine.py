@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from tui.core.sync.errors import (
 )
 from tui.core.sync.guard import confirm_stored
 from tui.core.sync.lock import AlreadyFetching, account_lock
-from tui.core.sync.outcome import error_text, size_mismatch_words, with_provider_hint
+from tui.core.sync.outcome import with_provider_hint
 from tui.core.sync.plan import (
     KnownUidls,
     ServerListing,
@@ -51,9 +51,7 @@ from tui.core.sync.plan import (
     plan_sync,
 )
 from tui.core.sync.receive import Pacing, receive
-
-AUTH_FAILURES_BEFORE_DISABLE = 10
-CONNECT_FAILURES_BEFORE_DISABLE = 50
+from tui.core.sync.record import record_outcome
 
 
 @dataclass
@@ -68,12 +66,18 @@ class SyncProgress:
     bytes_done: int = 0
     bytes_total: int = 0
     started: float = field(default_factory=time.monotonic)
+    as_of: float | None = None
+    """When a `snapshot` was taken (monotonic clock); None while the figures are live."""
 
     @property
     def rate(self) -> float:
-        """Bytes per second so far."""
-        elapsed = time.monotonic() - self.started
+        """Bytes per second so far (up to `as_of` for a snapshot)."""
+        elapsed = (time.monotonic() if self.as_of is None else self.as_of) - self.started
         return self.bytes_done / elapsed if elapsed > 0 else 0.0
+
+    def snapshot(self) -> SyncProgress:
+        """A copy that stays as it is now, rate included, for another thread to show later."""
+        return replace(self, as_of=time.monotonic())
 
 
 @dataclass
@@ -168,7 +172,7 @@ def fetch_account(
         return result
     if not password:
         result.error = MissingPassword.for_account(account.name)
-        _record(account, result, log=None, now=now())
+        record_outcome(account, result, log=None, now=now())
         return result
     try:
         with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait):
@@ -195,7 +199,7 @@ def fetch_account(
             finally:
                 watchdog.stop()
             result.seconds = time.monotonic() - started
-            _record(account, result, log=log, now=now())
+            record_outcome(account, result, log=log, now=now())
     except AlreadyFetching as error:
         result.error = error
     result.seconds = time.monotonic() - started
@@ -445,78 +449,3 @@ def _fetch_without_uidl(
         client.dele_many(sorted(confirmed))
     client.quit()
     result.deleted_on_server = len(confirmed)
-
-
-def _record(account: Account, result: FetchResult, *, log: FetchLog | None, now: datetime) -> None:
-    """Store the outcome on the account and in the log; count failures; disable if needed."""
-    error = result.error
-    changes: dict[Any, Any] = {
-        Account.last_fetch_at: now,
-        Account.last_fetch_new: result.new_messages,
-    }
-    if error is None or isinstance(error, FetchCancelled):
-        changes.update(
-            {
-                Account.last_fetch_status: "ok",
-                Account.last_fetch_error: "",
-                Account.consecutive_auth_failures: 0,
-                Account.consecutive_connect_failures: 0,
-            }
-        )
-    elif isinstance(error, AlreadyFetching):
-        return
-    else:
-        fresh = Account.get_by_id(account.id)
-        auth = fresh.consecutive_auth_failures
-        conn = fresh.consecutive_connect_failures
-        if isinstance(error, pop3.Pop3Error) and pop3.is_auth_failure(error):
-            auth += 1
-        elif isinstance(error, pop3.Pop3Error) and pop3.is_connection_failure(error):
-            conn += 1
-        changes.update(
-            {
-                Account.last_fetch_status: "error",
-                Account.last_fetch_error: error_text(error),
-                Account.consecutive_auth_failures: auth,
-                Account.consecutive_connect_failures: conn,
-            }
-        )
-        reason = ""
-        if auth >= AUTH_FAILURES_BEFORE_DISABLE:
-            reason = f"{auth} failed logins in a row (last: {error_text(error)})."
-        elif conn >= CONNECT_FAILURES_BEFORE_DISABLE:
-            reason = f"{conn} failed connections in a row (last: {error_text(error)})."
-        if reason and not fresh.disabled:
-            changes.update({Account.disabled: True, Account.disabled_reason: reason})
-    with database_proxy.atomic():  # one commit (one fsync) for the end of a run
-        _store_outcome(account, result, changes, log, now)
-
-
-def _store_outcome(
-    account: Account,
-    result: FetchResult,
-    changes: dict[Any, Any],
-    log: FetchLog | None,
-    now: datetime,
-) -> None:
-    error = result.error
-    Account.update(changes).where(Account.id == account.id).execute()
-    if log is not None:
-        FetchLog.update(
-            finished_at=now,
-            status="ok" if error is None else "error",
-            error_kind=str(error.kind) if error is not None else _skip_kind(result),
-            error_message=error_text(error) if error is not None else _skip_note(result),
-            new_messages=result.new_messages,
-            bytes_fetched=result.bytes_fetched,
-            deleted_on_server=result.deleted_on_server,
-        ).where(FetchLog.id == log.id).execute()
-
-
-def _skip_kind(result: FetchResult) -> str:
-    return str(pop3.ErrorKind.SIZE_MISMATCH) if result.size_mismatches else ""
-
-
-def _skip_note(result: FetchResult) -> str:
-    """A fetch that went well but skipped messages says which in the fetch log."""
-    return size_mismatch_words(result.size_mismatches) if result.size_mismatches else ""
