@@ -1,7 +1,9 @@
 """Numbered schema migrations, applied in order on start.
 
-Each module `mNNNN_*.py` has `VERSION` (its number) and `apply(db, dialect)`. Migrations are frozen
-SQL: they never import the current models, so an old database upgrades exactly as it was built.
+Each module `mNNNN_*.py` is migration number NNNN (its name is the one place the number is
+written). It lists portable `STATEMENTS` (run in order through `Dialect.sql`, the usual case) or
+defines its own `apply(db, dialect)` (dialect-specific SQL, backfills). Migrations are frozen SQL:
+they never import the current models, so an old database upgrades exactly as it was built.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -23,8 +26,16 @@ class Migration:
     apply: Callable[[Any, Dialect], None]
 
 
+def run_statements(db: Any, dialect: Dialect, statements: list[str]) -> None:
+    """Run portable SQL in order, its `{serial_pk}`-style words filled in for the dialect."""
+    for statement in statements:
+        db.execute_sql(dialect.sql(statement))
+
+
 def _load(module: ModuleType) -> Migration:
-    return Migration(int(module.VERSION), module.__name__.rsplit(".", 1)[-1], module.apply)
+    name = module.__name__.rsplit(".", 1)[-1]
+    apply = vars(module).get("apply") or partial(run_statements, statements=module.STATEMENTS)
+    return Migration(int(name[1:5]), name, apply)
 
 
 def all_migrations() -> list[Migration]:

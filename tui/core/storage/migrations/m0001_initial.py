@@ -1,13 +1,5 @@
 """Accounts, fetched messages with their raw sources, and the fetch log."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from tui.core.storage.dialect import Dialect
-
-VERSION = 1
-
 STATEMENTS = [
     """
     CREATE TABLE account (
@@ -100,8 +92,3 @@ STATEMENTS = [
     """,
     "CREATE INDEX fetch_log_account_started ON fetch_log (account_id, started_at)",
 ]
-
-
-def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))

@@ -1,13 +1,5 @@
 """Per-user settings (which secret store is in use, and similar choices; never secrets)."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from tui.core.storage.dialect import Dialect
-
-VERSION = 2
-
 STATEMENTS = [
     """
     CREATE TABLE setting (
@@ -19,8 +11,3 @@ STATEMENTS = [
     """,
     "CREATE UNIQUE INDEX setting_owner_key ON setting (owner, key)",
 ]
-
-
-def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))

@@ -1,14 +1,6 @@
 """UIDLs that name a message already stored under another UIDL (Gmail `recent:` mode serves the
 same mail again under new UIDLs; remembering them means it is neither fetched nor stored twice)."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from tui.core.storage.dialect import Dialect
-
-VERSION = 3
-
 STATEMENTS = [
     """
     CREATE TABLE uidl_alias (
@@ -21,8 +13,3 @@ STATEMENTS = [
     """,
     "CREATE UNIQUE INDEX uidl_alias_account_uidl ON uidl_alias (account_id, uidl)",
 ]
-
-
-def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))

@@ -21,8 +21,6 @@ from peewee import OperationalError
 
 from tui.core.storage.dialect import Dialect
 
-VERSION = 4
-
 SORT_KEY = "COALESCE(date, fetched_at)"
 
 SQLITE_STATEMENTS = [

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tui.core.storage.dialect import Dialect
-
-VERSION = 5
+from tui.core.storage.migrations import run_statements
 
 STATEMENTS = [
     "ALTER TABLE message ADD COLUMN party_domains TEXT NOT NULL DEFAULT ''",
@@ -78,6 +77,5 @@ def _backfill_party_domains(db: Any, dialect: Dialect) -> None:
 
 
 def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))
+    run_statements(db, dialect, STATEMENTS)
     _backfill_party_domains(db, dialect)

@@ -8,8 +8,6 @@ from typing import Any
 
 from tui.core.storage.dialect import Dialect
 
-VERSION = 7
-
 
 def apply(db: Any, dialect: Dialect) -> None:
     # Like m0005's backfill: the parser is a pure function of the stored raw bytes. One source

@@ -16,8 +16,6 @@ from typing import Any
 
 from tui.core.storage.dialect import Dialect
 
-VERSION = 8
-
 _FTS_COLUMNS = "subject, from_addr, to_addrs, body_text"
 
 SQLITE_STATEMENTS = [

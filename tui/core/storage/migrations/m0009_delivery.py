@@ -2,14 +2,6 @@
 command, LMTP), and per (message, target) whether it got there. A message is deleted on the
 server only when every target of its mailbox has it (`tui.core.delivery`)."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from tui.core.storage.dialect import Dialect
-
-VERSION = 9
-
 STATEMENTS = [
     """
     CREATE TABLE delivery_target (
@@ -43,8 +35,3 @@ STATEMENTS = [
     """,
     "CREATE INDEX delivery_target_state ON delivery (target_id, state)",
 ]
-
-
-def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))

@@ -1,14 +1,6 @@
 """The fetch service: its heartbeat (who runs it, where, last seen) and, per mailbox, the last
 fetch it made, so the app can say "fetched by the service 2 min ago" and leave polling to it."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from tui.core.storage.dialect import Dialect
-
-VERSION = 10
-
 STATEMENTS = [
     """
     CREATE TABLE service_heartbeat (
@@ -34,8 +26,3 @@ STATEMENTS = [
     )
     """,
 ]
-
-
-def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))

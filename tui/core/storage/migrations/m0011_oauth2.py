@@ -1,14 +1,6 @@
 """OAuth2 sign-in: how an account logs in and where it signs in. Endpoints and the client id
 only; tokens live in the secret store, never here."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from tui.core.storage.dialect import Dialect
-
-VERSION = 11
-
 STATEMENTS = [
     "ALTER TABLE account ADD COLUMN auth_method VARCHAR(16) NOT NULL DEFAULT 'password'",
     "ALTER TABLE account ADD COLUMN oauth_provider VARCHAR(32) NOT NULL DEFAULT ''",
@@ -20,8 +12,3 @@ STATEMENTS = [
     "ALTER TABLE account ADD COLUMN oauth_scope TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE account ADD COLUMN oauth_token_command TEXT NOT NULL DEFAULT ''",
 ]
-
-
-def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))

@@ -1,14 +1,6 @@
 """UIDLs another program (fetchmail, getmail, mpop, Thunderbird) already fetched: `poptui import`
 files them here so those messages are never fetched again, though poptui holds no copy."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from tui.core.storage.dialect import Dialect
-
-VERSION = 12
-
 STATEMENTS = [
     """
     CREATE TABLE imported_uidl (
@@ -21,8 +13,3 @@ STATEMENTS = [
     """,
     "CREATE UNIQUE INDEX imported_uidl_account_uidl ON imported_uidl (account_id, uidl)",
 ]
-
-
-def apply(db: Any, dialect: Dialect) -> None:
-    for statement in STATEMENTS:
-        db.execute_sql(dialect.sql(statement))
