@@ -7,6 +7,7 @@ imported only when its command runs, so `poptui fetch` loads no more than it nee
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -87,6 +88,26 @@ def _import_peewee(database: str | None) -> None:
     import_without("peewee", _MYSQL_DRIVERS + (_POSTGRES_DRIVERS if sqlite else ()))
 
 
+_VERB_GROUPS = {
+    "account": "accounts",
+    "password": "accounts",
+    "fetch": "fetch",
+    "secrets": "secrets",
+    "sharing": "sharing",
+    "admin": "sharing",
+    "messages": "messages",
+    "import": "imports",
+    "export": "export",
+    "doctor": "doctor",
+    "service": "service",
+}
+"""Each command's verb group: a module of tui.cli with `run(context)`, imported only when its
+command runs, so `poptui fetch` loads no more than it needs."""
+
+_OPEN_THEIR_OWN_DATABASE = {"doctor", "service"}
+"""doctor opens it itself to report why it cannot; service after checking the URL."""
+
+
 def run_command(context: CommandContext) -> int:
     """Open the database (and register the user), then hand the command to its verb group."""
     command = context.args.command
@@ -94,45 +115,13 @@ def run_command(context: CommandContext) -> int:
         from tui.cli import sharing
 
         return sharing.setup_postgres(context)  # as the superuser, before any migration
-    if command == "doctor":
-        from tui.cli import doctor
+    if command not in _VERB_GROUPS:
+        raise AssertionError(f"unknown command {command!r}")  # the parser allows no other
+    if command not in _OPEN_THEIR_OWN_DATABASE:
+        from tui.core.sharing.rules import SharingService
+        from tui.core.storage.db import open_database
 
-        return doctor.run(context)  # opens the database itself, to report why it cannot
-    if command == "service":
-        from tui.cli import service
-
-        return service.run(context)  # opens the database itself, after checking the URL
-    from tui.core.sharing.rules import SharingService
-    from tui.core.storage.db import open_database
-
-    open_database(context.url)
-    SharingService().ensure_user()
-    if command in ("account", "password"):
-        from tui.cli import accounts
-
-        return accounts.run(context)
-    if command == "fetch":
-        from tui.cli import fetch
-
-        return fetch.run(context)
-    if command == "secrets":
-        from tui.cli import secrets
-
-        return secrets.run(context)
-    if command in ("sharing", "admin"):
-        from tui.cli import sharing
-
-        return sharing.run(context)
-    if command == "messages":
-        from tui.cli import messages
-
-        return messages.run(context)
-    if command == "import":
-        from tui.cli import imports
-
-        return imports.run(context)
-    if command == "export":
-        from tui.cli import export
-
-        return export.run(context)
-    raise AssertionError(f"unknown command {command!r}")  # the parser allows no other
+        open_database(context.url)
+        SharingService().ensure_user()
+    group = importlib.import_module(f"{__name__}.{_VERB_GROUPS[command]}")
+    return int(group.run(context))
