@@ -14,10 +14,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Static
 
 from tui.core.text import clean
 from tui.services import CertificateInfo
+from tui.widgets.action_button import action_button
 from tui.widgets.safe_text import safe_content
 
 DIALOG_BREAKPOINTS = [(0, "-narrow"), (80, "-normal")]
@@ -115,25 +116,17 @@ class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
             yield Static("Remove mailbox", classes="dialog-title")
             yield Static(Content("\n").join(lines), id="delete-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(
-                    "Remove, keep mail (k)",
-                    id="keep-mail",
-                    compact=True,
-                    action="screen.choose('keep')",
+                yield action_button(
+                    "Remove, keep mail (k)", "screen.choose('keep')", id="keep-mail"
                 )
-                yield Button(
+                yield action_button(
                     "Remove and delete mail (x)",
+                    "screen.choose('drop')",
                     id="drop-mail",
                     variant="error",
-                    compact=True,
-                    action="screen.choose('drop')",
                 )
-                yield Button(
-                    "Cancel (Esc)",
-                    id="cancel",
-                    variant="primary",
-                    compact=True,
-                    action="screen.dismiss(None)",
+                yield action_button(
+                    "Cancel (Esc)", "screen.dismiss(None)", id="cancel", variant="primary"
                 )
 
     def action_choose(self, choice: str) -> None:
@@ -244,19 +237,11 @@ class CertificateTrustDialog(ModalScreen[bool]):
                 id="certificate-advice",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button(
-                    "Pin this certificate (p)",
-                    id="pin",
-                    variant="warning",
-                    compact=True,
-                    action="screen.answer(True)",
+                yield action_button(
+                    "Pin this certificate (p)", "screen.answer(True)", id="pin", variant="warning"
                 )
-                yield Button(
-                    "Refuse (Esc)",
-                    id="refuse",
-                    variant="primary",
-                    compact=True,
-                    action="screen.answer(False)",
+                yield action_button(
+                    "Refuse (Esc)", "screen.answer(False)", id="refuse", variant="primary"
                 )
 
     def action_answer(self, pin: bool) -> None:
@@ -283,6 +268,4 @@ class ErrorDialog(ModalScreen[None]):
             yield Static(safe_content(self._title), classes="dialog-title")
             yield Static(safe_content(self._message, multiline=True), id="error-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(
-                    "OK", id="ok", variant="primary", compact=True, action="screen.dismiss(None)"
-                )
+                yield action_button("OK", "screen.dismiss(None)", id="ok", variant="primary")

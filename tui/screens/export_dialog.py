@@ -21,6 +21,7 @@ from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import database_proxy
 from tui.core.text import clean
 from tui.screens.dialogs import DIALOG_BREAKPOINTS
+from tui.widgets.action_button import action_button
 from tui.widgets.safe_text import safe_content
 
 
@@ -66,10 +67,8 @@ class ExportDialog(ModalScreen[None]):
             yield Input(placeholder="~/Mail/export", id="export-path")
             yield Static(id="export-status", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Export", id="export-go", variant="primary", compact=True)
-                yield Button(
-                    "Cancel (Esc)", id="export-close", compact=True, action="screen.dismiss(None)"
-                )
+                yield action_button("Export", None, id="export-go", variant="primary")
+                yield action_button("Cancel (Esc)", "screen.dismiss(None)", id="export-close")
 
     @on(Button.Pressed, "#export-go")
     @on(Input.Submitted, "#export-path")

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from tui.core.storage.models import Account
 from tui.core.storage.queries import MessageRow
 from tui.core.text import clean, human_bytes
+from tui.widgets.action_button import action_button
 from tui.widgets.message_list import display_sender
 
 AnswerType = TypeVar("AnswerType")
@@ -111,19 +112,11 @@ class ConfirmDeleteHereDialog(MessageDialog[bool]):
             yield Static("Delete message", classes="dialog-title")
             yield Static(text, id="delete-here-text")
             with Horizontal(id="delete-here-buttons", classes="message-dialog-buttons"):
-                yield Button(
-                    "Delete here (y)",
-                    id="delete-here",
-                    variant="error",
-                    compact=True,
-                    action="screen.answer(True)",
+                yield action_button(
+                    "Delete here (y)", "screen.answer(True)", id="delete-here", variant="error"
                 )
-                yield Button(
-                    "Cancel (Esc)",
-                    id="delete-cancel",
-                    variant="primary",
-                    compact=True,
-                    action="screen.answer(False)",
+                yield action_button(
+                    "Cancel (Esc)", "screen.answer(False)", id="delete-cancel", variant="primary"
                 )
 
     def on_mount(self) -> None:
@@ -240,12 +233,8 @@ class SaveAttachmentDialog(MessageDialog[str | None]):
             yield Static(text, id="save-text")
             yield Input(value=str(self._default), id="save-path")
             with Horizontal(id="save-buttons", classes="message-dialog-buttons"):
-                yield Button(
-                    "Save", id="save", variant="primary", compact=True, action="screen.save"
-                )
-                yield Button(
-                    "Cancel (Esc)", id="save-cancel", compact=True, action="screen.dismiss(None)"
-                )
+                yield action_button("Save", "screen.save", id="save", variant="primary")
+                yield action_button("Cancel (Esc)", "screen.dismiss(None)", id="save-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#save-path", Input).focus()

@@ -40,6 +40,7 @@ from tui.core.text import clean
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.services import Services
+from tui.widgets.action_button import action_button
 from tui.widgets.marked_choices import MarkedRadioButton, pressed_choice
 from tui.widgets.marked_selection_list import MarkedSelectionList
 from tui.widgets.safe_text import safe_content
@@ -243,11 +244,9 @@ class SharingPermissionScreen(Screen[None]):
                 yield Static(id="excluded-domains-error", classes="field-error")
             yield StatusLine(id="save-status")
         with Horizontal(id="sharing-buttons"):
-            yield Button("Save", id="save", variant="primary", compact=True, action="screen.save")
-            yield Button(
-                "Policies", id="open-policies", compact=True, action="screen.open_policies"
-            )
-            yield Button("Close", id="close", compact=True, action="screen.close")
+            yield action_button("Save", "screen.save", id="save", variant="primary")
+            yield action_button("Policies", "screen.open_policies", id="open-policies")
+            yield action_button("Close", "screen.close", id="close")
         yield Footer()
 
     def on_mount(self) -> None:

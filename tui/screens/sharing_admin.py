@@ -32,6 +32,7 @@ from tui.core.sharing.wording import audit_in_words, local_time, policy_in_words
 from tui.core.storage.models import SharingPolicy
 from tui.core.text import clean
 from tui.screens.field_keys import field_focus_bindings
+from tui.widgets.action_button import action_button
 from tui.widgets.policy_rule_editor import PolicyRuleEditor
 from tui.widgets.safe_text import safe_content, safe_text
 from tui.widgets.status_line import StatusLine
@@ -161,22 +162,11 @@ class SharingPolicyEditorScreen(Screen[None]):
             yield PolicyRuleEditor(id="policy-rule")
             yield StatusLine(id="policy-message")
             with Horizontal(id="policy-buttons"):
-                yield Button(
-                    "Set policy",
-                    id="policy-set",
-                    variant="primary",
-                    compact=True,
-                    action="screen.set_policy",
+                yield action_button(
+                    "Set policy", "screen.set_policy", id="policy-set", variant="primary"
                 )
-                yield Button(
-                    "Clear policy", id="policy-clear", compact=True, action="screen.clear_policy"
-                )
-                yield Button(
-                    "Make administrator",
-                    id="policy-admin",
-                    compact=True,
-                    action="screen.toggle_admin",
-                )
+                yield action_button("Clear policy", "screen.clear_policy", id="policy-clear")
+                yield action_button("Make administrator", "screen.toggle_admin", id="policy-admin")
         yield Static("Recent changes", id="audit-title")
         with VerticalScroll(id="audit-scroll"):
             yield Static(id="audit-log")
