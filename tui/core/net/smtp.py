@@ -10,19 +10,19 @@ import base64
 import smtplib
 import ssl
 from dataclasses import dataclass
+from functools import partial
 
 from tui.core.errors import PoptuiError
+from tui.core.net.certificate_probe import untrusted_certificate
 from tui.core.net.failures import SERVER_TEXT_LIMIT, describe_connect_error
 from tui.core.net.pop3.auth import BearerToken, Challenge, Mechanism, xoauth2_payload
-from tui.core.net.pop3.errors import UntrustedCertificate, refuse_unpinned
+from tui.core.net.pop3.errors import refuse_unpinned
 from tui.core.net.tls import (
     CertificateInfo,
-    CertificateProblem,
     certificate_info,
     client_context,
     describe_tls_failure,
     describe_verify_error,
-    non_verifying_context,
     pin_from_setting,
 )
 from tui.core.settings import Security
@@ -148,23 +148,17 @@ def _open(
     return conn
 
 
-def _probe_certificate(
-    host: str,
-    port: int,
-    security: Security,
-    timeout: float,
-    problem: CertificateProblem,
-    reason: str,
-) -> CertificateInfo | None:
-    """Read the untrusted certificate over a non-verifying connection, then close it."""
+def _read_certificate(
+    host: str, port: int, security: Security, timeout: float, context: ssl.SSLContext
+) -> bytes | None:
+    """The certificate alone, then the probe connection is closed (nothing is sent)."""
     try:
-        conn = _open(host, port, security, non_verifying_context(), timeout)
+        conn = _open(host, port, security, context, timeout)
     except (OSError, smtplib.SMTPException, SmtpCheckFailed):
         return None
     try:
         sock = conn.sock
-        der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
-        return certificate_info(der, reason=reason, problem=problem) if der else None
+        return sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     finally:
         conn.close()
 
@@ -190,10 +184,8 @@ def check_outgoing(
         conn = _open(host, port, security, client_context(pin, ca_file), timeout)
     except ssl.SSLCertVerificationError as error:
         problem, reason = describe_verify_error(error, host)
-        info = _probe_certificate(host, port, security, timeout, problem, reason)
-        raise UntrustedCertificate(
-            f"The certificate of {where} is not trusted: {reason}.", info
-        ) from None
+        read = partial(_read_certificate, host, port, security, timeout)
+        raise untrusted_certificate(where, problem, reason, read) from None
     except ssl.SSLError as error:
         raise SmtpCheckFailed(describe_tls_failure(error, where)) from None
     except TimeoutError:

@@ -11,8 +11,10 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
+from tui.core.net.certificate_probe import untrusted_certificate
 from tui.core.net.failures import SERVER_TEXT_LIMIT, describe_connect_error
 from tui.core.net.pop3.errors import (
     ConnectFailed,
@@ -21,20 +23,16 @@ from tui.core.net.pop3.errors import (
     ProtocolError,
     StartTlsUnavailable,
     TlsFailed,
-    UntrustedCertificate,
     error_for_reply,
     refuse_unpinned,
 )
 from tui.core.net.pop3.limits import STATUS_LINE
 from tui.core.net.pop3.wire import Pop3Wire
 from tui.core.net.tls import (
-    CertificateInfo,
     CertificateProblem,
-    certificate_info,
     client_context,
     describe_tls_failure,
     describe_verify_error,
-    non_verifying_context,
     pin_from_setting,
 )
 from tui.core.settings import Security
@@ -105,21 +103,18 @@ def open_session(
     try:
         return _open(host, port, security, timeout, policy)
     except _VerifyFailed as failed:
-        info = _probe_certificate(host, port, security, timeout, failed)
-        raise UntrustedCertificate(
-            f"The certificate of {host}:{port} is not trusted: {failed.reason}.",
-            info,
-        ) from None
+        read = partial(_read_certificate, host, port, security, timeout)
+        raise untrusted_certificate(f"{host}:{port}", failed.problem, failed.reason, read) from None
 
 
-def _probe_certificate(
-    host: str, port: int, security: Security, timeout: float, failed: _VerifyFailed
-) -> CertificateInfo | None:
-    """Read the untrusted certificate over a non-verifying connection, then close it."""
+def _read_certificate(
+    host: str, port: int, security: Security, timeout: float, context: ssl.SSLContext
+) -> bytes | None:
+    """The certificate alone: the probe stops right after the handshake."""
     try:
-        _open(host, port, security, timeout, _TlsPolicy(non_verifying_context(), probe=True))
+        _open(host, port, security, timeout, _TlsPolicy(context, probe=True))
     except _ProbeDone as done:
-        return certificate_info(done.der, reason=failed.reason, problem=failed.problem)
+        return done.der
     except Pop3Error as exc:
         log.debug("could not read the untrusted certificate: %s", exc)
     return None
