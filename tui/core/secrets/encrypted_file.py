@@ -11,11 +11,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tui.core.secrets.base import SERVICE, SecretKind, check_password, password_words, secret_id
+from tui.core.secrets.base import (
+    SERVICE,
+    SecretAccess,
+    SecretKind,
+    check_password,
+    secret_id,
+)
 from tui.core.secrets.errors import (
     SecretStoreError,
     WrongPassphraseError,
-    failed_to,
     safe_detail,
 )
 from tui.core.storage.files import PRIVATE_FILE, make_private_dirs
@@ -152,11 +157,8 @@ class EncryptedFileStore:
 
     def _attempt(
         self,
-        action: str,
+        access: SecretAccess,
         call: Callable[[Any], _T],
-        account_key: str,
-        kind: SecretKind,
-        mailbox: str,
         hidden: Iterable[str] = (),
     ) -> tuple[_T | None, SecretStoreError | None]:
         """Like `KeyringStore._attempt`: returns the error so it is raised unchained."""
@@ -168,9 +170,7 @@ class EncryptedFileStore:
         except SecretStoreError as exc:
             return None, exc
         except Exception as exc:
-            hidden = [*hidden, self._passphrase, account_key]
-            what = password_words(kind, mailbox)
-            return None, failed_to(action, what, self.describe(), exc, hidden)
+            return None, access.failed(self.describe(), exc, [*hidden, self._passphrase])
 
     def get(self, account_key: str, kind: SecretKind, *, mailbox: str = "") -> str | None:
         key = secret_id(account_key, kind)
@@ -183,7 +183,7 @@ class EncryptedFileStore:
                     self._upgrade(opened, key, password)
             return self._cache[key]
 
-        password, failure = self._attempt("read", read, account_key, kind, mailbox)
+        password, failure = self._attempt(SecretAccess("read", account_key, kind, mailbox), read)
         if failure is not None:
             raise failure
         return password
@@ -191,7 +191,8 @@ class EncryptedFileStore:
     def set(self, account_key: str, kind: SecretKind, password: str, *, mailbox: str = "") -> None:
         check_password(password)
         write = partial(self._write, key=secret_id(account_key, kind), password=password)
-        _, failure = self._attempt("store", write, account_key, kind, mailbox, [password])
+        access = SecretAccess("store", account_key, kind, mailbox)
+        _, failure = self._attempt(access, write, [password])
         del password, write  # see KeyringStore.set: keep it out of the raising frame's locals
         if failure is not None:
             raise failure
@@ -220,6 +221,6 @@ class EncryptedFileStore:
             self._cache[key] = None
             self._cache_stamp = self._stamp()
 
-        _, failure = self._attempt("delete", forget, account_key, kind, mailbox)
+        _, failure = self._attempt(SecretAccess("delete", account_key, kind, mailbox), forget)
         if failure is not None:
             raise failure

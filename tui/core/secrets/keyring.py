@@ -19,13 +19,19 @@ from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tui.core.secrets.base import SERVICE, SecretKind, check_password, password_words, secret_id
+from tui.core.secrets.base import (
+    SERVICE,
+    SecretAccess,
+    SecretKind,
+    check_password,
+    password_words,
+    secret_id,
+)
 from tui.core.secrets.errors import (
     KeyringUnavailableError,
     SecretStoreError,
     SecretStoreTimeoutError,
     UnsafeBackendError,
-    failed_to,
     safe_detail,
 )
 from tui.core.secrets.threads import CallTimedOut, call_in_thread
@@ -393,21 +399,16 @@ class KeyringStore:
 
     def _attempt(
         self,
-        action: str,
+        access: SecretAccess,
         call: Callable[[KeyringBackend], _T],
-        account_key: str,
-        kind: SecretKind,
-        mailbox: str,
         hidden: Iterable[str] = (),
     ) -> tuple[_T | None, SecretStoreError | None]:
         """Run call(backend); return its result, or the user-facing error to raise.
 
         The error is returned rather than raised so the caller raises it outside any except
         block: no chained backend exception (whose text might quote the secret) travels with it.
-        A backend's own words are shown without the secrets in `hidden` and without the
-        account key (they may quote the keyring username): the mailbox is named instead.
+        A backend's own words are shown without the secrets in `hidden` (`SecretAccess.failed`).
         """
-        what = password_words(kind, mailbox)
         try:
             return call_in_thread(lambda: call(self._resolved()), self._timeout), None
         except SecretStoreError as exc:
@@ -415,20 +416,22 @@ class KeyringStore:
         except CallTimedOut:
             failure: SecretStoreError = SecretStoreTimeoutError(
                 f"The {self.describe()} did not answer within {self._timeout:g} s while trying "
-                f"to {action} the {what}. It may be locked and waiting for an unlock prompt."
+                f"to {access.action} the {access.words}. It may be locked and waiting for an "
+                "unlock prompt."
             )
         except keyring.errors.NoKeyringError:
             failure = KeyringUnavailableError(NO_KEYRING_ADVICE)
         except keyring.errors.KeyringLocked:
             failure = SecretStoreError(LOCKED_ADVICE)
         except Exception as exc:
-            failure = failed_to(action, what, self.describe(), exc, [*hidden, account_key])
+            failure = access.failed(self.describe(), exc, hidden)
         return None, failure
 
     def get(self, account_key: str, kind: SecretKind, *, mailbox: str = "") -> str | None:
         key = secret_id(account_key, kind)
         password, failure = self._attempt(
-            "read", lambda b: b.get_password(SERVICE, key), account_key, kind, mailbox
+            SecretAccess("read", account_key, kind, mailbox),
+            lambda b: b.get_password(SERVICE, key),
         )
         if failure is not None:
             raise failure
@@ -438,7 +441,8 @@ class KeyringStore:
         check_password(password)
         key = secret_id(account_key, kind)
         store = partial(_keyring_set, key=key, password=password)
-        _, failure = self._attempt("store", store, account_key, kind, mailbox, [password])
+        access = SecretAccess("store", account_key, kind, mailbox)
+        _, failure = self._attempt(access, store, [password])
         # Textual prints crash tracebacks with locals (show_locals=True): the plaintext must not
         # be a local of the frame that raises.
         del password, store
@@ -453,6 +457,6 @@ class KeyringStore:
             with contextlib.suppress(keyring.errors.PasswordDeleteError):  # idempotent
                 backend.delete_password(SERVICE, key)
 
-        _, failure = self._attempt("delete", forget, account_key, kind, mailbox)
+        _, failure = self._attempt(SecretAccess("delete", account_key, kind, mailbox), forget)
         if failure is not None:
             raise failure
