@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from tui.core.secrets.errors import SecretStoreError, failed_to
 from tui.core.text import one_line
@@ -56,21 +56,16 @@ def password_words(kind: SecretKind, mailbox: str) -> str:
 class SecretAccess:
     """One read, store or delete of one password, as a store's failure words it."""
 
-    action: str
-    """"read", "store" or "delete"."""
+    action: Literal["read", "store", "delete"]
     account_key: str
     kind: SecretKind
     mailbox: str
 
-    @property
-    def words(self) -> str:
-        """ "incoming password of Work" (`password_words`)."""
-        return password_words(self.kind, self.mailbox)
-
     def failed(self, where: str, exc: Exception, hidden: Iterable[str] = ()) -> SecretStoreError:
         """The backend's failure in words, without the secrets in `hidden` and without the
         account key (a backend may quote the keyring username): the mailbox is named instead."""
-        return failed_to(self.action, self.words, where, exc, [*hidden, self.account_key])
+        what = password_words(self.kind, self.mailbox)
+        return failed_to(self.action, what, where, exc, [*hidden, self.account_key])
 
 
 @runtime_checkable

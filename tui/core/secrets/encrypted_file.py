@@ -156,10 +156,7 @@ class EncryptedFileStore:
             self._cache_stamp = stamp
 
     def _attempt(
-        self,
-        access: SecretAccess,
-        call: Callable[[Any], _T],
-        hidden: Iterable[str] = (),
+        self, access: SecretAccess, call: Callable[[Any], _T], hidden: Iterable[str] = ()
     ) -> tuple[_T | None, SecretStoreError | None]:
         """Like `KeyringStore._attempt`: returns the error so it is raised unchained."""
         try:

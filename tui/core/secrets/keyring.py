@@ -398,10 +398,7 @@ class KeyringStore:
         return f"KeyringStore(backend={name})"
 
     def _attempt(
-        self,
-        access: SecretAccess,
-        call: Callable[[KeyringBackend], _T],
-        hidden: Iterable[str] = (),
+        self, access: SecretAccess, call: Callable[[KeyringBackend], _T], hidden: Iterable[str] = ()
     ) -> tuple[_T | None, SecretStoreError | None]:
         """Run call(backend); return its result, or the user-facing error to raise.
 
@@ -416,8 +413,8 @@ class KeyringStore:
         except CallTimedOut:
             failure: SecretStoreError = SecretStoreTimeoutError(
                 f"The {self.describe()} did not answer within {self._timeout:g} s while trying "
-                f"to {access.action} the {access.words}. It may be locked and waiting for an "
-                "unlock prompt."
+                f"to {access.action} the {password_words(access.kind, access.mailbox)}. It may be "
+                "locked and waiting for an unlock prompt."
             )
         except keyring.errors.NoKeyringError:
             failure = KeyringUnavailableError(NO_KEYRING_ADVICE)
