@@ -86,38 +86,27 @@ def _cell(text: str, width: int, style: Style | str = "", *, right: bool = False
 # ------------------------------------------------------------------------------ the widget
 
 
+def _key(
+    keys: str, action: str, description: str, id: str, tooltip: str, *, show: bool = True
+) -> Binding:
+    """One of the list's keys; their ids share the `message-list-` prefix (`set_keymap`)."""
+    return Binding(keys, action, description, show=show, id=f"message-list-{id}", tooltip=tooltip)
+
+
 class MessageList(ScrollView, can_focus=True):
     """A cursor over the rows of a `RowSource`; the first line is the column header."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "up,k", "cursor_up", "Up", show=False, id="message-list-up",
-            tooltip="Highlight the newer message",
+        _key("up,k", "cursor_up", "Up", "up", "Highlight the newer message", show=False),
+        _key("down,j", "cursor_down", "Down", "down", "Highlight the older message", show=False),
+        _key("pageup,b", "page_up", "Page up", "page-up", "One screen up (also b)", show=False),
+        _key(
+            "pagedown,space", "page_down", "Page down", "page-down", "One screen down (also space)",
+            show=False,
         ),
-        Binding(
-            "down,j", "cursor_down", "Down", show=False, id="message-list-down",
-            tooltip="Highlight the older message",
-        ),
-        Binding(
-            "pageup,b", "page_up", "Page up", show=False, id="message-list-page-up",
-            tooltip="One screen up (also b)",
-        ),
-        Binding(
-            "pagedown,space", "page_down", "Page down", show=False, id="message-list-page-down",
-            tooltip="One screen down (also space)",
-        ),
-        Binding(
-            "home,g", "first", "Newest", id="message-list-first",
-            tooltip="Jump to the newest message (also g)",
-        ),
-        Binding(
-            "end,G", "last", "Oldest", id="message-list-last",
-            tooltip="Jump to the oldest message (also G)",
-        ),
-        Binding(
-            "enter", "open", "Read", id="message-list-open",
-            tooltip="Read the highlighted message",
-        ),
+        _key("home,g", "first", "Newest", "first", "Jump to the newest message (also g)"),
+        _key("end,G", "last", "Oldest", "last", "Jump to the oldest message (also G)"),
+        _key("enter", "open", "Read", "open", "Read the highlighted message"),
     ]  # fmt: skip
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
