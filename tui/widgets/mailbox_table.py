@@ -40,20 +40,17 @@ class MailboxState(StrEnum):
     NEVER = "never"
 
     @property
-    def symbol(self) -> str:
-        return {"ok": "✓", "error": "✗", "disabled": "⊘", "never": "·"}[self.value]
+    def look(self) -> tuple[str, str]:
+        """The State cell's words (a symbol, then the word) and their style."""
+        return _STATE_LOOKS[self]
 
-    @property
-    def label(self) -> str:
-        return {"ok": "ok", "error": "error", "disabled": "disabled", "never": "never fetched"}[
-            self.value
-        ]
 
-    @property
-    def style(self) -> str:
-        return {"ok": "green", "error": "bold red", "disabled": "yellow", "never": "dim"}[
-            self.value
-        ]
+_STATE_LOOKS = {
+    MailboxState.OK: ("✓ ok", "green"),
+    MailboxState.ERROR: ("✗ error", "bold red"),
+    MailboxState.DISABLED: ("⊘ disabled", "yellow"),
+    MailboxState.NEVER: ("· never fetched", "dim"),
+}
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,8 @@ def load_rows(store: AccountStore) -> list[MailboxRow]:
 def state_text(row: MailboxRow, *, with_reason: bool) -> Text:
     """ "✗ error: reason"; only the label is coloured, so a long reason stays readable."""
     text = Text(end="")
-    text.append(f"{row.state.symbol} {row.state.label}", style=row.state.style)
+    words, style = row.state.look
+    text.append(words, style=style)
     if with_reason and row.reason:
         text.append(f": {clean(row.reason)}")
     return text
