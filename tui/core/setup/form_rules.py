@@ -10,37 +10,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from tui.core.settings import AccountSettings
 from tui.core.setup.validation import (
+    DELETE_AFTER_DAYS,
     GMAIL_RECENT_PREFIX,
-    MAX_DELETE_AFTER_DAYS,
-    MAX_POLL_MINUTES,
-    MIN_DELETE_AFTER_DAYS,
-    MIN_POLL_MINUTES,
+    POLL_MINUTES,
     Problem,
-    parse_number,
     validate_account,
 )
 
 NumberParser = Callable[[str], tuple[int | None, str | None]]
 """Typed text → (number, None) or (None, message), like `validation.parse_port`."""
 
-parse_poll_minutes: NumberParser = partial(
-    parse_number,
-    what="Minutes between fetches",
-    minimum=MIN_POLL_MINUTES,
-    maximum=MAX_POLL_MINUTES,
-    example=5,
-)
-parse_delete_after_days: NumberParser = partial(
-    parse_number,
-    what="Days before deleting",
-    minimum=MIN_DELETE_AFTER_DAYS,
-    maximum=MAX_DELETE_AFTER_DAYS,
-    example=7,
-)
+parse_poll_minutes: NumberParser = POLL_MINUTES.parse
+parse_delete_after_days: NumberParser = DELETE_AFTER_DAYS.parse
 
 
 def signs_in(settings: AccountSettings) -> bool:

@@ -116,6 +116,29 @@ def parse_number(
     return number, None
 
 
+@dataclass(frozen=True)
+class NumberSetting:
+    """A whole-number setting's name and bounds: one place for the form's parsing and for
+    `validate_account`, so the two never disagree."""
+
+    what: str
+    minimum: int
+    maximum: int
+    example: int
+
+    def parse(self, value: str | int) -> tuple[int | None, str | None]:
+        """`parse_number` within this setting's bounds."""
+        return parse_number(
+            value, what=self.what, minimum=self.minimum, maximum=self.maximum, example=self.example
+        )
+
+
+POLL_MINUTES = NumberSetting("Minutes between fetches", MIN_POLL_MINUTES, MAX_POLL_MINUTES, 5)
+DELETE_AFTER_DAYS = NumberSetting(
+    "Days before deleting", MIN_DELETE_AFTER_DAYS, MAX_DELETE_AFTER_DAYS, 7
+)
+
+
 def parse_port(value: str | int) -> tuple[int | None, str | None]:
     """Turn a typed port into an int: `(995, None)`, or `(None, "Port must be ...")`."""
     return parse_number(value, what="Port", minimum=MIN_PORT, maximum=MAX_PORT, example=995)
@@ -304,12 +327,12 @@ def _is_int(value: object) -> bool:
 
 
 def _number_problem(
-    problems: list[Problem], field: str, value: int, *, what: str, minimum: int, maximum: int
+    problems: list[Problem], field: str, value: int, setting: NumberSetting
 ) -> None:
     if not _is_int(value):
-        problems.append(Problem(field, f"{what} must be a whole number."))
+        problems.append(Problem(field, f"{setting.what} must be a whole number."))
         return
-    message = parse_number(value, what=what, minimum=minimum, maximum=maximum)[1]
+    message = setting.parse(value)[1]
     if message is not None:
         problems.append(Problem(field, message))
 
@@ -347,12 +370,7 @@ def validate_account(
         add("delete_policy", GMAIL_RECENT_REQUIRES_LEAVE)
     if settings.delete_policy is DeletePolicy.AFTER_DAYS:
         _number_problem(
-            problems,
-            "delete_after_days",
-            settings.delete_after_days,
-            what="Days before deleting",
-            minimum=MIN_DELETE_AFTER_DAYS,
-            maximum=MAX_DELETE_AFTER_DAYS,
+            problems, "delete_after_days", settings.delete_after_days, DELETE_AFTER_DAYS
         )
 
     # With shared credentials the outgoing side may still be blank (it is set up after the
@@ -373,14 +391,7 @@ def validate_account(
             validate_username(settings.outgoing_username, what="outgoing username"),
         )
 
-    _number_problem(
-        problems,
-        "poll_minutes",
-        settings.poll_minutes,
-        what="Minutes between fetches",
-        minimum=MIN_POLL_MINUTES,
-        maximum=MAX_POLL_MINUTES,
-    )
+    _number_problem(problems, "poll_minutes", settings.poll_minutes, POLL_MINUTES)
     for field, what in (
         ("max_messages_per_fetch", "The number of messages per fetch"),
         ("max_message_bytes", "The largest message size"),
