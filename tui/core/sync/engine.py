@@ -235,11 +235,9 @@ def _run(
         client.login(account.username, password)
         state.phase = "listing"
         report(state)
-        count, _octets = client.stat()
-        size_listing = client.list_listing(count)
-        try:
-            uid_listing = client.uidl_listing(count)
-        except pop3.UidlUnsupported:
+        listings = client.listings()  # STAT, LIST, UIDL: one round trip when pipelined
+        count, size_listing, uid_listing = listings.count, listings.sizes, listings.uids
+        if uid_listing is None:
             sizes = {n: int(size) for n, size in size_listing.entries.items()}
             if DeletePolicy(account.delete_policy) is not DeletePolicy.AFTER_FETCH:
                 raise UidlRequired(

@@ -43,7 +43,7 @@ from tui.core.net.pop3.limits import (
     message_budget,
     skippable,
 )
-from tui.core.net.pop3.listing import Listing, check_listed, parse_listing
+from tui.core.net.pop3.listing import Listing, Listings, check_listed, parse_listing
 from tui.core.net.pop3.wire import BodyTooLong
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
@@ -244,6 +244,71 @@ class Pop3Client:
             raise unsupported from None
         self._uidl_supported = True
         return parse_listing(self._wire.read_multiline(budget), count, uidl=True)
+
+    def listings(self) -> Listings:
+        """STAT, LIST and UIDL, parsed strictly: what a sync needs before it can decide.
+
+        With PIPELINING (RFC 2449) the three commands go out in one write and the replies are
+        read in order, so the session costs one round trip instead of three; otherwise they
+        are sent in turn. `uids` is None when the server refuses UIDL (in step, as
+        `uidl_listing`'s UidlUnsupported). A -ERR to STAT or LIST while later replies are
+        still in flight breaks the session: nothing can be sent on it but `abort()`.
+        """
+        if not self.supports_pipelining:
+            count, octets = self.stat()
+            sizes = self.list_listing(count)
+            try:
+                uids: Listing | None = self.uidl_listing(count)
+            except UidlUnsupported:
+                uids = None
+            return Listings(count, octets, sizes, uids)
+        self._begin_command()
+        self._wire.send(b"STAT\r\nLIST\r\nUIDL\r\n", shown="STAT, LIST, UIDL (pipelined)")
+        in_flight = 2
+        try:
+            count, octets = self._read_stat()
+            in_flight = 1
+            sizes = self._read_listing("LIST", "the message list (LIST)", count, uidl=False)
+            self._listed = sizes.entries
+            in_flight = 0
+            uids = self._read_uidl(count)
+        except BaseException as error:
+            if in_flight:
+                # An error left replies unread: the stream is out of step from here on.
+                self._wire.mark_broken("pipelined LIST/UIDL replies left unread")
+                if isinstance(error, Pop3Error):
+                    error.in_sync = False
+            raise
+        return Listings(count, octets, sizes, uids)
+
+    def _read_stat(self) -> tuple[int, int]:
+        ok, text = self._wire.read_status()
+        if not ok:
+            raise self._error_for(text, "STAT")
+        parts = text.split()
+        try:
+            self._stat = int(parts[0]), int(parts[1])
+        except (IndexError, ValueError):
+            raise self._wire.desync(f"bad STAT reply {one_line(text, 60)!r}") from None
+        return self._stat
+
+    def _read_listing(self, verb: str, what: str, count: int, *, uidl: bool) -> Listing:
+        ok, text = self._wire.read_status()
+        if not ok:
+            raise self._error_for(text, verb)
+        budget = listing_budget(what, count, self.host)
+        return parse_listing(self._wire.read_multiline(budget), count, uidl=uidl)
+
+    def _read_uidl(self, count: int) -> Listing | None:
+        try:
+            uids = self._read_listing("UIDL", "the unique-id list (UIDL)", count, uidl=True)
+        except CommandRejected as err:
+            if type(err) is not CommandRejected:
+                raise
+            self._uidl_supported = False
+            return None
+        self._uidl_supported = True
+        return uids
 
     def top(self, number: int, lines: int = 0) -> bytes:
         """Headers (and `lines` body lines) of a message, un-dot-stuffed, CRLF kept."""

@@ -32,6 +32,19 @@ class Listing:
     """Lines that named no message in range at all (bad or out-of-range number)."""
 
 
+@dataclass
+class Listings:
+    """What a session learns before it decides anything: STAT, LIST and UIDL."""
+
+    count: int
+    """STAT's message count: the cap of both listings."""
+    octets: int
+    sizes: Listing
+    """LIST: message number → size."""
+    uids: Listing | None
+    """UIDL: message number → unique-id; None when the server refused UIDL."""
+
+
 _WELL_FORMED = {
     True: re.compile(rb"([0-9]{1,9}) ([\x21-\x7e]{1,70})"),
     False: re.compile(rb"([0-9]{1,9}) ([0-9]{1,18})"),
