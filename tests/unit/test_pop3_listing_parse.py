@@ -94,3 +94,43 @@ def test_a_large_listing_is_read_whole() -> None:
     listing = parse_listing(body, 5000, uidl=True)
     assert len(listing.entries) == 5000 and not listing.malformed and not listing.stray_lines
     assert listing.entries[4321] == "000010E100000007"
+
+
+def _in_order_lines(rng: random.Random, count: int) -> list[bytes]:
+    """A sane server's listing 1..count, with now and then one line spoiled: the whole-body
+    path must either take it exactly as the word rules do or hand it over to them."""
+    lines = [b"%d %s" % (n, rng.choice([b"abc", b"17", b"Z" * 70])) for n in range(1, count + 1)]
+    for _ in range(rng.randint(0, 2)):
+        index = rng.randrange(len(lines))
+        spoil = rng.choice(["swap", "repeat", "zero-pad", "hostile", "drop", "stray", "bare-lf"])
+        number = lines[index].split(b" ", 1)[0]
+        if spoil == "swap" and index + 1 < len(lines):
+            lines[index], lines[index + 1] = lines[index + 1], lines[index]
+        elif spoil == "repeat":
+            lines.insert(index, lines[index])
+        elif spoil == "zero-pad":
+            lines[index] = b"0" + lines[index]
+        elif spoil == "hostile":
+            lines[index] = number + b" " + rng.choice(HOSTILE_WORDS)
+        elif spoil == "drop":
+            del lines[index]
+        elif spoil == "stray":
+            lines.append(b"%d x" % (count + rng.randint(1, 3)))
+        else:
+            lines[index] += b"\nx 1"
+    return lines
+
+
+@pytest.mark.parametrize("uidl", [True, False], ids=["UIDL", "LIST"])
+@pytest.mark.parametrize("seed", range(60))
+def test_whole_listing_path_decides_as_the_word_rules(uidl: bool, seed: int) -> None:
+    rng = random.Random(seed)
+    lines = _in_order_lines(rng, rng.randint(1, 40))
+    body = b"\r\n".join(lines) + b"\r\n"
+    for count in (None, len(lines) - 1, len(lines), len(lines) + 3):
+        assert parse_listing(body, count, uidl=uidl) == _reference(body, count, uidl=uidl)
+
+
+def test_an_empty_listing_is_empty() -> None:
+    assert parse_listing(b"", 0, uidl=True) == Listing()
+    assert parse_listing(b"", None, uidl=False) == Listing()

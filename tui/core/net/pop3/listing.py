@@ -54,6 +54,31 @@ common case, 5,000 of them on every "nothing new" fetch of a 5,000-message mailb
 that does not match is judged word by word below, with the same outcome for a good line."""
 
 
+_ALL_WELL_FORMED = {
+    uidl: re.compile(b"(?:" + pattern.pattern + rb"\r\n)*+") for uidl, pattern in _WELL_FORMED.items()
+}
+"""A whole listing whose every line is well-formed, checked in one C call."""
+
+
+def _in_order(body: bytes, count: int | None, *, uidl: bool) -> dict[int, str] | None:
+    """The entries of a listing whose lines are all well-formed and numbered 1, 2, 3, ... up
+    to at most `count`: what every sane server sends, parsed without a Python-level loop.
+
+    None for anything else, which `parse_listing` then judges line by line. For such a body
+    the line-by-line parse gives exactly these entries (every line good, in range, no number
+    twice), so taking this path changes no outcome, only the time.
+    """
+    if _ALL_WELL_FORMED[uidl].fullmatch(body) is None:
+        return None
+    words = body.decode("ascii").split()
+    numbers = words[0::2]
+    if count is not None and len(numbers) > count:
+        return None
+    if numbers != list(map(str, range(1, len(numbers) + 1))):
+        return None  # out of order, repeated, or written with leading zeros: line by line
+    return dict(zip(range(1, len(numbers) + 1), words[1::2], strict=True))
+
+
 def _valid_uid(word: bytes) -> bool:
     return 1 <= len(word) <= UIDL_MAX and all(0x21 <= b <= 0x7E for b in word)
 
@@ -67,6 +92,9 @@ def parse_listing(body: bytes, count: int | None, *, uidl: bool) -> Listing:
 
     `count` is the STAT message count; None accepts any positive number (no STAT was asked).
     """
+    fast = _in_order(body, count, uidl=uidl)
+    if fast is not None:
+        return Listing(entries=fast)
     listing = Listing()
     valid = _valid_uid if uidl else _valid_size
     well_formed = _WELL_FORMED[uidl].fullmatch
