@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers.fake_pop3 import DEFAULT_CAPA, HANG, FakePop3Server, FakeSession
+from tests.servers.fake_pop3 import DEFAULT_CAPA, HANG, FakePop3Server, FakeSession, Handler
 from tui.core.net.pop3 import (
     Pop3Client,
     Pop3Timeout,
@@ -44,7 +44,7 @@ def logged_in(server: FakePop3Server, timeout: float = 5.0) -> Pop3Client:
     return client
 
 
-def reply(data: bytes) -> object:
+def reply(data: bytes) -> Handler:
     return lambda _session, _args: data
 
 
@@ -64,9 +64,7 @@ def test_pipelined_in_one_write_and_parsed(serve: type[FakePop3Server]) -> None:
 
 
 @pytest.mark.parametrize("capa", [None, [c for c in DEFAULT_CAPA if c != "PIPELINING"]])
-def test_lock_step_without_pipelining(
-    serve: type[FakePop3Server], capa: list[str] | None
-) -> None:
+def test_lock_step_without_pipelining(serve: type[FakePop3Server], capa: list[str] | None) -> None:
     server = serve(MESSAGES, capa=capa)
     with logged_in(server) as client:
         listings = client.listings()
@@ -74,8 +72,10 @@ def test_lock_step_without_pipelining(
         assert listings.uids is not None and len(listings.uids.entries) == 3
         client.quit()
     assert not any(b"STAT\r\nLIST" in chunk for chunk in server.last.chunks)
-    assert [b"STAT\r\n", b"LIST\r\n", b"UIDL\r\n"] == [
-        c for c in server.last.chunks if c in (b"STAT\r\n", b"LIST\r\n", b"UIDL\r\n")
+    assert [c for c in server.last.chunks if c in (b"STAT\r\n", b"LIST\r\n", b"UIDL\r\n")] == [
+        b"STAT\r\n",
+        b"LIST\r\n",
+        b"UIDL\r\n",
     ]
 
 

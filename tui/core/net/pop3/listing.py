@@ -55,7 +55,8 @@ that does not match is judged word by word below, with the same outcome for a go
 
 
 _ALL_WELL_FORMED = {
-    uidl: re.compile(b"(?:" + pattern.pattern + rb"\r\n)*+") for uidl, pattern in _WELL_FORMED.items()
+    uidl: re.compile(b"(?:" + pattern.pattern + rb"\r\n)*+")
+    for uidl, pattern in _WELL_FORMED.items()
 }
 """A whole listing whose every line is well-formed, checked in one C call."""
 
