@@ -1,13 +1,17 @@
-"""`poptui fetch` with nothing new, against fetchmail (and optionally an older poptui), quickly.
+"""`poptui fetch` with nothing new, against fetchmail, getmail6 and a poplib loop (and optionally
+an older poptui), quickly.
 
     .venv/bin/python bench/nothing_new.py                       # 5,000 messages, 9 rounds
     .venv/bin/python bench/nothing_new.py --baseline main       # also poptui as of `main`
+    .venv/bin/python bench/nothing_new.py --peers fetchmail     # fetchmail only (quicker)
     .venv/bin/python bench/nothing_new.py --profile out.prof    # + one cProfile'd run (plain)
+    .venv/bin/python bench/nothing_new.py --markdown bench/RESULTS_NOTHING_NEW.md
 
 Issue #11's target: nothing new at 5,000 messages takes at most 2x fetchmail. One Dovecot
 (tests/servers/dovecot.py) holds the corpus; every tool fetches it all once (untimed), then
 the "nothing new" runs go in interleaved rounds, the order rotated each round, so outside load
-hits all alike. Prints medians and ratios to fetchmail; the machine may be shared: trust ratios.
+hits all alike. Prints medians (wall and CPU time) and ratios to fetchmail; the machine may be
+shared: trust ratios, and CPU time more than wall time.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -43,6 +50,63 @@ class SourcePoptui(st.Poptui):
         return env
 
 
+class Results(fs.Results):
+    def runs_of(self, tool: str, mode: str) -> tuple[float, float]:
+        """Median wall and CPU seconds of a tool's "nothing new" runs."""
+        runs = self.runs.get(("again", tool, mode), [])
+        if not runs:
+            return float("nan"), float("nan")
+        return statistics.median(m.wall for m in runs), statistics.median(m.cpu for m in runs)
+
+
+def markdown(
+    args: argparse.Namespace,
+    tools: list[st.Tool],
+    modes: list[str],
+    results: Results,
+    started: float,
+    load: list[float],
+) -> str:
+    """The results as bench/RESULTS_NOTHING_NEW.md: what ran, where, and the figures."""
+    when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    info = fs.versions(st.ROOT)
+    lines = [
+        '# "Nothing new": poptui against fetchmail, getmail6 and a poplib loop',
+        "",
+        "Written by `bench/nothing_new.py` (its docstring says how). The machine has 2 cores and "
+        "was shared with other work while this ran: read the ratios (taken in the same "
+        "interleaved rounds), and CPU time (user + system, children included) more than wall "
+        "time.",
+        "",
+        f"Run {when}, {(time.time() - started) / 60:.1f} min: `bench/nothing_new.py "
+        f"--messages {args.messages} --rounds {args.rounds}`",
+        "",
+        f"- Machine: {info['machine']}; load average (1 min) at the start, before the rounds, "
+        f"after them: {', '.join(f'{x:.1f}' for x in load)}",
+        f"- Versions: poptui {info['poptui']}, Python {info['Python']}, fetchmail "
+        f"{info['fetchmail']}, getmail6 {info['getmail6']}, Dovecot {info['Dovecot']}",
+        f"- Corpus: {args.messages:,} messages (bench/corpus.py) in a private Dovecot on "
+        "127.0.0.1, each tool's store left by its own full fetch; TLS with a self-signed "
+        "certificate that every tool verifies or pins.",
+        f"- Method: median of {args.rounds} interleaved rounds, the order rotated each round; "
+        "wall time from spawn to exit.",
+        "",
+        "| tool | " + " | ".join(f"{m} ms | {m} vs fetchmail | {m} CPU ms" for m in modes) + " |",
+        "|---|" + "---|---|---|" * len(modes),
+    ]
+    for tool in tools:
+        cells = []
+        for mode in modes:
+            base_wall, _ = results.runs_of(tools[0].name, mode)
+            wall, cpu = results.runs_of(tool.name, mode)
+            cells += [f"{wall * 1000:.0f}", f"{wall / base_wall:.2f}x", f"{cpu * 1000:.0f}"]
+        lines.append(f"| {tool.name} | " + " | ".join(cells) + " |")
+    if results.failures:
+        lines += ["", "Failed runs (not in the medians):", ""]
+        lines += [f"- {failure}" for failure in results.failures]
+    return "\n".join(lines) + "\n"
+
+
 def export_tree(ref: str, into: Path) -> Path:
     """tui/ as of git `ref`, unpacked under `into`."""
     into.mkdir(parents=True)
@@ -60,13 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="plain,tls")
     parser.add_argument("--baseline", help="a git ref: also time poptui as of that commit")
     parser.add_argument("--profile", type=Path, help="write a cProfile of one plain run here")
+    parser.add_argument(
+        "--peers", default="fetchmail,getmail,poplib", help="besides fetchmail: getmail, poplib"
+    )
+    parser.add_argument("--markdown", type=Path, help="also write the results here (Markdown)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("run as root: Dovecot switches users")
+    started, load = time.time(), [os.getloadavg()[0]]
     scratch = Path(tempfile.mkdtemp(prefix="poptui-nothing-new-"))
     scratch.chmod(0o755)
     st.snapshot(scratch)
-    results = fs.Results()
+    results = Results()
     try:
         with DovecotServer() as dovecot:
             wire = fs.fill_maildir(dovecot, fs.USER, args.messages, corpus.CorpusSpec())
@@ -74,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             modes = [m for m in args.modes.split(",") if m]
             targets = [fs.dovecot_target(dovecot, fs.USER, m, args.messages, wire) for m in modes]
             tools: list[st.Tool] = [st.Fetchmail("bsmtp"), st.Poptui(scratch)]
+            peers = set(args.peers.split(","))
+            if "getmail" in peers:
+                tools.append(st.Getmail())
+            if "poplib" in peers:
+                tools.append(st.PoplibLoop())
             if args.baseline:
                 old = export_tree(args.baseline, scratch / "baseline")
                 tools.append(SourcePoptui(scratch, f"poptui@{args.baseline}", old))
@@ -83,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                     stores[tool.name, target.mode] = fs.run_one(
                         tool, target, scratch, results, "full"
                     )
+            load.append(os.getloadavg()[0])
             for round_ in range(args.rounds):
                 for target in targets:
                     for tool in fs.rotated(tools, round_):
@@ -94,18 +169,26 @@ def main(argv: list[str] | None = None) -> int:
                             "again",
                             again_in=stores[tool.name, target.mode],
                         )
+            load.append(os.getloadavg()[0])
             if args.profile:
                 profile(tools[1], targets[0], stores[tools[1].name, targets[0].mode], args)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for failure in results.failures:
         print("FAILED:", failure)
+    modes = [m for m in args.modes.split(",") if m]
     print(f"\nnothing new, {args.messages:,} messages, median of {args.rounds} rounds")
-    for mode in [m for m in args.modes.split(",") if m]:
-        base = results.wall("again", tools[0].name, mode)
+    for mode in modes:
+        base = results.runs_of(tools[0].name, mode)
         for tool in tools:
-            wall = results.wall("again", tool.name, mode)
-            print(f"  {mode:5} {tool.name:24} {wall * 1000:7.1f} ms  {wall / base:5.2f}x fetchmail")
+            wall, cpu = results.runs_of(tool.name, mode)
+            print(
+                f"  {mode:5} {tool.name:24} {wall * 1000:7.1f} ms  {wall / base[0]:5.2f}x fetchmail"
+                f"   cpu {cpu * 1000:4.0f} ms"
+            )
+    if args.markdown:
+        args.markdown.write_text(markdown(args, tools, modes, results, started, load))
+        print(f"written: {args.markdown}")
     return 1 if results.failures else 0
 
 
