@@ -88,11 +88,11 @@ def normalize_fingerprint(text: str) -> str:
     return cleaned
 
 
-
 def pin_from_setting(text: str) -> str:
     """The pin an account's setting asks for: "" (verify as usual) when the setting is blank,
     else the fingerprint from `normalize_fingerprint` (which refuses a typo)."""
     return normalize_fingerprint(text) if text.strip() else ""
+
 
 PIN_MISMATCH_REASON = "the certificate does not match the one you trusted (it has changed)"
 
@@ -212,7 +212,33 @@ def verifying_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLC
 
     if ca_file is not None:
         return ssl.create_default_context(cafile=os.fspath(ca_file))
+    capath = _hashed_ca_dir()
+    if capath is not None:
+        return ssl.create_default_context(capath=capath)
     return ssl.create_default_context()
+
+
+def _hashed_ca_dir() -> str | None:
+    """The system's hashed CA directory (`c_rehash` links), when that is the whole store.
+
+    OpenSSL looks a certificate up there by its issuer's hash, one file when needed, instead
+    of parsing the whole bundle (about 140 certificates: 25 ms and more) on every connection.
+    Debian, Ubuntu, Alpine and Arch keep the directory and the bundle in step; where there is
+    no such directory, or SSL_CERT_FILE names a bundle, the default store is loaded as usual.
+    Trust can only shrink by this, never grow: the directory is part of the default store.
+    """
+    import ssl
+
+    if os.environ.get("SSL_CERT_FILE"):
+        return None
+    paths = ssl.get_default_verify_paths()
+    capath = os.environ.get(paths.openssl_capath_env) or paths.openssl_capath
+    try:
+        with os.scandir(capath) as entries:
+            hashed = any(entry.name.endswith(".0") for entry in entries)
+    except OSError:
+        return None
+    return capath if hashed else None
 
 
 def non_verifying_context() -> ssl.SSLContext:
