@@ -1,5 +1,5 @@
-"""STAT, LIST and UIDL in one write (RFC 2449 PIPELINING), and what a hostile server can do
-to the pipelined replies: answer out of order, short, with garbage, or refuse one of them."""
+"""STAT, then LIST and UIDL in one write (RFC 2449 PIPELINING), and what a hostile server can
+do to the pipelined replies: answer out of order, short, with garbage, or refuse one of them."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers.fake_pop3 import DEFAULT_CAPA, HANG, FakePop3Server, FakeSession, Handler
+from tests.servers.fake_pop3 import DEFAULT_CAPA, HANG, FakePop3Server, Handler
 from tui.core.net.pop3 import (
     Pop3Client,
     Pop3Timeout,
     ProtocolError,
     ServerTemporaryError,
 )
-from tui.core.net.pop3.errors import ReplyTooLarge, UnlistedMessage
+from tui.core.net.pop3.errors import ReplyTooLarge, TooManyMessages, UnlistedMessage
+from tui.core.net.pop3.limits import MAX_LISTING_ENTRIES
 from tui.core.settings import Security
 
 PASSWORD = "s3cret-Pa55"
-PIPELINED = b"STAT\r\nLIST\r\nUIDL\r\n"
+PIPELINED = b"LIST\r\nUIDL\r\n"
 MESSAGES = [f"Subject: {n}\r\n\r\nbody {n}\r\n".encode() for n in (1, 2, 3)]
 
 
@@ -59,7 +60,7 @@ def test_pipelined_in_one_write_and_parsed(serve: type[FakePop3Server]) -> None:
         # The session is in step: a RETR of a listed message works, then QUIT.
         assert list(client.retrieve([2])) == [(2, MESSAGES[1])]
         client.quit()
-    assert PIPELINED in server.last.chunks  # the three commands arrived in one write
+    assert PIPELINED in server.last.chunks  # LIST and UIDL arrived in one write
     assert server.last.verbs[-5:] == ["STAT", "LIST", "UIDL", "RETR", "QUIT"]
 
 
@@ -71,7 +72,7 @@ def test_lock_step_without_pipelining(serve: type[FakePop3Server], capa: list[st
         assert listings.count == 3 and len(listings.sizes.entries) == 3
         assert listings.uids is not None and len(listings.uids.entries) == 3
         client.quit()
-    assert not any(b"STAT\r\nLIST" in chunk for chunk in server.last.chunks)
+    assert not any(b"LIST\r\nUIDL" in chunk for chunk in server.last.chunks)
     assert [c for c in server.last.chunks if c in (b"STAT\r\n", b"LIST\r\n", b"UIDL\r\n")] == [
         b"STAT\r\n",
         b"LIST\r\n",
@@ -98,11 +99,10 @@ def test_uidl_refused_leaves_the_session_in_step(
     assert server.committed_deletions == [1]
 
 
-@pytest.mark.parametrize("verb", ["STAT", "LIST"])
-def test_refusal_with_replies_in_flight_breaks_the_session(
-    serve: type[FakePop3Server], verb: str
+def test_list_refused_with_uidl_in_flight_breaks_the_session(
+    serve: type[FakePop3Server],
 ) -> None:
-    server = serve(MESSAGES, handlers={verb: reply(b"-ERR [SYS/TEMP] try later\r\n")})
+    server = serve(MESSAGES, handlers={"LIST": reply(b"-ERR [SYS/TEMP] try later\r\n")})
     with logged_in(server) as client:
         with pytest.raises(ServerTemporaryError) as caught:
             client.listings()
@@ -113,6 +113,26 @@ def test_refusal_with_replies_in_flight_breaks_the_session(
         with pytest.raises(ProtocolError):
             client.quit()
     assert "DELE" not in server.last.verbs and "QUIT" not in server.last.verbs
+
+
+def test_stat_refused_asks_for_no_listing(serve: type[FakePop3Server]) -> None:
+    server = serve(MESSAGES, handlers={"STAT": reply(b"-ERR [SYS/TEMP] try later\r\n")})
+    with logged_in(server) as client:
+        with pytest.raises(ServerTemporaryError) as caught:
+            client.listings()
+        assert caught.value.in_sync and client.usable  # nothing was in flight
+        client.quit()
+    assert "LIST" not in server.last.verbs and "UIDL" not in server.last.verbs
+
+
+def test_a_count_past_the_cap_asks_for_no_listing(serve: type[FakePop3Server]) -> None:
+    count = MAX_LISTING_ENTRIES + 1
+    server = serve(MESSAGES, handlers={"STAT": reply(b"+OK %d 999999\r\n" % count)})
+    with logged_in(server) as client:
+        with pytest.raises(TooManyMessages):
+            client.listings()
+        client.quit()
+    assert "LIST" not in server.last.verbs and "UIDL" not in server.last.verbs
 
 
 def test_out_of_order_replies_make_no_message_usable(serve: type[FakePop3Server]) -> None:
@@ -173,12 +193,8 @@ def test_more_listing_lines_than_stat_announced_is_refused(serve: type[FakePop3S
 
 
 def test_server_that_drops_pipelined_commands_times_out(serve: type[FakePop3Server]) -> None:
-    """Announces PIPELINING but answers only STAT and then waits: a timeout, never a guess."""
-
-    def stat_then_hang(session: FakeSession, _args: list[str]) -> object:
-        return HANG if session.verbs.count("LIST") else b"+OK 3 90\r\n"
-
-    server = serve(MESSAGES, handlers={"LIST": stat_then_hang})
+    """Announces PIPELINING but answers only LIST and then waits: a timeout, never a guess."""
+    server = serve(MESSAGES, handlers={"UIDL": lambda _session, _args: HANG})
     with logged_in(server, timeout=1.0) as client:
         with pytest.raises(Pop3Timeout):
             client.listings()

@@ -235,7 +235,7 @@ def _run(
         client.login(account.username, password)
         state.phase = "listing"
         report(state)
-        listings = client.listings()  # STAT, LIST, UIDL: one round trip when pipelined
+        listings = client.listings()  # STAT, then LIST and UIDL in one write when pipelined
         count, size_listing, uid_listing = listings.count, listings.sizes, listings.uids
         if uid_listing is None:
             sizes = {n: int(size) for n, size in size_listing.entries.items()}

@@ -248,67 +248,50 @@ class Pop3Client:
     def listings(self) -> Listings:
         """STAT, LIST and UIDL, parsed strictly: what a sync needs before it can decide.
 
-        With PIPELINING (RFC 2449) the three commands go out in one write and the replies are
-        read in order, so the session costs one round trip instead of three; otherwise they
+        STAT goes alone, so a count past the listing cap is refused before any listing is
+        asked for. Then, with PIPELINING (RFC 2449), LIST and UIDL go out in one write and
+        their replies are read in order: two round trips instead of three. Without it they
         are sent in turn. `uids` is None when the server refuses UIDL (in step, as
-        `uidl_listing`'s UidlUnsupported). A -ERR to STAT or LIST while later replies are
-        still in flight breaks the session: nothing can be sent on it but `abort()`.
+        `uidl_listing`'s UidlUnsupported). A -ERR to LIST while UIDL's reply is still in
+        flight, or a LIST reply that cannot be read, breaks the session: nothing can be sent
+        on it but `abort()`.
         """
+        count, octets = self.stat()
         if not self.supports_pipelining:
-            count, octets = self.stat()
             sizes = self.list_listing(count)
             try:
                 uids: Listing | None = self.uidl_listing(count)
             except UidlUnsupported:
                 uids = None
             return Listings(count, octets, sizes, uids)
+        list_budget = listing_budget("the message list (LIST)", count, self.host)
+        uidl_budget = listing_budget("the unique-id list (UIDL)", count, self.host)
         self._begin_command()
-        self._wire.send(b"STAT\r\nLIST\r\nUIDL\r\n", shown="STAT, LIST, UIDL (pipelined)")
-        in_flight = 2
+        self._wire.send(b"LIST\r\nUIDL\r\n", shown="LIST, UIDL (pipelined)")
         try:
-            count, octets = self._read_stat()
-            in_flight = 1
-            sizes = self._read_listing("LIST", "the message list (LIST)", count, uidl=False)
-            self._listed = sizes.entries
-            in_flight = 0
-            uids = self._read_uidl(count)
+            sizes = self._read_listing("LIST", list_budget, count, uidl=False)
         except BaseException as error:
-            if in_flight:
-                # An error left replies unread: the stream is out of step from here on.
-                self._wire.mark_broken("pipelined LIST/UIDL replies left unread")
-                if isinstance(error, Pop3Error):
-                    error.in_sync = False
+            # UIDL's reply is still unread: the stream is out of step from here on.
+            self._wire.mark_broken("pipelined UIDL reply left unread")
+            if isinstance(error, Pop3Error):
+                error.in_sync = False
             raise
-        return Listings(count, octets, sizes, uids)
-
-    def _read_stat(self) -> tuple[int, int]:
-        ok, text = self._wire.read_status()
-        if not ok:
-            raise self._error_for(text, "STAT")
-        parts = text.split()
+        self._listed = sizes.entries
         try:
-            self._stat = int(parts[0]), int(parts[1])
-        except (IndexError, ValueError):
-            raise self._wire.desync(f"bad STAT reply {one_line(text, 60)!r}") from None
-        return self._stat
-
-    def _read_listing(self, verb: str, what: str, count: int, *, uidl: bool) -> Listing:
-        ok, text = self._wire.read_status()
-        if not ok:
-            raise self._error_for(text, verb)
-        budget = listing_budget(what, count, self.host)
-        return parse_listing(self._wire.read_multiline(budget), count, uidl=uidl)
-
-    def _read_uidl(self, count: int) -> Listing | None:
-        try:
-            uids = self._read_listing("UIDL", "the unique-id list (UIDL)", count, uidl=True)
+            uids = self._read_listing("UIDL", uidl_budget, count, uidl=True)
         except CommandRejected as err:
             if type(err) is not CommandRejected:
                 raise
             self._uidl_supported = False
-            return None
+            return Listings(count, octets, sizes, None)
         self._uidl_supported = True
-        return uids
+        return Listings(count, octets, sizes, uids)
+
+    def _read_listing(self, verb: str, budget: Budget, count: int, *, uidl: bool) -> Listing:
+        ok, text = self._wire.read_status()
+        if not ok:
+            raise self._error_for(text, verb)
+        return parse_listing(self._wire.read_multiline(budget), count, uidl=uidl)
 
     def top(self, number: int, lines: int = 0) -> bytes:
         """Headers (and `lines` body lines) of a message, un-dot-stuffed, CRLF kept."""
