@@ -3,8 +3,9 @@
 `poptui --version` and a "nothing new" `poptui fetch` (run from cron every few minutes) are
 run for real, each in a fresh interpreter, and the modules loaded by the time it exits are
 checked: no Textual or Rich, no email package, no keyring when passwords come from a command,
-no psycopg2 on SQLite, no `ssl` (nor its certificate store) on a plain connection, and for
-`--version` not even the database layer. bench/fetch_speed.py measures the time itself.
+no psycopg2 on SQLite, no `ssl` (nor its certificate store) and no `idna` codec on a plain
+connection, and for `--version` not even the database layer. bench/fetch_speed.py and
+bench/nothing_new.py measure the time itself.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ NOT_WHEN_NOTHING_NEW = (
     "tui.core.setup",
     "tui.core.sharing.postgres_rls",
 )
-NOT_ON_PLAIN = ("ssl", "_ssl", "tui.core.net.smtp", "smtplib")
+NOT_ON_PLAIN = ("ssl", "_ssl", "tui.core.net.smtp", "smtplib", "encodings.idna", "stringprep")
 NOT_FOR_VERSION = (
     "peewee",
     "sqlite3",

@@ -123,8 +123,17 @@ def _read_certificate(
 def _open(
     host: str, port: int, security: Security, timeout: float, policy: _TlsPolicy | None
 ) -> OpenedSession:
+    # An ASCII name goes to the resolver as bytes: as a str, socket would encode it with the
+    # `idna` codec, importing encodings.idna and unicodedata on every plain "nothing new" run
+    # (TLS needs them anyway for the SNI name). The bytes are the same; a malformed name
+    # (an empty or over-long label) is then a resolver error worded below, not a UnicodeError.
+    address = host.encode("ascii") if host.isascii() else host
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((address, port), timeout=timeout)  # type: ignore[arg-type]
+    except UnicodeError:  # a non-ASCII name that is no valid international domain name
+        raise ConnectFailed(
+            f"Could not connect to {host}:{port}: the server name is not a valid host name"
+        ) from None
     except OSError as exc:
         raise ConnectFailed(
             f"Could not connect to {host}:{port}: {describe_connect_error(exc, timeout)}"
