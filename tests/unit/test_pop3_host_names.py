@@ -19,6 +19,8 @@ def test_an_invalid_international_name_is_a_worded_failure(host: str) -> None:
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", " 127.0.0.1 "])
 def test_ascii_names_connect(host: str) -> None:
-    with FakePop3Server([]) as server:
-        with Pop3Client.connect(host, server.port, Security.NONE, timeout=5) as client:
-            assert client.usable and client.host == host.strip()
+    with (
+        FakePop3Server([]) as server,
+        Pop3Client.connect(host, server.port, Security.NONE, timeout=5) as client,
+    ):
+        assert client.usable and client.host == host.strip()
