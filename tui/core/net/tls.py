@@ -88,11 +88,11 @@ def normalize_fingerprint(text: str) -> str:
     return cleaned
 
 
+
 def pin_from_setting(text: str) -> str:
     """The pin an account's setting asks for: "" (verify as usual) when the setting is blank,
     else the fingerprint from `normalize_fingerprint` (which refuses a typo)."""
     return normalize_fingerprint(text) if text.strip() else ""
-
 
 PIN_MISMATCH_REASON = "the certificate does not match the one you trusted (it has changed)"
 
