@@ -1,4 +1,8 @@
-"""poptui into a team PostgreSQL database, for bench/fetch_speed.py.
+"""poptui into a team PostgreSQL database: a contender of bench/fetch_speed.py, and on its own
+SQLite against PostgreSQL at several mailbox sizes (issue #11: PostgreSQL at most 1.3x SQLite).
+
+    .venv/bin/python bench/postgres_poptui.py                  # 1,000 and 5,000 messages, 3 rounds
+    .venv/bin/python bench/postgres_poptui.py --messages 1000 --repeat 1 --no-write   # a smoke run
 
 A private PostgreSQL (tests/servers/postgres.py); before each run (untimed) a fresh database
 is prepared as a team would: `poptui admin setup-postgres` as the superuser (row-level
@@ -7,15 +11,20 @@ security on), then the benchmark's login adds the account, as in the SQLite runs
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
+import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-import speed_tools as st
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
-from tests.servers.postgres import PostgresServer
+import speed_tools as st  # noqa: E402
+
+from tests.servers.postgres import PostgresServer  # noqa: E402
 
 LOGIN = "bench_login"
 
@@ -69,3 +78,122 @@ class PostgresPoptui(st.Poptui):
         )
         count, size = out.split("|")
         return int(count), int(size)
+
+
+# ------------------------------------------------------------ standalone: SQLite vs PostgreSQL
+
+
+def _parse_args(argv: list[str] | None) -> Any:
+    import argparse
+
+    import corpus
+
+    parser = argparse.ArgumentParser(description="poptui into PostgreSQL against SQLite")
+    parser.add_argument("--messages", default="1000,5000", help="mailbox sizes, comma separated")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (medians)")
+    parser.add_argument("--seed", type=int, default=corpus.CorpusSpec.seed)
+    parser.add_argument("--source", type=Path, default=st.ROOT, help="a checkout to measure")
+    parser.add_argument("--out", type=Path, default=st.BENCH / "RESULTS_POSTGRES.md")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    args.sizes = [int(n) for n in args.messages.split(",") if n]
+    return args
+
+
+def _ratios(results: Any, sqlite: str, postgres: str, size: str) -> list[float]:
+    """PostgreSQL / SQLite of each round (the two runs of a round are neighbours in time)."""
+    pg = results.runs.get(("postgres", postgres, size), [])
+    lite = results.runs.get(("postgres", sqlite, size), [])
+    return [p.wall / s.wall for p, s in zip(pg, lite, strict=False)]
+
+
+def _report(results: Any, args: Any, sqlite: str, postgres: str, loads: list[float]) -> str:
+    import statistics
+
+    lines = [
+        "| messages | SQLite wall s | PostgreSQL wall s | ratio of medians | per-round ratios "
+        "| CPU s SQLite / PostgreSQL (poptui only) | peak RSS MB SQLite / PostgreSQL |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size in map(str, args.sizes):
+        lite = results.wall("postgres", sqlite, size)
+        pg = results.wall("postgres", postgres, size)
+        cpu = [
+            statistics.median(m.cpu for m in results.runs.get(("postgres", tool, size), []))
+            if results.runs.get(("postgres", tool, size))
+            else float("nan")
+            for tool in (sqlite, postgres)
+        ]
+        rounds = ", ".join(f"{r:.2f}" for r in _ratios(results, sqlite, postgres, size))
+        lines.append(
+            f"| {int(size):,} | {lite:.2f} | {pg:.2f} | **{pg / lite:.2f}x** | {rounds} "
+            f"| {cpu[0]:.2f} / {cpu[1]:.2f} "
+            f"| {results.rss('postgres', sqlite, size):.1f} / "
+            f"{results.rss('postgres', postgres, size):.1f} |"
+        )
+    lines += [
+        "",
+        f"Medians of {args.repeat} interleaved rounds (SQLite, PostgreSQL, then the other way "
+        "round), each run a full `poptui fetch` (plain POP3, local Dovecot, the bench/corpus.py "
+        "mail) into an empty store; PostgreSQL is a fresh team database made by "
+        "`poptui admin setup-postgres`, fetched into as a member role (row-level security in "
+        f"force). Load average during the run: {', '.join(f'{x:.1f}' for x in loads)} on "
+        f"{os.cpu_count()} CPUs shared with other work, so the wall times are noisy; the "
+        "ratios from the same rounds are the figures to compare.",
+    ]
+    if results.failures:
+        lines += ["", "Failed runs (not in the medians):", *[f"- {f}" for f in results.failures]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Interleaved rounds of a full fetch into SQLite and into PostgreSQL; medians and ratios."""
+    import shutil
+    import tempfile
+
+    import fetch_speed as fs
+
+    from tests.servers.dovecot import DovecotServer
+
+    args = _parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: Dovecot switches users")
+    scratch = Path(tempfile.mkdtemp(prefix="poptui-pg-"))
+    scratch.chmod(0o755)
+    st.snapshot(scratch, args.source)
+    commit = subprocess.run(
+        ["git", "-C", str(args.source), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    results = fs.Results()
+    loads = [os.getloadavg()[0]]
+    sqlite = st.Poptui(scratch, "poptui into SQLite")
+    try:
+        with DovecotServer() as dovecot, PostgresPoptui(scratch) as postgres:
+            for size in args.sizes:
+                user = f"pg{size}"
+                print(f"corpus: {size} messages into Dovecot", flush=True)
+                wire = fs.fill_maildir(dovecot, user, size, fs.corpus.CorpusSpec(seed=args.seed))
+                fs.warm_up(dovecot.host, dovecot.plain_port, user, fs.PASSWORD, full=True)
+                target = fs.dovecot_target(dovecot, user, "plain", size, wire, str(size))
+                pairs: list[tuple[st.Tool, st.Target]] = [(sqlite, target), (postgres, target)]
+                fs.paired_rounds("postgres", pairs, args.repeat, scratch, results)
+                loads.append(os.getloadavg()[0])
+                shutil.rmtree(dovecot.maildir(user), ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report = _report(results, args, sqlite.name, postgres.name, loads)
+    print("\n" + report)
+    if not args.no_write:
+        header = (
+            "# poptui into PostgreSQL against SQLite (issue #11 item 5)\n\n"
+            f"`bench/postgres_poptui.py`, poptui at {commit or 'this checkout'}.\n\n"
+        )
+        args.out.write_text(header + report)
+        print(f"written: {args.out}")
+    return 1 if results.failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,7 +23,6 @@ from tests.integration.fetch_helpers import make_message
 from tests.integration.test_fetch_kill import message_ids_on_server, message_ids_stored
 from tests.servers.dovecot import DovecotServer
 from tests.servers.postgres import PostgresServer
-from tui.core.storage.insert import PAGE_BYTES
 
 POPTUI = [sys.executable, "-m", "tui"]
 KILLER = """
@@ -122,8 +121,8 @@ def test_sigkill_inside_the_pipeline_loses_and_duplicates_nothing(
 def test_a_team_member_fetches_into_postgres_byte_for_byte_and_privately(
     dovecot: DovecotServer, pop_user: PopUser, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    """Small messages in multi-row INSERTs, a large one in chunks: the same bytes arrive, as a
-    member under row-level security, and another member sees none of them."""
+    """Small messages and a large one, as binary parameters: the same bytes arrive, as a member
+    under row-level security, and another member sees none of them."""
     import uuid
 
     from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
@@ -137,7 +136,7 @@ def test_a_team_member_fetches_into_postgres_byte_for_byte_and_privately(
     for role in members.values():
         set_role_password(superuser, role, "pw-" + role)
     large = make_message(0, body=b"".join(b"%07d large body line\r\n" % i for i in range(120_000)))
-    assert len(large) > 2 * PAGE_BYTES
+    assert len(large) > 2 * 1024 * 1024
     messages = [large] + [make_message(i, body=b"small\r\n.dot\r\n" * i) for i in range(1, 60)]
     dovecot.deliver_many(pop_user.name, messages)
     env = dict(

@@ -115,6 +115,16 @@ def _sqlite(path: str) -> SqliteDatabase:
     )
 
 
+def _postgres(name: str, options: dict[str, Any]) -> PostgresqlDatabase:
+    """psycopg 3 under peewee. Its cursors bind on the client, as psycopg2's did, so every query
+    and statement of the model layer keeps its meaning (parameters in utility statements such as
+    ALTER ROLE … PASSWORD included); the fetch's hot path opens a server-binding cursor on the
+    same connection for binary parameters (`storage.postgres_insert`)."""
+    from psycopg import ClientCursor
+
+    return PostgresqlDatabase(name, prefer_psycopg3=True, cursor_factory=ClientCursor, **options)
+
+
 def make_database(url: str) -> Database:
     """Build (but do not open) the peewee database for a URL; raises DatabaseError on a bad URL."""
     parts = urlparse(url)
@@ -140,7 +150,7 @@ def make_database(url: str) -> Database:
         for item in filter(None, parts.query.split("&")):
             key, _, value = item.partition("=")
             options[key] = value
-        return PostgresqlDatabase(name, **options)
+        return _postgres(name, options)
     raise BadDatabaseUrl(f"Unsupported database URL {describe_url(url)!r}")
 
 

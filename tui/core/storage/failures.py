@@ -122,6 +122,8 @@ _PG_CODES: dict[str, tuple[type[DatabaseError], str]] = {
 _PG_LOST = (
     "server closed the connection",
     "connection already closed",
+    "the connection is closed",
+    "the connection is lost",
     "terminating connection",
     "connection to server",
     "could not connect",
@@ -149,7 +151,8 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def _is_driver_error(error: BaseException) -> bool:
     module = type(error).__module__
-    return isinstance(error, sqlite3.Error) or module.split(".")[0] in {"peewee", "psycopg2"}
+    drivers = {"peewee", "psycopg2", "psycopg"}
+    return isinstance(error, sqlite3.Error) or module.split(".")[0] in drivers
 
 
 def _first_line(error: BaseException) -> str:
@@ -211,7 +214,7 @@ def _explain(error: BaseException, url: str | None) -> DatabaseError | None:
         ):
             kind, text = _SQLITE_KINDS[code & 0xFF]
             return kind(f"{text}{where}: {_first_line(item)}")
-        pgcode = getattr(item, "pgcode", None)
+        pgcode = getattr(item, "pgcode", None) or getattr(item, "sqlstate", None)  # psycopg2, 3
         if isinstance(pgcode, str) and pgcode in _PG_CODES:
             kind, text = _PG_CODES[pgcode]
             return kind(f"{text}{where}: {_first_line(item)}")

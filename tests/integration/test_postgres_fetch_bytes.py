@@ -1,0 +1,168 @@
+"""The PostgreSQL hot path (binary parameters, `storage.postgres_insert`): what a team member's
+fetch stores is, byte for byte, what the POP3 server served, for 8-bit text, binary-ish
+attachments, dot-stuffed lines and messages of several megabytes up to the size ceiling, with
+row-level security in force (another member sees none of it) and within the memory bound."""
+
+from __future__ import annotations
+
+import os
+import poplib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PopUser
+from tests.integration.fetch_helpers import make_message
+from tests.integration.test_hostile_memory import RSS_LIMIT_KB
+from tests.integration.test_hostile_memory import run as run_measured
+from tests.servers.dovecot import DovecotServer
+from tests.servers.postgres import PostgresServer
+from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
+
+
+@dataclass(frozen=True)
+class Team:
+    superuser: str
+    ann: str
+    eve: str
+
+
+@pytest.fixture
+def team(postgres_server: PostgresServer) -> Iterator[Team]:
+    """A fresh team database (`admin setup-postgres`'s work) with two members."""
+    from tui.core.sharing.postgres_rls import set_role_password, setup_team_database
+
+    name = "bytes_" + uuid.uuid4().hex[:10]
+    postgres_server.create_database(name)
+    superuser = postgres_server.url(name)
+    roles = {who: f"{who}_{uuid.uuid4().hex[:6]}" for who in ("ann", "eve")}
+    setup_team_database(superuser, roles.values())
+    for role in roles.values():
+        set_role_password(superuser, role, "pw-" + role)
+    urls = {who: postgres_server.url(name, role, "pw-" + role) for who, role in roles.items()}
+    try:
+        yield Team(superuser, urls["ann"], urls["eve"])
+    finally:
+        postgres_server.drop_database(name)
+        for role in roles.values():
+            postgres_server.drop_role(role)
+
+
+def binaryish(seed: int, size: int) -> bytes:
+    """Every byte value but NUL, CR and LF, in lines of 76 bytes ending in CRLF: an 8-bit
+    attachment as a careless sender writes it (no base64), some lines starting with a dot."""
+    values = bytes(b for b in range(1, 256) if b not in (10, 13))
+    stream = bytes(values[(i * 7 + seed) % len(values)] for i in range(size))
+    lines = [stream[i : i + 76] for i in range(0, len(stream), 76)]
+    return b"".join((b"." if n % 9 == 0 else b"") + line + b"\r\n" for n, line in enumerate(lines))
+
+
+def messages() -> list[bytes]:
+    eight_bit = "Grüße aus Köln, ½ € — ünïcödé\r\n".encode() * 40 + "Ça va\r\n".encode("latin-1")
+    attachment = (
+        b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: 8bit\r\n"
+        b'Content-Disposition: attachment; filename="x.bin"\r\n\r\n'
+    )
+    return [
+        make_message(1, body=eight_bit),
+        make_message(2, body=b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+                     + attachment + binaryish(2, 20_000) + b"--b--\r\n"),
+        make_message(3, body=b".\r\n..\r\n.leading dot\r\n" * 50),
+        make_message(4, body=attachment + binaryish(4, 3 * 1024 * 1024)),  # several MB
+        make_message(5, body=b""),
+    ]  # fmt: skip
+
+
+def served(dovecot: DovecotServer, user: PopUser) -> list[bytes]:
+    """The messages as the server serves them (RETR, dot-unstuffed, CRLF), independently of
+    poptui's own client."""
+    poplib._MAXLINE = 1 << 20  # type: ignore[attr-defined]
+    client = poplib.POP3(dovecot.host, dovecot.plain_port, timeout=60)
+    try:
+        client.user(user.name)
+        client.pass_(user.password)
+        count, _size = client.stat()
+        return [b"".join(line + b"\r\n" for line in client.retr(n)[1]) for n in range(1, count + 1)]
+    finally:
+        client.quit()
+
+
+def stored(url: str) -> list[bytes]:
+    """Raw sources as the connecting role sees them, through poptui's own database layer."""
+    from tui.core.storage.db import make_database
+
+    db = make_database(url)
+    db.connect()
+    try:
+        rows = db.execute_sql("SELECT raw FROM message_source ORDER BY message_id").fetchall()
+        return [bytes(raw) for (raw,) in rows]
+    finally:
+        db.close()
+
+
+def member_env(url: str, tmp_path: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        POPTUI_DATABASE=url,
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+
+
+def add_account(env: dict[str, str], dovecot: DovecotServer, user: PopUser, policy: str) -> None:
+    added = run_measured(
+        env, "account", "add", "Team", "--email", f"{user.name}@example.com",
+        "--incoming-host", dovecot.host, "--incoming-port", str(dovecot.plain_port),
+        "--incoming-security", "none", "--username", user.name, "--delete-policy", policy,
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    chosen = run_measured(
+        env, "secrets", "use", "command", "Team", "--incoming", f"printf %s {user.password}"
+    )
+    assert chosen.code == 0, chosen.err
+
+
+def test_a_member_stores_exactly_the_bytes_served(
+    dovecot: DovecotServer, pop_user: PopUser, team: Team, tmp_path: Path
+) -> None:
+    dovecot.deliver_many(pop_user.name, messages())
+    on_server = served(dovecot, pop_user)
+    assert len(on_server) == 5
+    assert max(len(raw) for raw in on_server) > 3 * 1024 * 1024
+    assert any(b >= 0x80 for raw in on_server for b in raw)
+    env = member_env(team.ann, tmp_path)
+    add_account(env, dovecot, pop_user, "leave")
+
+    fetched = run_measured(env, "fetch", "--account", "Team")
+    assert fetched.code == 0, fetched.err
+
+    assert stored(team.ann) == on_server  # in server order: the ids follow the fetch
+    assert stored(team.superuser) == on_server
+    assert stored(team.eve) == [], "another member sees mail that is not shared with him"
+    again = run_measured(env, "fetch", "--account", "Team")
+    assert again.code == 0, again.err
+    assert stored(team.superuser) == on_server, "a second fetch stored something again"
+
+
+def test_a_message_at_the_ceiling_goes_into_postgres_within_the_memory_bound(
+    dovecot: DovecotServer, pop_user: PopUser, team: Team, tmp_path: Path
+) -> None:
+    line = b"\xe4" * 40 + b"x" * 36 + b"\r\n"  # 8-bit: no hex, no escaping may inflate it
+    head = make_message(1, body=b"")
+    big = make_message(1, body=line * ((MAX_MESSAGE_BYTES - len(head) - 1024) // len(line)))
+    dovecot.deliver_many(pop_user.name, [big, make_message(2)])
+    on_server = served(dovecot, pop_user)
+    assert MAX_MESSAGE_BYTES - 4096 < len(on_server[0]) <= MAX_MESSAGE_BYTES
+    env = member_env(team.ann, tmp_path)
+    add_account(env, dovecot, pop_user, "after_fetch")
+
+    fetched = run_measured(env, "fetch", "--account", "Team", timeout=300)
+    assert fetched.code == 0, fetched.err
+    assert fetched.max_rss_kb < RSS_LIMIT_KB, f"peak RSS {fetched.max_rss_kb} KiB"
+
+    assert stored(team.superuser) == on_server
+    assert dovecot.maildir_files(pop_user.name) == [], "stored, so deleted on the server"
+    assert stored(team.eve) == []
