@@ -4,9 +4,12 @@ SQLite against PostgreSQL at several mailbox sizes (issue #11: PostgreSQL at mos
     .venv/bin/python bench/postgres_poptui.py                  # 1,000 and 5,000 messages, 3 rounds
     .venv/bin/python bench/postgres_poptui.py --messages 1000 --repeat 1 --no-write   # a smoke run
 
-A private PostgreSQL (tests/servers/postgres.py); before each run (untimed) a fresh database
-is prepared as a team would: `poptui admin setup-postgres` as the superuser (row-level
-security on), then the benchmark's login adds the account, as in the SQLite runs.
+A private PostgreSQL (tests/servers/postgres.py) with a real server's durability (fsync,
+synchronous commit and full-page writes on, as SQLite runs with synchronous=FULL); before each
+run (untimed) a fresh database is prepared as a team would: `poptui admin setup-postgres` as
+the superuser (row-level security on), then the benchmark's login adds the account, as in the
+SQLite runs. The server's own CPU time during each fetch is measured too (its processes are
+not poptui's children, so GNU time does not see them).
 """
 
 from __future__ import annotations
@@ -34,14 +37,19 @@ class PostgresPoptui(st.Poptui):
 
     def __init__(self, scratch: Path) -> None:
         super().__init__(scratch, "poptui into PostgreSQL")
-        self.server = PostgresServer()
+        self.server = PostgresServer(durable=True)
         self.password = secrets.token_urlsafe(12)
         self._serial = 0
         self._url = ""
+        self._cpu_at_start = 0.0
+        self._version = ""
+        self.server_cpu: dict[str, list[float]] = {}
+        """CPU seconds of the PostgreSQL server's processes per run, by target label."""
 
     def __enter__(self) -> Self:
         self.server.start()
         self.server.create_role(LOGIN, self.password)
+        self._version = self.server.psql("SHOW server_version").strip()
         return self
 
     def __exit__(
@@ -51,6 +59,9 @@ class PostgresPoptui(st.Poptui):
         tb: TracebackType | None,
     ) -> None:
         self.server.stop()
+
+    def server_version(self) -> str:
+        return self._version
 
     def database_url(self, workdir: Path) -> str:
         return self._url
@@ -69,9 +80,29 @@ class PostgresPoptui(st.Poptui):
             raise SystemExit(f"setup-postgres failed: {done.stderr}")
         self._url = self.server.url(name, LOGIN, self.password)
         self.set_up(target, workdir)
+        self._cpu_at_start = self.server_cpu_seconds()
         return [*st.POPTUI, "fetch", "--account", "Bench"], self.env_for(workdir)
 
+    def server_cpu_seconds(self) -> float:
+        """User and system CPU of the postmaster and its children (backends, WAL writer, …)."""
+        root = self.server._proc.pid if self.server._proc else -1
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == root or int(fields[1]) == root:
+                total += sum(int(value) for value in fields[11:15]) / tick
+        return total
+
     def count(self, target: st.Target, workdir: Path, stdout: str) -> tuple[int, int]:
+        spent = self.server_cpu_seconds() - self._cpu_at_start
+        self.server_cpu.setdefault(target.mode, []).append(spent)
         name = self._url.rsplit("/", 1)[1]
         out = self.server.psql(
             "SELECT count(*), coalesce(sum(octet_length(raw)), 0) FROM message_source", name
@@ -107,37 +138,44 @@ def _ratios(results: Any, sqlite: str, postgres: str, size: str) -> list[float]:
     return [p.wall / s.wall for p, s in zip(pg, lite, strict=False)]
 
 
-def _report(results: Any, args: Any, sqlite: str, postgres: str, loads: list[float]) -> str:
+def _report(
+    results: Any, args: Any, sqlite: str, postgres: PostgresPoptui, loads: list[float]
+) -> str:
     import statistics
 
     lines = [
         "| messages | SQLite wall s | PostgreSQL wall s | ratio of medians | per-round ratios "
-        "| CPU s SQLite / PostgreSQL (poptui only) | peak RSS MB SQLite / PostgreSQL |",
-        "|---|---|---|---|---|---|---|",
+        "| poptui CPU s SQLite / PostgreSQL | PostgreSQL server CPU s "
+        "| peak RSS MB SQLite / PostgreSQL |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for size in map(str, args.sizes):
         lite = results.wall("postgres", sqlite, size)
-        pg = results.wall("postgres", postgres, size)
+        pg = results.wall("postgres", postgres.name, size)
+        server = postgres.server_cpu.get(size) or [float("nan")]
         cpu = [
             statistics.median(m.cpu for m in results.runs.get(("postgres", tool, size), []))
             if results.runs.get(("postgres", tool, size))
             else float("nan")
-            for tool in (sqlite, postgres)
+            for tool in (sqlite, postgres.name)
         ]
-        rounds = ", ".join(f"{r:.2f}" for r in _ratios(results, sqlite, postgres, size))
+        rounds = ", ".join(f"{r:.2f}" for r in _ratios(results, sqlite, postgres.name, size))
         lines.append(
             f"| {int(size):,} | {lite:.2f} | {pg:.2f} | **{pg / lite:.2f}x** | {rounds} "
-            f"| {cpu[0]:.2f} / {cpu[1]:.2f} "
+            f"| {cpu[0]:.2f} / {cpu[1]:.2f} | {statistics.median(server):.2f} "
             f"| {results.rss('postgres', sqlite, size):.1f} / "
-            f"{results.rss('postgres', postgres, size):.1f} |"
+            f"{results.rss('postgres', postgres.name, size):.1f} |"
         )
     lines += [
         "",
         f"Medians of {args.repeat} interleaved rounds (SQLite, PostgreSQL, then the other way "
         "round), each run a full `poptui fetch` (plain POP3, local Dovecot, the bench/corpus.py "
-        "mail) into an empty store; PostgreSQL is a fresh team database made by "
-        "`poptui admin setup-postgres`, fetched into as a member role (row-level security in "
-        f"force). Load average during the run: {', '.join(f'{x:.1f}' for x in loads)} on "
+        "mail) into an empty store: SQLite in WAL mode with synchronous=FULL; PostgreSQL "
+        f"{postgres.server_version()} with fsync, synchronous commit and full-page writes on, a "
+        "fresh team database made by `poptui admin setup-postgres`, fetched into as a member "
+        "role (row-level security in force). The server's CPU is not in poptui's. Failed runs "
+        "are not in the medians. Load average during the run: "
+        f"{', '.join(f'{x:.1f}' for x in loads)} on "
         f"{os.cpu_count()} CPUs shared with other work, so the wall times are noisy; the "
         "ratios from the same rounds are the figures to compare.",
     ]
@@ -183,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(dovecot.maildir(user), ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report = _report(results, args, sqlite.name, postgres.name, loads)
+    report = _report(results, args, sqlite.name, postgres, loads)
     print("\n" + report)
     if not args.no_write:
         header = (

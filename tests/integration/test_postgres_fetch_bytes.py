@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PopUser
+from tests.conftest import PgDatabase, PopUser
 from tests.integration.fetch_helpers import make_message
 from tests.integration.test_hostile_memory import RSS_LIMIT_KB
 from tests.integration.test_hostile_memory import run as run_measured
@@ -166,3 +166,56 @@ def test_a_message_at_the_ceiling_goes_into_postgres_within_the_memory_bound(
     assert stored(team.superuser) == on_server
     assert dovecot.maildir_files(pop_user.name) == [], "stored, so deleted on the server"
     assert stored(team.eve) == []
+
+
+def test_raw_mail_is_stored_uncompressed_on_postgres(team: Team) -> None:
+    """Migration 15: STORAGE EXTERNAL (out of line, no compression), as SQLite stores it."""
+    from tui.core.storage.db import make_database
+
+    db = make_database(team.superuser)
+    db.connect()
+    try:
+        row = db.execute_sql(
+            "SELECT attstorage FROM pg_attribute "
+            "WHERE attrelid = 'message_source'::regclass AND attname = 'raw'"
+        ).fetchone()
+    finally:
+        db.close()
+    assert row == ("e",)
+
+
+def test_nothing_new_on_postgres_loads_psycopg_3_alone(
+    dovecot: DovecotServer, pop_user: PopUser, pg_database: PgDatabase, tmp_path: Path
+) -> None:
+    """peewee probes every driver on import: on PostgreSQL psycopg2 stays out (psycopg 3 is the
+    one driver), and a fetch with nothing new loads no keyring, no setup, no hot path. (The
+    email package is loaded, but by psycopg-binary, whose version check reads its package
+    metadata through importlib.metadata; poptui parses nothing.)"""
+    from tests.integration.test_start_imports import ANYWHERE_HEADLESS, NOT_WHEN_NOTHING_NEW
+    from tests.integration.test_start_imports import _poptui as poptui_listing
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "POPTUI_DATABASE": pg_database.url,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(3)])
+    add_account(env, dovecot, pop_user, "leave")
+    code, out, modules = poptui_listing(["fetch", "--account", "Team"], env)
+    assert code == 0 and "3 new messages" in out, out
+    assert "tui.core.storage.postgres_insert" in modules  # the guard can see the hot path
+
+    code, out, modules = poptui_listing(["fetch", "--account", "Team"], env)
+    assert code == 0 and "0 new messages" in out, out
+    assert "psycopg" in modules
+    assert [m for m in modules if m == "psycopg2" or m.startswith("psycopg2.")] == []
+    assert "tui.core.mail.headers" not in modules
+    driver = ("psycopg", "email")
+    not_wanted = [*ANYWHERE_HEADLESS, *(n for n in NOT_WHEN_NOTHING_NEW if n not in driver)]
+    hits = [m for m in modules if any(m == p or m.startswith(p + ".") for p in not_wanted)]
+    assert hits == []

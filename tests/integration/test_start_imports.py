@@ -46,6 +46,8 @@ NOT_WHEN_NOTHING_NEW = (
     "keyrings",
     "cryptography",
     "psycopg2",
+    "psycopg",
+    "tui.core.storage.postgres_insert",
     "authlib",
     "requests",
     "dns",

@@ -79,8 +79,12 @@ class PostgresServer:
         tcp_trust_all: bool = False,
         start_timeout: float = 60.0,
         keep_workdir: bool = False,
+        durable: bool = False,
     ) -> None:
+        """`durable`: fsync, synchronous commit and full-page writes on, as on a real server
+        (benchmarks against SQLite's synchronous=FULL); off by default, for test speed."""
         self._bindir = find_pg_bindir()
+        self._durable = durable
         self._tcp_trust_all = tcp_trust_all
         self._start_timeout = start_timeout
         self._keep_workdir = keep_workdir
@@ -218,9 +222,8 @@ class PostgresServer:
                         str(self._bindir / "postgres"),
                         *("-D", str(self.data_dir), "-p", str(port), "-k", str(self.socket_dir)),
                         *("-c", f"listen_addresses={HOST}"),
-                        *("-c", "fsync=off", "-c", "synchronous_commit=off"),
-                        *("-c", "full_page_writes=off", "-c", "max_connections=100"),
-                        *("-c", "shared_buffers=32MB"),
+                        *self._durability(),
+                        *("-c", "max_connections=100"),
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -241,6 +244,14 @@ class PostgresServer:
             self._port = port
             return self
         raise last_error or PostgresError("PostgreSQL did not start")
+
+    def _durability(self) -> list[str]:
+        if self._durable:  # the defaults of a packaged server
+            return ["-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "full_page_writes=on"]
+        return [
+            *("-c", "fsync=off", "-c", "synchronous_commit=off"),
+            *("-c", "full_page_writes=off", "-c", "shared_buffers=32MB"),
+        ]
 
     def _wait_ready(self, port: int) -> None:
         assert self._proc is not None

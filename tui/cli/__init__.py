@@ -85,7 +85,8 @@ def _import_peewee(database: str | None) -> None:
     after parsing (`--version` and `--help` never get this far), without the unused ones."""
     url = database or os.environ.get("POPTUI_DATABASE", "")
     sqlite = not url or url.lower().startswith("sqlite")
-    import_without("peewee", _MYSQL_DRIVERS + (_POSTGRES_DRIVERS if sqlite else ()))
+    unused = _POSTGRES_DRIVERS if sqlite else _POSTGRES_DRIVERS[:2]  # PostgreSQL: psycopg 3 only
+    import_without("peewee", _MYSQL_DRIVERS + unused)
 
 
 _VERB_GROUPS = {
