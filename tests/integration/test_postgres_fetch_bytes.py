@@ -21,6 +21,7 @@ from tests.integration.test_hostile_memory import run as run_measured
 from tests.servers.dovecot import DovecotServer
 from tests.servers.postgres import PostgresServer
 from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
+from tui.core.storage.insert import NewMessage, insert_messages
 
 
 @dataclass(frozen=True)
@@ -219,3 +220,80 @@ def test_nothing_new_on_postgres_loads_psycopg_3_alone(
     not_wanted = [*ANYWHERE_HEADLESS, *(n for n in NOT_WHEN_NOTHING_NEW if n not in driver)]
     hits = [m for m in modules if any(m == p or m.startswith(p + ".") for p in not_wanted)]
     assert hits == []
+
+
+def _new(key: str, raw: bytes) -> NewMessage:
+    return NewMessage(key, raw, "a@example.org", "b@example.com", "s", None, "", False, "")
+
+
+def _role(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return str(urlparse(url).username)
+
+
+def _account_of(url: str) -> int:
+    """A mailbox owned by the role of `url`, made through the models as poptui makes it."""
+    from tui.core.storage.db import open_database
+    from tui.core.storage.models import Account
+
+    db = open_database(url, run_migrations=False)
+    try:
+        account = Account.create(
+            owner=_role(url), name="Box", email="x@example.com", incoming_host="h",
+            incoming_port=110, incoming_security="none", username="x", delete_policy="leave",
+            secret_key=uuid.uuid4().hex,
+        )  # fmt: skip
+        return int(account.id)
+    finally:
+        db.close()
+
+
+def _insert(url: str, account_id: int, batch: list[NewMessage]) -> dict[str, int]:
+    from tui.core.storage.db import open_database
+    from tui.core.storage.dialect import write_transaction
+    from tui.core.storage.models import utcnow
+
+    db = open_database(url, run_migrations=False)
+    try:
+        with write_transaction(db):
+            return insert_messages(db, account_id, batch, utcnow())
+    finally:
+        db.close()
+
+
+def test_the_hot_path_cannot_write_into_another_members_mailbox(team: Team) -> None:
+    """Row-level security holds for the batch INSERTs: eve's rows for ann's mailbox are refused
+    (WITH CHECK), the whole batch is rolled back, and ann's own batch still goes in."""
+    from psycopg.errors import InsufficientPrivilege
+
+    anns = _account_of(team.ann)
+    with pytest.raises(InsufficientPrivilege, match="row-level security"):
+        _insert(team.eve, anns, [_new("k1", b"Subject: forged\r\n\r\nhi\r\n")])
+    assert stored(team.superuser) == []
+    ids = _insert(team.ann, anns, [_new("k1", b"Subject: mine\r\n\r\n\xff\xfe\r\n")])
+    assert list(ids) == ["k1"]
+    assert stored(team.superuser) == [b"Subject: mine\r\n\r\n\xff\xfe\r\n"]
+
+
+def test_a_failing_batch_leaves_nothing_and_the_connection_usable(team: Team) -> None:
+    """A key stored already fails the batch (the unique index) inside the pipeline: nothing
+    of it stays, and the same connection stores the next batch."""
+    from psycopg.errors import UniqueViolation
+
+    from tui.core.storage.db import open_database
+    from tui.core.storage.dialect import write_transaction
+    from tui.core.storage.models import utcnow
+
+    anns = _account_of(team.ann)
+    _insert(team.ann, anns, [_new("dup", b"first\r\n")])
+    db = open_database(team.ann, run_migrations=False)
+    try:
+        batch = [_new(f"k{i}", b"x" * 5000) for i in range(20)] + [_new("dup", b"second\r\n")]
+        with pytest.raises(UniqueViolation, match="duplicate key"), write_transaction(db):
+            insert_messages(db, anns, batch, utcnow())
+        with write_transaction(db):
+            insert_messages(db, anns, [_new("after", b"after\r\n")], utcnow())
+    finally:
+        db.close()
+    assert stored(team.superuser) == [b"first\r\n", b"after\r\n"]
