@@ -297,3 +297,25 @@ def test_a_failing_batch_leaves_nothing_and_the_connection_usable(team: Team) ->
     finally:
         db.close()
     assert stored(team.superuser) == [b"first\r\n", b"after\r\n"]
+
+
+def test_sources_around_the_large_object_boundary_round_trip(team: Team) -> None:
+    """Either side of `LARGE_BYTES` and of a chunk boundary, every byte value (NUL included)
+    comes back as it went in, and no transient large object is left behind."""
+    from tui.core.storage.postgres_insert import LARGE_BYTES, LARGE_CHUNK
+
+    sizes = [LARGE_BYTES - 1, LARGE_BYTES, LARGE_BYTES + 1, 2 * LARGE_CHUNK, 2 * LARGE_CHUNK + 1]
+    raws = [os.urandom(size) for size in sizes]
+    anns = _account_of(team.ann)
+    ids = _insert(team.ann, anns, [_new(f"k{n}", raw) for n, raw in enumerate(raws)])
+    assert sorted(ids) == [f"k{n}" for n in range(len(raws))]
+    assert stored(team.ann) == [raws[int(key[1:])] for key in sorted(ids, key=ids.__getitem__)]
+    from tui.core.storage.db import make_database
+
+    db = make_database(team.superuser)
+    db.connect()
+    try:
+        left = db.execute_sql("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+    finally:
+        db.close()
+    assert left == (0,), "a transient large object was left behind"

@@ -11,8 +11,11 @@ bytes, not hex text twice their size), and the rows need no round trip each:
 
 COPY would be cheaper still, but PostgreSQL refuses COPY FROM into a table with row-level
 security, and a team database keeps it on: these are plain INSERTs, so every policy (and its
-WITH CHECK) applies to them as to any other statement of the fetching role. A message at the
-size ceiling is one parameter: libpq holds one copy of it while sending, nothing is expanded.
+WITH CHECK) applies to them as to any other statement of the fetching role.
+
+A message larger than `LARGE_BYTES` goes in `LARGE_CHUNK` pieces through a transient large
+object (`_large_source`): as one parameter, libpq would copy it whole into its send buffer (and
+keep a buffer that size for the connection's life), 15 MiB more at the size ceiling.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from typing import Any, Protocol
 
 ROWS_PER_INSERT = 1000
 """`message` rows per multi-row INSERT: 12 parameters each, far below the protocol's 65,535."""
+LARGE_BYTES = 1024 * 1024
+"""A source larger than this is sent in pieces (`_large_source`)."""
+LARGE_CHUNK = 1024 * 1024
+"""Bytes per binary write of a large source."""
 
 
 class StoredMessage(Protocol):
@@ -53,10 +60,31 @@ def insert_postgres(
                 [value for row in chunk for value in row],
             )
             ids.update(cursor.fetchall())
-        cursor.executemany(
-            "INSERT INTO message_source (message_id, raw) VALUES (%s, %b)",
-            [(ids[message.key], message.raw) for message in batch],
-        )
+        small = [(ids[m.key], m.raw) for m in batch if len(m.raw) <= LARGE_BYTES]
+        if small:
+            insert = "INSERT INTO message_source (message_id, raw) VALUES (%s, %b)"
+            cursor.executemany(insert, small)
+        for message in batch:
+            if len(message.raw) > LARGE_BYTES:
+                _large_source(cursor, ids[message.key], message.raw)
         return ids
     finally:
         cursor.close()
+
+
+def _large_source(cursor: Any, message_id: int, raw: bytes) -> None:
+    """Store one large source a chunk at a time: the chunks go into a transient large object,
+    the server copies it into the row and drops it (linear work: appending to a bytea would
+    rewrite it per chunk). The large object lives inside the fetch's transaction and belongs to
+    the fetching role, whom alone the server lets read it; a rollback or a kill leaves nothing.
+    """
+    cursor.execute("SELECT lo_create(0)")
+    (oid,) = cursor.fetchall()[0]
+    with memoryview(raw) as view:
+        for start in range(0, len(raw), LARGE_CHUNK):
+            piece = view[start : start + LARGE_CHUNK]
+            cursor.execute("SELECT lo_put(%s, %s, %b)", (oid, start, piece))
+    cursor.execute(
+        "INSERT INTO message_source (message_id, raw) VALUES (%s, lo_get(%s))", (message_id, oid)
+    )
+    cursor.execute("SELECT lo_unlink(%s)", (oid,))
