@@ -304,7 +304,9 @@ def test_sources_around_the_large_object_boundary_round_trip(team: Team) -> None
     comes back as it went in, and no transient large object is left behind."""
     from tui.core.storage.postgres_insert import LARGE_BYTES, LARGE_CHUNK
 
-    sizes = [LARGE_BYTES - 1, LARGE_BYTES, LARGE_BYTES + 1, 2 * LARGE_CHUNK, 2 * LARGE_CHUNK + 1]
+    assert LARGE_BYTES % LARGE_CHUNK == 0
+    edge = LARGE_BYTES + LARGE_CHUNK  # a large source of whole chunks, and one byte more
+    sizes = [LARGE_BYTES - 1, LARGE_BYTES, LARGE_BYTES + 1, edge, edge + 1]
     raws = [os.urandom(size) for size in sizes]
     anns = _account_of(team.ann)
     ids = _insert(team.ann, anns, [_new(f"k{n}", raw) for n, raw in enumerate(raws)])
