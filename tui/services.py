@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tui.core.net import CertificateInfo, normalize_fingerprint, pop3
+from tui.core.net.pop3.auth import BearerToken
 from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
 from tui.core.secrets import SecretKind, SecretStore
 from tui.core.settings import AccountSettings
@@ -59,13 +60,14 @@ class TestResult:
 
 class IncomingTester(Protocol):
     """Logs in to the incoming server with `settings` and `password`; never fetches or deletes.
+    `password` may be an OAuth2 access token (`BearerToken`): XOAUTH2 or OAUTHBEARER then.
 
     Blocking (network): the form calls it from a thread worker. It should return a failed
     `TestResult` worded for the user rather than raise; if it raises anyway, the form shows the
     exception text as the failure.
     """
 
-    def __call__(self, settings: AccountSettings, password: str) -> TestResult: ...
+    def __call__(self, settings: AccountSettings, password: str | BearerToken) -> TestResult: ...
 
 
 class OutgoingTester(Protocol):
@@ -78,7 +80,11 @@ class OutgoingTester(Protocol):
     """
 
     def __call__(
-        self, settings: AccountSettings, password: str, *, trusted_fingerprint: str = ""
+        self,
+        settings: AccountSettings,
+        password: str | BearerToken,
+        *,
+        trusted_fingerprint: str = "",
     ) -> TestResult: ...
 
 
@@ -109,7 +115,7 @@ class Services:
     """Checks the outgoing server after the incoming one works (Test & save, passwords)."""
 
 
-def pop3_tester(settings: AccountSettings, password: str) -> TestResult:
+def pop3_tester(settings: AccountSettings, password: str | BearerToken) -> TestResult:
     """The real tester: `tui.core.sync.check_incoming` (log in, STAT, QUIT; nothing fetched),
     its outcome in one sentence."""
     report = check_incoming(IncomingServer.of(settings), password, timeout=TEST_TIMEOUT_S)
@@ -126,10 +132,11 @@ def _same_fingerprint(a: str, b: str) -> bool:
 
 
 def smtp_tester(
-    settings: AccountSettings, password: str, *, trusted_fingerprint: str = ""
+    settings: AccountSettings, password: str | BearerToken, *, trusted_fingerprint: str = ""
 ) -> TestResult:
     """The real outgoing check: connect, TLS as configured, log in, QUIT. Nothing is sent.
 
+    An OAuth2 access token (`BearerToken`) logs in with AUTH XOAUTH2.
     The certificate must be trusted by the system, or be `trusted_fingerprint`, or be the very
     certificate pinned for the incoming server (one server name for POP3 and SMTP is common).
     """

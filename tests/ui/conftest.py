@@ -17,6 +17,7 @@ from textual.widgets import Input
 
 from tui.app import PoptuiApp, make_app
 from tui.core.net import CertificateInfo
+from tui.core.net.pop3.auth import BearerToken
 from tui.core.secrets import MemoryStore
 from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
@@ -39,9 +40,9 @@ class FakeTester:
     """Answers "Test & save" from a script of results and remembers what it was asked."""
 
     results: list[TestResult] = field(default_factory=lambda: [TestResult(True, "Logged in.")])
-    calls: list[tuple[AccountSettings, str]] = field(default_factory=list)
+    calls: list[tuple[AccountSettings, str | BearerToken]] = field(default_factory=list)
 
-    def __call__(self, settings: AccountSettings, password: str) -> TestResult:
+    def __call__(self, settings: AccountSettings, password: str | BearerToken) -> TestResult:
         self.calls.append((settings, password))
         if len(self.results) > 1:
             return self.results.pop(0)
@@ -55,11 +56,15 @@ class FakeOutgoingTester:
     results: list[TestResult] = field(
         default_factory=lambda: [TestResult(True, "Outgoing server: login OK.")]
     )
-    calls: list[tuple[AccountSettings, str, str]] = field(default_factory=list)
+    calls: list[tuple[AccountSettings, str | BearerToken, str]] = field(default_factory=list)
     """(settings, password, trusted_fingerprint) of each call."""
 
     def __call__(
-        self, settings: AccountSettings, password: str, *, trusted_fingerprint: str = ""
+        self,
+        settings: AccountSettings,
+        password: str | BearerToken,
+        *,
+        trusted_fingerprint: str = "",
     ) -> TestResult:
         self.calls.append((settings, password, trusted_fingerprint))
         if len(self.results) > 1:

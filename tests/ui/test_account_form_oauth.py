@@ -17,6 +17,7 @@ from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.settings import AUTH_OAUTH2, AUTH_PASSWORD, AccountSettings, Security
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.signin_dialog import SignInDialog
+from tui.widgets.status_line import StatusLine
 
 TYPED_PASSWORD = "typed-before-signing-in"
 
@@ -73,6 +74,21 @@ async def test_a_password_account_elsewhere_is_not_offered(app_factory: AppFacto
         assert not shown(pilot, "#oauth2")
 
 
+async def sign_in_cancelled(pilot: Pilot[Any]) -> None:
+    """Test & save opened the sign-in (nothing saved yet): Esc, then "Save anyway", which
+    saves the mailbox untested and opens the sign-in for it."""
+    app = pilot.app
+    await pilot.press("ctrl+t")
+    await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+    assert store().names() == []  # settings are tested before they are saved
+    await pilot.press("escape")
+    await wait_until(pilot, lambda: isinstance(app.screen, AccountFormScreen))
+    said = lambda: app.screen.query_one(StatusLine).text  # noqa: E731
+    await wait_until(pilot, lambda: "sign-in did not finish" in said())
+    await pilot.click("#save-anyway")
+    await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+
+
 async def test_saving_stores_the_client_id_and_no_password(
     app_factory: AppFactory, secrets: MemoryStore
 ) -> None:
@@ -80,8 +96,7 @@ async def test_saving_stores_the_client_id_and_no_password(
     async with app.run_test(size=(100, 40)) as pilot:
         await add_form_with(pilot, "someone@outlook.com")
         await replace_text(pilot, "#oauth-client-id", "  my-app-registration  ")
-        await press_test_and_save(pilot)
-        await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+        await sign_in_cancelled(pilot)
         account = store().get("Work")
         assert account.auth_method == AUTH_OAUTH2
         assert account.oauth_client_id == "my-app-registration"
@@ -95,10 +110,10 @@ async def test_no_client_id_anywhere_is_asked_for_by_the_sign_in(app_factory: Ap
     app = app_factory()
     async with app.run_test(size=(100, 40)) as pilot:
         await add_form_with(pilot, "someone@outlook.com")
-        await press_test_and_save(pilot)
+        await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
         await wait_until(pilot, lambda: "ships no client id" in shown_text(pilot, "#signin-where"))
-        assert store().get("Work").oauth_client_id == ""
+        assert store().names() == []
 
 
 async def test_the_global_client_id_makes_it_optional(app_factory: AppFactory) -> None:
@@ -106,8 +121,7 @@ async def test_the_global_client_id_makes_it_optional(app_factory: AppFactory) -
     async with app.run_test(size=(100, 40)) as pilot:
         set_global_client_id("shared-registration", "microsoft")  # as `account client-id`
         await add_form_with(pilot, "someone@outlook.com")
-        await press_test_and_save(pilot)
-        await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+        await sign_in_cancelled(pilot)
         account = store().get("Work")
         assert account.auth_method == AUTH_OAUTH2
         assert account.oauth_client_id == ""
@@ -135,13 +149,18 @@ async def test_generic_provider_endpoints_reach_the_sign_in(
         await replace_text(pilot, "#oauth-device-url", oauth_server.device_url)
         await pilot.press("ctrl+t")  # the dialog's device flow then waits: no wait for workers
         await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+        await wait_until(pilot, lambda: oauth_server.base_url in shown_text(pilot, "#signin-where"))
+        assert store().names() == []
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, AccountFormScreen))
+        await pilot.click("#save-anyway")
+        await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
         account = store().get("Work")
         assert (account.oauth_token_url, account.oauth_device_url) == (
             oauth_server.token_url,
             oauth_server.device_url,
         )
         assert account.oauth_client_id == CLIENT_ID
-        await wait_until(pilot, lambda: oauth_server.base_url in shown_text(pilot, "#signin-where"))
         await pilot.press("escape")
 
 
@@ -169,9 +188,14 @@ async def test_editing_shows_the_client_id_and_never_saves_a_password(
         assert not shown(pilot, "#field-password")
         await replace_text(pilot, "#password", TYPED_PASSWORD)  # hidden: ignored
         await replace_text(pilot, "#oauth-client-id", "new-id")
-        await press_test_and_save(pilot)
+        await pilot.press("ctrl+t")  # no sign-in kept for it: signing in comes first
+        await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
+        assert store().get("Work").oauth_client_id == "registered-id"  # nothing saved yet
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, AccountFormScreen))
+        await pilot.click("#save-anyway")
         await wait_until(pilot, lambda: not isinstance(app.screen, AccountFormScreen))
-        assert not isinstance(app.screen, SignInDialog)  # nothing changed that needs it
+        assert not isinstance(app.screen, SignInDialog)  # the same provider: no new sign-in
         account = store().get("Work")
         assert account.oauth_client_id == "new-id"
         assert secrets.get(account.secret_key, SecretKind.INCOMING, mailbox="Work") is None

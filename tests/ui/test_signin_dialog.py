@@ -130,8 +130,9 @@ async def test_a_password_mailbox_has_no_sign_in(app_factory: AppFactory) -> Non
 async def test_an_outlook_mailbox_is_saved_for_sign_in_from_the_form(
     app_factory: AppFactory, secrets: MemoryStore
 ) -> None:
-    """The provider refuses passwords: the form saves the mailbox as an OAuth2 one with no
-    password and opens the sign-in, which says what is missing (poptui ships no client id)."""
+    """The provider refuses passwords: Test & save signs in first (nothing saved before the
+    servers are tested), the sign-in says what is missing (poptui ships no client id), and
+    the client id typed there comes back to the form; "Save anyway" keeps it, no password."""
     from tests.ui.test_account_form import open_add_form
 
     app = app_factory()
@@ -152,6 +153,12 @@ async def test_an_outlook_mailbox_is_saved_for_sign_in_from_the_form(
         field.value = "my-app-registration"
         await pilot.press("enter")
         await wait_until(pilot, lambda: "Asking" in shown_text(pilot, "#signin-where"))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, SignInDialog))
+        assert not Account.select().exists()
+        assert app.screen.query_one("#oauth-client-id", Input).value == "my-app-registration"
+        await pilot.click("#save-anyway")
+        await wait_until(pilot, lambda: isinstance(app.screen, SignInDialog))
         await pilot.press("escape")
         await app.workers.wait_for_complete()
     account = Account.get(Account.name == "Hotmail")

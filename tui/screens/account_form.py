@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
 from tui.core.delivery import TargetInvalid, list_targets, set_targets
+from tui.core.net.pop3.auth import BearerToken
 from tui.core.oauth.providers import signs_in_instead
 from tui.core.settings import AUTH_OAUTH2, AccountSettings
 from tui.core.setup.form_rules import ServerPin, outgoing_login
@@ -35,10 +36,10 @@ from tui.screens.account_form_messages import (
     Submission,
     incoming_side,
 )
+from tui.screens.account_form_oauth import OAuthTestScreen
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import (
-    FormScreen,
     error_words,
     form_buttons,
     verb_button,
@@ -58,7 +59,7 @@ INCOMING_VERIFIED_OFFER = " Ctrl+S saves it with the incoming server verified."
 __all__ = ["AccountFormScreen", "FormOutcome"]
 
 
-class AccountFormScreen(FormScreen[FormOutcome | None]):
+class AccountFormScreen(OAuthTestScreen):
     """Add a mailbox, or edit one (`account` given: password fields empty mean unchanged)."""
 
     COMMANDS = {MailboxCommands}
@@ -212,15 +213,16 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         if self._store_first(self.action_test_and_save):
             return
         submission = None if self.busy else self._submission()
-        if submission is not None and submission.settings.uses_oauth2:
-            # Nothing to test before signing in: save, then the sign-in dialog opens.
-            self.status.busy("Saving; then sign in…")
-            self._save_untested(submission, "Saved; sign in to fetch its mail.")
-            return
         if submission is not None:
-            settings = submission.settings
-            server = f"{settings.incoming_host}:{settings.incoming_port}"
-            self.status.busy(f"Testing {server} ({settings.incoming_security.label})…")
+            self._start_test(submission)
+
+    def _start_test(self, submission: Submission) -> None:
+        settings = submission.settings
+        server = f"{settings.incoming_host}:{settings.incoming_port}"
+        self.status.busy(f"Testing {server} ({settings.incoming_security.label})…")
+        if settings.uses_oauth2:
+            self.test_oauth_and_save(submission)  # a token first (signing in if need be)
+        else:
             self._test_and_save(submission)
 
     async def action_save_anyway(self) -> None:
@@ -308,7 +310,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         mailbox = submission.settings.name
         return self._services.secrets.get(self._secret_key, kind, mailbox=mailbox) or ""
 
-    def _check_outgoing(self, submission: Submission, incoming_password: str) -> TestResult | None:
+    def _check_outgoing(
+        self, submission: Submission, incoming_password: str | BearerToken
+    ) -> TestResult | None:
         """In the worker, once the incoming login worked: log in to the outgoing server, if
         one is set, as `outgoing_login` decides."""
         login = outgoing_login(
@@ -361,11 +365,15 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             else:
                 account = store.update(self._editing_name, settings)
             set_targets(account, list(submission.targets))
+            signed_in = self._signed_in is not None and settings.uses_oauth2
             store.enable_if_fixed(
-                account.name, tested=tested, new_incoming_password=bool(submission.password)
+                account.name,
+                tested=tested,
+                new_incoming_password=bool(submission.password) or signed_in,
             )
         password_problem = ""
         try:
+            self.keep_sign_in(submission, account)
             secrets = self._services.secrets
             for kind, password in (
                 (SecretKind.INCOMING, submission.password),
@@ -399,7 +407,9 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
         self.dismiss(saved.outcome)
         account = self._services.accounts.get_by_id(saved.outcome.account_id)
         switched = not self._base.uses_oauth2 or self._base.incoming_host != account.incoming_host
-        if account.auth_method == AUTH_OAUTH2 and (saved.outcome.created or switched):
+        untested = not saved.outcome.tested and not account.oauth_token_command
+        untested = untested and self._signed_in is None
+        if account.auth_method == AUTH_OAUTH2 and untested and (saved.outcome.created or switched):
             self.app.push_screen(SignInDialog(self._services, account))
 
     def worker_failed(self, error: BaseException) -> None:
@@ -458,8 +468,8 @@ class AccountFormScreen(FormScreen[FormOutcome | None]):
             again = "Certificate pinned; testing again…"
         submission = self._submission()
         if submission is not None:
+            self._start_test(submission)
             self.status.busy(again)
-            self._test_and_save(submission)
 
     def palette_commands(self) -> list[PaletteCommand]:
         return [

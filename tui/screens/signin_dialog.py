@@ -5,11 +5,15 @@ user code are shown large, `c` copies the code (OSC 52, which reaches the local 
 SSH in most terminals), and the dialog waits until the person approved on any device. Browser
 flow (Gmail): the address to open is shown and copyable; the address the browser ended on is
 pasted back into the field, unless the loopback listener catches it first. Escape cancels.
+
+Given a saved mailbox, the dialog keeps the sign-in itself. Given only settings (the add/edit
+form, which saves nothing before it tested the servers), it hands the tokens back instead:
+the form logs in with the fresh access token first and keeps the refresh token when it saves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,6 +27,8 @@ from textual.worker import get_current_worker
 
 from tui.core.errors import PoptuiError
 from tui.core.oauth.flows import DeviceCode
+from tui.core.oauth.tokens import TokenSet
+from tui.core.settings import AccountSettings
 from tui.core.storage.models import Account, database_proxy
 from tui.core.text import clean
 from tui.services import Services
@@ -48,10 +54,20 @@ class ClientIdNeeded(Message, bubble=False):
 class SignInEnded(Message, bubble=False):
     ok: bool
     words: str
+    tokens: TokenSet | None = field(default=None, repr=False)
 
 
-class SignInDialog(ModalScreen[bool]):
-    """Signs one OAuth2 mailbox in; dismissed with True once the sign-in is saved."""
+@dataclass(frozen=True)
+class SignedIn:
+    """What a sign-in for settings not saved yet gives back: the tokens (never shown) and the
+    client id it used (typed into the dialog when the form had none)."""
+
+    tokens: TokenSet = field(repr=False)
+    client_id: str
+
+
+class SignInDialog(ModalScreen[SignedIn | None]):
+    """Signs one OAuth2 mailbox in; dismissed with what it got (None: not signed in)."""
 
     DEFAULT_CSS = """
     SignInDialog #signin-dialog {
@@ -87,17 +103,29 @@ class SignInDialog(ModalScreen[bool]):
         ),
     ]
 
-    def __init__(self, services: Services, account: Account) -> None:
+    def __init__(
+        self,
+        services: Services,
+        account: Account | None = None,
+        *,
+        settings: AccountSettings | None = None,
+    ) -> None:
         super().__init__()
         self._services = services
         self._account = account
+        self._settings = settings
+        """Set instead of `account`: sign in for the form, keep nothing, hand the tokens back."""
+        if account is None and settings is None:
+            raise ValueError("a sign-in needs an account or its settings")
+        named = account.name if account is not None else (settings or AccountSettings()).name
+        self._name: str = named or ""
         self._copyable = ""
         self._finish_pasted: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="signin-dialog", classes="dialog"):
             yield Static(
-                Content.assemble("Sign in: ", (clean(self._account.name), "bold")),
+                Content.assemble("Sign in: ", (clean(self._name), "bold")),
                 classes="dialog-title",
             )
             yield Static("Asking the provider for a sign-in code…", id="signin-where")
@@ -128,16 +156,22 @@ class SignInDialog(ModalScreen[bool]):
             wait_for_device,
         )
         from tui.core.oauth.providers import Flow, OAuthSettingsError
-        from tui.core.oauth.signin import endpoints_of, missing_scope_problem, save_sign_in
+        from tui.core.oauth.signin import (
+            endpoints_of,
+            missing_scope_problem,
+            require_refresh_token,
+            save_sign_in,
+        )
 
         worker = get_current_worker()
         account = self._account
+        signing_in: Account | AccountSettings = account if account is not None else self._unsaved
         try:
             with database_proxy.connection_context():
                 try:
-                    endpoints = endpoints_of(account)
+                    endpoints = endpoints_of(signing_in)
                 except OAuthSettingsError:
-                    if not account.oauth_client_id and account.oauth_provider != "generic":
+                    if not signing_in.oauth_client_id and signing_in.oauth_provider != "generic":
                         self.post_message(ClientIdNeeded())
                         return
                     raise
@@ -162,6 +196,10 @@ class SignInDialog(ModalScreen[bool]):
             if problem:
                 self.post_message(SignInEnded(False, problem))
                 return
+            if account is None:
+                require_refresh_token(tokens)
+                self.post_message(SignInEnded(True, "Signed in; testing the servers…", tokens))
+                return
             save_sign_in(account, self._services.secrets, tokens)
             with database_proxy.connection_context():
                 self._services.accounts.enable_if_fixed(account.name, new_incoming_password=True)
@@ -169,7 +207,19 @@ class SignInDialog(ModalScreen[bool]):
             if not worker.is_cancelled:
                 self.post_message(SignInEnded(False, error.in_words()))
             return
-        self.post_message(SignInEnded(True, f"Signed in: {account.name} fetches with OAuth2."))
+        self.post_message(
+            SignInEnded(True, f"Signed in: {account.name} fetches with OAuth2.", tokens)
+        )
+
+    @property
+    def typed_client_id(self) -> str:
+        """The client id typed into this dialog for settings not saved yet ("" when none)."""
+        return self._settings.oauth_client_id if self._settings is not None else ""
+
+    @property
+    def _unsaved(self) -> AccountSettings:
+        assert self._settings is not None
+        return self._settings
 
     # ------------------------------------------------------------------ what it shows
 
@@ -223,8 +273,6 @@ class SignInDialog(ModalScreen[bool]):
 
     @on(Input.Submitted, "#signin-client-id")
     def _client_id_given(self, submitted: Input.Submitted) -> None:
-        from dataclasses import replace
-
         from tui.core.storage.accounts import settings_of
 
         client_id = submitted.value.strip()
@@ -233,9 +281,12 @@ class SignInDialog(ModalScreen[bool]):
                 "A client id is one word, as the app registration shows it."
             )
             return
-        accounts = self._services.accounts
-        settings = replace(settings_of(self._account), oauth_client_id=client_id)
-        self._account = accounts.update(self._account.name, settings)
+        if self._account is None:
+            self._settings = replace(self._unsaved, oauth_client_id=client_id)
+        else:
+            accounts = self._services.accounts
+            settings = replace(settings_of(self._account), oauth_client_id=client_id)
+            self._account = accounts.update(self._account.name, settings)
         submitted.input.add_class("-hidden")
         self.query_one("#signin-where", Static).update("Asking the provider for a sign-in code…")
         self._run()
@@ -248,9 +299,11 @@ class SignInDialog(ModalScreen[bool]):
 
     @on(SignInEnded)
     def _ended(self, ended: SignInEnded) -> None:
-        if ended.ok:
-            self.notify(clean(ended.words), title="Signed in", markup=False)
-            self.dismiss(True)
+        if ended.ok and ended.tokens is not None:
+            if self._account is not None:
+                self.notify(clean(ended.words), title="Signed in", markup=False)
+            client_id = self._settings.oauth_client_id if self._settings is not None else ""
+            self.dismiss(SignedIn(ended.tokens, client_id))
             return
         self.query_one("#signin-status", Static).update(
             Content.assemble(("Not signed in: ", "bold $text-error"), safe_content(ended.words))
@@ -265,4 +318,4 @@ class SignInDialog(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.workers.cancel_group(self, "signin")
-        self.dismiss(False)
+        self.dismiss(None)

@@ -26,8 +26,9 @@ GENERIC_URLS: tuple[tuple[str, str, str], ...] = (
     ("oauth_token_url", "Token URL", "https://login.example.com/oauth2/token"),
     ("oauth_device_url", "Device URL", "device sign-in (or the authorize URL)"),
     ("oauth_authorize_url", "Authorize URL", "browser sign-in"),
+    ("oauth_scope", "Scope", "the provider's mail scope, e.g. … offline_access"),
 )
-"""(settings attribute, label, placeholder) of the endpoints only a generic provider needs."""
+"""(settings attribute, label, placeholder) of what only a generic provider needs."""
 
 CLIENT_ID_HINT = (
     "Your app registration's client id (poptui ships none; see the README). Empty: the one "

@@ -79,6 +79,60 @@ def login_secret(account: Account, store: SecretStore) -> Secret | None:
     return AccountTokenSource(key, name, endpoints, saved)
 
 
+def form_bearer(
+    settings: AccountSettings,
+    store: SecretStore,
+    *,
+    secret_key: str | None = None,
+    tokens: TokenSet | None = None,
+) -> BearerToken:
+    """The access token the form's "Test & save" logs in with, before anything is saved: its
+    token command's, the sign-in's just made (`tokens`), or one renewed from the refresh token
+    the mailbox being edited (`secret_key`) keeps. `SignInRequired` when there is none."""
+    name = settings.name or "this mailbox"
+    if settings.oauth_token_command:
+        from tui.core.secrets.command import PasswordCommandStore
+
+        key = secret_key or "form-test"
+        commands = PasswordCommandStore({(key, SecretKind.INCOMING): settings.oauth_token_command})
+        run = CommandTokenSource(
+            lambda: commands.get(key, SecretKind.INCOMING, mailbox=f"{name} token"), name
+        )
+        return run(False)
+    endpoints = endpoints_of(settings)
+    if tokens is not None:
+        return BearerToken(
+            tokens.access_token,
+            missing_scope=tokens.missing_scope(endpoints.required_scope),
+            granted_scope=tokens.scope,
+            just_issued=True,
+        )
+    if secret_key is None:
+        raise SignInRequired(name, "it has not been signed in yet")
+    saved = RefreshTokenStore(
+        get=lambda: store.get(secret_key, SecretKind.INCOMING, mailbox=name),
+        put=lambda token: store.set(secret_key, SecretKind.INCOMING, token, mailbox=name),
+    )
+    return AccountTokenSource(secret_key, name, endpoints, saved)(True)
+
+
+def same_sign_in(before: AccountSettings, after: AccountSettings) -> bool:
+    """A saved refresh token still belongs to `after`: same provider, token endpoint and
+    client. Otherwise it is never sent (it would go to another service) and the form signs in."""
+    if not (before.uses_oauth2 and after.uses_oauth2) or before.oauth_token_command:
+        return False
+    try:
+        old, new = endpoints_of(before), endpoints_of(after)
+    except OAuthSettingsError:
+        return False
+    return (old.provider, old.token_url, old.client_id, old.scope) == (
+        new.provider,
+        new.token_url,
+        new.client_id,
+        new.scope,
+    )
+
+
 def _refusing(error: SignInRequired) -> Callable[[bool], BearerToken]:
     def source(fresh: bool) -> BearerToken:
         raise error
@@ -88,6 +142,13 @@ def _refusing(error: SignInRequired) -> Callable[[bool], BearerToken]:
 
 def save_sign_in(account: Account, store: SecretStore, tokens: TokenSet) -> None:
     """Keep a finished sign-in: the refresh token in the secret store, the access token here."""
+    require_refresh_token(tokens)
+    store.set(account.secret_key, SecretKind.INCOMING, tokens.refresh_token, mailbox=account.name)
+    CACHE.put(account.secret_key, tokens)
+
+
+def require_refresh_token(tokens: TokenSet) -> None:
+    """Without a refresh token poptui could not fetch again once the access token expired."""
     if not tokens.refresh_token:
         raise SignInFailed(
             "The provider signed you in but gave no refresh token, so poptui could not fetch "
@@ -95,8 +156,6 @@ def save_sign_in(account: Account, store: SecretStore, tokens: TokenSet) -> None
             hint="Microsoft: the scope needs offline_access. Google: sign in again (poptui asks "
             "with prompt=consent).",
         )
-    store.set(account.secret_key, SecretKind.INCOMING, tokens.refresh_token, mailbox=account.name)
-    CACHE.put(account.secret_key, tokens)
 
 
 def missing_scope_problem(endpoints: Endpoints, tokens: TokenSet) -> str:

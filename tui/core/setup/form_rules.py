@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from tui.core.net.pop3.auth import BearerToken
 from tui.core.settings import AccountSettings
 from tui.core.setup.validation import (
     DELETE_AFTER_DAYS,
@@ -122,16 +123,19 @@ class OutgoingLogin:
     the report (`note`, empty or starting with a space)."""
 
     settings: AccountSettings
-    password: str = dataclasses.field(repr=False)
+    password: str | BearerToken = dataclasses.field(repr=False)
     note: str = ""
 
 
 def outgoing_login(
-    settings: AccountSettings, *, incoming_password: str, outgoing_password: Callable[[], str]
+    settings: AccountSettings,
+    *,
+    incoming_password: str | BearerToken,
+    outgoing_password: Callable[[], str],
 ) -> OutgoingLogin | None:
     """The outgoing check to run once the incoming login worked; None when no server is set.
 
-    Shared credentials log in with the incoming password. Separate ones use
+    Shared credentials log in with the incoming password (or OAuth2 access token). Separate ones use
     `outgoing_password()` (typed or stored); without one, the connection and TLS are checked
     but not the login.
     """

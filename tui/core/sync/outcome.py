@@ -339,12 +339,17 @@ def check_lines(report: CheckReport) -> list[str]:
     return lines
 
 
+BEARER_WORDS = ("XOAUTH2", "OAUTHBEARER")
+"""OAuth2 logins name their mechanism in the test's sentence (the form, `fetch --test`)."""
+
+
 def check_sentence(report: CheckReport) -> str:
     """The outcome in one sentence: what the account form shows after "Test & save"."""
     if report.error is not None:
         return error_text(report.error)
     waiting = plural(report.message_count or 0, "message")
-    return f"Logged in to {report.server.address}: {waiting} waiting on the server."
+    how = f" with {report.mechanism}" if report.mechanism in BEARER_WORDS else ""
+    return f"Logged in to {report.server.address}{how}: {waiting} waiting on the server."
 
 
 def certificate_lines(certificate: pop3.CertificateInfo) -> list[str]:

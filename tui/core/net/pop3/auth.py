@@ -50,6 +50,11 @@ class BearerToken:
     renewable: bool = False
     """True when the source can issue a new token (a refresh token), so a refused token is
     tried once more with a fresh one before the refusal is believed."""
+    granted_scope: str = ""
+    """The scope the provider said it granted, for the words of a refusal."""
+    just_issued: bool = False
+    """Issued a moment ago (the form's test right after signing in): a refusal cannot mean
+    "expired"."""
 
     def __repr__(self) -> str:  # never show the token, not even in a traceback
         return f"BearerToken(mechanism={self.mechanism})"
@@ -142,7 +147,7 @@ def login(
     _check_sendable(wire, username, secret.token)
     mechanism = _bearer_mechanism(wire.host, offered, secret.mechanism)
     try:
-        _auth_bearer(wire, mechanism, username, secret, error_for, fresh=False)
+        _auth_bearer(wire, mechanism, username, secret, error_for, fresh=secret.just_issued)
     except TokenRejected as refused:
         if source is None or not secret.renewable or refused.reason != "token expired":
             raise
@@ -275,12 +280,16 @@ def _refused(
         reason = "token expired"
     else:
         reason = "account not allowed"
-    err = _token_error(host, mechanism, reason, scope if reason == "scope missing" else "", text)
+    err = _token_error(
+        host, mechanism, reason, scope if reason == "scope missing" else "", text, bearer
+    )
     err.in_sync = True
     return err
 
 
-def _token_error(host: str, mechanism: Mechanism, reason: str, scope: str, text: str) -> Pop3Error:
+def _token_error(
+    host: str, mechanism: Mechanism, reason: str, scope: str, text: str, bearer: BearerToken
+) -> Pop3Error:
     said = one_line(text, SERVER_TEXT_LIMIT)
     server_said = f" The server said: {said}" if said else ""
     if reason == "token expired":
@@ -302,6 +311,18 @@ def _token_error(host: str, mechanism: Mechanism, reason: str, scope: str, text:
             host=host,
             server_text=said,
             hint="Check the account's OAuth2 scope, then sign in again.",
+        )
+    granted = one_line(bearer.granted_scope, 200) if bearer.just_issued else ""
+    if granted:
+        return TokenRejected(
+            f"{host} refused a sign-in token issued a moment ago ({mechanism.value}): scope "
+            f"missing or account not allowed — the provider granted “{granted}”, which may not "
+            f"include what this mail server needs.{server_said}",
+            reason=reason,
+            host=host,
+            server_text=said,
+            hint="Check the OAuth2 scope (the provider's mail scope), and that the user name is "
+            "the address you signed in as, with POP allowed for the mailbox.",
         )
     return TokenRejected(
         f"{host} refused this account's sign-in ({mechanism.value}): account not allowed."
