@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -217,3 +218,22 @@ def test_a_password_cannot_overwrite_the_sign_in(
     refused = run(env, "password", "set", "Box", "--incoming", "--stdin", stdin="hunter2\n")
     assert refused.returncode == 1
     assert "signs in with OAuth2" in refused.stderr
+
+
+def test_a_disabled_oauth2_mailbox_says_sign_in_again_not_fix_the_password(
+    env: dict[str, str], tmp_path: Path, oauth_server: OAuthServer, dovecot_oauth: DovecotServer
+) -> None:
+    add_oauth_account(env, dovecot_oauth, oauth_server, "nobody@example.test")
+    db = sqlite3.connect(tmp_path / "cli.db")
+    with db:
+        db.execute("UPDATE account SET disabled = 1, disabled_reason = '3 failed logins.'")
+    db.close()
+    fetched = run(env, "fetch", "--account", "Box")
+    assert fetched.returncode == 1
+    assert "Box is disabled: 3 failed logins. Sign in again" in fetched.stderr
+    assert "poptui account signin 'Box'" in fetched.stderr
+    assert "password" not in fetched.stderr.lower()
+    doctor = run(env, "doctor")
+    said = doctor.stdout + doctor.stderr
+    assert "poptui account signin 'Box'" in said
+    assert "Fix the password" not in said

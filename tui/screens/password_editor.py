@@ -302,7 +302,9 @@ class PasswordEditorScreen(FormScreen[bool]):
                 Content.assemble(
                     ("⚠ Disabled: ", "bold"),
                     reason,
-                    " Not fetched until fixed: a new incoming password enables it again.",
+                    " Not fetched until signed in again: Ctrl+G enables it again."
+                    if self._settings.uses_oauth2
+                    else " Not fetched until fixed: a new incoming password enables it again.",
                 )
             )
         banner.display = self._disabled

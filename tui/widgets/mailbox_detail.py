@@ -69,7 +69,10 @@ def mailbox_detail(row: MailboxRow, now: datetime) -> Content:
     if row.state is MailboxState.DISABLED:
         lines.append(
             Content(
-                "Not fetched until fixed: a new password (p) or settings that pass "
+                "Not fetched until signed in again: p, then Ctrl+G (Sign in again), or "
+                "poptui account signin."
+                if row.signs_in
+                else "Not fetched until fixed: a new password (p) or settings that pass "
                 "Test & save (e) enable it again."
             ).stylize("$text-warning")
         )

@@ -14,7 +14,7 @@ from enum import StrEnum
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.core.settings import DeletePolicy, Security
+from tui.core.settings import AUTH_OAUTH2, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 from tui.core.text import clean
@@ -73,6 +73,8 @@ class MailboxRow:
     delete_policy: str
     fetched_by_service: bool = False
     """The last fetch was made by `poptui service` (the app does not poll it then)."""
+    signs_in: bool = False
+    """An OAuth2 mailbox: it is fixed by signing in again, not by a new password."""
 
     @classmethod
     def from_account(cls, account: Account, store: AccountStore) -> MailboxRow:
@@ -97,6 +99,7 @@ class MailboxRow:
             last_fetch_new=int(account.last_fetch_new),
             message_count=store.message_count(account),
             delete_policy=DeletePolicy(account.delete_policy).label,
+            signs_in=account.auth_method == AUTH_OAUTH2,
         )
 
 

@@ -15,6 +15,7 @@ from peewee import PeeweeException
 from tui.core.secrets import KeyringHealth, probe_keyring
 from tui.core.secrets.encrypted_file import default_encrypted_file_path
 from tui.core.secrets.setup import CHOOSE_HINT, saved_store_choice
+from tui.core.settings import AUTH_OAUTH2
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import (
     DatabaseError,
@@ -235,8 +236,10 @@ def _account_checks() -> list[Check]:
                     f"Account {one_line(account.name)}",
                     "warn",
                     f"disabled: {one_line(account.disabled_reason)}",
-                    f"Fix the password (poptui password set {account.name!r} --incoming) or the "
-                    "settings (poptui account edit) to enable it again.",
+                    f"Sign in again (poptui account signin {account.name!r}) to enable it again."
+                    if account.auth_method == AUTH_OAUTH2
+                    else f"Fix the password (poptui password set {account.name!r} --incoming) or "
+                    "the settings (poptui account edit) to enable it again.",
                 )
             )
         elif account.last_fetch_status == "error":

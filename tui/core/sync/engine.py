@@ -40,7 +40,7 @@ from tui.core.sync.errors import (
 )
 from tui.core.sync.guard import confirm_stored
 from tui.core.sync.lock import AlreadyFetching, account_lock
-from tui.core.sync.outcome import with_provider_hint
+from tui.core.sync.outcome import enable_advice, with_provider_hint
 from tui.core.sync.plan import (
     KnownUidls,
     ServerListing,
@@ -166,8 +166,8 @@ def fetch_account(
     started = time.monotonic()
     if account.disabled and not options.ignore_disabled:
         result.error = AccountDisabled(
-            f"{account.name} is disabled: {account.disabled_reason} Fix the password "
-            f"(poptui password set {account.name!r} --incoming) or the settings to enable it."
+            f"{account.name} is disabled: {account.disabled_reason} "
+            + enable_advice(account.name, account.auth_method)
         )
         return result
     if not password:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from tui.core.errors import PoptuiError
 from tui.core.net import pop3
 from tui.core.secrets import SecretStoreError
-from tui.core.settings import Security
+from tui.core.settings import AUTH_OAUTH2, Security
 from tui.core.storage.accounts import AccountNotFound
 from tui.core.storage.models import Account
 from tui.core.sync.errors import AccountDisabled, FetchCancelled, MissingPassword
@@ -215,6 +215,19 @@ _FIXED_FAILURES: tuple[tuple[type[BaseException], str, Severity, str], ...] = (
 )
 """Failures worded the same every time: (kind, text with {name} and {error}, severity, status).
 Checked in this order, after the failures whose words depend on the account or the server."""
+
+
+def enable_advice(name: str, auth_method: str) -> str:
+    """How a disabled mailbox is enabled again, for its kind of login: an OAuth2 mailbox has
+    no password to fix, it signs in again. Worded for the terminal and the app alike."""
+    if auth_method == AUTH_OAUTH2:
+        return (
+            f"Sign in again (poptui account signin {name!r}, or p then Ctrl+G in the app) to "
+            "enable it."
+        )
+    return (
+        f"Fix the password (poptui password set {name!r} --incoming) or the settings to enable it."
+    )
 
 
 def describe_failure(
