@@ -237,3 +237,62 @@ def test_a_disabled_oauth2_mailbox_says_sign_in_again_not_fix_the_password(
     said = doctor.stdout + doctor.stderr
     assert "poptui account signin 'Box'" in said
     assert "Fix the password" not in said
+
+
+def test_tenant_and_client_secret_from_the_command_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    added = run(
+        env,
+        "account",
+        "add",
+        "Work",
+        "--email",
+        "ana@contoso.example",
+        "--incoming-host",
+        "outlook.office365.com",
+        "--oauth2",
+        "--provider",
+        "microsoft",
+        "--client-id",
+        "registered-app",
+        "--tenant",
+        "contoso.onmicrosoft.com",
+        "--client-secret",
+        "never-in-the-database",
+    )
+    assert added.returncode == 0, added.stderr
+    stored = (tmp_path / "cli.db").read_bytes()
+    assert b"never-in-the-database" not in stored
+    db = sqlite3.connect(tmp_path / "cli.db")
+    (token_url,) = db.execute("SELECT oauth_token_url FROM account").fetchone()
+    db.close()
+    assert token_url == (
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    )
+    refused = run(env, "account", "edit", "Work", "--tenant", "../common")
+    assert refused.returncode == 1
+    assert "tenant" in refused.stderr
+
+
+def test_a_clear_text_token_endpoint_is_refused(env: dict[str, str]) -> None:
+    refused = run(
+        env,
+        "account",
+        "add",
+        "X",
+        "--email",
+        "x@corp.example",
+        "--incoming-host",
+        "pop.corp.example",
+        "--oauth2",
+        "--provider",
+        "generic",
+        "--client-id",
+        "app",
+        "--token-url",
+        "http://login.corp.example/token",
+    )
+    assert refused.returncode == 1
+    assert "--token-url" in refused.stderr and "https://" in refused.stderr
+    assert "X" not in run(env, "account", "list").stdout.split()

@@ -229,3 +229,60 @@ async def test_unticking_on_edit_goes_back_to_a_password(
         assert secrets.get(account.secret_key, SecretKind.INCOMING, mailbox="Work") == (
             "app-password"
         )
+
+
+async def test_a_clear_text_token_url_is_refused_before_anything_is_sent(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=(100, 50)) as pilot:
+        await add_form_with(pilot, "ana@corp.example")
+        oauth_box(pilot).value = True
+        await pilot.pause()
+        assert shown(pilot, "#field-oauth-scope")
+        assert shown(pilot, "#field-oauth-client-secret")
+        assert not shown(pilot, "#field-oauth-tenant")  # Microsoft only
+        await replace_text(pilot, "#incoming-host", "pop.corp.example")
+        await replace_text(pilot, "#oauth-client-id", CLIENT_ID)
+        await replace_text(pilot, "#oauth-token-url", "http://login.corp.example/token")
+        await replace_text(pilot, "#oauth-device-url", "https://login.corp.example/device")
+        await press_test_and_save(pilot)
+        assert "https://" in status_of(app) and "Nothing saved" in status_of(app)
+        assert app.focused is app.screen.query_one("#oauth-token-url", Input)
+        assert not isinstance(app.screen, SignInDialog)
+        await replace_text(pilot, "#oauth-token-url", "https://login.corp.example/token")
+        await replace_text(pilot, "#oauth-scope", "mail\x1b[2J")
+        await press_test_and_save(pilot)
+        assert "scope" in status_of(app)
+        assert app.focused is app.screen.query_one("#oauth-scope", Input)
+        assert store().names() == []
+
+
+async def test_microsoft_tenant_and_client_secret_from_the_form(
+    app_factory: AppFactory, secrets: MemoryStore
+) -> None:
+    from tui.core.oauth.signin import client_secret
+
+    app = app_factory()
+    async with app.run_test(size=(100, 50)) as pilot:
+        await add_form_with(pilot, "someone@contoso.onmicrosoft.com")
+        await replace_text(pilot, "#incoming-host", "outlook.office365.com")
+        await pilot.press("tab")
+        await pilot.pause()
+        assert shown(pilot, "#field-oauth-tenant")
+        await replace_text(pilot, "#oauth-client-id", "registered-id")
+        await replace_text(pilot, "#oauth-client-secret", "typed-client-secret")
+        await replace_text(pilot, "#oauth-tenant", "contoso/../evil")
+        await press_test_and_save(pilot)
+        assert "tenant" in status_of(app)
+        assert app.focused is app.screen.query_one("#oauth-tenant", Input)
+        await replace_text(pilot, "#oauth-tenant", "organizations")
+        await sign_in_cancelled(pilot)
+        account = store().get("Work")
+        assert account.oauth_token_url.startswith(
+            "https://login.microsoftonline.com/organizations/"
+        )
+        assert account.oauth_client_secret == ""
+        assert client_secret(secrets, account.secret_key, "Work") == "typed-client-secret"
+        store().remove("Work", keep_mail=False, secrets=secrets)
+        assert client_secret(secrets, account.secret_key, "Work") == ""

@@ -236,8 +236,11 @@ def add(context: CommandContext) -> int:
     if args.password_stdin:
         passwords = read_stdin_lines(1 if settings.same_credentials_for_outgoing else 2)
     targets = _targets_from(args.deliver_to)
+    settings, client_secret = signin.split_client_secret(settings)
     account = store.create(settings, activate=True if args.activate else None)
     _change_targets(account, targets, [])
+    if client_secret:
+        signin.keep_client_secret_of(context, account.secret_key, account.name, client_secret)
     if passwords:
         from tui.core.secrets import SecretKind
 
@@ -310,7 +313,10 @@ def edit(context: CommandContext) -> int:
         raise CommandFailed("Account not changed: fix the errors above")
     targets = _targets_from(context.args.deliver_to)
     dropped = _targets_from([t for t in context.args.no_deliver_to if t != "all"])
+    settings, client_secret = signin.split_client_secret(settings)
     store.update(account.name, settings)
+    if client_secret:
+        signin.keep_client_secret_of(context, account.secret_key, settings.name, client_secret)
     _change_targets(account, targets, dropped, drop_all="all" in context.args.no_deliver_to)
     console.print(f"Updated account {settings.name!r}")
     return EXIT_OK

@@ -114,7 +114,15 @@ def _add_oauth_options(parser: argparse.ArgumentParser, *, for_edit: bool) -> No
     parser.add_argument(
         "--client-id", help="your app registration's client id (poptui ships none; README)"
     )
-    parser.add_argument("--client-secret", help="only for Google's Desktop-app clients")
+    parser.add_argument(
+        "--client-secret",
+        help="only for clients that have one (Google's Desktop-app clients); kept in the "
+        "secret store",
+    )
+    parser.add_argument(
+        "--tenant",
+        help="Microsoft: common (default), organizations, consumers, a tenant id or domain",
+    )
     parser.add_argument("--authorize-url", help="generic: the authorization endpoint")
     parser.add_argument("--token-url", help="generic: the token endpoint")
     parser.add_argument("--device-url", help="generic: the device authorization endpoint")

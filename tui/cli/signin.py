@@ -48,10 +48,43 @@ def apply_oauth_options(args: argparse.Namespace, settings: AccountSettings) -> 
         if value is not None:
             setattr(settings, attribute, value.strip())
             given = True
+    tenant = getattr(args, "tenant", None)
+    if tenant is not None:
+        given = True
+        settings.oauth_provider = settings.oauth_provider or "microsoft"
+        if settings.oauth_provider != "microsoft":
+            raise CommandFailed("--tenant is for Microsoft accounts (--provider microsoft)")
+        from tui.core.oauth.providers import with_tenant
+
+        changed = with_tenant(settings, tenant)
+        for attribute in ("oauth_token_url", "oauth_authorize_url", "oauth_device_url"):
+            setattr(settings, attribute, getattr(changed, attribute))
     if given and settings.auth_method != AUTH_OAUTH2:
         raise CommandFailed(
             "The OAuth2 options need --oauth2 (this mailbox signs in with a password)"
         )
+    if given:
+        from tui.core.oauth.providers import oauth_settings_problem
+
+        problem = oauth_settings_problem(settings)
+        if problem is not None:
+            option = "--" + problem.field.removeprefix("oauth_").replace("_", "-")
+            raise CommandFailed(f"{option}: {problem.message}")
+
+
+def split_client_secret(settings: AccountSettings) -> tuple[AccountSettings, str]:
+    from tui.core.oauth.signin import split_client_secret as split
+
+    return split(settings)
+
+
+def keep_client_secret_of(
+    context: CommandContext, account_key: str, name: str, secret: str
+) -> None:
+    """`--client-secret` goes to the secret store (never the database)."""
+    from tui.core.oauth.signin import keep_client_secret
+
+    keep_client_secret(context.secrets(), account_key, name, secret)
 
 
 def set_client_id(context: CommandContext) -> int:
@@ -83,8 +116,8 @@ def signin(context: CommandContext) -> int:
         )
     if account.oauth_token_command:
         raise CommandFailed(f"{name} takes its tokens from its token command: nothing to sign in")
-    endpoints = endpoints_of(account)
     secrets = context.secrets()  # the passphrase (if any) is asked before the sign-in, not after
+    endpoints = endpoints_of(account, secrets)
     if endpoints.flow is Flow.DEVICE and not args.browser:
         tokens = _device(console, endpoints)
     else:

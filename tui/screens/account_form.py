@@ -36,7 +36,7 @@ from tui.screens.account_form_messages import (
     Submission,
     incoming_side,
 )
-from tui.screens.account_form_oauth import OAuthTestScreen
+from tui.screens.account_form_oauth import OAuthTestScreen, settings_to_store
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import (
@@ -358,7 +358,7 @@ class AccountFormScreen(OAuthTestScreen):
     def _save(self, submission: Submission, *, tested: bool, message: str) -> FormOutcome:
         """Store the settings, then the passwords (which need the account's secret key)."""
         store = self._services.accounts
-        settings = submission.settings
+        settings = settings_to_store(submission.settings)  # no OAuth2 client secret in there
         with database_proxy.connection_context():
             if self._editing_name is None:
                 account = store.create(settings)
@@ -373,7 +373,7 @@ class AccountFormScreen(OAuthTestScreen):
             )
         password_problem = ""
         try:
-            self.keep_sign_in(submission, account)
+            self.keep_oauth_secrets(submission, account)
             secrets = self._services.secrets
             for kind, password in (
                 (SecretKind.INCOMING, submission.password),

@@ -82,7 +82,9 @@ class OAuthTestScreen(FormScreen[FormOutcome | None]):
 
     def _sign_in_first(self, submission: Submission) -> None:
         self.status.busy("Sign in, then the servers are tested…")
-        dialog = SignInDialog(self._services, settings=submission.settings)
+        dialog = SignInDialog(
+            self._services, settings=submission.settings, secret_key=self._secret_key
+        )
 
         def signed_in(result: SignedIn | None) -> None:
             settings = submission.settings
@@ -143,16 +145,28 @@ class OAuthTestScreen(FormScreen[FormOutcome | None]):
 
     # ------------------------------------------------------------------ saving
 
-    def keep_sign_in(self, submission: Submission, account: Account) -> bool:
-        """In the saving worker: the refresh token of this form's sign-in into the secret
-        store (never the database). True when one was kept."""
-        from tui.core.oauth.signin import same_sign_in, save_sign_in
+    def keep_oauth_secrets(self, submission: Submission, account: Account) -> None:
+        """In the saving worker: the client secret typed and the refresh token of this form's
+        sign-in into the secret store (never the database)."""
+        from tui.core.oauth.signin import keep_client_secret, same_sign_in, save_sign_in
 
         settings = submission.settings
-        if self._signed_in is None or not settings.uses_oauth2 or settings.oauth_token_command:
-            return False
+        if not settings.uses_oauth2:
+            return
+        secrets = self._services.secrets
+        if settings.oauth_client_secret:
+            keep_client_secret(
+                secrets, account.secret_key, account.name, settings.oauth_client_secret
+            )
+        if self._signed_in is None or settings.oauth_token_command:
+            return
         signed_for, tokens = self._signed_in
-        if not same_sign_in(signed_for, settings):
-            return False
-        save_sign_in(account, self._services.secrets, tokens)
-        return True
+        if same_sign_in(signed_for, settings):
+            save_sign_in(account, secrets, tokens)
+
+
+def settings_to_store(settings: AccountSettings) -> AccountSettings:
+    """What goes into the database: everything but the OAuth2 client secret."""
+    from tui.core.oauth.signin import split_client_secret
+
+    return split_client_secret(settings)[0]

@@ -109,12 +109,15 @@ class SignInDialog(ModalScreen[SignedIn | None]):
         account: Account | None = None,
         *,
         settings: AccountSettings | None = None,
+        secret_key: str | None = None,
     ) -> None:
         super().__init__()
         self._services = services
         self._account = account
         self._settings = settings
         """Set instead of `account`: sign in for the form, keep nothing, hand the tokens back."""
+        self._secret_key = secret_key
+        """The edited mailbox's, for the client secret it keeps (None: a new mailbox)."""
         if account is None and settings is None:
             raise ValueError("a sign-in needs an account or its settings")
         named = account.name if account is not None else (settings or AccountSettings()).name
@@ -169,7 +172,7 @@ class SignInDialog(ModalScreen[SignedIn | None]):
         try:
             with database_proxy.connection_context():
                 try:
-                    endpoints = endpoints_of(signing_in)
+                    endpoints = endpoints_of(signing_in, self._services.secrets, self._secret_key)
                 except OAuthSettingsError:
                     if not signing_in.oauth_client_id and signing_in.oauth_provider != "generic":
                         self.post_message(ClientIdNeeded())

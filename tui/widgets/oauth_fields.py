@@ -17,7 +17,13 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Static
 
-from tui.core.oauth.providers import ProviderName, provider_for_host
+from tui.core.oauth.providers import (
+    OAuthSettingsError,
+    ProviderName,
+    provider_for_host,
+    tenant_of,
+    with_tenant,
+)
 from tui.core.settings import AUTH_OAUTH2, AUTH_PASSWORD, AccountSettings
 from tui.widgets.form_fields import field_row
 from tui.widgets.status_line import StatusLine
@@ -29,6 +35,15 @@ GENERIC_URLS: tuple[tuple[str, str, str], ...] = (
     ("oauth_scope", "Scope", "the provider's mail scope, e.g. … offline_access"),
 )
 """(settings attribute, label, placeholder) of what only a generic provider needs."""
+
+CLIENT_SECRET_HINT = (
+    "Only if your app registration has one (Google's Desktop-app clients do). Kept in the "
+    "password store, never in the database; empty keeps the one saved."
+)
+TENANT_HINT = (
+    "common (any account), organizations (work or school), consumers (Outlook.com), or your "
+    "organisation's tenant id or domain."
+)
 
 CLIENT_ID_HINT = (
     "Your app registration's client id (poptui ships none; see the README). Empty: the one "
@@ -60,6 +75,8 @@ class OAuthFields(Vertical):
         self._auto_value = base.uses_oauth2
         self._chosen = False
         """The user ticked or unticked it: a preset no longer changes it."""
+        self.tenant_problem: OAuthSettingsError | None = None
+        """What is wrong with the tenant typed (the settings keep the last good one)."""
 
     def compose(self) -> ComposeResult:
         base = self._base
@@ -75,6 +92,20 @@ class OAuthFields(Vertical):
             ),
             Static(CLIENT_ID_HINT, classes="field-hint"),
             id="field-oauth-client-id",
+        )
+        yield field_row(
+            "Client secret",
+            Input(
+                placeholder="optional", password=True, id="oauth-client-secret", max_length=256
+            ),
+            Static(CLIENT_SECRET_HINT, classes="field-hint"),
+            id="field-oauth-client-secret",
+        )
+        yield field_row(
+            "Tenant",
+            Input(tenant_of(base), placeholder="common", id="oauth-tenant", max_length=253),
+            Static(TENANT_HINT, classes="field-hint"),
+            id="field-oauth-tenant",
         )
         for attr, label, placeholder in GENERIC_URLS:
             yield field_row(
@@ -117,6 +148,9 @@ class OAuthFields(Vertical):
         if on_ or self._base.uses_oauth2 or provider_for_host(self._host) is not None:
             self.display = True
         self.query_one("#field-oauth-client-id").display = on_
+        self.query_one("#field-oauth-client-secret").display = on_
+        microsoft = provider_for_host(self._host) is ProviderName.MICROSOFT
+        self.query_one("#field-oauth-tenant").display = on_ and microsoft
         generic = on_ and provider_for_host(self._host) is None
         for attr, _, _ in GENERIC_URLS:
             self.query_one(f"#field-{widget_id(attr)}").display = generic
@@ -129,12 +163,25 @@ class OAuthFields(Vertical):
             return settings
         client_id = self.query_one("#oauth-client-id", Input).value.strip()
         signing_in = dataclasses.replace(
-            settings, auth_method=AUTH_OAUTH2, oauth_client_id=client_id
+            settings,
+            auth_method=AUTH_OAUTH2,
+            oauth_client_id=client_id,
+            # Empty keeps the saved one; one an older poptui kept in the database moves to the
+            # password store at this save.
+            oauth_client_secret=self.query_one("#oauth-client-secret", Input).value.strip()
+            or self._base.oauth_client_secret,
         )
-        if provider_for_host(self._host) is None:
+        provider = provider_for_host(self._host)
+        self.tenant_problem = None
+        if provider is None:
             for attr, _, _ in GENERIC_URLS:
                 value = self.query_one(f"#{widget_id(attr)}", Input).value.strip()
                 setattr(signing_in, attr, value)
+        elif provider is ProviderName.MICROSOFT:
+            try:
+                signing_in = with_tenant(signing_in, self.query_one("#oauth-tenant", Input).value)
+            except OAuthSettingsError as error:
+                self.tenant_problem = error
         return signing_in
 
     def focus_missing(self, message: str) -> str:
@@ -148,17 +195,24 @@ class OAuthFields(Vertical):
 
 
 def sign_in_settings_ok(settings: AccountSettings, status: StatusLine, form: Widget) -> bool:
-    """Before saving a mailbox that signs in: its endpoints complete, as the sign-in needs them
-    (`endpoints_for`); else say what is missing. A missing client id is no reason: the sign-in
-    dialog asks for it (or uses the one set for all accounts)."""
+    """Before testing a mailbox that signs in: what was typed for OAuth2 acceptable (https
+    endpoints, printable scope and client), and the endpoints complete, as the sign-in needs
+    them (`endpoints_for`); else say what is wrong and focus it. A missing client id is no
+    reason: the sign-in dialog asks for it (or uses the one set for all accounts)."""
     if not settings.uses_oauth2 or settings.oauth_token_command:
         return True
-    from tui.core.oauth.providers import OAuthSettingsError, endpoints_for
+    from tui.core.oauth.providers import endpoints_for, oauth_settings_problem
 
+    fields = form.query_one(OAuthFields)
+    problem = fields.tenant_problem or oauth_settings_problem(settings)
+    if problem is not None:
+        fields.query_one(f"#{widget_id(problem.field)}", Input).focus()
+        status.error(f"Nothing saved: {problem.message}")
+        return False
     try:
         endpoints_for(settings, global_client_id="asked-by-the-sign-in")
     except OAuthSettingsError as error:
-        advice = form.query_one(OAuthFields).focus_missing(error.message)
+        advice = fields.focus_missing(error.message)
         status.error(f"Nothing saved: {error.message} {advice}")
         return False
     return True

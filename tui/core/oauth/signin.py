@@ -7,6 +7,7 @@ account's credential: a password for password accounts, a token source for OAuth
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tui.core.net.pop3.auth import BearerToken, Secret
@@ -21,7 +22,7 @@ from tui.core.oauth.tokens import (
 )
 from tui.core.secrets.base import SecretKind, SecretStore
 from tui.core.settings import AUTH_OAUTH2, AccountSettings
-from tui.core.storage.accounts import current_user, settings_of
+from tui.core.storage.accounts import CLIENT_SECRET_SUFFIX, current_user, settings_of
 from tui.core.storage.models import Account
 from tui.core.storage.user_settings import read_setting, save_setting
 
@@ -48,8 +49,38 @@ def set_global_client_id(client_id: str, provider: str = "", owner: str | None =
     save_setting(owner, key, client_id)
 
 
-def endpoints_of(account: Account | AccountSettings) -> Endpoints:
+def client_secret(store: SecretStore, secret_key: str, mailbox: str) -> str:
+    """The account's OAuth2 client secret from the secret store ("" when it has none)."""
+    return store.get(secret_key + CLIENT_SECRET_SUFFIX, SecretKind.INCOMING, mailbox=mailbox) or ""
+
+
+def keep_client_secret(store: SecretStore, secret_key: str, mailbox: str, secret: str) -> None:
+    """Keep (or with "" forget) the client secret in the secret store, never the database."""
+    key = secret_key + CLIENT_SECRET_SUFFIX
+    if secret:
+        store.set(key, SecretKind.INCOMING, secret, mailbox=f"{mailbox} OAuth2 client")
+    else:
+        store.delete(key, SecretKind.INCOMING, mailbox=f"{mailbox} OAuth2 client")
+
+
+def split_client_secret(settings: AccountSettings) -> tuple[AccountSettings, str]:
+    """The settings to write to the database (without the client secret), and the secret."""
+    return replace(settings, oauth_client_secret=""), settings.oauth_client_secret
+
+
+def endpoints_of(
+    account: Account | AccountSettings,
+    store: SecretStore | None = None,
+    secret_key: str | None = None,
+) -> Endpoints:
+    """The account's endpoints; with `store`, its client secret comes from there unless the
+    settings carry one just typed (older accounts may still have one in the database)."""
     settings = account if isinstance(account, AccountSettings) else settings_of(account)
+    key = secret_key or (account.secret_key if isinstance(account, Account) else None)
+    if store is not None and key and not settings.oauth_client_secret:
+        kept = client_secret(store, key, settings.name)
+        if kept:
+            settings = replace(settings, oauth_client_secret=kept)
     from tui.core.oauth.providers import provider_for_host
 
     provider = settings.oauth_provider or provider_for_host(settings.incoming_host) or "generic"
@@ -69,7 +100,7 @@ def login_secret(account: Account, store: SecretStore) -> Secret | None:
             lambda: commands.get(key, SecretKind.INCOMING, mailbox=f"{name} token"), name
         )
     try:
-        endpoints = endpoints_of(account)
+        endpoints = endpoints_of(account, store)
     except OAuthSettingsError as error:
         return _refusing(SignInRequired(name, error.message, hint=error.hint))
     saved = RefreshTokenStore(
@@ -99,7 +130,7 @@ def form_bearer(
             lambda: commands.get(key, SecretKind.INCOMING, mailbox=f"{name} token"), name
         )
         return run(False)
-    endpoints = endpoints_of(settings)
+    endpoints = endpoints_of(settings, store, secret_key)
     if tokens is not None:
         return BearerToken(
             tokens.access_token,

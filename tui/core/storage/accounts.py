@@ -40,6 +40,11 @@ class AccountNotFound(AccountError):
     pass
 
 
+CLIENT_SECRET_SUFFIX = ".oauth-client"
+"""An OAuth2 client secret is kept in the secret store as the incoming secret of the account's
+secret key plus this (`tui.core.oauth.signin.client_secret`), never in the database."""
+
+
 class PasswordKind(StrEnum):
     """A mailbox's two passwords, by the values `tui.core.secrets.SecretKind` gives them.
 
@@ -258,6 +263,12 @@ class AccountStore:
         if secrets is not None:
             for kind in PasswordKind:
                 secrets.delete(account.secret_key, kind, mailbox=account.name)
+            if account.auth_method == "oauth2":  # its OAuth2 client secret, if it had one
+                secrets.delete(
+                    account.secret_key + CLIENT_SECRET_SUFFIX,
+                    PasswordKind.INCOMING,
+                    mailbox=account.name,
+                )
 
     def message_count(self, account: Account, *, include_deleted: bool = False) -> int:
         query = Message.select().where(Message.account == account)
