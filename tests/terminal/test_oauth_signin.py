@@ -51,9 +51,11 @@ def test_device_sign_in_in_a_terminal_then_fetch(
         "--scope",
         "mail offline_access",
     )
-    tmux.start([*poptui_command(), "account", "signin", "Work"])
+    tmux.start([*poptui_command(), "account", "signin", "Work"], size=(100, 50))
     screen = tmux.wait_for(lambda s: CODE.search(s) is not None)
     assert oauth_server.base_url + "/device" in screen
+    assert "scan this with a phone" in screen  # a tall enough terminal: the QR code too
+    assert sum("█" in line for line in screen.splitlines()) >= 10
     code = CODE.search(screen)
     assert code is not None
     spaced = " ".join(code.group(1))

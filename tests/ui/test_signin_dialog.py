@@ -184,3 +184,31 @@ async def test_the_editor_will_not_overwrite_a_sign_in_with_a_password(
         await app.workers.wait_for_complete()
         assert isinstance(app.screen, PasswordEditorScreen)
     assert secrets.get(account.secret_key, SecretKind.INCOMING) == "refresh-token-kept"
+
+
+async def test_the_device_address_is_drawn_as_a_qr_code_when_it_fits(
+    app_factory: AppFactory, oauth_server: OAuthServer
+) -> None:
+    from tui.core.oauth.qr import qr_lines
+
+    app = app_factory()
+    account = oauth_account(oauth_server)
+    async with app.run_test(size=(100, 50)) as pilot:
+        await pilot.pause()
+        app.push_screen(SignInDialog(app.services, account))
+        await wait_until(pilot, lambda: "-" in shown_text(pilot, "#signin-code"))
+        drawn = shown_text(pilot, "#signin-qr")
+        dialog = app.screen
+        assert isinstance(dialog, SignInDialog)
+        assert dialog.qr_address.startswith(oauth_server.base_url + "/device")
+        assert drawn.splitlines() == qr_lines(dialog.qr_address, width=200, height=200)
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+    small = app_factory()
+    async with small.run_test(size=(100, 30)) as pilot:  # too short for it: not drawn
+        await pilot.pause()
+        small.push_screen(SignInDialog(small.services, account))
+        await wait_until(pilot, lambda: "-" in shown_text(pilot, "#signin-code"))
+        assert not pilot.app.screen.query_one("#signin-qr").display
+        await pilot.press("escape")
+        await small.workers.wait_for_complete()

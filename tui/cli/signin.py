@@ -138,6 +138,7 @@ def _device(console: Console, endpoints: Endpoints) -> TokenSet:
     code = start_device(endpoints)
     console.print("To sign in, open this address in a browser on any device:")
     console.print(f"    {clean(code.verification_uri)}")
+    _draw_qr(console, code.verification_uri_complete or code.verification_uri)
     console.print("and enter the code:")
     console.print(f"    {' '.join(clean(code.user_code))}")
     console.print(f"    ({clean(code.user_code)})")
@@ -149,6 +150,29 @@ def _device(console: Console, endpoints: Endpoints) -> TokenSet:
         return wait_for_device(endpoints, code)
     except KeyboardInterrupt:
         raise CommandFailed("Sign-in cancelled; nothing was saved") from None
+
+
+QR_COLOURS = "\x1b[97;40m"
+"""Light modules bright white on black, whatever the terminal's own colours."""
+QR_RESET = "\x1b[0m"
+
+
+def _draw_qr(console: Console, address: str) -> None:
+    """The address as a QR code for a phone's camera, when a person's terminal shows this and
+    the code fits (the address was verified https/loopback printable ASCII by the flow)."""
+    if not console.is_terminal:
+        return
+    import shutil
+
+    from tui.core.oauth.qr import qr_lines
+
+    size = shutil.get_terminal_size()
+    lines = qr_lines(address, width=size.columns - 4, height=size.lines - 10)
+    if not lines:
+        return
+    console.print("or scan this with a phone:")
+    for line in lines:  # block characters only: nothing a server sent
+        console.out.write(f"    {QR_COLOURS}{line}{QR_RESET}\n")
 
 
 def _browser(console: Console, endpoints: Endpoints) -> TokenSet:

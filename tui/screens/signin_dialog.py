@@ -83,8 +83,16 @@ class SignInDialog(ModalScreen[SignedIn | None]):
         height: 3;
         margin: 1 0;
     }
-    SignInDialog #signin-code.-empty, SignInDialog Input.-hidden {
+    SignInDialog #signin-code.-empty, SignInDialog Input.-hidden,
+    SignInDialog #signin-qr.-empty {
         display: none;
+    }
+    SignInDialog #signin-qr {
+        width: auto;
+        height: auto;
+        color: white;
+        background: black;
+        margin-bottom: 1;
     }
     SignInDialog #signin-status {
         color: $text-muted;
@@ -123,6 +131,8 @@ class SignInDialog(ModalScreen[SignedIn | None]):
         named = account.name if account is not None else (settings or AccountSettings()).name
         self._name: str = named or ""
         self._copyable = ""
+        self.qr_address = ""
+        """The address drawn as a QR code ("" when none was: too small a terminal)."""
         self._finish_pasted: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -133,6 +143,7 @@ class SignInDialog(ModalScreen[SignedIn | None]):
             )
             yield Static("Asking the provider for a sign-in code…", id="signin-where")
             yield Static("", id="signin-code", classes="-empty")
+            yield Static("", id="signin-qr", classes="-empty")
             yield Input(
                 placeholder="paste the address the browser ended on, then Enter",
                 id="signin-paste",
@@ -240,10 +251,24 @@ class SignInDialog(ModalScreen[SignedIn | None]):
         box = self.query_one("#signin-code", Static)
         box.update(" ".join(clean(code.user_code)))
         box.remove_class("-empty")
+        self._draw_qr(code.verification_uri_complete or code.verification_uri)
         self.query_one("#signin-status", Static).update(
             f"Waiting for you to approve… c copies the code; Esc cancels. The code works for "
             f"{max(1, code.expires_in // 60)} minutes."
         )
+
+    def _draw_qr(self, address: str) -> None:
+        """The address as a QR code for a phone, when it fits beside the rest of the dialog
+        (the flow verified it: https or loopback, printable ASCII)."""
+        from tui.core.oauth.qr import qr_lines
+
+        size = self.app.size
+        lines = qr_lines(address, width=min(size.width, 100) - 8, height=size.height - 16)
+        if lines:
+            self.qr_address = address
+            qr = self.query_one("#signin-qr", Static)
+            qr.update(Content("\n".join(lines)))
+            qr.remove_class("-empty")
 
     @on(BrowserAddressShown)
     def _browser_address(self, shown: BrowserAddressShown) -> None:

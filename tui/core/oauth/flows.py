@@ -75,11 +75,24 @@ def start_device(endpoints: Endpoints) -> DeviceCode:
             f"The provider refused to start a device sign-in ({detail}).",
             hint="Check the client id and that the app registration allows public client flows.",
         )
-    uri = one_line(str(body.get("verification_uri") or body.get("verification_url") or ""), 300)
+    from tui.core.oauth.qr import verified_address
+
+    uri = verified_address(str(body.get("verification_uri") or body.get("verification_url") or ""))
+    complete = str(body.get("verification_uri_complete") or "")
+    try:
+        complete = verified_address(complete) if complete else ""
+    except SignInFailed:
+        complete = ""  # optional: the plain address and the code are enough
+    user_code = str(body["user_code"])
+    if len(user_code) > MAX_USER_CODE or not all(" " < c <= "~" for c in user_code):
+        raise SignInFailed(
+            "The provider sent a user code poptui will not show (not a short code of "
+            "printable characters). Nothing was signed in."
+        )
     return DeviceCode(
         verification_uri=uri,
-        user_code=one_line(str(body["user_code"]), MAX_USER_CODE),
-        verification_uri_complete=one_line(str(body.get("verification_uri_complete", "")), 400),
+        user_code=user_code,
+        verification_uri_complete=complete,
         expires_in=_int(body.get("expires_in"), 900),
         interval=max(1, _int(body.get("interval"), 5)),
         device_code=str(body["device_code"]),
