@@ -18,6 +18,7 @@ from tui.core.imports import deliveries
 from tui.core.imports.checks import check, sha256_pin
 from tui.core.imports.files import read_peer_file, read_state_file, shown, valid_uidl
 from tui.core.imports.found import ConfigSyntaxError, FoundAccount, ImportPlan, Peer
+from tui.core.imports.oauth_hint import token_command_suggestion
 from tui.core.settings import DEFAULT_POP3_PORTS, AccountSettings, DeletePolicy, Security
 from tui.core.text import one_line
 
@@ -217,14 +218,18 @@ def _account(parser: configparser.RawConfigParser, rc: Path, text: str, where: s
         )
     if parser.has_option("retriever", "password"):
         account.password = get("retriever", "password")
+    xoauth2 = get("retriever", "use_xoauth2", fallback="").strip().lower()
+    oauth2 = xoauth2 in ("1", "true", "yes", "on")
+    command = ""
     if parser.has_option("retriever", "password_command"):
         command = " ".join(_strings(get("retriever", "password_command")))
+    if oauth2:
+        account.unmapped.append(token_command_suggestion("use_xoauth2", s.name, command))
+    elif command:
         account.unmapped.append(
             f"password_command {one_line(command, 80)!r}: not run; "
             "use `poptui secrets use command` or enter the password"
         )
-    if parser.has_option("retriever", "use_xoauth2"):
-        account.unmapped.append("use_xoauth2: OAuth2 sign-in is not imported")
     prints = _strings(get("retriever", "ssl_fingerprints", fallback="()"))
     pins = [pin for pin in map(sha256_pin, prints) if pin]
     if pins:

@@ -15,6 +15,7 @@ from tui.core.imports import deliveries
 from tui.core.imports.checks import check, sha256_pin
 from tui.core.imports.files import read_peer_file, read_state_file, shown, valid_uidl
 from tui.core.imports.found import ConfigSyntaxError, FoundAccount, ImportPlan, Peer
+from tui.core.imports.oauth_hint import token_command_suggestion
 from tui.core.settings import DEFAULT_POP3_PORTS, AccountSettings, DeletePolicy, Security
 from tui.core.text import one_line
 
@@ -133,13 +134,18 @@ def _account(name: str, line: int, c: dict[str, str], where: str) -> FoundAccoun
         )
     if "password" in c:
         account.password = c["password"]
-    if "passwordeval" in c:
+    auth = c.get("auth", "on").strip().lower()
+    oauth2 = auth in ("xoauth2", "oauthbearer")
+    if oauth2:
+        account.unmapped.append(
+            token_command_suggestion(f"auth {auth}", s.name, c.get("passwordeval", ""))
+        )
+    elif "passwordeval" in c:
         account.unmapped.append(
             f"passwordeval {one_line(c['passwordeval'], 80)!r}: not run; use "
             "`poptui secrets use command` or enter the password"
         )
-    auth = c.get("auth", "on").strip().lower()
-    if auth not in ("", "on", "user", "plain", "login", "cram-md5", "apop"):
+    if not oauth2 and auth not in ("", "on", "user", "plain", "login", "cram-md5", "apop"):
         account.unmapped.append(f"auth {one_line(auth, 20)}: poptui signs in with a password")
     if "tls_fingerprint" in c:
         pin = sha256_pin(c["tls_fingerprint"])
