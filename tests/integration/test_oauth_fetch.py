@@ -24,8 +24,9 @@ from tui.core.oauth.flows import BrowserSignIn, LoopbackListener, start_device, 
 from tui.core.oauth.providers import Endpoints
 from tui.core.oauth.signin import endpoints_of, login_secret, missing_scope_problem, save_sign_in
 from tui.core.oauth.tokens import CACHE, AccountTokenSource
-from tui.core.secrets import MemoryStore
+from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.settings import AUTH_OAUTH2, Security
+from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 
 pytestmark = pytest.mark.dovecot
@@ -323,3 +324,34 @@ def test_a_denied_device_sign_in_is_worded(
     oauth_server.approve_device(code.user_code, oauth_user, approve=False)
     with pytest.raises(SignInFailed, match="declined"):
         wait_for_device(endpoints, code)
+
+
+def test_the_access_token_is_shared_with_the_next_process(
+    oauth_server: OAuthServer, dovecot_oauth: DovecotServer, oauth_user: str, tmp_path: Path
+) -> None:
+    """A cron `poptui fetch` starts with an empty memory: it takes the last access token (and
+    its expiry) from the secret store instead of asking the provider every run."""
+    account = oauth_account(dovecot_oauth, oauth_server, oauth_user)
+    store = MemoryStore()
+    device_sign_in(account, oauth_server, store, oauth_user)
+    issued = len(oauth_server.issued_tokens())
+    for run in range(2):
+        CACHE.forget(account.secret_key)  # a new process
+        source = login_secret(account, store)
+        assert isinstance(source, AccountTokenSource)
+        dovecot_oauth.deliver(oauth_user, make_message(run + 1))
+        assert fetch(account, source, tmp_path).new_messages == 1
+        assert source.refreshes == 0
+    assert len(oauth_server.issued_tokens()) == issued  # nothing new was asked for
+    CACHE.forget(account.secret_key)
+    source = login_secret(account, store)
+    assert isinstance(source, AccountTokenSource)
+    clock = source.clock
+    source.clock = lambda: clock() + 3600  # the stored one has expired by now
+    dovecot_oauth.deliver(oauth_user, make_message(3))
+    assert fetch(account, source, tmp_path).new_messages == 1
+    assert source.refreshes == 1
+    kept = store.get(account.secret_key + ".oauth-access", SecretKind.INCOMING)
+    assert kept is not None and oauth_server.state.tokens[-1].access_token in kept  # the new one
+    AccountStore("tester").remove(account.name, keep_mail=False, secrets=store)
+    assert store.get(account.secret_key + ".oauth-access", SecretKind.INCOMING) is None

@@ -7,6 +7,7 @@ account's credential: a password for password accounts, a token source for OAuth
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -19,10 +20,16 @@ from tui.core.oauth.tokens import (
     CommandTokenSource,
     RefreshTokenStore,
     TokenSet,
+    access_text,
 )
 from tui.core.secrets.base import SecretKind, SecretStore
 from tui.core.settings import AUTH_OAUTH2, AccountSettings
-from tui.core.storage.accounts import CLIENT_SECRET_SUFFIX, current_user, settings_of
+from tui.core.storage.accounts import (
+    ACCESS_TOKEN_SUFFIX,
+    CLIENT_SECRET_SUFFIX,
+    current_user,
+    settings_of,
+)
 from tui.core.storage.models import Account
 from tui.core.storage.user_settings import read_setting, save_setting
 
@@ -103,11 +110,34 @@ def login_secret(account: Account, store: SecretStore) -> Secret | None:
         endpoints = endpoints_of(account, store)
     except OAuthSettingsError as error:
         return _refusing(SignInRequired(name, error.message, hint=error.hint))
-    saved = RefreshTokenStore(
+    return AccountTokenSource(key, name, endpoints, saved_tokens(store, key, name))
+
+
+def saved_tokens(store: SecretStore, key: str, name: str) -> RefreshTokenStore:
+    """The account's refresh token and its last access token, both in the secret store."""
+    access_key = key + ACCESS_TOKEN_SUFFIX
+
+    def put_access(text: str) -> None:
+        from tui.core.secrets.errors import SecretStoreError
+
+        # Only a cache: a store that cannot keep it costs one refresh per process.
+        with contextlib.suppress(SecretStoreError):
+            store.set(access_key, SecretKind.INCOMING, text, mailbox=f"{name} access token")
+
+    def get_access() -> str | None:
+        from tui.core.secrets.errors import SecretStoreError
+
+        try:
+            return store.get(access_key, SecretKind.INCOMING, mailbox=f"{name} access token")
+        except SecretStoreError:
+            return None
+
+    return RefreshTokenStore(
         get=lambda: store.get(key, SecretKind.INCOMING, mailbox=name),
         put=lambda token: store.set(key, SecretKind.INCOMING, token, mailbox=name),
+        get_access=get_access,
+        put_access=put_access,
     )
-    return AccountTokenSource(key, name, endpoints, saved)
 
 
 def form_bearer(
@@ -140,10 +170,7 @@ def form_bearer(
         )
     if secret_key is None:
         raise SignInRequired(name, "it has not been signed in yet")
-    saved = RefreshTokenStore(
-        get=lambda: store.get(secret_key, SecretKind.INCOMING, mailbox=name),
-        put=lambda token: store.set(secret_key, SecretKind.INCOMING, token, mailbox=name),
-    )
+    saved = saved_tokens(store, secret_key, name)
     return AccountTokenSource(secret_key, name, endpoints, saved)(True)
 
 
@@ -176,6 +203,7 @@ def save_sign_in(account: Account, store: SecretStore, tokens: TokenSet) -> None
     require_refresh_token(tokens)
     store.set(account.secret_key, SecretKind.INCOMING, tokens.refresh_token, mailbox=account.name)
     CACHE.put(account.secret_key, tokens)
+    saved_tokens(store, account.secret_key, account.name).put_access(access_text(tokens))
 
 
 def require_refresh_token(tokens: TokenSet) -> None:

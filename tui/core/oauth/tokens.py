@@ -1,9 +1,11 @@
 """Tokens: what a sign-in gives, refreshing it, and the token source a POP3 login asks.
 
 The refresh token is the account's incoming secret in the secret store (the same store, moved
-and forgotten with the account like a password; never the database). Access tokens stay in
-this process's memory and are refreshed a little before they expire; the engine asks for one
-at every new connection, so a long fetch or a long-running app never logs in with a stale one.
+and forgotten with the account like a password; never the database). Access tokens are kept in
+this process's memory and, with their expiry, in the secret store too (so a cron fetch uses
+the last one rather than refreshing every run); they are refreshed a little before they
+expire; the engine asks for one at every new connection, so a long fetch or a long-running app
+never logs in with a stale one.
 Token HTTP goes through authlib's OAuth2Session (requests), imported on first use.
 """
 
@@ -157,11 +159,55 @@ CACHE = TokenCache()
 
 
 class RefreshTokenStore:
-    """The two calls of a `tui.core.secrets.SecretStore` this needs, for the incoming slot."""
+    """The calls of a `tui.core.secrets.SecretStore` this needs: the refresh token (the
+    incoming slot) and, optionally, the last access token with its expiry, so the next
+    process (a cron `poptui fetch`) uses it instead of asking the provider again."""
 
-    def __init__(self, get: Callable[[], str | None], put: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        get: Callable[[], str | None],
+        put: Callable[[str], None],
+        *,
+        get_access: Callable[[], str | None] = lambda: None,
+        put_access: Callable[[str], None] = lambda text: None,
+    ) -> None:
         self.get = get
         self.put = put
+        self.get_access = get_access
+        self.put_access = put_access
+
+
+def access_text(tokens: TokenSet) -> str:
+    """An access token with its times and scope, one line of JSON, for the secret store."""
+    import json
+
+    return json.dumps(
+        {
+            "access_token": tokens.access_token,
+            "issued_at": round(tokens.issued_at),
+            "expires_at": round(tokens.expires_at),
+            "scope": tokens.scope,
+        }
+    )
+
+
+def access_from_text(text: str | None) -> TokenSet | None:
+    """What `access_text` wrote; None for anything else (never an error: it is a cache)."""
+    import json
+
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+        token, issued, expires = value["access_token"], value["issued_at"], value["expires_at"]
+        scope = value.get("scope", "")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if not isinstance(token, str) or not token or not isinstance(scope, str):
+        return None
+    if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+        return None
+    return TokenSet(token, "", float(issued), float(expires), scope)
 
 
 class AccountTokenSource:
@@ -193,6 +239,10 @@ class AccountTokenSource:
     def __call__(self, fresh: bool = False) -> BearerToken:
         now = self.clock()
         cached = self.cache.get(self.key)
+        if cached is None and not fresh:
+            cached = access_from_text(self.saved.get_access())  # another process's
+            if cached is not None:
+                self.cache.put(self.key, cached)
         if cached is not None and not fresh and not cached.expiring(now):
             return self._bearer(cached)
         refresh_token = self.saved.get()
@@ -203,6 +253,7 @@ class AccountTokenSource:
         if tokens.refresh_token != refresh_token:
             self.saved.put(tokens.refresh_token)
         self.cache.put(self.key, tokens)
+        self.saved.put_access(access_text(tokens))
         return self._bearer(tokens)
 
     def _bearer(self, tokens: TokenSet) -> BearerToken:

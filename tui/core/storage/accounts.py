@@ -43,6 +43,8 @@ class AccountNotFound(AccountError):
 CLIENT_SECRET_SUFFIX = ".oauth-client"
 """An OAuth2 client secret is kept in the secret store as the incoming secret of the account's
 secret key plus this (`tui.core.oauth.signin.client_secret`), never in the database."""
+ACCESS_TOKEN_SUFFIX = ".oauth-access"
+"""Likewise the last OAuth2 access token and its expiry, shared by the processes that fetch."""
 
 
 class PasswordKind(StrEnum):
@@ -263,12 +265,11 @@ class AccountStore:
         if secrets is not None:
             for kind in PasswordKind:
                 secrets.delete(account.secret_key, kind, mailbox=account.name)
-            if account.auth_method == "oauth2":  # its OAuth2 client secret, if it had one
-                secrets.delete(
-                    account.secret_key + CLIENT_SECRET_SUFFIX,
-                    PasswordKind.INCOMING,
-                    mailbox=account.name,
-                )
+            if account.auth_method == "oauth2":  # its client secret and last access token
+                for suffix in (CLIENT_SECRET_SUFFIX, ACCESS_TOKEN_SUFFIX):
+                    secrets.delete(
+                        account.secret_key + suffix, PasswordKind.INCOMING, mailbox=account.name
+                    )
 
     def message_count(self, account: Account, *, include_deleted: bool = False) -> int:
         query = Message.select().where(Message.account == account)
