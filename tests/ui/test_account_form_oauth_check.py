@@ -217,3 +217,52 @@ async def test_outgoing_refusal_after_a_good_incoming_login_offers_the_verified_
         account = store().get("Work")
         refresh = secrets.get(account.secret_key, SecretKind.INCOMING)
         assert refresh in oauth_server.issued_tokens()  # the sign-in was kept with it
+
+
+async def test_editing_a_signed_in_mailbox_tests_with_its_saved_sign_in(
+    build: Build,
+    secrets: MemoryStore,
+    oauth_server: OAuthServer,
+    dovecot_oauth: DovecotServer,
+    oauth_user: str,
+) -> None:
+    """No new sign-in when the provider, endpoint, client and scope stay: the refresh token
+    the mailbox keeps gives a fresh access token, and the servers are tested with it."""
+    from tests.integration.oauth_helpers import device_token
+    from tui.core.settings import AccountSettings
+
+    app = build()
+    seen: list[TextualMessage] = []
+    async with app.run_test(size=(100, 50), message_hook=seen.append) as pilot:
+        await pilot.pause()
+        account = store().create(
+            AccountSettings(
+                name="Work",
+                email=oauth_user,
+                incoming_host=dovecot_oauth.host,
+                incoming_port=dovecot_oauth.tls_port,
+                incoming_security=Security.SSL,
+                username=oauth_user,
+                pinned_fingerprint=dovecot_oauth.cert_fingerprint,
+                auth_method=AUTH_OAUTH2,
+                oauth_provider="generic",
+                oauth_client_id=CLIENT_ID,
+                oauth_token_url=oauth_server.token_url,
+                oauth_device_url=oauth_server.device_url,
+                oauth_scope="mail offline_access",
+            ),
+            activate=True,
+        )
+        refresh = device_token(oauth_server, oauth_user)["refresh_token"]
+        secrets.set(account.secret_key, SecretKind.INCOMING, refresh)
+        app.screen.reload()  # type: ignore[attr-defined]
+        await pilot.pause()
+        await open_form(pilot, "e")
+        await replace_text(pilot, "#outgoing-host", "")
+        await replace_text(pilot, "#poll-minutes", "7")
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, MailboxListScreen))
+        assert not any(isinstance(m, SignInDialog) for m in app.screen_stack)
+        saved = next(text for text in notices(seen) if "Work" in text and "Logged in" in text)
+        assert "with OAUTHBEARER" in saved
+        assert store().get("Work").poll_minutes == 7
