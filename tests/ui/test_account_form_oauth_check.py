@@ -210,6 +210,7 @@ async def test_outgoing_refusal_after_a_good_incoming_login_offers_the_verified_
         said = status_of(app)
         assert "the incoming server works, but the outgoing server check failed" in said
         assert "OAuth2" in said and "Ctrl+S" in said
+        assert "issued a moment ago" in said and "expired" not in said
         assert store().names() == []
         await pilot.press("ctrl+s")
         await settle(pilot)

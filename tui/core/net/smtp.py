@@ -94,7 +94,14 @@ def _bearer_login(conn: smtplib.SMTP, username: str, token: BearerToken, where: 
     except smtplib.SMTPAuthenticationError as error:
         status = authobject.challenge.status.lower() if authobject.challenge else ""
         said = _server_said(error).replace(token.token, "********")
-        if status in ("401", "invalid_token"):
+        if status in ("401", "invalid_token") and token.just_issued:
+            # Issued a moment ago: not expired. Servers send 401 for every refusal.
+            reason = "account not allowed"
+            why = (
+                "it refused a token issued a moment ago (scope missing, or this account may "
+                "not send with OAuth2)"
+            )
+        elif status in ("401", "invalid_token"):
             reason, why = "token expired", "the sign-in token has expired or was revoked"
         elif status in ("403", "insufficient_scope"):
             reason, why = "scope missing", "the sign-in token does not grant sending mail"
