@@ -1,10 +1,11 @@
 """The fetch pipeline killed at its own seams, and the batch INSERTs on both databases.
 
 Each kill is deterministic: a small launcher wraps one pipeline step so that the process sends
-itself SIGKILL exactly there (after a message was received but before it was stored, after a
-batch's rows were written but before their commit, after the last commit but before DELE),
-then runs the real `poptui fetch`. Afterwards every message is still on the server or stored
-exactly once, and the next fetch finishes the job.
+itself SIGKILL exactly there (after the reader parsed a message but before it handed it over,
+after a message was received but before it was stored, after a batch's rows were written but
+before their commit, after the last commit but before DELE), then runs the real `poptui fetch`.
+Afterwards every message is still on the server or stored exactly once, and the next fetch
+finishes the job.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ sys.exit(main(sys.argv[5:]))
 """argv: module, attribute (or Class.method), calls let through, before|after, poptui's argv."""
 
 KILL_POINTS = {
+    # The reader parsed the 151st message's header block; it never reached the storer.
+    "parsed, not handed over": ("tui.core.mail.headers", "summarize_fast", 150, "after"),
     # The 120th message was received whole (it is in the storer's hands) but is not stored.
     "received, not stored": ("tui.core.sync.batch", "BatchWriter.add", 119, "before"),
     # A batch's rows are written inside its transaction; the commit never happens.

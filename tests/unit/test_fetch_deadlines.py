@@ -160,6 +160,28 @@ def test_batch_writer_commits_on_time_with_an_injected_clock() -> None:
     assert (writer.stored, writer.commits, writer.due()) == (2, 1, None)
 
 
+def test_a_summary_made_ahead_is_used_only_for_the_very_bytes_it_was_made_from() -> None:
+    """The reader parses ahead and offers the summary; a summary offered for other bytes (the
+    engine stored something else in between) must never label this message."""
+    from tui.core.mail.parse import MessageSummary
+    from tui.core.storage.models import Message
+
+    account = AccountStore("tester").create(
+        AccountSettings(name="Ahead", email="a@example.com", incoming_host="h", username="a")
+    )
+    writer = BatchWriter(account, dedupe_message_id=False)
+    first, second = make_message(1), make_message(2)
+    writer.offer(first, MessageSummary(subject="parsed ahead"))
+    writer.add("u1", first)
+    writer.offer(first, MessageSummary(subject="not this message"))
+    writer.add("u2", second)  # other bytes: parsed here
+    writer.add("u3", make_message(3))  # nothing offered: parsed here
+    writer.flush()
+    rows: Any = Message.select(Message.uidl, Message.subject).tuples()
+    subjects = dict(rows)
+    assert subjects == {"u1": "parsed ahead", "u2": "Message number 2", "u3": "Message number 3"}
+
+
 @pytest.mark.parametrize("pipelining", [True, False])
 def test_a_message_shorter_than_announced_is_skipped_and_the_rest_stored(
     tmp_path: Path, pipelining: bool

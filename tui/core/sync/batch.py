@@ -3,9 +3,9 @@
 A batch is committed on bytes and on time (and at a count cap), so a slow server never holds
 mail that arrived whole uncommitted for long: a kill (or a power cut) then loses at most the
 last couple of seconds of transfer, which the next fetch downloads again (nothing unstored is
-ever deleted). Per message only the header block is read (`mail.headers`), and the batch goes
-to the database in a few prepared statements (`storage.insert`); bodies and the search index
-come later (`storage.search_index`).
+ever deleted). Per message only the header block is read (`mail.headers`), usually ahead on the
+reading thread (`offer`), and the batch goes to the database in a few prepared statements
+(`storage.insert`); bodies and the search index come later (`storage.search_index`).
 
 `BatchWriter.flush` is the fetch's one post-commit point: what it returns (key → stored id of
 the messages just made durable) is all that exists of this session's mail in the database.
@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.storage.dialect import write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy, utcnow
+
+if TYPE_CHECKING:
+    from tui.core.mail.parse import MessageSummary
 
 BATCH_MESSAGES = 1000
 BATCH_BYTES = 4 * 1024 * 1024
@@ -44,7 +47,7 @@ class BatchWriter:
         self.dedupe_message_id = dedupe_message_id
         """Store a message whose Message-ID is already here as an alias, not a copy (Gmail's
         `recent:` mode serves the last 30 days again under new UIDLs)."""
-        self.pending: list[tuple[str, bytes]] = []
+        self.pending: list[tuple[str, bytes, MessageSummary | None]] = []
         self.pending_bytes = 0
         self.stored = 0
         self.duplicates = 0
@@ -52,6 +55,12 @@ class BatchWriter:
         self._clock = clock
         self._oldest = 0.0
         """When the oldest pending message arrived."""
+        self._offered: tuple[bytes, MessageSummary] | None = None
+
+    def offer(self, raw: bytes, summary: MessageSummary) -> None:
+        """The summary of `raw`, made ahead on another thread: the next `add` of these very
+        bytes (the same object) uses it instead of parsing them again in `flush`."""
+        self._offered = (raw, summary)
 
     def due(self) -> float | None:
         """Seconds until the pending messages must be committed; None when nothing is pending."""
@@ -63,7 +72,9 @@ class BatchWriter:
         now = self._clock()
         if not self.pending:
             self._oldest = now
-        self.pending.append((uidl, raw))
+        offered, self._offered = self._offered, None
+        summary = offered[1] if offered is not None and offered[0] is raw else None
+        self.pending.append((uidl, raw, summary))
         self.pending_bytes += len(raw)
         if (
             len(self.pending) >= BATCH_MESSAGES
@@ -85,8 +96,8 @@ class BatchWriter:
         now = utcnow()
         batch: list[NewMessage] = []
         aliases: list[tuple[str, int | str]] = []
-        for key, raw in self.pending:
-            s = summarize_fast(raw)
+        for key, raw, summary in self.pending:
+            s = summary if summary is not None else summarize_fast(raw)
             batch.append(
                 NewMessage(
                     key, raw, s.from_addr, s.to_addrs, s.subject, s.date, s.message_id,
