@@ -249,6 +249,7 @@ def _run(
             _fetch_without_uidl(client, account, sizes, state, report, cancelled, result)
             return
         listing = ServerListing.parse(count, size_listing, uid_listing)
+        del size_listing, uid_listing  # a mailbox's worth of strings, not kept for the fetch
         sizes = listing.sizes
         result.skipped_malformed = listing.malformed
         known = known_uidls(account)

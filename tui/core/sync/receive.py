@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 LARGE_ALLOCATION = 1024 * 1024
 """glibc: buffers of at least this many bytes come from (and go back to) the kernel, see
 `_return_large_buffers`."""
-CONVEYOR_BYTES = 2 * 1024 * 1024
-"""Received bytes waiting for the storing thread; a larger message is let through alone."""
+CONVEYOR_BYTES = 4 * 1024 * 1024
+"""Received bytes waiting for the storing thread; a larger message is let through alone. Twice
+a batch (`batch.BATCH_BYTES`), so the reader can run on while the storer commits one."""
 CONVEYOR_MESSAGES = 256
 """...and at most this many messages (the small ones)."""
 
