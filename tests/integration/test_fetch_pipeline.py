@@ -51,7 +51,8 @@ sys.exit(main(sys.argv[5:]))
 """argv: module, attribute (or Class.method), calls let through, before|after, poptui's argv."""
 
 KILL_POINTS = {
-    # The reader parsed the 151st message's header block; it never reached the storer.
+    # The 151st header block was just parsed (by the reader while the storer is behind, else
+    # in the storer's flush): it is not stored, nor is anything after it.
     "parsed, not handed over": ("tui.core.mail.headers", "summarize_fast", 150, "after"),
     # The 120th message was received whole (it is in the storer's hands) but is not stored.
     "received, not stored": ("tui.core.sync.batch", "BatchWriter.add", 119, "before"),

@@ -1,14 +1,14 @@
 """Receiving a session's new messages: RETR on one thread, storing on the engine's, overlapped.
 
-The reading thread keeps the socket busy and reads each message's header block (the list's
-fields, `mail.headers`) while the storing thread (which owns the database connection) inserts
-and commits; between them a conveyor bounded in bytes and in messages, so memory stays flat
-however large the mailbox. The work is split so that each thread mostly waits where the other
-holds the interpreter lock: the reader's parsing overlaps the storer's SQLite work and fsyncs,
-and the storer's Python overlaps the reader's wait for the socket. While a slow server keeps the
-reading thread waiting, the storing thread still commits what arrived whole within
-`batch.BATCH_SECONDS`, so a kill loses at most seconds of transfer. Each message must be whole
-within its own deadline (`control.Watchdog`). A message that is not the size LIST announced is
+The reading thread keeps the socket busy while the storing thread (which owns the database
+connection) inserts and commits; between them a conveyor bounded in bytes and in messages, so
+memory stays flat however large the mailbox. Each message's header block (the list's fields,
+`mail.headers`) is read by whichever thread has time: the reader while the storer is behind
+(a backlog on the conveyor: plain connections, where SQLite and the fsyncs are the slow part),
+the storer while it waits for the reader (TLS, where decryption keeps the reader busy). While a
+slow server keeps the reading thread waiting, the storing thread still commits what arrived whole
+within `batch.BATCH_SECONDS`, so a kill loses at most seconds of transfer. Each message must be
+whole within its own deadline (`control.Watchdog`). A message that is not the size LIST announced is
 skipped and recorded, and the messages after it still come, as long as the session is in step.
 """
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from tui.core.mail.parse import MessageSummary
 
-    _Item: TypeAlias = tuple[int, bytes, MessageSummary] | BaseException | None
+    _Item: TypeAlias = tuple[int, bytes, MessageSummary | None] | BaseException | None
     """What the reader hands over: a message and its summary, its error, or None at the end."""
 
 LARGE_ALLOCATION = 1024 * 1024
@@ -43,6 +43,9 @@ CONVEYOR_BYTES = 4 * 1024 * 1024
 a batch (`batch.BATCH_BYTES`), so the reader can run on while the storer commits one."""
 CONVEYOR_MESSAGES = 256
 """...and at most this many messages (the small ones)."""
+PARSE_AHEAD_BACKLOG = 512 * 1024
+"""The reader reads a message's header block itself while at least this many bytes wait for
+the storer; below, it hands the message over unparsed."""
 
 T = TypeVar("T")
 
@@ -70,6 +73,11 @@ class Conveyor(Generic[T]):
             self._items.append((item, size))
             self._bytes += size
             self._changed.notify_all()
+
+    @property
+    def backlog(self) -> int:
+        """Bytes waiting now (read without the lock: a hint, not a promise)."""
+        return self._bytes
 
     def get(self, timeout: float | None) -> T:
         """The oldest item; `queue.Empty` when none came within `timeout` (None: wait)."""
@@ -120,7 +128,11 @@ def receive(
         items.put(item, len(item[1]) if isinstance(item, tuple) else 0, stop)
 
     def parsed(number: int, raw: bytes) -> None:
-        put((number, raw, headers.summarize_fast(raw)))
+        # Parse here only while the storer is behind (its conveyor holds a backlog): then this
+        # thread has time to spare. Otherwise the storer waits for messages and parses them
+        # itself (over TLS the reader is the busier one: decryption and all).
+        ahead = items.backlog >= PARSE_AHEAD_BACKLOG
+        put((number, raw, headers.summarize_fast(raw) if ahead else None))
 
     def read() -> None:
         try:
@@ -143,7 +155,8 @@ def receive(
             if isinstance(item, BaseException):
                 raise item
             number, raw, summary = item
-            writer.offer(raw, summary)
+            if summary is not None:
+                writer.offer(raw, summary)
             arrived(number, raw)
     except BaseException:
         stop.set()
