@@ -85,6 +85,9 @@ async def open_editor(pilot: Pilot[Any], account_id: int) -> PasswordEditorScree
     await pilot.pause()
     editor = pilot.app.screen
     assert isinstance(editor, PasswordEditorScreen)
+    # The outgoing part is mounted once typing pauses (or Tab needs it): wait as a user would.
+    await editor.ensure_built()
+    await pilot.pause()
     return editor
 
 

@@ -12,11 +12,11 @@ import dataclasses
 from collections.abc import Callable
 from functools import partial
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Header, Input
 from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
@@ -49,6 +49,7 @@ from tui.screens.store_prompt import STORE_STILL_MISSING, choose_store, store_mi
 from tui.services import SecretKind, Services, TestResult
 from tui.widgets.account_fields import AccountFields
 from tui.widgets.delivery_targets import DeliveryTargetsField
+from tui.widgets.footer import Footer
 from tui.widgets.oauth_fields import sign_in_settings_ok
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
@@ -139,6 +140,10 @@ class AccountFormScreen(OAuthTestScreen):
         self.query_one("#save-incoming-verified").display = False
         self.query_one("#name", Input).focus()
         self.fields.add_section(DeliveryTargetsField(self._targets, id="delivery-targets"))
+
+    @on(events.ScreenResume)
+    def _shown(self) -> None:
+        self.fields.shown(self._services.accounts.names())
 
     @property
     def fields(self) -> AccountFields:

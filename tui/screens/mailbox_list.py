@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from tui.commands import MailboxCommands, PaletteCommand
@@ -41,6 +41,7 @@ from tui.secret_store_start import LockedFileStore, ask_passphrase
 from tui.services import Services
 from tui.widgets.delivery_targets import with_delivery
 from tui.widgets.fetch_status import FetchStatus
+from tui.widgets.footer import Footer
 from tui.widgets.mailbox_detail import active_summary, mailbox_detail
 from tui.widgets.mailbox_table import MailboxRow, MailboxTable, load_rows
 
@@ -317,9 +318,11 @@ class MailboxListScreen(Screen[None]):
     def action_add_mailbox(self) -> None:
         # Imported when first opened (the app warms it after the first frame): start-up is
         # the list only.
+        from tui.screens import ready
         from tui.screens.account_form import AccountFormScreen
 
-        self.app.push_screen(AccountFormScreen(self._services), self._form_closed)
+        form = ready.take(self.app, ready.ADD_FORM, AccountFormScreen)
+        self.app.push_screen(form or AccountFormScreen(self._services), self._form_closed)
 
     def action_import_setups(self) -> None:
         from tui.screens.import_screen import ImportScreen

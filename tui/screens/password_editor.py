@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Static
+from textual.widgets import Button, Header, Input, Static
 from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
@@ -32,12 +33,16 @@ from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import FormScreen, form_buttons, verb_button
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services, TestResult
+from tui.widgets.footer import Footer
 from tui.widgets.password_pair import PasswordPair
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
 
 REST_GROUP = "password-editor-rest"
 """The worker mounting the outgoing part after the first frame."""
+REST_AFTER_PAUSE = 0.3
+"""Seconds without typing after which the outgoing part is mounted (Tab and the verbs mount it
+at once): mounting it while keys arrive made them lag."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +162,26 @@ class PasswordEditorScreen(FormScreen[bool]):
         self._disabled = bool(account.disabled)
         self._disabled_reason: str = account.disabled_reason or ""
         self.sub_title = f"Passwords of {clean(self._name)}"
+        self._building = False
         self._built = asyncio.Event()
-        """Set once the outgoing part is mounted (after the first frame)."""
+        """Set once the outgoing part is mounted (after the first frame, once typing pauses
+        or a verb needs it)."""
+        self._rest_timer: Timer
+
+    @property
+    def account_id(self) -> int:
+        return self._account_id
+
+    def fits(self, account: Account) -> bool:
+        """Whether this editor (perhaps composed ahead, tui.screens.ready) shows `account`
+        as it is now."""
+        return (
+            int(account.id) == self._account_id
+            and account.name == self._name
+            and settings_of(account) == self._settings
+            and bool(account.disabled) == self._disabled
+            and (account.disabled_reason or "") == self._disabled_reason
+        )
 
     @property
     def outgoing_editable(self) -> bool:
@@ -169,7 +192,8 @@ class PasswordEditorScreen(FormScreen[bool]):
 
     def compose(self) -> ComposeResult:
         """The incoming part only: the first frame shows it with its field focused, and the
-        outgoing part is mounted right after (`_build_rest`), so `p` opens fast."""
+        outgoing part is mounted once typing pauses (`_build_rest`), so `p` opens fast and
+        what is typed at once is not slowed down by it."""
         settings = self._settings
         yield Header()
         with VerticalScroll(id="password-body", classes="form-body"):
@@ -238,14 +262,37 @@ class PasswordEditorScreen(FormScreen[bool]):
         self._show_store()
         self._show_disabled()
         self.query_one("#incoming-password", Input).focus()
-        self.call_after_refresh(self._build_rest)
+        # Composed ahead (tui.screens.ready), the editor waits until it is shown.
+        self._rest_timer = self.set_timer(
+            REST_AFTER_PAUSE, self._start_rest, pause=not self.is_current
+        )
+
+    @on(events.ScreenResume)
+    def _shown(self) -> None:
+        """Shown (perhaps composed ahead): the store may have been opened since, and the
+        outgoing part follows once typing pauses."""
+        self._show_store()
+        if not self._building:
+            self._rest_timer.reset()
+            self._rest_timer.resume()
+
+    @on(Input.Changed)
+    def _typing(self) -> None:
+        if not self._building:
+            self._rest_timer.reset()  # mounting it while keys arrive would make them lag
+
+    def _start_rest(self) -> None:
+        if not self._building:
+            self._building = True
+            self._rest_timer.stop()
+            self._build_rest()
 
     # A worker (a task of its own, not the screen's queue): the screen keeps drawing what is
     # typed into the incoming field while the rest is mounted.
     @work(group=REST_GROUP, description="mount the outgoing part")
     async def _build_rest(self) -> None:
-        """After the first frame: the outgoing part, below the incoming one, one row at a
-        time so keys typed meanwhile are handled in between."""
+        """The outgoing part, below the incoming one, one row at a time so keys typed
+        meanwhile are handled in between."""
         body = self.query_one("#password-body", VerticalScroll)
         for widget in self._compose_rest():
             await body.mount(widget)
@@ -253,8 +300,10 @@ class PasswordEditorScreen(FormScreen[bool]):
         self._built.set()
 
     async def ensure_built(self) -> None:
-        """Wait until the outgoing part is mounted: every verb that reads it waits first
-        (keys are handed over one at a time, so none overtakes it)."""
+        """Mount the outgoing part now if typing has not paused yet, and wait until it is:
+        every verb that reads it waits first (keys are handed over one at a time, so none
+        overtakes it)."""
+        self._start_rest()
         await self._built.wait()
 
     async def action_next_field(self) -> None:

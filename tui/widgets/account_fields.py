@@ -133,7 +133,19 @@ class AccountFields(VerticalScroll):
         yield from compose_first(self._base, editing=self.editing)
 
     def on_mount(self) -> None:
-        self._rest_timer = self.set_timer(REST_AFTER_PAUSE, self.ensure_built)
+        # A form composed ahead (tui.screens.ready) waits until it is shown: mounting the rest
+        # off screen would make its first frame lay out every field.
+        self._rest_timer = self.set_timer(
+            REST_AFTER_PAUSE, self.ensure_built, pause=not self.screen.is_current
+        )
+
+    def shown(self, existing_names: list[str]) -> None:
+        """The form is on screen (perhaps composed ahead): the names taken now, and the
+        rest follows once typing pauses."""
+        self._existing_names = existing_names
+        if not self._building:
+            self._rest_timer.reset()
+            self._rest_timer.resume()
 
     @property
     def ready(self) -> bool:

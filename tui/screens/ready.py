@@ -1,0 +1,75 @@
+"""Screens composed ahead of their key: `a` (and `p`) push a screen that is already built.
+
+Pushing a new screen makes Textual compose it, mount every widget (one message queue each) and
+style them before the first frame: most of what made the add form and the password editor
+open 3-5 times slower than a one-field screen. A screen prepared here in the idle time after
+start-up is registered with the app the way `App.push_screen` registers a new screen (so it
+composes and mounts, off screen), and pushing it later only lays it out and draws it.
+
+A prepared screen is used once: `take` hands it over (when it still fits what is asked) and
+forgets it; the app prepares the next one when the user is back on the mailbox list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+from textual.app import App
+from textual.screen import Screen
+
+ADD_FORM = "add-form"
+"""The add form (`a`)."""
+PASSWORD_EDITOR = "password-editor"
+"""The password editor (`p`) of the highlighted mailbox."""
+
+ScreenT = TypeVar("ScreenT", bound=Screen[Any])
+
+_prepared: WeakKeyDictionary[App[Any], dict[str, Screen[Any]]] = WeakKeyDictionary()
+
+
+def prepare(app: App[Any], key: str, screen: Screen[Any]) -> None:
+    """Compose and mount `screen` now, off screen, as the one prepared under `key`."""
+    discard(app, key)
+    # What `App.push_screen` does first for a screen it has not seen (`App._get_screen`):
+    # register it, which starts its queue (compose, mount), without putting it on the stack.
+    app._register(app, screen)
+    _prepared.setdefault(app, {})[key] = screen
+
+
+def prepared(app: App[Any], key: str) -> Screen[Any] | None:
+    """The screen prepared under `key`, if any (it stays prepared)."""
+    return _prepared.get(app, {}).get(key)
+
+
+def take(
+    app: App[Any], key: str, kind: type[ScreenT], fits: Callable[[ScreenT], bool] = lambda _: True
+) -> ScreenT | None:
+    """The screen prepared under `key` if it is a `kind` that `fits`, else None (and a
+    prepared one that does not fit is removed)."""
+    screen = _prepared.get(app, {}).pop(key, None)
+    if screen is None:
+        return None
+    # Perhaps still composing (a key pressed right after it was prepared): pushing it then
+    # waits for that, as for a new screen.
+    if isinstance(screen, kind) and screen.is_attached and fits(screen):
+        return screen
+    _remove(screen)
+    return None
+
+
+def discard(app: App[Any], key: str) -> None:
+    """Drop the screen prepared under `key` (it no longer fits)."""
+    screen = _prepared.get(app, {}).pop(key, None)
+    if screen is not None:
+        _remove(screen)
+
+
+def _remove(screen: Screen[Any]) -> None:
+    if not screen.is_attached or screen.is_active:
+        return
+    if screen.is_mounted:
+        screen.remove()
+    else:  # still composing: removed once it is mounted (its queue runs that after mounting)
+        screen.call_later(screen.remove)

@@ -1,0 +1,62 @@
+"""Textual's footer, rebuilt only when the keys it shows change.
+
+Textual's `Footer` rebuilds all its key widgets after every bindings update of its screen
+(focus moved, the stack changed, a widget refreshed its bindings), one rebuild per update even
+when several are queued and nothing it shows changed. Opening the add form queued six of them,
+about 60 ms on the 2-core machine, and each key typed meanwhile waited for them. This footer
+rebuilds once per burst of updates, and only when what it would show differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer as TextualFooter
+
+
+class Footer(TextualFooter):
+    """A `textual.widgets.Footer` that skips rebuilds which would draw the same keys."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._shown: Hashable = None
+        """What the last compose showed; None before the bindings were ready."""
+        self._rebuild_queued = False
+
+    def _what_is_shown(self) -> Hashable:
+        """Everything `Footer.compose` reads: the shown bindings, their state and display."""
+        app = self.app
+        keys = tuple(
+            (
+                binding.key,
+                app.get_key_display(binding),
+                binding.description,
+                binding.action,
+                binding.group,
+                enabled,
+                tooltip,
+            )
+            for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
+            if binding.show
+        )
+        palette = self.show_command_palette and app.ENABLE_COMMAND_PALETTE
+        return (keys, palette, self.combine_groups)
+
+    def compose(self) -> ComposeResult:
+        self._shown = self._what_is_shown() if self._bindings_ready else None
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or self._rebuild_queued:
+            return
+        if self.is_attached and screen is self.screen:
+            self._rebuild_queued = True
+            self.call_after_refresh(self._rebuild_if_changed)
+
+    async def _rebuild_if_changed(self) -> None:
+        self._rebuild_queued = False
+        if self.is_attached and self._what_is_shown() != self._shown:
+            await self.recompose()
