@@ -25,32 +25,24 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TypedDict, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from textual.message import Message
 
-from tui.core.net.pop3 import Secret
-from tui.core.oauth.signin import login_secret
 from tui.core.settings import Security
 from tui.core.storage.models import Account, database_proxy
-from tui.core.sync import (
-    CheckReport,
-    FetchControl,
-    FetchOptions,
-    FetchResult,
-    IncomingServer,
-    PollSchedule,
-    SyncProgress,
-    check_incoming,
-    fetch_account,
-    run_stoppable,
-)
-from tui.core.sync.fanout import DEFAULT_JOBS, clamp_jobs
+from tui.core.sync.schedule import PollSchedule
 from tui.core.text import describe_age
 from tui.messages import ConnectionTested, FetchFailed, FetchFinished, FetchProgress
-from tui.services import Services
 from tui.widgets.fetch_status import PHASE_WORDS, FetchStatusLine, StatusKind
+
+if TYPE_CHECKING:
+    # The engine and what it needs are imported by the first fetch or test, not at start-up
+    # (the app's first frame does not wait for them).
+    from tui.core.net.pop3 import Secret
+    from tui.core.sync import CheckReport, FetchControl, FetchOptions, FetchResult, SyncProgress
+    from tui.services import Services
 
 FETCH_GROUP = "fetch"
 TEST_GROUP = "connection-test"
@@ -89,7 +81,8 @@ class FetchSettings:
     screenshots never reach for the network on their own."""
     check_seconds: float = 15.0
     """How often the poll timer re-reads the active mailbox to see whether a fetch is due."""
-    options: FetchOptions = field(default_factory=FetchOptions)
+    options: FetchOptions | None = None
+    """The engine's options; None: its defaults."""
     test_timeout: float = 20.0
     """Seconds the connection test (t) waits for a silent server."""
     quit_grace_seconds: float = 0.5
@@ -97,8 +90,8 @@ class FetchSettings:
     A fetch still connecting has nothing to store and is left behind at once."""
     progress_interval: float = 0.1
     """At most this often a progress message is posted (the last one of a phase always is)."""
-    jobs: int = DEFAULT_JOBS
-    """Mailboxes fetched at the same time, the same default as `poptui fetch --jobs`."""
+    jobs: int | None = None
+    """Mailboxes fetched at the same time; None: the same default as `poptui fetch --jobs`."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +182,10 @@ class FetchCoordinator:
 
     @property
     def limit(self) -> int:
-        return clamp_jobs(self.settings.jobs)
+        from tui.core.sync.fanout import DEFAULT_JOBS, clamp_jobs
+
+        jobs = self.settings.jobs
+        return clamp_jobs(DEFAULT_JOBS if jobs is None else jobs)
 
     def has_slot(self) -> bool:
         """Whether one more fetch may start now without passing the bound."""
@@ -321,8 +317,11 @@ class FetchCoordinator:
     def run(self, job: FetchJob, *, post: Post, cancelled: Callable[[], bool]) -> None:
         """The fetch, in a worker thread: posts its progress, then `FetchFinished` or
         `FetchFailed` (server trouble, and trouble with the password store or the database)."""
+        from tui.core.sync import FetchControl, FetchOptions, fetch_account
+
         control = FetchControl()
         forward = ProgressForwarder(job, post, interval=self.settings.progress_interval)
+        options = self.settings.options or FetchOptions()
 
         def work() -> FetchResult:
             account, password = self._account_and_password(job.account_id)
@@ -330,7 +329,7 @@ class FetchCoordinator:
                 return fetch_account(
                     account,
                     password,
-                    options=self.settings.options,
+                    options=options,
                     progress=forward,
                     control=control,
                     now=self.services.clock,
@@ -348,6 +347,8 @@ class FetchCoordinator:
 
     def test(self, job: FetchJob, *, post: Post, cancelled: Callable[[], bool]) -> None:
         """The connection test, in a worker thread: posts `ConnectionTested`."""
+        from tui.core.sync import CheckReport, FetchControl, IncomingServer, check_incoming
+
         control = FetchControl()
 
         def work() -> CheckReport:
@@ -369,6 +370,8 @@ class FetchCoordinator:
     def _account_and_password(self, account_id: int) -> tuple[Account, Secret | None]:
         """The account (read on a connection of this thread's own) and its incoming password,
         or for an OAuth2 account the source of its tokens."""
+        from tui.core.oauth.signin import login_secret
+
         with database_proxy.connection_context():
             account = self.services.accounts.get_by_id(account_id)
             password = login_secret(account, self.services.secrets)
@@ -382,6 +385,8 @@ class FetchCoordinator:
         *,
         tick: Callable[[], None] | None = None,
     ) -> _T:
+        from tui.core.sync import run_stoppable
+
         with self._lock:
             self._controls.add(control)
         try:

@@ -8,11 +8,13 @@ screen (fetching, the password editor, the message browser ...) plugs in with on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from tui.core.sync.check import CheckReport
-from tui.core.sync.engine import FetchResult, SyncProgress
+if TYPE_CHECKING:  # the engine is imported by the first fetch, not when the app starts
+    from tui.core.sync.check import CheckReport
+    from tui.core.sync.engine import FetchResult, SyncProgress
 
 
 @dataclass

@@ -9,21 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tui.core.net import CertificateInfo, normalize_fingerprint, pop3
-from tui.core.net.pop3.auth import BearerToken
-from tui.core.net.smtp import SmtpCheckFailed, check_outgoing
 from tui.core.secrets import SecretKind, SecretStore
 from tui.core.settings import AccountSettings
 from tui.core.sharing.rules import SharingService
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import utcnow
-from tui.core.sync.check import IncomingServer, check_incoming
-from tui.core.sync.outcome import check_sentence
+
+if TYPE_CHECKING:  # POP3 and TLS are imported by the first test, not when the app starts
+    from tui.core.net import CertificateInfo
+    from tui.core.net.pop3.auth import BearerToken
 
 __all__ = [
-    "CertificateInfo",
     "Clock",
     "IncomingTester",
     "OutgoingTester",
@@ -118,6 +116,10 @@ class Services:
 def pop3_tester(settings: AccountSettings, password: str | BearerToken) -> TestResult:
     """The real tester: `tui.core.sync.check_incoming` (log in, STAT, QUIT; nothing fetched),
     its outcome in one sentence."""
+    # Imported at the first test, not when the app starts (its first frame needs neither).
+    from tui.core.sync.check import IncomingServer, check_incoming
+    from tui.core.sync.outcome import check_sentence
+
     report = check_incoming(IncomingServer.of(settings), password, timeout=TEST_TIMEOUT_S)
     return TestResult(
         ok=report.ok, message=check_sentence(report), certificate=report.untrusted_certificate
@@ -125,6 +127,8 @@ def pop3_tester(settings: AccountSettings, password: str | BearerToken) -> TestR
 
 
 def _same_fingerprint(a: str, b: str) -> bool:
+    from tui.core.net import normalize_fingerprint
+
     try:
         return normalize_fingerprint(a) == normalize_fingerprint(b)
     except ValueError:
@@ -140,6 +144,9 @@ def smtp_tester(
     The certificate must be trusted by the system, or be `trusted_fingerprint`, or be the very
     certificate pinned for the incoming server (one server name for POP3 and SMTP is common).
     """
+    from tui.core.net import pop3
+    from tui.core.net.smtp import SmtpCheckFailed, check_outgoing  # smtplib: at the first check
+
     trusted_fingerprint = trusted_fingerprint or settings.outgoing_pinned_fingerprint
     try:
         result = check_outgoing(

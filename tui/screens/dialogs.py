@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,9 +18,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.core.text import clean
-from tui.services import CertificateInfo
 from tui.widgets.action_button import action_button
 from tui.widgets.safe_text import safe_content
+
+if TYPE_CHECKING:
+    from tui.core.net import CertificateInfo
 
 DIALOG_BREAKPOINTS = [(0, "-narrow"), (80, "-normal")]
 """Below 80 columns a dialog's buttons do not fit on one line: `-narrow` stacks them

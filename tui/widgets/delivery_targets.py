@@ -11,7 +11,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Static, TextArea
+from textual.widgets import Static
 
 from tui.core.delivery import DeliveryTarget, TargetInvalid, list_targets, parse_target
 from tui.core.text import clean, one_line
@@ -47,6 +47,9 @@ class DeliveryTargetsField(Vertical):
         self._initial = "\n".join(clean(t.spec) for t in targets)
 
     def compose(self) -> ComposeResult:
+        # Imported here: the forms need it, the mailbox list (`with_delivery`) does not.
+        from textual.widgets import TextArea
+
         yield Static("Also deliver to", classes="section-title")
         yield TextArea(self._initial, id="delivery-targets-text", soft_wrap=False)
         yield Static(HELP, classes="field-help", markup=False)
@@ -54,9 +57,11 @@ class DeliveryTargetsField(Vertical):
 
     def targets(self) -> list[DeliveryTarget]:
         """The targets written, in order; raises `TargetInvalid` (and shows it) for a bad line."""
+        from textual.widgets import TextArea
+
         error = self.query_one("#delivery-targets-error", Static)
         found: list[DeliveryTarget] = []
-        text = self.query_one(TextArea).text
+        text = self.query_one("#delivery-targets-text", TextArea).text
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue

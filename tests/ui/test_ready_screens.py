@@ -1,0 +1,120 @@
+"""Screens composed ahead (tui.screens.ready): `a` and `p` push them, and they show the mailbox
+and names as they are when the key is pressed, not when they were composed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Input, Static
+from textual.widgets._footer import FooterKey
+
+from tests.ui.conftest import AppFactory, add_account, type_text
+from tui.core.secrets import UnavailableStore
+from tui.core.storage.models import Account
+from tui.screens import ready
+from tui.screens.account_form import AccountFormScreen
+from tui.screens.mailbox_list import MailboxListScreen
+from tui.screens.password_editor import PasswordEditorScreen
+
+
+async def composed_ahead(pilot: Pilot[Any], key: str) -> Screen[Any]:
+    """The screen the app prepared under `key`, once it is composed and mounted."""
+    for _ in range(200):
+        screen = ready.prepared(pilot.app, key)
+        if screen is not None and screen.is_mounted:
+            await pilot.pause()
+            return screen
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"nothing was prepared under {key!r}")
+
+
+async def test_a_pushes_the_form_composed_ahead_and_checks_names_taken_since(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory()
+    add_account("Work", "ana@example.com", activate=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await composed_ahead(pilot, ready.ADD_FORM)
+        assert not form.is_active
+        # Added elsewhere (another session, `poptui account add`) after the form was composed.
+        add_account("Home", "ana@home.example")
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.screen is form and isinstance(form, AccountFormScreen)
+        assert app.focused is form.query_one("#name", Input)
+        await type_text(pilot, "Home")
+        await form.fields.ensure_built()
+        form.fields.check_all()
+        await pilot.pause()
+        message = str(form.query_one("#name-message", Static).render())
+        assert "already called “Home”" in message
+
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MailboxListScreen)
+        assert not form.is_attached  # used once, then gone
+        again = await composed_ahead(pilot, ready.ADD_FORM)
+        assert again is not form  # the next `a` gets a fresh one
+
+
+async def test_p_pushes_the_editor_composed_ahead_only_while_it_fits(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory()
+    account = add_account("Work", "ana@example.com", activate=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = await composed_ahead(pilot, ready.PASSWORD_EDITOR)
+        assert isinstance(editor, PasswordEditorScreen) and editor.account_id == account.id
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.screen is editor
+        assert app.focused is editor.query_one("#incoming-password", Input)
+        await pilot.press("escape")
+        await pilot.pause()
+
+        stale = await composed_ahead(pilot, ready.PASSWORD_EDITOR)
+        assert stale is not editor
+        # Disabled after the editor was composed: `p` must not show the old state.
+        Account.update(disabled=True, disabled_reason="Too many failures").where(
+            Account.id == account.id
+        ).execute()
+        await pilot.press("p")
+        await pilot.pause()
+        shown = app.screen
+        assert isinstance(shown, PasswordEditorScreen) and shown is not stale
+        assert not stale.is_attached
+        banner = shown.query_one("#disabled-banner", Static)
+        assert banner.display and "Too many failures" in str(banner.render())
+
+
+async def test_footer_keeps_its_keys_when_they_do_not_change(app_factory: AppFactory) -> None:
+    """Moving between fields leaves the form's keys as they are: the footer is not rebuilt
+    (Textual's rebuilt it after every focus change); when the keys change, it is."""
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, AccountFormScreen)
+        before = list(form.query(FooterKey))
+        assert before
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is form.query_one("#email", Input)
+        assert list(form.query(FooterKey)) == before  # the same widgets, not new ones
+
+        form.query_one("#name", Input).focus()
+        await pilot.pause()
+        app.screen.refresh_bindings()
+        await pilot.pause()
+        assert list(form.query(FooterKey)) == before
+        assert "Password store" not in {key.description for key in before}
+
+        app.services.secrets = UnavailableStore("No password store is open.")
+        form.refresh_bindings()  # ctrl+l is offered now
+        await pilot.pause()
+        after = list(form.query(FooterKey))
+        assert "Password store" in {key.description for key in after}
