@@ -238,6 +238,12 @@ def prepare_poptui(env: dict[str, str]) -> None:
     )
 
 
+SEARCH_SHOWN = "earch subject"
+"""The empty search field's placeholder, "Search subject", without the letter under the cursor:
+the blinking cursor draws that letter in reverse, so the whole placeholder is only written as
+one run of text while the cursor blinks off. Waiting for it added 0-1 s of blink phase to both
+programs (both measured 1053 ms) and hid what opening the message list costs."""
+
 Step = tuple[str, str]
 """Keys to write, then the text to wait for before the next step."""
 
@@ -248,8 +254,8 @@ PROBES: dict[str, dict[str, list[Step]]] = {
         "poptui": [("p", "Incoming server (POP3)")],
     },
     "message list search": {
-        "minimal": [("o", "Subject"), ("/", "Search subject")],
-        "poptui": [("o", "Messages"), ("/", "Search subject")],
+        "minimal": [("o", "Subject"), ("/", SEARCH_SHOWN)],
+        "poptui": [("o", "Messages"), ("/", SEARCH_SHOWN)],
     },
 }
 """Per measurement and program: the keys that open the screen and the text each one shows.
@@ -258,10 +264,38 @@ before its field has focus); then a probe word is typed and the clock stops when
 
 
 SETTLE_SECONDS = 3.0
-"""After the first frame, both programs are left alone this long before the keys: poptui opens
-the password file (a key derivation, ~1-2 s of CPU here) and polls the active mailbox at start;
-the keys measure the screens, not that start-up work (its cost is the start-up figure's and the
-encrypted-file benchmark's)."""
+"""After the first frame, both programs are left alone at least this long before the keys, and
+then until they are idle (`IDLE_CPU_SECONDS`): poptui opens the password file (a key
+derivation, ~1-2 s of CPU here), polls the active mailbox and prepares its screens at start; the
+keys measure the screens, not that start-up work (its cost is the start-up figure's and the
+encrypted-file benchmark's). A fixed wait alone was not enough on a loaded machine: with the
+load at 8-10 on 2 cores that work was still running when the keys came."""
+
+IDLE_CPU_SECONDS = 0.02
+"""Idle: the program used less CPU than this over `IDLE_WINDOW` seconds (timers and cursor
+blinks use a little)."""
+IDLE_WINDOW = 0.5
+IDLE_LIMIT = 30.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(term: Terminal, minimum: float) -> None:
+    """Wait `minimum` seconds, then until the program is idle (at most `IDLE_LIMIT` s)."""
+    term.drain(minimum)
+    deadline = time.perf_counter() + IDLE_LIMIT
+    used = cpu_seconds(term.process.pid)
+    while time.perf_counter() < deadline:
+        term.drain(IDLE_WINDOW)
+        now = cpu_seconds(term.process.pid)
+        if now - used < IDLE_CPU_SECONDS:
+            return
+        used = now
+
 
 MASKED = {"password editor"}
 """Its field shows one bullet per character: the probe is found as that many bullets."""
@@ -280,7 +314,7 @@ def measure(
     figures: dict[str, float] = {}
     try:
         figures["start-up to first frame"] = term.wait_for(first_text) - term.started
-        term.drain(SETTLE_SECONDS)
+        settle(term, SETTLE_SECONDS)
         for index, (name, steps) in enumerate(PROBES.items()):
             probe = f"Zq{serial}x{index}w"
             started = None
@@ -297,7 +331,7 @@ def measure(
             after = len(term.output)
             term.write("\x1b")
             term.wait_for(home_text, after=after)
-            term.drain(0.3)
+            settle(term, 0.3)  # each key from an idle program, as after start-up
     finally:
         term.close()
     return figures
