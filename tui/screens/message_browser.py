@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
 from tui.core.settings import DeletePolicy
@@ -31,6 +31,7 @@ from tui.core.text import clean
 from tui.screens.export_dialog import ExportDialog
 from tui.screens.message_dialogs import ConfirmDeleteHereDialog, MailboxPickerDialog
 from tui.screens.message_reader import MessageReaderScreen
+from tui.widgets.footer import Footer
 from tui.widgets.message_list import MessageList
 from tui.widgets.message_rows import PAGE_SIZE, EmptyRows, MailboxRows, ResultRows
 
