@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import sys
+import time
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
@@ -57,7 +58,8 @@ not pay for them and `a` / `o` do not either (the others are imported when first
 
 PREPARE_SECONDS = 1.0
 """How often the app checks that the screens composed ahead still fit (the highlighted
-mailbox may have changed) while the mailbox list is shown."""
+mailbox may have changed) while the mailbox list is shown; it prepares them only after this
+long without a key."""
 
 
 class PoptuiApp(FetchingApp):
@@ -124,7 +126,6 @@ class PoptuiApp(FetchingApp):
             self.call_later(self._warm_screens)
         else:
             self.screen_change_signal.subscribe(self, self._screen_switched)
-            self._prepare_screens()
             self.set_interval(PREPARE_SECONDS, self._prepare_screens)
 
     def _screen_switched(self, screen: Screen[object]) -> None:
@@ -141,6 +142,8 @@ class PoptuiApp(FetchingApp):
         home = self.screen
         if self._exit or not isinstance(home, MailboxListScreen):
             return  # quitting, or another screen is in use
+        if time.monotonic() - self.last_key_at < PREPARE_SECONDS:
+            return  # keys are coming: work on them first, prepare in the next pause
         if self._garbage_waiting:
             # Back on the list: the closed screen's widgets are garbage in reference cycles.
             # Collected now, while idle; else a full collection (~100 ms here) fell in the

@@ -59,6 +59,8 @@ class TypeAheadApp(App[ReturnType]):
         self._serial = 0
         self._handing_over = False
         self._deadline = 0.0
+        self.last_key_at = 0.0
+        """`time.monotonic()` when the last key (or paste) arrived: idle work waits for a pause."""
 
     def _on_mount(self, event: events.Mount) -> None:
         self.set_interval(HANDOVER_TIMEOUT / 4, self._check_stalled)
@@ -77,6 +79,7 @@ class TypeAheadApp(App[ReturnType]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            self.last_key_at = time.monotonic()
             self._typed.append(event)
             if not self._handing_over:
                 await self._hand_over_next()

@@ -53,8 +53,10 @@ class Footer(TextualFooter):
         if not screen.app.app_focus or self._rebuild_queued:
             return
         if self.is_attached and screen is self.screen:
+            # Through the footer's own queue, not after the screen's next refresh: a screen
+            # under a dialog is not refreshed, and its footer would stay empty.
             self._rebuild_queued = True
-            self.call_after_refresh(self._rebuild_if_changed)
+            self.call_later(self._rebuild_if_changed)
 
     async def _rebuild_if_changed(self) -> None:
         self._rebuild_queued = False
