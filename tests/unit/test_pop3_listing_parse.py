@@ -13,6 +13,8 @@ from tui.core.net.pop3.listing import UIDL_MAX, Listing, parse_listing
 def _reference(body: bytes, count: int | None, *, uidl: bool) -> Listing:
     """The rules of RFC 1939 §7 as poptui applies them, one word at a time."""
     listing = Listing()
+    entries: dict[int, str] = {}
+    listing.entries = entries
     for raw in body.split(b"\r\n"):
         if not raw:
             continue
@@ -28,11 +30,11 @@ def _reference(body: bytes, count: int | None, *, uidl: bool) -> Listing:
             good = 1 <= len(rest) <= UIDL_MAX and all(0x21 <= b <= 0x7E for b in rest)
         else:
             good = rest.isdigit() and len(rest) <= 18
-        if not space or not good or number in listing.entries:
-            listing.entries.pop(number, None)
+        if not space or not good or number in entries:
+            entries.pop(number, None)
             listing.malformed.add(number)
             continue
-        listing.entries[number] = rest.decode("ascii")
+        entries[number] = rest.decode("ascii")
     return listing
 
 

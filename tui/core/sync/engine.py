@@ -249,8 +249,7 @@ def _run(
             _fetch_without_uidl(client, account, sizes, state, report, cancelled, result)
             return
         listing = ServerListing.parse(count, size_listing, uid_listing)
-        del size_listing, uid_listing  # a mailbox's worth of strings, not kept for the fetch
-        sizes = listing.sizes
+        del size_listing, uid_listing  # the plan reads `listing` (flat columns) from here on
         result.skipped_malformed = listing.malformed
         known = known_uidls(account)
         groups = AmbiguousGroups.for_listing(account, listing, known)
@@ -267,7 +266,7 @@ def _run(
             _mark_gone(account, listing, known)
         state.phase = "fetching"
         state.total = len(plan.to_fetch)
-        state.bytes_total = sum(sizes.get(n, 0) for n in plan.to_fetch)
+        state.bytes_total = sum(listing.sizes.get(n, 0) for n in plan.to_fetch)
         report(state)
         # The session's deadline now counts the new mail's size (from the fetch's start).
         watchdog.session(
@@ -304,7 +303,7 @@ def _run(
             receive(
                 client,
                 plan.to_fetch,
-                sizes,
+                listing.sizes,
                 Pacing(options.message_deadline, options.pipeline_batch),
                 watchdog,
                 writer,

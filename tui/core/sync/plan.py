@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
-from tui.core.net.pop3.listing import Listing
+from tui.core.net.pop3.listing import Listing, SizeWords, WordColumn
 from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
 
@@ -56,10 +57,14 @@ def base_uidl(key: str) -> str:
 
 @dataclass
 class ServerListing:
-    """The server's view of the mailbox for one session: only well-formed, usable messages."""
+    """The server's view of the mailbox for one session: only well-formed, usable messages.
 
-    uidls: dict[int, str]
-    sizes: dict[int, int]
+    A sane server's listing (every message 1..n listed well-formed) stays in the flat columns
+    `parse_listing` made: a 50,000-message mailbox is a few hundred kilobytes, not dicts of
+    objects held for the whole fetch."""
+
+    uidls: Mapping[int, str]
+    sizes: Mapping[int, int]
     malformed: int = 0
     """Messages the server has (by STAT) that are unusable because their listing line was
     malformed, repeated or missing."""
@@ -67,6 +72,14 @@ class ServerListing:
     @classmethod
     def parse(cls, count: int | None, sizes: Listing, uidls: Listing) -> ServerListing:
         """Messages with a well-formed LIST *and* UIDL line; the rest counted as malformed."""
+        if (
+            isinstance(sizes.entries, SizeWords)
+            and isinstance(uidls.entries, WordColumn)
+            and len(sizes.entries) == len(uidls.entries)
+        ):  # both 1..n, nothing malformed: only messages past n (by STAT) are missing
+            listed = len(uidls.entries)
+            missing = count - listed if count is not None else 0
+            return cls(uidls=uidls.entries, sizes=sizes.entries.column(), malformed=missing)
         usable = sizes.entries.keys() & uidls.entries.keys()
         everything = (
             set(range(1, count + 1))

@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -101,7 +101,7 @@ class Pacing:
 def receive(
     client: pop3.Pop3Client,
     numbers: list[int],
-    sizes: dict[int, int],
+    sizes: Mapping[int, int],
     pacing: Pacing,
     watchdog: Watchdog,
     writer: BatchWriter,
@@ -195,7 +195,7 @@ _M_MMAP_THRESHOLD = -3
 def _retrieve_all(
     client: pop3.Pop3Client,
     numbers: list[int],
-    sizes: dict[int, int],
+    sizes: Mapping[int, int],
     pacing: Pacing,
     watchdog: Watchdog,
     skipped: list[pop3.MessageSizeMismatch],
@@ -239,7 +239,9 @@ def _retrieve_all(
                     close()
 
 
-def _far_longer(number: int, raw: bytes, sizes: dict[int, int]) -> pop3.MessageSizeMismatch | None:
+def _far_longer(
+    number: int, raw: bytes, sizes: Mapping[int, int]
+) -> pop3.MessageSizeMismatch | None:
     """A message that arrived whole but far longer than LIST said (more than the client's own
     tolerance for LF-counting servers: twice the size and 1 KB) is not what was announced."""
     expected = sizes.get(number)

@@ -11,7 +11,8 @@ server contradicted itself about it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from tui.core.net.pop3.errors import UnlistedMessage
@@ -20,11 +21,85 @@ UIDL_MAX = 70
 """RFC 1939: a unique-id is 1 to 70 characters."""
 
 
+class _Numbered:
+    """Messages 1..n, all listed: the keys of a sane server's listing, never stored one by one."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(1, len(self) + 1))
+
+    def __contains__(self, number: object) -> bool:
+        return type(number) is int and 1 <= number <= len(self)
+
+
+class SizeColumn(_Numbered, Mapping[int, int]):
+    """Message number → listed size, one machine integer each (8 bytes, not three objects)."""
+
+    __slots__ = ("sizes",)
+
+    def __init__(self, sizes: array[int]) -> None:
+        self.sizes = sizes
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, number: int) -> int:
+        if number not in self:
+            raise KeyError(number)
+        return self.sizes[number - 1]
+
+
+class SizeWords(_Numbered, Mapping[int, str]):
+    """LIST's entries as `Listing` gives them (the size as written), over a `SizeColumn`'s
+    array: only sizes without leading zeros are kept this way, so `str(size)` is the word."""
+
+    __slots__ = ("sizes",)
+
+    def __init__(self, sizes: array[int]) -> None:
+        self.sizes = sizes
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, number: int) -> str:
+        if number not in self:
+            raise KeyError(number)
+        return str(self.sizes[number - 1])
+
+    def column(self) -> SizeColumn:
+        """The same sizes as numbers, sharing the array."""
+        return SizeColumn(self.sizes)
+
+
+class WordColumn(_Numbered, Mapping[int, str]):
+    """Message number → unique-id, all of them in one bytes blob with their end offsets;
+    a str is made only for the message asked about."""
+
+    __slots__ = ("blob", "ends")
+
+    def __init__(self, blob: bytes, ends: array[int]) -> None:
+        self.blob = blob
+        self.ends = ends
+        """ends[i] is where word i+1 ends in `blob` (ends[0] == 0)."""
+
+    def __len__(self) -> int:
+        return len(self.ends) - 1
+
+    def __getitem__(self, number: int) -> str:
+        if number not in self:
+            raise KeyError(number)
+        return self.blob[self.ends[number - 1] : self.ends[number]].decode("ascii")
+
+
 @dataclass
 class Listing:
     """One LIST or UIDL reply, split into what can be trusted and what cannot."""
 
-    entries: dict[int, str] = field(default_factory=dict)
+    entries: Mapping[int, str] = field(default_factory=dict)
     """Message number → the second word (a size for LIST, a unique-id for UIDL), well-formed."""
     malformed: set[int] = field(default_factory=set)
     """Numbers in range whose line was malformed or repeated: not fetched, not deleted."""
@@ -54,16 +129,25 @@ common case, 5,000 of them on every "nothing new" fetch of a 5,000-message mailb
 that does not match is judged word by word below, with the same outcome for a good line."""
 
 
+_CANONICAL = {
+    True: _WELL_FORMED[True].pattern,
+    False: rb"([0-9]{1,9}) (0|[1-9][0-9]{0,17})",
+}
+"""A well-formed line as a sane server writes it: a size without leading zeros, so the
+number kept (`SizeWords`) reads back as the very word."""
+
 _ALL_WELL_FORMED = {
-    uidl: re.compile(b"(?:" + pattern.pattern + rb"\r\n)*+")
-    for uidl, pattern in _WELL_FORMED.items()
+    uidl: re.compile(b"(?:" + pattern + rb"\r\n)*+") for uidl, pattern in _CANONICAL.items()
 }
 """A whole listing whose every line is well-formed, checked in one C call."""
 
+_LINE = {uidl: re.compile(pattern + rb"\r\n") for uidl, pattern in _CANONICAL.items()}
 
-def _in_order(body: bytes, count: int | None, *, uidl: bool) -> dict[int, str] | None:
+
+def _in_order(body: bytes, count: int | None, *, uidl: bool) -> Mapping[int, str] | None:
     """The entries of a listing whose lines are all well-formed and numbered 1, 2, 3, ... up
-    to at most `count`: what every sane server sends, parsed without a Python-level loop.
+    to at most `count`: what every sane server sends, kept flat (`SizeWords`, `WordColumn`)
+    because a 50,000-message mailbox as dicts of str holds tens of megabytes for the fetch.
 
     None for anything else, which `parse_listing` then judges line by line. For such a body
     the line-by-line parse gives exactly these entries (every line good, in range, no number
@@ -71,13 +155,21 @@ def _in_order(body: bytes, count: int | None, *, uidl: bool) -> dict[int, str] |
     """
     if _ALL_WELL_FORMED[uidl].fullmatch(body) is None:
         return None
-    words = body.decode("ascii").split()
-    numbers = words[0::2]
-    if count is not None and len(numbers) > count:
+    if count is not None and body.count(b"\n") > count:
         return None
-    if numbers != list(map(str, range(1, len(numbers) + 1))):
-        return None  # out of order, repeated, or written with leading zeros: line by line
-    return dict(zip(range(1, len(numbers) + 1), words[1::2], strict=True))
+    # One line at a time into flat arrays: no list of every word, no object per message kept.
+    sizes: array[int] = array("q")
+    blob = bytearray()
+    ends: array[int] = array("I", [0])
+    for expected, line in enumerate(_LINE[uidl].finditer(body), 1):
+        if line[1] != b"%d" % expected:
+            return None  # out of order, repeated, or written with leading zeros: line by line
+        if uidl:
+            blob += line[2]
+            ends.append(len(blob))
+        else:
+            sizes.append(int(line[2]))
+    return WordColumn(bytes(blob), ends) if uidl else SizeWords(sizes)
 
 
 def _valid_uid(word: bytes) -> bool:
@@ -97,6 +189,8 @@ def parse_listing(body: bytes, count: int | None, *, uidl: bool) -> Listing:
     if fast is not None:
         return Listing(entries=fast)
     listing = Listing()
+    entries: dict[int, str] = {}
+    listing.entries = entries
     valid = _valid_uid if uidl else _valid_size
     well_formed = _WELL_FORMED[uidl].fullmatch
     for raw in body.split(b"\r\n"):
@@ -118,11 +212,11 @@ def parse_listing(body: bytes, count: int | None, *, uidl: bool) -> Listing:
             continue
         if number in listing.malformed:
             continue
-        if not good or number in listing.entries:
-            listing.entries.pop(number, None)
+        if not good or number in entries:
+            entries.pop(number, None)
             listing.malformed.add(number)
             continue
-        listing.entries[number] = rest.decode("ascii")
+        entries[number] = rest.decode("ascii")
     return listing
 
 

@@ -1,0 +1,51 @@
+"""Peak and retained Python memory (tracemalloc) of parsing and planning a synthetic listing.
+
+Parses a LIST and a UIDL reply of N messages as `Pop3Client.listings()` does, builds the
+session's `ServerListing` and plans a first fetch (nothing stored), as `engine.sync` does.
+Prints peak bytes during the work and bytes still held by what the fetch keeps.
+
+    .venv/bin/python bench/listing_memory.py [N ...]
+"""
+
+from __future__ import annotations
+
+import sys
+import tracemalloc
+from types import SimpleNamespace
+from typing import Any
+
+from tui.core.net.pop3.listing import parse_listing
+from tui.core.sync.plan import KnownUidls, ServerListing, plan_sync
+
+
+def bodies(n: int) -> tuple[bytes, bytes]:
+    sizes = b"".join(b"%d %d\r\n" % (i, 40_000 + i % 9_000) for i in range(1, n + 1))
+    uidls = b"".join(b"%d %08X%08X\r\n" % (i, i * 7919, i) for i in range(1, n + 1))
+    return sizes, uidls
+
+
+def measure(n: int) -> tuple[int, int]:
+    list_body, uidl_body = bodies(n)
+    account: Any = SimpleNamespace(max_message_bytes=0, max_messages_per_fetch=0)
+    tracemalloc.start()
+    sizes = parse_listing(list_body, n, uidl=False)
+    uids = parse_listing(uidl_body, n, uidl=True)
+    listing = ServerListing.parse(n, sizes, uids)
+    del uids  # the engine keeps `sizes` (the client's LIST, for check_listed) and the plan
+    plan = plan_sync(account, listing, KnownUidls())
+    assert len(plan.to_fetch) == n
+    _ = [listing.uidls[number] for number in plan.to_fetch[:1]]
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del sizes, listing, plan
+    return peak, kept
+
+
+def main() -> None:
+    for n in [int(a) for a in sys.argv[1:]] or [5_000, 50_000]:
+        peak, kept = measure(n)
+        print(f"{n:>7,} messages: peak {peak / 1e6:6.2f} MB, kept {kept / 1e6:6.2f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""A sane server's listing is kept in flat columns; they must read exactly as the dicts the
+word-by-word parse makes, and a plan made from them must be the same plan."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tui.core.net.pop3.listing import SizeColumn, SizeWords, WordColumn, parse_listing
+from tui.core.sync.plan import KnownUidls, ServerListing, plan_sync
+
+SIZES = b"".join(b"%d %d\r\n" % (n, 1000 + n) for n in range(1, 301))
+UIDLS = b"".join(b"%d uid-%d~\r\n" % (n, n) for n in range(1, 301))
+
+
+def _as_dicts(body: bytes) -> bytes:
+    """The same listing, one line moved: taken line by line, into a dict."""
+    lines = body.split(b"\r\n")[:-1]
+    return b"\r\n".join([*lines[1:], lines[0]]) + b"\r\n"
+
+
+def test_columns_read_as_the_dicts_of_the_line_by_line_parse() -> None:
+    for body, uidl, kind in ((SIZES, False, SizeWords), (UIDLS, True, WordColumn)):
+        flat = parse_listing(body, 300, uidl=uidl)
+        slow = parse_listing(_as_dicts(body), 300, uidl=uidl)
+        assert type(flat.entries) is kind and type(slow.entries) is dict
+        assert flat == slow and dict(flat.entries) == slow.entries
+        assert list(flat.entries) == list(range(1, 301))
+
+
+@pytest.mark.parametrize("key", [0, 301, -1, "1", 1.0, True, None])
+def test_a_number_not_listed_is_not_in_a_column(key: Any) -> None:
+    uids = parse_listing(UIDLS, 300, uidl=True).entries
+    sizes = parse_listing(SIZES, 300, uidl=False).entries
+    assert isinstance(sizes, SizeWords)
+    for column in (uids, sizes, sizes.column()):
+        assert key not in column and column.get(key) is None
+        with pytest.raises(KeyError):
+            column[key]
+
+
+def test_a_size_written_with_leading_zeros_is_kept_as_written() -> None:
+    body = SIZES.replace(b"\r\n7 1007\r\n", b"\r\n7 01007\r\n")
+    listing = parse_listing(body, 300, uidl=False)
+    assert type(listing.entries) is dict and listing.entries[7] == "01007"
+
+
+def test_more_lines_than_stat_counted_are_judged_line_by_line() -> None:
+    listing = parse_listing(UIDLS, 299, uidl=True)
+    assert type(listing.entries) is dict and listing.stray_lines == 1
+
+
+def test_the_plan_from_columns_is_the_plan_from_dicts() -> None:
+    account: Any = SimpleNamespace(max_message_bytes=1200, max_messages_per_fetch=150)
+    known = KnownUidls({"uid-3~": (3, True), "uid-9~": (9, False)})
+    known.sizes.update({"uid-3~": 1003, "uid-9~": 1009})
+    plans = []
+    for sizes, uidls in ((SIZES, UIDLS), (_as_dicts(SIZES), _as_dicts(UIDLS))):
+        listing = ServerListing.parse(
+            302, parse_listing(sizes, 302, uidl=False), parse_listing(uidls, 302, uidl=True)
+        )
+        assert listing.malformed == 2 and len(listing.listed) == 300
+        assert "uid-300~" in listing.listed and "uid-301~" not in listing.listed
+        plans.append(plan_sync(account, listing, KnownUidls(known)))
+    flat, slow = plans
+    assert isinstance(
+        ServerListing.parse(
+            300, parse_listing(SIZES, 300, uidl=False), parse_listing(UIDLS, 300, uidl=True)
+        ).sizes,
+        SizeColumn,
+    )
+    assert list(flat.to_fetch) == list(slow.to_fetch) and flat.to_fetch[0] == 1
+    assert (flat.skipped_too_large, flat.left_for_next_time) == (100, 48)
