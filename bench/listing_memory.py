@@ -2,14 +2,18 @@
 
 Parses a LIST and a UIDL reply of N messages as `Pop3Client.listings()` does, builds the
 session's `ServerListing` and plans a first fetch (nothing stored), as `engine.sync` does.
-Prints peak bytes during the work and bytes still held by what the fetch keeps.
+Prints peak bytes during the work and bytes still held by what the fetch keeps, then the
+median time of the same work for a first fetch and for "nothing new" (every UIDL known, each
+looked up as `_mark_gone` does). Run it against another checkout with PYTHONPATH to compare.
 
     .venv/bin/python bench/listing_memory.py [N ...]
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 import tracemalloc
 from types import SimpleNamespace
 from typing import Any
@@ -41,10 +45,33 @@ def measure(n: int) -> tuple[int, int]:
     return peak, kept
 
 
+def seconds(n: int, *, nothing_new: bool) -> float:
+    list_body, uidl_body = bodies(n)
+    account: Any = SimpleNamespace(max_message_bytes=0, max_messages_per_fetch=0)
+    known = KnownUidls()
+    if nothing_new:
+        for number, uidl in parse_listing(uidl_body, n, uidl=True).entries.items():
+            known[uidl] = (number, True)
+    runs = []
+    for _ in range(7):
+        start = time.perf_counter()
+        sizes = parse_listing(list_body, n, uidl=False)
+        listing = ServerListing.parse(n, sizes, parse_listing(uidl_body, n, uidl=True))
+        plan = plan_sync(account, listing, known)
+        gone = [key for key in known if key not in listing.listed]
+        runs.append(time.perf_counter() - start)
+        assert len(plan.to_fetch) == (0 if nothing_new else n) and not gone
+    return statistics.median(runs)
+
+
 def main() -> None:
     for n in [int(a) for a in sys.argv[1:]] or [5_000, 50_000]:
         peak, kept = measure(n)
-        print(f"{n:>7,} messages: peak {peak / 1e6:6.2f} MB, kept {kept / 1e6:6.2f} MB")
+        first, none_new = seconds(n, nothing_new=False), seconds(n, nothing_new=True)
+        print(
+            f"{n:>7,} messages: peak {peak / 1e6:6.2f} MB, kept {kept / 1e6:6.2f} MB; "
+            f"first fetch {first * 1e3:6.1f} ms, nothing new {none_new * 1e3:6.1f} ms"
+        )
 
 
 if __name__ == "__main__":

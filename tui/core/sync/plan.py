@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
-from tui.core.net.pop3.listing import Listing, SizeWords, WordColumn
+from tui.core.net.pop3.listing import Listing, SizeWords, WordColumn, WordIndex
 from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
 
@@ -100,9 +100,17 @@ class ServerListing:
         return {uidl for uidl, count in counts.items() if count > 1}
 
     @cached_property
-    def listed(self) -> frozenset[str]:
-        """Every UIDL listed (a listing is not changed once made)."""
+    def listed(self) -> Collection[str]:
+        """Every UIDL listed, each once (a listing is not changed once made)."""
+        if isinstance(self.uidls, WordColumn):
+            return WordIndex(self.uidls)
         return frozenset(self.uidls.values())
+
+    def in_order(self) -> Iterable[tuple[int, str]]:
+        """(number, UIDL) by message number."""
+        if isinstance(self.uidls, WordColumn):
+            return self.uidls.items()  # numbered 1..n already
+        return sorted(self.uidls.items())
 
 
 @dataclass
@@ -152,7 +160,8 @@ def ambiguous_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
     before under a digest key (they were shared once, so the same UIDL may be another mail),
     or listed with a size the stored copy cannot have (`reused_uidls`)."""
     keyed_before = {base_uidl(k) for k in known if KEY_SEPARATOR in k}
-    return listing.duplicates() | (keyed_before & listing.listed) | reused_uidls(listing, known)
+    keyed_listed = {uidl for uidl in keyed_before if uidl in listing.listed}
+    return listing.duplicates() | keyed_listed | reused_uidls(listing, known)
 
 
 def known_uidls(account: Account) -> KnownUidls:
@@ -182,7 +191,7 @@ def known_uidls(account: Account) -> KnownUidls:
     return known
 
 
-def _uidls_reset(known: KnownUidls, on_server: frozenset[str]) -> bool:
+def _uidls_reset(known: KnownUidls, on_server: Collection[str]) -> bool:
     """Does none of the (at least `RESET_MIN_EXPECTED`) UIDLs we believe still on the server
     appear in the listing? Stops at the first that does: the usual case, at once."""
     expected: set[str] = set()
@@ -211,18 +220,15 @@ def plan_sync(
     ambiguous = ambiguous_uidls(listing, known)
     accounted = accounted or set()
     reset = len(listing.listed) >= RESET_MIN_EXPECTED and _uidls_reset(known, listing.listed)
-    seen: set[str] = set()
     new: list[int] = []
-    for number in sorted(listing.uidls):
-        uidl = listing.uidls[number]
+    # A UIDL listed twice is ambiguous (`duplicates`): any other is seen here once.
+    for number, uidl in listing.in_order():
         if uidl in ambiguous:
             if uidl not in accounted:
                 new.append(number)
             continue
-        if uidl in known or uidl in seen:
-            continue
-        seen.add(uidl)
-        new.append(number)
+        if uidl not in known:
+            new.append(number)
     # A size above the global ceiling is absurd (or too big to hold): such a message is skipped.
     limit = min(account.max_message_bytes or MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
     fits = [n for n in new if listing.sizes.get(n, 0) <= limit]

@@ -95,6 +95,54 @@ class WordColumn(_Numbered, Mapping[int, str]):
         return self.blob[self.ends[number - 1] : self.ends[number]].decode("ascii")
 
 
+class WordIndex:
+    """The distinct words of a `WordColumn`, for `in` and `len` (`ServerListing.listed`):
+    an open-addressing table of message numbers, 8 bytes a word or less, instead of a
+    frozenset holding a str for every one of them."""
+
+    __slots__ = ("blob", "distinct", "ends", "mask", "slots")
+
+    def __init__(self, column: WordColumn) -> None:
+        self.blob, self.ends = blob, ends = column.blob, column.ends
+        size = 8
+        while size < 2 * len(column):
+            size *= 2  # at most half full: short probe runs
+        self.mask = mask = size - 1
+        self.slots = slots = array("I", bytes(4 * size))
+        """0 for an empty slot, else the number of the first message listed with the word."""
+        distinct = 0
+        for number in range(1, len(column) + 1):
+            word = blob[ends[number - 1] : ends[number]]
+            slot = hash(word) & mask
+            while seen := slots[slot]:
+                if blob[ends[seen - 1] : ends[seen]] == word:
+                    break
+                slot = (slot + 1) & mask
+            else:
+                slots[slot] = number
+                distinct += 1
+        self.distinct = distinct
+
+    def __len__(self) -> int:
+        return self.distinct
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str) or not word.isascii():
+            return False  # a listed word is ASCII
+        key = word.encode("ascii")
+        blob, ends, slots, mask = self.blob, self.ends, self.slots, self.mask
+        slot = hash(key) & mask
+        while seen := slots[slot]:
+            if blob[ends[seen - 1] : ends[seen]] == key:
+                return True
+            slot = (slot + 1) & mask
+        return False
+
+    def __iter__(self) -> Iterator[str]:
+        blob, ends = self.blob, self.ends
+        return (blob[ends[n - 1] : ends[n]].decode("ascii") for n in self.slots if n)
+
+
 @dataclass
 class Listing:
     """One LIST or UIDL reply, split into what can be trusted and what cannot."""
