@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tui.core.net.pop3.listing import SizeColumn, SizeWords, WordColumn, parse_listing
+from tui.core.net.pop3.columns import SizeColumn, SizeWords, WordColumn
+from tui.core.net.pop3.listing import parse_listing
 from tui.core.sync.plan import KnownUidls, ServerListing, plan_sync
 
 SIZES = b"".join(b"%d %d\r\n" % (n, 1000 + n) for n in range(1, 301))

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from tui.core.net.pop3.columns import SizeWords, WordColumn, WordIndex
 from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
-from tui.core.net.pop3.listing import Listing, SizeWords, WordColumn, WordIndex
+from tui.core.net.pop3.listing import Listing
 from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
 
@@ -106,10 +107,16 @@ class ServerListing:
             return WordIndex(self.uidls)
         return frozenset(self.uidls.values())
 
+    def pairs(self) -> Iterable[tuple[int, str]]:
+        """(number, UIDL) for every message, without a lookup per message on columns."""
+        if isinstance(self.uidls, WordColumn):
+            return self.uidls.words()
+        return self.uidls.items()
+
     def in_order(self) -> Iterable[tuple[int, str]]:
         """(number, UIDL) by message number."""
         if isinstance(self.uidls, WordColumn):
-            return self.uidls.items()  # numbered 1..n already
+            return self.uidls.words()  # numbered 1..n already
         return sorted(self.uidls.items())
 
 
@@ -143,7 +150,7 @@ def reused_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
     stored_sizes, listed_sizes = known.sizes, listing.sizes
     differing = [
         (number, uidl, stored)
-        for number, uidl in listing.uidls.items()
+        for number, uidl in listing.pairs()
         if (stored := stored_sizes.get(uidl)) is not None and stored != listed_sizes[number]
     ]  # the common case: empty, and no query
     reused = {
@@ -278,6 +285,6 @@ def deletable(
     wanted_by_uidl = {key: mid for mid, key in due_for_deletion(account, now).items()}
     return {
         number: wanted_by_uidl[uidl]
-        for number, uidl in listing.uidls.items()
+        for number, uidl in listing.pairs()
         if uidl in wanted_by_uidl and uidl not in skip
     }
