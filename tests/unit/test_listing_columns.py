@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tui.core.net.pop3.columns import SizeColumn, SizeWords, WordColumn
+from tui.core.net.pop3.columns import SizeColumn, SizeWords, WordColumn, WordIndex
 from tui.core.net.pop3.listing import parse_listing
 from tui.core.sync.plan import KnownUidls, ServerListing, plan_sync
 
@@ -74,3 +74,50 @@ def test_the_plan_from_columns_is_the_plan_from_dicts() -> None:
     )
     assert list(flat.to_fetch) == list(slow.to_fetch) and flat.to_fetch[0] == 1
     assert (flat.skipped_too_large, flat.left_for_next_time) == (100, 48)
+
+
+BIG = 20_000
+"""Lines enough for several 64 KB chunks."""
+
+
+@pytest.mark.parametrize("uidl", [True, False], ids=["UIDL", "LIST"])
+@pytest.mark.parametrize(
+    "spoil",
+    [b"19000 7\r\n18999 7\r\n", b"18999 7\r\n019000 7\r\n", b"18999 7\r\n18999 7\r\n"],
+    ids=["swapped", "zero-padded number", "repeated"],
+)
+def test_a_fault_deep_in_a_long_listing_is_judged_line_by_line(uidl: bool, spoil: bytes) -> None:
+    lines = [b"%d %d\r\n" % (n, n) for n in range(1, BIG + 1)]
+    lines[18_998:19_000] = [spoil]
+    body = b"".join(lines)
+    listing = parse_listing(body, BIG, uidl=uidl)
+    # A stray first line sends the same listing line by line, with the same outcome.
+    slow = parse_listing(b"0 x\r\n" + body, BIG, uidl=uidl)
+    assert type(listing.entries) is dict and listing.entries == slow.entries
+    assert listing.malformed == slow.malformed and slow.stray_lines == 1
+    assert len(listing.entries) >= BIG - 2 and listing.entries[BIG] == str(BIG)
+
+
+def test_a_long_listing_read_in_chunks_keeps_every_word() -> None:
+    body = b"".join(b"%d u%07d-%s\r\n" % (n, n, b"x" * (n % 60)) for n in range(1, BIG + 1))
+    assert len(body) > 4 * 65536
+    column = parse_listing(body, BIG, uidl=True).entries
+    assert isinstance(column, WordColumn)
+    expected = {n: f"u{n:07d}-{'x' * (n % 60)}" for n in range(1, BIG + 1)}
+    assert dict(column.words()) == expected == dict(column)
+
+
+def test_shared_uidls_are_counted_once_and_found() -> None:
+    body = b"".join(b"%d shared-%d\r\n" % (n, n % 7) for n in range(1, 101))
+    uids = parse_listing(body, 100, uidl=True)
+    sizes = b"".join(b"%d 10\r\n" % n for n in range(1, 101))
+    listing = ServerListing.parse(100, parse_listing(sizes, 100, uidl=False), uids)
+    assert isinstance(listing.uidls, WordColumn) and len(listing.listed) == 7
+    assert listing.duplicates() == {f"shared-{k}" for k in range(7)}
+    index = WordIndex(uids.entries) if isinstance(uids.entries, WordColumn) else None
+    assert index is not None and len(index) == 7
+    assert sorted(index) == [f"shared-{k}" for k in range(7)]
+    for word in ("shared-0", "shared-6"):
+        assert word in index
+    for stranger in ("shared-7", "shared-", "", "shared-0 ", "shäred-0", b"shared-0", 0, None):
+        assert stranger not in index
