@@ -17,7 +17,7 @@ def test_the_fetch_path_loads_neither_textual_nor_the_check_nor_the_email_packag
     code = (
         "import sys\n"
         "import tui.cli\n"
-        "tui.cli._import_peewee(None)  # as main() does: peewee without the drivers SQLite never uses\n"
+        "tui.cli._import_peewee(None)  # as main() does: no driver SQLite never uses\n"
         "import tui.cli.fetch\n"
         "from tui.core.sync import fetch_account, FetchOptions\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('textual', 'email')\n"
