@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.core.text import clean
+from tui.screens.escape_keys import cancel_key, close_key
 from tui.widgets.action_button import action_button
 from tui.widgets.safe_text import safe_content
 
@@ -84,13 +85,7 @@ class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
             id="delete-drop-mail",
             tooltip="Remove the mailbox and delete the mail fetched from it (here only)",
         ),
-        Binding(
-            "escape,n",
-            "dismiss(None)",
-            "Cancel",
-            id="delete-cancel",
-            tooltip="Keep the mailbox",
-        ),
+        cancel_key("delete-cancel", "Keep the mailbox", action="dismiss(None)", keys="escape,n"),
     ]
 
     def __init__(self, name: str, email: str, message_count: int, *, is_active: bool) -> None:
@@ -258,7 +253,7 @@ class ErrorDialog(ModalScreen[None]):
     HORIZONTAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     BINDINGS = [
-        Binding("escape,enter", "dismiss(None)", "Close", id="error-close", tooltip="Close"),
+        close_key("error-close", "Close", action="dismiss(None)", keys="escape,enter"),
     ]
 
     def __init__(self, title: str, message: str) -> None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -21,6 +20,7 @@ from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import database_proxy
 from tui.core.text import clean
 from tui.screens.dialogs import DIALOG_BREAKPOINTS
+from tui.screens.escape_keys import cancel_key
 from tui.widgets.action_button import action_button
 from tui.widgets.safe_text import safe_content
 
@@ -44,9 +44,7 @@ class ExportDialog(ModalScreen[None]):
 
     AUTO_FOCUS = "#export-path"
     HORIZONTAL_BREAKPOINTS = DIALOG_BREAKPOINTS
-    BINDINGS = [
-        Binding("escape", "dismiss(None)", "Cancel", id="export-cancel", tooltip="Export nothing")
-    ]
+    BINDINGS = [cancel_key("export-cancel", "Export nothing", action="dismiss(None)")]
 
     def __init__(self, view: MailboxView, search: str, mailbox: str) -> None:
         super().__init__()

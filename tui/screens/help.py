@@ -13,6 +13,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.screens.escape_keys import close_key
+
 HelpSection = tuple[str, Sequence[BindingType]]
 """A heading ("Mailbox list") and the bindings listed under it."""
 
@@ -44,12 +46,8 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS = [
-        Binding(
-            "escape,f1,question_mark,q",
-            "dismiss(None)",
-            "Close",
-            id="help-close",
-            tooltip="Close the help",
+        close_key(
+            "help-close", "Close the help", action="dismiss(None)", keys="escape,f1,question_mark,q"
         ),
     ]
 

@@ -26,6 +26,7 @@ from tui.core.imports.apply import outline
 from tui.core.imports.files import shown
 from tui.core.storage.models import database_proxy
 from tui.core.text import one_line
+from tui.screens.escape_keys import back_key
 from tui.services import Services
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
@@ -61,7 +62,7 @@ class ImportScreen(Screen[int]):
     number of mailboxes created."""
 
     BINDINGS = [
-        Binding("escape", "close", "Back", id="import-close", tooltip="Back to the mailboxes"),
+        back_key("import-close", "Back to the mailboxes", action="close", keys="escape"),
         Binding(
             "ctrl+s",
             "run_import",

@@ -28,6 +28,7 @@ from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import Account, database_proxy
 from tui.core.storage.queries import MessageRow
 from tui.core.text import clean
+from tui.screens.escape_keys import back_key
 from tui.screens.export_dialog import ExportDialog
 from tui.screens.message_dialogs import ConfirmDeleteHereDialog, MailboxPickerDialog
 from tui.screens.message_reader import MessageReaderScreen
@@ -121,13 +122,7 @@ class MessageBrowserScreen(Screen[None]):
             tooltip="Read the list again (after a fetch)",
             show=False,
         ),
-        Binding(
-            "escape,q",
-            "back",
-            "Back",
-            id="message-browser-back",
-            tooltip="Clear the search, or go back",
-        ),
+        back_key("message-browser-back", "Clear the search, or go back"),
     ]
 
     def __init__(

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from tui.core.storage.models import Account
 from tui.core.storage.queries import MessageRow
 from tui.core.text import clean, human_bytes
+from tui.screens.escape_keys import cancel_key
 from tui.widgets.action_button import action_button
 from tui.widgets.message_list import display_sender
 
@@ -77,12 +78,8 @@ class ConfirmDeleteHereDialog(MessageDialog[bool]):
             id="delete-here-confirm",
             tooltip="Delete the message here",
         ),
-        Binding(
-            "escape,n",
-            "answer(False)",
-            "Cancel",
-            id="delete-here-cancel",
-            tooltip="Keep the message",
+        cancel_key(
+            "delete-here-cancel", "Keep the message", action="answer(False)", keys="escape,n"
         ),
     ]
 
@@ -144,13 +141,7 @@ class MailboxPickerDialog(MessageDialog[int | None]):
     """
 
     BINDINGS = [
-        Binding(
-            "escape",
-            "dismiss(None)",
-            "Cancel",
-            id="mailbox-picker-cancel",
-            tooltip="Keep browsing this mailbox",
-        ),
+        cancel_key("mailbox-picker-cancel", "Keep browsing this mailbox", action="dismiss(None)"),
     ]
 
     def __init__(self, accounts: list[Account], current: int | None, viewer: str = "") -> None:
@@ -206,13 +197,7 @@ class SaveAttachmentDialog(MessageDialog[str | None]):
     """
 
     BINDINGS = [
-        Binding(
-            "escape",
-            "dismiss(None)",
-            "Cancel",
-            id="save-attachment-cancel",
-            tooltip="Do not save",
-        ),
+        cancel_key("save-attachment-cancel", "Do not save", action="dismiss(None)"),
     ]
 
     def __init__(self, filename: str, size: int, default: Path) -> None:

@@ -27,6 +27,7 @@ from tui.core.mail.render import RenderedMessage, render_message
 from tui.core.storage.models import database_proxy
 from tui.core.storage.queries import load_source
 from tui.core.text import clean, human_bytes
+from tui.screens.escape_keys import back_key
 from tui.screens.message_dialogs import SaveAttachmentDialog
 from tui.widgets.safe_text import safe_content
 
@@ -113,13 +114,7 @@ class MessageReaderScreen(Screen[None]):
             tooltip="Move to the list of attachments",
             show=False,
         ),
-        Binding(
-            "escape,q",
-            "back",
-            "Back",
-            id="reader-back",
-            tooltip="Back to the message list",
-        ),
+        back_key("reader-back", "Back to the message list"),
     ]
 
     def __init__(self, message_id: int, *, download_dir: Path | None = None) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
@@ -18,6 +17,7 @@ from textual.worker import get_current_worker
 
 from tui.core.secrets import EncryptedFileStore, SecretStore, SecretStoreError, WrongPassphraseError
 from tui.core.text import clean
+from tui.screens.escape_keys import cancel_key
 from tui.widgets.status_line import StatusLine
 
 PASSPHRASE_GROUP = "secret-store-passphrase"
@@ -63,13 +63,7 @@ class PassphraseDialog(ModalScreen[SecretStore | None]):
     """
 
     BINDINGS = [
-        Binding(
-            "escape",
-            "cancel",
-            "Cancel",
-            id="passphrase-cancel",
-            tooltip="Leave the password file locked",
-        ),
+        cancel_key("passphrase-cancel", "Leave the password file locked"),
     ]
 
     @dataclass

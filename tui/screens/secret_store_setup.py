@@ -45,6 +45,7 @@ from tui.core.secrets.opening import (
 )
 from tui.core.secrets.setup import saved_store_choice
 from tui.core.text import clean
+from tui.screens.escape_keys import close_key
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.passphrase_dialog import PassphraseDialog
 from tui.services import Services
@@ -152,13 +153,7 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
     """
 
     BINDINGS = [
-        Binding(
-            "escape",
-            "close",
-            "Close",
-            id="setup-close",
-            tooltip="Go back; the password store stays as it is",
-        ),
+        close_key("setup-close", "Go back; the password store stays as it is"),
         Binding(
             "ctrl+f",
             "use_file",

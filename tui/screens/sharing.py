@@ -37,6 +37,7 @@ from tui.core.sharing.rules import (
 from tui.core.sharing.wording import permission_in_words, policy_in_words
 from tui.core.storage.models import Account
 from tui.core.text import clean
+from tui.screens.escape_keys import close_key
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.services import Services
@@ -166,13 +167,7 @@ class SharingPermissionScreen(Screen[None]):
     }
     """
     BINDINGS = [
-        Binding(
-            "escape",
-            "close",
-            "Close",
-            id="sharing-close",
-            tooltip="Back to the mailbox list; a choice not saved is dropped",
-        ),
+        close_key("sharing-close", "Back to the mailbox list; a choice not saved is dropped"),
         Binding(
             "ctrl+s",
             "save",

@@ -31,6 +31,7 @@ from tui.core.sharing.rules import (
 from tui.core.sharing.wording import audit_in_words, local_time, policy_in_words, policy_rule
 from tui.core.storage.models import SharingPolicy
 from tui.core.text import clean
+from tui.screens.escape_keys import close_key
 from tui.screens.field_keys import field_focus_bindings
 from tui.widgets.action_button import action_button
 from tui.widgets.policy_rule_editor import PolicyRuleEditor
@@ -107,13 +108,7 @@ class SharingPolicyEditorScreen(Screen[None]):
     }
     """
     BINDINGS = [
-        Binding(
-            "escape",
-            "close",
-            "Close",
-            id="policy-close",
-            tooltip="Back to the sharing view; nothing unsaved is kept",
-        ),
+        close_key("policy-close", "Back to the sharing view; nothing unsaved is kept"),
         Binding(
             "ctrl+s",
             "set_policy",
