@@ -61,6 +61,8 @@ class ImportScreen(Screen[int]):
     """Lists the setups found; previews the highlighted one; imports it. Dismisses with the
     number of mailboxes created."""
 
+    SUB_TITLE = "Import"
+
     BINDINGS = [
         back_key("import-close", "Back to the mailboxes", action="close", keys="escape"),
         Binding(
@@ -106,7 +108,6 @@ class ImportScreen(Screen[int]):
         self._services = services
         self._plan: ImportPlan | None = None
         self._created = 0
-        self.sub_title = "Import"
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -72,6 +72,8 @@ class MailboxRemoved(Message, bubble=False):
 class MailboxListScreen(Screen[None]):
     """Every mailbox of the current user; the active one is marked, and one key switches it."""
 
+    SUB_TITLE = "Mailboxes"
+
     DEFAULT_CSS = """
     MailboxListScreen #mailboxes {
         height: 1fr;
@@ -180,7 +182,6 @@ class MailboxListScreen(Screen[None]):
         self._services = services
         self._cursor_placed = False
         """False until the first load with rows has put the cursor on the active mailbox."""
-        self.sub_title = "Mailboxes"
 
     def compose(self) -> ComposeResult:
         yield Header()

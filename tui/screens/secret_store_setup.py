@@ -102,6 +102,8 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
     Dismissed with the store now in use, or None when closed without a change.
     """
 
+    SUB_TITLE = "Where passwords are kept"
+
     COMMANDS = {MailboxCommands}
     DEFAULT_CSS = """
     #setup-body {
@@ -185,7 +187,6 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
         self._advice = advice
         self._mailboxes: list[CommandMailbox] = []
         self._saved_commands: dict[str, str] = {}
-        self.sub_title = "Where passwords are kept"
 
     def compose(self) -> ComposeResult:
         self._load_mailboxes()

@@ -71,6 +71,8 @@ def _summary_row(label: str, value_id: str) -> Horizontal:
 class SharingPermissionScreen(Screen[None]):
     """Who may see one mailbox's mail, why, and (for its owner, when allowed) a way to change it."""
 
+    SUB_TITLE = "Sharing"
+
     COMMANDS = {MailboxCommands}
     DEFAULT_CSS = """
     SharingPermissionScreen {
@@ -194,7 +196,6 @@ class SharingPermissionScreen(Screen[None]):
         self._allowed = False
         """Whether the actor may change the permission now (owner, unlocked User's choice)."""
         self._is_admin = False
-        self.sub_title = "Sharing"
 
     # ------------------------------------------------------------------ layout
 

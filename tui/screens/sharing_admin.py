@@ -66,6 +66,8 @@ class PolicyScope:
 class SharingPolicyEditorScreen(Screen[None]):
     """Administrators only: set, lock or clear the policy of a user or a role, and the roles."""
 
+    SUB_TITLE = "Sharing policies"
+
     COMMANDS = {MailboxCommands}
     DEFAULT_CSS = """
     SharingPolicyEditorScreen {
@@ -145,7 +147,6 @@ class SharingPolicyEditorScreen(Screen[None]):
         self._admins: set[str] = set()
         self.audit_entries: list[tuple[str, str, str]] = []
         """The audit as shown, newest first: (when, who, what in words)."""
-        self.sub_title = "Sharing policies"
 
     # ------------------------------------------------------------------ layout
 
