@@ -1,4 +1,5 @@
-"""Small modal dialogs: removing a mailbox, trusting a certificate, showing an error.
+"""Small modal dialogs: removing a mailbox, trusting a certificate, showing an error; and the
+centred frame every dialog stands in (`CentredDialog`).
 
 Each returns its answer through `dismiss`, so callers use `push_screen(dialog, callback)`.
 Safe answers have the initial focus (Cancel, Refuse), so a stray Enter never destroys or trusts.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
 DIALOG_BREAKPOINTS = [(0, "-narrow"), (80, "-normal")]
 """Below 80 columns a dialog's buttons do not fit on one line: `-narrow` stacks them
 (app.tcss), so none is cut off, the safe Cancel least of all."""
+
+AnswerType = TypeVar("AnswerType")
+
+
+class CentredDialog(ModalScreen[AnswerType]):
+    """A dialog in the middle of the screen, over the one that opened it; its frame is the
+    `.dialog` rule of app.tcss. (Not every `ModalScreen`: the command palette keeps its place.)"""
+
+    DEFAULT_CSS = """
+    CentredDialog {
+        align: center middle;
+    }
+    """
 
 
 class DeleteChoice(StrEnum):
@@ -58,7 +72,7 @@ def certificate_names(cert: CertificateInfo) -> list[str]:
     return unique
 
 
-class ConfirmDeleteDialog(ModalScreen[DeleteChoice | None]):
+class ConfirmDeleteDialog(CentredDialog[DeleteChoice | None]):
     """Asks before removing a mailbox, and whether its fetched mail goes too."""
 
     AUTO_FOCUS = "#cancel"
@@ -148,7 +162,7 @@ def _when(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC"
 
 
-class CertificateTrustDialog(ModalScreen[bool]):
+class CertificateTrustDialog(CentredDialog[bool]):
     """Shows an untrusted certificate and asks whether to pin it; True means pin."""
 
     AUTO_FOCUS = "#refuse"
@@ -246,7 +260,7 @@ class CertificateTrustDialog(ModalScreen[bool]):
         self.dismiss(pin)
 
 
-class ErrorDialog(ModalScreen[None]):
+class ErrorDialog(CentredDialog[None]):
     """A failure that needs reading, not a toast that vanishes: title, details, OK."""
 
     AUTO_FOCUS = "#ok"

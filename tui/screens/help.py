@@ -10,16 +10,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.screens.dialogs import CentredDialog
 from tui.screens.escape_keys import close_key
 
 HelpSection = tuple[str, Sequence[BindingType]]
 """A heading ("Mailbox list") and the bindings listed under it."""
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(CentredDialog[None]):
     """Lists the keys; Esc, F1, ? or q closes it."""
 
     DEFAULT_CSS = """

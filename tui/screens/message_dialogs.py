@@ -8,33 +8,33 @@ stray Enter never deletes. Subjects, names and file names are untrusted and show
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core.storage.models import Account
 from tui.core.storage.queries import MessageRow
 from tui.core.text import clean, human_bytes
+from tui.screens.dialogs import AnswerType, CentredDialog
 from tui.screens.escape_keys import cancel_key
 from tui.widgets.action_button import action_button
 from tui.widgets.message_list import display_sender
 
-AnswerType = TypeVar("AnswerType")
 
+class MessageDialog(CentredDialog[AnswerType]):
+    """Framed, with its buttons (if any) on the right of the last line.
 
-class MessageDialog(ModalScreen[AnswerType]):
-    """Centred, framed, with its buttons (if any) on the right of the last line."""
+    Its own frame rule, not app.tcss's `.dialog`: app CSS outranks a widget's DEFAULT_CSS, so
+    `.dialog` would override each message dialog's own width and border.
+    """
 
     DEFAULT_CSS = """
     MessageDialog {
-        align: center middle;
         & > .message-dialog {
             width: 76;
             max-width: 100%;

@@ -11,12 +11,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui.core.secrets import EncryptedFileStore, SecretStore, SecretStoreError, WrongPassphraseError
 from tui.core.text import clean
+from tui.screens.dialogs import CentredDialog
 from tui.screens.escape_keys import cancel_key
 from tui.widgets.status_line import StatusLine
 
@@ -32,7 +32,7 @@ def unlock_failure_words(error: Exception) -> str:
     return f"The password file could not be opened ({type(error).__name__})."
 
 
-class PassphraseDialog(ModalScreen[SecretStore | None]):
+class PassphraseDialog(CentredDialog[SecretStore | None]):
     """Asks the encrypted file's passphrase (twice for a new file) and unlocks it in a worker.
 
     Returns the unlocked store, or None when cancelled. A wrong passphrase is said inline and
@@ -40,15 +40,6 @@ class PassphraseDialog(ModalScreen[SecretStore | None]):
     """
 
     DEFAULT_CSS = """
-    PassphraseDialog {
-        align: center middle;
-    }
-    #passphrase-dialog {
-        border: thick $accent;
-    }
-    #passphrase-dialog .field {
-        max-width: 100%;
-    }
     #passphrase-text {
         margin: 1 0;
     }
