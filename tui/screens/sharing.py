@@ -18,7 +18,6 @@ from textual.widgets import (
     Header,
     Input,
     Label,
-    RadioButton,
     RadioSet,
     SelectionList,
     Static,
@@ -42,7 +41,7 @@ from tui.screens.field_keys import field_focus_bindings
 from tui.screens.sharing_admin import SharingPolicyEditorScreen
 from tui.services import Services
 from tui.widgets.action_button import action_button
-from tui.widgets.marked_choices import MarkedRadioButton, pressed_choice
+from tui.widgets.marked_choices import ChoiceRadioSet
 from tui.widgets.marked_selection_list import MarkedSelectionList
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
@@ -209,20 +208,17 @@ class SharingPermissionScreen(Screen[None]):
                 yield _summary_row("Who can see its mail", "viewers-text")
             yield Static(id="not-allowed")
             yield Static(id="may-choose")
-            yield RadioSet(
-                *(
-                    MarkedRadioButton(
-                        Content.assemble(
-                            (f"{permission.label:<15}", "bold"),
-                            (PERMISSION_HINTS[permission], "dim"),
-                        ),
-                        id=permission_button_id(permission),
-                        compact=True,
+            yield ChoiceRadioSet(
+                {
+                    permission: Content.assemble(
+                        (f"{permission.label:<15}", "bold"), (PERMISSION_HINTS[permission], "dim")
                     )
                     for permission in SharingPermission
-                ),
+                },
+                permission_button_id,
+                default=SharingPermission.PRIVATE,
+                compact_buttons=True,
                 id="permission",
-                compact=True,
             )
             with Vertical(id="custom-section", classes="choice-section"):
                 yield Label("Share with (Space ticks a user):", classes="choice-label")
@@ -338,7 +334,7 @@ class SharingPermissionScreen(Screen[None]):
         effective = self._effective
         if effective is None:
             return
-        self.query_one(f"#{permission_button_id(effective.permission)}", RadioButton).value = True
+        self._permission().choose(effective.permission)
         users = [u.name for u in self._service.users() if u.name != effective.owner]
         for name in effective.shared_with:  # shared before the user list knew them
             if name not in users:
@@ -363,14 +359,12 @@ class SharingPermissionScreen(Screen[None]):
 
     # ------------------------------------------------------------------ the choice
 
+    def _permission(self) -> ChoiceRadioSet[SharingPermission]:
+        return self.query_one("#permission", ChoiceRadioSet)
+
     def chosen(self) -> SharingPermission:
         """The permission the radio set shows."""
-        return pressed_choice(
-            self.query_one("#permission", RadioSet),
-            SharingPermission,
-            permission_button_id,
-            SharingPermission.PRIVATE,
-        )
+        return self._permission().chosen
 
     @on(RadioSet.Changed, "#permission")
     def _show_sections(self) -> None:

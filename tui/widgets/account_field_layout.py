@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Input, RadioSet, Static
+from textual.widgets import Input, Static
 
 from tui.core.settings import AccountSettings, DeletePolicy
 from tui.widgets.form_fields import FieldMessage, attr_field, attr_id, security_select
-from tui.widgets.marked_choices import MarkedRadioButton
+from tui.widgets.marked_choices import ChoiceRadioSet
 from tui.widgets.oauth_fields import OAuthFields
 from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
@@ -106,14 +106,11 @@ def _fetching(base: AccountSettings) -> Iterator[Widget]:
     yield attr_field(
         "delete_policy",
         "Delete messages",
-        RadioSet(
-            *(
-                MarkedRadioButton(
-                    policy.label, policy is base.delete_policy, id=policy_button_id(policy)
-                )
-                for policy in DeletePolicy
-            ),
-            compact=True,
+        ChoiceRadioSet(
+            {policy: policy.label for policy in DeletePolicy},
+            policy_button_id,
+            default=DeletePolicy.LEAVE,
+            chosen=base.delete_policy,
         ),
         Static(GMAIL_RECENT_FORCES_LEAVE, id="delete-explanation"),
     )
