@@ -179,10 +179,6 @@ class CertificateTrustDialog(CentredDialog[bool]):
         text-style: bold;
         padding-left: 2;
     }
-    CertificateTrustDialog #certificate-advice {
-        margin-top: 1;
-        color: $text-muted;
-    }
     """
 
     BINDINGS = [
@@ -247,6 +243,7 @@ class CertificateTrustDialog(CentredDialog[bool]):
                 "Pin it only if this fingerprint matches the one your provider or administrator "
                 "gave you. Pinned, poptui accepts exactly this certificate and refuses any other.",
                 id="certificate-advice",
+                classes="dialog-hint",
             )
             with Horizontal(classes="dialog-buttons"):
                 yield action_button(

@@ -39,10 +39,6 @@ class HelpScreen(CentredDialog[None]):
     HelpScreen .help-what {
         width: 1fr;
     }
-    HelpScreen #help-footnote {
-        color: $text-muted;
-        margin-top: 1;
-    }
     """
 
     BINDINGS = [
@@ -68,6 +64,7 @@ class HelpScreen(CentredDialog[None]):
                     "Keys are letters, Ctrl+letter and F-keys so they work over SSH and in "
                     "tmux. Ctrl+P opens the command palette with the same verbs.",
                     id="help-footnote",
+                    classes="dialog-hint",
                 )
             yield Static("↑ ↓ scroll · Esc closes", classes="dialog-hint")
 

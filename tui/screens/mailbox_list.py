@@ -85,11 +85,6 @@ class MailboxListScreen(Screen[None]):
         background: $warning 20%;
         color: $text-warning;
     }
-    MailboxListScreen #active-summary {
-        height: 1;
-        padding: 0 1;
-        background: $boost;
-    }
     MailboxListScreen #empty-state {
         height: 1fr;
         padding: 2 4;
@@ -187,7 +182,7 @@ class MailboxListScreen(Screen[None]):
         yield Header()
         with Vertical(id="mailboxes"):
             yield Static(id="lock-banner")
-            yield Static(id="active-summary")
+            yield Static(id="active-summary", classes="summary-line")
             yield MailboxTable(id="mailbox-table")
             yield Static(EMPTY_STATE, id="empty-state", markup=False)
             yield Static(id="mailbox-detail")

@@ -65,11 +65,6 @@ class MessageBrowserScreen(Screen[None]):
     MessageBrowserScreen #browser {
         height: 1fr;
     }
-    MessageBrowserScreen #browser-summary {
-        height: 1;
-        padding: 0 1;
-        background: $boost;
-    }
     MessageBrowserScreen #message-search {
         display: none;
         margin: 0 1;
@@ -156,7 +151,7 @@ class MessageBrowserScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="browser"):
-            yield Static(id="browser-summary")
+            yield Static(id="browser-summary", classes="summary-line")
             yield Input(
                 placeholder="Search subject, sender and text: Enter searches, Esc clears",
                 id="message-search",

@@ -106,11 +106,6 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
 
     COMMANDS = {MailboxCommands}
     DEFAULT_CSS = """
-    #setup-body {
-        height: 1fr;
-        padding: 0 1;
-        scrollbar-gutter: stable;
-    }
     #setup-current {
         margin-bottom: 1;
     }
@@ -191,7 +186,7 @@ class SecretStoreSetupScreen(Screen[SecretStore | None]):
     def compose(self) -> ComposeResult:
         self._load_mailboxes()
         yield Header()
-        with VerticalScroll(id="setup-body"):
+        with VerticalScroll(id="setup-body", classes="form-body"):
             yield Static(id="setup-current")
             yield Static(id="setup-advice")
             yield from self._section(

@@ -75,11 +75,6 @@ class SharingPermissionScreen(Screen[None]):
     COMMANDS = {MailboxCommands}
     DEFAULT_CSS = """
     SharingPermissionScreen {
-        #sharing-body {
-            height: 1fr;
-            padding: 0 1;
-            scrollbar-gutter: stable;
-        }
         #sharing-summary {
             height: auto;
             border: round $panel;
@@ -200,7 +195,7 @@ class SharingPermissionScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="sharing-body"):
+        with VerticalScroll(id="sharing-body", classes="form-body"):
             with Vertical(id="sharing-summary"):
                 yield _summary_row("Owner", "owner-text")
                 yield _summary_row("Administrator's policy", "policy-text")
