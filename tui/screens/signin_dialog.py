@@ -31,6 +31,7 @@ from tui.core.oauth.tokens import TokenSet
 from tui.core.settings import AccountSettings
 from tui.core.storage.models import Account, database_proxy
 from tui.core.text import clean
+from tui.screens.escape_keys import cancel_key
 from tui.services import Services
 from tui.widgets.safe_text import safe_content
 
@@ -101,7 +102,7 @@ class SignInDialog(ModalScreen[SignedIn | None]):
     """
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="signin-cancel", tooltip="Stop; nothing is saved"),
+        cancel_key("signin-cancel", "Stop; nothing is saved"),
         Binding(
             "c",
             "copy",
