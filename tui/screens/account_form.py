@@ -38,6 +38,7 @@ from tui.screens.account_form_messages import (
 )
 from tui.screens.account_form_oauth import OAuthTestScreen, settings_to_store
 from tui.screens.dialogs import CertificateTrustDialog
+from tui.screens.escape_keys import cancel_key
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import (
     error_words,
@@ -66,13 +67,7 @@ class AccountFormScreen(OAuthTestScreen):
     COMMANDS = {MailboxCommands}
     WORKER_GROUP = "account-form"
     BINDINGS = [
-        Binding(
-            "escape",
-            "cancel",
-            "Cancel",
-            id="form-cancel",
-            tooltip="Close the form; nothing is saved",
-        ),
+        cancel_key("form-cancel", "Close the form; nothing is saved"),
         Binding(
             "ctrl+t",
             "test_and_save",

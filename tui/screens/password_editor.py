@@ -29,6 +29,7 @@ from tui.core.storage.accounts import settings_of
 from tui.core.storage.models import Account, database_proxy
 from tui.core.text import clean
 from tui.messages import MailboxesChanged
+from tui.screens.escape_keys import cancel_key
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import FormScreen, form_buttons, verb_button
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
@@ -109,13 +110,7 @@ class PasswordEditorScreen(FormScreen[bool]):
     """
 
     BINDINGS = [
-        Binding(
-            "escape",
-            "cancel",
-            "Cancel",
-            id="password-cancel",
-            tooltip="Close; nothing is saved",
-        ),
+        cancel_key("password-cancel", "Close; nothing is saved"),
         Binding(
             "ctrl+t",
             "verify_and_save",

@@ -50,7 +50,7 @@ from tui.widgets.account_field_layout import (
     policy_button_id,
 )
 from tui.widgets.form_fields import FieldMessage, attr_id
-from tui.widgets.marked_choices import pressed_choice
+from tui.widgets.marked_choices import ChoiceRadioSet
 from tui.widgets.oauth_fields import OAuthFields
 from tui.widgets.outgoing_fields import OutgoingServerFields
 from tui.widgets.provider_hints import PasswordHint, ProviderSummary
@@ -214,12 +214,8 @@ class AccountFields(VerticalScroll):
         return value if isinstance(value, Security) else Security.SSL
 
     def _policy(self) -> DeletePolicy:
-        return pressed_choice(
-            self.query_one("#delete-policy", RadioSet),
-            DeletePolicy,
-            policy_button_id,
-            DeletePolicy.LEAVE,
-        )
+        policies: ChoiceRadioSet[DeletePolicy] = self.query_one("#delete-policy", ChoiceRadioSet)
+        return policies.chosen
 
     def _same_credentials(self) -> bool:
         return self.query_one(OutgoingServerFields).same_credentials
