@@ -209,12 +209,17 @@ class AccountFormScreen(OAuthTestScreen):
     # ------------------------------------------------------------------ verbs (continued)
 
     async def action_test_and_save(self) -> None:
-        await self.fields.ensure_built()
-        if self._store_first(self.action_test_and_save):
-            return
-        submission = None if self.busy else self._submission()
+        submission = await self._ready_submission(self.action_test_and_save)
         if submission is not None:
             self._start_test(submission)
+
+    async def _ready_submission(self, retry: Callable[[], object]) -> Submission | None:
+        """What a save verb acts on: the whole form built, a password store to save into (else
+        `retry` runs once one exists), not busy, and fields that pass their checks."""
+        await self.fields.ensure_built()
+        if self._store_first(retry):
+            return None
+        return None if self.busy else self._submission()
 
     def _start_test(self, submission: Submission) -> None:
         settings = submission.settings
@@ -226,10 +231,7 @@ class AccountFormScreen(OAuthTestScreen):
             self._test_and_save(submission)
 
     async def action_save_anyway(self) -> None:
-        await self.fields.ensure_built()
-        if self._store_first(self.action_save_anyway):
-            return
-        submission = None if self.busy else self._submission()
+        submission = await self._ready_submission(self.action_save_anyway)
         if submission is not None:
             self.status.busy("Saving without a successful test…")
             if submission.settings == self._incoming_passed:
@@ -287,21 +289,7 @@ class AccountFormScreen(OAuthTestScreen):
         """In a thread: log in (incoming, then outgoing), and save only if that worked (and
         the form is still open)."""
         password = submission.password or self._stored(SecretKind.INCOMING, submission)
-        result = self._services.tester(submission.settings, password)
-        if not result.ok:
-            self.post_message(CheckFailed(result))
-            return
-        if get_current_worker().is_cancelled:
-            return
-        message = result.message
-        outgoing = self._check_outgoing(submission, password)
-        if outgoing is not None and not outgoing.ok:
-            self.post_message(CheckFailed(outgoing, outgoing=True, verified=submission))
-            return
-        if outgoing is not None:
-            message = f"{message} {outgoing.message}"
-        if not get_current_worker().is_cancelled:
-            self.post_message(AccountSaved(self._save(submission, tested=True, message=message)))
+        self._log_in_and_save(submission, password)
 
     def _stored(self, kind: SecretKind, submission: Submission) -> str:
         """In the worker: the stored password of the mailbox being edited ("" when none)."""

@@ -123,14 +123,19 @@ class OAuthTestScreen(FormScreen[FormOutcome | None]):
         except PoptuiError as error:
             self.post_message(CheckFailed(TestResult(ok=False, message=error_text(error))))
             return
-        result = self._services.tester(settings, bearer)
+        self._log_in_and_save(submission, bearer)
+
+    def _log_in_and_save(self, submission: Submission, secret: str | BearerToken) -> None:
+        """In the worker: log in to the incoming server, then the outgoing one, and save only
+        if both worked and the form is still open — with a password or a bearer token alike."""
+        result = self._services.tester(submission.settings, secret)
         if not result.ok:
             self.post_message(CheckFailed(result))
             return
         if get_current_worker().is_cancelled:
             return
         message = result.message
-        outgoing = self._check_outgoing(submission, bearer)
+        outgoing = self._check_outgoing(submission, secret)
         if outgoing is not None and not outgoing.ok:
             self.post_message(CheckFailed(outgoing, outgoing=True, verified=submission))
             return
