@@ -1,5 +1,7 @@
 """A POP3 client on raw sockets: TLS/STLS done safely, login (`auth`), pipelined streaming RETR.
 
+STAT, LIST and UIDL (`listings()`) are in `listing_commands`, a mixin of the client.
+
 Written instead of using `poplib` because poplib does not verify certificates unless given a
 context, breaks on lines over 2048 bytes, cannot pipeline and has no default timeout. Domain
 core: no Textual imports. Not thread-safe: one client belongs to one worker thread.
@@ -37,13 +39,9 @@ from tui.core.net.pop3.errors import (
     UidlUnsupported,
     error_for_reply,
 )
-from tui.core.net.pop3.limits import (
-    Budget,
-    listing_budget,
-    message_budget,
-    skippable,
-)
-from tui.core.net.pop3.listing import Listing, Listings, check_listed, parse_listing
+from tui.core.net.pop3.limits import Budget, message_budget, skippable
+from tui.core.net.pop3.listing import check_listed
+from tui.core.net.pop3.listing_commands import ListingCommands
 from tui.core.net.pop3.wire import BodyTooLong
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
@@ -53,7 +51,7 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds any connect, handshake, read or write may take before the session is given up."""
 
 
-class Pop3Client:
+class Pop3Client(ListingCommands):
     """One POP3 session. Build it with `Pop3Client.connect(...)`.
 
     As a context manager, leaving the block closes the socket without QUIT unless `quit()` was
@@ -71,15 +69,13 @@ class Pop3Client:
         self._deferred_dele: list[int] = []
         self._authenticated = False
         self._capa_supported = opened.capabilities is not None
-        self._uidl_supported: bool | None = None
+        self._uidl_supported = None  # this, _stat and _listed: see ListingCommands
         self.capabilities: dict[str, list[str]] = opened.capabilities or {}
         """CAPA as `{"SASL": ["PLAIN", "LOGIN"], "PIPELINING": [], ...}`; keys upper-case."""
         self._peer_der = opened.peer_der
         self._certificate: CertificateInfo | None = None
-        self._stat: tuple[int, int] | None = None
-        """STAT's (count, octets): the cap of every listing and of each listed size."""
-        self._listed: Mapping[int, str] | None = None
-        """LIST's well-formed entries (number: size) once read: only these are ever retrieved."""
+        self._stat = None
+        self._listed = None
         self.mechanism: Mechanism | None = None
         """How the session logged in, once it has."""
 
@@ -138,7 +134,7 @@ class Pop3Client:
         if not self._authenticated or not self.usable:
             return False
         try:
-            self.uidl()
+            self.uidl_listing()
         except UidlUnsupported:
             self._uidl_supported = False
         return bool(self._uidl_supported)
@@ -196,102 +192,6 @@ class Pop3Client:
             self._capa_supported = capabilities is not None
             self.capabilities = capabilities or {}
         return self.mechanism
-
-    def stat(self) -> tuple[int, int]:
-        """(message count, mailbox size in octets)."""
-        text = self._simple("STAT")
-        parts = text.split()
-        try:
-            self._stat = int(parts[0]), int(parts[1])
-        except (IndexError, ValueError):
-            raise self._wire.desync(f"bad STAT reply {one_line(text, 60)!r}") from None
-        return self._stat
-
-    def list_sizes(self) -> dict[int, int]:
-        """{message number: size in octets (CRLF line ends)} for every well-formed LIST line."""
-        return {n: int(size) for n, size in self.list_listing().entries.items()}
-
-    def list_listing(self, count: int | None = None) -> Listing:
-        """LIST parsed strictly (`listing.parse_listing`); `count` is STAT's message count."""
-        budget = self._listing_budget("the message list (LIST)")
-        self._simple("LIST")
-        listing = parse_listing(self._wire.read_multiline(budget), count, uidl=False)
-        self._listed = listing.entries
-        return listing
-
-    def uidl(self) -> list[tuple[int, str]]:
-        """[(message number, unique id)] for every well-formed UIDL line.
-
-        Raises UidlUnsupported when the server refuses UIDL.
-        """
-        return sorted(self.uidl_listing().entries.items())
-
-    def uidl_listing(self, count: int | None = None) -> Listing:
-        """UIDL parsed strictly; raises UidlUnsupported when the server refuses."""
-        budget = self._listing_budget("the unique-id list (UIDL)")
-        try:
-            self._simple("UIDL")
-        except CommandRejected as err:
-            if type(err) is not CommandRejected:
-                raise
-            self._uidl_supported = False
-            unsupported = UidlUnsupported(
-                f"{self.host} does not support UIDL, so mail cannot safely be left on the "
-                f"server (it said: {err.server_text})",
-                server_text=err.server_text,
-            )
-            unsupported.in_sync = True
-            raise unsupported from None
-        self._uidl_supported = True
-        return parse_listing(self._wire.read_multiline(budget), count, uidl=True)
-
-    def listings(self) -> Listings:
-        """STAT, LIST and UIDL, parsed strictly: what a sync needs before it can decide.
-
-        STAT goes alone, so a count past the listing cap is refused before any listing is
-        asked for. Then, with PIPELINING (RFC 2449), LIST and UIDL go out in one write and
-        their replies are read in order: two round trips instead of three. Without it they
-        are sent in turn. `uids` is None when the server refuses UIDL (in step, as
-        `uidl_listing`'s UidlUnsupported). A -ERR to LIST while UIDL's reply is still in
-        flight, or a LIST reply that cannot be read, breaks the session: nothing can be sent
-        on it but `abort()`.
-        """
-        count, octets = self.stat()
-        if not self.supports_pipelining:
-            sizes = self.list_listing(count)
-            try:
-                uids: Listing | None = self.uidl_listing(count)
-            except UidlUnsupported:
-                uids = None
-            return Listings(count, octets, sizes, uids)
-        list_budget = listing_budget("the message list (LIST)", count, self.host)
-        uidl_budget = listing_budget("the unique-id list (UIDL)", count, self.host)
-        self._begin_command()
-        self._wire.send(b"LIST\r\nUIDL\r\n", shown="LIST, UIDL (pipelined)")
-        try:
-            sizes = self._read_listing("LIST", list_budget, count, uidl=False)
-        except BaseException as error:
-            # UIDL's reply is still unread: the stream is out of step from here on.
-            self._wire.mark_broken("pipelined UIDL reply left unread")
-            if isinstance(error, Pop3Error):
-                error.in_sync = False
-            raise
-        self._listed = sizes.entries
-        try:
-            uids = self._read_listing("UIDL", uidl_budget, count, uidl=True)
-        except CommandRejected as err:
-            if type(err) is not CommandRejected:
-                raise
-            self._uidl_supported = False
-            return Listings(count, octets, sizes, None)
-        self._uidl_supported = True
-        return Listings(count, octets, sizes, uids)
-
-    def _read_listing(self, verb: str, budget: Budget, count: int, *, uidl: bool) -> Listing:
-        ok, text = self._wire.read_status()
-        if not ok:
-            raise self._error_for(text, verb)
-        return parse_listing(self._wire.read_multiline(budget), count, uidl=uidl)
 
     def top(self, number: int, lines: int = 0) -> bytes:
         """Headers (and `lines` body lines) of a message, un-dot-stuffed, CRLF kept."""
@@ -484,11 +384,6 @@ class Pop3Client:
         self._wire.close()
 
     # ------------------------------------------------------------------- caps
-
-    def _listing_budget(self, what: str) -> Budget:
-        """LIST and UIDL may hold at most as many lines as STAT announced (asked first)."""
-        count, _octets = self._stat or self.stat()
-        return listing_budget(what, count, self.host)
 
     def _check_listed(self, number: int) -> None:
         check_listed(self.host, number, self._listed, self._stat)
