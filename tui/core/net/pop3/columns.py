@@ -49,8 +49,8 @@ class _Numbered:
         return type(number) is int and 0 < number <= len(self)
 
 
-class SizeColumn(_Numbered, Mapping[int, int]):
-    """Message number → listed size, 8 bytes each instead of three objects."""
+class _SizeArray(_Numbered):
+    """Messages 1..n's sizes in one machine array, shared by the two views below."""
 
     __slots__ = ("sizes",)
 
@@ -60,33 +60,32 @@ class SizeColumn(_Numbered, Mapping[int, int]):
     def __len__(self) -> int:
         return len(self.sizes)
 
-    def __getitem__(self, number: int) -> int:
+    def _size(self, number: int) -> int:
         if type(number) is not int or not 0 < number <= len(self.sizes):
             raise KeyError(number)
         return self.sizes[number - 1]
 
+
+class SizeColumn(_SizeArray, Mapping[int, int]):
+    """Message number → listed size, 8 bytes each instead of three objects."""
+
+    __slots__ = ()
+
+    def __getitem__(self, number: int) -> int:
+        return self._size(number)
+
     def get(self, number: int, default: int | None = None) -> int | None:  # type: ignore[override]
-        if type(number) is not int or not 0 < number <= len(self.sizes):
-            return default
-        return self.sizes[number - 1]
+        return self.sizes[number - 1] if number in self else default
 
 
-class SizeWords(_Numbered, Mapping[int, str]):
+class SizeWords(_SizeArray, Mapping[int, str]):
     """LIST's entries as `Listing` gives them (the size as written) over a size array:
     only sizes written without leading zeros are kept this way, so `str(size)` is the word."""
 
-    __slots__ = ("sizes",)
-
-    def __init__(self, sizes: array[int]) -> None:
-        self.sizes = sizes
-
-    def __len__(self) -> int:
-        return len(self.sizes)
+    __slots__ = ()
 
     def __getitem__(self, number: int) -> str:
-        if type(number) is not int or not 0 < number <= len(self.sizes):
-            raise KeyError(number)
-        return str(self.sizes[number - 1])
+        return str(self._size(number))
 
     def column(self) -> SizeColumn:
         """The same sizes as numbers, sharing the array."""
