@@ -8,21 +8,17 @@ password enables a mailbox that was disabled after too many failures.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.message import Message
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Button, Header, Input, Static
-from textual.worker import get_current_worker
 
 from tui.commands import MailboxCommands, PaletteCommand
-from tui.core.secrets import PasswordCommandStore, SecretStoreError, UnavailableStore
+from tui.core.secrets import PasswordCommandStore, UnavailableStore
 from tui.core.secrets.opening import SecretStoreConfig
 from tui.core.settings import AccountSettings
 from tui.core.storage.accounts import settings_of
@@ -32,9 +28,16 @@ from tui.messages import MailboxesChanged
 from tui.screens.escape_keys import cancel_key
 from tui.screens.field_keys import field_focus_bindings
 from tui.screens.form_screen import FormScreen, form_buttons, verb_button
+from tui.screens.password_saving import (
+    PasswordChange,
+    PasswordRejected,
+    PasswordsSaved,
+    verify_and_store,
+)
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
-from tui.services import SecretKind, Services, TestResult
+from tui.services import SecretKind, Services
 from tui.widgets.footer import Footer
+from tui.widgets.password_editor_layout import outgoing_rows, server_line
 from tui.widgets.password_pair import PasswordPair
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
@@ -44,36 +47,6 @@ REST_GROUP = "password-editor-rest"
 REST_AFTER_PAUSE = 0.3
 """Seconds without typing after which the outgoing part is mounted (Tab and the verbs mount it
 at once): mounting it while keys arrive made them lag."""
-
-
-@dataclass(frozen=True)
-class _Change:
-    """The new passwords, handed to the worker; empty means "keep the stored one"."""
-
-    incoming: str = field(default="", repr=False)
-    outgoing: str = field(default="", repr=False)
-
-
-# The worker's messages to its screen (posted from the thread; never bubble to the app).
-
-
-@dataclass
-class PasswordRejected(Message, bubble=False):
-    """Verification failed: nothing was saved."""
-
-    kind: SecretKind
-    result: TestResult
-
-
-@dataclass
-class PasswordsSaved(Message, bubble=False):
-    kinds: tuple[SecretKind, ...]
-    verified: tuple[str, ...]
-    """The testers' words for what was verified (empty when saved without verifying)."""
-    enabled: bool
-    """The mailbox was disabled and is enabled again."""
-    problem: str = ""
-    """Set when storing a password failed (after those in `kinds` were stored)."""
 
 
 class PasswordEditorScreen(FormScreen[bool]):
@@ -197,7 +170,7 @@ class PasswordEditorScreen(FormScreen[bool]):
             yield Static(id="disabled-banner")
             yield Static("Incoming server (POP3)", classes="section-title")
             yield Static(
-                self._server_line(
+                server_line(
                     settings.incoming_host,
                     settings.incoming_port,
                     settings.incoming_security.label,
@@ -212,46 +185,6 @@ class PasswordEditorScreen(FormScreen[bool]):
             verb_button("Save without verifying (^o)", "save_unverified", id="save-unverified"),
         )
         yield Footer()
-
-    @staticmethod
-    def _server_line(host: str, port: int, security: str, username: str) -> Content:
-        user = f" as {clean(username)}" if username else ""
-        return Content(f"{clean(host)}:{port} ({security}){user}")
-
-    def _compose_rest(self) -> list[Widget]:
-        settings = self._settings
-        rest: list[Widget] = [Static("Outgoing server (SMTP)", classes="section-title")]
-        if settings.outgoing_host:
-            rest.append(
-                Static(
-                    self._server_line(
-                        settings.outgoing_host,
-                        settings.outgoing_port,
-                        settings.outgoing_security.label,
-                        settings.effective_outgoing_username,
-                    ),
-                    classes="server-line",
-                )
-            )
-        same = Static(id="outgoing-same")
-        if settings.same_credentials_for_outgoing and settings.outgoing_host:
-            same.update(
-                "Uses the same credentials as the incoming server: the incoming password "
-                "is used for sending too."
-            )
-        elif not settings.outgoing_host:
-            same.update("No outgoing server is set for this mailbox (e to edit its settings).")
-        same.display = not self.outgoing_editable
-        rest += [
-            same,
-            PasswordPair(SecretKind.OUTGOING.value, disabled=not self.outgoing_editable),
-            Static(
-                "Leave a part empty to keep its password. Verify & save logs in with the new "
-                "password first and saves nothing if that fails.",
-                id="password-editor-hint",
-            ),
-        ]
-        return rest
 
     def on_mount(self) -> None:
         self._show_store()
@@ -289,7 +222,7 @@ class PasswordEditorScreen(FormScreen[bool]):
         """The outgoing part, below the incoming one, one row at a time so keys typed
         meanwhile are handled in between."""
         body = self.query_one("#password-body", VerticalScroll)
-        for widget in self._compose_rest():
+        for widget in outgoing_rows(self._settings, editable=self.outgoing_editable):
             await body.mount(widget)
             await asyncio.sleep(0)
         self._built.set()
@@ -366,7 +299,7 @@ class PasswordEditorScreen(FormScreen[bool]):
         """Enter in a second field (or a first one already confirmed): verify and save."""
         await self.action_verify_and_save()
 
-    def _change(self) -> _Change | None:
+    def _change(self) -> PasswordChange | None:
         """The passwords to save, or None (with the problems shown) when they cannot be."""
         pairs = [self._pair(kind) for kind in SecretKind]
         problems = [(pair, pair.problem(final=True)) for pair in pairs]
@@ -386,7 +319,7 @@ class PasswordEditorScreen(FormScreen[bool]):
             self.status.error("Nothing to save: type a new password, twice, first.")
             self._pair(SecretKind.INCOMING).first.focus()
             return None
-        return _Change(incoming, outgoing)
+        return PasswordChange(incoming, outgoing)
 
     # ------------------------------------------------------------------ actions
 
@@ -442,47 +375,11 @@ class PasswordEditorScreen(FormScreen[bool]):
         group=WORKER_GROUP,
         description="verify and save passwords",
     )
-    def _save(self, change: _Change, *, verify: bool) -> None:
+    def _save(self, change: PasswordChange, *, verify: bool) -> None:
         """In a thread: log in with each new password (if asked), then store them."""
-        services = self._services
-        with database_proxy.connection_context():
-            account = services.accounts.get_by_id(self._account_id)
-        settings = settings_of(account)
-        verified: list[str] = []
-        if verify:
-            for kind, password, tester in (
-                (SecretKind.INCOMING, change.incoming, services.tester),
-                (SecretKind.OUTGOING, change.outgoing, services.outgoing_tester),
-            ):
-                if not password:
-                    continue
-                result = tester(settings, password)
-                if not result.ok:
-                    self.post_message(PasswordRejected(kind, result))
-                    return
-                verified.append(result.message)
-        if get_current_worker().is_cancelled:
-            return
-        saved: list[SecretKind] = []
-        problem = ""
-        store = services.secrets
-        for kind, password in (
-            (SecretKind.INCOMING, change.incoming),
-            (SecretKind.OUTGOING, change.outgoing),
-        ):
-            if not password:
-                continue
-            try:
-                store.set(account.secret_key, kind, password, mailbox=account.name)
-            except SecretStoreError as error:
-                problem = str(error)
-                break
-            saved.append(kind)
-        with database_proxy.connection_context():
-            enabled = services.accounts.enable_if_fixed(
-                account.name, new_incoming_password=SecretKind.INCOMING in saved
-            )
-        self.post_message(PasswordsSaved(tuple(saved), tuple(verified), enabled, problem))
+        verify_and_store(
+            self._services, self._account_id, change, verify=verify, post=self.post_message
+        )
 
     @on(PasswordRejected)
     def _rejected(self, rejected: PasswordRejected) -> None:
