@@ -3,7 +3,8 @@
 `AccountFields` holds everything typed and what the form filled in itself; the screen around it
 (`tui.screens.account_form`) asks it for the settings when testing and saving. The rules behind
 the checks live in `tui.core.setup` (validation, providers, form_rules); which widgets there are
-and their ids, in `tui.widgets.account_field_layout`.
+and their ids, in `tui.widgets.account_field_layout`; what the form fills in by itself, in
+`tui.widgets.account_autofill`.
 """
 
 from __future__ import annotations
@@ -26,14 +27,11 @@ from tui.core.settings import (
     DeletePolicy,
     Security,
 )
-from tui.core.setup import providers
-from tui.core.setup.addresses import validate_email
 from tui.core.setup.form_rules import (
     NumberParser,
     ServerPin,
     form_problems,
     is_gmail_recent,
-    outgoing_follows_incoming,
     outgoing_pin,
     parse_delete_after_days,
     parse_poll_minutes,
@@ -42,6 +40,7 @@ from tui.core.setup.form_rules import (
 )
 from tui.core.setup.validation import Problem, parse_port, problems_by_field
 from tui.core.text import clean
+from tui.widgets.account_autofill import FormFiller
 from tui.widgets.account_field_layout import (
     FORM_FIELDS,
     GMAIL_RECENT_FORCES_LEAVE,
@@ -53,7 +52,6 @@ from tui.widgets.form_fields import FieldMessage, attr_id
 from tui.widgets.marked_choices import ChoiceRadioSet
 from tui.widgets.oauth_fields import OAuthFields
 from tui.widgets.outgoing_fields import OutgoingServerFields
-from tui.widgets.provider_hints import PasswordHint, ProviderSummary
 
 __all__ = ["FORM_FIELDS", "GMAIL_RECENT_FORCES_LEAVE", "AccountFields"]
 
@@ -106,14 +104,9 @@ class AccountFields(VerticalScroll):
         self._existing_names = existing_names
         self._touched: set[str] = set()
         self._show_all = False
-        self._auto: dict[str, str] = {}
-        """Widget id → the value the form itself put there (from a preset or a default); a
-        field whose value differs from this was typed by the user and is never overwritten."""
-        self._security_shown: dict[str, Security] = {
-            "incoming-security": base.incoming_security,
-            "outgoing-security": base.outgoing_security,
-        }
-        self._preset_key: tuple[str, str] | None = None
+        self._filler = FormFiller(
+            self, base, current=lambda: self.settings()[0], after_preset=self._sync_recent
+        )
         self._pin_host = base.incoming_host if base.pinned_fingerprint else ""
         self._building = False
         self._extra: list[Widget] = []
@@ -180,7 +173,7 @@ class AccountFields(VerticalScroll):
 
     def _rest_mounted(self) -> None:
         if not self.editing:
-            self._auto = {
+            self._filler.auto = {
                 "incoming-port": str(self._base.incoming_port),
                 "outgoing-port": str(self._base.outgoing_port),
             }
@@ -189,7 +182,7 @@ class AccountFields(VerticalScroll):
         self._show_pin()
         self._oauth_toggled()
         if self._text("email").strip():
-            self._apply_preset(leaving="email" in self._touched)
+            self._filler.apply_preset(leaving="email" in self._touched)
         self.refresh_messages()
 
     # ------------------------------------------------------------------ reading the form
@@ -332,9 +325,9 @@ class AccountFields(VerticalScroll):
             return
         wid = event.input.id or ""
         if wid == "email":
-            self._apply_preset(leaving=False)
+            self._filler.apply_preset(leaving=False)
         elif wid == "incoming-host":
-            self._follow_incoming()
+            self._filler.follow_incoming()
             self.query_one(OAuthFields).follow(self._text("incoming_host").strip())
             self._show_pin()
         elif wid == "username":
@@ -348,7 +341,7 @@ class AccountFields(VerticalScroll):
         if not self.ready:
             return  # the preset and the messages follow once the rest is mounted
         if wid == "email":
-            self._apply_preset(leaving=True)
+            self._filler.apply_preset(leaving=True)
         self.refresh_messages()
 
     @on(Select.Changed)
@@ -357,8 +350,8 @@ class AccountFields(VerticalScroll):
             return  # a field being mounted: `_rest_mounted` brings everything in line
         wid = event.select.id or ""
         new = event.value if isinstance(event.value, Security) else Security.SSL
-        old = self._security_shown.get(wid, new)
-        self._security_shown[wid] = new
+        old = self._filler.security_shown.get(wid, new)
+        self._filler.security_shown[wid] = new
         if new is not old:
             self._touched.add(wid.replace("-", "_"))
             incoming = wid == "incoming-security"
@@ -369,9 +362,9 @@ class AccountFields(VerticalScroll):
                 self._text(f"{side}_port"), defaults[old], defaults[new]
             )
             if port is not None:
-                self._set_auto(f"{side}_port", port)
+                self._filler.set_auto(f"{side}_port", port)
             if incoming:
-                self._follow_incoming()
+                self._filler.follow_incoming()
         self.refresh_messages()
 
     @on(Checkbox.Changed, "#same-credentials")
@@ -379,7 +372,7 @@ class AccountFields(VerticalScroll):
         if not self.ready:
             return
         # Choosing how the outgoing server logs in is asking for one: fill it if it is empty.
-        self._fill_outgoing()
+        self._filler.fill_outgoing()
         self.refresh_messages()
 
     @on(Checkbox.Changed, "#oauth2")
@@ -424,87 +417,3 @@ class AccountFields(VerticalScroll):
             pin.display = True
         else:
             pin.display = False
-
-    # ------------------------------------------------------------------ auto-filling
-
-    def _user_owned(self, attr: str) -> bool:
-        """True when the user typed this field's value, so the form must not overwrite it."""
-        value = self._text(attr)
-        return bool(value.strip()) and value != self._auto.get(attr_id(attr))
-
-    def _set_auto(self, attr: str, value: str) -> None:
-        self._auto[attr_id(attr)] = value
-        self._input(attr).value = value
-
-    def _set_auto_security(self, attr: str, value: Security) -> None:
-        wid = attr_id(attr)
-        self._security_shown[wid] = value
-        self.query_one(f"#{wid}", Select).value = value
-
-    def _apply_preset(self, *, leaving: bool) -> None:
-        """Fill the servers from a known provider and say what was filled.
-
-        Runs as the address is typed (so the form fills as soon as the address is complete)
-        and when the field is left; fields the user typed are kept.
-        """
-        email = self._text("email").strip()
-        summary = self.query_one("#preset-summary", ProviderSummary)
-        if validate_email(email) is not None:
-            if leaving:
-                self._preset_key = None
-                summary.display = False
-            return
-        preset = providers.lookup_known(email)
-        if preset is None:
-            if leaving:
-                self._preset_key = None
-                self.query_one("#password-hint", PasswordHint).show_for(None)
-                if not self._user_owned("username"):
-                    self._set_auto("username", email)
-                summary.show_unknown(email.rpartition("@")[2])
-                host = self._text("incoming_host").strip()
-                self.query_one(OAuthFields).follow(host, unknown_address=True)
-            return
-        key = (preset.name, email)
-        if key == self._preset_key:
-            return
-        self._preset_key = key
-        self.query_one("#password-hint", PasswordHint).show_for(preset)
-        if self._user_owned("incoming_host"):
-            kept = f"{preset.name} usually uses {preset.incoming.describe()}; kept the server "
-            summary.show_preset(preset, [kept + "you entered."], filled=False)
-            return
-        current, _ = self.settings()
-        filled, lines = providers.apply_preset(current, preset)
-        self._set_auto("incoming_host", filled.incoming_host)
-        self._set_auto("incoming_port", str(filled.incoming_port))
-        self._set_auto_security("incoming_security", filled.incoming_security)
-        if self._user_owned("username"):
-            lines = [line for line in lines if not line.startswith("Username set to")]
-            lines.append("Kept the username you entered")
-        else:
-            self._set_auto("username", filled.username)
-        if preset.outgoing is not None and not self._user_owned("outgoing_host"):
-            self._set_auto("outgoing_host", filled.outgoing_host)
-            self._set_auto("outgoing_port", str(filled.outgoing_port))
-            self._set_auto_security("outgoing_security", filled.outgoing_security)
-            if not self._user_owned("outgoing_username"):
-                self._set_auto("outgoing_username", filled.outgoing_username)
-        self._sync_recent()
-        self.query_one(OAuthFields).follow(filled.incoming_host)
-        summary.show_preset(preset, lines, filled=True)
-
-    def _fill_outgoing(self) -> None:
-        """Asked for an outgoing server: guess it from the incoming one, unless one was typed."""
-        if self._user_owned("outgoing_host") or not self._text("incoming_host").strip():
-            return
-        current, _ = self.settings()
-        filled = providers.fill_outgoing_from_incoming(current)
-        self._set_auto("outgoing_host", filled.outgoing_host)
-        self._set_auto("outgoing_port", str(filled.outgoing_port))
-        self._set_auto_security("outgoing_security", filled.outgoing_security)
-
-    def _follow_incoming(self) -> None:
-        """Only an outgoing server the form filled in follows; empty is "not configured"."""
-        if outgoing_follows_incoming(self._text("outgoing_host"), self._auto.get("outgoing-host")):
-            self._fill_outgoing()
