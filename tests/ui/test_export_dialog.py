@@ -9,6 +9,7 @@ from typing import Any
 
 from textual.widgets import Input, Static
 
+from tests.ui.centring import assert_centred
 from tests.ui.test_message_browser import BrowserApp, browser, database, mailboxes, settle
 from tui.screens.export_dialog import ExportDialog
 
@@ -28,6 +29,8 @@ async def test_x_exports_the_search_results_to_an_mbox(
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, ExportDialog)
+        await pilot.pause()
+        assert_centred(app.screen.query_one("#export-dialog").region, app.size.width)
         await pilot.click("#export-mbox")
         app.screen.query_one("#export-path", Input).value = str(target)
         await pilot.click("#export-go")

@@ -20,6 +20,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static, TextArea
 
+import tui
 from tui.core.mail.parse import summarize
 from tui.core.storage import queries as message_query
 from tui.core.storage.accounts import AccountStore
@@ -42,8 +43,13 @@ HOSTILE_SUBJECT = "[@click=app.quit] Free \x1b[31mmoney\x1b]8;;https://evil.exam
 PDF = b"%PDF-1.4 sample attachment " + bytes(range(256))
 
 
+APP_CSS = Path(tui.__file__).with_name("app.tcss")
+
+
 class BrowserApp(App[None]):
-    """Just the browser, on whatever database is open."""
+    """Just the browser, on whatever database is open, styled as in the app."""
+
+    CSS_PATH = APP_CSS
 
     def __init__(self, download_dir: Path, account_id: int | None = None) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from tests.servers.oauth_server import CLIENT_ID, OAuthServer
+from tests.ui.centring import assert_centred
 from tests.ui.conftest import AppFactory, replace_text, store
 from tests.ui.test_password_editor import open_editor
 from tui.core.secrets import MemoryStore, SecretKind
@@ -107,6 +108,7 @@ async def test_escape_cancels_and_saves_nothing(
         await pilot.pause()
         app.push_screen(SignInDialog(app.services, account))
         await wait_until(pilot, lambda: "-" in shown_text(pilot, "#signin-code"))
+        assert_centred(app.screen.query_one("#signin-dialog").region, app.size.width)
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, SignInDialog))
         await app.workers.wait_for_complete()

@@ -10,7 +10,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 from textual.worker import get_current_worker
 
@@ -19,7 +18,7 @@ from tui.core.errors import PoptuiError
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import database_proxy
 from tui.core.text import clean
-from tui.screens.dialogs import DIALOG_BREAKPOINTS
+from tui.screens.dialogs import DIALOG_BREAKPOINTS, CentredDialog
 from tui.screens.escape_keys import cancel_key
 from tui.widgets.action_button import action_button
 from tui.widgets.safe_text import safe_content
@@ -39,7 +38,7 @@ class ExportEnded(Message, bubble=False):
     ok: bool
 
 
-class ExportDialog(ModalScreen[None]):
+class ExportDialog(CentredDialog[None]):
     """Where to, and in which format; then the export runs and says how it went."""
 
     AUTO_FOCUS = "#export-path"

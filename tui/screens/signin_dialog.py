@@ -21,7 +21,6 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
@@ -31,6 +30,7 @@ from tui.core.oauth.tokens import TokenSet
 from tui.core.settings import AccountSettings
 from tui.core.storage.models import Account, database_proxy
 from tui.core.text import clean
+from tui.screens.dialogs import CentredDialog
 from tui.screens.escape_keys import cancel_key
 from tui.services import Services
 from tui.widgets.safe_text import safe_content
@@ -67,15 +67,10 @@ class SignedIn:
     client_id: str
 
 
-class SignInDialog(ModalScreen[SignedIn | None]):
+class SignInDialog(CentredDialog[SignedIn | None]):
     """Signs one OAuth2 mailbox in; dismissed with what it got (None: not signed in)."""
 
     DEFAULT_CSS = """
-    SignInDialog #signin-dialog {
-        width: 90%;
-        max-width: 100;
-        height: auto;
-    }
     SignInDialog #signin-code {
         text-style: bold;
         color: $text-accent;
