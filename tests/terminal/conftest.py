@@ -177,6 +177,30 @@ def run_poptui(env: dict[str, str], *args: str, stdin: str = "") -> str:
     return done.stdout
 
 
+def add_work_mailbox(env: dict[str, str]) -> None:
+    """A mailbox "Work" on 127.0.0.1:9, where nothing listens: the screens under test
+    have something to show, and nothing is fetched."""
+    run_poptui(
+        env,
+        "account",
+        "add",
+        "Work",
+        "--email",
+        "ana@example.com",
+        "--incoming-host",
+        "127.0.0.1",
+        "--incoming-port",
+        "9",
+        "--incoming-security",
+        "none",
+        "--username",
+        "ana",
+        "--no-preset",
+        "--password-stdin",
+        stdin="secret\n",
+    )
+
+
 @pytest.fixture
 def poptui_env(tmp_path: Path) -> dict[str, str]:
     """The environment, with the encrypted password file chosen as the password store (no

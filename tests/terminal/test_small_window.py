@@ -3,37 +3,15 @@ form stay usable, and a cancelled passphrase leaves a visible way to unlock (iss
 
 from __future__ import annotations
 
-from tests.terminal.conftest import PASSPHRASE, TmuxSession, poptui_command, run_poptui
+from tests.terminal.conftest import PASSPHRASE, TmuxSession, add_work_mailbox, poptui_command
 
 SMALL = (60, 20)
-
-
-def add_account(env: dict[str, str]) -> None:
-    run_poptui(
-        env,
-        "account",
-        "add",
-        "Work",
-        "--email",
-        "ana@example.com",
-        "--incoming-host",
-        "127.0.0.1",
-        "--incoming-port",
-        "9",
-        "--incoming-security",
-        "none",
-        "--username",
-        "ana",
-        "--no-preset",
-        "--password-stdin",
-        stdin="secret\n",
-    )
 
 
 def test_locked_passwords_at_60x20_can_be_unlocked_and_the_form_fits(
     tmux: TmuxSession, poptui_env: dict[str, str]
 ) -> None:
-    add_account(poptui_env)
+    add_work_mailbox(poptui_env)
     # Without the passphrase in the environment poptui asks for it at start.
     tmux.env = {
         key: value for key, value in poptui_env.items() if key != "POPTUI_SECRETS_PASSPHRASE"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.terminal.conftest import TmuxSession, poptui_command, run_poptui
+from tests.terminal.conftest import TmuxSession, add_work_mailbox, poptui_command
 
 NAME = "Work mail (o, d, e, s too)"
 """Letters that are keys of the mailbox list: they must be typed, not run."""
@@ -54,25 +54,7 @@ def test_name_and_address_typed_with_a_all_arrive(tmux: TmuxSession, busy_cores:
 def test_password_typed_with_p_arrives(
     tmux: TmuxSession, poptui_env: dict[str, str], busy_cores: None
 ) -> None:
-    run_poptui(
-        poptui_env,
-        "account",
-        "add",
-        "Work",
-        "--email",
-        "ana@example.com",
-        "--incoming-host",
-        "127.0.0.1",
-        "--incoming-port",
-        "9",
-        "--incoming-security",
-        "none",
-        "--username",
-        "ana",
-        "--no-preset",
-        "--password-stdin",
-        stdin="secret\n",
-    )
+    add_work_mailbox(poptui_env)
     tmux.start(poptui_command())
     tmux.wait_for("ana@example.com")
     typed = "n3w-Secret-pw"
