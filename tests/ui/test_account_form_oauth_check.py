@@ -7,7 +7,7 @@ incoming login offers "save with the incoming server verified"."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,40 +20,20 @@ from textual.widgets import Checkbox, Select
 from tests.servers.dovecot import DovecotServer
 from tests.servers.oauth_server import CLIENT_ID, OAuthServer
 from tests.servers.smtp import SmtpServer
-from tests.ui.conftest import OWNER, fixed_clock, open_form, replace_text, store
+from tests.ui.conftest import open_form, replace_text, store
 from tests.ui.test_account_form import database_bytes
-from tests.ui.test_account_form_real_servers import pin_certificate, settle, status_of
+from tests.ui.test_account_form_real_servers import Build, build, pin_certificate, settle, status_of
 from tests.ui.test_signin_dialog import shown_text, wait_until
-from tui.app import PoptuiApp, make_app
 from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.settings import AUTH_OAUTH2, Security
-from tui.core.storage.models import database_proxy
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.dialogs import CertificateTrustDialog
 from tui.screens.mailbox_list import MailboxListScreen
 from tui.screens.signin_dialog import SignInDialog
-from tui.services import pop3_tester, smtp_tester
 
 pytestmark = pytest.mark.dovecot
 
-Build = Callable[[], PoptuiApp]
-
-
-@pytest.fixture
-def build(db_path: Path, secrets: MemoryStore) -> Iterator[Build]:
-    def make() -> PoptuiApp:
-        return make_app(
-            f"sqlite:///{db_path}",
-            secrets=secrets,
-            tester=pop3_tester,
-            outgoing_tester=smtp_tester,
-            clock=fixed_clock,
-            owner=OWNER,
-        )
-
-    yield make
-    if database_proxy.obj is not None:
-        database_proxy.close()
+__all__ = ["build"]  # the fixture: the app with the real POP3 tester and SMTP check
 
 
 @pytest.fixture(scope="module")
