@@ -64,19 +64,13 @@ def error_text(error: BaseException) -> str:
 
 def fetch_details(result: FetchResult) -> list[str]:
     """What else a fetch did besides storing new mail, worth a mention."""
-    details = []
-    if result.deleted_on_server:
-        details.append(f"{result.deleted_on_server:,} deleted on the server")
-    if result.skipped_too_large:
-        details.append(f"{result.skipped_too_large:,} skipped as too large")
-    if result.left_for_next_time:
-        details.append(
-            f"{result.left_for_next_time:,} left for the next fetch by the per-fetch limit"
-        )
-    if result.duplicates_by_message_id:
-        details.append(
-            f"{result.duplicates_by_message_id:,} already here under the same Message-ID"
-        )
+    counted = (
+        (result.deleted_on_server, "deleted on the server"),
+        (result.skipped_too_large, "skipped as too large"),
+        (result.left_for_next_time, "left for the next fetch by the per-fetch limit"),
+        (result.duplicates_by_message_id, "already here under the same Message-ID"),
+    )
+    details = [f"{count:,} {words}" for count, words in counted if count]
     if result.uidl_reset_suspected:
         details.append("the server renumbered its messages, so nothing was deleted")
     details += listing_warnings(result)
