@@ -45,6 +45,7 @@ from tui.widgets.marked_choices import ChoiceRadioSet
 from tui.widgets.marked_selection_list import MarkedSelectionList
 from tui.widgets.safe_text import safe_content
 from tui.widgets.status_line import StatusLine
+from tui.widgets.titled_panel import TitledPanel
 
 PERMISSION_HINTS: dict[SharingPermission, str] = {
     SharingPermission.PRIVATE: "only the owner",
@@ -75,13 +76,6 @@ class SharingPermissionScreen(Screen[None]):
     COMMANDS = {MailboxCommands}
     DEFAULT_CSS = """
     SharingPermissionScreen {
-        #sharing-summary {
-            height: auto;
-            border: round $panel;
-            border-title-color: $accent;
-            border-title-style: bold;
-            padding: 0 1;
-        }
         .summary-row {
             height: auto;
         }
@@ -196,7 +190,7 @@ class SharingPermissionScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="sharing-body", classes="form-body"):
-            with Vertical(id="sharing-summary"):
+            with TitledPanel(id="sharing-summary"):
                 yield _summary_row("Owner", "owner-text")
                 yield _summary_row("Administrator's policy", "policy-text")
                 yield _summary_row("In force", "in-force-text")

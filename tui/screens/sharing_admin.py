@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
@@ -37,6 +37,7 @@ from tui.widgets.action_button import action_button
 from tui.widgets.policy_rule_editor import PolicyRuleEditor
 from tui.widgets.safe_text import safe_content, safe_text
 from tui.widgets.status_line import StatusLine
+from tui.widgets.titled_panel import TitledPanel
 
 AUDIT_ROWS = 50
 
@@ -75,15 +76,8 @@ class SharingPolicyEditorScreen(Screen[None]):
             height: auto;
             max-height: 40%;
         }
-        #policy-form {
-            height: auto;
-            border: round $panel;
-            border-title-color: $accent;
-            border-title-style: bold;
-            padding: 0 1;
-            &:focus-within {
-                border: round $accent;
-            }
+        #policy-form:focus-within {
+            border: round $accent;
         }
         #policy-now {
             color: $text-muted;
@@ -153,7 +147,7 @@ class SharingPolicyEditorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="policy-users", cursor_type="row", zebra_stripes=True)
-        with Vertical(id="policy-form"):
+        with TitledPanel(id="policy-form"):
             yield Static(id="policy-now")
             yield PolicyRuleEditor(id="policy-rule")
             yield StatusLine(id="policy-message")
