@@ -8,61 +8,57 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Self
 
 
-class Security(StrEnum):
+class LabelledEnum(StrEnum):
+    """A StrEnum whose members also carry the words shown to people: `NAME = "value", "Label"`.
+
+    The value is what is stored and typed on the command line; `label` is for the screen.
+    """
+
+    label: str
+
+    # `label` has a default only because type checkers read a lookup (`Security("ssl")`) as a
+    # call of `__new__`; the enum machinery calls it with both, once per member.
+    def __new__(cls, value: str, label: str = "") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label or value
+        return member
+
+
+class Security(LabelledEnum):
     """How the connection to a server is protected."""
 
-    SSL = "ssl"
+    SSL = "ssl", "SSL/TLS"
     """Implicit TLS from the first byte (POP3 995, SMTP 465). The default."""
-    STARTTLS = "starttls"
+    STARTTLS = "starttls", "STARTTLS"
     """Plain connect, then STLS / STARTTLS, which is required: never falls back to clear text."""
-    NONE = "none"
+    NONE = "none", "None (unencrypted)"
     """Clear text. Only when the account explicitly says so; the password crosses the network."""
 
-    @property
-    def label(self) -> str:
-        return {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (unencrypted)"}[self.value]
 
-
-class DeletePolicy(StrEnum):
+class DeletePolicy(LabelledEnum):
     """When mail fetched from the server is deleted there."""
 
-    LEAVE = "leave"
+    LEAVE = "leave", "Leave messages on the server"
     """Leave messages on the server (default; forced for Gmail `recent:` usernames)."""
-    AFTER_FETCH = "after_fetch"
+    AFTER_FETCH = "after_fetch", "Delete from the server after fetching"
     """Delete from the server once the message is durably stored here."""
-    AFTER_DAYS = "after_days"
+    AFTER_DAYS = "after_days", "Delete from the server N days after fetching"
     """Delete from the server N days after the message was first fetched."""
-    WHEN_DELETED_HERE = "when_deleted_here"
+    WHEN_DELETED_HERE = "when_deleted_here", "Delete from the server when deleted here"
     """Delete from the server when the message is deleted in poptui."""
 
-    @property
-    def label(self) -> str:
-        return {
-            "leave": "Leave messages on the server",
-            "after_fetch": "Delete from the server after fetching",
-            "after_days": "Delete from the server N days after fetching",
-            "when_deleted_here": "Delete from the server when deleted here",
-        }[self.value]
 
-
-class SharingPermission(StrEnum):
+class SharingPermission(LabelledEnum):
     """Who else may see the mail fetched from a mailbox."""
 
-    PRIVATE = "private"
-    PUBLIC = "public"
-    CUSTOM = "custom"
-    ADMIN = "admin"
-
-    @property
-    def label(self) -> str:
-        return {
-            "private": "Private",
-            "public": "Public",
-            "custom": "Custom",
-            "admin": "Administrators",
-        }[self.value]
+    PRIVATE = "private", "Private"
+    PUBLIC = "public", "Public"
+    CUSTOM = "custom", "Custom"
+    ADMIN = "admin", "Administrators"
 
 
 DEFAULT_POP3_PORTS: dict[Security, int] = {

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from enum import StrEnum
 
 from tui.core.delivery.errors import TargetInvalid
+from tui.core.settings import LabelledEnum
 from tui.core.text import one_line
 
 
-class TargetKind(StrEnum):
-    MAILDIR = "maildir"
-    MBOX = "mbox"
-    MDA = "mda"
-    LMTP = "lmtp"
-
-    @property
-    def label(self) -> str:
-        return {"maildir": "Maildir", "mbox": "mbox", "mda": "MDA", "lmtp": "LMTP"}[self.value]
+class TargetKind(LabelledEnum):
+    MAILDIR = "maildir", "Maildir"
+    MBOX = "mbox", "mbox"
+    MDA = "mda", "MDA"
+    LMTP = "lmtp", "LMTP"
 
 
 MAX_ADDRESS = 4096
