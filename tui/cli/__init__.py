@@ -7,23 +7,16 @@ imported only when its command runs, so `poptui fetch` loads no more than it nee
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from tui.cli.console import (
-    EXIT_FAILURE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    CommandFailed,
-    Console,
-)
-from tui.cli.context import CommandContext
-from tui.cli.parser import build_parser
-from tui.core.errors import PoptuiError
-from tui.core.lazy import import_without
+from tui.core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from tui.cli.console import Console
+    from tui.cli.context import CommandContext
 
 __all__ = [
     "EXIT_FAILURE",
@@ -36,11 +29,36 @@ __all__ = [
     "main",
 ]
 
+_LAZY = {
+    "EXIT_FAILURE": "console",
+    "EXIT_OK": "console",
+    "EXIT_USAGE": "console",
+    "CommandFailed": "console",
+    "Console": "console",
+    "CommandContext": "context",
+    "build_parser": "parser",
+}
+"""Loaded on first use: `poptui fetch` with nothing new needs neither argparse nor the parser
+(`_quick_fetch`)."""
+
+
+__getattr__ = lazy_exports(__name__, _LAZY)
+
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     """Parse `argv` and run its command (or the app, with none); the process's exit code."""
+    from tui.cli.console import EXIT_INTERRUPTED, Console
+
     console = console or Console()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fetch"]:
+        quick = _quick_fetch(argv[1:], console)
+        if quick is not None:
+            return quick
+    from tui.cli.context import CommandContext
+    from tui.cli.parser import build_parser
+    from tui.core.errors import PoptuiError
+
     parser = build_parser(argv)
     parser.add_argument(
         "--debug", action="store_true", help="on a failure, show the Python traceback too"
@@ -86,7 +104,46 @@ def _import_peewee(database: str | None) -> None:
     url = database or os.environ.get("POPTUI_DATABASE", "")
     sqlite = not url or url.lower().startswith("sqlite")
     unused = _POSTGRES_DRIVERS if sqlite else _POSTGRES_DRIVERS[:2]  # PostgreSQL: psycopg 3 only
+    from tui.core.lazy import import_without
+
     import_without("peewee", _MYSQL_DRIVERS + unused)
+
+
+def _quick_fetch(words: list[str], console: Console) -> int | None:
+    """`poptui fetch [--account NAME | --all] [--quiet]` with nothing new, recorded without
+    peewee, the engine or argparse (`tui.core.sync.quick_check`); None to run the command as
+    usual: any other words, another database, or anything the check cannot prove."""
+    target, quiet = None, False
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        if word == "--quiet" and not quiet:
+            quiet = True
+        elif word == "--all" and target is None:
+            target = "--all"
+        elif word == "--account" and target is None and rest and not rest[0].startswith("-"):
+            target = rest.pop(0)
+        else:
+            return None  # argparse's to read (and to word a mistake)
+    from tui.cli.console import EXIT_INTERRUPTED, EXIT_OK
+    from tui.core.sync import quick_check
+
+    url = os.environ.get("POPTUI_DATABASE") or quick_check.default_database_url()
+    if url is None:
+        return None
+    try:
+        outcomes = quick_check.fetch_if_nothing_new(url, target)
+    except KeyboardInterrupt:
+        console.warn("poptui: interrupted")
+        return EXIT_INTERRUPTED
+    if outcomes is None:
+        return None
+    if not quiet:
+        from tui.core.text import clean
+
+        for outcome in outcomes:
+            console.print(clean(outcome.summary_line()))
+    return EXIT_OK
 
 
 _VERB_GROUPS = {
@@ -111,6 +168,8 @@ _OPEN_THEIR_OWN_DATABASE = {"doctor", "service"}
 
 def run_command(context: CommandContext) -> int:
     """Open the database (and register the user), then hand the command to its verb group."""
+    import importlib
+
     command = context.args.command
     if command == "admin" and context.args.verb == "setup-postgres":
         from tui.cli import sharing

@@ -7,39 +7,46 @@ use. The user's saved choice is in `tui.core.secrets.setup`, the app's way of op
 switching stores in `tui.core.secrets.opening` (both use the database).
 """
 
-from tui.core.secrets.base import (
-    SERVICE,
-    SecretKind,
-    SecretStore,
-    parse_secret_id,
-    password_words,
-    secret_id,
-)
-from tui.core.secrets.choice import StoreChoice, StoreKind, open_store
-from tui.core.secrets.command import DEFAULT_COMMAND_TIMEOUT, PasswordCommandStore
-from tui.core.secrets.encrypted_file import EncryptedFileStore, default_encrypted_file_path
-from tui.core.secrets.errors import (
-    KeyringUnavailableError,
-    PasswordCommandError,
-    ReadOnlyStoreError,
-    SecretStoreError,
-    SecretStoreTimeoutError,
-    UnsafeBackendError,
-    WrongPassphraseError,
-)
-from tui.core.secrets.keyring import (
-    ALTERNATIVES,
-    DEFAULT_KEYRING_TIMEOUT,
-    DEFAULT_PROBE_TIMEOUT,
-    LOCKED_ADVICE,
-    NO_KEYRING_ADVICE,
-    KeyringHealth,
-    KeyringProblem,
-    KeyringStore,
-    probe_keyring,
-)
-from tui.core.secrets.memory import MemoryStore
-from tui.core.secrets.unavailable import PendingStore, UnavailableStore
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tui.core.lazy import homes_of, lazy_exports
+
+if TYPE_CHECKING:
+    from tui.core.secrets.base import (
+        SERVICE,
+        SecretKind,
+        SecretStore,
+        parse_secret_id,
+        password_words,
+        secret_id,
+    )
+    from tui.core.secrets.choice import StoreChoice, StoreKind, open_store
+    from tui.core.secrets.command import DEFAULT_COMMAND_TIMEOUT, PasswordCommandStore
+    from tui.core.secrets.encrypted_file import EncryptedFileStore, default_encrypted_file_path
+    from tui.core.secrets.errors import (
+        KeyringUnavailableError,
+        PasswordCommandError,
+        ReadOnlyStoreError,
+        SecretStoreError,
+        SecretStoreTimeoutError,
+        UnsafeBackendError,
+        WrongPassphraseError,
+    )
+    from tui.core.secrets.keyring import (
+        ALTERNATIVES,
+        DEFAULT_KEYRING_TIMEOUT,
+        DEFAULT_PROBE_TIMEOUT,
+        LOCKED_ADVICE,
+        NO_KEYRING_ADVICE,
+        KeyringHealth,
+        KeyringProblem,
+        KeyringStore,
+        probe_keyring,
+    )
+    from tui.core.secrets.memory import MemoryStore
+    from tui.core.secrets.unavailable import PendingStore, UnavailableStore
 
 __all__ = [
     "ALTERNATIVES",
@@ -75,3 +82,54 @@ __all__ = [
     "probe_keyring",
     "secret_id",
 ]
+
+_HOMES = {
+    "base": (
+        "SERVICE",
+        "SecretKind",
+        "SecretStore",
+        "parse_secret_id",
+        "password_words",
+        "secret_id",
+    ),
+    "choice": (
+        "StoreChoice",
+        "StoreKind",
+        "open_store",
+    ),
+    "command": (
+        "DEFAULT_COMMAND_TIMEOUT",
+        "PasswordCommandStore",
+    ),
+    "encrypted_file": (
+        "EncryptedFileStore",
+        "default_encrypted_file_path",
+    ),
+    "errors": (
+        "KeyringUnavailableError",
+        "PasswordCommandError",
+        "ReadOnlyStoreError",
+        "SecretStoreError",
+        "SecretStoreTimeoutError",
+        "UnsafeBackendError",
+        "WrongPassphraseError",
+    ),
+    "keyring": (
+        "ALTERNATIVES",
+        "DEFAULT_KEYRING_TIMEOUT",
+        "DEFAULT_PROBE_TIMEOUT",
+        "LOCKED_ADVICE",
+        "NO_KEYRING_ADVICE",
+        "KeyringHealth",
+        "KeyringProblem",
+        "KeyringStore",
+        "probe_keyring",
+    ),
+    "memory": ("MemoryStore",),
+    "unavailable": (
+        "PendingStore",
+        "UnavailableStore",
+    ),
+}
+
+__getattr__ = lazy_exports(__name__, homes_of(_HOMES))

@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from platformdirs import user_state_path
-
-from tui.core.storage.models import Account
 from tui.core.sync.errors import FetchError
+
+if TYPE_CHECKING:  # the quick "nothing new" check takes `pid_lock` without peewee
+    from tui.core.storage.models import Account
 
 
 class AlreadyFetching(FetchError):
@@ -23,7 +23,14 @@ class AlreadyFetching(FetchError):
 
 
 def default_lock_dir() -> Path:
+    from platformdirs import user_state_path
+
     return user_state_path("poptui", appauthor=False) / "locks"
+
+
+def lock_file(directory: Path, secret_key: str) -> Path:
+    """The file whose flock says a mailbox is being fetched (by the engine or the quick check)."""
+    return directory / f"account-{secret_key}.lock"
 
 
 @contextmanager
@@ -69,5 +76,5 @@ def account_lock(
             "(the app or a scheduled `poptui fetch`); try again when it finishes"
         )
 
-    with pid_lock(directory / f"account-{account.secret_key}.lock", busy=busy, wait=wait):
+    with pid_lock(lock_file(directory, account.secret_key), busy=busy, wait=wait):
         yield

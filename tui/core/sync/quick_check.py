@@ -1,0 +1,522 @@
+"""`poptui fetch` when there is nothing new: log in, list, compare, record, all without peewee.
+
+A cron fetch every few minutes almost always finds nothing. This check does only what such a
+run needs (sqlite3, one POP3 session, the mailbox lock) and records exactly the rows the engine
+records for it: the fetch-log row, the account's outcome and its failure counters reset. It
+acts only when it can prove there is nothing to do; on anything else (new or reused UIDLs, a
+deletion due, mail gone from the server, a delivery target, OAuth2, PostgreSQL, another schema
+version, a server that answers oddly, any error) it returns None having written nothing, and the
+engine (`tui.core.sync.engine`) runs as usual. The proof that both record the same is
+tests/integration/test_quick_check.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui.core.sync.lock import lock_file, pid_lock
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Callable
+
+ALL = "--all"
+"""`target` for every enabled mailbox (`poptui fetch --all`)."""
+
+_LINE_LIMIT = 1024
+"""A status or listing line longer than this is not what a sane server sends here."""
+
+_ACCOUNT_COLUMNS = (
+    "id, name, incoming_host, incoming_port, incoming_security, username, delete_policy, "
+    "delete_after_days, pinned_fingerprint, auth_method, secret_key, disabled"
+)
+
+
+class Unsure(Exception):
+    """The check cannot prove there is nothing to do: leave everything to the engine."""
+
+
+class NothingNew:
+    """One mailbox found (and recorded) with nothing to fetch or delete."""
+
+    __slots__ = ("account", "seconds")
+
+    def __init__(self, account: str, seconds: float) -> None:
+        self.account = account
+        self.seconds = seconds
+
+    def summary_line(self) -> str:
+        """What `poptui fetch` prints for it: the engine's words for an empty fetch."""
+        return f"{self.account}: 0 new messages in {self.seconds:.1f}s"
+
+
+def utcnow() -> datetime:
+    """As `tui.core.storage.models.utcnow`: naive UTC, stored as peewee stores it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def fetch_if_nothing_new(
+    url: str,
+    target: str | None,
+    *,
+    timeout: float = 30.0,
+    now: Callable[[], datetime] = utcnow,
+) -> list[NothingNew] | None:
+    """Record a "nothing new" fetch of `target` (an account name, None for the active mailbox,
+    `ALL`) and return one outcome per mailbox, in the engine's order; None, with nothing
+    written, when any mailbox may have something to do (the engine must run)."""
+    try:
+        path = _sqlite_path(url)
+        if path is None or not os.path.isfile(path):
+            return None
+        with _Check(path, timeout, now) as check:
+            return check.run(target)
+    except Exception:  # Unsure, or any failure: the engine runs, and words it if it recurs
+        return None
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a plain `sqlite:///` URL (as `tui.core.storage.db.sqlite_file`), else None."""
+    if url[:9].lower() != "sqlite://" or "?" in url:
+        return None
+    rest = url[9:]
+    path = rest[1:] if rest.startswith("/") else rest
+    return os.path.expanduser(path) if path and path != ":memory:" else None
+
+
+def default_database_url() -> str | None:
+    """`tui.core.storage.db.default_database_url` without platformdirs, where its rule is
+    plain (Linux, absolute paths); None elsewhere, and the engine resolves it."""
+    data = _xdg_home("XDG_DATA_HOME", ".local/share")
+    return None if data is None else f"sqlite:///{data}/poptui/poptui.db"
+
+
+def default_lock_dir() -> Path | None:
+    """`tui.core.sync.lock.default_lock_dir` without platformdirs, or None (as above)."""
+    state = _xdg_home("XDG_STATE_HOME", ".local/state")
+    return None if state is None else Path(state, "poptui", "locks")
+
+
+def _xdg_home(variable: str, under_home: str) -> str | None:
+    import sys
+
+    if sys.platform != "linux":
+        return None
+    value = os.environ.get(variable, "")
+    if not value.startswith("/"):
+        if value:
+            return None  # a relative XDG variable: platformdirs' rule, not repeated here
+        home = os.environ.get("HOME", "")
+        if not home.startswith("/"):
+            return None
+        value = f"{home}/{under_home}"
+    return value if os.path.normpath(value) == value else None
+
+
+def schema_known() -> int:
+    """The newest migration this program has (`all_migrations()[-1].version`), by file name."""
+    folder = Path(__file__).resolve().parents[1] / "storage" / "migrations"
+    numbers = [
+        int(name[1:5])
+        for name in os.listdir(folder)
+        if name.startswith("m") and name[1:5].isdigit() and name.endswith(".py")
+    ]
+    return max(numbers, default=0)
+
+
+class _Check:
+    """One run: the database open, the mailboxes' locks held until it ends."""
+
+    def __init__(self, path: str, timeout: float, now: Callable[[], datetime]) -> None:
+        self.db = sqlite3.connect(path, timeout=15.0, isolation_level=None)
+        self.timeout = timeout
+        self.now = now
+        self.locks: list[Any] = []
+
+    def __enter__(self) -> _Check:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for held in reversed(self.locks):
+            held.__exit__(None, None, None)
+        self.db.close()
+
+    def run(self, target: str | None) -> list[NothingNew]:
+        db = self.db
+        db.execute("PRAGMA foreign_keys = 1")
+        db.execute("PRAGMA synchronous = FULL")  # as `storage.db` opens it: a durable commit
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        if row is None or row[0] != schema_known():
+            raise Unsure("the engine migrates (or refuses) the database")
+        import getpass  # `storage.accounts.current_user` on SQLite
+
+        owner = getpass.getuser()
+        if db.execute("SELECT 1 FROM app_user WHERE name = ?", (owner,)).fetchone() is None:
+            raise Unsure("the engine registers a new user")
+        accounts = self._accounts(owner, target)
+        password = _PasswordSource(db, owner)
+        lock_dir = default_lock_dir()
+        if lock_dir is None:
+            raise Unsure("the lock folder is platformdirs' to find")
+        started = []
+        for account in accounts:
+            clock = time.monotonic()
+            self._lock(lock_dir, account["secret_key"])
+            started.append((account, clock, self.now(), self._listing(account, password)))
+        outcomes = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for account, clock, start, listing in started:
+                _prove_nothing_to_do(db, account, listing, self.now())
+                self._record(account["id"], start, clock)
+                outcomes.append(NothingNew(account["name"], time.monotonic() - clock))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return outcomes
+
+    def _accounts(self, owner: str, target: str | None) -> list[dict[str, Any]]:
+        """The mailboxes `poptui fetch` would fetch (as `cli.fetch._targets`), or Unsure."""
+        where = "owner = ? AND archived_at IS NULL"
+        args: tuple[Any, ...] = (owner,)
+        if target == ALL:
+            sql = f"SELECT {_ACCOUNT_COLUMNS} FROM account WHERE {where} ORDER BY name"
+        elif target is None:
+            sql = f"SELECT {_ACCOUNT_COLUMNS} FROM account WHERE {where} AND is_active"
+        else:
+            sql = f"SELECT {_ACCOUNT_COLUMNS} FROM account WHERE {where} AND name = ?"
+            args = (owner, target)
+        cursor = self.db.execute(sql, args)
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        if target == ALL:
+            rows = [row for row in rows if not row["disabled"]]
+        if not rows or (target != ALL and len(rows) != 1):
+            raise Unsure("no such mailbox, or no single active one: the engine words it")
+        for row in rows:
+            if row["disabled"] or row["auth_method"] != "password":
+                raise Unsure("disabled, or OAuth2: the engine words or signs in")
+            targets = "SELECT 1 FROM delivery_target WHERE account_id = ?"
+            if self.db.execute(targets, (row["id"],)).fetchone() is not None:
+                raise Unsure("delivery targets: the engine delivers what they lack")
+        return rows
+
+    def _lock(self, lock_dir: Path, secret_key: str) -> None:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+
+        def busy(_holder: str) -> Unsure:
+            return Unsure("another fetch runs: the engine says so")
+
+        held = pid_lock(lock_file(lock_dir, secret_key), busy=busy)
+        held.__enter__()
+        self.locks.append(held)
+
+    def _listing(self, account: dict[str, Any], password: _PasswordSource) -> _Listing:
+        secret = password.of(account)
+        with _Session(account, self.timeout) as session:
+            session.login(account["username"], secret)
+            listing = session.listing()
+            session.quit()
+        return listing
+
+    def _record(self, account_id: int, start: datetime, clock: float) -> None:
+        """The rows `engine.fetch_account` and `record.record_outcome` leave after an ok,
+        empty fetch (see the module's docstring for the test that holds them together)."""
+        del clock
+        end = self.now()
+        db = self.db
+        db.execute(
+            "UPDATE fetch_log SET status = 'interrupted', finished_at = ? "
+            "WHERE account_id = ? AND status = 'running'",
+            (str(start), account_id),
+        )
+        db.execute(
+            "INSERT INTO fetch_log (account_id, started_at, finished_at, status, error_kind, "
+            "error_message, new_messages, bytes_fetched, deleted_on_server) "
+            "VALUES (?, ?, ?, 'ok', '', '', 0, 0, 0)",
+            (account_id, str(start), str(end)),
+        )
+        db.execute(
+            "UPDATE account SET last_fetch_at = ?, last_fetch_new = 0, last_fetch_status = 'ok',"
+            " last_fetch_error = '', consecutive_auth_failures = 0,"
+            " consecutive_connect_failures = 0 WHERE id = ?",
+            (str(end), account_id),
+        )
+
+
+class _PasswordSource:
+    """The incoming password from the user's saved store (a command or the keyring), as
+    `oauth.signin.login_secret` asks it; an encrypted file or no saved choice: Unsure."""
+
+    def __init__(self, db: sqlite3.Connection, owner: str) -> None:
+        self.db = db
+        self.owner = owner
+        self.store: Any = None
+
+    def of(self, account: dict[str, Any]) -> str:
+        from tui.core.secrets.base import SecretKind
+        from tui.core.secrets.errors import SecretStoreError
+
+        try:
+            password = self._store().get(
+                account["secret_key"], SecretKind.INCOMING, mailbox=account["name"]
+            )
+        except SecretStoreError:
+            raise Unsure("the engine words the store's failure") from None
+        if not password or any(c in account["username"] + password for c in "\r\n\0\x01"):
+            raise Unsure("no password, or one POP3 cannot send: the engine words it")
+        return str(password)
+
+    def _store(self) -> Any:
+        if self.store is None:
+            import json
+
+            from tui.core.secrets.choice import StoreChoice, open_store
+
+            sql = "SELECT value FROM setting WHERE owner = ? AND key = 'secret_store'"
+            row = self.db.execute(sql, (self.owner,)).fetchone()
+            if row is None:
+                raise Unsure("no saved store: the engine probes the keyring")
+            choice = StoreChoice.from_dict(json.loads(row[0]))
+            if choice.kind == "cryptfile":
+                raise Unsure("the encrypted file needs its passphrase")
+            self.store = open_store(choice)
+        return self.store
+
+
+class _Listing:
+    """STAT's count, LIST's sizes and UIDL's unique-ids, each listed 1..n in order."""
+
+    __slots__ = ("count", "sizes", "uidls")
+
+    def __init__(self, count: int, sizes: list[int], uidls: list[str]) -> None:
+        self.count = count
+        self.sizes = sizes
+        self.uidls = uidls
+
+
+class _Session:
+    """One POP3 session held to the strictest reading: any surprise is Unsure."""
+
+    def __init__(self, account: dict[str, Any], timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        host = str(account["incoming_host"]).strip()
+        security = account["incoming_security"]
+        if security not in ("none", "ssl", "starttls"):
+            raise Unsure("unknown security")
+        context, pin = None, ""
+        if security != "none":
+            from tui.core.net.tls import client_context, pin_from_setting
+
+            pin = pin_from_setting(account["pinned_fingerprint"])
+            context = client_context(pin)
+        # An ASCII name as bytes, as `net.pop3.connect` does: no `idna` codec on a plain run.
+        address: Any = host.encode("ascii") if host.isascii() else host
+        self.sock: Any = socket.create_connection(
+            (address, int(account["incoming_port"])), timeout=timeout
+        )
+        try:
+            self._open(security, context, host, pin)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _open(self, security: str, context: ssl.SSLContext | None, host: str, pin: str) -> None:
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+        if security == "ssl":
+            self._start_tls(context, host, pin)
+        self._expect_ok()  # the greeting
+        self.capabilities = self._capa()
+        if security == "starttls":
+            if "STLS" not in self.capabilities:
+                raise Unsure("no STLS: the engine words it")
+            self._send(b"STLS\r\n")
+            self._expect_ok()
+            if self.buffer:
+                raise Unsure("bytes injected after STLS")
+            self._start_tls(context, host, pin)
+            self.capabilities = self._capa()
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.sock.close()
+
+    def _start_tls(self, context: ssl.SSLContext | None, host: str, pin: str) -> None:
+        import hashlib
+
+        assert context is not None
+        self.sock = context.wrap_socket(self.sock, server_hostname=host)
+        der = self.sock.getpeercert(binary_form=True)
+        if not der or (pin and hashlib.sha256(der).hexdigest() != pin):
+            raise Unsure("the certificate is not the pinned one: the engine says so")
+
+    def _send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _until(self, marker: bytes, *, limit: int) -> bytes:
+        """Everything before the next `marker` (removed with it), read as it comes."""
+        while (end := self.buffer.find(marker)) < 0:
+            if len(self.buffer) > limit:
+                raise Unsure("a reply too long for a quick check")
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise Unsure("too slow for a quick check")
+            self.sock.settimeout(left)
+            data = self.sock.recv(1 << 18)
+            if not data:
+                raise Unsure("the server closed the connection")
+            self.buffer += data
+        reply, self.buffer = self.buffer[:end], self.buffer[end + len(marker) :]
+        return reply
+
+    def _expect_ok(self) -> bytes:
+        line = self._until(b"\r\n", limit=_LINE_LIMIT)
+        if not line.startswith(b"+OK") or b"\n" in line or b"\r" in line:
+            raise Unsure("not +OK: the engine words the server's reply")
+        return line
+
+    def _body(self, *, limit: int = 64 * _LINE_LIMIT) -> bytes:
+        """A multi-line reply after its +OK, up to the lone dot: its lines, each ending CRLF
+        (nothing dot-stuffed: no line of a listing or of CAPA begins with a dot)."""
+        if self.buffer.startswith(b".\r\n"):
+            self.buffer = self.buffer[3:]
+            return b""
+        body = self._until(b"\r\n.\r\n", limit=limit) + b"\r\n"
+        if body.startswith(b".") or b"\r\n." in body:
+            raise Unsure("a dot-stuffed line")
+        return body
+
+    def _capa(self) -> set[str]:
+        self._send(b"CAPA\r\n")
+        self._expect_ok()
+        words: set[str] = set()
+        for line in self._body().decode("ascii").splitlines():
+            name, _, rest = line.upper().partition(" ")
+            words.add(name)
+            if name == "SASL":
+                words.update(f"SASL {mechanism}" for mechanism in rest.split())
+        return words
+
+    def login(self, username: str, password: str) -> None:
+        """SASL PLAIN when CAPA offers it, else USER/PASS: what `pop3.auth.login` picks."""
+        if "SASL PLAIN" in self.capabilities:
+            from binascii import b2a_base64
+
+            token = b"\0" + username.encode() + b"\0" + password.encode()
+            self._send(b"AUTH PLAIN " + b2a_base64(token, newline=False) + b"\r\n")
+            self._expect_ok()
+        else:
+            self._send(b"USER " + username.encode() + b"\r\n")
+            self._expect_ok()
+            self._send(b"PASS " + password.encode() + b"\r\n")
+            self._expect_ok()
+
+    def listing(self) -> _Listing:
+        """STAT, LIST and UIDL (in one write when the server pipelines)."""
+        commands = (b"STAT\r\n", b"LIST\r\n", b"UIDL\r\n")
+        pipelined = "PIPELINING" in self.capabilities
+        if pipelined:
+            self._send(b"".join(commands))
+        replies = []
+        for index, command in enumerate(commands):
+            if not pipelined:
+                self._send(command)
+            line = self._expect_ok()
+            replies.append(self._body(limit=1 << 30) if index else line)
+        stat = replies[0].split(b" ")
+        if len(stat) < 3 or not stat[1].isdigit() or not stat[2].isdigit():
+            raise Unsure("a malformed STAT")
+        count = int(stat[1])
+        sizes = _column(replies[1], count, _SIZE_LINES)
+        uidls = _column(replies[2], count, _UIDL_LINES)
+        return _Listing(count, [int(size) for size in sizes], [u.decode() for u in uidls])
+
+    def quit(self) -> None:
+        self._send(b"QUIT\r\n")
+        self._expect_ok()
+
+
+_SIZE_LINES = re.compile(rb"(?:[0-9]{1,9} [0-9]{1,18}\r\n)*")
+_UIDL_LINES = re.compile(rb"(?:[0-9]{1,9} [\x21-\x7e]{1,70}\r\n)*")
+"""A whole LIST or UIDL body of well-formed lines, as `net.pop3.listing` reads each line."""
+
+
+def _column(body: bytes, count: int, lines: re.Pattern[bytes]) -> list[bytes]:
+    """The second words of a listing that names exactly messages 1..`count`, in order."""
+    if lines.fullmatch(body) is None:
+        raise Unsure("a malformed listing line: the engine counts it")
+    words = body.split()
+    if words[0::2] != [b"%d" % number for number in range(1, count + 1)]:
+        raise Unsure("STAT, LIST and UIDL disagree, or a listing is out of order")
+    return words[1::2]
+
+
+_ALIASES_AND_IMPORTED = (
+    "SELECT uidl FROM uidl_alias WHERE account_id = ? "
+    "UNION ALL SELECT uidl FROM imported_uidl WHERE account_id = ?"
+)
+
+
+def _prove_nothing_to_do(
+    db: sqlite3.Connection, account: dict[str, Any], listing: _Listing, now: datetime
+) -> None:
+    """Raise Unsure unless the engine, given this listing, would fetch, delete, mark and
+    deliver nothing (`plan.plan_sync`, `engine._mark_gone`, `plan.due_for_deletion`)."""
+    account_id = account["id"]
+    current = db.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM account WHERE id = ?", (account_id,)
+    ).fetchone()
+    if current is None or tuple(current) != tuple(account.values()):
+        raise Unsure("the account changed while the server was asked")
+    listed = dict(zip(listing.uidls, listing.sizes, strict=True))
+    if len(listed) != listing.count:
+        raise Unsure("a UIDL listed twice: the engine tells the copies apart")
+    mine = "FROM message WHERE account_id = ? AND"
+    # Stored and believed on the server: exactly the listing, sizes included, in the usual
+    # case (one comparison). Otherwise: gone, resized (a reused UIDL) or new mail (the
+    # engine's), or listed mail known another way (deleted here before, an alias, imported).
+    still = dict(db.execute(f"SELECT uidl, size {mine} NOT deleted_on_server", (account_id,)))
+    if still != listed:
+        if any(listed.get(uidl) != size for uidl, size in still.items()):
+            raise Unsure("gone from the server, or listed with another size")
+        deleted = dict(db.execute(f"SELECT uidl, size {mine} deleted_on_server", (account_id,)))
+        other = {row[0] for row in db.execute(_ALIASES_AND_IMPORTED, (account_id, account_id))}
+        for uidl in listed.keys() - still.keys():
+            size = deleted.get(uidl)
+            if size is None and uidl not in other:
+                raise Unsure("new mail")
+            if size is not None and size != listed[uidl]:
+                raise Unsure("listed with another size: a reused UIDL")
+    keyed = f"SELECT uidl {mine} instr(uidl, ' ') > 0"  # stored apart by digest, once
+    for (key,) in db.execute(keyed, (account_id,)):
+        if key.split(" ", 1)[0] in listed:
+            raise Unsure("a UIDL shared once: the engine decides by the bytes")
+    for (uidl,) in db.execute("SELECT uidl FROM uidl_alias WHERE account_id = ?", (account_id,)):
+        if uidl not in listed:
+            raise Unsure("an alias gone from the server: the engine marks it")
+    policy = account["delete_policy"]
+    if policy != "leave":
+        due = "SELECT 1 FROM message WHERE account_id = ? AND NOT deleted_on_server"
+        args: tuple[Any, ...] = (account_id,)
+        if policy == "after_days":
+            from datetime import timedelta
+
+            due += " AND first_seen_at <= ?"
+            args += (str(now - timedelta(days=account["delete_after_days"])),)
+        elif policy == "when_deleted_here":
+            due += " AND deleted_here"
+        elif policy != "after_fetch":
+            raise Unsure("an unknown policy: the engine words it")
+        if db.execute(due + " LIMIT 1", args).fetchone() is not None:
+            raise Unsure("a deletion is due")
