@@ -50,6 +50,21 @@ class SourcePoptui(st.Poptui):
         return env
 
 
+class Floor(st.Poptui):
+    """bench/nothing_new_floor.py on a copy of poptui's store (the full fetch is poptui's):
+    the least a Python "nothing new" run does, to show how far poptui is from it."""
+
+    def __init__(self, scratch: Path) -> None:
+        super().__init__(scratch, "python floor (sqlite3 + socket)")
+
+    def nothing_new(self, target: st.Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
+        argv = [st.PYTHON, str(BENCH / "nothing_new_floor.py"), target.host, str(target.port)]
+        argv += [target.user, target.password, str(workdir / "poptui.db")]
+        if target.cafile:
+            argv += ["--pin", target.fingerprint]
+        return argv, st.clean_env(workdir)
+
+
 class Results(fs.Results):
     def runs_of(self, tool: str, mode: str) -> tuple[float, float]:
         """Median wall and CPU seconds of a tool's "nothing new" runs."""
@@ -125,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", help="a git ref: also time poptui as of that commit")
     parser.add_argument("--profile", type=Path, help="write a cProfile of one plain run here")
     parser.add_argument(
-        "--peers", default="fetchmail,getmail,poplib", help="besides fetchmail: getmail, poplib"
+        "--peers",
+        default="fetchmail,getmail,poplib,floor",
+        help="besides fetchmail: getmail, poplib, floor",
     )
     parser.add_argument("--markdown", type=Path, help="also write the results here (Markdown)")
     args = parser.parse_args(argv)
@@ -148,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 tools.append(st.Getmail())
             if "poplib" in peers:
                 tools.append(st.PoplibLoop())
+            if "floor" in peers:
+                tools.append(Floor(scratch))
             if args.baseline:
                 old = export_tree(args.baseline, scratch / "baseline")
                 tools.append(SourcePoptui(scratch, f"poptui@{args.baseline}", old))

@@ -323,7 +323,7 @@ def test_the_folders_are_platformdirs(
     if url is not None:  # where the rule is not plain the check declines; never a wrong path
         assert url == default_database_url()
     if locks is not None:
-        assert locks == default_lock_dir()
+        assert Path(locks) == default_lock_dir()
 
 
 # ------------------------------------------------------------------ hostile servers

@@ -13,12 +13,19 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import re
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
+from tui.core.net.tls_context import (  # the contexts and pins, light enough for the quick check
+    _hashed_ca_dir as _hashed_ca_dir,
+)
+from tui.core.net.tls_context import client_context as client_context
+from tui.core.net.tls_context import non_verifying_context as non_verifying_context
+from tui.core.net.tls_context import normalize_fingerprint as normalize_fingerprint
+from tui.core.net.tls_context import pin_from_setting as pin_from_setting
+from tui.core.net.tls_context import verifying_context as verifying_context
 from tui.core.text import clean
 
 if TYPE_CHECKING:
@@ -73,26 +80,6 @@ def format_fingerprint(der: bytes) -> str:
     digest = hashlib.sha256(der).hexdigest().upper()
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
-
-def normalize_fingerprint(text: str) -> str:
-    """A pinned fingerprint as 64 lowercase hex digits; colons, spaces and case are ignored.
-
-    Raises ValueError when it is not a SHA-256 fingerprint, so a typo never silently disables
-    verification.
-    """
-    cleaned = re.sub(r"[\s:]", "", text).lower()
-    if cleaned.startswith("sha256"):
-        cleaned = cleaned.removeprefix("sha256").lstrip("=")
-    if not re.fullmatch(r"[0-9a-f]{64}", cleaned):
-        raise ValueError("a pinned certificate fingerprint must be 64 hex digits (SHA-256)")
-    return cleaned
-
-
-
-def pin_from_setting(text: str) -> str:
-    """The pin an account's setting asks for: "" (verify as usual) when the setting is blank,
-    else the fingerprint from `normalize_fingerprint` (which refuses a typo)."""
-    return normalize_fingerprint(text) if text.strip() else ""
 
 PIN_MISMATCH_REASON = "the certificate does not match the one you trusted (it has changed)"
 
@@ -204,59 +191,6 @@ def _parse_with_stdlib(der: bytes) -> _CertFields | None:
 
 
 # ------------------------------------------------------------------------------ contexts
-
-
-def verifying_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
-    """Checks the chain (system store, or `ca_file`) and the host name."""
-    import ssl
-
-    if ca_file is not None:
-        return ssl.create_default_context(cafile=os.fspath(ca_file))
-    capath = _hashed_ca_dir()
-    if capath is not None:
-        return ssl.create_default_context(capath=capath)
-    return ssl.create_default_context()
-
-
-def _hashed_ca_dir() -> str | None:
-    """The system's hashed CA directory (`c_rehash` links), when that is the whole store.
-
-    OpenSSL looks a certificate up there by its issuer's hash, one file when needed, instead
-    of parsing the whole bundle (about 140 certificates: 25 ms and more) on every connection.
-    Debian, Ubuntu, Alpine and Arch keep the directory and the bundle in step; where there is
-    no such directory, or SSL_CERT_FILE names a bundle, the default store is loaded as usual.
-    Trust can only shrink by this, never grow: the directory is part of the default store.
-    """
-    import ssl
-
-    if os.environ.get("SSL_CERT_FILE"):
-        return None
-    paths = ssl.get_default_verify_paths()
-    capath = os.environ.get(paths.openssl_capath_env) or paths.openssl_capath
-    try:
-        with os.scandir(capath) as entries:
-            hashed = any(entry.name.endswith(".0") for entry in entries)
-    except OSError:
-        return None
-    return capath if hashed else None
-
-
-def non_verifying_context() -> ssl.SSLContext:
-    """Checks nothing: only for a pinned certificate, compared by fingerprint right after the
-    handshake, and for reading an untrusted certificate on a connection closed straight away.
-    Building it skips loading the system CA store (tens of milliseconds)."""
-    import ssl
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
-def client_context(pin: str, ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
-    """The context for a connection: non-verifying when `pin` will be checked instead."""
-    return non_verifying_context() if pin else verifying_context(ca_file)
 
 
 # ------------------------------------------------------------------------------ failures

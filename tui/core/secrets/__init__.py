@@ -15,6 +15,7 @@ from tui.core.lazy import homes_of, lazy_exports
 
 if TYPE_CHECKING:
     from tui.core.secrets.base import (
+        DEFAULT_KEYRING_TIMEOUT,
         SERVICE,
         SecretKind,
         SecretStore,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     )
     from tui.core.secrets.keyring import (
         ALTERNATIVES,
-        DEFAULT_KEYRING_TIMEOUT,
         DEFAULT_PROBE_TIMEOUT,
         LOCKED_ADVICE,
         NO_KEYRING_ADVICE,
@@ -85,6 +85,7 @@ __all__ = [
 
 _HOMES = {
     "base": (
+        "DEFAULT_KEYRING_TIMEOUT",
         "SERVICE",
         "SecretKind",
         "SecretStore",
@@ -116,7 +117,6 @@ _HOMES = {
     ),
     "keyring": (
         "ALTERNATIVES",
-        "DEFAULT_KEYRING_TIMEOUT",
         "DEFAULT_PROBE_TIMEOUT",
         "LOCKED_ADVICE",
         "NO_KEYRING_ADVICE",

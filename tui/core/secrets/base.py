@@ -15,6 +15,11 @@ SERVICE = "poptui"
 """Keyring service name; the keyring username is `secret_id(account_key, kind)`."""
 
 
+DEFAULT_KEYRING_TIMEOUT = 30.0
+"""Generous: a desktop keyring may show an unlock prompt the user has to answer. (Here, not in
+`keyring`, so that choosing a store loads no store's module.)"""
+
+
 class SecretKind(StrEnum):
     """Which of an account's two passwords: they are changed separately."""
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from tui.core.secrets.base import SecretKind, SecretStore, parse_secret_id, secret_id
-from tui.core.secrets.command import DEFAULT_COMMAND_TIMEOUT, PasswordCommand, PasswordCommandStore
-from tui.core.secrets.encrypted_file import (
-    EncryptedFileStore,
-    default_encrypted_file_path,
-    display_path,
+from tui.core.secrets.base import (
+    DEFAULT_KEYRING_TIMEOUT,
+    SecretKind,
+    SecretStore,
+    parse_secret_id,
+    secret_id,
 )
+from tui.core.secrets.command import DEFAULT_COMMAND_TIMEOUT, PasswordCommand, PasswordCommandStore
 from tui.core.secrets.errors import SecretStoreError
-from tui.core.secrets.keyring import DEFAULT_KEYRING_TIMEOUT, KeyringStore
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -93,9 +92,20 @@ def open_store(
     `passphrase_provider` is called once, only for the encrypted file; the UI supplies it
     (a dialog, or the CLI's getpass) — this module never prompts.
     """
+    # Each store's module loads with it: a password command needs neither of the others.
     if choice.kind == "keyring":
+        from tui.core.secrets.keyring import KeyringStore
+
         return KeyringStore(keyring_backend, timeout=keyring_timeout)
     if choice.kind == "cryptfile":
+        from pathlib import Path
+
+        from tui.core.secrets.encrypted_file import (
+            EncryptedFileStore,
+            default_encrypted_file_path,
+            display_path,
+        )
+
         path = Path(choice.path) if choice.path else default_encrypted_file_path()
         if passphrase_provider is None:
             raise SecretStoreError(

@@ -20,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tui.core.secrets.base import (
+    DEFAULT_KEYRING_TIMEOUT,
     SERVICE,
     SecretAccess,
     SecretKind,
@@ -65,8 +66,6 @@ PROBE_USERNAME = "poptui-probe"
 """Keyring username of the throwaway value `probe_keyring` writes, reads back and deletes."""
 
 DEFAULT_PROBE_TIMEOUT = 3.0
-DEFAULT_KEYRING_TIMEOUT = 30.0
-"""Generous: a desktop keyring may show an unlock prompt the user has to answer."""
 
 _T = TypeVar("_T")
 

@@ -7,12 +7,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from tui.core.sync.errors import FetchError
 
 if TYPE_CHECKING:  # the quick "nothing new" check takes `pid_lock` without peewee
+    from pathlib import Path
+
     from tui.core.storage.models import Account
 
 
@@ -28,13 +29,15 @@ def default_lock_dir() -> Path:
     return user_state_path("poptui", appauthor=False) / "locks"
 
 
-def lock_file(directory: Path, secret_key: str) -> Path:
+def lock_file(directory: str | os.PathLike[str], secret_key: str) -> str:
     """The file whose flock says a mailbox is being fetched (by the engine or the quick check)."""
-    return directory / f"account-{secret_key}.lock"
+    return os.path.join(directory, f"account-{secret_key}.lock")
 
 
 @contextmanager
-def pid_lock(path: Path, *, busy: Callable[[str], Exception], wait: float = 0.0) -> Iterator[None]:
+def pid_lock(
+    path: str | os.PathLike[str], *, busy: Callable[[str], Exception], wait: float = 0.0
+) -> Iterator[None]:
     """Hold an flock on `path` for the block, with this process's id written in the file.
 
     Waits up to `wait` seconds for another process to let go, then raises `busy(holder)`

@@ -18,7 +18,6 @@ import socket
 import sqlite3
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui.core.sync.lock import lock_file, pid_lock
@@ -98,10 +97,10 @@ def default_database_url() -> str | None:
     return None if data is None else f"sqlite:///{data}/poptui/poptui.db"
 
 
-def default_lock_dir() -> Path | None:
+def default_lock_dir() -> str | None:
     """`tui.core.sync.lock.default_lock_dir` without platformdirs, or None (as above)."""
     state = _xdg_home("XDG_STATE_HOME", ".local/state")
-    return None if state is None else Path(state, "poptui", "locks")
+    return None if state is None else f"{state}/poptui/locks"
 
 
 def _xdg_home(variable: str, under_home: str) -> str | None:
@@ -122,7 +121,7 @@ def _xdg_home(variable: str, under_home: str) -> str | None:
 
 def schema_known() -> int:
     """The newest migration this program has (`all_migrations()[-1].version`), by file name."""
-    folder = Path(__file__).resolve().parents[1] / "storage" / "migrations"
+    folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "storage", "migrations")
     numbers = [
         int(name[1:5])
         for name in os.listdir(folder)
@@ -209,8 +208,8 @@ class _Check:
                 raise Unsure("delivery targets: the engine delivers what they lack")
         return rows
 
-    def _lock(self, lock_dir: Path, secret_key: str) -> None:
-        lock_dir.mkdir(parents=True, exist_ok=True)
+    def _lock(self, lock_dir: str, secret_key: str) -> None:
+        os.makedirs(lock_dir, exist_ok=True)
 
         def busy(_holder: str) -> Unsure:
             return Unsure("another fetch runs: the engine says so")
@@ -314,7 +313,7 @@ class _Session:
             raise Unsure("unknown security")
         context, pin = None, ""
         if security != "none":
-            from tui.core.net.tls import client_context, pin_from_setting
+            from tui.core.net.tls_context import client_context, pin_from_setting
 
             pin = pin_from_setting(account["pinned_fingerprint"])
             context = client_context(pin)
