@@ -282,6 +282,18 @@ def test_a_wrong_password_is_worded_and_counted_once(home: Home) -> None:
     assert home.sql(counters) == [(1, "error")]
 
 
+def test_a_delivery_target_is_the_engines(home: Home, tmp_path: Path) -> None:
+    done = home.poptui("account", "edit", "Box", "--deliver-to", f"maildir:{tmp_path / 'Mail'}")
+    assert done.returncode == 0, done.stderr
+    _leaves_it(home)
+
+
+def test_a_disabled_mailbox_is_the_engines(home: Home) -> None:
+    home.sql("UPDATE account SET disabled = 1, disabled_reason = 'too many failures'")
+    _leaves_it(home)
+    _leaves_it(home, quick_check.ALL)  # --all skips it: no mailbox left to check
+
+
 @pytest.mark.parametrize("change", [1, -1])
 def test_another_schema_version_is_the_engines(home: Home, change: int) -> None:
     home.sql("UPDATE schema_version SET version = version + ?", change)
@@ -341,6 +353,7 @@ HOSTILE_UIDL = [
     b"+OK\r\n1 uid0001\r\n..2 uid0002\r\n.\r\n",  # dot-stuffed
     b"+OK\r\n1 uid0001\r\n",  # never ends (the server then hangs up)
     b"-ERR no UIDL here\r\n",
+    b"+OK\r\n" + b"1 uid0001\r\n" * 50_000,  # far longer than STAT's count allows
 ]
 
 
