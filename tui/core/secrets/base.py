@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from tui.core.secrets.errors import SecretStoreError, failed_to
 from tui.core.text import one_line
@@ -57,8 +56,7 @@ def password_words(kind: SecretKind, mailbox: str) -> str:
     return f"{kind.value} password of {name}" if name else f"{kind.value} password"
 
 
-@dataclass(frozen=True)
-class SecretAccess:
+class SecretAccess(NamedTuple):  # not a dataclass: `poptui fetch` skips that import
     """One read, store or delete of one password, as a store's failure words it."""
 
     action: Literal["read", "store", "delete"]

@@ -4,8 +4,8 @@ and `open_store`, which opens the store a choice names."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from tui.core.secrets.base import (
     DEFAULT_KEYRING_TIMEOUT,
@@ -24,14 +24,13 @@ StoreKind = Literal["keyring", "cryptfile", "command"]
 _STORE_KINDS: tuple[StoreKind, ...] = ("keyring", "cryptfile", "command")
 
 
-@dataclass(frozen=True)
-class StoreChoice:
+class StoreChoice(NamedTuple):  # not a dataclass: `poptui fetch` skips that import
     """Which store holds the passwords; saved in the app's settings as `to_dict()`."""
 
     kind: StoreKind = "keyring"
     path: str | None = None
     """cryptfile only; None means `default_encrypted_file_path()`."""
-    commands: Mapping[str, str] = field(default_factory=dict)
+    commands: Mapping[str, str] = MappingProxyType({})
     """command only: `secret_id(account_key, kind)` -> command line."""
 
     def with_command(self, account_key: str, kind: SecretKind, command: str) -> StoreChoice:

@@ -9,7 +9,7 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tui.core.secrets.base import SecretKind, password_words, secret_id
 from tui.core.secrets.errors import (
@@ -29,8 +29,7 @@ _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~#\n")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-@dataclass(frozen=True)
-class PasswordCommand:
+class PasswordCommand(NamedTuple):  # not a dataclass: `poptui fetch` skips that import
     """One command line, and how it runs: split into argv, or (`argv` None) by the shell."""
 
     text: str
