@@ -319,6 +319,7 @@ def test_the_migration_count_is_the_engines() -> None:
         {"HOME": "/home/x/", "XDG_DATA_HOME": "", "XDG_STATE_HOME": ""},
         {"HOME": "/home/x", "XDG_DATA_HOME": "rel", "XDG_STATE_HOME": "/s/../t"},
         {"HOME": "relative"},
+        {"HOME": "/"},
     ],
 )
 def test_the_folders_are_platformdirs(

@@ -1,0 +1,202 @@
+"""The quick "nothing new" check's POP3 session (`tui.core.sync.quick_check`): CAPA, TLS,
+login, STAT/LIST/UIDL, QUIT, held to the strictest reading. Any surprise raises `Unsure`, and
+the engine, with the full client (`tui.core.net.pop3`), runs instead and words what happened.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+
+class Unsure(Exception):
+    """The check cannot prove there is nothing to do: leave everything to the engine."""
+
+
+if TYPE_CHECKING:
+    import ssl
+
+_MAX_MESSAGES = 1_000_000
+"""A STAT count above this is left to the engine (and its limits) rather than read here."""
+
+_LINE_LIMIT = 1024
+"""A status or listing line longer than this is not what a sane server sends here."""
+
+
+class Listing:
+    """STAT's count, LIST's sizes and UIDL's unique-ids, each listed 1..n in order."""
+
+    __slots__ = ("count", "sizes", "uidls")
+
+    def __init__(self, count: int, sizes: list[int], uidls: list[str]) -> None:
+        self.count = count
+        self.sizes = sizes
+        self.uidls = uidls
+
+
+class Session:
+    """One POP3 session held to the strictest reading: any surprise is Unsure."""
+
+    def __init__(self, account: dict[str, Any], timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        host = str(account["incoming_host"]).strip()
+        security = account["incoming_security"]
+        if security not in ("none", "ssl", "starttls"):
+            raise Unsure("unknown security")
+        context, pin = None, ""
+        if security != "none":
+            from tui.core.net.tls_context import client_context, pin_from_setting
+
+            pin = pin_from_setting(account["pinned_fingerprint"])
+            context = client_context(pin)
+        # An ASCII name as bytes, as `net.pop3.connect` does: no `idna` codec on a plain run.
+        address: Any = host.encode("ascii") if host.isascii() else host
+        self.sock: Any = socket.create_connection(
+            (address, int(account["incoming_port"])), timeout=timeout
+        )
+        try:
+            self._open(security, context, host, pin)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _open(self, security: str, context: ssl.SSLContext | None, host: str, pin: str) -> None:
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+        if security == "ssl":
+            self._start_tls(context, host, pin)
+        self._expect_ok()  # the greeting
+        self.capabilities = self._capa()
+        if security == "starttls":
+            if "STLS" not in self.capabilities:
+                raise Unsure("no STLS: the engine words it")
+            self._send(b"STLS\r\n")
+            self._expect_ok()
+            if self.buffer:
+                raise Unsure("bytes injected after STLS")
+            self._start_tls(context, host, pin)
+            self.capabilities = self._capa()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.sock.close()
+
+    def _start_tls(self, context: ssl.SSLContext | None, host: str, pin: str) -> None:
+        import hashlib
+
+        assert context is not None
+        self.sock = context.wrap_socket(self.sock, server_hostname=host)
+        der = self.sock.getpeercert(binary_form=True)
+        if not der or (pin and hashlib.sha256(der).hexdigest() != pin):
+            raise Unsure("the certificate is not the pinned one: the engine says so")
+
+    def _send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _until(self, marker: bytes, *, limit: int) -> bytes:
+        """Everything before the next `marker` (removed with it), read as it comes."""
+        searched = 0
+        while (end := self.buffer.find(marker, searched)) < 0:
+            searched = max(0, len(self.buffer) - len(marker) + 1)
+            if len(self.buffer) > limit:
+                raise Unsure("a reply too long for a quick check")
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise Unsure("too slow for a quick check")
+            self.sock.settimeout(left)
+            data = self.sock.recv(1 << 18)
+            if not data:
+                raise Unsure("the server closed the connection")
+            self.buffer += data
+        reply, self.buffer = self.buffer[:end], self.buffer[end + len(marker) :]
+        return reply
+
+    def _expect_ok(self) -> bytes:
+        line = self._until(b"\r\n", limit=_LINE_LIMIT)
+        if not line.startswith(b"+OK") or b"\n" in line or b"\r" in line:
+            raise Unsure("not +OK: the engine words the server's reply")
+        return line
+
+    def _body(self, *, limit: int = 64 * _LINE_LIMIT) -> bytes:
+        """A multi-line reply after its +OK, up to the lone dot: its lines, each ending CRLF
+        (nothing dot-stuffed: no line of a listing or of CAPA begins with a dot)."""
+        if self.buffer.startswith(b".\r\n"):
+            self.buffer = self.buffer[3:]
+            return b""
+        body = self._until(b"\r\n.\r\n", limit=limit) + b"\r\n"
+        if body.startswith(b".") or b"\r\n." in body:
+            raise Unsure("a dot-stuffed line")
+        return body
+
+    def _capa(self) -> set[str]:
+        self._send(b"CAPA\r\n")
+        self._expect_ok()
+        words: set[str] = set()
+        for line in self._body().decode("ascii").splitlines():
+            name, _, rest = line.upper().partition(" ")
+            words.add(name)
+            if name == "SASL":
+                words.update(f"SASL {mechanism}" for mechanism in rest.split())
+        return words
+
+    def login(self, username: str, password: str) -> None:
+        """SASL PLAIN when CAPA offers it, else USER/PASS: what `pop3.auth.login` picks."""
+        if "SASL PLAIN" in self.capabilities:
+            from binascii import b2a_base64
+
+            token = b"\0" + username.encode() + b"\0" + password.encode()
+            self._send(b"AUTH PLAIN " + b2a_base64(token, newline=False) + b"\r\n")
+            self._expect_ok()
+        else:
+            self._send(b"USER " + username.encode() + b"\r\n")
+            self._expect_ok()
+            self._send(b"PASS " + password.encode() + b"\r\n")
+            self._expect_ok()
+
+    def listing(self) -> Listing:
+        """STAT, LIST and UIDL (in one write when the server pipelines)."""
+        commands = (b"STAT\r\n", b"LIST\r\n", b"UIDL\r\n")
+        pipelined = "PIPELINING" in self.capabilities
+        if pipelined:
+            self._send(b"".join(commands))
+        replies = []
+        count = 0
+        for index, command in enumerate(commands):
+            if not pipelined:
+                self._send(command)
+            line = self._expect_ok()
+            if index == 0:
+                stat = line.split(b" ")
+                if len(stat) < 3 or not stat[1].isdigit() or not stat[2].isdigit():
+                    raise Unsure("a malformed STAT")
+                count = int(stat[1])
+                if count > _MAX_MESSAGES:
+                    raise Unsure("a mailbox too large for a quick check")
+            # The longest well-formed line: 9 digits, a space, 70 characters, CRLF.
+            replies.append(self._body(limit=(count + 1) * 82) if index else line)
+        sizes = _column(replies[1], count, _SIZE_LINES)
+        uidls = _column(replies[2], count, _UIDL_LINES)
+        return Listing(count, [int(size) for size in sizes], [u.decode() for u in uidls])
+
+    def quit(self) -> None:
+        self._send(b"QUIT\r\n")
+        self._expect_ok()
+
+
+_SIZE_LINES = re.compile(rb"(?:[0-9]{1,9} [0-9]{1,18}\r\n)*")
+_UIDL_LINES = re.compile(rb"(?:[0-9]{1,9} [\x21-\x7e]{1,70}\r\n)*")
+"""A whole LIST or UIDL body of well-formed lines, as `net.pop3.listing` reads each line."""
+
+
+def _column(body: bytes, count: int, lines: re.Pattern[bytes]) -> list[bytes]:
+    """The second words of a listing that names exactly messages 1..`count`, in order."""
+    if lines.fullmatch(body) is None:
+        raise Unsure("a malformed listing line: the engine counts it")
+    words = body.split()
+    if words[0::2] != [b"%d" % number for number in range(1, count + 1)]:
+        raise Unsure("STAT, LIST and UIDL disagree, or a listing is out of order")
+    return words[1::2]
