@@ -86,7 +86,7 @@ def markdown(
     when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC")
     info = fs.versions(st.ROOT)
     lines = [
-        '# "Nothing new": poptui against fetchmail, getmail6 and a poplib loop',
+        '# "Nothing new": poptui against fetchmail, getmail6, a poplib loop and a Python floor',
         "",
         "Written by `bench/nothing_new.py` (its docstring says how). The machine has 2 cores and "
         "was shared with other work while this ran: read the ratios (taken in the same "
@@ -94,7 +94,8 @@ def markdown(
         "time.",
         "",
         f"Run {when}, {(time.time() - started) / 60:.1f} min: `bench/nothing_new.py "
-        f"--messages {args.messages} --rounds {args.rounds}`",
+        f"--messages {args.messages} --rounds {args.rounds}"
+        f"{f' --baseline {args.baseline}' if args.baseline else ''}`",
         "",
         f"- Machine: {info['machine']}; load average (1 min) at the start, before the rounds, "
         f"after them: {', '.join(f'{x:.1f}' for x in load)}",
