@@ -113,6 +113,8 @@ def _quick_fetch(words: list[str], console: Console) -> int | None:
     """`poptui fetch [--account NAME | --all] [--quiet]` with nothing new, recorded without
     peewee, the engine or argparse (`tui.core.sync.quick_check`); None to run the command as
     usual: any other words, another database, or anything the check cannot prove."""
+    from tui.core.sync import quick_check
+
     target, quiet = None, False
     rest = list(words)
     while rest:
@@ -120,13 +122,12 @@ def _quick_fetch(words: list[str], console: Console) -> int | None:
         if word == "--quiet" and not quiet:
             quiet = True
         elif word == "--all" and target is None:
-            target = "--all"
+            target = quick_check.ALL
         elif word == "--account" and target is None and rest and not rest[0].startswith("-"):
             target = rest.pop(0)
         else:
             return None  # argparse's to read (and to word a mistake)
     from tui.cli.console import EXIT_INTERRUPTED, EXIT_OK
-    from tui.core.sync import quick_check
 
     url = os.environ.get("POPTUI_DATABASE") or quick_check.default_database_url()
     if url is None:
