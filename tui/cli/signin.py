@@ -142,11 +142,11 @@ def _device(console: Console, endpoints: Endpoints) -> TokenSet:
     console.print("and enter the code:")
     console.print(f"    {' '.join(clean(code.user_code))}")
     console.print(f"    ({clean(code.user_code)})")
-    console.print(
-        f"Waiting for you to approve (the code works for {code.expires_in // 60} minutes; "
-        "Ctrl+C cancels)…"
-    )
-    try:
+    try:  # the line that says Ctrl+C cancels is inside: a Ctrl+C right after it is caught too
+        console.print(
+            f"Waiting for you to approve (the code works for {code.expires_in // 60} minutes; "
+            "Ctrl+C cancels)…"
+        )
         return wait_for_device(endpoints, code)
     except KeyboardInterrupt:
         raise CommandFailed("Sign-in cancelled; nothing was saved") from None
