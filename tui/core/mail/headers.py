@@ -16,7 +16,6 @@ import re
 from email.utils import getaddresses
 
 from tui.core.mail.parse import (
-    _ATTACHMENT,
     _FOLDING,
     PARTY_HEADERS,
     MessageSummary,
@@ -40,6 +39,15 @@ _ADDRESS = re.compile(
 """One address in its two everyday forms: ``local@domain`` and ``Some Name <local@domain>``
 (ASCII dot-atoms; a name of plain words, or one quoted string without a comma). Anything else
 goes to `getaddresses`."""
+_ATTACHMENT_LINE = re.compile(
+    rb"\n(?:content-disposition:[ \t]*attachment"
+    rb"|content-type:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*name\s*=)",
+    re.IGNORECASE,
+)
+"""`parse._ATTACHMENT` (``^…`` in MULTILINE mode) with the line start spelled as the LF before
+it: the same matches, but the regular-expression engine can skip to each LF instead of trying
+every byte of the body (a tenth of a fetch's CPU went into that scan). Searched from the LF
+that ends the header block, so the body's first line counts as it does there."""
 _FWS = re.compile(r"[ \t]+")
 _PARTIES = frozenset(name.lower() for name in PARTY_HEADERS)
 _WANTED = _PARTIES | {"subject", "date", "message-id"}
@@ -132,7 +140,7 @@ def summarize_fast(raw: bytes) -> MessageSummary:
             subject=decode_header_value(first("subject")),
             date=_date(first("date")),
             message_id=(first("message-id") or "").strip()[:998],
-            has_attachments=_ATTACHMENT.search(raw, len(head)) is not None,
+            has_attachments=_ATTACHMENT_LINE.search(raw, len(head) - 1) is not None,
             party_domains=domains_of(parties, addresses),
         )
     except Exception:

@@ -260,20 +260,36 @@ class Pop3Wire:
         reallocation, so past `_SETTLE` bytes the buffer is moved here (once per byte)."""
         settled = 0
         pos = 0
+        stuffed = False
+        """A line after the first starts with a dot: from there on the end marker itself is
+        searched for, and the body is un-stuffed at the end. Until then one scan for CRLF and
+        a dot finds both the end marker and any stuffing (most mail has no such line)."""
         while True:
-            end = buf.find(b"\r\n.\r\n", pos)
-            if end >= 0:
-                break
+            if stuffed:
+                end = buf.find(b"\r\n.\r\n", pos)
+                if end >= 0:
+                    break
+                pos = max(0, len(buf) - 4)
+            else:
+                end = buf.find(b"\r\n.", pos)
+                if end >= 0 and end + 5 <= len(buf):
+                    if buf[end + 3 : end + 5] == b"\r\n":
+                        break
+                    stuffed = True
+                    pos = end
+                    continue
+                pos = end if end >= 0 else max(0, len(buf) - 2)
             if settled + len(buf) > limit:
                 if budget.skip_up_to is not None:
                     raise BodyTooLong(self._discard_rest(budget, settled + len(buf)))
                 raise self.too_large(budget.what, limit)
             if len(buf) > _SETTLE:
-                # Keep the last 4 bytes: a terminator may start there.
-                parts.append(bytes(buf[:-4]))
-                settled += len(parts[-1])
-                del buf[:-4]
-            pos = max(0, len(buf) - 4)
+                # Keep the last 4 bytes: a terminator may start there (and `pos` is in them).
+                moved = len(buf) - 4
+                parts.append(bytes(buf[:moved]))
+                settled += moved
+                del buf[:moved]
+                pos = max(0, pos - moved)
             self._fill()
         if settled + end + 2 > limit:
             if budget.skip_up_to is not None:
@@ -293,7 +309,7 @@ class Pop3Wire:
             del parts
         if body[:2] == b"..":
             body = body[1:]
-        if b"\r\n.." in body:
+        if stuffed:
             body = body.replace(b"\r\n..", b"\r\n.")
         return body
 

@@ -1,0 +1,168 @@
+"""The fetch's cheaper paths give exactly what the plain ones gave (issue #11).
+
+The RETR reader finds the end marker and dot-stuffing in one scan; the header summary looks
+for attachment lines only from one LF to the next; new SQLite databases get 32 KiB pages.
+Each is checked against the straightforward version over hostile and random inputs.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui.core.mail.headers import summarize_fast
+from tui.core.mail.parse import _ATTACHMENT, header_block, summarize
+from tui.core.net.pop3 import wire as wire_module
+from tui.core.net.pop3.wire import Pop3Wire
+from tui.core.storage import db as dbmod
+from tui.core.storage.models import Account
+
+# ------------------------------------------------------------------------- RETR bodies
+
+
+def reference_body(stream: bytes) -> bytes:
+    """The reader before the single scan: the end marker, then un-stuffing in two passes."""
+    end = stream.find(b"\r\n.\r\n")
+    if stream.startswith(b".\r\n"):
+        return b""
+    body = stream[: end + 2]
+    if body[:2] == b"..":
+        body = body[1:]
+    if b"\r\n.." in body:
+        body = body.replace(b"\r\n..", b"\r\n.")
+    return body
+
+
+def read_body(stream: bytes, recv_size: int, settle: int, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """`stream` (a body and its end marker, then another reply) through a real socket, read
+    `recv_size` bytes at a time with buffers settled past `settle` bytes."""
+    monkeypatch.setattr(wire_module, "_RECV_SIZE", recv_size)
+    monkeypatch.setattr(wire_module, "_SETTLE", settle)
+    ours, theirs = socket.socketpair()
+    wire = Pop3Wire(ours, "pair", 1, 5)
+    sender = threading.Thread(target=theirs.sendall, args=(stream + b"+OK next\r\n",))
+    sender.start()
+    try:
+        body = wire.read_multiline()
+        assert wire.read_line() == b"+OK next"  # nothing of the next reply was eaten
+        return body
+    finally:
+        sender.join(timeout=10)
+        wire.close()
+        theirs.close()
+
+
+LINES = st.lists(
+    st.sampled_from(["", ".", "..", "...", ".x", "x.", "a\r", "\r", "\n", "text", "..\r", ". "]),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES, st.sampled_from([1, 2, 3, 5, 64]), st.sampled_from([8, 16, 1 << 20]))
+def test_any_stuffed_body_reads_back_as_sent(lines: list[str], recv_size: int, settle: int) -> None:
+    sent_lines = [line.encode() + b"\r\n" for line in lines]
+    sent = b"".join(sent_lines)
+    stream = b"".join(b"." + x if x.startswith(b".") else x for x in sent_lines) + b".\r\n"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        got = read_body(stream, recv_size, settle, monkeypatch)
+    assert got == reference_body(stream) == sent
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b".\r\n",
+        b"..\r\n.\r\n",
+        b"a\r\n..b\r\n.\r\n",
+        b"a\r\n.\r.\r\n\r\n.\r\n",  # ".\r" is no end marker
+        b"a\r\n.b\r\n..\r\n.\r\n",  # a line with an unstuffed dot, then a stuffed one
+        b"x" * 100 + b"\r\n..y" + b"z" * 100 + b"\r\n.\r\n",
+    ],
+)
+def test_hostile_dot_lines(stream: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    for recv_size in (1, 4, 7, 1 << 18):
+        assert read_body(stream, recv_size, 16, monkeypatch) == reference_body(stream)
+
+
+def test_a_stuffed_line_in_a_large_body_is_unstuffed(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b"".join(b"line %d\r\n" % i for i in range(20_000))
+    stream = body + b"..dotted\r\n" + body + b".\r\n"
+    got = read_body(stream, 4096, 64 * 1024, monkeypatch)
+    assert got == body + b".dotted\r\n" + body
+
+
+# ------------------------------------------------------------------------- attachment mark
+
+ATTACHMENT_CASES = [
+    b"From: a@b.example\r\n\r\nContent-Disposition: attachment; filename=x\r\n",  # first line
+    b"From: a@b.example\r\n\r\nhello\r\ncontent-disposition:\tATTACHMENT\r\n",
+    b"From: a@b.example\r\n\r\nhello\nContent-Type: application/pdf;\n name=x.pdf\n",
+    b"From: a@b.example\r\n\r\nhello\r\n Content-Disposition: attachment\r\n",  # indented
+    b"From: a@b.example\r\n\r\nhello\rContent-Disposition: attachment\r\n",  # bare CR
+    b"From: a@b.example\r\n\r\nxContent-Type: text/plain; name=a\r\n",
+    b"From: a@b.example\r\n\r\n\r\nContent-Type: text/plain;\r\n\tcharset=x;\r\n\tname = a\r\n",
+    b"From: a@b.example\r\nContent-Type: multipart/mixed; name=a\r\n\r\nno mark in the body\r\n",
+    b"From: a@b.example\n\nContent-Type: x; name=y",
+    b"From: a@b.example\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", ATTACHMENT_CASES)
+def test_the_attachment_mark_is_the_full_parsers(raw: bytes) -> None:
+    fast = summarize_fast(raw)
+    assert fast == summarize(raw)
+    assert fast.has_attachments == (_ATTACHMENT.search(raw, len(header_block(raw))) is not None)
+
+
+BODY_LINES = [
+    b"Content-Type: a; name=b", b"content-disposition: attachment", b"CONTENT-TYPE: x",
+    b" name=c", b"\tname = d", b"text", b"", b"Content-Disposition:inline",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(BODY_LINES), max_size=6), st.sampled_from([b"\r\n", b"\n"]))
+def test_random_bodies_get_the_full_parsers_mark(lines: list[bytes], eol: bytes) -> None:
+    raw = b"From: a@b.example" + eol + eol + eol.join(lines)
+    assert summarize_fast(raw).has_attachments == summarize(raw).has_attachments
+
+
+# ------------------------------------------------------------------------- page size
+
+
+def _page_size(path: Path) -> int:
+    with sqlite3.connect(path) as raw:
+        return int(raw.execute("PRAGMA page_size").fetchone()[0])
+
+
+def test_a_new_database_gets_large_pages(tmp_path: Path) -> None:
+    db = dbmod.open_database(f"sqlite:///{tmp_path}/new.db")
+    db.close()
+    assert _page_size(tmp_path / "new.db") == dbmod.SQLITE_PAGE_SIZE
+
+
+def test_an_existing_database_keeps_its_pages_and_its_mail(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA page_size = 4096")
+        raw.execute("PRAGMA journal_mode = wal")
+        raw.execute("CREATE TABLE keep (x)")
+        raw.execute("INSERT INTO keep VALUES (42)")
+    db = dbmod.open_database(f"sqlite:///{path}")
+    try:
+        assert db.execute_sql("SELECT x FROM keep").fetchone()[0] == 42
+        Account.create(
+            owner="o", name="A", email="a@x.example", incoming_host="h", incoming_port=110,
+            incoming_security="none", username="u", delete_policy="leave", secret_key="k",
+        )  # fmt: skip
+        assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
+    assert _page_size(path) == 4096
