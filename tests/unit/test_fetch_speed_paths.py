@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui.core.mail.headers import summarize_fast
-from tui.core.mail.parse import _ATTACHMENT, header_block, summarize
+from tui.core.mail import parse
+from tui.core.mail.headers import header_block, summarize_fast
+from tui.core.mail.parse import _ATTACHMENT, summarize
 from tui.core.net.pop3 import wire as wire_module
 from tui.core.net.pop3.wire import Pop3Wire
 from tui.core.storage import db as dbmod
@@ -118,7 +119,9 @@ ATTACHMENT_CASES = [
 def test_the_attachment_mark_is_the_full_parsers(raw: bytes) -> None:
     fast = summarize_fast(raw)
     assert fast == summarize(raw)
-    assert fast.has_attachments == (_ATTACHMENT.search(raw, len(header_block(raw))) is not None)
+    assert fast.has_attachments == (
+        _ATTACHMENT.search(raw, len(parse.header_block(raw))) is not None
+    )
 
 
 BODY_LINES = [
@@ -132,6 +135,26 @@ BODY_LINES = [
 def test_random_bodies_get_the_full_parsers_mark(lines: list[bytes], eol: bytes) -> None:
     raw = b"From: a@b.example" + eol + eol + eol.join(lines)
     assert summarize_fast(raw).has_attachments == summarize(raw).has_attachments
+
+
+# ------------------------------------------------------------------------- header block
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b":", b" "]), max_size=16))
+def test_the_header_block_ends_where_the_full_parsers_does(pieces: list[bytes]) -> None:
+    raw = b"".join(pieces)
+    assert header_block(raw) == parse.header_block(raw)
+
+
+def test_a_header_block_without_an_end_is_cut_at_the_cap_as_before() -> None:
+    raw = b"X: " + b"y" * parse.MAX_HEADER_BYTES + b"\r\n\r\nbody"
+    assert header_block(raw) == parse.header_block(raw) == raw[: parse.MAX_HEADER_BYTES]
+    cap = parse.MAX_HEADER_BYTES
+    for end in (b"\r\n\r\n", b"\n\n", b"\n\r\n", b"\r\n\n"):
+        for shift in range(-5, 2):
+            edge = b"X" * (cap + shift - len(end)) + end + b"body"
+            assert header_block(edge) == parse.header_block(edge), (end, shift)
 
 
 # ------------------------------------------------------------------------- page size

@@ -17,13 +17,13 @@ from email.utils import getaddresses
 
 from tui.core.mail.parse import (
     _FOLDING,
+    MAX_HEADER_BYTES,
     PARTY_HEADERS,
     MessageSummary,
     _addresses,
     _date,
     decode_header_value,
     domains_of,
-    header_block,
     summarize,
 )
 
@@ -39,6 +39,9 @@ _ADDRESS = re.compile(
 """One address in its two everyday forms: ``local@domain`` and ``Some Name <local@domain>``
 (ASCII dot-atoms; a name of plain words, or one quoted string without a comma). Anything else
 goes to `getaddresses`."""
+_HEADER_END = re.compile(rb"\n\r?\n")
+"""`parse._HEADER_END` (``\r?\n\r?\n``) from its first LF: the same end, found by skipping
+from LF to LF instead of trying every byte."""
 _ATTACHMENT_LINE = re.compile(
     rb"\n(?:content-disposition:[ \t]*attachment"
     rb"|content-type:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*name\s*=)",
@@ -116,6 +119,12 @@ def fields(head: bytes) -> list[tuple[str, str]] | None:
     return found
 
 
+def header_block(raw: bytes) -> bytes:
+    """`parse.header_block(raw)`: the header block and the blank line that ends it."""
+    match = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES)
+    return raw[: match.end()] if match else raw[:MAX_HEADER_BYTES]
+
+
 def summarize_fast(raw: bytes) -> MessageSummary:
     """`parse.summarize(raw)`, for the common header block without the email package's parser."""
     try:
@@ -134,14 +143,24 @@ def summarize_fast(raw: bytes) -> MessageSummary:
             return None
 
         parties = [value for key, value in found if key in _PARTIES]
+        decoded: dict[str, str] = {}
+
+        def decode(value: str) -> str:
+            # From, To and Cc are read twice (the list's columns, the party domains): their
+            # encoded words are decoded once.
+            text = decoded.get(value)
+            if text is None:
+                text = decoded[value] = decode_header_value(value)
+            return text
+
         return MessageSummary(
-            from_addr=_addresses(every("from"), addresses),
-            to_addrs=_addresses(every("to") + every("cc"), addresses),
+            from_addr=_addresses(every("from"), addresses, decode),
+            to_addrs=_addresses(every("to") + every("cc"), addresses, decode),
             subject=decode_header_value(first("subject")),
             date=_date(first("date")),
             message_id=(first("message-id") or "").strip()[:998],
             has_attachments=_ATTACHMENT_LINE.search(raw, len(head) - 1) is not None,
-            party_domains=domains_of(parties, addresses),
+            party_domains=domains_of(parties, addresses, decode),
         )
     except Exception:
         return MessageSummary()

@@ -101,11 +101,15 @@ AddressParser = Callable[[list[str]], list[tuple[str, str]]]
 """`email.utils.getaddresses`, or a faster parser giving the same pairs (`mail.headers`)."""
 
 
-def _addresses(values: list[str], parse: AddressParser = getaddresses) -> str:
+def _addresses(
+    values: list[str],
+    parse: AddressParser = getaddresses,
+    decode: Callable[[str], str] = decode_header_value,
+) -> str:
     try:
-        pairs = parse([decode_header_value(v) for v in values])
+        pairs = parse([decode(v) for v in values])
     except (ValueError, TypeError, IndexError):
-        return ", ".join(decode_header_value(v) for v in values)
+        return ", ".join(decode(v) for v in values)
     parts = []
     for name, address in pairs:
         if name and address:
@@ -157,7 +161,11 @@ def _domains_of_value(value: str, parse: AddressParser) -> set[str]:
     return found
 
 
-def domains_of(headers: list[str], parse: AddressParser = getaddresses) -> str:
+def domains_of(
+    headers: list[str],
+    parse: AddressParser = getaddresses,
+    decode: Callable[[str], str] = decode_header_value,
+) -> str:
     """ " a.com b.org " for the addresses in these header values and their parent domains (lower
     case, unique, sorted); `UNREADABLE_DOMAINS` when an address cannot be read.
 
@@ -167,7 +175,7 @@ def domains_of(headers: list[str], parse: AddressParser = getaddresses) -> str:
     found: set[str] = set()
     try:
         for value in headers:
-            found.update(_domains_of_value(decode_header_value(value), parse))
+            found.update(_domains_of_value(decode(value), parse))
     except (UnreadableAddresses, ValueError, TypeError, IndexError, UnicodeError):
         return UNREADABLE_DOMAINS
     ordered = sorted(found)
