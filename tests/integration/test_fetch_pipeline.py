@@ -58,6 +58,9 @@ KILL_POINTS = {
     "received, not stored": ("tui.core.sync.batch", "BatchWriter.add", 119, "before"),
     # A batch's rows are written inside its transaction; the commit never happens.
     "written, not committed": ("tui.core.sync.batch", "insert_messages", 0, "after"),
+    # A 2 MB batch is written into the receive loop's held transaction, the next one is
+    # about to be: nothing of the open transaction may survive, nor anything be deleted.
+    "written and held, not committed": ("tui.core.sync.batch", "insert_messages", 1, "before"),
     # Every batch is committed; the check before DELE (and so DELE) never runs.
     "committed, before DELE": ("tui.core.sync.engine", "confirm_stored", 0, "before"),
 }

@@ -2,27 +2,35 @@
 
 The RETR reader finds the end marker and dot-stuffing in one scan; the header summary looks
 for attachment lines only from one LF to the next; new SQLite databases get 32 KiB pages.
-Each is checked against the straightforward version over hostile and random inputs.
+Each is checked against the straightforward version over hostile and random inputs. The
+receive loop writes batches into one held transaction and commits every 16 MB: what is
+written is committed on the way out, whatever ends the loop, and a failed write rolls back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.integration.fetch_helpers import make_message
 from tui.core.mail import parse
 from tui.core.mail.headers import header_block, summarize_fast
 from tui.core.mail.parse import _ATTACHMENT, summarize
 from tui.core.net.pop3 import wire as wire_module
 from tui.core.net.pop3.wire import Pop3Wire
+from tui.core.settings import AccountSettings
 from tui.core.storage import db as dbmod
+from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
+from tui.core.sync.batch import BATCH_BYTES, HELD_COMMIT_BYTES, BatchWriter
 
 # ------------------------------------------------------------------------- RETR bodies
 
@@ -189,3 +197,84 @@ def test_an_existing_database_keeps_its_pages_and_its_mail(tmp_path: Path) -> No
     finally:
         db.close()
     assert _page_size(path) == 4096
+
+
+# ------------------------------------------------------------------------- held transactions
+
+
+@pytest.fixture
+def writer_db(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "held.db"
+    db = dbmod.open_database(f"sqlite:///{path}")
+    try:
+        yield path
+    finally:
+        db.close()
+
+
+def _committed(path: Path) -> int:
+    """Messages another connection sees: committed ones only."""
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        return int(other.execute("SELECT count(*) FROM message_source").fetchone()[0])
+
+
+def _writer() -> BatchWriter:
+    account = AccountStore("tester").create(
+        AccountSettings(name="Held", email="a@example.com", incoming_host="h", username="a")
+    )
+    return BatchWriter(account, dedupe_message_id=False)
+
+
+def _big(index: int) -> bytes:
+    return make_message(index, body=b"x" * (BATCH_BYTES // 2) + b"\r\n")
+
+
+def test_held_batches_are_written_at_once_and_committed_together(writer_db: Path) -> None:
+    writer = _writer()
+    with writer.holding():
+        for index in range(4):  # two batches of 2 MB written into one open transaction
+            writer.add(f"u{index}", _big(index))
+        assert writer._written_count == 4 and not writer.pending
+        assert _committed(writer_db) == 0 and writer.stored == 0 and writer.commits == 0
+        writer.add("small", make_message(99))  # pending, not written yet
+    assert _committed(writer_db) == 5 and writer.stored == 5 and writer.commits == 1
+
+
+def test_held_commits_come_by_bytes(writer_db: Path) -> None:
+    writer = _writer()
+    per_commit = HELD_COMMIT_BYTES // len(_big(0)) + 1
+    with writer.holding():
+        for index in range(per_commit + 1):
+            writer.add(f"u{index}", _big(index))
+        assert writer.commits == 1 and _committed(writer_db) == per_commit
+    assert _committed(writer_db) == per_commit + 1
+
+
+def test_leaving_with_an_error_commits_what_was_written_and_leaves_the_rest(
+    writer_db: Path,
+) -> None:
+    writer = _writer()
+    with pytest.raises(ConnectionError), writer.holding():
+        for index in range(2):
+            writer.add(f"u{index}", _big(index))  # written (2 MB)
+        writer.add("pending", make_message(7))
+        raise ConnectionError("the server went away")
+    assert _committed(writer_db) == 2 and writer.stored == 2
+    assert [key for key, _raw, _summary in writer.pending] == ["pending"]
+    writer.flush()  # as the engine does after any failure
+    assert _committed(writer_db) == 3
+
+
+def test_a_failed_write_rolls_the_held_transaction_back(writer_db: Path) -> None:
+    writer = _writer()
+    with pytest.raises(sqlite3.IntegrityError), writer.holding():
+        for index in range(2):
+            writer.add(f"u{index}", _big(index))
+        writer.add("u0", _big(0))  # the same key again: the unique index refuses the batch
+        writer.add("u9", _big(9))
+    assert _committed(writer_db) == 0 and writer.stored == 0
+    assert writer._open is None
+    writer.pending.clear()
+    writer.add("after", make_message(1))
+    writer.flush()  # the connection is usable: no transaction was left open
+    assert _committed(writer_db) == 1

@@ -144,20 +144,21 @@ def receive(
     reader = threading.Thread(target=read, name="poptui-receive", daemon=True)
     reader.start()
     try:
-        while True:
-            try:
-                item = items.get(timeout=writer.due())
-            except queue.Empty:
-                writer.flush()
-                continue
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            number, raw, summary = item
-            if summary is not None:
-                writer.offer(raw, summary)
-            arrived(number, raw)
+        with writer.holding():  # whatever was written is committed on the way out
+            while True:
+                try:
+                    item = items.get(timeout=writer.due())
+                except queue.Empty:
+                    writer.flush()
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                number, raw, summary = item
+                if summary is not None:
+                    writer.offer(raw, summary)
+                arrived(number, raw)
     except BaseException:
         stop.set()
         client.abort()  # unblocks the reader; no QUIT, so nothing is deleted
