@@ -8,7 +8,8 @@ rounds (the order rotated each round), the limit client and poptui from each `--
 of its tui/ taken at the start), each fetch into an empty SQLite store, plain and TLS. Prints
 the medians of wall time, the range of CPU seconds and peak RSS, and each tree against the
 limit. Every run is checked byte for byte like in fetch_speed.py. `--serve` instead sets up a
-poptui store template per mode, prints how to run a fetch against it and waits (Ctrl-C ends).
+poptui store template per mode, prints how to run a fetch against it and waits (Ctrl-C or
+SIGTERM ends it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             tools: list[st.Tool] = [st.Limit()]
             tools += [TreePoptui(scratch, name, path) for name, path in trees]
             if args.serve:
-                return serve(tools[1], targets)
+                return serve(tools[1], targets, scratch)
             for round_ in range(args.rounds):
                 print(f"round {round_ + 1}/{args.rounds}", flush=True)
                 for target in targets:
@@ -113,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if results.failures else 0
 
 
-def serve(tool: st.Tool, targets: list[st.Target]) -> int:
+def serve(tool: st.Tool, targets: list[st.Target], scratch: Path) -> int:
+    """Print how to fetch from each target, then wait for Ctrl-C or SIGTERM (a background job
+    ignores SIGINT); either way Dovecot and the scratch directory are cleaned up."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     for target in targets:
-        workdir = Path(tempfile.mkdtemp(prefix=f"serve-{target.mode}-"))
+        workdir = Path(tempfile.mkdtemp(prefix=f"serve-{target.mode}-", dir=scratch))
         argv, env = tool.prepare(target, workdir)
         print(f"# {target.mode}: copy {workdir} (keep the empty store) and run:")
         print(" ".join(f"{k}={v}" for k, v in env.items()), " ".join(argv), flush=True)
