@@ -23,6 +23,11 @@ mount and a footer (the `o` screen focuses a table and `/` focuses its Input). M
 measurement and the ratio poptui / minimal are printed; the target is a ratio of at most 1.5.
 The machine may be shared: absolute figures are noisy, ratios less so.
 
+`--profile DIR` runs both programs under cProfile (their main thread, where Textual's event
+loop runs) and writes one profile per measurement into DIR: from the start to the first frame,
+and from each key until the probe is drawn (signals from this process start and stop it). The
+figures of such a run are slowed down by the profiler: read the profiles, not the ratios.
+
 poptui runs on a temporary database with one active mailbox and the encrypted password file
 (passphrase from POPTUI_SECRETS_PASSPHRASE), as tests/terminal does.
 """
@@ -33,6 +38,7 @@ import argparse
 import fcntl
 import os
 import select
+import signal
 import statistics
 import struct
 import subprocess
@@ -127,6 +133,41 @@ MINIMAL_APP = textwrap.dedent(
 )
 
 
+PROFILER = textwrap.dedent(
+    """
+    import cProfile, os, runpy, signal, sys
+
+    folder, name = os.environ["UI_BENCH_PROFILE"], os.environ["UI_BENCH_PROFILE_NAME"]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    written = 0
+
+    def start(*_):
+        global profiler
+        profiler = cProfile.Profile()
+        profiler.enable()
+
+    def stop(*_):
+        global profiler, written
+        if profiler is not None:
+            profiler.disable()
+            written += 1
+            profiler.dump_stats(os.path.join(folder, f"{name}-{written}.prof"))
+            profiler = None
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    if sys.argv[1] == "-m":
+        sys.argv = sys.argv[2:]
+        runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = sys.argv[1:]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    """
+)
+"""The `--profile` wrapper: SIGUSR1 starts a profile, SIGUSR2 writes it (one file each)."""
+
+
 class Terminal:
     """One program in a pseudo-terminal; writes keys, reads what it draws."""
 
@@ -146,6 +187,12 @@ class Terminal:
         os.close(slave)
         self.fd = master
         self.output = bytearray()
+        self.profiling = "UI_BENCH_PROFILE" in env
+
+    def profile(self, signal_number: int) -> None:
+        """Start (SIGUSR1) or write (SIGUSR2) a profile when run with `--profile`."""
+        if self.profiling:
+            os.kill(self.process.pid, signal_number)
 
     def write(self, text: str) -> float:
         now = time.perf_counter()
@@ -314,10 +361,12 @@ def measure(
     figures: dict[str, float] = {}
     try:
         figures["start-up to first frame"] = term.wait_for(first_text) - term.started
+        term.profile(signal.SIGUSR2)
         settle(term, SETTLE_SECONDS)
         for index, (name, steps) in enumerate(PROBES.items()):
             probe = f"Zq{serial}x{index}w"
             started = None
+            term.profile(signal.SIGUSR1)
             for keys, shown in steps[program]:
                 after = len(term.output)
                 sent = term.write(keys)
@@ -328,6 +377,7 @@ def measure(
             assert started is not None
             drawn = "•" * len(probe) if name in MASKED else probe
             figures[f"key to focused field: {name}"] = term.wait_for(drawn, after=after) - started
+            term.profile(signal.SIGUSR2)
             after = len(term.output)
             term.write("\x1b")
             term.wait_for(home_text, after=after)
@@ -340,6 +390,7 @@ def measure(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--profile", type=Path, help="write cProfile profiles into this folder")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ui-latency-") as tmp:
@@ -348,17 +399,34 @@ def main() -> int:
         minimal_script.write_text(MINIMAL_APP)
         env = poptui_env(folder)
         prepare_poptui(env)
+        wrapper: list[str] = []
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            (folder / "profiler.py").write_text(PROFILER)
+            wrapper = [str(folder / "profiler.py")]
+
+        def profiled(program: str, serial: int) -> dict[str, str]:
+            if args.profile is None:
+                return env
+            name = f"{program}-{serial}"
+            return {**env, "UI_BENCH_PROFILE": str(args.profile), "UI_BENCH_PROFILE_NAME": name}
+
         runs: dict[str, Callable[[int], dict[str, float]]] = {
             "minimal": lambda serial: measure(
                 "minimal",
-                [PYTHON, str(minimal_script)],
-                env,
+                [PYTHON, *wrapper, str(minimal_script)],
+                profiled("minimal", serial),
                 "No mailboxes yet",
                 "Mailbox",
                 serial,
             ),
             "poptui": lambda serial: measure(
-                "poptui", [PYTHON, "-m", "tui"], env, "Mailboxes", "ana@example.com", serial
+                "poptui",
+                [PYTHON, *wrapper, "-m", "tui"],
+                profiled("poptui", serial),
+                "Mailboxes",
+                "ana@example.com",
+                serial,
             ),
         }
         results: dict[str, list[dict[str, float]]] = {name: [] for name in runs}

@@ -11,6 +11,11 @@ the previous one has been handled all the way up to the app (a marker follows it
 path), and when the current screen (perhaps a new one) has finished mounting and focusing (a
 second marker goes through that screen's queue, behind its mount and auto-focus). Nothing is
 dropped or reordered; a key's handling is never delayed by more than those two queue trips.
+
+While keys wait behind the one being handled, the screen is not redrawn (an app batch): keys
+typed in one burst (a word, a paste of keystrokes) are drawn in one frame once the last is
+handled, as a plain Textual app draws them. Handed over one by one, each key had its own
+layout and frame, a few milliseconds each on a full form.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class TypeAheadApp(App[ReturnType]):
         self._deadline = 0.0
         self.last_key_at = 0.0
         """`time.monotonic()` when the last key (or paste) arrived: idle work waits for a pause."""
+        self._holding_frames = False
+        """Frames are held (an app batch) while typed keys wait: released when none waits."""
 
     def _on_mount(self, event: events.Mount) -> None:
         self.set_interval(HANDOVER_TIMEOUT / 4, self._check_stalled)
@@ -83,6 +90,9 @@ class TypeAheadApp(App[ReturnType]):
             self._typed.append(event)
             if not self._handing_over:
                 await self._hand_over_next()
+            elif not self._holding_frames:
+                self._holding_frames = True
+                self._begin_batch()
             return
         await super().on_event(event)
 
@@ -90,6 +100,7 @@ class TypeAheadApp(App[ReturnType]):
         """Give the oldest waiting key to the focused widget (or a priority binding)."""
         if not self._typed:
             self._handing_over = False
+            self._release_frames()
             return
         self._handing_over = True
         self._serial += 1
@@ -123,8 +134,17 @@ class TypeAheadApp(App[ReturnType]):
         else:
             self._release(settled.serial)
 
+    def _release_frames(self) -> None:
+        """Draw again: the keys typed in a burst are all handled (or one stalled)."""
+        if self._holding_frames:
+            self._holding_frames = False
+            self._end_batch()
+            if self.screen_stack:
+                self.screen.check_idle()  # its idle handler draws the frame held back
+
     def _check_stalled(self) -> None:
         if self._handing_over and time.monotonic() > self._deadline:
+            self._release_frames()
             self._release(self._serial)
 
     def _release(self, serial: int) -> None:

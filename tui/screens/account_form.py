@@ -45,6 +45,7 @@ from tui.screens.form_screen import (
     form_buttons,
     verb_button,
 )
+from tui.screens.ready import PreparedScreen
 from tui.screens.signin_dialog import SignInDialog
 from tui.screens.store_prompt import STORE_STILL_MISSING, choose_store, store_missing
 from tui.services import SecretKind, Services, TestResult
@@ -61,7 +62,7 @@ INCOMING_VERIFIED_OFFER = " Ctrl+S saves it with the incoming server verified."
 __all__ = ["AccountFormScreen", "FormOutcome"]
 
 
-class AccountFormScreen(OAuthTestScreen):
+class AccountFormScreen(PreparedScreen[FormOutcome | None], OAuthTestScreen):
     """Add a mailbox, or edit one (`account` given: password fields empty mean unchanged)."""
 
     COMMANDS = {MailboxCommands}

@@ -34,6 +34,7 @@ from tui.screens.password_saving import (
     PasswordsSaved,
     verify_and_store,
 )
+from tui.screens.ready import PreparedScreen
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services
 from tui.widgets.footer import Footer
@@ -49,7 +50,7 @@ REST_AFTER_PAUSE = 0.3
 at once): mounting it while keys arrive made them lag."""
 
 
-class PasswordEditorScreen(FormScreen[bool]):
+class PasswordEditorScreen(PreparedScreen[bool], FormScreen[bool]):
     """The incoming and outgoing passwords of one mailbox; dismissed with True when saved."""
 
     COMMANDS = {MailboxCommands}
