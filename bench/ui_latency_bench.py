@@ -318,6 +318,12 @@ keys measure the screens, not that start-up work (its cost is the start-up figur
 encrypted-file benchmark's). A fixed wait alone was not enough on a loaded machine: with the
 load at 8-10 on 2 cores that work was still running when the keys came."""
 
+AFTER_ESCAPE_SECONDS = 1.5
+"""Back on the first screen, both programs are left alone this long, then until idle, before the
+next key: poptui prepares its screens again only after a second without keys (PREPARE_SECONDS
+in tui/app.py), so a shorter wait could find it idle just before that work began, and the next
+key then measured the preparing (as after start-up, the keys measure the screens)."""
+
 IDLE_CPU_SECONDS = 0.02
 """Idle: the program used less CPU than this over `IDLE_WINDOW` seconds (timers and cursor
 blinks use a little)."""
@@ -381,7 +387,7 @@ def measure(
             after = len(term.output)
             term.write("\x1b")
             term.wait_for(home_text, after=after)
-            settle(term, 0.3)  # each key from an idle program, as after start-up
+            settle(term, AFTER_ESCAPE_SECONDS)  # each key from an idle program, as after start-up
     finally:
         term.close()
     return figures

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events, on
 from textual.binding import Binding
@@ -46,6 +47,9 @@ from tui.services import (
     smtp_tester,
     system_clock,
 )
+
+if TYPE_CHECKING:
+    from tui.screens.message_browser import MessageBrowserScreen
 
 WARM_MODULES = (
     "tui.screens.account_form",
@@ -134,9 +138,11 @@ class PoptuiApp(FetchingApp):
 
     def _prepare_screens(self) -> None:
         """While the mailbox list is shown: compose the add form and the highlighted
-        mailbox's password editor ahead, so that `a` and `p` only push them (tui.screens.ready).
-        One screen per call; the next call follows in the next idle moment."""
+        mailbox's password editor and message browser ahead, so that `a`, `p` and `o` only
+        push them (tui.screens.ready). One screen per call; the next call follows in the next
+        idle moment."""
         from tui.screens.account_form import AccountFormScreen
+        from tui.screens.message_browser import MessageBrowserScreen
         from tui.screens.password_editor import PasswordEditorScreen
 
         home = self.screen
@@ -160,15 +166,19 @@ class PoptuiApp(FetchingApp):
             row = home.table.highlighted
         except NoMatches:  # the list is being taken down (quitting)
             return
-        editor = ready.prepared(self, ready.PASSWORD_EDITOR)
-        if row is None or (
-            isinstance(editor, PasswordEditorScreen) and editor.account_id == row.account_id
-        ):
+        if row is None:
             return
-        account = self._account(row.account_id)
-        if account is not None:
-            editor = PasswordEditorScreen(self.services, account, store_setup=self.store_setup)
-            ready.prepare(self, ready.PASSWORD_EDITOR, editor)
+        editor = ready.prepared(self, ready.PASSWORD_EDITOR)
+        if not (isinstance(editor, PasswordEditorScreen) and editor.account_id == row.account_id):
+            account = self._account(row.account_id)
+            if account is not None:
+                editor = PasswordEditorScreen(self.services, account, store_setup=self.store_setup)
+                ready.prepare(self, ready.PASSWORD_EDITOR, editor)
+                self.call_later(self._prepare_screens)
+            return
+        browser = ready.prepared(self, ready.MESSAGES)
+        if not (isinstance(browser, MessageBrowserScreen) and browser.requested == row.account_id):
+            ready.prepare(self, ready.MESSAGES, self._message_browser(row.account_id))
 
     def action_help(self) -> None:
         # Imported here: the help screen lists every screen's keys, and those screens are
@@ -225,12 +235,25 @@ class PoptuiApp(FetchingApp):
     def on_messages_requested(self, request: MessagesRequested) -> None:
         from tui.screens.message_browser import MessageBrowserScreen
 
-        self.push_screen(
-            MessageBrowserScreen(
-                request.account_id,
-                accounts=self.services.accounts,
-                sharing=self.services.sharing,
-            )
+        browser = ready.take(
+            self,
+            ready.MESSAGES,
+            MessageBrowserScreen,
+            lambda ahead: ahead.requested == request.account_id,
+        )
+        if browser is None:
+            browser = self._message_browser(request.account_id)
+        elif browser.is_mounted:
+            # Composed ahead: read the mailbox as it is now (a fetch, perhaps by another
+            # process, may have brought mail since). Not yet mounted, it reads it as it mounts.
+            browser.open_mailbox(request.account_id)
+        self.push_screen(browser)
+
+    def _message_browser(self, account_id: int) -> MessageBrowserScreen:
+        from tui.screens.message_browser import MessageBrowserScreen
+
+        return MessageBrowserScreen(
+            account_id, accounts=self.services.accounts, sharing=self.services.sharing
         )
 
     def on_sharing_editor_requested(self, request: SharingEditorRequested) -> None:

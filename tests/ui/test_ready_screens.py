@@ -1,5 +1,5 @@
-"""Screens composed ahead (tui.screens.ready): `a` and `p` push them, and they show the mailbox
-and names as they are when the key is pressed, not when they were composed."""
+"""Screens composed ahead (tui.screens.ready): `a`, `p` and `o` push them, and they show the
+mailbox, its mail and names as they are when the key is pressed, not when they were composed."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from textual.widgets._footer import FooterKey
 
 from tests.ui.conftest import AppFactory, add_account, type_text
 from tui.core.secrets import UnavailableStore
-from tui.core.storage.models import Account
+from tui.core.storage.models import Account, Message
 from tui.screens import ready
 from tui.screens.account_form import AccountFormScreen
 from tui.screens.mailbox_list import MailboxListScreen
+from tui.screens.message_browser import MessageBrowserScreen
 from tui.screens.password_editor import PasswordEditorScreen
 
 
@@ -88,6 +89,34 @@ async def test_p_pushes_the_editor_composed_ahead_only_while_it_fits(
         assert not stale.is_attached
         banner = shown.query_one("#disabled-banner", Static)
         assert banner.display and "Too many failures" in str(banner.render())
+
+
+async def test_o_pushes_the_browser_composed_ahead_with_the_mail_stored_since(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory()
+    account = add_account("Work", "ana@example.com", activate=True, messages=2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        ahead = await composed_ahead(pilot, ready.MESSAGES)
+        assert isinstance(ahead, MessageBrowserScreen) and not ahead.is_active
+        browser: MessageBrowserScreen = ahead
+        assert browser.message_list.total == 2
+        # Fetched by another process (`poptui fetch` from cron) after it was composed.
+        Message.create(account=account, uidl="uid-new", size=100, subject="Fresh \x1b[31mnews")
+        await pilot.press("o", "slash", *"news")
+        await pilot.pause()
+        assert app.screen is ahead
+        assert browser.message_list.total == 3
+        assert "3 messages" in str(browser.query_one("#browser-summary", Static).render())
+        assert app.focused is browser.search_input
+        assert browser.search_input.value == "news"
+
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MailboxListScreen)
+        assert not browser.is_attached  # used once, then gone
+        again = await composed_ahead(pilot, ready.MESSAGES)
+        assert again is not browser
 
 
 async def test_footer_keeps_its_keys_when_they_do_not_change(app_factory: AppFactory) -> None:

@@ -16,7 +16,6 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -32,6 +31,7 @@ from tui.screens.escape_keys import back_key
 from tui.screens.export_dialog import ExportDialog
 from tui.screens.message_dialogs import ConfirmDeleteHereDialog, MailboxPickerDialog
 from tui.screens.message_reader import MessageReaderScreen
+from tui.screens.ready import PreparedScreen
 from tui.widgets.footer import Footer
 from tui.widgets.message_list import MessageList
 from tui.widgets.message_rows import PAGE_SIZE, EmptyRows, MailboxRows, ResultRows
@@ -58,8 +58,12 @@ class SearchFailed(Message):
     error: Exception
 
 
-class MessageBrowserScreen(Screen[None]):
-    """The messages of one mailbox (the active one unless told), newest first."""
+class MessageBrowserScreen(PreparedScreen[None]):
+    """The messages of one mailbox (the active one unless told), newest first.
+
+    The app may compose it ahead (tui.screens.ready); `o` then opens the mailbox again
+    (`open_mailbox`, the same queries as a new browser's) so it shows the mail as it is now.
+    """
 
     DEFAULT_CSS = """
     MessageBrowserScreen #browser {
@@ -134,6 +138,7 @@ class MessageBrowserScreen(Screen[None]):
         self._sharing = sharing or SharingService(self._accounts.owner)
         """Decides what this user sees: the same `view_of` the CLI's `messages list` uses."""
         self._requested = account_id
+        """The mailbox asked for (None: the active one)."""
         self._download_dir = download_dir
         self._page_size = page_size
         self.account_id: int | None = None
@@ -159,6 +164,10 @@ class MessageBrowserScreen(Screen[None]):
             yield MessageList(id="message-list")
             yield Static(id="browser-status")
         yield Footer()
+
+    @property
+    def requested(self) -> int | None:
+        return self._requested
 
     @property
     def message_list(self) -> MessageList:

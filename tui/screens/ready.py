@@ -1,4 +1,4 @@
-"""Screens composed ahead of their key: `a` (and `p`) push a screen that is already built.
+"""Screens composed ahead of their key: `a`, `p` and `o` push a screen that is already built.
 
 Pushing a new screen makes Textual compose it, mount every widget (one message queue each) and
 style them before the first frame: most of what made the add form and the password editor
@@ -29,6 +29,8 @@ ADD_FORM = "add-form"
 """The add form (`a`)."""
 PASSWORD_EDITOR = "password-editor"
 """The password editor (`p`) of the highlighted mailbox."""
+MESSAGES = "messages"
+"""The message browser (`o`) of the highlighted mailbox."""
 
 ScreenT = TypeVar("ScreenT", bound=Screen[Any])
 
