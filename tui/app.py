@@ -47,6 +47,7 @@ from tui.services import (
     smtp_tester,
     system_clock,
 )
+from tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from tui.screens.message_browser import MessageBrowserScreen
@@ -59,6 +60,10 @@ WARM_MODULES = (
 """Screens imported once the first frame is drawn, one per idle moment, so that start-up does
 not pay for them and `a` / `o` do not either (the others are imported when first pushed)."""
 
+
+BACKGROUND_AFTER_SECONDS = 0.1
+"""The background work starts this long after the first frame, so that the footer's keys (built
+just after it) are not slowed down by the imports and threads it starts."""
 
 PREPARE_SECONDS = 1.0
 """How often the app checks that the screens composed ahead still fit (the highlighted
@@ -108,9 +113,18 @@ class PoptuiApp(FetchingApp):
 
     @on(events.Ready)
     def _after_first_frame(self) -> None:
-        """The first frame is drawn: start the work that is not on it, in threads that would
-        otherwise have competed with it (the password store's key derivation, the search
-        index), then warm up the screens most often opened."""
+        """The first frame is drawn: its footer builds its keys (tui.widgets.footer), then the
+        work that is not on the screen starts (`_start_background_work`)."""
+        for footer in self.screen.query(Footer):
+            footer.build_now()
+        self.set_timer(BACKGROUND_AFTER_SECONDS, self._start_background_work)
+
+    def _start_background_work(self) -> None:
+        """Start the work that is not on the first screen, in threads that would otherwise
+        have competed with it (the password store's key derivation, the search index), then
+        warm up the screens most often opened."""
+        if self._exit or not self.is_running:
+            return  # a short session (a test) ended within BACKGROUND_AFTER_SECONDS
         if self._open_store:
             # With no store given, open the configured one in a worker: the app runs at once
             # even when the keyring hangs or is missing (over SSH), and says what to do then.
@@ -124,6 +138,8 @@ class PoptuiApp(FetchingApp):
     def _warm_screens(self) -> None:
         """After the first frame: import the screens most often opened, one per idle moment
         (a key pressed meanwhile waits at most one import, and type-ahead keeps it)."""
+        if self._exit or not self.is_running:
+            return
         waiting = [name for name in WARM_MODULES if name not in sys.modules]
         if waiting:
             import_module(waiting[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -62,3 +63,21 @@ def test_password_typed_with_p_arrives(
     tmux.wait_for(lambda shown: "•" * len(typed) in shown)
     screen = tmux.screen()
     assert "•" * (len(typed) + 1) not in screen
+
+
+def test_search_typed_with_o_and_slash_arrives(
+    tmux: TmuxSession, poptui_env: dict[str, str], busy_cores: None
+) -> None:
+    """Once as poptui starts (the browser is built on the key) and once after a pause (it
+    was composed ahead, tui.screens.ready): the words land in the search field both times."""
+    add_work_mailbox(poptui_env)
+    tmux.start(poptui_command())
+    tmux.wait_for("ana@example.com")
+    for word in ("deploy notes", "invoice march"):
+        tmux.type(f"o/{word}")
+        screen = tmux.wait_for(word)
+        assert "0 messages" in screen  # on the browser, not typed into the list's keys
+        tmux.send("Escape")  # clears the search
+        tmux.send("Escape")  # back to the list
+        tmux.wait_for(lambda shown: "Make active" in shown)
+        time.sleep(3)  # the list prepares the browser in the pause

@@ -9,6 +9,9 @@ rebuilds once per burst of updates, and only when what it would show differs.
 Its keys are also born in the footer's style: Textual's each start compact, then follow the
 footer, restyling themselves twice as they mount; on the mailbox list that was a quarter of the
 time from start to the first frame.
+
+At start-up the keys are built just after the app's first frame, as Textual's footer builds
+them (it waits for a refresh): the mailboxes show first, the keys a frame later.
 """
 
 from __future__ import annotations
@@ -66,9 +69,21 @@ class Footer(TextualFooter):
         if not screen.app.app_focus or self._rebuild_queued:
             return
         if self.is_attached and screen is self.screen:
-            # Through the footer's own queue, not after the screen's next refresh: a screen
-            # under a dialog is not refreshed, and its footer would stay empty.
             self._rebuild_queued = True
+            if not screen.app._dom_ready:  # Textual sets it once the first frame is drawn
+                # After the app's first frame, as Textual's own footer does (`build_now`
+                # may come sooner).
+                self.call_after_refresh(self._rebuild_if_changed)
+            else:
+                # Through the footer's own queue, not after the screen's next refresh: a
+                # screen under a dialog is not refreshed, and its footer would stay empty.
+                self.call_later(self._rebuild_if_changed)
+
+    def build_now(self) -> None:
+        """Build the keys at once if a build waits for the first frame to be drawn (the app
+        calls this when it is: Textual's "after the next refresh" could come 100-200 ms later
+        on a busy machine)."""
+        if self._rebuild_queued:
             self.call_later(self._rebuild_if_changed)
 
     async def _rebuild_if_changed(self) -> None:
