@@ -23,6 +23,9 @@ mount and a footer (the `o` screen focuses a table and `/` focuses its Input). M
 measurement and the ratio poptui / minimal are printed; the target is a ratio of at most 1.5.
 The machine may be shared: absolute figures are noisy, ratios less so.
 
+`--baseline DIR` adds another checkout's poptui (DIR/.venv, e.g. the main branch) to the same
+interleaved rounds, on the same database: before and after a change, measured alike.
+
 `--profile DIR` runs both programs under cProfile (their main thread, where Textual's event
 loop runs) and writes one profile per measurement into DIR: from the start to the first frame,
 and from each key until the probe is drawn (signals from this process start and stop it). The
@@ -171,7 +174,7 @@ PROFILER = textwrap.dedent(
 class Terminal:
     """One program in a pseudo-terminal; writes keys, reads what it draws."""
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], cwd: str | None = None) -> None:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
         self.started = time.perf_counter()
@@ -181,6 +184,7 @@ class Terminal:
             stdout=slave,
             stderr=slave,
             env=env,
+            cwd=cwd,
             start_new_session=True,
             close_fds=True,
         )
@@ -361,9 +365,10 @@ def measure(
     first_text: str,
     home_text: str,
     serial: int,
+    cwd: str | None = None,
 ) -> dict[str, float]:
     """One fresh run: start-up, then each probe, back home with Escape between them."""
-    term = Terminal(command, env)
+    term = Terminal(command, env, cwd)
     figures: dict[str, float] = {}
     try:
         figures["start-up to first frame"] = term.wait_for(first_text) - term.started
@@ -397,6 +402,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", type=Path, help="write cProfile profiles into this folder")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another poptui checkout (with its .venv, e.g. /work/main) run in the same rounds",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ui-latency-") as tmp:
@@ -435,6 +445,17 @@ def main() -> int:
                 serial,
             ),
         }
+        if args.baseline is not None:
+            baseline = args.baseline.resolve()
+            runs["baseline"] = lambda serial: measure(
+                "poptui",
+                [str(baseline / ".venv" / "bin" / "python"), "-m", "tui"],
+                env,
+                "Mailboxes",
+                "ana@example.com",
+                serial,
+                cwd=str(baseline),
+            )
         results: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
         for round_number in range(args.rounds):
             order = list(runs) if round_number % 2 == 0 else list(reversed(runs))
@@ -445,6 +466,8 @@ def main() -> int:
     keys = list(results["minimal"][0])
     print(f"UI latency, 80x24 pseudo-terminal, {args.rounds} interleaved rounds, medians")
     print(f"{'measurement':40} {'minimal':>9} {'poptui':>9} {'ratio':>6}  target  (spread)")
+    if "baseline" in results:
+        print(f"{'':40} {'':9} {'baseline':>9} {'ratio':>6}  (the --baseline checkout)")
     failed = False
     for key in keys:
         minimal = statistics.median(run[key] for run in results["minimal"])
@@ -459,6 +482,14 @@ def main() -> int:
             f"<= {TARGET_RATIO} {'PASS' if ok else 'FAIL'}  "
             f"(rounds {rounds[0]:.2f}-{rounds[-1]:.2f})"
         )
+        if "baseline" in results:
+            base = statistics.median(run[key] for run in results["baseline"])
+            pairs = zip(results["minimal"], results["baseline"], strict=True)
+            rounds = sorted(b[key] / m[key] for m, b in pairs)
+            print(
+                f"{'':40} {'':9} {base * 1000:7.0f}ms {base / minimal:6.2f}  "
+                f"{'':13}(rounds {rounds[0]:.2f}-{rounds[-1]:.2f})"
+            )
     return 1 if failed else 0
 
 
