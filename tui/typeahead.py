@@ -15,7 +15,8 @@ dropped or reordered; a key's handling is never delayed by more than those two q
 While keys wait behind the one being handled, the screen is not redrawn (an app batch): keys
 typed in one burst (a word, a paste of keystrokes) are drawn in one frame once the last is
 handled, as a plain Textual app draws them. Handed over one by one, each key had its own
-layout and frame, a few milliseconds each on a full form.
+layout and frame, a few milliseconds each on a full form. A hold lasts FRAME_HOLD_LIMIT at
+most, so keys arriving faster than they are handled still show progress.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 
 ReturnType = TypeVar("ReturnType")
+
+FRAME_HOLD_LIMIT = 0.1
+"""Seconds at most that frames are held while keys wait: keys coming faster than they are
+handled (a held-down arrow on a busy machine) are drawn as before, a frame between keys,
+until the waiting keys are all handled."""
 
 HANDOVER_TIMEOUT = 5.0
 """Seconds after which the next key goes out even if no marker came back: the last resort, so
@@ -68,6 +74,9 @@ class TypeAheadApp(App[ReturnType]):
         """`time.monotonic()` when the last key (or paste) arrived: idle work waits for a pause."""
         self._holding_frames = False
         """Frames are held (an app batch) while typed keys wait: released when none waits."""
+        self._held_since = 0.0
+        self._hold_frames = True
+        """False after a hold reached FRAME_HOLD_LIMIT, until no key waits."""
 
     def _on_mount(self, event: events.Mount) -> None:
         self.set_interval(HANDOVER_TIMEOUT / 4, self._check_stalled)
@@ -90,8 +99,9 @@ class TypeAheadApp(App[ReturnType]):
             self._typed.append(event)
             if not self._handing_over:
                 await self._hand_over_next()
-            elif not self._holding_frames:
+            elif not self._holding_frames and self._hold_frames:
                 self._holding_frames = True
+                self._held_since = time.monotonic()
                 self._begin_batch()
             return
         await super().on_event(event)
@@ -101,7 +111,11 @@ class TypeAheadApp(App[ReturnType]):
         if not self._typed:
             self._handing_over = False
             self._release_frames()
+            self._hold_frames = True
             return
+        if self._holding_frames and time.monotonic() - self._held_since > FRAME_HOLD_LIMIT:
+            self._release_frames()
+            self._hold_frames = False
         self._handing_over = True
         self._serial += 1
         serial = self._serial
