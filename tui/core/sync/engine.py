@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -379,7 +379,7 @@ def _mark_gone(account: Account, listing: ServerListing, known: KnownUidls) -> N
 
 
 def _remap_after_reset(
-    client: pop3.Pop3Client, account: Account, listing: ServerListing, to_fetch: list[int]
+    client: pop3.Pop3Client, account: Account, listing: ServerListing, to_fetch: Sequence[int]
 ) -> list[int]:
     """After the server renumbered every UIDL: match messages by Message-ID instead of
     re-importing them; only messages we truly do not have are fetched."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -24,6 +24,7 @@ from typing import Any
 from tui.core.net.pop3.columns import SizeWords, WordColumn, WordIndex
 from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
 from tui.core.net.pop3.listing import Listing
+from tui.core.net.pop3.numbers import MessageNumbers
 from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
 
@@ -122,7 +123,8 @@ class ServerListing:
 
 @dataclass
 class SyncPlan:
-    to_fetch: list[int]
+    to_fetch: Sequence[int]
+    """Ascending; from `plan_sync` a `MessageNumbers` (runs, not an int per message)."""
     skipped_too_large: int
     left_for_next_time: int
     reset_suspected: bool
@@ -227,24 +229,25 @@ def plan_sync(
     ambiguous = ambiguous_uidls(listing, known)
     accounted = accounted or set()
     reset = len(listing.listed) >= RESET_MIN_EXPECTED and _uidls_reset(known, listing.listed)
-    new: list[int] = []
+    # A size above the global ceiling is absurd (or too big to hold): such a message is skipped.
+    limit = min(account.max_message_bytes or MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
+    cap = account.max_messages_per_fetch or 0
+    sizes = listing.sizes
+    new = MessageNumbers()
+    skipped = left = 0
     # A UIDL listed twice is ambiguous (`duplicates`): any other is seen here once.
     for number, uidl in listing.in_order():
         if uidl in ambiguous:
-            if uidl not in accounted:
-                new.append(number)
+            if uidl in accounted:
+                continue
+        elif uidl in known:
             continue
-        if uidl not in known:
+        if sizes.get(number, 0) > limit:
+            skipped += 1
+        elif cap and len(new) >= cap:
+            left += 1
+        else:
             new.append(number)
-    # A size above the global ceiling is absurd (or too big to hold): such a message is skipped.
-    limit = min(account.max_message_bytes or MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
-    fits = [n for n in new if listing.sizes.get(n, 0) <= limit]
-    skipped = len(new) - len(fits)
-    new = fits
-    left = 0
-    if account.max_messages_per_fetch and len(new) > account.max_messages_per_fetch:
-        left = len(new) - account.max_messages_per_fetch
-        new = new[: account.max_messages_per_fetch]
     return SyncPlan(new, skipped, left, reset, ambiguous)
 
 

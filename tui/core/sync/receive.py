@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -100,7 +100,7 @@ class Pacing:
 
 def receive(
     client: pop3.Pop3Client,
-    numbers: list[int],
+    numbers: Sequence[int],
     sizes: Mapping[int, int],
     pacing: Pacing,
     watchdog: Watchdog,
@@ -195,7 +195,7 @@ _M_MMAP_THRESHOLD = -3
 
 def _retrieve_all(
     client: pop3.Pop3Client,
-    numbers: list[int],
+    numbers: Sequence[int],
     sizes: Mapping[int, int],
     pacing: Pacing,
     watchdog: Watchdog,

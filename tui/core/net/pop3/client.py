@@ -20,8 +20,9 @@ Safety rules the engine relies on:
 from __future__ import annotations
 
 import os
+from array import array
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -223,24 +224,26 @@ class Pop3Client(ListingCommands):
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self._begin_command()
-        wanted = list(numbers)
+        # The engine's plan is a `MessageNumbers` (runs): checked and sent from as it is, never
+        # copied into an object per message; anything else is held as machine integers.
+        wanted = numbers if isinstance(numbers, Sequence) else array("q", map(int, numbers))
         for number in wanted:
             self._check_listed(int(number))
         window = batch if self.supports_pipelining else 1
         return self._retrieve(wanted, expected_sizes or {}, window)
 
     def _retrieve(
-        self, numbers: list[int], sizes: Mapping[int, int], window: int
+        self, numbers: Sequence[int], sizes: Mapping[int, int], window: int
     ) -> Generator[tuple[int, bytes], None, None]:
-        todo = deque(int(n) for n in numbers)
+        todo, left = iter(numbers), len(numbers)
         pending: deque[int] = deque()
         """Numbers whose RETR was sent and whose response has not been read at all."""
         try:
-            while todo or pending:
-                if len(pending) <= window // 2 and todo:
+            while left or pending:
+                if len(pending) <= window // 2 and left:
                     commands = []
-                    while todo and len(pending) < window:
-                        n = todo.popleft()
+                    while left and len(pending) < window:
+                        n, left = int(next(todo)), left - 1
                         pending.append(n)
                         commands.append(b"RETR %d\r\n" % n)
                     self._outstanding = len(pending)
