@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from tui.core.storage.dialect import dialect_of
+from tui.core.storage.sqlite_sources import insert_sources
 
 MESSAGE_COLUMNS = (
     "account_id", "uidl", "size", "from_addr", "to_addrs", "subject", "date", "message_id",
@@ -80,10 +81,7 @@ def insert_messages(
     marks = ", ".join("?" for _ in MESSAGE_COLUMNS)
     cursor.executemany(f"INSERT INTO message ({columns}) VALUES ({marks})", rows)
     ids = _ids_by_key(cursor, account_id, [m.key for m in batch])
-    cursor.executemany(
-        "INSERT INTO message_source (message_id, raw) VALUES (?, ?)",
-        ((ids[m.key], m.raw) for m in batch),
-    )
+    insert_sources(db.connection(), ((ids[m.key], m.raw) for m in batch))  # large ones: blob I/O
     return ids
 
 
