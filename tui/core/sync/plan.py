@@ -179,10 +179,12 @@ def known_uidls(account: Account) -> KnownUidls:
     db = database_proxy.obj
     # A plain cursor: this runs on every fetch, and building 5,000 peewee rows costs more than
     # the query ("nothing new" is meant to take well under a second, from cron every minute).
+    # Rows are read as they come, not fetched into a list first: at 50,000 stored messages
+    # that list was as large again as what is kept here (issue #11).
     rows = db.execute_sql(
         f"SELECT id, uidl, deleted_on_server, size FROM message WHERE account_id = {db.param}",
         (account.id,),
-    ).fetchall()
+    )
     for message_id, uidl, deleted, size in rows:
         known[uidl] = (message_id, not deleted)
         known.sizes[uidl] = size
@@ -195,7 +197,7 @@ def known_uidls(account: Account) -> KnownUidls:
         known.setdefault(uidl, (message_id, True))
     # `poptui import`: fetched by another program; no stored copy (id 0), so never deleted here.
     imported = f"SELECT uidl FROM imported_uidl WHERE account_id = {db.param}"
-    for (uidl,) in db.execute_sql(imported, (account.id,)).fetchall():
+    for (uidl,) in db.execute_sql(imported, (account.id,)):
         known.setdefault(uidl, (0, False))
     return known
 
