@@ -35,12 +35,13 @@ if TYPE_CHECKING:
     _Item: TypeAlias = tuple[int, bytes, MessageSummary | None] | BaseException | None
     """What the reader hands over: a message and its summary, its error, or None at the end."""
 
-LARGE_ALLOCATION = 1024 * 1024
+LARGE_ALLOCATION = 256 * 1024
 """glibc: buffers of at least this many bytes come from (and go back to) the kernel, see
 `_return_large_buffers`."""
-CONVEYOR_BYTES = 4 * 1024 * 1024
-"""Received bytes waiting for the storing thread; a larger message is let through alone. Twice
-a batch (`batch.BATCH_BYTES`), so the reader can run on while the storer commits one."""
+CONVEYOR_BYTES = 2 * 1024 * 1024
+"""Received bytes waiting for the storing thread; a larger message is let through alone. As
+much as a batch (`batch.BATCH_BYTES`), so the reader runs a batch ahead while the storer writes
+one; twice that held 3-4 MB more at the peak (issue #11) and fetched no faster, measured."""
 CONVEYOR_MESSAGES = 256
 """...and at most this many messages (the small ones)."""
 PARSE_AHEAD_BACKLOG = 512 * 1024
