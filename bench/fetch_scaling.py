@@ -1,24 +1,25 @@
 """How poptui's full fetch scales with the mailbox: time and peak RSS at 5,000, 20,000 and
-50,000 messages (issue #11: time linear, peak RSS flat and under 60 MB).
+50,000 messages (issue #11: time linear, peak RSS flat and under 60 MB), plain or TLS.
 
     .venv/bin/python bench/fetch_scaling.py                       # 5,000 / 20,000 / 50,000
     .venv/bin/python bench/fetch_scaling.py --sizes 5000,20000 --rounds 5
     .venv/bin/python bench/fetch_scaling.py --source main=/work/main   # A/B against a checkout
 
 Starts its own Dovecot holding the same realistic corpus as bench/fetch_speed.py (the first N
-messages of bench/corpus.py), one mailbox per size, then runs `poptui fetch` (SQLite, plain)
-into an empty store in interleaved rounds: every (source, size) once per round, the order
-rotated each round, so outside load hits all alike. Each run is checked to have stored every
-message byte for byte. Prints per size the median wall time, the median CPU time (user +
-system: what the fetch itself costs, far less disturbed by a shared machine than the wall
-time), the largest peak RSS (GNU time), and both times as a ratio of the smallest size's,
-against the linear ratio. Each checkout measured is snapshotted first (its tui/), so editing
-it meanwhile changes no figure. Needs root (Dovecot switches users).
+messages of bench/corpus.py), one mailbox per size, then runs `poptui fetch` (SQLite; plain,
+or each mode of `--modes plain,tls`) into an empty store in interleaved rounds: every (source,
+size, mode) once per round, the order rotated each round, so outside load hits all alike.
+Each run is checked to have stored every message byte for byte. Prints per size the median
+wall time, the median CPU time (user + system: what the fetch itself costs, far less disturbed
+by a shared machine than the wall time), the largest peak RSS (GNU time), and both times as a
+ratio of the smallest size's, against the linear ratio. Each checkout measured is snapshotted
+first (its tui/), so editing it meanwhile changes no figure. Needs root (Dovecot switches users).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -63,9 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="LABEL=CHECKOUT",
         help="a checkout to measure (repeatable); default: this one, as 'poptui'",
     )
+    parser.add_argument("--modes", default="plain", help="plain,tls: each size in each mode")
     parser.add_argument("--seed", type=int, default=corpus.CorpusSpec.seed)
     args = parser.parse_args(argv)
     args.sizes = sorted(int(s) for s in args.sizes.split(",") if s)
+    args.modes = [m for m in args.modes.split(",") if m]
     sources = [s.split("=", 1) for s in args.source] or [["poptui", str(st.ROOT)]]
     args.sources = [(label, Path(path)) for label, path in sources]
     return args
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("run as root: Dovecot switches users")
     scratch = Path(tempfile.mkdtemp(prefix="poptui-scaling-"))
     scratch.chmod(0o755)
-    runs: dict[tuple[str, int], list[st.Measured]] = {}
+    runs: dict[tuple[str, int, str], list[st.Measured]] = {}
     failures: list[str] = []
     loads = [os.getloadavg()[0]]
     try:
@@ -90,20 +93,21 @@ def main(argv: list[str] | None = None) -> int:
                 user = f"box{n}"
                 wire = fs.fill_maildir(dovecot, user, n, spec)
                 fs.warm_up(dovecot.host, dovecot.plain_port, user, fs.PASSWORD, full=True)
-                targets[n] = fs.dovecot_target(dovecot, user, "plain", n, wire, str(n))
-            pairs = [(tool, n) for n in args.sizes for tool in tools.values()]
+                for mode in args.modes:
+                    targets[n, mode] = fs.dovecot_target(dovecot, user, mode, n, wire, str(n))
+            pairs = [(t, n, m) for n in args.sizes for m in args.modes for t in tools.values()]
             for round_ in range(args.rounds):
                 shift = round_ % len(pairs)
-                for tool, n in pairs[shift:] + pairs[:shift]:
-                    target = targets[n]
+                for tool, n, mode in pairs[shift:] + pairs[:shift]:
+                    target = targets[n, mode]
                     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
                     argv_, env = tool.prepare(target, workdir)
                     os.sync()  # no dirty pages from the previous run written back during this one
                     measured = st.run_measured(argv_, env, workdir)
                     count, size = tool.count(target, workdir, measured.out)
-                    label = f"{tool.name} at {n:,}"
+                    label = f"{tool.name} at {n:,} ({mode})"
                     if measured.rc == 0 and count == n and size == target.wire_bytes:
-                        runs.setdefault((tool.name, n), []).append(measured)
+                        runs.setdefault((tool.name, n, mode), []).append(measured)
                     else:
                         failures.append(f"{label}: exit {measured.rc}, stored {count}/{n}")
                     print(
@@ -123,30 +127,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(
-    args: argparse.Namespace, runs: dict[tuple[str, int], list[st.Measured]], loads: list[float]
+    args: argparse.Namespace,
+    runs: dict[tuple[str, int, str], list[st.Measured]],
+    loads: list[float],
 ) -> str:
     smallest = args.sizes[0]
     lines = [
         f"Medians of {args.rounds} interleaved round(s); load average (1 min) at the start and "
         f"the end: {', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} CPUs.",
         "",
-        "| poptui | messages | wall s | CPU s | peak RSS MB | wall ratio | CPU ratio | linear |",
-        "|---|---|---|---|---|---|---|---|",
+        "| poptui | mode | messages | wall s | CPU s | peak RSS MB | wall ratio | CPU ratio "
+        "| linear |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, _path in args.sources:
-        base = runs.get((label, smallest), [])
+    for (label, _path), mode in itertools.product(args.sources, args.modes):
+        base = runs.get((label, smallest, mode), [])
         base_wall = statistics.median(m.wall for m in base) if base else float("nan")
         base_cpu = statistics.median(m.cpu for m in base) if base else float("nan")
         for n in args.sizes:
-            measured = runs.get((label, n), [])
+            measured = runs.get((label, n, mode), [])
             if not measured:
-                lines.append(f"| {label} | {n:,} | n/a | n/a | n/a | | | |")
+                lines.append(f"| {label} | {mode} | {n:,} | n/a | n/a | n/a | | | |")
                 continue
             wall = statistics.median(m.wall for m in measured)
             cpu = statistics.median(m.cpu for m in measured)
             rss = max(m.rss_mb for m in measured)
             lines.append(
-                f"| {label} | {n:,} | {wall:.2f} | {cpu:.2f} | {rss:.1f} | "
+                f"| {label} | {mode} | {n:,} | {wall:.2f} | {cpu:.2f} | {rss:.1f} | "
                 f"{wall / base_wall:.2f}x | {cpu / base_cpu:.2f}x | {n / smallest:.1f}x |"
             )
     return "\n".join(lines)
