@@ -49,9 +49,12 @@ def seconds(n: int, *, nothing_new: bool) -> float:
     list_body, uidl_body = bodies(n)
     account: Any = SimpleNamespace(max_message_bytes=0, max_messages_per_fetch=0)
     known = KnownUidls()
-    if nothing_new:
-        for number, uidl in parse_listing(uidl_body, n, uidl=True).entries.items():
-            known[uidl] = (number, True)
+    if nothing_new:  # every UIDL stored, read into columns as `known_uidls` reads the table
+        listed = ServerListing.parse(
+            n, parse_listing(list_body, n, uidl=False), parse_listing(uidl_body, n, uidl=True)
+        )
+        rows = ((number, uidl, False, listed.sizes[number]) for number, uidl in listed.pairs())
+        known = KnownUidls.from_rows(rows)
     runs = []
     for _ in range(7):
         start = time.perf_counter()

@@ -129,3 +129,32 @@ def test_retrieving_50000_messages_copies_no_number_per_message(
         client.quit()
     retrs = [c for c in big_mailbox.last.commands if c.startswith("RETR")]
     assert retrs[:3] == ["RETR 1", "RETR 2", "RETR 3"] and len(retrs) < 100
+
+
+def stored_rows(n: int) -> list[tuple[int, str, bool, int]]:
+    """(id, uidl, deleted on server, size) as the message table gives them."""
+    return [(i + 7, f"{i * 7919:08X}u{i:08X}v", i % 3 == 0, 40_000 + i) for i in range(1, n + 1)]
+
+
+def test_the_stored_uidls_of_50000_messages_cost_bytes_not_objects_each() -> None:
+    rows = stored_rows(N)
+    known, kept, _peak = traced(lambda: KnownUidls.from_rows(iter(rows)))
+    # A dict of tuples and a dict of sizes: about 150 bytes a message besides the UIDL itself.
+    assert kept < N * 64, f"{N:,} stored UIDLs hold {kept:,} bytes"
+    assert len(known) == N and len(known.sizes) == N
+    first, last = rows[0], rows[-1]
+    assert known[first[1]] == (first[0], not first[2]) and known[last[1]] == (last[0], not last[2])
+    assert known.sizes[last[1]] == last[3] and known.sizes.get("absent") is None
+    assert "absent" not in known and known.get(first[1] + "x") is None
+    assert dict(known.items()) == {uidl: (mid, not gone) for mid, uidl, gone, _ in rows}
+
+
+def test_stored_uidls_take_aliases_and_updates_beside_the_rows() -> None:
+    known = KnownUidls.from_rows(iter(stored_rows(3)))
+    uidl = stored_rows(3)[1][1]
+    assert known.setdefault(uidl, (99, False)) == (9, True)  # a stored row wins
+    assert known.setdefault("alias", (5, True)) == (5, True) and known["alias"] == (5, True)
+    known[uidl] = (9, False)
+    known.sizes.update({uidl: 1, "alias": 2})
+    assert known[uidl] == (9, False) and known.sizes[uidl] == 1 and known.sizes["alias"] == 2
+    assert len(known) == 4 and sorted(known) == sorted([r[1] for r in stored_rows(3)] + ["alias"])

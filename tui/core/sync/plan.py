@@ -27,20 +27,10 @@ from tui.core.net.pop3.listing import Listing
 from tui.core.net.pop3.numbers import MessageNumbers
 from tui.core.settings import DeletePolicy
 from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
+from tui.core.sync.known import KnownUidls as KnownUidls  # its home was here
 
 RESET_MIN_EXPECTED = 10
 """UIDL reset detection needs at least this many messages we believe are still on the server."""
-
-
-class KnownUidls(dict[str, tuple[int, bool]]):
-    """UIDL → (stored message id, believed still on the server); `sizes`: stored message key →
-    stored size, read in the same query (the listing's sizes are checked against it)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sizes: dict[str, int] = {}
-        self.reused_cache: tuple[ServerListing, frozenset[str]] | None = None
-        """`reused_uidls` of one listing: asked several times a session, it may query."""
 
 
 KEY_SEPARATOR = " sha256:"
@@ -175,19 +165,16 @@ def ambiguous_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
 
 def known_uidls(account: Account) -> KnownUidls:
     """Every UIDL stored for `account`, of messages and of aliases (same Message-ID)."""
-    known = KnownUidls()
     db = database_proxy.obj
     # A plain cursor: this runs on every fetch, and building 5,000 peewee rows costs more than
     # the query ("nothing new" is meant to take well under a second, from cron every minute).
-    # Rows are read as they come, not fetched into a list first: at 50,000 stored messages
-    # that list was as large again as what is kept here (issue #11).
-    rows = db.execute_sql(
-        f"SELECT id, uidl, deleted_on_server, size FROM message WHERE account_id = {db.param}",
-        (account.id,),
+    # Rows go into columns as they come (`KnownUidls.from_rows`), never all into a list first.
+    known = KnownUidls.from_rows(
+        db.execute_sql(
+            f"SELECT id, uidl, deleted_on_server, size FROM message WHERE account_id = {db.param}",
+            (account.id,),
+        )
     )
-    for message_id, uidl, deleted, size in rows:
-        known[uidl] = (message_id, not deleted)
-        known.sizes[uidl] = size
     aliases: Any = (
         UidlAlias.select(UidlAlias.uidl, UidlAlias.message)
         .where(UidlAlias.account == account)

@@ -150,15 +150,19 @@ class WordIndex:
         return self.distinct
 
     def __contains__(self, word: object) -> bool:
+        return bool(self.find(word))
+
+    def find(self, word: object) -> int:
+        """The number of the first message listed with `word`; 0 when none is."""
         if type(word) is not str:
-            return False
+            return 0
         text, ends, slots, mask = self.text, self.ends, self.slots, self.mask
         slot = hash(word) & mask
         while seen := slots[slot]:
             if text[ends[seen - 1] : ends[seen]] == word:
-                return True
+                return seen
             slot = (slot + 1) & mask
-        return False
+        return 0
 
     def __iter__(self) -> Iterator[str]:
         text, ends = self.text, self.ends
