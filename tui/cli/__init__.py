@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from tui.core.lazy import lazy_exports
 
+TYPE_CHECKING = False  # no `typing` import for `poptui fetch` with nothing new
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tui.cli.console import Console
     from tui.cli.context import CommandContext
 
@@ -47,14 +48,14 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     """Parse `argv` and run its command (or the app, with none); the process's exit code."""
-    from tui.cli.console import EXIT_INTERRUPTED, Console
-
-    console = console or Console()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["fetch"]:
         quick = _quick_fetch(argv[1:], console)
         if quick is not None:
             return quick
+    from tui.cli.console import EXIT_INTERRUPTED, Console
+
+    console = console or Console()
     from tui.cli.context import CommandContext
     from tui.cli.parser import build_parser
     from tui.core.errors import PoptuiError
@@ -109,7 +110,7 @@ def _import_peewee(database: str | None) -> None:
     import_without("peewee", _MYSQL_DRIVERS + unused)
 
 
-def _quick_fetch(words: list[str], console: Console) -> int | None:
+def _quick_fetch(words: list[str], console: Console | None) -> int | None:
     """`poptui fetch [--account NAME | --all] [--quiet]` with nothing new, recorded without
     peewee, the engine or argparse (`tui.core.sync.quick_check`); None to run the command as
     usual: any other words, another database, or anything the check cannot prove."""
@@ -127,24 +128,30 @@ def _quick_fetch(words: list[str], console: Console) -> int | None:
             target = rest.pop(0)
         else:
             return None  # argparse's to read (and to word a mistake)
-    from tui.cli.console import EXIT_INTERRUPTED, EXIT_OK
-
     url = os.environ.get("POPTUI_DATABASE") or quick_check.default_database_url()
     if url is None:
         return None
     try:
         outcomes = quick_check.fetch_if_nothing_new(url, target)
     except KeyboardInterrupt:
-        console.warn("poptui: interrupted")
+        from tui.cli.console import EXIT_INTERRUPTED, Console
+
+        (console or Console()).warn("poptui: interrupted")
         return EXIT_INTERRUPTED
     if outcomes is None:
         return None
-    if not quiet:
+    lines = [] if quiet else [outcome.summary_line() for outcome in outcomes]
+    if console is None and all(line.isascii() and line.isprintable() for line in lines):
+        # Printable ASCII is what the sanitiser leaves as it is: skip loading it (and re).
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+    else:
+        from tui.cli.console import Console
         from tui.core.text import clean
 
-        for outcome in outcomes:
-            console.print(clean(outcome.summary_line()))
-    return EXIT_OK
+        console = console or Console()
+        for line in lines:
+            console.print(clean(line))
+    return 0  # EXIT_OK, without loading the console's module for it
 
 
 _VERB_GROUPS = {

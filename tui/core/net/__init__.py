@@ -7,11 +7,12 @@ on first use, so the quick "nothing new" check can take a TLS context without th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from tui.core.lazy import homes_of, lazy_exports
 
+TYPE_CHECKING = False  # no `typing` import for `poptui fetch` with nothing new
 if TYPE_CHECKING:
+    from typing import Any
+
     from tui.core.net import pop3
     from tui.core.net.tls import (
         CertificateInfo,

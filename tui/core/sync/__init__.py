@@ -7,9 +7,9 @@ needs, not the connection check or the app's schedule.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tui.core.lazy import homes_of, lazy_exports
+
+TYPE_CHECKING = False  # no `typing` import for `poptui fetch` with nothing new
 
 if TYPE_CHECKING:
     from tui.core.sync.check import CheckReport, IncomingServer, check_incoming

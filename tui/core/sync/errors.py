@@ -6,9 +6,11 @@ refused or could not do. Each is a `PoptuiError`: `message` for the user, `hint`
 
 from __future__ import annotations
 
-from typing import Any
-
 from tui.core.errors import PoptuiError
+
+TYPE_CHECKING = False  # no `typing` import for `poptui fetch` with nothing new
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class FetchError(PoptuiError):

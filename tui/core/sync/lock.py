@@ -5,14 +5,15 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING
 
 from tui.core.sync.errors import FetchError
 
-if TYPE_CHECKING:  # the quick "nothing new" check takes `pid_lock` without peewee
+TYPE_CHECKING = False  # the quick "nothing new" check takes `pid_lock` without peewee or typing
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from pathlib import Path
+    from typing import IO
 
     from tui.core.storage.models import Account
 

@@ -16,13 +16,15 @@ import os
 import sqlite3
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from tui.core.sync.lock import lock_file, pid_lock
+from tui.core.sync.quick_password import command_password
 from tui.core.sync.quick_session import Listing, Session, Unsure
 
+TYPE_CHECKING = False  # not `typing`'s: that import is a few ms of a "nothing new" run
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 ALL = "--all"
 """`target` for every enabled mailbox (`poptui fetch --all`)."""
@@ -148,9 +150,7 @@ class _Check:
         row = db.execute("SELECT version FROM schema_version").fetchone()
         if row is None or row[0] != schema_known():
             raise Unsure("the engine migrates (or refuses) the database")
-        import getpass  # `storage.accounts.current_user` on SQLite
-
-        owner = getpass.getuser()
+        owner = _login_name()
         if db.execute("SELECT 1 FROM app_user WHERE name = ?", (owner,)).fetchone() is None:
             raise Unsure("the engine registers a new user")
         accounts = self._accounts(owner, target)
@@ -240,6 +240,17 @@ class _Check:
         )
 
 
+def _login_name() -> str:
+    """`getpass.getuser()` (`storage.accounts.current_user` on SQLite) without importing
+    getpass (termios, contextlib, warnings): the same variables, then the password database."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if user := os.environ.get(name):
+            return user
+    import pwd
+
+    return pwd.getpwuid(os.getuid())[0]
+
+
 class _PasswordSource:
     """The incoming password from the user's saved store (a command or the keyring), as
     `oauth.signin.login_secret` asks it; an encrypted file or no saved choice: Unsure."""
@@ -250,6 +261,14 @@ class _PasswordSource:
         self.store: Any = None
 
     def of(self, account: dict[str, Any]) -> str:
+        password = command_password(self.db, self.owner, account["secret_key"])
+        if password is None:
+            password = self._from_store(account)
+        if not password or any(c in account["username"] + password for c in "\r\n\0\x01"):
+            raise Unsure("no password, or one POP3 cannot send: the engine words it")
+        return password
+
+    def _from_store(self, account: dict[str, Any]) -> str | None:
         from tui.core.secrets.base import SecretKind
         from tui.core.secrets.errors import SecretStoreError
 
@@ -259,9 +278,7 @@ class _PasswordSource:
             )
         except SecretStoreError:
             raise Unsure("the engine words the store's failure") from None
-        if not password or any(c in account["username"] + password for c in "\r\n\0\x01"):
-            raise Unsure("no password, or one POP3 cannot send: the engine words it")
-        return str(password)
+        return None if password is None else str(password)
 
     def _store(self) -> Any:
         if self.store is None:

@@ -5,18 +5,18 @@ the engine, with the full client (`tui.core.net.pop3`), runs instead and words w
 
 from __future__ import annotations
 
-import re
 import socket
 import time
-from typing import TYPE_CHECKING, Any
 
 
 class Unsure(Exception):
     """The check cannot prove there is nothing to do: leave everything to the engine."""
 
 
+TYPE_CHECKING = False  # not `typing`'s: that import is a few ms of a "nothing new" run
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 _MAX_MESSAGES = 1_000_000
 """A STAT count above this is left to the engine (and its limits) rather than read here."""
@@ -89,7 +89,11 @@ class Session:
         import hashlib
 
         assert context is not None
-        self.sock = context.wrap_socket(self.sock, server_hostname=host)
+        # As bytes, an ASCII name skips ssl's `idna` codec (a module import); it encodes such a
+        # name to the same bytes when each label has 1 to 63 characters.
+        labels = host.removesuffix(".").split(".")
+        plain = host.isascii() and all(0 < len(label) < 64 for label in labels)
+        self.sock = context.wrap_socket(self.sock, server_hostname=host.encode() if plain else host)
         der = self.sock.getpeercert(binary_form=True)
         if not der or (pin and hashlib.sha256(der).hexdigest() != pin):
             raise Unsure("the certificate is not the pinned one: the engine says so")
@@ -178,8 +182,8 @@ class Session:
                     raise Unsure("a mailbox too large for a quick check")
             # The longest well-formed line: 9 digits, a space, 70 characters, CRLF.
             replies.append(self._body(limit=(count + 1) * 82) if index else line)
-        sizes = _column(replies[1], count, _SIZE_LINES)
-        uidls = _column(replies[2], count, _UIDL_LINES)
+        sizes = _column(replies[1], count, _DIGITS, 18)
+        uidls = _column(replies[2], count, _GRAPHIC, 70)
         return Listing(count, [int(size) for size in sizes], [u.decode() for u in uidls])
 
     def quit(self) -> None:
@@ -187,16 +191,30 @@ class Session:
         self._expect_ok()
 
 
-_SIZE_LINES = re.compile(rb"(?:[0-9]{1,9} [0-9]{1,18}\r\n)*")
-_UIDL_LINES = re.compile(rb"(?:[0-9]{1,9} [\x21-\x7e]{1,70}\r\n)*")
-"""A whole LIST or UIDL body of well-formed lines, as `net.pop3.listing` reads each line."""
+_DIGITS = b"0123456789"
+_GRAPHIC = bytes(range(0x21, 0x7F))
+"""What a LIST size and a UIDL (RFC 1939: 1 to 70 characters 0x21-0x7E) are made of."""
 
 
-def _column(body: bytes, count: int, lines: re.Pattern[bytes]) -> list[bytes]:
-    """The second words of a listing that names exactly messages 1..`count`, in order."""
-    if lines.fullmatch(body) is None:
+def _column(body: bytes, count: int, characters: bytes, longest: int) -> list[bytes]:
+    """The second words of a listing that names exactly messages 1..`count`, in order, one
+    per CRLF line: a number, one space, 1 to `longest` of `characters` (as `net.pop3.listing`
+    reads each line). Whole-reply checks, not a regex per line: a tenth of the time."""
+    if (
+        body.translate(None, characters + b" \r\n")
+        or body.count(b"\r") != count
+        or body.count(b"\n") != count
+        or body.count(b" ") != count
+        or body.count(b"\r\n") != count
+        or (not body.endswith(b"\r\n") and count)
+    ):
         raise Unsure("a malformed listing line: the engine counts it")
+    # Now each of the `count` lines has one space and no other blank: two words each, unless
+    # a word is empty, and then there are fewer than 2 * count.
     words = body.split()
-    if words[0::2] != [b"%d" % number for number in range(1, count + 1)]:
+    values = words[1::2]
+    if len(values) != count or words[0::2] != [b"%d" % number for number in range(1, count + 1)]:
         raise Unsure("STAT, LIST and UIDL disagree, or a listing is out of order")
-    return words[1::2]
+    if count and max(map(len, values)) > longest:
+        raise Unsure("a listing word too long: the engine words it")
+    return values
