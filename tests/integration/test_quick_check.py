@@ -391,3 +391,87 @@ def test_a_server_that_says_nothing_is_the_engines(fake_home: tuple[Home, FakePo
     home, server = fake_home
     server.greeting = "-ERR go away"
     _leaves_it(home)
+
+
+_SETTINGS = [
+    '{"kind": "command", "commands": {"K:incoming": "printf %s pw"}}',
+    '{"commands": {"K:outgoing": "printf %s o", "K:incoming": "printf %s pw"}, "kind": "command"}',
+    '{"kind": "command", "commands": {"K:incoming": "  printf  %s  pw  "}}',
+    '{"kind": "command", "commands": {"K:incoming": "printf %s p|w"}}',  # a shell's
+    '{"kind": "command", "commands": {"K:incoming": "printf \'%s\' pw"}}',  # quoted: shlex's
+    '{"kind": "command", "commands": {"K:incoming": "A=1 printf %s pw"}}',  # an assignment
+    '{"kind": "command", "commands": {"K:incoming": "printf %s pw", "K:bad": "x"}}',
+    '{"kind": "command", "commands": {"K:incoming": 5}}',
+    '{"kind": "command", "commands": {":incoming": "printf %s pw"}}',
+    '{"kind": "command", "commands": {}}',
+    '{"kind": "command", "commands": ["K:incoming"]}',
+    '{"kind": "command", "commands": {"K:incoming": "printf %s pw"}, "path": null}',
+    '{"kind": "Command", "commands": {"K:incoming": "printf %s pw"}}',
+    '{"kind": "keyring", "commands": {"K:incoming": "printf %s pw"}}',
+    '{"kind": "command", "kind": "command", "commands": {"K:incoming": "printf %s pw"}}',
+    '{"kind": "command", "commands": {"K:incoming": "printf %s a", "K:incoming": "printf %s b"}}',
+    '{"kind": "command", "commands": {"K:incoming": "printf %s p\tw"}}',
+    '{"kind": "command", "commands": {"K:incoming": "printf %s \\u00e9"}}',
+    '{"kind": "command", "commands": {"K:incoming": "false"}}',
+    '{"kind": "command", "commands": {"K:incoming": "printf \\\\n%s pw"}}',
+    '["command"]',
+    "not json",
+]
+
+
+@pytest.mark.parametrize("setting", _SETTINGS, ids=range(len(_SETTINGS)))
+def test_the_plain_command_path_reads_what_the_store_reads(setting: str) -> None:
+    """`quick_password` answers only where `tui.core.secrets` would give the same password
+    (or fail: Unsure), and otherwise leaves the store to it (None)."""
+    import json
+
+    from tui.core.secrets.base import SecretKind
+    from tui.core.secrets.choice import StoreChoice, open_store
+    from tui.core.secrets.errors import SecretStoreError
+    from tui.core.sync.quick_password import command_password
+    from tui.core.sync.quick_session import Unsure
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE setting (owner TEXT, key TEXT, value TEXT)")
+    db.execute("INSERT INTO setting VALUES ('me', 'secret_store', ?)", (setting,))
+    try:
+        quick: str | type[Unsure] | None = command_password(db, "me", "K")
+    except Unsure:
+        quick = Unsure
+    try:
+        store = open_store(StoreChoice.from_dict(json.loads(setting)))
+        stored: str | type[Unsure] | None = store.get("K", SecretKind.INCOMING)
+    except (SecretStoreError, ValueError, AttributeError):
+        stored = Unsure
+    if quick is not None:
+        assert quick == stored
+    plain = setting in _SETTINGS[:3]
+    assert (quick is not None) == (plain or "false" in setting)
+
+
+@pytest.mark.parametrize(
+    "command", ["printf %s pw", "pass show mail/work", "a.b-c_d:e@f%g+h,i 1 2", " x  y\t"]
+)
+def test_a_plain_command_splits_as_the_store_splits_it(command: str) -> None:
+    from tui.core.secrets.command import PasswordCommand
+    from tui.core.sync.quick_password import PLAIN_COMMAND_CHARACTERS
+
+    parsed = PasswordCommand.parse(command)
+    if PLAIN_COMMAND_CHARACTERS.issuperset(command.strip()):
+        assert parsed.argv == tuple(command.strip().split())
+    else:
+        assert "\t" in command  # the one case here the quick path leaves to the store
+
+
+def test_a_shell_password_command_is_still_quick(home: Home, pop_user: PopUser) -> None:
+    command = f"printf %s {pop_user.password} | cat"
+    assert home.poptui("secrets", "use", "command", "Box", "--incoming", command).returncode == 0
+    assert home.quick() is not None  # through `tui.core.secrets`, as before
+
+
+def test_a_failing_password_command_is_the_engines(home: Home) -> None:
+    assert home.poptui("secrets", "use", "command", "Box", "--incoming", "false").returncode == 0
+    _leaves_it(home)
+    failed = home.poptui("fetch")
+    assert failed.returncode == 1 and "ENGINE" in failed.stderr
+    assert "failed with exit status 1" in failed.stderr, failed.stderr

@@ -45,7 +45,9 @@ def pid_lock(
     (`holder` is the process id the file names, "?" when it names none). The kernel drops an
     flock when the process dies, so a killed holder never leaves a stale lock behind.
     """
-    handle: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    # Opened without O_APPEND or O_TRUNC: the pid overwrites the last one in place. Emptying
+    # the file first would make ext4 (auto_da_alloc) start writing it back at every close.
+    handle: IO[str] = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+")
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -58,8 +60,8 @@ def pid_lock(
                     raise busy(handle.read().strip() or "?") from None
                 time.sleep(0.1)
         handle.seek(0)
-        handle.truncate()
         handle.write(str(os.getpid()))
+        handle.truncate()  # at the pid's end: a longer one before leaves no digits behind
         handle.flush()
         yield
     finally:
