@@ -50,6 +50,18 @@ class SourcePoptui(st.Poptui):
         return env
 
 
+class ScriptPoptui(st.Poptui):
+    """The same poptui started as users start it: the `poptui` script pip writes (`pip install
+    .`), which imports `re` and then `tui.__main__`, instead of `python -m tui` (runpy)."""
+
+    def __init__(self, scratch: Path) -> None:
+        super().__init__(scratch, "poptui, the installed script")
+
+    def nothing_new(self, target: st.Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
+        script = str(Path(st.PYTHON).with_name("poptui"))
+        return [script, "fetch", "--account", "Bench"], self.env_for(workdir)
+
+
 class Floor(st.Poptui):
     """bench/nothing_new_floor.py on a copy of poptui's store (the full fetch is poptui's):
     the least a Python "nothing new" run does, to show how far poptui is from it."""
@@ -142,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="write a cProfile of one plain run here")
     parser.add_argument(
         "--peers",
-        default="fetchmail,getmail,poplib,floor",
-        help="besides fetchmail: getmail, poplib, floor",
+        default="fetchmail,getmail,poplib,floor,script",
+        help="besides fetchmail: getmail, poplib, floor, script (poptui's installed script)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the results here (Markdown)")
     args = parser.parse_args(argv)
@@ -162,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             targets = [fs.dovecot_target(dovecot, fs.USER, m, args.messages, wire) for m in modes]
             tools: list[st.Tool] = [st.Fetchmail("bsmtp"), st.Poptui(scratch)]
             peers = set(args.peers.split(","))
+            if "script" in peers and Path(st.PYTHON).with_name("poptui").exists():
+                tools.append(ScriptPoptui(scratch))
             if "getmail" in peers:
                 tools.append(st.Getmail())
             if "poplib" in peers:
