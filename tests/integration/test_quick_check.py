@@ -475,3 +475,17 @@ def test_a_failing_password_command_is_the_engines(home: Home) -> None:
     failed = home.poptui("fetch")
     assert failed.returncode == 1 and "ENGINE" in failed.stderr
     assert "failed with exit status 1" in failed.stderr, failed.stderr
+
+
+def test_the_command_inherits_no_more_than_under_subprocess() -> None:
+    """subprocess closes what this process was given (`close_fds`); the quick path too."""
+    from tui.core.sync.quick_password import _first_line, _inherited_descriptors
+
+    given = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(given, True)
+    try:
+        argv = ["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]
+        quick = _first_line(argv, _inherited_descriptors())
+        assert quick == subprocess.run(argv, capture_output=True, text=True).stdout
+    finally:
+        os.close(given)

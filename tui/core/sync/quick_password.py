@@ -59,10 +59,29 @@ def command_password(db: sqlite3.Connection, owner: str, secret_key: str) -> str
     text = row[2].strip()
     if not text or not PLAIN_COMMAND_CHARACTERS.issuperset(text):
         return None
-    return _first_line(text.split())
+    try:
+        inherited = _inherited_descriptors()
+    except OSError:  # no /proc: the secrets package runs it
+        return None
+    return _first_line(text.split(), inherited)
 
 
-def _first_line(argv: list[str]) -> str:
+def _inherited_descriptors() -> list[int]:
+    """Descriptors above 2 a child would inherit (given to this process by whoever started
+    it): subprocess closes them in the command (`close_fds`), and so does this."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        descriptor = int(name)
+        if descriptor > 2:
+            try:
+                if os.get_inheritable(descriptor):
+                    found.append(descriptor)
+            except OSError:  # the listing's own descriptor, closed by now
+                continue
+    return found
+
+
+def _first_line(argv: list[str], inherited: list[int]) -> str:
     """Run `argv` (stdin /dev/null, stderr discarded, its own session) and return the first
     line it prints; Unsure on a failure, a timeout (its process group killed) or no password."""
     import signal
@@ -73,6 +92,7 @@ def _first_line(argv: list[str]) -> str:
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_DUP2, write_end, 1),
             (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            *((os.POSIX_SPAWN_CLOSE, descriptor) for descriptor in inherited),
         ]
         try:
             pid = os.posix_spawnp(
