@@ -104,6 +104,7 @@ def _first_line(argv: list[str], inherited: list[int]) -> str:
                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # as subprocess restores them
             )
         except OSError:
+            os.close(read_end)
             raise Unsure("the command could not start: the engine words it") from None
     finally:
         os.close(write_end)
@@ -126,9 +127,11 @@ def _read_until_closed(fd: int, pid: int) -> bytes:
 
     deadline = time.monotonic() + _COMMAND_TIMEOUT
     chunks: list[bytes] = []
+    waiting = select.poll()  # not select.select: no limit on the descriptor's number
+    waiting.register(fd, select.POLLIN)
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not waiting.poll(max(1, int(left * 1000))):
             try:
                 os.killpg(pid, 9)  # SIGKILL, the command and its children
             except OSError:
