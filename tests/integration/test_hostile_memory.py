@@ -267,7 +267,8 @@ def test_a_mailbox_at_the_listing_cap_is_listed_within_the_memory_bound(
     messages = [make_message(1), make_message(2)]
     with HostilePop3Server(scenario, messages, entries=MAX_LISTING_ENTRIES) as server:
         check_attack(env, server, cert, Expect(1, never=("DELE",)))
-        assert {"STAT", "LIST", "UIDL", "RETR"} <= set(server.sessions[0].verbs)
+        # The last session is the engine's (the quick "nothing new" check's comes first).
+        assert {"STAT", "LIST", "UIDL", "RETR"} <= set(server.sessions[-1].verbs)
 
 
 def test_one_more_than_the_listing_cap_is_refused_before_listing(

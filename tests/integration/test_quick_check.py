@@ -489,3 +489,12 @@ def test_the_command_inherits_no_more_than_under_subprocess() -> None:
         assert quick == subprocess.run(argv, capture_output=True, text=True).stdout
     finally:
         os.close(given)
+
+
+def test_the_quick_limit_is_the_engines() -> None:
+    """Above the engine's listing limit the engine refuses from STAT alone; the check must
+    not read (and hold) such a listing first."""
+    from tui.core.net.pop3.limits import MAX_LISTING_ENTRIES
+    from tui.core.sync import quick_session
+
+    assert quick_session._MAX_MESSAGES == MAX_LISTING_ENTRIES
