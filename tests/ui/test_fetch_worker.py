@@ -327,15 +327,19 @@ async def test_untrusted_certificate_offers_the_dialog_and_pins(
             await pilot.pause()
             await pilot.press("f")
             await wait_until(pilot, lambda: isinstance(app.screen, CertificateTrustDialog))
-            notices = [str(m.notification.message) for m in seen if isinstance(m, Notify)]
-            assert any("certificate is not trusted" in n for n in notices)
+
+            def notices() -> list[str]:
+                return [str(m.notification.message) for m in seen if isinstance(m, Notify)]
+
+            # The dialog is pushed before the notice is posted: wait for the notice, not on order.
+            untrusted = "certificate is not trusted"
+            await wait_until(pilot, lambda: any(untrusted in n for n in notices()))
             assert Message.select().count() == 0
             await pilot.press("p")
             await wait_until(pilot, lambda: any(isinstance(m, FetchFinished) for m in seen))
             await pilot.pause()
             assert Account.get().pinned_fingerprint == cert_material.fingerprint
-            notices = [str(m.notification.message) for m in seen if isinstance(m, Notify)]
-            assert "Work: 2 new messages" in notices
+            assert "Work: 2 new messages" in notices()
             assert Message.select().count() == 2
 
 
