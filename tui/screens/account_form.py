@@ -16,6 +16,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.widgets import Header, Input
 from textual.worker import get_current_worker
 
@@ -134,7 +135,11 @@ class AccountFormScreen(PreparedScreen[FormOutcome | None], OAuthTestScreen):
     def on_mount(self) -> None:
         self.query_one("#save-anyway").display = False
         self.query_one("#save-incoming-verified").display = False
-        self.query_one("#name", Input).focus()
+        try:
+            name = self.query_one("#name", Input)
+        except NoMatches:  # the app closed while this form was being prepared off screen
+            return
+        name.focus()
         self.fields.add_section(DeliveryTargetsField(self._targets, id="delivery-targets"))
 
     @on(events.ScreenResume)
