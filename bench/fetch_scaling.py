@@ -37,22 +37,6 @@ import speed_tools as st  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 
 
-class SourcedPoptui(st.Poptui):
-    """poptui imported from its own snapshot of a checkout's tui/."""
-
-    def __init__(self, scratch: Path, label: str, source: Path) -> None:
-        super().__init__(scratch, label)
-        self.source = scratch / f"source-{label}"
-        shutil.copytree(
-            source / "tui", self.source / "tui", ignore=shutil.ignore_patterns("__pycache__")
-        )
-
-    def env_for(self, workdir: Path) -> dict[str, str]:
-        env = super().env_for(workdir)
-        env["PYTHONPATH"] = str(self.source)
-        return env
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="5000,20000,50000", help="mailbox sizes, smallest first")
@@ -84,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     loads = [os.getloadavg()[0]]
     try:
-        tools = {label: SourcedPoptui(scratch, label, path) for label, path in args.sources}
+        tools = {label: st.SnapshotPoptui(scratch, label, path) for label, path in args.sources}
         with DovecotServer() as dovecot:
             targets = {}
             spec = corpus.CorpusSpec(seed=args.seed)

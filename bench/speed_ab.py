@@ -34,22 +34,6 @@ import speed_tools as st  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 
 
-class TreePoptui(st.Poptui):
-    """poptui imported from a copy of one tree's tui/."""
-
-    def __init__(self, scratch: Path, label: str, source: Path) -> None:
-        super().__init__(scratch, label)
-        self.source = scratch / f"source-{label}"
-        shutil.copytree(
-            source / "tui", self.source / "tui", ignore=shutil.ignore_patterns("__pycache__")
-        )
-
-    def env_for(self, workdir: Path) -> dict[str, str]:
-        env = super().env_for(workdir)
-        env["PYTHONPATH"] = str(self.source)
-        return env
-
-
 def summary(results: fs.Results, names: list[str], modes: list[str], limit: str) -> str:
     lines = [
         "| mode | tool | wall s (median) | vs limit | CPU s (range) | peak RSS MB (range) |",
@@ -93,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             fs.warm_up(dovecot.host, dovecot.plain_port, fs.USER, fs.PASSWORD, full=True)
             targets = [fs.dovecot_target(dovecot, fs.USER, m, args.messages, wire) for m in modes]
             tools: list[st.Tool] = [st.Limit()]
-            tools += [TreePoptui(scratch, name, path) for name, path in trees]
+            tools += [st.SnapshotPoptui(scratch, name, path) for name, path in trees]
             if args.serve:
                 return serve(tools[1], targets, scratch)
             for round_ in range(args.rounds):

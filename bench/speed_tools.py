@@ -378,3 +378,20 @@ class Poptui(Tool):
                 "SELECT count(*), coalesce(sum(length(raw)), 0) FROM message_source"
             ).fetchone()
         return int(count), int(size)
+
+
+class SnapshotPoptui(Poptui):
+    """poptui imported from its own snapshot of a checkout's tui/ (editing the checkout meanwhile
+    changes no figure): for A/B runs of two trees in the same rounds."""
+
+    def __init__(self, scratch: Path, label: str, source: Path) -> None:
+        super().__init__(scratch, label)
+        self.source = scratch / f"source-{label}"
+        shutil.copytree(
+            source / "tui", self.source / "tui", ignore=shutil.ignore_patterns("__pycache__")
+        )
+
+    def env_for(self, workdir: Path) -> dict[str, str]:
+        env = super().env_for(workdir)
+        env["PYTHONPATH"] = str(self.source)
+        return env
