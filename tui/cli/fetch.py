@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from tui.core.secrets import SecretStore
 
+
 def run(context: CommandContext) -> int:
     """Run `poptui fetch`: the active mailbox, `--account NAME`, `--all`, or `--test NAME`.
 

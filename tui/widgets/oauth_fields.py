@@ -95,9 +95,7 @@ class OAuthFields(Vertical):
         )
         yield field_row(
             "Client secret",
-            Input(
-                placeholder="optional", password=True, id="oauth-client-secret", max_length=256
-            ),
+            Input(placeholder="optional", password=True, id="oauth-client-secret", max_length=256),
             Static(CLIENT_SECRET_HINT, classes="field-hint"),
             id="field-oauth-client-secret",
         )

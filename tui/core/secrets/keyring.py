@@ -123,7 +123,7 @@ def hanging_reason(timeout: float) -> str:
     )
 
 
-def _reason(problem: KeyringProblem, name: str, timeout: float, detail: str) -> str:
+def _reason(problem: KeyringProblem, name: str, detail: str) -> str:
     """What is wrong (or, for OK, where passwords go), without the list of alternatives."""
     if problem is KeyringProblem.OK:
         return f"Passwords are kept in the {describe_backend_name(name)}."
@@ -145,8 +145,6 @@ def _reason(problem: KeyringProblem, name: str, timeout: float, detail: str) -> 
             f"The keyring backend {name} asks for its passphrase on the terminal, which "
             "would freeze poptui's screen."
         )
-    if problem is KeyringProblem.HANGING:
-        return hanging_reason(timeout)
     return f"The system keyring failed ({detail})."
 
 
@@ -255,12 +253,18 @@ class KeyringHealth:
     problem: KeyringProblem
     backend_name: str
     """Dotted class path ("" when it could not be determined)."""
-    reason: str
-    """User-facing: where passwords go, or what is wrong (without the stores to use instead)."""
+    reason: str = ""
+    """User-facing: where passwords go, or what is wrong (without the stores to use instead).
+    Worded from the problem when not given; HANGING's caller gives it (it knows the timeout)."""
     detail: str | None = None
     """Technical detail for logs (exception type and redacted text), if any."""
     backend: KeyringBackend | None = field(default=None, repr=False, compare=False)
     """The backend probed, to hand to `KeyringStore` so it is not resolved twice."""
+
+    def __post_init__(self) -> None:
+        if not self.reason:
+            worded = _reason(self.problem, self.backend_name, self.detail or "")
+            object.__setattr__(self, "reason", worded)
 
     @property
     def usable(self) -> bool:
@@ -272,45 +276,34 @@ class KeyringHealth:
         return self.reason if self.usable else with_alternatives(self.reason)
 
 
-def _health(
-    problem: KeyringProblem,
-    name: str,
-    timeout: float,
-    detail: str | None = None,
-    backend: KeyringBackend | None = None,
-) -> KeyringHealth:
-    reason = _reason(problem, name, timeout, detail or "")
-    return KeyringHealth(problem, name, reason, detail, backend)
-
-
-def _round_trip(backend: KeyringBackend, timeout: float) -> KeyringHealth:
+def _round_trip(backend: KeyringBackend) -> KeyringHealth:
     import secrets
 
     name = backend_name(backend)
     problem = _unsafe_problem(backend)
     if problem is KeyringProblem.PLAINTEXT_BACKEND or problem is KeyringProblem.PROMPTING_BACKEND:
-        return _health(problem, name, timeout)
+        return KeyringHealth(problem, name)
     token = secrets.token_urlsafe(16)
     try:
         backend.set_password(SERVICE, PROBE_USERNAME, token)
         found = backend.get_password(SERVICE, PROBE_USERNAME)
     except keyring.errors.NoKeyringError:
-        return _health(KeyringProblem.FAIL_BACKEND, name, timeout)
+        return KeyringHealth(KeyringProblem.FAIL_BACKEND, name)
     except keyring.errors.KeyringLocked:
         return KeyringHealth(KeyringProblem.ERROR, name, LOCKED_REASON, "keyring locked")
     except Exception as exc:
-        return _health(KeyringProblem.ERROR, name, timeout, safe_detail(exc, [token]))
+        return KeyringHealth(KeyringProblem.ERROR, name, detail=safe_detail(exc, [token]))
     if found is None:
-        return _health(KeyringProblem.NULL_BACKEND, name, timeout)
+        return KeyringHealth(KeyringProblem.NULL_BACKEND, name)
     if found != token:
         detail = "it returned a different value than was stored"
-        return _health(KeyringProblem.ERROR, name, timeout, detail)
+        return KeyringHealth(KeyringProblem.ERROR, name, detail=detail)
     try:
         backend.delete_password(SERVICE, PROBE_USERNAME)
     except Exception as exc:
         detail = f"it stored a password but could not delete it: {safe_detail(exc, [token])}"
-        return _health(KeyringProblem.ERROR, name, timeout, detail)
-    return _health(KeyringProblem.OK, name, timeout, backend=backend)
+        return KeyringHealth(KeyringProblem.ERROR, name, detail=detail)
+    return KeyringHealth(KeyringProblem.OK, name, backend=backend)
 
 
 def probe_keyring(
@@ -328,16 +321,20 @@ def probe_keyring(
         chosen = backend if backend is not None else resolve_keyring_backend()
         if not seen:
             seen.append(backend_name(chosen))
-        return _round_trip(chosen, timeout)
+        return _round_trip(chosen)
 
     try:
         health = call_in_thread(check, timeout)
     except CallTimedOut:
-        health = _health(KeyringProblem.HANGING, seen[0] if seen else "", timeout)
+        health = KeyringHealth(
+            KeyringProblem.HANGING, seen[0] if seen else "", hanging_reason(timeout)
+        )
     except SecretStoreError as exc:
         health = KeyringHealth(KeyringProblem.ERROR, "", str(exc))
     except Exception as exc:
-        health = _health(KeyringProblem.ERROR, seen[0] if seen else "", timeout, safe_detail(exc))
+        health = KeyringHealth(
+            KeyringProblem.ERROR, seen[0] if seen else "", detail=safe_detail(exc)
+        )
     log.info("keyring probe: %s (%s)", health.problem.value, health.backend_name or "unknown")
     return health
 
@@ -374,7 +371,7 @@ class KeyringStore:
         problem = _unsafe_problem(backend)
         if problem is None:
             return
-        advice = with_alternatives(_reason(problem, backend_name(backend), 0, ""))
+        advice = KeyringHealth(problem, backend_name(backend)).advice
         if problem in (KeyringProblem.PLAINTEXT_BACKEND, KeyringProblem.PROMPTING_BACKEND):
             raise UnsafeBackendError(advice)
         raise KeyringUnavailableError(advice)
