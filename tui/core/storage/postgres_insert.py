@@ -6,8 +6,14 @@ connection and in the same transaction, so raw mail travels as binary parameters
 bytes, not hex text twice their size), and the rows need no round trip each:
 
 * the batch's `message` rows in multi-row INSERTs, the new ids coming back from RETURNING;
-* its sources in one pipelined `executemany` of one prepared INSERT, each raw message a binary
-  parameter, sent while the server is still storing the previous ones.
+* its sources in multi-row INSERTs too (`SOURCES_PER_INSERT`, `SOURCE_BYTES_PER_INSERT`), each
+  raw message a binary parameter.
+
+Rows per statement matter on a team database: each statement execution sets up the row-level
+security check of `message_source` (an EXISTS on `message` calling the SECURITY DEFINER
+`poptui_owns_account`) afresh, so one INSERT per source cost the server about as much CPU as
+storing the 246 MB of the benchmark's 5,000 messages itself; one per 64 sources took a quarter
+off the server's CPU of storing them (bench/RESULTS_POSTGRES.md).
 
 COPY would be cheaper still, but PostgreSQL refuses COPY FROM into a table with row-level
 security, and a team database keeps it on: these are plain INSERTs, so every policy (and its
@@ -20,11 +26,16 @@ keep a buffer that size for the connection's life), 15 MiB more at the size ceil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 ROWS_PER_INSERT = 1000
 """`message` rows per multi-row INSERT: 12 parameters each, far below the protocol's 65,535."""
+SOURCES_PER_INSERT = 64
+"""Sources per multi-row INSERT at most (two parameters each)."""
+SOURCE_BYTES_PER_INSERT = 1024 * 1024
+"""Raw bytes per multi-row INSERT at most (a single larger source goes alone): libpq copies a
+statement's parameters into its send buffer and keeps a buffer that size for the connection."""
 LARGE_BYTES = 4 * 1024 * 1024
 """A source larger than this is sent in pieces (`_large_source`). Those pieces cost the server
 twice the work (written into the large object, then copied into the row), so only messages
@@ -63,16 +74,37 @@ def insert_postgres(
                 [value for row in chunk for value in row],
             )
             ids.update(cursor.fetchall())
-        small = [(ids[m.key], m.raw) for m in batch if len(m.raw) <= LARGE_BYTES]
-        if small:
-            insert = "INSERT INTO message_source (message_id, raw) VALUES (%s, %b)"
-            cursor.executemany(insert, small)
+        for group in _source_groups((ids[m.key], m.raw) for m in batch):
+            cursor.execute(
+                "INSERT INTO message_source (message_id, raw) VALUES "
+                + ", ".join("(%s, %b)" for _ in group),
+                [value for row in group for value in row],
+            )
         for message in batch:
             if len(message.raw) > LARGE_BYTES:
                 _large_source(cursor, ids[message.key], message.raw)
         return ids
     finally:
         cursor.close()
+
+
+def _source_groups(rows: Iterable[tuple[int, bytes]]) -> Iterator[list[tuple[int, bytes]]]:
+    """The (message id, raw) rows of sources up to `LARGE_BYTES`, in groups of at most
+    `SOURCES_PER_INSERT` rows and `SOURCE_BYTES_PER_INSERT` bytes (or one larger source)."""
+    group: list[tuple[int, bytes]] = []
+    size = 0
+    for message_id, raw in rows:
+        if len(raw) > LARGE_BYTES:
+            continue
+        if group and (
+            len(group) == SOURCES_PER_INSERT or size + len(raw) > SOURCE_BYTES_PER_INSERT
+        ):
+            yield group
+            group, size = [], 0
+        group.append((message_id, raw))
+        size += len(raw)
+    if group:
+        yield group
 
 
 def _large_source(cursor: Any, message_id: int, raw: bytes) -> None:
