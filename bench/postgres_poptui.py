@@ -3,19 +3,23 @@ SQLite against PostgreSQL at several mailbox sizes (issue #11: PostgreSQL at mos
 
     .venv/bin/python bench/postgres_poptui.py                  # 1,000 and 5,000 messages, 3 rounds
     .venv/bin/python bench/postgres_poptui.py --messages 1000 --repeat 1 --no-write   # a smoke run
+    .venv/bin/python bench/postgres_poptui.py --baseline /work/main --no-write   # and main's, too
 
 A private PostgreSQL (tests/servers/postgres.py) with a real server's durability (fsync,
 synchronous commit and full-page writes on, as SQLite runs with synchronous=FULL); before each
 run (untimed) a fresh database is prepared as a team would: `poptui admin setup-postgres` as
 the superuser (row-level security on), then the benchmark's login adds the account, as in the
 SQLite runs. The server's own CPU time during each fetch is measured too (its processes are
-not poptui's children, so GNU time does not see them).
+not poptui's children, so GNU time does not see them). With `--baseline`, a second checkout's
+poptui fetches into the same server in the same rounds (before/after a change of the PostgreSQL
+path; SQLite is measured once, from the checkout under test).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,10 +39,26 @@ LOGIN = "bench_login"
 class PostgresPoptui(st.Poptui):
     stored_as = "PostgreSQL team database (row-level security), same commit cadence"
 
-    def __init__(self, scratch: Path) -> None:
-        super().__init__(scratch, "poptui into PostgreSQL")
-        self.server = PostgresServer(durable=True)
-        self.password = secrets.token_urlsafe(12)
+    def __init__(
+        self,
+        scratch: Path,
+        label: str = "poptui into PostgreSQL",
+        *,
+        source: Path | None = None,
+        sharing: PostgresPoptui | None = None,
+    ) -> None:
+        """`source`: a checkout whose tui/ is snapshotted and run instead of the one under
+        test; `sharing`: another contender whose server (started by it) this one fetches into."""
+        super().__init__(scratch, label)
+        self.server = sharing.server if sharing else PostgresServer(durable=True)
+        self._owns_server = sharing is None
+        self.password = sharing.password if sharing else secrets.token_urlsafe(12)
+        self._tag = "b" if sharing else "a"
+        self._source: Path | None = None
+        if source is not None:
+            self._source = scratch / f"source-{self._tag}"
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(source / "tui", self._source / "tui", ignore=ignore)
         self._serial = 0
         self._url = ""
         self._cpu_at_start = 0.0
@@ -47,8 +67,9 @@ class PostgresPoptui(st.Poptui):
         """CPU seconds of the PostgreSQL server's processes per run, by target label."""
 
     def __enter__(self) -> Self:
-        self.server.start()
-        self.server.create_role(LOGIN, self.password)
+        if self._owns_server:
+            self.server.start()
+            self.server.create_role(LOGIN, self.password)
         self._version = self.server.psql("SHOW server_version").strip()
         return self
 
@@ -58,7 +79,8 @@ class PostgresPoptui(st.Poptui):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.server.stop()
+        if self._owns_server:
+            self.server.stop()
 
     def server_version(self) -> str:
         return self._version
@@ -66,11 +88,17 @@ class PostgresPoptui(st.Poptui):
     def database_url(self, workdir: Path) -> str:
         return self._url
 
+    def env_for(self, workdir: Path) -> dict[str, str]:
+        env = super().env_for(workdir)
+        if self._source is not None:
+            env["PYTHONPATH"] = str(self._source)
+        return env
+
     def prepare(self, target: st.Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
         if self._url:
             self.server.drop_database(self._url.rsplit("/", 1)[1])
         self._serial += 1
-        name = self.server.create_database(f"poptui_bench_{self._serial}")
+        name = self.server.create_database(f"poptui_bench_{self._tag}{self._serial}")
         self._url = self.server.url(name)  # the superuser, for the set-up
         setup = [*st.POPTUI, "admin", "setup-postgres", "--user", LOGIN]
         done = subprocess.run(
@@ -124,6 +152,11 @@ def _parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--seed", type=int, default=corpus.CorpusSpec.seed)
     parser.add_argument("--source", type=Path, default=st.ROOT, help="a checkout to measure")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a second checkout fetching into PostgreSQL in the same rounds",
+    )
     parser.add_argument("--out", type=Path, default=st.BENCH / "RESULTS_POSTGRES.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -131,47 +164,60 @@ def _parse_args(argv: list[str] | None) -> Any:
     return args
 
 
-def _ratios(results: Any, sqlite: str, postgres: str, size: str) -> list[float]:
-    """PostgreSQL / SQLite of each round (the two runs of a round are neighbours in time)."""
-    pg = results.runs.get(("postgres", postgres, size), [])
-    lite = results.runs.get(("postgres", sqlite, size), [])
-    return [p.wall / s.wall for p, s in zip(pg, lite, strict=False)]
+def _ratios(results: Any, over: str, under: str, size: str) -> list[float]:
+    """`over` / `under` wall time of each round (the runs of a round are neighbours in time)."""
+    top = results.runs.get(("postgres", over, size), [])
+    bottom = results.runs.get(("postgres", under, size), [])
+    return [t.wall / b.wall for t, b in zip(top, bottom, strict=False)]
 
 
 def _report(
-    results: Any, args: Any, sqlite: str, postgres: PostgresPoptui, loads: list[float]
+    results: Any, args: Any, sqlite: str, contenders: list[PostgresPoptui], loads: list[float]
 ) -> str:
+    """The table: one row per size and PostgreSQL contender (this checkout, then the baseline),
+    and with a baseline, this checkout's PostgreSQL time over the baseline's per size."""
     import statistics
 
+    def cpu(tool: str, size: str) -> float:
+        runs = results.runs.get(("postgres", tool, size), [])
+        return statistics.median(m.cpu for m in runs) if runs else float("nan")
+
     lines = [
-        "| messages | SQLite wall s | PostgreSQL wall s | ratio of medians | per-round ratios "
-        "| poptui CPU s SQLite / PostgreSQL | PostgreSQL server CPU s "
-        "| peak RSS MB SQLite / PostgreSQL |",
-        "|---|---|---|---|---|---|---|---|",
+        "| messages | poptui into PostgreSQL | SQLite wall s | PostgreSQL wall s "
+        "| ratio of medians | per-round ratios | poptui CPU s SQLite / PostgreSQL "
+        "| PostgreSQL server CPU s | peak RSS MB SQLite / PostgreSQL |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for size in map(str, args.sizes):
         lite = results.wall("postgres", sqlite, size)
-        pg = results.wall("postgres", postgres.name, size)
-        server = postgres.server_cpu.get(size) or [float("nan")]
-        cpu = [
-            statistics.median(m.cpu for m in results.runs.get(("postgres", tool, size), []))
-            if results.runs.get(("postgres", tool, size))
-            else float("nan")
-            for tool in (sqlite, postgres.name)
-        ]
-        rounds = ", ".join(f"{r:.2f}" for r in _ratios(results, sqlite, postgres.name, size))
-        lines.append(
-            f"| {int(size):,} | {lite:.2f} | {pg:.2f} | **{pg / lite:.2f}x** | {rounds} "
-            f"| {cpu[0]:.2f} / {cpu[1]:.2f} | {statistics.median(server):.2f} "
-            f"| {results.rss('postgres', sqlite, size):.1f} / "
-            f"{results.rss('postgres', postgres.name, size):.1f} |"
-        )
+        for postgres in contenders:
+            pg = results.wall("postgres", postgres.name, size)
+            server = postgres.server_cpu.get(size) or [float("nan")]
+            rounds = ", ".join(f"{r:.2f}" for r in _ratios(results, postgres.name, sqlite, size))
+            lines.append(
+                f"| {int(size):,} | {postgres.name} | {lite:.2f} | {pg:.2f} "
+                f"| **{pg / lite:.2f}x** | {rounds} "
+                f"| {cpu(sqlite, size):.2f} / {cpu(postgres.name, size):.2f} "
+                f"| {statistics.median(server):.2f} "
+                f"| {results.rss('postgres', sqlite, size):.1f} / "
+                f"{results.rss('postgres', postgres.name, size):.1f} |"
+            )
+    if len(contenders) > 1:
+        now, before = contenders[0].name, contenders[1].name
+        lines.append("")
+        for size in map(str, args.sizes):
+            ratio = results.wall("postgres", now, size) / results.wall("postgres", before, size)
+            rounds = ", ".join(f"{r:.2f}" for r in _ratios(results, now, before, size))
+            lines.append(
+                f"{int(size):,} messages, {now} / {before}: **{ratio:.2f}x** (rounds: {rounds})  "
+            )
     lines += [
         "",
         f"Medians of {args.repeat} interleaved rounds (SQLite, PostgreSQL, then the other way "
         "round), each run a full `poptui fetch` (plain POP3, local Dovecot, the bench/corpus.py "
         "mail) into an empty store: SQLite in WAL mode with synchronous=FULL; PostgreSQL "
-        f"{postgres.server_version()} with fsync, synchronous commit and full-page writes on, a "
+        f"{contenders[0].server_version()} with fsync, synchronous commit and full-page writes "
+        "on, a "
         "fresh team database made by `poptui admin setup-postgres`, fetched into as a member "
         "role (row-level security in force). The server's CPU is not in poptui's. Failed runs "
         "are not in the medians. Load average during the run: "
@@ -184,9 +230,17 @@ def _report(
     return "\n".join(lines) + "\n"
 
 
+def _commit(checkout: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Interleaved rounds of a full fetch into SQLite and into PostgreSQL; medians and ratios."""
-    import shutil
+    import contextlib
     import tempfile
 
     import fetch_speed as fs
@@ -199,29 +253,36 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="poptui-pg-"))
     scratch.chmod(0o755)
     st.snapshot(scratch, args.source)
-    commit = subprocess.run(
-        ["git", "-C", str(args.source), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    commit = _commit(args.source)
     results = fs.Results()
     loads = [os.getloadavg()[0]]
     sqlite = st.Poptui(scratch, "poptui into SQLite")
+    contenders: list[PostgresPoptui] = []
     try:
-        with DovecotServer() as dovecot, PostgresPoptui(scratch) as postgres:
+        with contextlib.ExitStack() as stack:
+            dovecot = stack.enter_context(DovecotServer())
+            label = f"this ({commit})" if args.baseline else "poptui into PostgreSQL"
+            contenders.append(stack.enter_context(PostgresPoptui(scratch, label)))
+            if args.baseline:
+                base = _commit(args.baseline)
+                baseline = PostgresPoptui(
+                    scratch, f"baseline ({base})", source=args.baseline, sharing=contenders[0]
+                )
+                contenders.append(stack.enter_context(baseline))
             for size in args.sizes:
                 user = f"pg{size}"
                 print(f"corpus: {size} messages into Dovecot", flush=True)
                 wire = fs.fill_maildir(dovecot, user, size, fs.corpus.CorpusSpec(seed=args.seed))
                 fs.warm_up(dovecot.host, dovecot.plain_port, user, fs.PASSWORD, full=True)
                 target = fs.dovecot_target(dovecot, user, "plain", size, wire, str(size))
-                pairs: list[tuple[st.Tool, st.Target]] = [(sqlite, target), (postgres, target)]
+                pairs: list[tuple[st.Tool, st.Target]] = [(sqlite, target)]
+                pairs += [(postgres, target) for postgres in contenders]
                 fs.paired_rounds("postgres", pairs, args.repeat, scratch, results)
                 loads.append(os.getloadavg()[0])
                 shutil.rmtree(dovecot.maildir(user), ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report = _report(results, args, sqlite.name, postgres, loads)
+    report = _report(results, args, sqlite.name, contenders, loads)
     print("\n" + report)
     if not args.no_write:
         header = (

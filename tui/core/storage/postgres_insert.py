@@ -6,8 +6,8 @@ connection and in the same transaction, so raw mail travels as binary parameters
 bytes, not hex text twice their size), and the rows need no round trip each:
 
 * the batch's `message` rows in multi-row INSERTs, the new ids coming back from RETURNING;
-* its sources in multi-row INSERTs too (`SOURCES_PER_INSERT`, `SOURCE_BYTES_PER_INSERT`), each
-  raw message a binary parameter.
+* its sources in pipelined multi-row INSERTs (`SOURCES_PER_INSERT`, `SOURCE_BYTES_PER_INSERT`),
+  each raw message a binary parameter, sent while the server is still storing the previous ones.
 
 Rows per statement matter on a team database: each statement execution sets up the row-level
 security check of `message_source` (an EXISTS on `message` calling the SECURITY DEFINER
@@ -74,12 +74,13 @@ def insert_postgres(
                 [value for row in chunk for value in row],
             )
             ids.update(cursor.fetchall())
-        for group in _source_groups((ids[m.key], m.raw) for m in batch):
-            cursor.execute(
-                "INSERT INTO message_source (message_id, raw) VALUES "
-                + ", ".join("(%s, %b)" for _ in group),
-                [value for row in group for value in row],
-            )
+        with cursor.connection.pipeline():  # sent back to back; any error raised by the end
+            for group in _source_groups((ids[m.key], m.raw) for m in batch):
+                cursor.execute(
+                    "INSERT INTO message_source (message_id, raw) VALUES "
+                    + ", ".join("(%s, %b)" for _ in group),
+                    [value for row in group for value in row],
+                )
         for message in batch:
             if len(message.raw) > LARGE_BYTES:
                 _large_source(cursor, ids[message.key], message.raw)
