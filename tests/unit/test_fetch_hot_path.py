@@ -47,6 +47,10 @@ ODD_BLOCKS = [
     b"From: bad@-host-.example\r\n\r\n",
     b"From: name with @ sign <a@b.example>\r\n\r\n",
     b"X-" + b"A" * 300_000 + b": huge\r\n\r\n",
+    b"Subject:\r\n folded from empty\r\nfrom: a@b.example\r\n\r\n",  # empty first line
+    b"X-To: x@evil.example\r\nResent-To: r@c.example\r\nTO: t@d.example\n\r\n",  # mixed ends
+    b"Subject: a\r\n\tb\r\nSubject: second\r\nDate: Mon, 3 Mar 2025 10:00:00 +0100\r\n\n",
+    b"To: =?utf-8?q?A?= <a@x.example>,\r\n =?koi8-r?B?8NLJ18XU?= <b@y.example>\r\n\r\n",
 ]
 
 
@@ -58,6 +62,15 @@ def test_the_fast_summary_is_the_full_parsers(raw: bytes) -> None:
 def test_odd_blocks_are_left_to_the_full_parser() -> None:
     for raw in (ODD_BLOCKS[1], ODD_BLOCKS[2], ODD_BLOCKS[3], ODD_BLOCKS[4], ODD_BLOCKS[16]):
         assert fields(header_block(raw)) is None
+
+
+def test_plain_blocks_are_read_by_the_fast_path() -> None:
+    assert fields(header_block(ODD_BLOCKS[-3])) == [
+        ("resent-to", "r@c.example"), ("to", "t@d.example")
+    ]  # fmt: skip
+    assert fields(header_block(ODD_BLOCKS[-4])) == [
+        ("subject", " folded from empty"), ("from", "a@b.example")
+    ]  # fmt: skip
 
 
 NAMES = st.sampled_from(

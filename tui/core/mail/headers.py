@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from email.utils import getaddresses
 
+from tui.core.mail.encoded_words import decode as decode_words
 from tui.core.mail.parse import (
     _FOLDING,
     MAX_HEADER_BYTES,
@@ -22,13 +23,14 @@ from tui.core.mail.parse import (
     MessageSummary,
     _addresses,
     _date,
-    decode_header_value,
     domains_of,
     summarize,
 )
 
 _NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 """A field name as the feed parser recognises one (printable, no space, no colon)."""
+_ODD_LINE = re.compile(rb"\n(?![ \t]|[\x21-\x39\x3b-\x7e]+:)")
+"""A line that neither starts a field (`_NAME`) nor continues one: the full parser decides."""
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _WORD = r"[^ \t\r\n()<>@,:;\"\[\]\\]+"
@@ -54,6 +56,13 @@ that ends the header block, so the body's first line counts as it does there."""
 _FWS = re.compile(r"[ \t]+")
 _PARTIES = frozenset(name.lower() for name in PARTY_HEADERS)
 _WANTED = _PARTIES | {"subject", "date", "message-id"}
+_WANTED_FIELD = re.compile(
+    rb"\n(%s):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)"
+    % b"|".join(re.escape(name.encode()) for name in sorted(_WANTED, key=len, reverse=True)),
+    re.IGNORECASE,
+)
+"""A wanted field (from the LF before it) and its value, continuations included: the other
+fields are skipped by the regular-expression engine, LF to LF, not line by line in Python."""
 
 
 def _text(value: bytes) -> str:
@@ -92,31 +101,18 @@ def fields(head: bytes) -> list[tuple[str, str]] | None:
     order; None when the block is not plain enough to read without the full parser."""
     if head.count(b"\r") != head.count(b"\r\n"):
         return None  # a bare CR is a line break to the feed parser
-    lines = head.splitlines(keepends=True)
-    if len(lines) < 2 or lines[-1] not in (b"\r\n", b"\n"):
-        return None  # no blank line closes it (cut at the cap), or no header at all
-    found: list[tuple[str, str]] = []
-    name = ""
-    parts: list[bytes] = []
-
-    def close() -> None:
-        if name in _WANTED:
-            found.append((name, _text(b"".join(parts).rstrip(b"\r\n"))))
-
-    for line in lines[:-1]:
-        if line[:1] in (b" ", b"\t"):
-            if not name:
-                return None  # a continuation first: a defect the full parser records
-            parts.append(line)
-            continue
-        match = _NAME.match(line)
-        if match is None:
-            return None  # not a header: the full parser ends the block here
-        close()
-        name = line[: match.end() - 1].decode("ascii").lower()
-        parts = [line[match.end() :].lstrip(b" \t")]
-    close()
-    return found
+    if head.endswith(b"\n\r\n"):
+        end = len(head) - 3
+    elif head.endswith(b"\n\n"):
+        end = len(head) - 2
+    else:
+        return None  # no blank line closes it (cut at the cap)
+    if _NAME.match(head) is None or _ODD_LINE.search(head, 0, end) is not None:
+        return None  # a continuation first, or a line that is not a header
+    return [
+        (name.decode("ascii").lower(), _text(value.rstrip(b"\r\n")))
+        for name, value in _WANTED_FIELD.findall(b"\n" + head)
+    ]
 
 
 def header_block(raw: bytes) -> bytes:
@@ -150,13 +146,13 @@ def summarize_fast(raw: bytes) -> MessageSummary:
             # encoded words are decoded once.
             text = decoded.get(value)
             if text is None:
-                text = decoded[value] = decode_header_value(value)
+                text = decoded[value] = decode_words(value)
             return text
 
         return MessageSummary(
             from_addr=_addresses(every("from"), addresses, decode),
             to_addrs=_addresses(every("to") + every("cc"), addresses, decode),
-            subject=decode_header_value(first("subject")),
+            subject=decode_words(first("subject")),
             date=_date(first("date")),
             message_id=(first("message-id") or "").strip()[:998],
             has_attachments=_ATTACHMENT_LINE.search(raw, len(head) - 1) is not None,

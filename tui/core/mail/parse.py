@@ -7,6 +7,7 @@ stopping a fetch. Only headers are parsed at fetch time (fast); bodies are decod
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,16 +147,23 @@ def with_parents(domain: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
+@functools.lru_cache(maxsize=4096)
+def _parents_of(domain: str) -> tuple[str, ...]:
+    """`with_parents(normalize_domain(domain))`, remembered: a fetch meets the same few domains
+    in thousands of messages (a domain that is not a host name raises each time)."""
+    return tuple(with_parents(normalize_domain(domain)))
+
+
 def _domains_of_value(value: str, parse: AddressParser) -> set[str]:
     found: set[str] = set()
     for name, address in parse([value]):
         if "@" in address:
-            found.update(with_parents(normalize_domain(address.rpartition("@")[2])))
+            found.update(_parents_of(address.rpartition("@")[2]))
         elif "@" in name:
             raise UnreadableAddresses(name)
     for match in _AT_DOMAIN.finditer(value):  # "x@rival.example" in a display name counts too
         with contextlib.suppress(UnreadableAddresses):
-            found.update(with_parents(normalize_domain(match.group(1))))
+            found.update(_parents_of(match.group(1)))
     if "@" in value and not found:
         raise UnreadableAddresses(value)
     return found
