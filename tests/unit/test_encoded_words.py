@@ -43,7 +43,12 @@ def encoded_word(draw: Any) -> str:
     elif how == "raw":
         payload = _payload(draw(RAW), encoding)
     else:
-        payload = draw(st.sampled_from(["", " ", "a", "abc", "=", "=4", "=zz", "___", "a?b", "?"]))
+        payload = draw(
+            st.sampled_from(
+                ["", " ", "a", "abc", "=", "=4", "=zz", "___", "a?b", "?", "==41", "a=", "=41=",
+                 "=\t", "=4=41", "_=5F", "QQ", "QQ=", "QQ==", "Q", "Q===", "!!!!", "YQ", "YWJj"]
+            )
+        )  # fmt: skip
     return f"=?{charset}?{encoding}?{payload}?="
 
 

@@ -10,10 +10,11 @@ decode) goes to `decode_header_value` itself, so its results, errors and fallbac
 
 from __future__ import annotations
 
+import binascii
 import email.header
 import functools
 import re
-from email import base64mime, quoprimime
+from email import quoprimime
 from email.charset import UNKNOWN8BIT, Charset
 
 from tui.core.mail.parse import decode_header_value
@@ -79,10 +80,15 @@ def _collapsed(value: str) -> list[tuple[bytes, str | None]]:
         if encoding is None:
             word = text.encode("ascii")
         elif encoding == "q":
-            word = quoprimime.header_decode(text).encode("latin-1")
+            # binascii decodes the same bytes in C, except an "=" that ends the text or
+            # precedes another (a soft line break to it, kept to quoprimime).
+            if text.endswith("=") or "==" in text:
+                word = quoprimime.header_decode(text).encode("latin-1")
+            else:
+                word = binascii.a2b_qp(text, header=True)
         else:
             missing = len(text) % 4
-            word = base64mime.decode(text + "==="[: 4 - missing] if missing else text)
+            word = binascii.a2b_base64(text + "==="[: 4 - missing] if missing else text)
         # Runs of one charset are joined (unencoded text never follows unencoded text here, so
         # decode_header's space between two such runs never arises).
         if last_word is None:
