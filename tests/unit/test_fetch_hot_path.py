@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui.core.mail.headers import addresses, fields, summarize_fast
-from tui.core.mail.parse import header_block, summarize
+from tui.core.mail.headers import addresses, fields, summarize_fast, utc_date
+from tui.core.mail.parse import _date, header_block, summarize
 from tui.core.storage import db as dbmod
 from tui.core.storage import queries as mq
 from tui.core.storage.dialect import SQLITE
@@ -187,3 +187,47 @@ def test_migration_8_takes_pending_messages_out_of_the_index(tmp_path: Path) -> 
         assert _fts_rows(db, "echidna") == {1}  # 2's body was re-extracted (it has no source)
     finally:
         db.close()
+
+
+DAYS = st.sampled_from(["", "Fri, ", "Mon, ", "Fri,", "fri, ", "Xyz, ", "Sun ,"])
+MONTHS = st.sampled_from(["Jan", "Feb", "Mar", "Dec", "mar", "May", "Foo"])
+ZONES = st.sampled_from(
+    ["+0000", "-0000", "+0100", "-0530", "+2359", "+2400", "-9999", "+0199", "+00", "GMT", ""]
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    DAYS,
+    st.integers(0, 40),
+    MONTHS,
+    st.sampled_from([1, 50, 99, 100, 999, 1000, 1969, 2024, 9999]),
+    st.tuples(st.integers(0, 61), st.integers(0, 61), st.integers(0, 61)),
+    ZONES,
+    st.sampled_from(["", " ", " (UTC)"]),
+)
+def test_dates_read_as_the_email_package_reads_them(
+    day: str, number: int, month: str, year: int, clock: Any, zone: str, tail: str
+) -> None:
+    value = f"{day}{number:02d} {month} {year:04d} {clock[0]:02d}:{clock[1]:02d}:{clock[2]:02d}"
+    value = f"{value} {zone}{tail}"
+    assert _outcome(utc_date, value) == _outcome(_date, value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "Fri, 01 Mar 2024 08:02:30 +0000", "1 Jan 2024 00:00:00 +0100",
+     "31 Dec 9999 23:59:59 -0100", "01 Jan 1000 00:00:00 +0100", "29 Feb 2023 10:00:00 +0000",
+     "Fri, 01 Mar 0050 08:02:30 +0000", "Fri, 01 Mar 2024 08:02:30 -0000"],
+)  # fmt: skip
+def test_everyday_dates_read_alike(value: str | None) -> None:
+    assert _outcome(utc_date, value) == _outcome(_date, value)
+
+
+def _outcome(function: Any, value: str | None) -> tuple[str, Any]:
+    """The result, or the kind of error (near year 9999 `parse._date` itself raises, and the
+    summary is then left empty: the fast path must do the same)."""
+    try:
+        return "ok", function(value)
+    except Exception as error:  # the error itself is what is compared
+        return "raised", type(error)

@@ -12,7 +12,9 @@ the attachment mark is a regular-expression scan).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from datetime import datetime, timedelta
 from email.utils import getaddresses
 
 from tui.core.mail.encoded_words import decode as decode_words
@@ -54,6 +56,20 @@ it: the same matches, but the regular-expression engine can skip to each LF inst
 every byte of the body (a tenth of a fetch's CPU went into that scan). Searched from the LF
 that ends the header block, so the body's first line counts as it does there."""
 _FWS = re.compile(r"[ \t]+")
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_DATE = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9][0-9]{3}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"
+)
+"""``Fri, 01 Mar 2024 08:02:30 +0000``: the form nearly every Date field has (a four-digit
+year from 1000: the email package reads years below 100 as 19xx/20xx)."""
+_DAY = timedelta(days=1)
 _PARTIES = frozenset(name.lower() for name in PARTY_HEADERS)
 _WANTED = _PARTIES | {"subject", "date", "message-id"}
 _WANTED_FIELD = re.compile(
@@ -77,23 +93,56 @@ def _text(value: bytes) -> str:
     return _FOLDING.sub("", text) if "\n" in text else text
 
 
-def addresses(values: list[str]) -> list[tuple[str, str]]:
+def addresses(
+    values: list[str], known: dict[str, list[tuple[str, str]] | None] | None = None
+) -> list[tuple[str, str]]:
     """`email.utils.getaddresses(values)`: the same (name, address) pairs, without its
-    character-by-character scanner when every address is in an everyday form."""
+    character-by-character scanner when every address is in an everyday form. `known` keeps
+    each value's pairs for the next call (a summary reads From, To and Cc twice)."""
     pairs: list[tuple[str, str]] = []
     for value in values:
-        for item in value.split(","):
-            match = _ADDRESS.fullmatch(item)
-            if match is None:
-                return getaddresses(values)
-            bare, words, quoted, address = match.groups()
-            if bare is not None:
-                pairs.append(("", bare))
-            elif quoted is not None:
-                pairs.append((quoted, address))
-            else:
-                pairs.append((_FWS.sub(" ", words) if words else "", address))
+        if known is None:
+            found = _everyday(value)
+        elif value in known:
+            found = known[value]
+        else:
+            found = known[value] = _everyday(value)
+        if found is None:
+            return getaddresses(values)
+        pairs += found
     return pairs
+
+
+def _everyday(value: str) -> list[tuple[str, str]] | None:
+    """The pairs of one value whose addresses are all in an everyday form, else None."""
+    pairs: list[tuple[str, str]] = []
+    for item in value.split(","):
+        match = _ADDRESS.fullmatch(item)
+        if match is None:
+            return None
+        bare, words, quoted, address = match.groups()
+        if bare is not None:
+            pairs.append(("", bare))
+        elif quoted is not None:
+            pairs.append((quoted, address))
+        else:
+            pairs.append((_FWS.sub(" ", words) if words else "", address))
+    return pairs
+
+
+def utc_date(value: str | None) -> datetime | None:
+    """`parse._date(value)` (UTC, naive), read directly when it is in RFC 5322's own form."""
+    match = _DATE.fullmatch(value) if value else None
+    if match is not None:
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+        offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+        if offset < _DAY:  # else datetime.timezone refuses it: parse._date decides
+            with contextlib.suppress(ValueError, OverflowError):
+                stamp = datetime(
+                    int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second)
+                )
+                return stamp + offset if sign == "-" else stamp - offset
+    return _date(value)
 
 
 def fields(head: bytes) -> list[tuple[str, str]] | None:
@@ -140,6 +189,10 @@ def summarize_fast(raw: bytes) -> MessageSummary:
 
         parties = [value for key, value in found if key in _PARTIES]
         decoded: dict[str, str] = {}
+        known: dict[str, list[tuple[str, str]] | None] = {}
+
+        def parse(values: list[str]) -> list[tuple[str, str]]:
+            return addresses(values, known)
 
         def decode(value: str) -> str:
             # From, To and Cc are read twice (the list's columns, the party domains): their
@@ -150,13 +203,13 @@ def summarize_fast(raw: bytes) -> MessageSummary:
             return text
 
         return MessageSummary(
-            from_addr=_addresses(every("from"), addresses, decode),
-            to_addrs=_addresses(every("to") + every("cc"), addresses, decode),
+            from_addr=_addresses(every("from"), parse, decode),
+            to_addrs=_addresses(every("to") + every("cc"), parse, decode),
             subject=decode_words(first("subject")),
-            date=_date(first("date")),
+            date=utc_date(first("date")),
             message_id=(first("message-id") or "").strip()[:998],
             has_attachments=_ATTACHMENT_LINE.search(raw, len(head) - 1) is not None,
-            party_domains=domains_of(parties, addresses, decode),
+            party_domains=domains_of(parties, parse, decode),
         )
     except Exception:
         return MessageSummary()
