@@ -1,9 +1,11 @@
 """The message list's fields from the header block alone, fast: the fetch's per-message parse.
 
 `parse.summarize` runs the email package's feed parser over the header block; for a fetch of
-thousands of messages that parser was a third of the storing work. Here the block is split into
-fields with a few byte operations instead, and each field goes through the very same decoders
-(`parse.decode_header_value`, addresses, dates, party domains), so the summary is identical.
+thousands of messages that parser was a third of the storing work. Here the wanted fields are
+picked out of the block by regular expressions instead, and each goes through the same decoders
+(party domains, `parse._addresses`) or one giving exactly their results on its everyday input
+and handing them the rest (`encoded_words.decode`, `addresses`, `utc_date`): the summary is
+identical.
 Whenever the block is anything but plain `Name: value` lines with folded continuations (a
 unix-from line, a line that is not a header, a bare CR, a block cut at the size cap), the full
 parser decides, defects and all: the fast path never guesses. Bodies are not looked at (only
