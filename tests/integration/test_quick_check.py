@@ -498,3 +498,37 @@ def test_the_quick_limit_is_the_engines() -> None:
     from tui.core.sync import quick_session
 
     assert quick_session._MAX_MESSAGES == MAX_LISTING_ENTRIES
+
+
+# ------------------------------------------------------------------ the work done meanwhile
+
+
+def test_a_write_while_the_server_logs_in_is_read_again(
+    fake_home: tuple[Home, FakePop3Server],
+) -> None:
+    """The stored mail is read while the server checks the password; a commit by another
+    connection after that (here: a stored size changed, as a reused UIDL looks) must be seen."""
+    home, server = fake_home
+
+    def stat_after_a_write(session: FakeSession, args: list[str]) -> bytes:
+        home.sql("UPDATE message SET size = size + 1 WHERE id = 2")
+        return server._transaction_reply(session, "STAT", args)
+
+    server.handlers["STAT"] = stat_after_a_write
+    before = home.dump()
+    assert home.quick() is None
+    assert home.dump()["fetch_log"] == before["fetch_log"]  # nothing recorded
+
+
+def test_a_slow_password_gets_a_fresh_connection(
+    fake_home: tuple[Home, FakePop3Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password that took longer than the overlap allows (a prompt) is not sent on the
+    connection that waited for it: that one is closed unused and a new one logs in."""
+    home, server = fake_home
+    sessions = len(server.sessions)
+    monkeypatch.setattr(quick_check, "_OVERLAP_LIMIT", 0.0)
+    assert home.quick() is not None
+    waited, used = server.sessions[sessions:]
+    assert waited.commands == [] and "AUTH" not in waited.raw.decode()
+    assert used.verbs[:2] == ["CAPA", "AUTH"]

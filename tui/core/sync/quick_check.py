@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 ALL = "--all"
 """`target` for every enabled mailbox (`poptui fetch --all`)."""
 
+_OVERLAP_LIMIT = 1.0
+"""Seconds the password may take while a connection waits for it (longer: a new one)."""
+
 
 _ACCOUNT_COLUMNS = (
     "id, name, incoming_host, incoming_port, incoming_security, username, delete_policy, "
@@ -162,12 +165,14 @@ class _Check:
         for account in accounts:
             clock = time.monotonic()
             self._lock(lock_dir, account["secret_key"])
-            started.append((account, clock, self.now(), self._listing(account, password)))
+            started.append((account, clock, self.now(), *self._listing(account, password)))
         outcomes = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for account, clock, start, listing in started:
-                _prove_nothing_to_do(db, account, listing, self.now())
+            for account, clock, start, listing, stored in started:
+                if not stored.current(db):  # another connection wrote since: read it again
+                    stored = _Stored(db, account["id"])
+                _prove_nothing_to_do(db, account, listing, stored, self.now())
                 self._record(account["id"], start)
                 outcomes.append(NothingNew(account["name"], time.monotonic() - clock))
         except BaseException:
@@ -208,13 +213,31 @@ class _Check:
         held.__enter__()
         self.locks.append(held)
 
-    def _listing(self, account: dict[str, Any], password: _PasswordSource) -> Listing:
-        secret = password.of(account)
-        with Session(account, self.timeout) as session:
-            session.login(account["username"], secret)
+    def _listing(
+        self, account: dict[str, Any], password: _PasswordSource
+    ) -> tuple[Listing, _Stored]:
+        """The server's listing, and the stored mail read while the server logs the user in.
+
+        Connected first: the server starts its side (Dovecot: a login process) while the
+        password command runs and ssl loads. A password that took longer (a prompt) gets a
+        fresh connection, as before, so no server's idle limit is ever tested here.
+        """
+        session = Session(account, self.timeout)
+        try:
+            clock = time.monotonic()
+            secret = password.of(account)
+            if time.monotonic() - clock > _OVERLAP_LIMIT:
+                session.close()
+                session = Session(account, self.timeout)
+            session.open()
+            session.send_login(account["username"], secret)
+            stored = _Stored(self.db, account["id"])
+            session.logged_in()
             listing = session.listing()
             session.quit()
-        return listing
+        finally:
+            session.close()
+        return listing, stored
 
     def _record(self, account_id: int, start: datetime) -> None:
         """The rows `engine.fetch_account` and `record.record_outcome` leave after an ok,
@@ -303,8 +326,41 @@ _ALIASES_AND_IMPORTED = (
 )
 
 
+_MINE = "FROM message WHERE account_id = ? AND"
+
+
+class _Stored:
+    """The stored mail the proof always compares (thousands of rows), read while the server
+    logs in, with SQLite's `data_version` then: if no other connection has committed since,
+    it is what the recording transaction would read (the rest is read in that transaction)."""
+
+    __slots__ = ("aliases", "keyed", "still", "version")
+
+    def __init__(self, db: sqlite3.Connection, account_id: int) -> None:
+        self.version = _data_version(db)
+        # Stored and believed on the server; stored apart by digest once; aliases.
+        still = f"SELECT uidl, size {_MINE} NOT deleted_on_server"
+        self.still = dict(db.execute(still, (account_id,)))
+        keyed = f"SELECT uidl {_MINE} instr(uidl, ' ') > 0"
+        self.keyed = [key for (key,) in db.execute(keyed, (account_id,))]
+        aliases = "SELECT uidl FROM uidl_alias WHERE account_id = ?"
+        self.aliases = [uidl for (uidl,) in db.execute(aliases, (account_id,))]
+
+    def current(self, db: sqlite3.Connection) -> bool:
+        return _data_version(db) == self.version
+
+
+def _data_version(db: sqlite3.Connection) -> int:
+    """Changes when another connection commits (SQLite's `PRAGMA data_version`)."""
+    return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+
 def _prove_nothing_to_do(
-    db: sqlite3.Connection, account: dict[str, Any], listing: Listing, now: datetime
+    db: sqlite3.Connection,
+    account: dict[str, Any],
+    listing: Listing,
+    stored: _Stored,
+    now: datetime,
 ) -> None:
     """Raise Unsure unless the engine, given this listing, would fetch, delete, mark and
     deliver nothing (`plan.plan_sync`, `engine._mark_gone`, `plan.due_for_deletion`)."""
@@ -320,15 +376,14 @@ def _prove_nothing_to_do(
     listed = dict(zip(listing.uidls, listing.sizes, strict=True))
     if len(listed) != listing.count:
         raise Unsure("a UIDL listed twice: the engine tells the copies apart")
-    mine = "FROM message WHERE account_id = ? AND"
     # Stored and believed on the server: exactly the listing, sizes included, in the usual
     # case (one comparison). Otherwise: gone, resized (a reused UIDL) or new mail (the
     # engine's), or listed mail known another way (deleted here before, an alias, imported).
-    still = dict(db.execute(f"SELECT uidl, size {mine} NOT deleted_on_server", (account_id,)))
+    still = stored.still
     if still != listed:
         if any(listed.get(uidl) != size for uidl, size in still.items()):
             raise Unsure("gone from the server, or listed with another size")
-        deleted = dict(db.execute(f"SELECT uidl, size {mine} deleted_on_server", (account_id,)))
+        deleted = dict(db.execute(f"SELECT uidl, size {_MINE} deleted_on_server", (account_id,)))
         other = {row[0] for row in db.execute(_ALIASES_AND_IMPORTED, (account_id, account_id))}
         for uidl in listed.keys() - still.keys():
             size = deleted.get(uidl)
@@ -336,11 +391,10 @@ def _prove_nothing_to_do(
                 raise Unsure("new mail")
             if size is not None and size != listed[uidl]:
                 raise Unsure("listed with another size: a reused UIDL")
-    keyed = f"SELECT uidl {mine} instr(uidl, ' ') > 0"  # stored apart by digest, once
-    for (key,) in db.execute(keyed, (account_id,)):
+    for key in stored.keyed:
         if key.split(" ", 1)[0] in listed:
             raise Unsure("a UIDL shared once: the engine decides by the bytes")
-    for (uidl,) in db.execute("SELECT uidl FROM uidl_alias WHERE account_id = ?", (account_id,)):
+    for uidl in stored.aliases:
         if uidl not in listed:
             raise Unsure("an alias gone from the server: the engine marks it")
     policy = account["delete_policy"]

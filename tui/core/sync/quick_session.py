@@ -40,62 +40,66 @@ class Listing:
 
 
 class Session:
-    """One POP3 session held to the strictest reading: any surprise is Unsure."""
+    """One POP3 session held to the strictest reading: any surprise is Unsure.
+
+    Made in two steps: connecting (here), then `open` (ssl loaded, the TLS context built, the
+    handshake, the greeting, CAPA), the caller running the password command in between: a
+    server like Dovecot starts a login process for each connection, ready by then.
+    """
 
     def __init__(self, account: dict[str, Any], timeout: float) -> None:
         self.deadline = time.monotonic() + timeout
-        host = str(account["incoming_host"]).strip()
-        security = account["incoming_security"]
-        if security not in ("none", "ssl", "starttls"):
+        self.host = str(account["incoming_host"]).strip()
+        self.security = account["incoming_security"]
+        if self.security not in ("none", "ssl", "starttls"):
             raise Unsure("unknown security")
-        context, pin = None, ""
-        if security != "none":
-            from tui.core.net.tls_context import client_context, pin_from_setting
-
-            pin = pin_from_setting(account["pinned_fingerprint"])
-            context = client_context(pin)
+        self.pinned = account["pinned_fingerprint"]
         # An ASCII name as bytes, as `net.pop3.connect` does: no `idna` codec on a plain run.
-        address: Any = host.encode("ascii") if host.isascii() else host
+        address: Any = self.host.encode("ascii") if self.host.isascii() else self.host
         self.sock: Any = socket.create_connection(
             (address, int(account["incoming_port"])), timeout=timeout
         )
         try:
-            self._open(security, context, host, pin)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except BaseException:
             self.sock.close()
             raise
 
-    def _open(self, security: str, context: ssl.SSLContext | None, host: str, pin: str) -> None:
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def open(self) -> None:
+        """TLS as the account asks, the greeting and CAPA."""
+        context, pin = None, ""
+        if self.security != "none":
+            from tui.core.net.tls_context import client_context, pin_from_setting
+
+            pin = pin_from_setting(self.pinned)
+            context = client_context(pin)
         self.quitted = False
         self.buffer = bytearray()  # appended to in place: a 5,000-line UIDL comes in 16 KiB
         # Read into one buffer: a fresh 256 KiB bytes object per read is an mmap, page faults
         # and an mremap in glibc (above its mmap threshold), 80 times for a listing over TLS.
         self.chunk = memoryview(bytearray(1 << 18))
-        if security == "ssl":
-            self._start_tls(context, host, pin)
+        if self.security == "ssl":
+            self._start_tls(context, pin)
         self._expect_ok()  # the greeting
         self.capabilities = self._capa()
-        if security == "starttls":
+        if self.security == "starttls":
             if "STLS" not in self.capabilities:
                 raise Unsure("no STLS: the engine words it")
             self._send(b"STLS\r\n")
             self._expect_ok()
             if self.buffer:
                 raise Unsure("bytes injected after STLS")
-            self._start_tls(context, host, pin)
+            self._start_tls(context, pin)
             self.capabilities = self._capa()
 
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
+    def close(self) -> None:
         self.sock.close()
 
-    def _start_tls(self, context: ssl.SSLContext | None, host: str, pin: str) -> None:
+    def _start_tls(self, context: ssl.SSLContext | None, pin: str) -> None:
         import hashlib
 
         assert context is not None
+        host = self.host
         # As bytes, an ASCII name skips ssl's `idna` codec (a module import); it encodes such a
         # name to the same bytes when each label has 1 to 63 characters.
         labels = host.removesuffix(".").split(".")
@@ -155,19 +159,23 @@ class Session:
                 words.update(f"SASL {mechanism}" for mechanism in rest.split())
         return words
 
-    def login(self, username: str, password: str) -> None:
-        """SASL PLAIN when CAPA offers it, else USER/PASS: what `pop3.auth.login` picks."""
+    def send_login(self, username: str, password: str) -> None:
+        """SASL PLAIN when CAPA offers it, else USER/PASS: what `pop3.auth.login` picks. The
+        last reply is left for `logged_in`: the caller reads its database while the server
+        checks the password and opens the mailbox (Dovecot starts a process for it)."""
         if "SASL PLAIN" in self.capabilities:
             from binascii import b2a_base64
 
             token = b"\0" + username.encode() + b"\0" + password.encode()
             self._send(b"AUTH PLAIN " + b2a_base64(token, newline=False) + b"\r\n")
-            self._expect_ok()
         else:
             self._send(b"USER " + username.encode() + b"\r\n")
             self._expect_ok()
             self._send(b"PASS " + password.encode() + b"\r\n")
-            self._expect_ok()
+
+    def logged_in(self) -> None:
+        """The server's answer to `send_login`: +OK, or Unsure (the engine words a refusal)."""
+        self._expect_ok()
 
     def listing(self) -> Listing:
         """STAT, then LIST and UIDL; when the server pipelines, those two in one write with
