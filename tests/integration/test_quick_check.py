@@ -532,3 +532,35 @@ def test_a_slow_password_gets_a_fresh_connection(
     waited, used = server.sessions[sessions:]
     assert waited.commands == [] and "AUTH" not in waited.raw.decode()
     assert used.verbs[:2] == ["CAPA", "AUTH"]
+
+
+def test_a_pin_reads_as_the_regular_expressions_read_it() -> None:
+    """`normalize_fingerprint` dropped its regexes (compiled on every TLS run); fuzzed
+    against them: the same fingerprint or the same refusal."""
+    import random
+
+    from tui.core.net.tls_context import normalize_fingerprint
+
+    def by_regex(text: str) -> str | None:
+        cleaned = re.sub(r"[\s:]", "", text).lower()
+        if cleaned.startswith("sha256"):
+            cleaned = cleaned.removeprefix("sha256").lstrip("=")
+        return cleaned if re.fullmatch(r"[0-9a-f]{64}", cleaned) else None
+
+    pieces = [*"0123456789abcdefABCDEF", ":", " ", "\t", "\n", "\x1c", "\u00a0", "\u2003"]
+    pieces += ["SHA256", "sha256=", "=", "g", "\u0130", "\u212a", "-", "\x00", "\U0001d7d8"]
+    hexes = "0123456789abcdef"
+    rng = random.Random(11)
+    for trial in range(20_000):
+        if trial % 2:
+            text = "".join(rng.choice(pieces) for _ in range(rng.randrange(90)))
+        else:  # mostly a real fingerprint, a piece changed here and there
+            digits = [rng.choice(hexes + hexes.upper()) for _ in range(64)]
+            for _ in range(rng.randrange(4)):
+                digits.insert(rng.randrange(65), rng.choice(pieces))
+            text = rng.choice(["", "SHA256:", "sha256=", " "]) + ":".join(digits)
+        try:
+            ours: str | None = normalize_fingerprint(text)
+        except ValueError:
+            ours = None
+        assert ours == by_regex(text), repr(text)
