@@ -12,9 +12,9 @@ def main() -> None:
 
         print(f"poptui {__version__}")
         sys.exit(0)
-    from tui.cli import main as cli_main
+    from tui import cli
 
-    sys.exit(cli_main())
+    cli.exit_with(cli.main())
 
 
 if __name__ == "__main__":

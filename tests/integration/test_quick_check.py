@@ -510,7 +510,7 @@ def test_a_write_while_the_server_logs_in_is_read_again(
     connection after that (here: a stored size changed, as a reused UIDL looks) must be seen."""
     home, server = fake_home
 
-    def stat_after_a_write(session: FakeSession, args: list[str]) -> bytes:
+    def stat_after_a_write(session: FakeSession, args: list[str]) -> object:
         home.sql("UPDATE message SET size = size + 1 WHERE id = 2")
         return server._transaction_reply(session, "STAT", args)
 
@@ -564,3 +564,19 @@ def test_a_pin_reads_as_the_regular_expressions_read_it() -> None:
         except ValueError:
             ours = None
         assert ours == by_regex(text), repr(text)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_entry_point_leaves_after_a_quick_fetch_with_all_written(
+    home: Home, quiet: bool
+) -> None:
+    """`python -m tui fetch` (the `poptui` script's entry point too) ends a quick fetch without
+    the interpreter's tear-down: its line printed, its rows committed, exit status 0."""
+    runs = len(home.sql("SELECT id FROM fetch_log"))
+    command = [sys.executable, "-X", "importtime", "-m", "tui", "fetch", *["--quiet"] * quiet]
+    env = {k: v for k, v in home.env.items() if k != "PYTHONUNBUFFERED"}  # a buffered stdout
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "peewee" not in done.stderr  # the quick path answered (-X importtime lists it)
+    assert _summary(done.stdout) == ("" if quiet else "Box: 0 new messages in <s>")
+    assert len(home.sql("SELECT id FROM fetch_log WHERE status = 'ok'")) == runs + 1

@@ -29,6 +29,7 @@ _RUN_AND_LIST_MODULES = """
 import json, sys
 sys.argv = ["poptui", *sys.argv[1:]]
 code = 0
+sys.modules["os"]._exit = sys.exit  # a quick fetch may end with os._exit: list modules first
 try:
     from tui.__main__ import main
     main()

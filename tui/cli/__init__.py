@@ -15,6 +15,7 @@ from tui.core.lazy import lazy_exports
 TYPE_CHECKING = False  # no `typing` import for `poptui fetch` with nothing new
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import NoReturn
 
     from tui.cli.console import Console
     from tui.cli.context import CommandContext
@@ -140,6 +141,8 @@ def _quick_fetch(words: list[str], console: Console | None) -> int | None:
         return EXIT_INTERRUPTED
     if outcomes is None:
         return None
+    global _answered_quickly
+    _answered_quickly = True
     lines = [] if quiet else [outcome.summary_line() for outcome in outcomes]
     if console is None and all(line.isascii() and line.isprintable() for line in lines):
         # Printable ASCII is what the sanitiser leaves as it is: skip loading it (and re).
@@ -152,6 +155,29 @@ def _quick_fetch(words: list[str], console: Console | None) -> int | None:
         for line in lines:
             console.print(clean(line))
     return 0  # EXIT_OK, without loading the console's module for it
+
+
+_answered_quickly = False
+"""Set when `_quick_fetch` answered: `exit_with` may then skip the interpreter's tear-down."""
+
+_TEARDOWN_NEEDED = ("threading", "weakref", "tui.core.secrets")
+"""Loaded, any of these may have left threads or exit handlers (a keyring's): a normal exit."""
+
+
+def exit_with(code: int) -> NoReturn:
+    """`sys.exit(code)` for `poptui`'s entry point. After a quick "nothing new" fetch, whose
+    database, lock and socket are closed by then, output flushed and no exit handler or thread
+    about, the process ends at once: Python's tear-down (every module, then OpenSSL's) is
+    5-10 ms of such a run, and frees nothing the kernel does not."""
+    if _answered_quickly and not any(name in sys.modules for name in _TEARDOWN_NEEDED):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # e.g. a closed pipe: the usual exit reports it as before
+        else:
+            os._exit(code)
+    sys.exit(code)
 
 
 _VERB_GROUPS = {
