@@ -188,22 +188,25 @@ class Session:
         count = int(stat[1])
         if count > _MAX_MESSAGES:
             raise Unsure("a mailbox too large for a quick check: the engine refuses it")
-        commands = (b"LIST\r\n", b"UIDL\r\n")
+        # Each command, what its second words are made of, and their longest (as
+        # `net.pop3.listing` reads them): a size, or a UIDL (RFC 1939: 1 to 70 of 0x21-0x7E).
+        asked = ((b"LIST\r\n", _DIGITS, 18), (b"UIDL\r\n", _GRAPHIC, 70))
         pipelined = "PIPELINING" in self.capabilities
         if pipelined:
-            self._send(b"".join(commands) + b"QUIT\r\n")
-        replies = []
-        for command in commands:
+            self._send(b"LIST\r\nUIDL\r\nQUIT\r\n")
+        columns = []
+        for command, characters, longest in asked:
             if not pipelined:
                 self._send(command)
             self._expect_ok()
-            # The longest well-formed line: 9 digits, a space, 70 characters, CRLF.
-            replies.append(self._body(limit=(count + 1) * 82))
+            # The longest well-formed line: 9 digits, a space, 70 characters, CRLF. Checked as
+            # it comes: LIST's while the server is still making UIDL's.
+            body = self._body(limit=(count + 1) * 82)
+            columns.append(_column(body, count, characters, longest))
         if pipelined:
             self._expect_ok()  # QUIT's
             self.quitted = True
-        sizes = _column(replies[0], count, _DIGITS, 18)
-        uidls = _column(replies[1], count, _GRAPHIC, 70)
+        sizes, uidls = columns
         return Listing(count, [int(size) for size in sizes], [u.decode() for u in uidls])
 
     def quit(self) -> None:
