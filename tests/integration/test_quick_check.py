@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import PopUser
 from tests.integration.fetch_helpers import make_message
+from tests.servers.certs import CertMaterial
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fake_pop3 import FakePop3Server, FakeSession
 from tui.core.sync import quick_check
@@ -580,3 +581,76 @@ def test_the_entry_point_leaves_after_a_quick_fetch_with_all_written(
     assert "peewee" not in done.stderr  # the quick path answered (-X importtime lists it)
     assert _summary(done.stdout) == ("" if quiet else "Box: 0 new messages in <s>")
     assert len(home.sql("SELECT id FROM fetch_log WHERE status = 'ok'")) == runs + 1
+
+
+# ------------------------------------------------------------------ certificates
+
+
+def _tls_case(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[CertMaterial, str, str | None]:
+    """The certificate a server shows, the pin set (or ""), and SSL_CERT_FILE (or None)."""
+    import datetime as dt
+
+    from tests.servers import certs
+    from tests.servers.certs import make_self_signed
+
+    good = make_self_signed(tmp_path / "good", san=("127.0.0.1",))
+    other = make_self_signed(tmp_path / "other", san=("127.0.0.1",))
+    if case == "expired":
+        now = dt.datetime.now(dt.UTC)
+        gone = (now - dt.timedelta(days=10), now - dt.timedelta(days=1))
+        monkeypatch.setattr(certs, "_validity", lambda _days: gone)
+        shown = make_self_signed(tmp_path / "expired", san=("127.0.0.1",))
+    elif case == "wrong host":
+        shown = make_self_signed(tmp_path / "wrong", san=("wrong.example",))
+    else:
+        shown = good
+    pin = {"pinned": good.fingerprint, "pinned another": other.fingerprint}.get(case, "")
+    trusted = {"untrusted": str(other.cert_path), "pinned": None, "pinned another": None}
+    return shown, pin, trusted.get(case, str(shown.cert_path))
+
+
+TLS_CASES = ["verified", "pinned", "expired", "wrong host", "untrusted", "pinned another"]
+REFUSED = {
+    "expired": "is not trusted: the certificate has expired",
+    "wrong host": "is not trusted: host name mismatch",
+    "untrusted": "is not trusted: self-signed certificate",
+    "pinned another": "does not match the pinned fingerprint",
+}
+"""How the engine refuses each (the quick check words nothing: it hands over)."""
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+@pytest.mark.parametrize("case", TLS_CASES)
+def test_the_certificate_is_held_to_the_engines_rules(
+    tmp_path: Path, case: str, security: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty mailbox over TLS or STARTTLS: the check answers exactly when the engine
+    accepts the certificate (a CA file or a pin); an expired, misnamed, untrusted or unpinned
+    certificate leaves everything to the engine, which refuses it in its own words."""
+    shown, pin, trusted = _tls_case(tmp_path, case, monkeypatch)
+    context = shown.server_context()
+    implicit, starttls = (context, None) if security == "ssl" else (None, context)
+    server = FakePop3Server([], implicit_tls=implicit, starttls=starttls)
+    with server:
+        home = Home(tmp_path / "home")
+        home.root.mkdir()
+        extra = ["--pin-fingerprint", pin] if pin else []
+        user = PopUser("alice", "secret")
+        add_box(home, server.host, server.port, user, "--incoming-security", security, *extra)
+        twin = home.twin(tmp_path / "engine")
+        for each in (home, twin):
+            each.env.pop("SSL_CERT_DIR", None)
+            each.env.pop("SSL_CERT_FILE", None)
+            each.env.update({"SSL_CERT_FILE": trusted} if trusted else {})
+        before = home.dump()
+        outcomes = home.quick()
+        engine = twin.poptui("fetch", "--jobs", "1")
+    if case in ("verified", "pinned"):
+        assert outcomes is not None and engine.returncode == 0, engine.stderr
+        assert engine.stdout.startswith("Box: 0 new messages")
+    else:
+        assert outcomes is None and home.dump() == before
+        assert engine.returncode == 1 and "ENGINE" in engine.stderr
+        assert REFUSED[case] in engine.stderr, engine.stderr
