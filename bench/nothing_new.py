@@ -85,6 +85,15 @@ class Results(fs.Results):
             return float("nan"), float("nan")
         return statistics.median(m.wall for m in runs), statistics.median(m.cpu for m in runs)
 
+    def paired(self, tool: str, base: str, mode: str) -> float:
+        """The median, over rounds, of the tool's wall time over `base`'s in the same round:
+        steadier than a ratio of medians while other work comes and goes on the machine."""
+        runs = self.runs.get(("again", tool, mode), [])
+        bases = self.runs.get(("again", base, mode), [])
+        if not runs or len(runs) != len(bases):
+            return float("nan")  # a failed run: rounds no longer pair up
+        return statistics.median(a.wall / b.wall for a, b in zip(runs, bases, strict=True))
+
 
 def markdown(
     args: argparse.Namespace,
@@ -106,7 +115,7 @@ def markdown(
         "time.",
         "",
         f"Run {when}, {(time.time() - started) / 60:.1f} min: `bench/nothing_new.py "
-        f"--messages {args.messages} --rounds {args.rounds}"
+        f"--messages {args.messages} --rounds {args.rounds} --peers {args.peers}"
         f"{f' --baseline {args.baseline}' if args.baseline else ''}`",
         "",
         f"- Machine: {info['machine']}; load average (1 min) at the start, before the rounds, "
@@ -119,15 +128,23 @@ def markdown(
         f"- Method: median of {args.rounds} interleaved rounds, the order rotated each round; "
         "wall time from spawn to exit.",
         "",
-        "| tool | " + " | ".join(f"{m} ms | {m} vs fetchmail | {m} CPU ms" for m in modes) + " |",
-        "|---|" + "---|---|---|" * len(modes),
+        "The paired ratio is the median over rounds of each round's own ratio to fetchmail.",
+        "",
+        "| tool | "
+        + " | ".join(
+            f"{m} ms | {m} vs fetchmail | {m} paired vs fetchmail | {m} CPU ms" for m in modes
+        )
+        + " |",
+        "|---|" + "---|---|---|---|" * len(modes),
     ]
     for tool in tools:
         cells = []
         for mode in modes:
             base_wall, _ = results.runs_of(tools[0].name, mode)
             wall, cpu = results.runs_of(tool.name, mode)
-            cells += [f"{wall * 1000:.0f}", f"{wall / base_wall:.2f}x", f"{cpu * 1000:.0f}"]
+            paired = results.paired(tool.name, tools[0].name, mode)
+            cells += [f"{wall * 1000:.0f}", f"{wall / base_wall:.2f}x", f"{paired:.2f}x"]
+            cells.append(f"{cpu * 1000:.0f}")
         lines.append(f"| {tool.name} | " + " | ".join(cells) + " |")
     if results.failures:
         lines += ["", "Failed runs (not in the medians):", ""]
@@ -216,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         base = results.runs_of(tools[0].name, mode)
         for tool in tools:
             wall, cpu = results.runs_of(tool.name, mode)
+            paired = results.paired(tool.name, tools[0].name, mode)
             print(
                 f"  {mode:5} {tool.name:24} {wall * 1000:7.1f} ms  {wall / base[0]:5.2f}x fetchmail"
-                f"   cpu {cpu * 1000:4.0f} ms"
+                f" (paired {paired:.2f}x)   cpu {cpu * 1000:4.0f} ms"
             )
     if args.markdown:
         args.markdown.write_text(markdown(args, tools, modes, results, started, load))
