@@ -96,8 +96,6 @@ class Session:
         self.sock.close()
 
     def _start_tls(self, context: ssl.SSLContext | None, pin: str) -> None:
-        import hashlib
-
         assert context is not None
         host = self.host
         # As bytes, an ASCII name skips ssl's `idna` codec (a module import); it encodes such a
@@ -106,8 +104,13 @@ class Session:
         plain = host.isascii() and all(0 < len(label) < 64 for label in labels)
         self.sock = context.wrap_socket(self.sock, server_hostname=host.encode() if plain else host)
         der = self.sock.getpeercert(binary_form=True)
-        if not der or (pin and hashlib.sha256(der).hexdigest() != pin):
-            raise Unsure("the certificate is not the pinned one: the engine says so")
+        if not der:
+            raise Unsure("no certificate: the engine says so")
+        if pin:
+            import hashlib  # only for a pin: a verified chain needs no fingerprint
+
+            if hashlib.sha256(der).hexdigest() != pin:
+                raise Unsure("the certificate is not the pinned one: the engine says so")
 
     def _send(self, data: bytes) -> None:
         self.sock.sendall(data)
