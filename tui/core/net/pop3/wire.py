@@ -9,6 +9,7 @@ stream. A password given in `secrets` is blanked from anything decoded while it 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import socket
 import sys
@@ -28,10 +29,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_RECV_SIZE = 256 * 1024
+_BUFFER_SIZE = 1024 * 1024
+"""Each connection's receive buffer, allocated once: replies are received into it, scanned and
+copied out, so no read allocates (a fresh 256 KiB+ object is an mmap, faulted in and zeroed)."""
+_RECV_SIZE = _BUFFER_SIZE
+"""At most this many bytes per recv (tests make it tiny to split replies at every byte)."""
+_SETTLE = _BUFFER_SIZE // 4
+"""A body that fills the buffer with more than this many bytes is moved into its `_Settled`
+bytes object instead of to the buffer's start (so no byte is moved twice)."""
 _DEFAULT_BUDGET = Budget("a reply", MAX_MESSAGE_BYTES)
-_SETTLE = 4 * 1024 * 1024
-"""A body buffered past this many bytes is settled into pieces joined once at the end."""
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 """Linux: acknowledge what arrives at once instead of up to 40 ms later. Old servers (popa3d)
 write each reply in several small pieces with Nagle's algorithm on, so each piece waits for the
@@ -44,6 +50,29 @@ def _is_tls_error(exc: OSError) -> bool:
     """An error of the TLS layer; without `ssl` loaded there is no TLS to fail."""
     ssl_module = sys.modules.get("ssl")
     return ssl_module is not None and isinstance(exc, ssl_module.SSLError)
+
+
+class _Settled:
+    """A body longer than the receive buffer, written piece by piece into one growing bytes
+    object that `value` hands over without a copy (`io.BytesIO.getvalue` of a buffer nobody
+    else holds); parts joined at the end would hold the body twice."""
+
+    def __init__(self, count_lines: bool) -> None:
+        self._io = io.BytesIO()
+        self._count_lines = count_lines
+        self.length = 0
+        self.lines = 0
+
+    def add(self, buf: bytearray, view: memoryview, start: int, stop: int, last: bool) -> None:
+        """`buf[start:stop]`; CRLFs are counted by where their CR is, so one that straddles
+        `stop` (its LF in the bytes kept back, `buf[stop]`) is counted once, here."""
+        if self._count_lines:
+            self.lines += buf.count(b"\r\n", start, stop if last else stop + 1)
+        self._io.write(view[start:stop])
+        self.length += stop - start
+
+    def value(self) -> bytes:
+        return self._io.getvalue()
 
 
 class BodyTooLong(Exception):
@@ -67,9 +96,10 @@ class Pop3Wire:
         """Why the stream is out of step with the server; empty while it is usable."""
         self.secrets: tuple[str, ...] = ()
         """Texts replaced by asterisks in everything `decode` returns (set during login)."""
-        self._buf = bytearray()
-        self._chunk = bytearray(_RECV_SIZE)
-        self._chunk_view = memoryview(self._chunk)
+        self._buf = bytearray(max(16, _BUFFER_SIZE))
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
         self._quickack = _QUICKACK is not None
         self.line_limit = PRE_TLS_LINE
         """The longest status line read now: tight until the session is encrypted or logged
@@ -99,14 +129,13 @@ class Pop3Wire:
 
     def discard_buffered(self) -> int:
         """Drop whatever arrived but was not read yet; returns how many bytes that was."""
-        count = len(self._buf)
-        self._buf.clear()
+        count = self._end - self._start
+        self._start = self._end = 0
         return count
 
     def close(self) -> None:
         """Close without a word to the server. Never raises; safe from another thread."""
         sock, self._sock = self._sock, None
-        self._buf.clear()
         if sock is not None:
             # shutdown() (unlike close()) wakes a recv() blocked in another thread, so abort()
             # also works as a cancel button. A FIN is not a QUIT: nothing gets deleted.
@@ -165,16 +194,20 @@ class Pop3Wire:
             ) from None
 
     # ------------------------------------------------------------------------ reading
+    # Unread bytes are `_buf[_start:_end]`: received in place (recv_into the free tail), scanned
+    # in place with bounded finds, and copied out once, as the reply the caller gets.
 
     def _fill(self, room: int = _RECV_SIZE) -> None:
-        """Receive at most `room` more bytes (at least one) into the buffer."""
+        """Receive at most `room` more bytes (at least one) after the unread ones, making room
+        at the buffer's end first when it is full."""
         sock = self._sock
         if sock is None:
             raise ProtocolError(f"The connection to {self.host} is closed.")
+        if self._end == len(self._buf):
+            self._make_room()
+        free = len(self._buf) - self._end
         try:
-            # recv_into a reused buffer: recv(256 KiB) would allocate (mmap) 256 KiB per call
-            # even though TLS hands back at most one 16 KiB record at a time.
-            count = sock.recv_into(self._chunk, max(1, min(room, _RECV_SIZE)))
+            count = sock.recv_into(self._view[self._end :], max(1, min(room, _RECV_SIZE, free)))
         except TimeoutError:
             self.mark_broken("read timed out")
             raise Pop3Timeout(
@@ -197,12 +230,28 @@ class Pop3Wire:
             raise ConnectionLost(
                 f"{self.host}:{self.port} closed the connection in the middle of the session"
             )
-        self._buf += self._chunk_view[:count]
+        self._end += count
         if self._quickack:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)  # type: ignore[arg-type]
             except OSError:  # not TCP (a test's socketpair), or the option is refused
                 self._quickack = False
+
+    def _make_room(self) -> None:
+        """Move the unread bytes to the buffer's start; a buffer full of unread bytes (a status
+        line longer than it) is doubled instead. Offsets into the buffer change: callers keep
+        theirs relative to `_start`."""
+        start, end = self._start, self._end
+        if start:
+            self._view[: end - start] = self._view[start:end]  # memmove, no allocation
+        else:
+            self._view.release()
+            self._buf += bytes(len(self._buf))
+            self._view = memoryview(self._buf)
+        self._start, self._end = 0, end - start
+
+    def _unread(self) -> int:
+        return self._end - self._start
 
     def read_line(self, limit: int | None = None, what: str = "a reply line") -> bytes:
         """One line without its CRLF, at most `limit` bytes (default `line_limit`).
@@ -210,20 +259,20 @@ class Pop3Wire:
         Reads no more than the line may still need, so a short cap also means a short read.
         """
         limit = self.line_limit if limit is None else limit
-        buf = self._buf
-        start = 0
+        scanned = 0  # bytes after `_start` known to hold no CRLF
         while True:
-            end = buf.find(b"\r\n", start)
+            start = self._start
+            end = self._buf.find(b"\r\n", start + scanned, self._end)
             if end >= 0:
-                if end > limit:
+                if end - start > limit:
                     raise self.too_large(what, limit)
-                line = bytes(buf[:end])
-                del buf[: end + 2]
+                line = bytes(self._view[start:end])
+                self._start = end + 2
                 return line
-            if len(buf) > limit:
+            if self._unread() > limit:
                 raise self.too_large(what, limit)
-            start = max(0, len(buf) - 1)
-            self._fill(limit + 2 - len(buf))
+            scanned = max(0, self._unread() - 1)
+            self._fill(limit + 2 - self._unread())
 
     def read_status(self, *, allow_continuation: bool = False) -> tuple[bool | None, str]:
         """Read one status line: (True, text) for +OK, (False, text) for -ERR.
@@ -243,70 +292,70 @@ class Pop3Wire:
     def read_multiline(self, budget: Budget = _DEFAULT_BUDGET) -> bytes:
         """Read a dot-terminated body after its status line; returns it un-stuffed, CRLF kept.
 
-        Scans the buffer for CRLF.CRLF chunk by chunk instead of line by line: a 20 MB message
-        costs a few hundred recv() calls and one replace(), not 300,000 Python-level lines.
-        Past the budget's bytes (checked per chunk) or lines (counted once, in C), the wire is
-        broken and ReplyTooLarge says which reply it was.
+        Each received chunk is scanned once, in the buffer it was received into, for the end
+        marker and dot-stuffing together (one find for CRLF and a dot; most mail has no line
+        starting with a dot); the body is copied out of the buffer once. A body longer than the
+        buffer goes, piece by piece, into one growing bytes object (`_Settled`), not into parts
+        joined at the end. Past the budget's bytes (checked per chunk) or lines (counted per
+        piece, in C), the wire is broken and ReplyTooLarge says which reply it was.
         """
         limit = budget.max_bytes
-        buf = self._buf
-        while len(buf) < 3:
+        while self._unread() < 3:
             self._fill()
-        if buf[:3] == b".\r\n":
-            del buf[:3]
+        buf = self._buf
+        if buf.startswith(b".\r\n", self._start):
+            self._start += 3
             return b""
-        parts: list[bytes] = []
-        """Settled pieces of a large body: a growing bytearray would be copied on every
-        reallocation, so past `_SETTLE` bytes the buffer is moved here (once per byte)."""
-        settled = 0
-        pos = 0
+        settled: _Settled | None = None
+        scanned = 0
+        """Bytes after `_start` searched already: relative, since `_make_room` moves them."""
         stuffed = False
         """A line after the first starts with a dot: from there on the end marker itself is
-        searched for, and the body is un-stuffed at the end. Until then one scan for CRLF and
-        a dot finds both the end marker and any stuffing (most mail has no such line)."""
+        searched for, and the body is un-stuffed at the end."""
         while True:
+            start, end = self._start, self._end
             if stuffed:
-                end = buf.find(b"\r\n.\r\n", pos)
-                if end >= 0:
+                found = buf.find(b"\r\n.\r\n", start + scanned, end)
+                if found >= 0:
                     break
-                pos = max(0, len(buf) - 4)
+                scanned = max(0, end - start - 4)
             else:
-                end = buf.find(b"\r\n.", pos)
-                if end >= 0 and end + 5 <= len(buf):
-                    if buf[end + 3 : end + 5] == b"\r\n":
+                found = buf.find(b"\r\n.", start + scanned, end)
+                if found >= 0 and found + 5 <= end:
+                    if buf[found + 3] == 13 and buf[found + 4] == 10:
                         break
                     stuffed = True
-                    pos = end
+                    scanned = found - start
                     continue
-                pos = end if end >= 0 else max(0, len(buf) - 2)
-            if settled + len(buf) > limit:
+                scanned = found - start if found >= 0 else max(0, end - start - 2)
+            length = end - start + (settled.length if settled else 0)
+            if length > limit:
                 if budget.skip_up_to is not None:
-                    raise BodyTooLong(self._discard_rest(budget, settled + len(buf)))
+                    raise BodyTooLong(self._discard_rest(budget, length))
                 raise self.too_large(budget.what, limit)
-            if len(buf) > _SETTLE:
-                # Keep the last 4 bytes: a terminator may start there (and `pos` is in them).
-                moved = len(buf) - 4
-                parts.append(bytes(buf[:moved]))
-                settled += moved
-                del buf[:moved]
-                pos = max(0, pos - moved)
+            if end == len(buf) and (start == 0 or end - start > _SETTLE):
+                # Keep the last 4 bytes: an end marker may start there (and `scanned` is in them).
+                settled = settled or _Settled(budget.max_lines is not None)
+                settled.add(buf, self._view, start, end - 4, last=False)
+                self._start = end - 4
+                scanned = max(0, scanned - (end - 4 - start))
             self._fill()
-        if settled + end + 2 > limit:
+        start = self._start
+        length = found + 2 - start + (settled.length if settled else 0)
+        if length > limit:
             if budget.skip_up_to is not None:
-                del buf[: end + 5]
-                raise BodyTooLong(settled + end + 2)
+                self._start = found + 5
+                raise BodyTooLong(length)
             raise self.too_large(budget.what, limit)
-        if budget.max_lines is not None:
-            lines = buf.count(b"\r\n", 0, end + 2) + sum(p.count(b"\r\n") for p in parts)
-            if lines > budget.max_lines:
-                raise self.too_large(budget.what, budget.max_lines, "lines")
-        with memoryview(buf) as view:  # one copy instead of two for a large message
-            body = bytes(view[: end + 2])
-        del buf[: end + 5]
-        if parts:
-            parts.append(body)
-            body = b"".join(parts)
-            del parts
+        if settled is None:
+            lines = buf.count(b"\r\n", start, found + 2) if budget.max_lines is not None else 0
+            body = bytes(self._view[start : found + 2])
+        else:
+            settled.add(buf, self._view, start, found + 2, last=True)
+            lines, body = settled.lines, settled.value()
+        self._start = found + 5
+        if budget.max_lines is not None and lines > budget.max_lines:
+            raise self.too_large(budget.what, budget.max_lines, "lines")
         if body[:2] == b"..":
             body = body[1:]
         if stuffed:
@@ -322,21 +371,20 @@ class Pop3Wire:
         assert budget.skip_up_to is not None
         buf = self._buf
         total = seen
+        """The body's bytes so far: all before `_end`."""
         while True:
-            end = buf.find(b"\r\n.\r\n")
-            if end >= 0:
-                total += end + 2 - len(buf)
+            found = buf.find(b"\r\n.\r\n", self._start, self._end)
+            if found >= 0:
+                total -= self._end - (found + 2)
             if total > budget.skip_up_to:
                 raise self.too_large(budget.what, budget.skip_up_to)
-            if end >= 0:
-                del buf[: end + 5]
+            if found >= 0:
+                self._start = found + 5
                 return total
-            keep = bytes(buf[-4:])
-            buf.clear()
-            buf += keep
-            before = len(buf)
+            self._start = max(self._start, self._end - 4)
+            before = self._end - self._start
             self._fill()
-            total += len(buf) - before
+            total += self._end - self._start - before
 
     def capa(self) -> dict[str, list[str]] | None:
         """Send CAPA (RFC 2449): `{"SASL": ["PLAIN"], "PIPELINING": [], ...}`, keys upper-case.

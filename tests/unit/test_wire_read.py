@@ -1,0 +1,273 @@
+"""The wire's in-place reading: one receive buffer per connection, scanned per received chunk,
+a long body settled into one growing bytes object (issue #11).
+
+A scripted socket hands the reader exactly the chunks a test chooses, so every boundary is hit
+on purpose: the end marker split at every offset, a stuffed dot or a CRLF on the edge of a
+settled piece, the buffer full with a status line or a body, then moved or grown. Each result
+is checked against the straightforward reader (find the marker, then un-stuff the whole body).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui.core.net.pop3 import wire as wire_module
+from tui.core.net.pop3.errors import ConnectionLost, ReplyTooLarge
+from tui.core.net.pop3.limits import Budget
+from tui.core.net.pop3.wire import BodyTooLong, Pop3Wire
+
+NEXT = b"+OK next\r\n"
+
+
+class ScriptedSocket:
+    """What a socket's reader sees: `chunks` one per recv (a chunk larger than the room asked
+    for is handed out over several calls), then end of stream (or an error)."""
+
+    def __init__(self, chunks: list[bytes], *, cut: bool = False) -> None:
+        self._chunks: Iterator[bytes] = iter([c for c in chunks if c])
+        self._rest = b""
+        self._cut = cut
+        self.recv_calls = 0
+
+    def recv_into(self, buffer: memoryview, nbytes: int = 0) -> int:
+        self.recv_calls += 1
+        if not self._rest:
+            self._rest = next(self._chunks, b"")
+            if not self._rest and self._cut:
+                raise ConnectionResetError(104, "Connection reset by peer")
+        count = min(len(self._rest), nbytes or len(buffer), len(buffer))
+        buffer[:count] = self._rest[:count]
+        self._rest = self._rest[count:]
+        return count
+
+    def setsockopt(self, *args: object) -> None:
+        raise OSError("not TCP")
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def make_wire(
+    chunks: list[bytes], monkeypatch: pytest.MonkeyPatch, buffer: int = 1 << 20, **kw: bool
+) -> Pop3Wire:
+    monkeypatch.setattr(wire_module, "_BUFFER_SIZE", buffer)
+    monkeypatch.setattr(wire_module, "_SETTLE", max(4, buffer // 4))
+    return Pop3Wire(ScriptedSocket(chunks, **kw), "scripted", 110, 5)  # type: ignore[arg-type]
+
+
+def reference_body(stream: bytes) -> bytes:
+    """The reader as RFC 1939 words it: up to the first CRLF.CRLF, each line's leading dot
+    of a stuffed line dropped."""
+    if stream.startswith(b".\r\n"):
+        return b""
+    body = stream[: stream.find(b"\r\n.\r\n") + 2]
+    if body[:2] == b"..":
+        body = body[1:]
+    return body.replace(b"\r\n..", b"\r\n.")
+
+
+def stuffed(lines: list[bytes]) -> bytes:
+    """`lines` (each ending in CRLF) as a server sends them, end marker included."""
+    return b"".join(b"." + x if x.startswith(b".") else x for x in lines) + b".\r\n"
+
+
+def chunked(data: bytes, sizes: list[int]) -> list[bytes]:
+    out, pos = [], 0
+    for size in sizes:
+        out.append(data[pos : pos + size])
+        pos += size
+    out.append(data[pos:])
+    return out
+
+
+STREAMS = [
+    b".\r\n",
+    b"..\r\n.\r\n",
+    b"\r\n.\r\n",
+    b"a\r\n..b\r\n.\r\n",
+    b"a\r\n...\r\n.\r\n",  # a stuffed "." line, then the marker: "\r\n.\r\n" inside "\r\n...\r\n"
+    b"a\r\n.\r.\r\n\r\n.\r\n",  # ".\r" is no end marker
+    b"a\r\n.b\r\n..\r\n.\r\n",  # an unstuffed dot line, then a stuffed one
+    b"..x\r\n..\r\n...\r\n.\r\n",
+    b"x\r\r\n\n.\r\n\r\n.\r\n",
+]
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_the_end_marker_split_at_every_offset(
+    stream: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two recv chunks, split at each byte of the body, the marker and the next reply."""
+    data = stream + NEXT
+    for split in range(len(data) + 1):
+        wire = make_wire([data[:split], data[split:]], monkeypatch)
+        assert wire.read_multiline() == reference_body(stream), split
+        assert wire.read_line() == b"+OK next"
+
+
+@pytest.mark.parametrize("buffer", [16, 17, 24, 64])
+@pytest.mark.parametrize("stream", STREAMS)
+def test_a_tiny_buffer_moves_and_settles_at_every_offset(
+    stream: bytes, buffer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a 40-byte status line (so the body starts deep in the buffer), split anywhere:
+    the buffer is full mid-body, moved to its start or settled, with the marker at its edge."""
+    body = b"line one\r\n" + stream.replace(b"a\r\n", b"a" * 30 + b"\r\n")
+    status = b"+OK " + b"s" * 36 + b"\r\n"
+    data = status + body + NEXT
+    for split in range(len(data) + 1):
+        wire = make_wire([data[:split], data[split:]], monkeypatch, buffer)
+        assert wire.read_line() == status[:-2]
+        assert wire.read_multiline() == reference_body(body), split
+        assert wire.read_line() == b"+OK next"
+
+
+LINES = st.lists(
+    st.sampled_from(
+        [b"", b".", b"..", b"...", b".x", b"x.", b"a\r", b"\r", b"\n", b"text", b"..\r", b". "]
+    ).map(lambda x: x + b"\r\n"),
+    max_size=16,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    LINES,
+    st.lists(st.integers(1, 40), max_size=8),
+    st.sampled_from([16, 19, 32, 1 << 20]),
+)
+def test_any_stuffed_body_in_any_chunks_reads_back_as_sent(
+    lines: list[bytes], sizes: list[int], buffer: int
+) -> None:
+    stream = stuffed(lines)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        wire = make_wire(chunked(stream + NEXT, sizes), monkeypatch, buffer)
+        assert wire.read_multiline() == b"".join(lines) == reference_body(stream)
+        assert wire.read_line() == b"+OK next"
+
+
+def test_pipelined_replies_across_many_buffer_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of replies through a 64-byte buffer in 7-byte reads: each one exact."""
+    replies = [[b"%s%d\r\n" % (b"." * (i % 3), j) for j in range(i % 9)] for i in range(300)]
+    bodies = [b"".join(lines) for lines in replies]
+    data = b"".join(b"+OK\r\n" + stuffed(lines) for lines in replies)
+    wire = make_wire(chunked(data, [7] * (len(data) // 7)), monkeypatch, 64)
+    for body in bodies:
+        assert wire.read_status()[0] is True
+        assert wire.read_multiline() == body
+
+
+def test_a_body_longer_than_the_buffer_keeps_every_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [b"%s line %d\r\n" % (b"." if i % 97 == 0 else b"", i) for i in range(5000)]
+    stream = stuffed(lines)
+    for reads in ([4096], [1], [333, 1, 2, 3]):
+        sizes = (reads * (len(stream) // sum(reads) + 1))[: len(stream)]
+        wire = make_wire(chunked(stream + NEXT, sizes), monkeypatch, 1024)
+        assert wire.read_multiline() == b"".join(lines)
+        assert wire.read_line() == b"+OK next"
+
+
+@pytest.mark.parametrize("buffer", [16, 21, 1 << 20])
+def test_line_count_across_settled_pieces(buffer: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each CRLF counted once, also the ones straddling where a piece was settled."""
+    lines = [b"x" * (i % 5) + b"\r\n" for i in range(200)]
+    stream = stuffed(lines)
+    for split in range(0, 40):
+        wire = make_wire(chunked(stream + NEXT, [split] + [3] * 1000), monkeypatch, buffer)
+        assert wire.read_multiline(Budget("the listing", 10_000, 200)) == b"".join(lines)
+        wire = make_wire(chunked(stream + NEXT, [split] + [3] * 1000), monkeypatch, buffer)
+        with pytest.raises(ReplyTooLarge, match="199 lines"):
+            wire.read_multiline(Budget("the listing", 10_000, 199))
+        assert wire.broken
+
+
+@pytest.mark.parametrize("buffer", [16, 1 << 20])
+def test_past_the_budget_is_refused_or_read_through(
+    buffer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = b"".join(b"line %d\r\n" % i for i in range(100))  # 890 bytes
+    data = body + b".\r\n" + NEXT
+    wire = make_wire(chunked(data, [5] * 400), monkeypatch, buffer)
+    # Checked per chunk on what arrived: a partial end marker (".\r") may count too.
+    assert wire.read_multiline(Budget("message 1", len(body) + 2)) == body
+    for budget in (Budget("message 1", len(body) - 1), Budget("message 1", 100)):
+        wire = make_wire(chunked(data, [5] * 400), monkeypatch, buffer)
+        with pytest.raises(ReplyTooLarge, match="message 1"):
+            wire.read_multiline(budget)
+        assert wire.broken
+        wire = make_wire(chunked(data, [5] * 400), monkeypatch, buffer)
+        with pytest.raises(BodyTooLong) as skipped:
+            wire.read_multiline(Budget("message 1", budget.max_bytes, skip_up_to=10_000))
+        assert skipped.value.length == len(body)
+        assert wire.read_line() == b"+OK next"  # skipped in step
+        wire = make_wire(chunked(data, [5] * 400), monkeypatch, buffer)
+        with pytest.raises(ReplyTooLarge):
+            wire.read_multiline(Budget("message 1", budget.max_bytes, skip_up_to=len(body) - 1))
+
+
+@pytest.mark.parametrize("buffer", [16, 1 << 20])
+def test_a_never_ending_body_stops_at_the_budget(
+    buffer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endless = [b"\r\n.." + b"x" * 50] * 10_000
+    wire = make_wire(endless, monkeypatch, buffer)
+    with pytest.raises(ReplyTooLarge):
+        wire.read_multiline(Budget("message 2", 20_000))
+    assert wire.broken
+
+
+@pytest.mark.parametrize("buffer", [16, 1 << 20])
+def test_a_connection_cut_mid_body_is_an_error(
+    buffer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for cut in (False, True):
+        wire = make_wire([b"one\r\n..two\r\n", b"three\r\n."], monkeypatch, buffer, cut=cut)
+        with pytest.raises(ConnectionLost):
+            wire.read_multiline()
+        assert wire.broken
+
+
+def test_a_status_line_longer_than_the_buffer_grows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    line = b"+OK " + b"w" * 300
+    wire = make_wire(chunked(line + b"\r\n" + NEXT, [1, 50, 7] * 50), monkeypatch, 16)
+    assert wire.read_line(limit=400) == line
+    assert wire.read_line() == b"+OK next"
+    wire = make_wire([line + b"\r\n"], monkeypatch, 16)
+    with pytest.raises(ReplyTooLarge):
+        wire.read_line(limit=200)
+
+
+def test_a_short_read_never_takes_more_than_the_line_may_need(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before STLS only the reply is read: what follows (the TLS handshake) stays unread."""
+    monkeypatch.setattr(wire_module, "_BUFFER_SIZE", 1 << 20)
+    sock = ScriptedSocket([b"+OK go\r\nHANDSHAKE"])
+    wire = Pop3Wire(sock, "scripted", 110, 5)  # type: ignore[arg-type]
+    assert wire.read_line(limit=6) == b"+OK go"
+    assert wire.discard_buffered() == 0
+    assert sock._rest == b"HANDSHAKE"
+
+
+def test_a_large_body_is_held_once_not_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An 8 MB body read through a 1 MiB buffer: at the peak little more than the body itself
+    is allocated (pieces joined at the end would hold it twice)."""
+    line = b"y" * 78 + b"\r\n"
+    body = line * (8 * 1024 * 1024 // len(line))
+    wire = make_wire(chunked(body + b".\r\n", [256 * 1024] * 40), monkeypatch)
+    tracemalloc.start()
+    try:
+        got = wire.read_multiline()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got == body
+    assert peak < 1.3 * len(body), peak
