@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -122,6 +123,7 @@ def receive(
     from tui.core.mail import headers  # the email package: on new mail only
 
     _return_large_buffers()
+    _hand_over_sooner()
     items: Conveyor[_Item] = Conveyor()
     stop = threading.Event()
 
@@ -192,6 +194,25 @@ def _return_large_buffers() -> None:
 
 _M_MMAP_THRESHOLD = -3
 """glibc's malloc.h."""
+
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits for it (Python's default: 5 ms)."""
+
+
+def _hand_over_sooner() -> None:
+    """Let a thread back on the GIL within 1 ms instead of 5 ms.
+
+    The reader gives up the GIL for every recv (over TLS: every 16 KB record) and then waits
+    for it while the storer parses; the storer waits the same way after each SQLite step. With
+    the default interval each wait can last 5 ms, and a pipeline of two threads that keep
+    handing the GIL to each other spends that time with neither running (measured on the bench
+    corpus, 5,000 messages, 8 interleaved rounds on a loaded machine: plain 6.2 s instead of
+    6.7 s, TLS 8.1 s instead of 8.6 s, the same CPU). It is a process-wide setting: it is only
+    ever lowered, never restored, so concurrent fetches need no bookkeeping, and the app's own
+    thread (Textual) is the better for it too.
+    """
+    if sys.getswitchinterval() > SWITCH_INTERVAL:
+        sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def _retrieve_all(
