@@ -271,3 +271,30 @@ def test_a_large_body_is_held_once_not_twice(monkeypatch: pytest.MonkeyPatch) ->
         tracemalloc.stop()
     assert got == body
     assert peak < 1.3 * len(body), peak
+
+
+@pytest.mark.parametrize("buffer", range(16, 41))
+def test_stuffed_lines_on_every_settled_edge(buffer: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long body of dot lines (its first line too) settled piece by piece: wherever a piece
+    ends, a stuffed line start (CRLF..) is un-stuffed once, and the first line's dot too."""
+    lines = [[b"...\r\n", b".\r\n", b"..\r\n", b"x\r\n", b".y.\r\n"][i % 5] for i in range(60)]
+    stream = stuffed(lines)
+    for read in range(1, 8):
+        wire = make_wire(chunked(stream + NEXT, [read] * len(stream)), monkeypatch, buffer)
+        assert wire.read_multiline() == b"".join(lines) == reference_body(stream), read
+        assert wire.read_line() == b"+OK next"
+
+
+def test_a_large_stuffed_body_is_held_once_not_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Un-stuffed piece by piece as it is settled: no second (or third) copy at the end."""
+    lines = [b"..dotted line\r\n" if i % 100 == 0 else b"z" * 78 + b"\r\n" for i in range(100_000)]
+    stream = stuffed(lines)
+    wire = make_wire(chunked(stream, [256 * 1024] * 40), monkeypatch)
+    tracemalloc.start()
+    try:
+        got = wire.read_multiline()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got == b"".join(lines)
+    assert peak < 1.3 * len(got), peak

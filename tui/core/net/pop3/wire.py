@@ -58,23 +58,42 @@ def _is_tls_error(exc: OSError) -> bool:
 
 
 class _Settled:
-    """A body longer than the receive buffer, written piece by piece into one growing bytes
-    object that `value` hands over without a copy (`io.BytesIO.getvalue` of a buffer nobody
-    else holds); parts joined at the end would hold the body twice."""
+    """A body longer than the receive buffer, written piece by piece, un-stuffed, into one
+    growing bytes object that `value` hands over without a copy (`io.BytesIO.getvalue` of a
+    buffer nobody else holds); parts joined (and un-stuffed) at the end would hold the body
+    two or three times."""
 
     def __init__(self, count_lines: bool) -> None:
         self._io = io.BytesIO()
         self._count_lines = count_lines
         self.length = 0
+        """Bytes as they came on the wire (stuffing included): what the budget is about."""
         self.lines = 0
+        self._first = True
 
-    def add(self, buf: bytearray, view: memoryview, start: int, stop: int, last: bool) -> None:
+    @staticmethod
+    def cut(buf: bytearray, start: int, stop: int) -> int:
+        """`stop`, or earlier so that no stuffed line start (CRLF..) straddles it: each piece
+        is then un-stuffed on its own exactly as the whole body would be."""
+        found = buf.find(b"\r\n..", max(start, stop - 3), stop + 3)
+        return found if 0 <= found < stop else stop
+
+    def add(
+        self, buf: bytearray, view: memoryview, start: int, stop: int, last: bool, stuffed: bool
+    ) -> None:
         """`buf[start:stop]`; CRLFs are counted by where their CR is, so one that straddles
         `stop` (its LF in the bytes kept back, `buf[stop]`) is counted once, here."""
         if self._count_lines:
             self.lines += buf.count(b"\r\n", start, stop if last else stop + 1)
-        self._io.write(view[start:stop])
         self.length += stop - start
+        if self._first and stop > start:
+            self._first = False
+            if buf.startswith(b"..", start):
+                start += 1  # the body's first line was stuffed
+        if stuffed:
+            self._io.write(bytes(view[start:stop]).replace(b"\r\n..", b"\r\n."))
+        else:
+            self._io.write(view[start:stop])
 
     def value(self) -> bytes:
         return self._io.getvalue()
@@ -343,9 +362,10 @@ class Pop3Wire:
             if end == len(buf) and (start == 0 or end - start > _SETTLE):
                 # Keep the last 4 bytes: an end marker may start there (and `scanned` is in them).
                 settled = settled or _Settled(budget.max_lines is not None)
-                settled.add(buf, self._view, start, end - 4, last=False)
-                self._start = end - 4
-                scanned = max(0, scanned - (end - 4 - start))
+                cut = settled.cut(buf, start, end - 4)
+                settled.add(buf, self._view, start, cut, last=False, stuffed=stuffed)
+                self._start = cut
+                scanned = max(0, scanned - (cut - start))
             self._fill()
         start = self._start
         length = found + 2 - start + (settled.length if settled else 0)
@@ -354,12 +374,14 @@ class Pop3Wire:
                 self._start = found + 5
                 raise BodyTooLong(length)
             raise self.too_large(budget.what, limit)
-        if settled is None:
-            lines = buf.count(b"\r\n", start, found + 2) if budget.max_lines is not None else 0
-            body = bytes(self._view[start : found + 2])
-        else:
-            settled.add(buf, self._view, start, found + 2, last=True)
-            lines, body = settled.lines, settled.value()
+        if settled is not None:
+            settled.add(buf, self._view, start, found + 2, last=True, stuffed=stuffed)
+            self._start = found + 5
+            if budget.max_lines is not None and settled.lines > budget.max_lines:
+                raise self.too_large(budget.what, budget.max_lines, "lines")
+            return settled.value()
+        lines = buf.count(b"\r\n", start, found + 2) if budget.max_lines is not None else 0
+        body = bytes(self._view[start : found + 2])
         self._start = found + 5
         if budget.max_lines is not None and lines > budget.max_lines:
             raise self.too_large(budget.what, budget.max_lines, "lines")
