@@ -317,11 +317,11 @@ class Pop3Wire:
         """Read a dot-terminated body after its status line; returns it un-stuffed, CRLF kept.
 
         Each received chunk is scanned once, in the buffer it was received into, for the end
-        marker and dot-stuffing together (one find for CRLF and a dot; most mail has no line
+        marker and dot-stuffing together (one search for CRLF and a dot; most mail has no line
         starting with a dot); the body is copied out of the buffer once. A body longer than the
-        buffer goes, piece by piece, into one growing bytes object (`_Settled`), not into parts
-        joined at the end. Past the budget's bytes (checked per chunk) or lines (counted per
-        piece, in C), the wire is broken and ReplyTooLarge says which reply it was.
+        buffer goes, piece by piece and un-stuffed, into one growing bytes object (`_Settled`),
+        not into parts joined at the end. Past the budget's bytes (checked per chunk) or lines
+        (counted per piece, in C), the wire is broken and ReplyTooLarge says which reply it was.
         """
         limit = budget.max_bytes
         while self._unread() < 3:
@@ -335,7 +335,7 @@ class Pop3Wire:
         """Bytes after `_start` searched already: relative, since `_make_room` moves them."""
         stuffed = False
         """A line after the first starts with a dot: from there on the end marker itself is
-        searched for, and the body is un-stuffed at the end."""
+        searched for, and the body (or each settled piece) is un-stuffed."""
         while True:
             start, end = self._start, self._end
             if stuffed:
