@@ -16,7 +16,8 @@ from tests.integration.fetch_helpers import make_message
 from tests.servers.dovecot import DovecotServer
 
 POPTUI = [sys.executable, "-m", "tui"]
-KILL_DELAYS = [0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9]
+KILL_POINTS = [0.05, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9]
+"""When to kill, as fractions of how long one whole fetch took on this machine just before."""
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,10 +60,10 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing(
         XDG_STATE_HOME=str(tmp_path / "state"),
     )
     body = b"".join(b"filler line %05d for a medium sized message\r\n" % i for i in range(6000))
-    messages = [make_message(i, body=body) for i in range(400)]
+    messages = [make_message(i, body=body) for i in range(600)]
     dovecot.deliver_many(pop_user.name, messages)
     expected = set(message_ids_on_server(dovecot, pop_user.name))
-    assert len(expected) == 400
+    assert len(expected) == 600
 
     added = run(
         env,
@@ -82,7 +83,7 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing(
         "--delete-policy",
         "after_fetch",
         "--max-messages",
-        "150",
+        "500",
     )
     assert added.returncode == 0, added.stderr
     chosen = run(
@@ -90,9 +91,25 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing(
     )
     assert chosen.returncode == 0, chosen.stderr
 
+    # One whole fetch first: the kill points are fractions of its time, so they land inside a
+    # fetch however fast this machine (and poptui) is.
+    started = time.monotonic()
+    whole = run(env, "fetch", "--account", "Kill", "--quiet")
+    assert whole.returncode == 0, whole.stderr
+    whole_fetch = time.monotonic() - started
+    on_server = message_ids_on_server(dovecot, pop_user.name)
+
     kills = 0
     refills = 0
-    for delay in KILL_DELAYS:
+    for point in KILL_POINTS:
+        if len(on_server) < 500:  # refill: every kill meets a mailbox like the timed one
+            refills += 1
+            extra = [
+                make_message(1000 * refills + i, body=body) for i in range(600 - len(on_server))
+            ]
+            dovecot.deliver_many(pop_user.name, extra)
+            expected |= set(message_ids_on_server(dovecot, pop_user.name)) - set(on_server)
+        delay = point * whole_fetch
         child = subprocess.Popen(
             [*POPTUI, "fetch", "--account", "Kill", "--quiet"],
             env=env,
@@ -106,16 +123,10 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing(
         child.wait(timeout=30)
         on_server = message_ids_on_server(dovecot, pop_user.name)
         stored = message_ids_stored(db_path)
-        assert len(stored) == len(set(stored)), f"duplicates after a kill at {delay}s"
+        assert len(stored) == len(set(stored)), f"duplicates after a kill at {delay:.2f}s"
         missing = expected - set(on_server) - set(stored)
-        assert not missing, f"{len(missing)} messages lost after a kill at {delay}s"
-        # Refill a little so later kills meet mail in every phase again.
-        if len(on_server) < 100:
-            refills += 1
-            extra = [make_message(1000 * refills + i, body=body) for i in range(50)]
-            dovecot.deliver_many(pop_user.name, extra)
-            expected |= set(message_ids_on_server(dovecot, pop_user.name)) - set(on_server)
-    assert kills >= len(KILL_DELAYS) // 2, "the fetch finished too fast to be killed mid-way"
+        assert not missing, f"{len(missing)} messages lost after a kill at {delay:.2f}s"
+    assert kills >= len(KILL_POINTS) // 2, "the fetch finished too fast to be killed mid-way"
 
     for _ in range(10):
         finished = run(env, "fetch", "--account", "Kill")
