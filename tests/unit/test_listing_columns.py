@@ -121,3 +121,37 @@ def test_shared_uidls_are_counted_once_and_found() -> None:
         assert word in index
     for stranger in ("shared-7", "shared-", "", "shared-0 ", "shäred-0", b"shared-0", 0, None):
         assert stranger not in index
+
+
+def test_sizes_take_four_bytes_each_until_one_needs_more() -> None:
+    small = parse_listing(SIZES, 300, uidl=False).entries
+    assert isinstance(small, SizeWords) and small.sizes.itemsize == 4
+    # A size past 2**32, late in a listing read in several chunks: every size kept exactly.
+    huge = 123_456_789_012_345
+    sizes = {n: 40_000 + n for n in range(1, BIG + 1)} | {BIG - 1: huge, BIG: 4_294_967_296}
+    body = b"".join(b"%d %d\r\n" % item for item in sizes.items())
+    assert len(body) > 2 * 65536
+    entries = parse_listing(body, BIG, uidl=False).entries
+    assert isinstance(entries, SizeWords) and entries.sizes.itemsize == 8
+    assert dict(entries) == {n: str(size) for n, size in sizes.items()}
+    assert dict(entries.column()) == sizes
+    # Nine digits still fit; the largest 18-digit size the parser takes goes to 8 bytes.
+    for size, width in ((999_999_999, 4), (10**18 - 1, 8)):
+        column = parse_listing(b"1 %d\r\n" % size, 1, uidl=False).entries
+        assert isinstance(column, SizeWords) and column.sizes.itemsize == width
+        assert column[1] == str(size) and column.column()[1] == size
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_released_index_leaves_the_listing_as_it_was(shared: bool) -> None:
+    body = b"".join(b"%d u-%d\r\n" % (n, n % 7 if shared else n) for n in range(1, 101))
+    sizes = parse_listing(b"".join(b"%d 10\r\n" % n for n in range(1, 101)), 100, uidl=False)
+    for uids in (body, _as_dicts(body)):  # columns, and dicts line by line
+        listing = ServerListing.parse(100, sizes, parse_listing(uids, 100, uidl=True))
+        duplicates, listed = listing.duplicates(), set(listing.listed)
+        listing.release_index()
+        assert "listed" not in vars(listing)  # let go: what the fetch no longer holds
+        expected = {f"u-{k}" for k in range(7)} if shared else set()
+        assert listing.duplicates() == duplicates == expected
+        assert "listed" not in vars(listing)  # counting needs no index back
+        assert set(listing.listed) == listed and "u-3" in listing.listed

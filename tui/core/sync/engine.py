@@ -264,6 +264,10 @@ def _run(
             plan.to_fetch = _remap_after_reset(client, account, listing, plan.to_fetch)
         if not plan.reset_suspected:
             _mark_gone(account, listing, known)
+        # Planned: what is stored and the listing's index are not read again until the mail
+        # is in, and they grow with the mailbox while the fetch's memory peaks (issue #11).
+        del known
+        listing.release_index()
         state.phase = "fetching"
         state.total = len(plan.to_fetch)
         state.bytes_total = sum(listing.sizes.get(n, 0) for n in plan.to_fetch)

@@ -85,8 +85,13 @@ class ServerListing:
             malformed=len(everything - usable),
         )
 
+    _distinct: int | None = field(default=None, init=False, repr=False, compare=False)
+    """How many distinct UIDLs: known once `listed` was built, kept when it is released."""
+
     def duplicates(self) -> set[str]:
-        if len(self.listed) == len(self.uidls):
+        if self._distinct is None:
+            self._distinct = len(self.listed)
+        if self._distinct == len(self.uidls):
             return set()  # the common case, without counting
         counts = Counter(self.uidls.values())
         return {uidl for uidl, count in counts.items() if count > 1}
@@ -97,6 +102,13 @@ class ServerListing:
         if isinstance(self.uidls, WordColumn):
             return WordIndex(self.uidls)
         return frozenset(self.uidls.values())
+
+    def release_index(self) -> None:
+        """Let `listed` go while the messages come in (built again if asked after): the plan
+        is made, and at 50,000 messages it is half a megabyte held through the whole fetch,
+        when memory peaks (issue #11)."""
+        self._distinct = len(self.listed)
+        self.__dict__.pop("listed", None)
 
     def pairs(self) -> Iterable[tuple[int, str]]:
         """(number, UIDL) for every message, without a lookup per message on columns."""

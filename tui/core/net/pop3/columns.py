@@ -131,7 +131,7 @@ class WordIndex:
         while size < 2 * len(column):
             size *= 2  # at most half full: short probe runs
         self.mask = mask = size - 1
-        self.slots = slots = array("I", bytes(4 * size))
+        self.slots = slots = array("I", [0]) * size
         """0 for an empty slot, else the number of the first message listed with the word."""
         distinct = 0
         for number in range(1, len(ends)):
@@ -182,7 +182,8 @@ def in_order(body: bytes, count: int | None, *, uidl: bool) -> Mapping[int, str]
         return None
     if count is not None and body.count(b"\n") > count:
         return None
-    sizes: array[int] = array("q")
+    sizes: array[int] = array("I")
+    """4 bytes a size while every size has at most 9 digits (under 2**32), else 8."""
     parts: list[str] = []
     ends: array[int] = array("I", [0])
     start = 0
@@ -199,6 +200,8 @@ def in_order(body: bytes, count: int | None, *, uidl: bool) -> Mapping[int, str]
             ends.extend(islice(accumulate(map(len, words), initial=ends[-1]), 1, None))
             parts.append(b"".join(words).decode("ascii"))
         else:
+            if sizes.typecode == "I" and max(map(len, words), default=0) > 9:
+                sizes = array("q", sizes)
             sizes.extend(map(int, words))
         start = stop
     return WordColumn("".join(parts), ends) if uidl else SizeWords(sizes)
