@@ -11,9 +11,10 @@ or each mode of `--modes plain,tls`) into an empty store in interleaved rounds: 
 size, mode) once per round, the order rotated each round, so outside load hits all alike.
 Each run is checked to have stored every message byte for byte. Prints per size the median
 wall time, the median CPU time (user + system: what the fetch itself costs, far less disturbed
-by a shared machine than the wall time), the largest peak RSS (GNU time), and both times as a
-ratio of the smallest size's, against the linear ratio. Each checkout measured is snapshotted
-first (its tui/), so editing it meanwhile changes no figure. Needs root (Dovecot switches users).
+by a shared machine than the wall time), the median and the largest peak RSS (GNU time's
+maximum resident set size: the process's VmHWM), and both times as a ratio of the smallest
+size's, against the linear ratio. Each checkout measured is snapshotted first (its tui/), so
+editing it meanwhile changes no figure. Needs root (Dovecot switches users).
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ def report(
         f"Medians of {args.rounds} interleaved round(s); load average (1 min) at the start and "
         f"the end: {', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} CPUs.",
         "",
-        "| poptui | mode | messages | wall s | CPU s | peak RSS MB | wall ratio | CPU ratio "
-        "| linear |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| poptui | mode | messages | wall s | CPU s | peak RSS MB (median) | peak RSS MB (max) "
+        "| wall ratio | CPU ratio | linear |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (label, _path), mode in itertools.product(args.sources, args.modes):
         base = runs.get((label, smallest, mode), [])
@@ -131,13 +132,14 @@ def report(
         for n in args.sizes:
             measured = runs.get((label, n, mode), [])
             if not measured:
-                lines.append(f"| {label} | {mode} | {n:,} | n/a | n/a | n/a | | | |")
+                lines.append(f"| {label} | {mode} | {n:,} | n/a | n/a | n/a | n/a | | | |")
                 continue
             wall = statistics.median(m.wall for m in measured)
             cpu = statistics.median(m.cpu for m in measured)
-            rss = max(m.rss_mb for m in measured)
+            rss = statistics.median(m.rss_mb for m in measured)
+            top = max(m.rss_mb for m in measured)
             lines.append(
-                f"| {label} | {mode} | {n:,} | {wall:.2f} | {cpu:.2f} | {rss:.1f} | "
+                f"| {label} | {mode} | {n:,} | {wall:.2f} | {cpu:.2f} | {rss:.1f} | {top:.1f} | "
                 f"{wall / base_wall:.2f}x | {cpu / base_cpu:.2f}x | {n / smallest:.1f}x |"
             )
     return "\n".join(lines)
