@@ -39,6 +39,7 @@ from tui.core.sync.errors import (
     UidlRequired,
 )
 from tui.core.sync.guard import confirm_stored
+from tui.core.sync.heap import fix_mmap_threshold
 from tui.core.sync.lock import AlreadyFetching, account_lock
 from tui.core.sync.outcome import enable_advice, with_provider_hint
 from tui.core.sync.plan import (
@@ -303,6 +304,8 @@ def _run(
                     "the rest come next time"
                 )
 
+        if plan.to_fetch:
+            fix_mmap_threshold()  # large messages' memory back to the kernel once stored
         try:
             receive(
                 client,
@@ -424,6 +427,7 @@ def _fetch_without_uidl(
     state.phase = "fetching"
     state.total = len(numbers)
     writer = BatchWriter(account, dedupe_message_id=False)
+    fix_mmap_threshold()
     keys: dict[int, str] = {}
     for number, raw in client.retrieve(numbers, expected_sizes=sizes):
         keys[number] = _no_uidl_key(raw)
