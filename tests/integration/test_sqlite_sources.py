@@ -16,16 +16,16 @@ import pytest
 from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.sqlite_sources import CACHED_SOURCE, LARGE_SOURCE
 
-PROBE = """
+STORE_ONE = """
 import sys, uuid
 from tui.core.storage.db import open_database
 from tui.core.storage.dialect import write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.models import Account, utcnow
 
-def hwm_kb():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+def status(path, field):
+    with open(path) as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(field))
 
 db = open_database("sqlite:///" + sys.argv[1])
 account = Account.create(
@@ -34,13 +34,26 @@ account = Account.create(
 )
 raw = b"Subject: big\\r\\n\\r\\n" + b"x" * 76 * (int(sys.argv[2]) // 78) + b"\\r\\n"
 message = NewMessage("big", raw, "", "", "big", None, "", True, "")
-with open("/proc/self/clear_refs", "w") as refs:
-    refs.write("5")  # peak RSS from here on
-before = hwm_kb()
+{before}
+before = {measure}
 with write_transaction(db):
     insert_messages(db, account.id, [message], utcnow())
-print(hwm_kb() - before)
+print({measure} - before)
 """
+"""One message of argv[2] bytes stored in a fresh database at argv[1]; prints how much `measure`
+grew meanwhile."""
+
+
+def store_one(tmp_path: Path, size: int, measure: str, before: str = "") -> int:
+    script = STORE_ONE.format(measure=measure, before=before)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "poptui.db"), str(size)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return int(done.stdout.split()[-1])
 
 
 def _new(key: str, raw: bytes) -> NewMessage:
@@ -117,54 +130,16 @@ def test_a_failing_batch_leaves_no_source_large_or_small(database: tuple[Any, in
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux peak-RSS reset")
 def test_a_large_message_costs_sqlite_no_copy_of_it(tmp_path: Path) -> None:
     size = 12 * 1024 * 1024
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / "poptui.db"), str(size)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    grew_kb = int(done.stdout.split()[-1])
+    reset_peak = 'with open("/proc/self/clear_refs", "w") as refs: refs.write("5")'
+    grew_kb = store_one(tmp_path, size, 'status("/proc/self/status", "VmHWM")', reset_peak)
     # Bound to SQLite's own copies (bound as a parameter, then a record): 2.5 times the
     # message, 30 MB here. Through blob I/O the pages go out a cache-full at a time.
     assert grew_kb * 1024 < size // 2, f"storing a {size:,}-byte message took {grew_kb:,} KB more"
 
 
-WRITTEN = """
-import sys, uuid
-from tui.core.storage.db import open_database
-from tui.core.storage.dialect import write_transaction
-from tui.core.storage.insert import NewMessage, insert_messages
-from tui.core.storage.models import Account, utcnow
-
-def wchar():
-    with open("/proc/self/io") as io:
-        return next(int(line.split()[1]) for line in io if line.startswith("wchar"))
-
-db = open_database("sqlite:///" + sys.argv[1])
-account = Account.create(
-    owner="tester", name="Box", email="x@example.com", incoming_host="h", incoming_port=110,
-    incoming_security="none", username="x", delete_policy="leave", secret_key=uuid.uuid4().hex,
-)
-raw = b"Subject: big\\r\\n\\r\\n" + b"x" * 76 * (int(sys.argv[2]) // 78) + b"\\r\\n"
-message = NewMessage("big", raw, "", "", "big", None, "", True, "")
-before = wchar()
-with write_transaction(db):
-    insert_messages(db, account.id, [message], utcnow())
-print(wchar() - before)
-"""
-
-
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="Linux write accounting")
 def test_a_large_message_goes_to_the_wal_once(tmp_path: Path) -> None:
     size = 3 * 1024 * 1024  # above the default 2 MB page cache, within CACHED_SOURCE
-    done = subprocess.run(
-        [sys.executable, "-c", WRITTEN, str(tmp_path / "poptui.db"), str(size)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    written = int(done.stdout.split()[-1])
+    written = store_one(tmp_path, size, 'status("/proc/self/io", "wchar")')
     # Its zero-filled pages spilled to the WAL, read back and written again: twice the message.
     assert written < 1.4 * size, f"a {size:,}-byte message wrote {written:,} bytes"
