@@ -28,17 +28,21 @@ def _message(key: str) -> NewMessage:
     return NewMessage(key, raw, "a@b.example", "", key, None, "", False, "b.example")
 
 
+def _account(owner: str) -> Account:
+    return Account.create(
+        owner=owner, name="Work", email=f"{owner}@example.com", incoming_host="pop.example.com",
+        incoming_port=995, incoming_security="ssl", username=owner, delete_policy="leave",
+        secret_key=uuid.uuid4().hex,
+    )  # fmt: skip
+
+
 def _stored() -> dict[str, int]:
     rows: Any = Message.select(Message.uidl, Message.id).tuples()
     return dict(rows)
 
 
 def test_batches_of_every_size_share_a_few_lookup_statements(sqlite_db: Any) -> None:
-    account = Account.create(
-        owner="alice", name="Work", email="w@example.com", incoming_host="pop.example.com",
-        incoming_port=995, incoming_security="ssl", username="alice", delete_policy="leave",
-        secret_key=uuid.uuid4().hex,
-    )  # fmt: skip
+    account = _account("alice")
     lookups: list[str] = []
     connection = sqlite_db.connection()
     connection.set_trace_callback(lambda sql: lookups.append(sql) if " IN (" in sql else None)
@@ -57,11 +61,7 @@ def test_batches_of_every_size_share_a_few_lookup_statements(sqlite_db: Any) -> 
 
 
 def test_a_batch_past_the_lookup_chunk_still_finds_every_id(sqlite_db: Any) -> None:
-    account = Account.create(
-        owner="bob", name="Home", email="h@example.com", incoming_host="pop.example.com",
-        incoming_port=995, incoming_security="ssl", username="bob", delete_policy="leave",
-        secret_key=uuid.uuid4().hex,
-    )  # fmt: skip
+    account = _account("bob")
     batch = [_message(f"k{i}") for i in range(1_203)]
     with database_proxy.atomic():
         ids = insert_messages(sqlite_db, account.id, batch, utcnow())
