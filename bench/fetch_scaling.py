@@ -61,10 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        raise SystemExit("run as root: Dovecot switches users")
-    scratch = Path(tempfile.mkdtemp(prefix="poptui-scaling-"))
-    scratch.chmod(0o755)
+    scratch = st.scratch_as_root("poptui-scaling-")
     runs: dict[tuple[str, int, str], list[st.Measured]] = {}
     failures: list[str] = []
     loads = [os.getloadavg()[0]]

@@ -333,14 +333,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        raise SystemExit("run as root: Dovecot switches users, popa3d needs a mount namespace")
+    scratch = st.scratch_as_root(
+        "poptui-speed-", "Dovecot switches users, popa3d needs a mount namespace"
+    )
     started = dt.datetime.now(dt.UTC)
     tool_versions = versions(args.source)  # the commit measured, before anything can move it
     results = Results()
     spec = corpus.CorpusSpec(seed=args.seed)
-    scratch = Path(tempfile.mkdtemp(prefix="poptui-speed-"))
-    scratch.chmod(0o755)
     st.snapshot(scratch, args.source)
     loads = [os.getloadavg()[0]]
     try:

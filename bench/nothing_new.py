@@ -22,7 +22,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,11 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--markdown", type=Path, help="also write the results here (Markdown)")
     args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        raise SystemExit("run as root: Dovecot switches users")
+    scratch = st.scratch_as_root("poptui-nothing-new-")
     started, load = time.time(), [os.getloadavg()[0]]
-    scratch = Path(tempfile.mkdtemp(prefix="poptui-nothing-new-"))
-    scratch.chmod(0o755)
     st.snapshot(scratch)
     results = Results()
     try:

@@ -241,17 +241,13 @@ def _commit(checkout: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Interleaved rounds of a full fetch into SQLite and into PostgreSQL; medians and ratios."""
     import contextlib
-    import tempfile
 
     import fetch_speed as fs
 
     from tests.servers.dovecot import DovecotServer
 
     args = _parse_args(argv)
-    if os.geteuid() != 0:
-        raise SystemExit("run as root: Dovecot switches users")
-    scratch = Path(tempfile.mkdtemp(prefix="poptui-pg-"))
-    scratch.chmod(0o755)
+    scratch = st.scratch_as_root("poptui-pg-")
     st.snapshot(scratch, args.source)
     commit = _commit(args.source)
     results = fs.Results()

@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,15 @@ TMPFS = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
 SOURCE = ROOT
 """Where the poptui under test is imported from: `snapshot` points it at a copy of tui/
 taken when the benchmark starts, so editing the checkout meanwhile changes no figure."""
+
+
+def scratch_as_root(prefix: str, why: str = "Dovecot switches users") -> Path:
+    """A scratch folder the servers' own users may enter; the benches must run as root."""
+    if os.geteuid() != 0:
+        raise SystemExit(f"run as root: {why}")
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    scratch.chmod(0o755)
+    return scratch
 
 
 def snapshot(scratch: Path, checkout: Path = ROOT) -> None:
