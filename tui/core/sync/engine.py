@@ -304,8 +304,6 @@ def _run(
                     "the rest come next time"
                 )
 
-        if plan.to_fetch:
-            fix_mmap_threshold()  # large messages' memory back to the kernel once stored
         try:
             receive(
                 client,

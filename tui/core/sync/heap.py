@@ -7,7 +7,7 @@ twice that. After one 3 MB message, every later message under 3 MB comes from th
 of the reader's and the storer's threads, each of which may then keep 6 MB free at its top and
 holes in between: the more large messages a fetch meets, the higher its peak, so the peak grew
 with the mailbox (issue #11; measured 2 MB at 50,000 messages, at no measurable CPU cost).
-Setting the threshold keeps it at 128 KiB for good, and the trim threshold at its default.
+Setting the threshold keeps it at 256 KiB for good, and the trim threshold at its default.
 Elsewhere than glibc (musl, macOS) nothing is done.
 """
 
@@ -18,8 +18,9 @@ import sys
 
 M_MMAP_THRESHOLD = -3
 """mallopt's parameter number in glibc's <malloc.h>."""
-MMAP_THRESHOLD = 128 * 1024
-"""glibc's own starting value: only messages this large or larger are mapped on their own."""
+MMAP_THRESHOLD = 256 * 1024
+"""Messages this large or larger are mapped on their own; the everyday message (tens of KB)
+stays in the heap."""
 
 
 @functools.cache

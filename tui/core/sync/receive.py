@@ -15,7 +15,6 @@ skipped and recorded, and the messages after it still come, as long as the sessi
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import sys
 import threading
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from tui.core.net import pop3
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import Watchdog, allowance
+from tui.core.sync.heap import fix_mmap_threshold
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     _Item: TypeAlias = tuple[int, bytes, MessageSummary | None] | BaseException | None
     """What the reader hands over: a message and its summary, its error, or None at the end."""
 
-LARGE_ALLOCATION = 256 * 1024
-"""glibc: buffers of at least this many bytes come from (and go back to) the kernel, see
-`_return_large_buffers`."""
 CONVEYOR_BYTES = 2 * 1024 * 1024
 """Received bytes waiting for the storing thread; a larger message is let through alone. As
 much as a batch (`batch.BATCH_BYTES`), so the reader runs a batch ahead while the storer writes
@@ -122,7 +119,7 @@ def receive(
         return  # nothing new: no second thread
     from tui.core.mail import headers  # the email package: on new mail only
 
-    _return_large_buffers()
+    fix_mmap_threshold()  # large messages' memory back to the kernel once stored
     _hand_over_sooner()
     items: Conveyor[_Item] = Conveyor()
     stop = threading.Event()
@@ -169,31 +166,6 @@ def receive(
     finally:
         reader.join(timeout=5)
 
-
-def _return_large_buffers() -> None:
-    """Keep message-sized buffers out of glibc's heap, so peak memory stays flat.
-
-    glibc serves large blocks with mmap (returned to the kernel when freed) but raises that
-    threshold to the largest block freed so far, up to 32 MiB: after one 3 MB attachment every
-    later message is carved out of the two threads' heaps, which fragment and keep ~8 MB more
-    resident over a fetch of thousands of messages. A fixed threshold of `LARGE_ALLOCATION`
-    keeps the everyday message (tens of KB) in the heap and maps the large ones. Elsewhere
-    (musl, macOS) nothing happens.
-    """
-    try:
-        glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
-    except (AttributeError, ValueError, OSError):
-        return
-    if not glibc.startswith("glibc"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION)
-
-
-_M_MMAP_THRESHOLD = -3
-"""glibc's malloc.h."""
 
 SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits for it (Python's default: 5 ms)."""
