@@ -19,7 +19,8 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tui.core.storage.dialect import write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
@@ -43,8 +44,27 @@ BATCH_SECONDS = 2.0
 by whoever waits for the next one (`due` says how long it may wait before calling `flush`)."""
 
 
+class MessageWriter(Protocol):
+    """What the engine stores new mail through: a `BatchWriter` here, or a storing process's
+    (`sync.storer.StorerWriter`)."""
+
+    parses_ahead: bool
+    """Whether the reader may read header blocks ahead for it (`offer`)."""
+    stored: int
+    duplicates: int
+
+    def offer(self, raw: bytes, summary: MessageSummary) -> None: ...
+    def add(self, key: str, raw: bytes) -> None: ...
+    def due(self) -> float | None: ...
+    def flush(self) -> dict[str, int]: ...
+    def holding(self) -> AbstractContextManager[None]: ...
+    def close(self) -> None: ...
+
+
 class BatchWriter:
     """Collects retrieved messages and stores each batch in one durable transaction."""
+
+    parses_ahead = True
 
     def __init__(
         self,
@@ -128,6 +148,9 @@ class BatchWriter:
         """
         self._write()
         return self._commit()
+
+    def close(self) -> None:
+        """Nothing is held between calls here (`flush` has committed)."""
 
     def _commit(self) -> dict[str, int]:
         tx, self._open = self._open, None

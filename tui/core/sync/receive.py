@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from tui.core.net import pop3
-from tui.core.sync.batch import BatchWriter
+from tui.core.sync.batch import MessageWriter
 from tui.core.sync.control import Watchdog, allowance
 from tui.core.sync.heap import fix_mmap_threshold
 
@@ -103,7 +103,7 @@ def receive(
     sizes: Mapping[int, int],
     pacing: Pacing,
     watchdog: Watchdog,
-    writer: BatchWriter,
+    writer: MessageWriter,
     arrived: Callable[[int, bytes], None],
     skipped: list[pop3.MessageSizeMismatch],
 ) -> None:
@@ -131,7 +131,7 @@ def receive(
         # Parse here only while the storer is behind (its conveyor holds a backlog): then this
         # thread has time to spare. Otherwise the storer waits for messages and parses them
         # itself (over TLS the reader is the busier one: decryption and all).
-        ahead = items.backlog >= PARSE_AHEAD_BACKLOG
+        ahead = writer.parses_ahead and items.backlog >= PARSE_AHEAD_BACKLOG
         put((number, raw, headers.summarize_fast(raw) if ahead else None))
 
     def read() -> None:

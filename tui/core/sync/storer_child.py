@@ -1,0 +1,100 @@
+"""The storing processes' side (`sync.storer`): a forked standby that forks one storer per fetch.
+
+The standby is forked from `poptui fetch` before its database is opened and before any thread
+starts, with the storing code already imported, so a storer costs a fork (no interpreter start,
+no imports; its pages are the standby's, shared until written). A storer opens its own
+database connection and runs the same `BatchWriter` a fetch runs in-process, fed from a pipe.
+
+Neither process answers signals from the terminal or the service manager (Ctrl+C, SIGTERM,
+SIGHUP reach the whole process group): the fetch decides, and says so through the pipes. When
+the fetch's end of the data pipe closes without an END (the fetch was killed), the storer exits
+without committing, exactly as a killed in-process fetch would lose its open transaction; it
+holds the mailbox's lock until then, so no next fetch reads the database before it is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import socket
+from typing import NoReturn
+
+from tui.core.storage.db import make_database
+from tui.core.storage.models import Account, database_proxy
+from tui.core.sync import storer_frames as frames
+from tui.core.sync.batch import BatchWriter
+
+REQUEST_BYTES = 64
+
+
+def standby(control: socket.socket, url: str) -> NoReturn:
+    """Fork a storer for each request on `control` until the fetch closes it."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # storers are reaped by the kernel
+    _away_from_the_terminal()
+    while True:
+        try:
+            request, fds, _flags, _address = socket.recv_fds(control, REQUEST_BYTES, 3)
+        except OSError:
+            os._exit(0)
+        if not request:
+            os._exit(0)  # the fetch is done (or gone)
+        if os.fork() == 0:
+            control.close()
+            account_id, dedupe = request.decode().split(" ")
+            os._exit(serve(fds[0], fds[1], url, int(account_id), dedupe == "1"))
+        for fd in fds:
+            os.close(fd)
+
+
+def serve(data_fd: int, reply_fd: int, url: str, account_id: int, dedupe: bool) -> int:
+    """Store what arrives on `data_fd` until END; the exit status (0: every message committed).
+
+    The mailbox lock's descriptor (passed with the pipes) is left open until the end: it is
+    the fetch's own flock, so the lock outlives a killed fetch until this process is gone.
+    """
+    stream = io.BufferedReader(io.FileIO(data_fd, "rb"), frames.PIPE_BYTES)
+    try:
+        db = make_database(url)
+        db.connect()
+        database_proxy.initialize(db)
+        writer = BatchWriter(Account(id=account_id), dedupe_message_id=dedupe)
+        holding = writer.holding()
+        holding.__enter__()  # left only by END: a vanished fetch leaves nothing committed
+        while True:
+            kind, key, extra, body = frames.receive(stream)
+            if kind == frames.ADD:
+                writer.offer(body, frames.summary_from(extra))
+                writer.add(key, body)
+            elif kind == frames.FLUSH:
+                written = writer.flush()
+                frames.reply(reply_fd, ("ok", written, *_counts(writer)))
+            elif kind == frames.END:
+                holding.__exit__(None, None, None)
+                db.close()
+                frames.reply(reply_fd, ("ok", {}, *_counts(writer)))
+                return 0
+            else:
+                raise ValueError(f"unknown frame {kind!r}")
+    except frames.PipeClosed:
+        return 1  # the fetch is gone: its open transaction goes with this process
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            frames.reply_error(reply_fd, error)
+        return 1
+
+
+def _counts(writer: BatchWriter) -> tuple[int, int, int]:
+    return writer.stored, writer.duplicates, writer.commits
+
+
+def _away_from_the_terminal() -> None:
+    """Standard streams to /dev/null: a caller reading the fetch's output to its end must not
+    wait for these processes, and they have nothing to say there (errors go through the pipes)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
