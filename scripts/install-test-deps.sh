@@ -11,7 +11,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(python3-venv python3-dev dovecot-core dovecot-pop3d mailutils-pop3d postgresql tmux openssl fetchmail getmail6 mpop procmail dovecot-lmtpd locales systemd)
+PACKAGES=(python3-venv python3-dev dovecot-core dovecot-pop3d mailutils-pop3d postgresql tmux openssl fetchmail getmail6 mpop procmail dovecot-lmtpd locales systemd time)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
