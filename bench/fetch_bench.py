@@ -14,10 +14,12 @@ What it does:
 3. for each repeat, runs every tool against the same mailbox over plain POP3 and implicit TLS,
    keeping the mail on the server (each run starts from an empty local store), in a rotated order
    so machine noise hits every tool alike; records wall time (perf_counter around the child) and
-   the child's peak RSS (``ru_maxrss`` from ``os.wait4``) and checks that every message arrived;
-4. measures poptui's "nothing new" run on the fetched mailbox and poptui's peak RSS on the small
-   and the repeated
-   mailbox (memory must not grow with the mailbox);
+   the peak memory of the tool's whole process tree (bench/tree_memory.py: the sum of PSS over
+   the tool and every process it forks, sampled while it runs; the sum of RSS and
+   ``ru_maxrss`` from ``os.wait4``, the largest single process, beside it) and checks that every
+   message arrived;
+4. measures poptui's "nothing new" run on the fetched mailbox and poptui's peak memory on the
+   small and the repeated mailbox (memory must not grow with the mailbox);
 5. prints medians, ratios and PASS/FAIL per target, and writes bench/RESULTS.md.
 
 Durability, per tool (what "stored" means when the tool exits):
@@ -51,7 +53,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import corpus  # noqa: E402
+import tree_memory  # noqa: E402
 
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 
@@ -79,7 +81,7 @@ SMALL_USER = "small"
 REPEATED_USER = "repeated"
 MODES = ("plain", "tls")
 RUN_TIMEOUT = 1800.0
-GNU_TIME = "/usr/bin/time"
+GNU_TIME = tree_memory.GNU_TIME
 
 
 # ------------------------------------------------------------------ measuring a child
@@ -89,8 +91,12 @@ GNU_TIME = "/usr/bin/time"
 class Measured:
     wall: float
     """Seconds from spawning the child to its exit (perf_counter)."""
-    rss_kb: int
-    """Peak resident set of the tool (KiB), see run_measured."""
+    peak_kb: int
+    """Peak memory of the tool's whole process tree, sum of PSS (KiB): the headline figure."""
+    rss_sum_kb: int
+    """Peak of the sum of RSS over the tree (pages shared between its processes in each)."""
+    maxrss_kb: int
+    """wait4()'s ru_maxrss: the largest single process of the tree (0: unknown)."""
     cpu: float
     """User + system CPU seconds of the tool and the children it reaped (MDAs)."""
     rc: int
@@ -116,8 +122,8 @@ class Run:
         return self.m.wall
 
     @property
-    def rss_kb(self) -> int:
-        return self.m.rss_kb
+    def peak_kb(self) -> int:
+        return self.m.peak_kb
 
     @property
     def ok(self) -> bool:
@@ -138,54 +144,32 @@ class Run:
 def run_measured(
     argv: list[str], env: dict[str, str], workdir: Path, timeout: float = RUN_TIMEOUT
 ) -> Measured:
-    """Run a child and measure it.
-
-    The child is started through GNU time (``/usr/bin/time -f "%M %U %S"``), which reports
-    the wait4() rusage of the tool: ``ru_maxrss`` is its own peak resident set (Linux folds in
-    the largest of its reaped descendants, e.g. fetchmail's MDA processes) and the CPU times
-    include those descendants. Starting the tool straight from this Python process would not
-    do: Linux carries the RSS a process had before exec() into ru_maxrss, so every tool would
-    show at least this script's ~45 MB.
+    """Run a child under GNU time and measure it (tree_memory.run): wall time, CPU of the tool
+    and the descendants it reaped (its MDA processes), and the peak memory of its process tree.
     """
     out_path, err_path = workdir / "child.out", workdir / "child.err"
-    usage_path = workdir / "child.usage"
     load = os.getloadavg()[0]
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [GNU_TIME, "-f", "%M %U %S", "-o", str(usage_path), *argv],
+        usage = tree_memory.run(
+            argv,
             env=env,
-            stdin=subprocess.DEVNULL,
+            cwd=workdir,
             stdout=out,
             stderr=err,
-            cwd=workdir,
-            start_new_session=True,
+            timeout=timeout,
+            usage_path=workdir / "child.usage",
         )
-        timer = threading.Timer(timeout, lambda: _kill_group(proc.pid))
-        timer.start()
-        try:
-            rc = proc.wait()
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - start
-    rss, cpu = 0, float("nan")
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = usage_path.read_text().split()[-3:]
-        rss, cpu = int(fields[0]), float(fields[1]) + float(fields[2])
     return Measured(
-        wall,
-        rss,
-        cpu,
-        rc,
+        usage.wall,
+        usage.tree.pss_kb,
+        usage.tree.rss_kb,
+        usage.maxrss_kb,
+        usage.cpu,
+        usage.rc,
         out_path.read_text(errors="replace"),
         err_path.read_text(errors="replace"),
         load,
     )
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def poptui_argv(*args: str) -> list[str]:
@@ -561,8 +545,11 @@ class Results:
     def cpu(self, tool: str, mode: str) -> float:
         return median([r.m.cpu for r in self.of(tool, mode)])
 
-    def rss(self, tool: str, mode: str, runs: list[Run] | None = None) -> float:
-        return median([mb(r.rss_kb) for r in self.of(tool, mode, runs)])
+    def memory(
+        self, tool: str, mode: str, runs: list[Run] | None = None, of: str = "peak_kb"
+    ) -> float:
+        """Median MB of `of`: peak_kb (whole tree, PSS), rss_sum_kb or maxrss_kb."""
+        return median([mb(getattr(r.m, of)) for r in self.of(tool, mode, runs)])
 
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -606,8 +593,8 @@ def check_targets(res: Results, args: argparse.Namespace, n: int, small_n: int) 
                 )
             )
     for mode in args.modes:
-        small = res.rss(f"poptui@{SMALL_USER}", mode, res.mem_runs)
-        big = res.rss(f"poptui@{REPEATED_USER}", mode, res.mem_runs)
+        small = res.memory(f"poptui@{SMALL_USER}", mode, res.mem_runs)
+        big = res.memory(f"poptui@{REPEATED_USER}", mode, res.mem_runs)
         if small == small and big == big:
             allowed = max(0.10 * small, 8.0)
             checks.append(
@@ -652,7 +639,11 @@ def build_report(
         "(order rotated every repeat); each run starts from an empty local store and leaves "
         "the mail on the server; each run is checked to have stored every message (poptui and "
         "the poplib loop: byte for byte). Wall time = process start to exit; CPU = user + "
-        "system of the tool and its children (MDA / delivery processes), Dovecot not included.",
+        "system of the tool and its children (MDA / delivery processes), Dovecot not included. "
+        "Peak memory = of the tool's whole process tree: the sum of PSS over the tool and every "
+        "process it forks (shared pages counted once), sampled every 5-20 ms from /proc "
+        "(bench/tree_memory.py); the sum of RSS and wait4()'s ru_maxrss (the largest single "
+        "process, the figure used before) beside it.",
     ]
     if "getmail6" in [t.name for t in tools] and not args.getmail_as_is:
         out.append(
@@ -669,9 +660,10 @@ def build_report(
         )
     out += [
         "",
-        "| tool | mode | stored as | wall s (median) | msgs/s | MB/s | CPU s | peak RSS MB | "
-        "tool wall / poptui wall | all runs, wall s |",
-        "|" + "---|" * 10,
+        "| tool | mode | stored as | wall s (median) | msgs/s | MB/s | CPU s "
+        "| peak memory MB (tree PSS) | RSS sum / ru_maxrss MB | tool wall / poptui wall "
+        "| all runs, wall s |",
+        "|" + "---|" * 11,
     ]
     for mode in args.modes:
         base = res.wall("poptui", mode)
@@ -688,7 +680,9 @@ def build_report(
             out.append(
                 f"| {tool.name} | {mode} | {tool.durability} | {fmt(wall)} | {fmt(rate, 0)} | "
                 f"{fmt(mbs, 1)} | {fmt(res.cpu(tool.name, mode), 1)} | "
-                f"{fmt(res.rss(tool.name, mode), 1)} | {fmt(ratio)} | {runs} |"
+                f"{fmt(res.memory(tool.name, mode), 1)} "
+                f"| {fmt(res.memory(tool.name, mode, of='rss_sum_kb'), 1)} / "
+                f"{fmt(res.memory(tool.name, mode, of='maxrss_kb'), 1)} | {fmt(ratio)} | {runs} |"
             )
     nn = {m: res.nothing_new.get(m, []) for m in MODES}
     uf = {m: res.uidl_floor.get(m, []) for m in MODES}
@@ -714,8 +708,8 @@ def build_report(
         ),
         row('"nothing new": CPU s (median)', {m: median([x.cpu for x in nn[m]]) for m in MODES}, 3),
         row(
-            '"nothing new": peak RSS MB',
-            {m: mb(median([x.rss_kb for x in nn[m]])) for m in MODES},
+            '"nothing new": peak memory MB (tree PSS)',
+            {m: mb(median([x.peak_kb for x in nn[m]])) for m in MODES},
             1,
         ),
         row(
@@ -729,21 +723,22 @@ def build_report(
             3,
         ),
         row(
-            f"peak RSS MB, full fetch of a {small_n}-message mailbox (the corpus' first "
-            f"{small_n}, largest message {small_stats.get('largest', 0) / 1e6:.2f} MB)",
-            {m: res.rss(f"poptui@{SMALL_USER}", m, res.mem_runs) for m in MODES},
+            f"peak memory MB (tree PSS), full fetch of a {small_n}-message mailbox (the "
+            f"corpus' first {small_n}, largest message "
+            f"{small_stats.get('largest', 0) / 1e6:.2f} MB)",
+            {m: res.memory(f"poptui@{SMALL_USER}", m, res.mem_runs) for m in MODES},
             1,
         ),
         row(
-            f"peak RSS MB, full fetch of the same {small_n} messages "
+            f"peak memory MB (tree PSS), full fetch of the same {small_n} messages "
             f"{n // max(small_n, 1)} times over",
-            {m: res.rss(f"poptui@{REPEATED_USER}", m, res.mem_runs) for m in MODES},
+            {m: res.memory(f"poptui@{REPEATED_USER}", m, res.mem_runs) for m in MODES},
             1,
         ),
         row(
-            f"peak RSS MB, full fetch of the {n}-message corpus (from the table above; its "
-            "100-message batches can be larger than the first 1,000's)",
-            {m: res.rss("poptui", m) for m in MODES},
+            f"peak memory MB (tree PSS), full fetch of the {n}-message corpus (from the table "
+            "above; its 100-message batches can be larger than the first 1,000's)",
+            {m: res.memory("poptui", m) for m in MODES},
             1,
         ),
     ]
@@ -990,7 +985,7 @@ def main() -> int:
                         print(
                             f"[{rep + 1}/{args.repeat}] {tool.name:16} {mode:5} "
                             f"{run.wall:8.2f} s  {stats['messages'] / run.wall:6.0f} msg/s  "
-                            f"CPU {run.m.cpu:6.1f} s  {mb(run.rss_kb):6.1f} MB  "
+                            f"CPU {run.m.cpu:6.1f} s  {mb(run.peak_kb):6.1f} MB  "
                             f"load {run.m.load:4.2f}  {status}",
                             flush=True,
                         )
@@ -1009,7 +1004,8 @@ def main() -> int:
                     print(
                         f"[{rep + 1}/{args.repeat}] poptui, {user} mailbox "
                         f"({users[user]['messages']} messages) {mode:5} {run.wall:7.2f} s  "
-                        f"{mb(run.rss_kb):6.1f} MB  {'ok' if run.ok else 'FAILED: ' + run.problem}",
+                        f"{mb(run.peak_kb):6.1f} MB  "
+                        f"{'ok' if run.ok else 'FAILED: ' + run.problem}",
                         flush=True,
                     )
 
@@ -1042,7 +1038,7 @@ def main() -> int:
                     res.uidl_floor.setdefault(mode, []).append(f)
                 print(
                     f"nothing new {mode:5} poptui {m.wall:.3f} s (CPU {m.cpu:.2f} s, "
-                    f"{mb(m.rss_kb):.1f} MB, load {m.load:.2f}); poplib UIDL {f.wall:.3f} s",
+                    f"{mb(m.peak_kb):.1f} MB, load {m.load:.2f}); poplib UIDL {f.wall:.3f} s",
                     flush=True,
                 )
             res.startup.append(run_measured(poptui_argv("--version"), clean_env(scratch), scratch))

@@ -1,5 +1,5 @@
-"""How poptui's full fetch scales with the mailbox: time and peak RSS at 5,000, 20,000 and
-50,000 messages (issue #11: time linear, peak RSS flat and under 60 MB), plain or TLS.
+"""How poptui's full fetch scales with the mailbox: time and peak memory at 5,000, 20,000 and
+50,000 messages (issue #11: time linear, peak memory flat and under 60 MB), plain or TLS.
 
     .venv/bin/python bench/fetch_scaling.py                       # 5,000 / 20,000 / 50,000
     .venv/bin/python bench/fetch_scaling.py --sizes 5000,20000 --rounds 5
@@ -11,10 +11,12 @@ or each mode of `--modes plain,tls`) into an empty store in interleaved rounds: 
 size, mode) once per round, the order rotated each round, so outside load hits all alike.
 Each run is checked to have stored every message byte for byte. Prints per size the median
 wall time, the median CPU time (user + system: what the fetch itself costs, far less disturbed
-by a shared machine than the wall time), the median and the largest peak RSS (GNU time's
-maximum resident set size: the process's VmHWM), and both times as a ratio of the smallest
-size's, against the linear ratio. Each checkout measured is snapshotted first (its tui/), so
-editing it meanwhile changes no figure. Needs root (Dovecot switches users).
+by a shared machine than the wall time), the median and the largest peak memory of the whole
+process tree (the sum of PSS over poptui and any process it forks, bench/tree_memory.py; the
+largest sum of RSS and wait4()'s ru_maxrss, the largest single process, beside it), and both
+times as a ratio of the smallest size's, against the linear ratio. Each checkout measured is
+snapshotted first (its tui/), so editing it meanwhile changes no figure. Needs root (Dovecot
+switches users).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                         failures.append(f"{label}: exit {measured.rc}, stored {count}/{n}")
                     print(
                         f"  round {round_ + 1}: {label}: {measured.wall:.2f} s, cpu "
-                        f"{measured.cpu:.2f} s, {measured.rss_mb:.1f} MB, load "
+                        f"{measured.cpu:.2f} s, {fs.memory_line(measured)}, load "
                         f"{os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
@@ -118,9 +120,10 @@ def report(
         f"Medians of {args.rounds} interleaved round(s); load average (1 min) at the start and "
         f"the end: {', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} CPUs.",
         "",
-        "| poptui | mode | messages | wall s | CPU s | peak RSS MB (median) | peak RSS MB (max) "
+        "| poptui | mode | messages | wall s | CPU s | peak memory MB, tree PSS (median) "
+        "| peak memory MB, tree PSS (max) | RSS sum / ru_maxrss MB (max) "
         "| wall ratio | CPU ratio | linear |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (label, _path), mode in itertools.product(args.sources, args.modes):
         base = runs.get((label, smallest, mode), [])
@@ -129,15 +132,18 @@ def report(
         for n in args.sizes:
             measured = runs.get((label, n, mode), [])
             if not measured:
-                lines.append(f"| {label} | {mode} | {n:,} | n/a | n/a | n/a | n/a | | | |")
+                lines.append(f"| {label} | {mode} | {n:,} | n/a | n/a | n/a | n/a | n/a | | | |")
                 continue
             wall = statistics.median(m.wall for m in measured)
             cpu = statistics.median(m.cpu for m in measured)
-            rss = statistics.median(m.rss_mb for m in measured)
-            top = max(m.rss_mb for m in measured)
+            peak = statistics.median(m.peak_mb for m in measured)
+            top = max(m.peak_mb for m in measured)
+            rss = max(m.rss_sum_mb for m in measured)
+            maxrss = max(m.maxrss_mb for m in measured)
             lines.append(
-                f"| {label} | {mode} | {n:,} | {wall:.2f} | {cpu:.2f} | {rss:.1f} | {top:.1f} | "
-                f"{wall / base_wall:.2f}x | {cpu / base_cpu:.2f}x | {n / smallest:.1f}x |"
+                f"| {label} | {mode} | {n:,} | {wall:.2f} | {cpu:.2f} | {peak:.1f} | {top:.1f} "
+                f"| {rss:.1f} / {maxrss:.1f} "
+                f"| {wall / base_wall:.2f}x | {cpu / base_cpu:.2f}x | {n / smallest:.1f}x |"
             )
     return "\n".join(lines)
 

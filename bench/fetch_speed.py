@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fetch_speed.py --quick      # 500 messages, a minute or two
     .venv/bin/python bench/fetch_speed.py              # 5,000 messages, 3 rounds, + 20,000
-    .venv/bin/python bench/fetch_speed.py --rss-messages 50000   # also peak RSS at 50,000
+    .venv/bin/python bench/fetch_speed.py --rss-messages 50000   # also peak memory at 50,000
 
 Starts its own Dovecot (tests/servers/dovecot.py) holding a realistic corpus (bench/corpus.py),
 then times, in interleaved rounds (every tool once per round, the order rotated each round, so
@@ -18,7 +18,9 @@ outside load hits all alike; medians of the rounds):
 * poptui into a team PostgreSQL database (row-level security on) against SQLite;
 * popa3d (an old server: no CAPA, so no pipelining) with 200 messages: poptui, fetchmail
   and the poplib loop;
-* peak RSS of every run (GNU time), and with `--rss-messages` of poptui on a large mailbox.
+* peak memory of every run: the whole process tree's, the sum of PSS over the tool and every
+  process it forks (bench/tree_memory.py), with the sum of RSS and wait4()'s ru_maxrss (the
+  largest single process) beside it; with `--rss-messages` also poptui's on a large mailbox.
 
 Prints a table with ratios and the issue's targets, and writes bench/RESULTS_SPEED.md.
 Needs root (Dovecot, popa3d's private namespace), fetchmail, getmail6, procmail, PostgreSQL
@@ -71,9 +73,11 @@ class Results:
         runs = self.runs.get((section, tool, mode), [])
         return statistics.median(m.wall for m in runs) if runs else float("nan")
 
-    def rss(self, section: str, tool: str, mode: str) -> float:
+    def memory(self, section: str, tool: str, mode: str, of: str = "peak_mb") -> float:
+        """The largest of the runs' `of`: peak_mb (whole process tree, PSS: the headline),
+        rss_sum_mb (sum of RSS over the tree) or maxrss_mb (wait4's largest single process)."""
         runs = self.runs.get((section, tool, mode), [])
-        return max(m.rss_mb for m in runs) if runs else float("nan")
+        return max(float(getattr(m, of)) for m in runs) if runs else float("nan")
 
     def count(self, section: str, tool: str, mode: str) -> int:
         return len(self.runs.get((section, tool, mode), []))
@@ -119,8 +123,15 @@ def run_one(
             f"bytes (expected {target.wire_bytes:,}{'' if tool.exact_bytes else ' or so'}): "
             f"{tail(measured)}"
         )
-    print(f"  {label}: {measured.wall:.2f} s, {measured.rss_mb:.0f} MB", flush=True)
+    print(f"  {label}: {measured.wall:.2f} s, {memory_line(measured)}", flush=True)
     return workdir
+
+
+def memory_line(measured: st.Measured) -> str:
+    return (
+        f"{measured.peak_mb:.1f} MB PSS (tree; RSS sum {measured.rss_sum_mb:.1f}, "
+        f"ru_maxrss {measured.maxrss_mb:.1f})"
+    )
 
 
 def tail(measured: st.Measured) -> str:
@@ -377,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 paired_rounds("linearity", pairs, args.repeat, scratch, results)
                 shutil.rmtree(dovecot.maildir("big"), ignore_errors=True)
             if args.rss_messages:
-                print(f"peak RSS: {args.rss_messages} messages into Dovecot", flush=True)
+                print(f"peak memory: {args.rss_messages} messages into Dovecot", flush=True)
                 huge_wire = fill_maildir(dovecot, "huge", args.rss_messages, spec)
                 warm_up(dovecot.host, dovecot.plain_port, "huge", PASSWORD, full=False)
                 huge = dovecot_target(

@@ -185,7 +185,7 @@ def _report(
     lines = [
         "| messages | poptui into PostgreSQL | SQLite wall s | PostgreSQL wall s "
         "| ratio of medians | per-round ratios | poptui CPU s SQLite / PostgreSQL "
-        "| PostgreSQL server CPU s | peak RSS MB SQLite / PostgreSQL |",
+        "| PostgreSQL server CPU s | peak memory MB (tree PSS) SQLite / PostgreSQL |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for size in map(str, args.sizes):
@@ -199,8 +199,8 @@ def _report(
                 f"| **{pg / lite:.2f}x** | {rounds} "
                 f"| {cpu(sqlite, size):.2f} / {cpu(postgres.name, size):.2f} "
                 f"| {statistics.median(server):.2f} "
-                f"| {results.rss('postgres', sqlite, size):.1f} / "
-                f"{results.rss('postgres', postgres.name, size):.1f} |"
+                f"| {results.memory('postgres', sqlite, size):.1f} / "
+                f"{results.memory('postgres', postgres.name, size):.1f} |"
             )
     if len(contenders) > 1:
         now, before = contenders[0].name, contenders[1].name

@@ -6,10 +6,10 @@
 Starts its own Dovecot with the corpus of bench/fetch_speed.py, then runs, in interleaved
 rounds (the order rotated each round), the limit client and poptui from each `--tree` (a copy
 of its tui/ taken at the start), each fetch into an empty SQLite store, plain and TLS. Prints
-the medians of wall time, the range of CPU seconds and peak RSS, and each tree against the
-limit. Every run is checked byte for byte like in fetch_speed.py. `--serve` instead sets up a
-poptui store template per mode, prints how to run a fetch against it and waits (Ctrl-C or
-SIGTERM ends it).
+the medians of wall time, the range of CPU seconds and of peak memory (whole process tree,
+PSS), and each tree against the limit. Every run is checked byte for byte like in
+fetch_speed.py. `--serve` instead sets up a poptui store template per mode, prints how to run
+a fetch against it and waits (Ctrl-C or SIGTERM ends it).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from tests.servers.dovecot import DovecotServer  # noqa: E402
 
 def summary(results: fs.Results, names: list[str], modes: list[str], limit: str) -> str:
     lines = [
-        "| mode | tool | wall s (median) | vs limit | CPU s (range) | peak RSS MB (range) |",
+        "| mode | tool | wall s (median) | vs limit | CPU s (range) "
+        "| peak memory MB, tree PSS (range) |",
         "|---|---|---|---|---|---|",
     ]
     for mode in modes:
@@ -46,7 +47,7 @@ def summary(results: fs.Results, names: list[str], modes: list[str], limit: str)
                 continue
             wall = statistics.median(m.wall for m in runs)
             cpu = [m.cpu for m in runs]
-            rss = [m.rss_mb for m in runs]
+            rss = [m.peak_mb for m in runs]
             lines.append(
                 f"| {mode} | {name} | {wall:.2f} | "
                 f"{fs.speed_report.ratio(wall, results.wall('full', limit, mode))} | "

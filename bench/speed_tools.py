@@ -1,7 +1,9 @@
 """The contenders of bench/fetch_speed.py: how each is set up, run, measured and checked.
 
-Every tool runs as its own process under GNU time (peak RSS and CPU from wait4(), so the
-benchmark's own memory is not counted), from an empty local store, against the same server.
+Every tool runs as its own process under GNU time (CPU from wait4(), so the benchmark's own
+is not counted), from an empty local store, against the same server; its peak memory is that
+of its whole process tree (bench/tree_memory.py: the sum of PSS over the tool and every process
+it forks, sampled while it runs), with the sum of RSS and wait4()'s ru_maxrss kept beside it.
 Each run is checked to have stored every message; those that store the bytes as sent (poptui,
 the poplib loop, the limit client) are checked byte for byte in total.
 """
@@ -12,22 +14,20 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import tree_memory
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PY if VENV_PY.exists() else Path(sys.executable))
 POPTUI = [PYTHON, "-m", "tui"]
-GNU_TIME = "/usr/bin/time"
 RUN_TIMEOUT = 1800.0
 TMPFS = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
 SOURCE = ROOT
@@ -73,7 +73,13 @@ class Target:
 @dataclass
 class Measured:
     wall: float
-    rss_mb: float
+    peak_mb: float
+    """Peak memory of the whole process tree, PSS (tree_memory): the headline figure."""
+    rss_sum_mb: float
+    """Peak of the sum of RSS over the tree (pages shared between its processes counted in each)."""
+    maxrss_mb: float
+    """wait4()'s ru_maxrss: the largest single process of the tree (the figure used until the
+    tools forked)."""
     cpu: float
     rc: int
     out: str
@@ -81,44 +87,29 @@ class Measured:
 
 
 def run_measured(argv: list[str], env: dict[str, str], workdir: Path) -> Measured:
-    """Run one tool under GNU time; wall = spawn to exit, RSS/CPU include reaped children."""
-    usage = workdir / "usage.txt"
+    """Run one tool under GNU time; wall = spawn to exit, CPU includes reaped children,
+    memory is the whole tree's (see `Measured`)."""
     out_path, err_path = workdir / "out.txt", workdir / "err.txt"
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [GNU_TIME, "-f", "%M %U %S", "-o", str(usage), *argv],
+        usage = tree_memory.run(
+            argv,
             env=env,
-            stdin=subprocess.DEVNULL,
+            cwd=workdir,
             stdout=out,
             stderr=err,
-            cwd=workdir,
-            start_new_session=True,
+            timeout=RUN_TIMEOUT,
+            usage_path=workdir / "usage.txt",
         )
-        timer = threading.Timer(RUN_TIMEOUT, lambda: _kill_group(proc.pid))
-        timer.start()
-        try:
-            rc = proc.wait()
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - start
-    rss, cpu = float("nan"), float("nan")
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = usage.read_text().split()[-3:]
-        rss, cpu = int(fields[0]) / 1024, float(fields[1]) + float(fields[2])
     return Measured(
-        wall,
-        rss,
-        cpu,
-        rc,
+        usage.wall,
+        usage.tree.pss_kb / 1024,
+        usage.tree.rss_kb / 1024,
+        usage.maxrss_kb / 1024 if usage.maxrss_kb else float("nan"),
+        usage.cpu,
+        usage.rc,
         out_path.read_text(errors="replace"),
         err_path.read_text(errors="replace"),
     )
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def clean_env(home: Path) -> dict[str, str]:
