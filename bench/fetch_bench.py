@@ -93,6 +93,9 @@ class Measured:
     """Seconds from spawning the child to its exit (perf_counter)."""
     peak_kb: int
     """Peak memory of the tool's whole process tree, sum of PSS (KiB): the headline figure."""
+    anon_kb: int
+    """Peak of its anonymous part (heap, stacks): independent of other processes on the machine,
+    which divide the PSS of the interpreter's and libraries' file pages."""
     rss_sum_kb: int
     """Peak of the sum of RSS over the tree (pages shared between its processes in each)."""
     maxrss_kb: int
@@ -162,6 +165,7 @@ def run_measured(
     return Measured(
         usage.wall,
         usage.tree.pss_kb,
+        usage.tree.anon_kb,
         usage.tree.rss_kb,
         usage.maxrss_kb,
         usage.cpu,
@@ -548,7 +552,7 @@ class Results:
     def memory(
         self, tool: str, mode: str, runs: list[Run] | None = None, of: str = "peak_kb"
     ) -> float:
-        """Median MB of `of`: peak_kb (whole tree, PSS), rss_sum_kb or maxrss_kb."""
+        """Median MB of `of`: peak_kb (whole tree, PSS), anon_kb, rss_sum_kb or maxrss_kb."""
         return median([mb(getattr(r.m, of)) for r in self.of(tool, mode, runs)])
 
 
@@ -642,8 +646,9 @@ def build_report(
         "system of the tool and its children (MDA / delivery processes), Dovecot not included. "
         "Peak memory = of the tool's whole process tree: the sum of PSS over the tool and every "
         "process it forks (shared pages counted once), sampled every 5-20 ms from /proc "
-        "(bench/tree_memory.py); the sum of RSS and wait4()'s ru_maxrss (the largest single "
-        "process, the figure used before) beside it.",
+        "(bench/tree_memory.py); its anonymous part (PSS of file pages, the interpreter and "
+        "libraries, is divided with other processes mapping them), the sum of RSS and wait4()'s "
+        "ru_maxrss (the largest single process, the figure used before) beside it.",
     ]
     if "getmail6" in [t.name for t in tools] and not args.getmail_as_is:
         out.append(
@@ -661,7 +666,8 @@ def build_report(
     out += [
         "",
         "| tool | mode | stored as | wall s (median) | msgs/s | MB/s | CPU s "
-        "| peak memory MB (tree PSS) | RSS sum / ru_maxrss MB | tool wall / poptui wall "
+        "| peak memory MB (tree PSS) | anonymous PSS / RSS sum / ru_maxrss MB "
+        "| tool wall / poptui wall "
         "| all runs, wall s |",
         "|" + "---|" * 11,
     ]
@@ -681,7 +687,8 @@ def build_report(
                 f"| {tool.name} | {mode} | {tool.durability} | {fmt(wall)} | {fmt(rate, 0)} | "
                 f"{fmt(mbs, 1)} | {fmt(res.cpu(tool.name, mode), 1)} | "
                 f"{fmt(res.memory(tool.name, mode), 1)} "
-                f"| {fmt(res.memory(tool.name, mode, of='rss_sum_kb'), 1)} / "
+                f"| {fmt(res.memory(tool.name, mode, of='anon_kb'), 1)} / "
+                f"{fmt(res.memory(tool.name, mode, of='rss_sum_kb'), 1)} / "
                 f"{fmt(res.memory(tool.name, mode, of='maxrss_kb'), 1)} | {fmt(ratio)} | {runs} |"
             )
     nn = {m: res.nothing_new.get(m, []) for m in MODES}

@@ -13,7 +13,8 @@ Each run is checked to have stored every message byte for byte. Prints per size 
 wall time, the median CPU time (user + system: what the fetch itself costs, far less disturbed
 by a shared machine than the wall time), the median and the largest peak memory of the whole
 process tree (the sum of PSS over poptui and any process it forks, bench/tree_memory.py; the
-largest sum of RSS and wait4()'s ru_maxrss, the largest single process, beside it), and both
+largest anonymous part, sum of RSS and wait4()'s ru_maxrss, the largest single process, beside
+it), and both
 times as a ratio of the smallest size's, against the linear ratio. Each checkout measured is
 snapshotted first (its tui/), so editing it meanwhile changes no figure. Needs root (Dovecot
 switches users).
@@ -121,7 +122,7 @@ def report(
         f"the end: {', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} CPUs.",
         "",
         "| poptui | mode | messages | wall s | CPU s | peak memory MB, tree PSS (median) "
-        "| peak memory MB, tree PSS (max) | RSS sum / ru_maxrss MB (max) "
+        "| peak memory MB, tree PSS (max) | anonymous PSS / RSS sum / ru_maxrss MB (max) "
         "| wall ratio | CPU ratio | linear |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -138,11 +139,12 @@ def report(
             cpu = statistics.median(m.cpu for m in measured)
             peak = statistics.median(m.peak_mb for m in measured)
             top = max(m.peak_mb for m in measured)
+            anon = max(m.anon_mb for m in measured)
             rss = max(m.rss_sum_mb for m in measured)
             maxrss = max(m.maxrss_mb for m in measured)
             lines.append(
                 f"| {label} | {mode} | {n:,} | {wall:.2f} | {cpu:.2f} | {peak:.1f} | {top:.1f} "
-                f"| {rss:.1f} / {maxrss:.1f} "
+                f"| {anon:.1f} / {rss:.1f} / {maxrss:.1f} "
                 f"| {wall / base_wall:.2f}x | {cpu / base_cpu:.2f}x | {n / smallest:.1f}x |"
             )
     return "\n".join(lines)

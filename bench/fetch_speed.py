@@ -75,7 +75,8 @@ class Results:
 
     def memory(self, section: str, tool: str, mode: str, of: str = "peak_mb") -> float:
         """The largest of the runs' `of`: peak_mb (whole process tree, PSS: the headline),
-        rss_sum_mb (sum of RSS over the tree) or maxrss_mb (wait4's largest single process)."""
+        anon_mb (its anonymous part), rss_sum_mb (sum of RSS over the tree) or maxrss_mb
+        (wait4's largest single process)."""
         runs = self.runs.get((section, tool, mode), [])
         return max(float(getattr(m, of)) for m in runs) if runs else float("nan")
 
@@ -129,8 +130,8 @@ def run_one(
 
 def memory_line(measured: st.Measured) -> str:
     return (
-        f"{measured.peak_mb:.1f} MB PSS (tree; RSS sum {measured.rss_sum_mb:.1f}, "
-        f"ru_maxrss {measured.maxrss_mb:.1f})"
+        f"{measured.peak_mb:.1f} MB PSS (tree; anonymous {measured.anon_mb:.1f}, RSS sum "
+        f"{measured.rss_sum_mb:.1f}, ru_maxrss {measured.maxrss_mb:.1f})"
     )
 
 

@@ -30,12 +30,12 @@ def _check(name: str, ok: bool, detail: str) -> Check:
 
 
 def _others(res: Any, section: str, tools: list[str], modes: list[str]) -> str:
-    """The reference memory figures beside the headline: sum of RSS / wait4's ru_maxrss."""
-    rss, maxrss = (
+    """The figures beside the headline: anonymous PSS / sum of RSS / wait4's ru_maxrss."""
+    figures = (
         max((res.memory(section, t, m, of) for t in tools for m in modes), default=float("nan"))
-        for of in ("rss_sum_mb", "maxrss_mb")
+        for of in ("anon_mb", "rss_sum_mb", "maxrss_mb")
     )
-    return f"{fmt(rss, 1)} / {fmt(maxrss, 1)}"
+    return " / ".join(fmt(x, 1) for x in figures)
 
 
 def build(
@@ -67,8 +67,10 @@ def build(
         f"- Method: medians of {args.repeat} interleaved round(s), the order rotated each round; "
         "wall time from spawn to exit; peak memory is the largest of a tool's runs, of its whole "
         "process tree: the sum of PSS over the tool and every process it forks, sampled every "
-        "5-20 ms from /proc (bench/tree_memory.py), with the sum of RSS and wait4()'s ru_maxrss "
-        "(the largest single process, the figure used before) beside it. Each run is checked "
+        "5-20 ms from /proc (bench/tree_memory.py), with its anonymous part (PSS of file pages, "
+        "the interpreter and libraries, is divided with other processes mapping them), the "
+        "sum of RSS and wait4()'s ru_maxrss (the largest single process, the figure used "
+        "before) beside it. Each run is checked "
         "to have stored every message (byte for byte for poptui, the poplib "
         f'loop and the limit). "Nothing new": median of {args.nothing_new} runs on the store '
         "the tool's last full fetch left.",
@@ -79,7 +81,7 @@ def build(
         + " | ".join(f"{m} s | {m} vs limit" for m in modes)
         + " | "
         + " | ".join(f"nothing new, {m} s" for m in modes)
-        + " | peak memory MB (tree PSS) | RSS sum / ru_maxrss MB |",
+        + " | peak memory MB (tree PSS) | anonymous PSS / RSS sum / ru_maxrss MB |",
         "|---|---|" + "---|---|" * len(modes) + "---|" * len(modes) + "---|---|",
     ]
     for tool in tools:
@@ -143,7 +145,8 @@ def build(
             "",
             "## Linearity (poptui, plain, interleaved)",
             "",
-            "| messages | wall s | peak memory MB (tree PSS) | RSS sum / ru_maxrss MB |",
+            "| messages | wall s | peak memory MB (tree PSS) "
+            "| anonymous PSS / RSS sum / ru_maxrss MB |",
             "|---|---|---|---|",
             f"| {n:,} | {fmt(small)} | {fmt(rss_small, 1)} "
             f"| {_others(res, 'linearity', ['poptui'], [str(n)])} |",
@@ -172,7 +175,7 @@ def build(
         out += [
             "",
             f"Peak memory of poptui at {args.rss_messages:,} messages, whole process tree: "
-            f"{fmt(rss, 1)} MB PSS (RSS sum / ru_maxrss "
+            f"{fmt(rss, 1)} MB PSS (anonymous / RSS sum / ru_maxrss "
             f"{_others(res, 'rss', ['poptui'], [label])} MB; {fmt(wall)} s).",
         ]
         checks.append(

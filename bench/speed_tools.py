@@ -75,6 +75,9 @@ class Measured:
     wall: float
     peak_mb: float
     """Peak memory of the whole process tree, PSS (tree_memory): the headline figure."""
+    anon_mb: float
+    """Peak of the sum of anonymous PSS over the tree: its heap and stacks, which unlike the file
+    pages' PSS do not depend on other processes mapping the same interpreter and libraries."""
     rss_sum_mb: float
     """Peak of the sum of RSS over the tree (pages shared between its processes counted in each)."""
     maxrss_mb: float
@@ -103,6 +106,7 @@ def run_measured(argv: list[str], env: dict[str, str], workdir: Path) -> Measure
     return Measured(
         usage.wall,
         usage.tree.pss_kb / 1024,
+        usage.tree.anon_kb / 1024,
         usage.tree.rss_kb / 1024,
         usage.maxrss_kb / 1024 if usage.maxrss_kb else float("nan"),
         usage.cpu,

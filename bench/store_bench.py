@@ -1,4 +1,4 @@
-"""poptui's own fetch, before and after a change: SQLite and PostgreSQL, plain and TLS, peak RSS.
+"""poptui's own fetch, before and after a change: SQLite and PostgreSQL, plain and TLS, memory.
 
     .venv/bin/python bench/store_bench.py --messages 2000 --rounds 3          # main vs worktree
     .venv/bin/python bench/store_bench.py --before HEAD~3 --stores postgres
@@ -8,8 +8,9 @@ Two copies of tui/ (a git ref, default `main`, and this worktree as it is now) f
 corpus (bench/corpus.py) from one private Dovecot into a fresh store per run, in interleaved
 rounds (A B B A ...), so machine noise hits both alike. PostgreSQL runs go into a fresh team
 database (row-level security in force, a member role, not the owner). Prints per cell the
-median wall time, the after/before ratio, the PostgreSQL/SQLite ratio per tree, and peak RSS
-(ru_maxrss of the child). `fetch_bench.py` compares poptui with the other tools; this one
+median wall time, the after/before ratio, the PostgreSQL/SQLite ratio per tree, and the peak
+memory of poptui's whole process tree (sum of PSS, bench/tree_memory.py; ru_maxrss, the largest
+single process, beside it). `fetch_bench.py` compares poptui with the other tools; this one
 compares poptui with itself.
 """
 
@@ -43,24 +44,22 @@ from tests.servers.postgres import PostgresServer  # noqa: E402
 PYTHON = fetch_bench.PYTHON
 USER, PASSWORD = "storebench", "bench-pass-1"
 CEILING_USER = "ceiling"
-LAUNCHER = (
-    "import os, resource, subprocess, sys, time\n"
-    "t = time.perf_counter(); done = subprocess.run(sys.argv[2:])\n"
-    "wall = time.perf_counter() - t\n"
-    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "cpu = usage.ru_utime + usage.ru_stime\n"
-    "open(sys.argv[1], 'w').write(f'{wall} {usage.ru_maxrss} {cpu}'); sys.exit(done.returncode)"
-)
 
 
 @dataclass(frozen=True)
 class Run:
     wall: float
-    rss_kb: int
+    peak_kb: int
+    """Peak memory of the whole process tree, sum of PSS."""
+    maxrss_kb: int
+    """wait4()'s ru_maxrss: the largest single process."""
     cpu: float
 
     def __str__(self) -> str:
-        return f"{self.wall:6.2f} s wall {self.cpu:6.2f} s CPU {self.rss_kb / 1024:6.1f} MB"
+        return (
+            f"{self.wall:6.2f} s wall {self.cpu:6.2f} s CPU {self.peak_kb / 1024:6.1f} MB PSS "
+            f"(ru_maxrss {self.maxrss_kb / 1024:.1f})"
+        )
 
 
 Cells = dict[tuple[str, str, str], list[Run]]
@@ -189,19 +188,15 @@ def one_run(
     ).stdout
     if not where_src.startswith(str(src)):
         raise SystemExit(f"the snapshot {src} is not the tui imported: {where_src}")
-    out = home / "measure"
-    argv = [PYTHON, "-c", LAUNCHER, str(out), PYTHON, "-m", "tui", "fetch", "--account", "Bench"]
-    done = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=1800, cwd=env["HOME"]
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"fetch failed ({src.name}, {kind}, {mode}):\n{done.stderr}")
-    wall, rss, cpu = out.read_text().split()
+    argv = [PYTHON, "-m", "tui", "fetch", "--account", "Bench"]
+    done = fetch_bench.run_measured(argv, env, Path(env["HOME"]))
+    if done.rc != 0:
+        raise SystemExit(f"fetch failed ({src.name}, {kind}, {mode}):\n{done.err}")
     count, _size = stores.count(kind, where)
     if count != expected:
         raise SystemExit(f"{src.name} {kind} {mode}: stored {count} of {expected}")
     shutil.rmtree(home, ignore_errors=True)
-    return Run(float(wall), int(rss), float(cpu))
+    return Run(done.wall, done.peak_kb, done.maxrss_kb, done.cpu)
 
 
 def main() -> int:
@@ -213,7 +208,7 @@ def main() -> int:
     ap.add_argument("--stores", default="sqlite,postgres")
     ap.add_argument("--modes", default="plain,tls")
     ap.add_argument(
-        "--ceiling", action="store_true", help="only: peak RSS fetching one 15 MiB message"
+        "--ceiling", action="store_true", help="only: peak memory fetching one 15 MiB message"
     )
     args = ap.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="poptui-store-bench-"))
@@ -263,13 +258,16 @@ def report(cells: Cells, args: argparse.Namespace) -> None:
         return statistics.median(r.cpu for r in cells[key])
 
     def rss(key: tuple[str, str, str]) -> float:
-        return max(r.rss_kb for r in cells[key]) / 1024
+        return max(r.peak_kb for r in cells[key]) / 1024
 
-    print(f"\n{args.messages} messages, median of {args.rounds}; peak RSS: the max of the runs;")
+    print(
+        f"\n{args.messages} messages, median of {args.rounds}; peak memory (whole process tree, "
+        "PSS): the max of the runs;"
+    )
     print("CPU: user + system of the poptui process (the database server's not counted)")
     print(
         "| store | mode | wall s before | after | after/before | CPU s before | after "
-        "| RSS MB before | after |"
+        "| peak memory MB (tree PSS) before | after |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.stores.split(","):
@@ -290,7 +288,7 @@ def report(cells: Cells, args: argparse.Namespace) -> None:
 def ceiling(
     args: argparse.Namespace, trees: dict[str, Path], stores: Stores, server: DovecotServer
 ) -> int:
-    """Peak RSS fetching one message at the ceiling (15 MiB on the wire), per tree and store."""
+    """Peak memory fetching one message at the ceiling (15 MiB on the wire), per tree and store."""
     from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
 
     line = b"x" * 76 + b"\r\n"
@@ -300,15 +298,18 @@ def ceiling(
     server.add_user(CEILING_USER, PASSWORD)
     server.deliver(CEILING_USER, (head + body).replace(b"\r\n", b"\n"))
     fetch_bench.warm_up(server, CEILING_USER, full=True)
-    print(f"one message of {len(head + body) / 2**20:.2f} MiB; RSS in MB (max of the runs)")
+    print(
+        f"one message of {len(head + body) / 2**20:.2f} MiB; peak memory of the process tree, "
+        "PSS, in MB (max of the runs; ru_maxrss in brackets)"
+    )
     for kind in args.stores.split(","):
         for name, src in trees.items():
             runs = [
                 one_run(src, stores, kind, "plain", server, CEILING_USER, 1)
                 for _ in range(args.rounds)
             ]
-            values = ", ".join(f"{r.rss_kb / 1024:.1f}" for r in runs)
-            print(f"  {kind:8} {name:6}: max {max(r.rss_kb for r in runs) / 1024:.1f} ({values})")
+            values = ", ".join(f"{r.peak_kb / 1024:.1f} ({r.maxrss_kb / 1024:.1f})" for r in runs)
+            print(f"  {kind:8} {name:6}: max {max(r.peak_kb for r in runs) / 1024:.1f}: {values}")
     return 0
 
 

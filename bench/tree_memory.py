@@ -7,10 +7,15 @@ delivery child, a fetcher with a storing child) it is the largest process, not w
 holds. `TreeSampler` walks the root's descendants every few ms from a thread and keeps the
 peak of the sum of their Pss (proportional set size: a page shared by n processes, such as
 copy-on-write pages after fork() or a shared library, counts 1/n in each, so the sum counts it
-once) and of the sum of their Rss (shared pages once per process: an upper bound). It reads
-only /proc/PID/smaps_rollup (one read per process per sample, a page-table walk of about 0.1 ms
-per 10 MB resident) and /proc/PID/task/TID/children, and stretches its interval to stay within
-`BUDGET` of one CPU (the benchmarks time the tools on a 2-core machine); its CPU time is reported.
+once; a vfork() child still sharing its parent's address space is counted with the parent),
+of the sum of their Pss_Anon (heap and stacks), and of the sum of their Rss (shared pages once
+per process: an upper bound). The Pss of file pages (the interpreter, libraries) is also
+divided with processes outside the tree that map the same files, so the Pss total of a Python
+tool drops by up to ~8 MB while other Python processes run on the machine; the anonymous part
+does not. It reads only /proc/PID/smaps_rollup (one read per process per sample, a page-table
+walk of about 0.1 ms per 10 MB resident) and /proc/PID/task/TID/children, and stretches its
+interval to stay within `BUDGET` of one CPU (the benchmarks time the tools on a 2-core
+machine); its CPU time is reported.
 
 A sampled peak is a lower bound: a spike shorter than the interval can fall between samples.
 `run` therefore also keeps wait4()'s ru_maxrss (through GNU time, whose own few hundred KB are
@@ -22,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -48,6 +55,10 @@ class TreePeak:
     """Largest sum of Pss over the tree seen in one sample: the headline figure."""
     rss_kb: int
     """Largest sum of Rss seen in one sample (shared pages counted once per process)."""
+    anon_kb: int
+    """Largest sum of Pss_Anon: the tree's own heap and stacks, copy-on-write pages once. Unlike
+    the Pss of file pages (the interpreter, libraries), which other processes on the machine
+    mapping the same files divide, it does not depend on what else runs."""
     processes: int
     """Most processes alive in the tree at once."""
     samples: int
@@ -55,21 +66,39 @@ class TreePeak:
     """CPU seconds the sampling thread itself used."""
 
 
-def _rollup(pid: int) -> tuple[int, int] | None:
-    """(Pss, Rss) in KiB, or None when the process is gone, a zombie or has no memory."""
+def _rollup(pid: int) -> tuple[int, int, int] | None:
+    """(Pss, Rss, Pss_Anon) in KiB, or None when the process is gone, a zombie or has no memory.
+    Pss_Anon reads 0 on kernels before 5.14, which lack it."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb", buffering=0) as fh:
             data = fh.read(4096)
     except OSError:  # ENOENT: gone; ESRCH: a zombie; EACCES: not ours
         return None
     rss = pss = -1
+    anon = 0
     for line in data.split(b"\n"):
         if line.startswith(b"Rss:"):
             rss = int(line.split()[1])
         elif line.startswith(b"Pss:"):
             pss = int(line.split()[1])
+        elif line.startswith(b"Pss_Anon:"):
+            anon = int(line.split()[1])
             break
-    return (pss, rss) if pss >= 0 and rss >= 0 else None
+    return (pss, rss, anon) if pss >= 0 and rss >= 0 else None
+
+
+_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
+"""kcmp(2)'s syscall number here (None: unknown, no check)."""
+_KCMP_VM = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _same_vm(a: int, b: int) -> bool:
+    """Whether two processes share one address space: a vfork() or posix_spawn() child before
+    its exec(), or CLONE_VM. Their smaps_rollup read the same memory, to be counted once."""
+    if _KCMP is None:
+        return False
+    return int(_libc.syscall(_KCMP, a, b, _KCMP_VM, 0, 0)) == 0
 
 
 def _children(pid: int) -> list[int]:
@@ -109,7 +138,7 @@ class TreeSampler:
         self.interval = interval
         self.budget = budget
         self._seen: set[int] = set()
-        self._pss = self._rss = self._most = self._samples = 0
+        self._pss = self._rss = self._anon = self._most = self._samples = 0
         self._cpu = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tree-memory", daemon=True)
@@ -132,7 +161,7 @@ class TreeSampler:
 
     @property
     def peak(self) -> TreePeak:
-        return TreePeak(self._pss, self._rss, self._most, self._samples, self._cpu)
+        return TreePeak(self._pss, self._rss, self._anon, self._most, self._samples, self._cpu)
 
     def _loop(self) -> None:
         start = time.thread_time()
@@ -148,26 +177,29 @@ class TreeSampler:
         self._cpu = time.thread_time() - start
 
     def sample(self) -> None:
-        """One pass over the tree: add up Pss and Rss, keep the peaks."""
-        pss = rss = alive = 0
-        todo = [self.root, *self._seen]
+        """One pass over the tree: add up Pss, Rss and Pss_Anon, keep the peaks."""
+        pss = rss = anon = alive = 0
+        todo = [(self.root, 0), *((pid, 0) for pid in self._seen)]  # (pid, its parent)
         visited: set[int] = set()
         seen: set[int] = set()
         while todo:
-            pid = todo.pop()
+            pid, parent = todo.pop()
             if pid in visited:
                 continue
             visited.add(pid)
-            todo.extend(_children(pid))
+            todo.extend((kid, pid) for kid in _children(pid))
             if pid == self.root and not self.include_root:
                 continue
+            if parent and _same_vm(parent, pid):
+                continue  # the parent's memory, counted with the parent
             got = _rollup(pid)
             if got is None:
                 continue
             seen.add(pid)
-            pss, rss, alive = pss + got[0], rss + got[1], alive + 1
+            pss, rss, anon, alive = pss + got[0], rss + got[1], anon + got[2], alive + 1
         self._seen = seen
         self._pss, self._rss = max(self._pss, pss), max(self._rss, rss)
+        self._anon = max(self._anon, anon)
         self._most = max(self._most, alive)
         self._samples += 1
 
@@ -236,8 +268,9 @@ def _kill_group(pid: int) -> None:
 def describe(usage: Usage) -> str:
     t = usage.tree
     return (
-        f"peak memory, whole process tree: {t.pss_kb / 1024:.1f} MB PSS, "
-        f"{t.rss_kb / 1024:.1f} MB sum of RSS; wait4 ru_maxrss {usage.maxrss_kb / 1024:.1f} MB; "
+        f"peak memory, whole process tree: {t.pss_kb / 1024:.1f} MB PSS (anonymous "
+        f"{t.anon_kb / 1024:.1f} MB), {t.rss_kb / 1024:.1f} MB sum of RSS; "
+        f"wait4 ru_maxrss {usage.maxrss_kb / 1024:.1f} MB; "
         f"{t.processes} process(es) at most, {t.samples} samples, sampler CPU "
         f"{t.sampler_cpu:.2f} s in {usage.wall:.2f} s"
     )

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -97,7 +98,7 @@ def test_two_processes_holding_memory_add_up(tmp_path: Path) -> None:
     assert tree.processes == 2
     # 20 + 20 MB held at once, plus two interpreters: the tree holds more than either.
     assert tree.pss_kb >= 40 * MB, tree
-    assert tree.rss_kb >= tree.pss_kb
+    assert 40 * MB <= tree.anon_kb <= tree.pss_kb <= tree.rss_kb
     # wait4 sees one process (the larger of the parent and its reaped child): ~30 MB.
     assert 20 * MB < maxrss < 35 * MB
     assert tree.pss_kb > maxrss + 10 * MB
@@ -109,6 +110,7 @@ def test_copy_on_write_pages_count_once_in_pss(tmp_path: Path) -> None:
     assert tree.processes == 2
     assert tree.rss_kb >= 60 * MB, tree  # the 30 MB counted in each process
     assert 30 * MB <= tree.pss_kb <= tree.rss_kb - 25 * MB, tree  # and once in the PSS sum
+    assert 30 * MB <= tree.anon_kb <= tree.pss_kb
 
 
 def test_single_process_comes_close_to_ru_maxrss(tmp_path: Path) -> None:
@@ -166,6 +168,42 @@ def test_an_orphaned_child_stays_counted(tmp_path: Path) -> None:
             time.sleep(0.02)
     assert flag.exists()
     assert sampler.peak.pss_kb >= 30 * MB, sampler.peak
+
+
+def test_a_child_sharing_its_parents_address_space_counts_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A thread shares this process's address space as a vfork() child does before exec();
+    # listed as a child, its smaps_rollup reads the same memory and must not add it again.
+    started, stop = threading.Event(), threading.Event()
+    tids: list[int] = []
+
+    def idle() -> None:
+        tids.append(threading.get_native_id())
+        started.set()
+        stop.wait(10)
+
+    thread = threading.Thread(target=idle)
+    thread.start()
+    try:
+        started.wait(10)
+        me, other = os.getpid(), tids[0]
+        assert tm._same_vm(me, other)
+        own = tm._rollup(me)[0]
+        monkeypatch.setattr(tm, "_children", lambda pid: [other] if pid == me else [])
+        sampler = tm.TreeSampler(me)
+        sampler.sample()
+    finally:
+        stop.set()
+        thread.join()
+    assert sampler.peak.processes == 1
+    assert sampler.peak.pss_kb < own * 1.5
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        assert not tm._same_vm(me, child.pid)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def _state(pid: int) -> str:
