@@ -123,6 +123,20 @@ def test_single_process_comes_close_to_ru_maxrss(tmp_path: Path) -> None:
     assert 40 * MB <= tree.pss_kb <= tree.rss_kb
 
 
+def test_a_short_peak_is_caught(tmp_path: Path) -> None:
+    # 30 MB held for 25 ms, three times: a look every 5 ms sees the RSS high and samples at once
+    # (the periodic full samples are held off here, so only that can catch it).
+    script = (
+        "import time\ntime.sleep(0.2)\n"
+        "for _ in range(3):\n"
+        "    spike = b's' * (30 << 20)\n    time.sleep(0.025)\n    del spike\n"
+        "    time.sleep(0.1)\n"
+    )
+    usage = _run(tmp_path, script, budget=0.00001)
+    assert usage.tree.pss_kb >= 30 * MB, usage.tree
+    assert usage.tree.rss_kb >= usage.maxrss_kb - 2 * MB, usage
+
+
 def test_processes_exiting_mid_sample_are_skipped_quietly(tmp_path: Path) -> None:
     # Sampling as often as it can, so walks meet processes that vanish between two reads.
     usage = _run(tmp_path, CHURN, interval=0.0002, budget=1.0)
