@@ -150,6 +150,9 @@ class TreeSampler:
         interval: float = INTERVAL,
         budget: float = BUDGET,
     ) -> None:
+        if not os.path.exists(f"/proc/self/task/{os.getpid()}/children"):
+            # Without it only the root would be counted: a silent under-count.
+            raise RuntimeError("this kernel lacks /proc/PID/task/TID/children (PROC_CHILDREN)")
         self.root = root
         self.include_root = include_root
         self.interval = interval
