@@ -58,9 +58,9 @@ STORER, FETCH = "storer", "fetch"
 """Which process a kill point is in."""
 
 KILL_POINTS = {
-    # The 151st header block was just parsed (on the fetch's side, which sends it with the
-    # message): it is not stored, nor is anything after it.
-    "parsed, not handed over": ("tui.core.mail.headers", "summarize_fast", 150, "after", FETCH),
+    # The 151st message was received whole (its header block perhaps read) on the fetch's
+    # side, and is about to go to the storer: it is not stored, nor is anything after it.
+    "received, not handed over": ("tui.core.sync.storer", "StorerWriter.add", 150, "before", FETCH),
     # The 120th message was received whole (it is in the storer's hands) but is not stored.
     "received, not stored": ("tui.core.sync.batch", "BatchWriter.add", 119, "before", STORER),
     # A batch's rows are written inside its transaction; the commit never happens.

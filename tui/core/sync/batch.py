@@ -50,12 +50,16 @@ class MessageWriter(Protocol):
 
     parses_ahead: bool
     """Whether the reader may read header blocks ahead for it (`offer`)."""
+    streams: bool
+    """Whether `add` hands each message to another process (`sync.storer`), which also
+    commits on time by itself: then the reader calls it directly, no second thread here."""
     stored: int
     duplicates: int
 
     def offer(self, raw: bytes, summary: MessageSummary) -> None: ...
     def add(self, key: str, raw: bytes) -> None: ...
     def due(self) -> float | None: ...
+    def behind(self) -> bool: ...
     def flush(self) -> dict[str, int]: ...
     def holding(self) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
@@ -65,6 +69,7 @@ class BatchWriter:
     """Collects retrieved messages and stores each batch in one durable transaction."""
 
     parses_ahead = True
+    streams = False
 
     def __init__(
         self,
@@ -151,6 +156,10 @@ class BatchWriter:
 
     def close(self) -> None:
         """Nothing is held between calls here (`flush` has committed)."""
+
+    def behind(self) -> bool:
+        """Not asked: the receive loop measures this writer's backlog on its conveyor."""
+        return False
 
     def _commit(self) -> dict[str, int]:
         tx, self._open = self._open, None

@@ -19,12 +19,10 @@ import gc
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from tui.core.sync import storer_frames as frames
-from tui.core.sync.batch import BATCH_SECONDS
 from tui.core.sync.errors import FetchError
 from tui.core.sync.heap import fix_mmap_threshold
 
@@ -59,7 +57,7 @@ class StoringService:
         if pid == 0:
             ours.close()
             storer_child.standby(theirs, url)
-        gc.unfreeze()
+        # Not unfrozen: collecting would write to every page the standby shares with us.
         theirs.close()
         return cls(ours, pid)
 
@@ -92,22 +90,17 @@ class StorerWriter:
     """A `BatchWriter` whose batches are written and committed by a storing process.
 
     Messages stream to the storer as they arrive; it commits by bytes, count and time exactly
-    as in-process. `flush` (and `due`, for a server that stalls) is a round trip that returns
-    once the storer's commit is durable. Header blocks are read on this side (by the reader
-    while the storer is behind, as in-process) and sent along: the storer's work is the
-    fetch's bottleneck.
+    as in-process (waiting for the next message no longer than the oldest uncommitted one
+    may wait). `flush` is a round trip that returns once the storer's commit is durable.
+    Header blocks are read by whichever side has time (`receive._stream`).
     """
 
     parses_ahead = True
+    streams = True
 
-    def __init__(
-        self, data_fd: int, reply_fd: int, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, data_fd: int, reply_fd: int) -> None:
         self._data = data_fd
         self._replies = reply_fd
-        self._clock = clock
-        self._oldest: float | None = None
-        """When the oldest message not yet flushed was sent."""
         self._closed = False
         self._offered: tuple[bytes, MessageSummary] | None = None
         self.stored = 0
@@ -119,30 +112,28 @@ class StorerWriter:
         self._offered = (raw, summary)
 
     def add(self, key: str, raw: bytes) -> None:
-        """Send one message with its header summary (read here unless offered): the storer's
-        CPU is the fetch's bottleneck, this process has time to spare while it waits."""
-        if self._oldest is None:
-            self._oldest = self._clock()
+        """Send one message, with its header summary when the reader read it ahead (it does
+        while the storer is behind: the pipe is full, messages wait on the conveyor); else
+        the storer reads the header block itself (the reader is behind: over TLS)."""
         offered, self._offered = self._offered, None
+        summary = b""
         if offered is not None and offered[0] is raw:
-            summary = offered[1]
-        else:
-            from tui.core.mail.headers import summarize_fast
-
-            summary = summarize_fast(raw)
-        self._send(frames.ADD, key, frames.summary_bytes(summary), raw)
+            summary = frames.summary_bytes(offered[1])
+        self._send(frames.ADD, key, summary, raw)
 
     def due(self) -> float | None:
-        if self._oldest is None:
-            return None
-        return max(0.0, BATCH_SECONDS - (self._clock() - self._oldest))
+        """Never: the storer commits on time by itself (`storer_child.serve`)."""
+        return None
+
+    def behind(self) -> bool:
+        """Whether the storer has a backlog (the pipe holds `BACKED_UP` bytes or more): then
+        the fetch has time to read header blocks for it."""
+        return frames.backlog(self._data) >= frames.BACKED_UP
 
     def flush(self) -> dict[str, int]:
         """Commit everything sent; key → stored id of the messages this commit made durable."""
         self._send(frames.FLUSH)
-        written = self._answer()
-        self._oldest = None
-        return written
+        return self._answer()
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:

@@ -15,7 +15,6 @@ holds the mailbox's lock until then, so no next fetch reads the database before 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import socket
@@ -56,7 +55,7 @@ def serve(data_fd: int, reply_fd: int, url: str, account_id: int, dedupe: bool) 
     The mailbox lock's descriptor (passed with the pipes) is left open until the end: it is
     the fetch's own flock, so the lock outlives a killed fetch until this process is gone.
     """
-    stream = io.BufferedReader(io.FileIO(data_fd, "rb"), frames.PIPE_BYTES)
+    reader = frames.FrameReader(data_fd)
     try:
         db = make_database(url)
         db.connect()
@@ -65,9 +64,15 @@ def serve(data_fd: int, reply_fd: int, url: str, account_id: int, dedupe: bool) 
         holding = writer.holding()
         holding.__enter__()  # left only by END: a vanished fetch leaves nothing committed
         while True:
-            kind, key, extra, body = frames.receive(stream)
+            if not reader.wait(writer.due()):
+                # The fetch is waiting for a slow server: what arrived whole is committed
+                # within `batch.BATCH_SECONDS`, as in-process.
+                writer.flush()
+                continue
+            kind, key, extra, body = reader.next()
             if kind == frames.ADD:
-                writer.offer(body, frames.summary_from(extra))
+                if extra:
+                    writer.offer(body, frames.summary_from(extra))
                 writer.add(key, body)
             elif kind == frames.FLUSH:
                 written = writer.flush()

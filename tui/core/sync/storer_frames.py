@@ -16,7 +16,9 @@ import fcntl
 import itertools
 import os
 import pickle
+import select
 import struct
+import termios
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,6 +35,10 @@ PIPE_BYTES = 1024 * 1024
 default, 64 KiB, made the reader wait on every fsync)."""
 
 
+BACKED_UP = 512 * 1024
+"""Bytes waiting in the data pipe from which the storer counts as behind (`backlog`)."""
+
+
 class PipeClosed(EOFError):
     """The other process is gone (its end of a pipe closed)."""
 
@@ -44,6 +50,14 @@ def widen(fd: int) -> None:
         return
     with contextlib.suppress(OSError):
         fcntl.fcntl(fd, set_size, PIPE_BYTES)
+
+
+def backlog(fd: int) -> int:
+    """Bytes written to the pipe and not yet read (0 where the kernel will not say)."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
 
 
 def send(fd: int, kind: bytes, key: str = "", extra: bytes = b"", body: bytes = b"") -> None:
@@ -62,14 +76,56 @@ def send(fd: int, kind: bytes, key: str = "", extra: bytes = b"", body: bytes = 
             parts[0] = parts[0][written:]
 
 
-def receive(stream: IO[bytes]) -> tuple[bytes, str, bytes, bytes]:
-    """The next frame from a buffered stream: (kind, key, extra, body); `PipeClosed` at the
-    end."""
-    kind, key_length, extra_length, body_length = HEADER.unpack(_exactly(stream, HEADER.size))
-    key = _exactly(stream, key_length).decode() if key_length else ""
-    extra = _exactly(stream, extra_length) if extra_length else b""
-    body = _exactly(stream, body_length) if body_length else b""
-    return kind, key, extra, body
+class FrameReader:
+    """Frames from the data pipe, read in chunks; it can tell whether a frame is already here
+    (`buffered`), so the storer can wait for the next one with a deadline (`select`)."""
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._data = b""
+        self._at = 0
+
+    @property
+    def buffered(self) -> bool:
+        return self._at < len(self._data)
+
+    def wait(self, timeout: float | None) -> bool:
+        """Whether a frame (or the pipe's end) can be read within `timeout` seconds."""
+        if self.buffered or timeout is None:
+            return True
+        return bool(select.select([self.fd], [], [], timeout)[0])
+
+    def next(self) -> tuple[bytes, str, bytes, bytes]:
+        """The next frame: (kind, key, extra, body); `PipeClosed` at the end."""
+        kind, key_length, extra_length, body_length = HEADER.unpack(self._take(HEADER.size))
+        key = self._take(key_length).decode() if key_length else ""
+        extra = self._take(extra_length) if extra_length else b""
+        body = self._take(body_length) if body_length else b""
+        return kind, key, extra, body
+
+    def _take(self, size: int) -> bytes:
+        end = self._at + size
+        if end <= len(self._data):
+            piece = self._data[self._at : end]
+            self._at = end
+            return piece
+        pieces = [self._data[self._at :]] if self.buffered else []
+        self._data, self._at = b"", 0
+        missing = size - len(pieces[0]) if pieces else size
+        while missing > 0:
+            # A large body is read straight into its own bytes (usually in one read); a small
+            # one with the chunk it arrived in, whose rest is kept for the next frames.
+            chunk = os.read(self.fd, missing if missing >= self.CHUNK else self.CHUNK)
+            if not chunk:
+                raise PipeClosed(f"pipe closed {size - missing} bytes into {size}")
+            if len(chunk) > missing:
+                self._data, self._at = chunk, missing
+                chunk = chunk[:missing]
+            pieces.append(chunk)
+            missing -= len(chunk)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def summary_bytes(summary: MessageSummary) -> bytes:
