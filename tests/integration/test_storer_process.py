@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import sqlite3
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ import pytest
 
 from tests.conftest import PopUser
 from tests.integration.fetch_helpers import make_message
-from tests.integration.test_fetch_kill import message_ids_on_server, message_ids_stored
+from tests.integration.test_fetch_kill import message_ids_on_server
 from tests.servers.dovecot import DovecotServer
 
 POPTUI = [sys.executable, "-m", "tui"]
@@ -118,8 +120,30 @@ class Box:
     def on_server(self) -> set[str]:
         return set(message_ids_on_server(self.dovecot, self.user))
 
-    def stored(self) -> list[str]:
-        return message_ids_stored(self.db_path) if self.db_path.exists() else []
+    def stored(self, account: str = "Box") -> list[str]:
+        """Message-IDs stored for `account` (every row: a duplicate shows twice)."""
+        if not self.db_path.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(self.db_path)) as db:
+            rows = db.execute(
+                "SELECT m.message_id FROM message m JOIN account a ON a.id = m.account_id "
+                "WHERE a.name = ?",
+                (account,),
+            )
+            return [message_id for (message_id,) in rows]
+
+    def lock_of(self, pid: int) -> str:
+        """The account whose lock file process `pid` holds open."""
+        with contextlib.closing(sqlite3.connect(self.db_path)) as db:
+            keys = dict(db.execute("SELECT secret_key, name FROM account").fetchall())
+        held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        names = [
+            name
+            for key, name in keys.items()
+            if any(path.endswith(f"-{key}.lock") for path in held)
+        ]
+        assert len(names) == 1, (held, keys)
+        return str(names[0])
 
     def committed(self) -> int:
         """Messages committed so far, read beside the running fetch (WAL: no lock taken)."""
@@ -148,14 +172,7 @@ def box(dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path) -> Iterator[B
         XDG_STATE_HOME=str(tmp_path / "state"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
-    added = run(
-        env, "account", "add", "Box", "--email", f"{pop_user.name}@example.com",
-        "--incoming-host", "127.0.0.1", "--incoming-port", str(gate.port),
-        "--incoming-security", "none", "--username", pop_user.name,
-        "--delete-policy", "after_fetch",
-    )  # fmt: skip
-    assert added.returncode == 0, added.stderr
-    use_password(env, pop_user.password)
+    add_account(env, "Box", pop_user, gate.port)
     expected = set(message_ids_on_server(dovecot, pop_user.name))
     assert len(expected) == MESSAGES
     try:
@@ -164,8 +181,19 @@ def box(dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path) -> Iterator[B
         gate.close()
 
 
-def use_password(env: dict[str, str], password: str) -> None:
-    chosen = run(env, "secrets", "use", "command", "Box", "--incoming", f"printf %s {password}")
+def add_account(env: dict[str, str], name: str, user: PopUser, port: int) -> None:
+    added = run(
+        env, "account", "add", name, "--email", f"{user.name}@example.com",
+        "--incoming-host", "127.0.0.1", "--incoming-port", str(port),
+        "--incoming-security", "none", "--username", user.name,
+        "--delete-policy", "after_fetch",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    use_password(env, user.password, name)
+
+
+def use_password(env: dict[str, str], password: str, account: str = "Box") -> None:
+    chosen = run(env, "secrets", "use", "command", account, "--incoming", f"printf %s {password}")
     assert chosen.returncode == 0, chosen.stderr
 
 
@@ -413,4 +441,66 @@ def test_the_lock_outlives_a_killed_fetch_while_its_storer_lives(box: Box) -> No
         assert box.on_server() == box.expected
         os.kill(storer, signal.SIGKILL)
         no_leftovers(fetch.pid)
+    finishes_the_mailbox(box)
+
+
+def test_a_standby_killed_mid_fetch_lets_the_running_storer_finish(box: Box) -> None:
+    """The standby only forks storers: killed while one works, that storer still commits
+    everything and the fetch ends well; nothing of the session is left."""
+    with fetching(box, "--account", "Box") as fetch:
+        storer = mid_fetch(box, fetch)
+        (standby,) = children(fetch.pid)
+        assert children(standby) == [storer]
+        os.kill(standby, signal.SIGKILL)
+        box.gate.release()
+        code, out, err = ended(fetch)
+        assert code == 0, (out, err)
+        no_leftovers(fetch.pid)
+    assert sorted(box.stored()) == sorted(box.expected)
+    assert box.on_server() == set()
+
+
+@pytest.fixture
+def second_user(dovecot: DovecotServer) -> Iterator[PopUser]:
+    user = PopUser(f"u{uuid.uuid4().hex[:10]}", secrets.token_urlsafe(12))
+    dovecot.add_user(user.name, user.password)
+    try:
+        yield user
+    finally:
+        dovecot.clear(user.name)
+        dovecot.remove_user(user.name)
+
+
+def test_one_mailboxs_storer_killed_leaves_the_other_mailboxs_fetch_whole(
+    box: Box, second_user: PopUser
+) -> None:
+    """Two mailboxes fetched at once have a storer each, each holding its own mailbox's lock;
+    killing one storer fails that mailbox alone, in words, and the other completes."""
+    other = [make_message(MESSAGES + i, body=BODY) for i in range(MESSAGES)]
+    box.dovecot.deliver_many(second_user.name, other)
+    other_ids = set(message_ids_on_server(box.dovecot, second_user.name))
+    assert len(other_ids) == MESSAGES and not other_ids & box.expected
+    add_account(box.env, "Other", second_user, box.gate.port)
+    with fetching(box, "--all", "--jobs", "2") as fetch:
+        storers: list[int] = []
+
+        def two_storers() -> bool:
+            assert fetch.poll() is None, fetch.communicate()
+            storers[:] = [pid for standby in children(fetch.pid) for pid in children(standby)]
+            return len(storers) == 2
+
+        wait_for("a storer for each mailbox", two_storers)
+        wait_for("the gate to hold the server's replies", box.gate.holding.is_set)
+        by_account = {box.lock_of(pid): pid for pid in storers}
+        assert sorted(by_account) == ["Box", "Other"]
+        os.kill(by_account["Box"], signal.SIGKILL)
+        box.gate.release()
+        code, out, err = ended(fetch)
+        assert code == 1, (out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and STORING_LOST in lines[0] and "Box" in lines[0], err
+        assert f"Other: {MESSAGES} new messages" in out, out
+        no_leftovers(fetch.pid)
+    assert sorted(box.stored("Other")) == sorted(other_ids)
+    assert message_ids_on_server(box.dovecot, second_user.name) == []
     finishes_the_mailbox(box)
