@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import os
 import pickle
 import signal
@@ -56,9 +55,9 @@ def pipe() -> Iterator[tuple[int, int]]:
 class Reader(threading.Thread):
     """Reads frames from `fd` until the pipe closes, optionally slowly."""
 
-    def __init__(self, fd: int, *, pause: float = 0.0, buffer: int = frames.PIPE_BYTES) -> None:
+    def __init__(self, fd: int, *, pause: float = 0.0) -> None:
         super().__init__(daemon=True)
-        self.stream = io.BufferedReader(io.FileIO(fd, "rb", closefd=False), buffer)
+        self.stream = frames.FrameReader(fd)
         self.pause = pause
         self.frames: list[Frame] = []
         self.ended: BaseException | None = None
@@ -66,17 +65,15 @@ class Reader(threading.Thread):
     def run(self) -> None:
         try:
             while True:
-                self.frames.append(frames.receive(self.stream))
+                self.frames.append(self.stream.next())
                 if self.pause:
                     time.sleep(self.pause)
         except BaseException as error:  # PipeClosed at the end; anything else fails the test
             self.ended = error
 
 
-def through_pipe(
-    sent: list[Frame], read_fd: int, write_fd: int, *, pause: float = 0.0, buffer: int = 65536
-) -> Reader:
-    reader = Reader(read_fd, pause=pause, buffer=buffer)
+def through_pipe(sent: list[Frame], read_fd: int, write_fd: int, *, pause: float = 0.0) -> Reader:
+    reader = Reader(read_fd, pause=pause)
     reader.start()
     for kind, key, extra, body in sent:
         frames.send(write_fd, kind, key, extra, body)
@@ -142,7 +139,7 @@ def test_writes_cut_short_by_signals_on_a_one_page_pipe_lose_nothing(
     sent = [(frames.ADD, f"k{n}", b"e" * n, os.urandom(20_000 + n * 997)) for n in range(60)]
     monkeypatch.setattr(os, "writev", counting_writev)
     try:
-        reader = through_pipe(sent, read_fd, write_fd, pause=0.002, buffer=512)
+        reader = through_pipe(sent, read_fd, write_fd, pause=0.002)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -187,9 +184,32 @@ def test_a_frame_cut_by_a_vanished_writer_is_pipe_closed(pipe: tuple[int, int]) 
     whole = frames.HEADER.pack(frames.ADD, 3, 0, 100) + b"key" + b"only forty bytes of it.."
     os.write(write_fd, whole)
     os.close(write_fd)
-    stream = io.BufferedReader(io.FileIO(read_fd, "rb", closefd=False))
     with pytest.raises(frames.PipeClosed):
-        frames.receive(stream)
+        frames.FrameReader(read_fd).next()
+
+
+def test_the_storer_waits_for_a_frame_no_longer_than_asked(pipe: tuple[int, int]) -> None:
+    """The storer's deadline (`FrameReader.wait`): nothing in the pipe → False after the
+    timeout; a frame already read into the chunk → True at once, without the pipe; the end of
+    the pipe → True (the next read then says PipeClosed)."""
+    read_fd, write_fd = pipe
+    reader = frames.FrameReader(read_fd)
+    started = time.monotonic()
+    assert reader.wait(0.2) is False
+    assert time.monotonic() - started >= 0.19
+    frames.send(write_fd, frames.ADD, "one", b"", b"first")
+    frames.send(write_fd, frames.ADD, "two", b"", b"second")
+    assert reader.wait(5) is True
+    assert reader.next() == (frames.ADD, "one", b"", b"first")
+    assert reader.buffered  # the second frame came in the same chunk
+    assert reader.wait(0) is True
+    assert reader.next() == (frames.ADD, "two", b"", b"second")
+    assert not reader.buffered
+    assert reader.wait(0.05) is False
+    os.close(write_fd)
+    assert reader.wait(5) is True
+    with pytest.raises(frames.PipeClosed):
+        reader.next()
 
 
 @pytest.mark.parametrize(

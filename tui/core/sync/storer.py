@@ -55,8 +55,11 @@ class StoringService:
         gc.freeze()  # the collector must not write to every object's header in the forks
         pid = os.fork()
         if pid == 0:
-            ours.close()
-            storer_child.standby(theirs, url)
+            try:
+                ours.close()
+                storer_child.standby(theirs, url)
+            finally:
+                os._exit(1)  # never back into the fetch's code
         # Not unfrozen: collecting would write to every page the standby shares with us.
         theirs.close()
         return cls(ours, pid)
@@ -142,7 +145,8 @@ class StorerWriter:
         self.flush()
 
     def close(self) -> None:
-        """END: the storer commits the rest and is gone before this returns; idempotent."""
+        """END: the storer commits the rest and lets go of its copy of the mailbox lock
+        before this returns; idempotent."""
         if self._closed:
             return
         self._closed = True

@@ -29,31 +29,44 @@ REQUEST_BYTES = 64
 
 
 def standby(control: socket.socket, url: str) -> NoReturn:
-    """Fork a storer for each request on `control` until the fetch closes it."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # storers are reaped by the kernel
-    _away_from_the_terminal()
-    while True:
-        try:
+    """Fork a storer for each request on `control` until the fetch closes it. Never returns
+    (whatever happens, a fork must not run on into the fetch's code)."""
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # storers are reaped by the kernel
+        _away_from_the_terminal()
+        while True:
             request, fds, _flags, _address = socket.recv_fds(control, REQUEST_BYTES, 3)
-        except OSError:
-            os._exit(0)
-        if not request:
-            os._exit(0)  # the fetch is done (or gone)
-        if os.fork() == 0:
-            control.close()
-            account_id, dedupe = request.decode().split(" ")
-            os._exit(serve(fds[0], fds[1], url, int(account_id), dedupe == "1"))
-        for fd in fds:
-            os.close(fd)
+            if not request:
+                break  # the fetch is done (or gone)
+            try:
+                storer = os.fork()
+            except OSError:
+                storer = -1  # no process to spare: the fetch hears of it as a closed pipe
+            if storer == 0:
+                status = 1
+                try:
+                    control.close()
+                    account_id, dedupe = request.decode().split(" ")
+                    data, replies, lock = fds
+                    status = serve(data, replies, lock, url, int(account_id), dedupe == "1")
+                finally:
+                    os._exit(status)
+            for fd in fds:
+                os.close(fd)
+    finally:
+        os._exit(0)
 
 
-def serve(data_fd: int, reply_fd: int, url: str, account_id: int, dedupe: bool) -> int:
+def serve(
+    data_fd: int, reply_fd: int, lock_fd: int, url: str, account_id: int, dedupe: bool
+) -> int:
     """Store what arrives on `data_fd` until END; the exit status (0: every message committed).
 
-    The mailbox lock's descriptor (passed with the pipes) is left open until the end: it is
-    the fetch's own flock, so the lock outlives a killed fetch until this process is gone.
+    `lock_fd` is a copy of the fetch's mailbox lock (the same flock): kept open until END, so
+    the lock outlives a killed fetch until this process is gone, and closed before the last
+    reply, so a finished fetch's lock is free as soon as the fetch lets go of it.
     """
     reader = frames.FrameReader(data_fd)
     try:
@@ -80,6 +93,7 @@ def serve(data_fd: int, reply_fd: int, url: str, account_id: int, dedupe: bool) 
             elif kind == frames.END:
                 holding.__exit__(None, None, None)
                 db.close()
+                os.close(lock_fd)
                 frames.reply(reply_fd, ("ok", {}, *_counts(writer)))
                 return 0
             else:

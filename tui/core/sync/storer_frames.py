@@ -164,8 +164,15 @@ def reply_error(fd: int, error: BaseException) -> None:
         data = _framed(("error", chain))
         pickle.loads(data[REPLY_LENGTH.size :])  # what cannot come back whole goes as words
     except Exception:
-        data = _framed(("error", [RuntimeError(f"{type(e).__name__}: {e}") for e in chain]))
+        data = _framed(("error", [RuntimeError(f"{type(e).__name__}: {_words(e)}") for e in chain]))
     send_all(fd, data)
+
+
+def _words(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return "(its message could not be read)"
 
 
 def read_reply(fd: int) -> tuple[Any, ...]:
