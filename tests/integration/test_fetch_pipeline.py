@@ -6,11 +6,6 @@ after a message was received but before it was stored, after a batch's rows were
 before their commit, after the last commit but before DELE), then runs the real `poptui fetch`.
 Afterwards every message is still on the server or stored exactly once, and the next fetch
 finishes the job.
-
-`poptui fetch` stores in a process of its own (`sync.storer`), forked after the launcher wrapped
-the step: a step of the storing side kills the storer, and the fetch must then end worded, with
-nothing deleted; a step of the fetch's side (reading, handing over, DELE) kills the fetch, and
-its storer must go with it, leaving its open transaction uncommitted.
 """
 
 from __future__ import annotations
@@ -54,34 +49,20 @@ from tui.cli import main
 sys.exit(main(sys.argv[5:]))
 """
 """argv: module, attribute (or Class.method), calls let through, before|after, poptui's argv."""
-STORER, FETCH = "storer", "fetch"
-"""Which process a kill point is in."""
 
 KILL_POINTS = {
-    # The 151st message was received whole (its header block perhaps read) on the fetch's
-    # side, and is about to go to the storer: it is not stored, nor is anything after it.
-    "received, not handed over": ("tui.core.sync.storer", "StorerWriter.add", 150, "before", FETCH),
+    # The 151st header block was just parsed (by the reader while the storer is behind, else
+    # in the storer's flush): it is not stored, nor is anything after it.
+    "parsed, not handed over": ("tui.core.mail.headers", "summarize_fast", 150, "after"),
     # The 120th message was received whole (it is in the storer's hands) but is not stored.
-    "received, not stored": ("tui.core.sync.batch", "BatchWriter.add", 119, "before", STORER),
+    "received, not stored": ("tui.core.sync.batch", "BatchWriter.add", 119, "before"),
     # A batch's rows are written inside its transaction; the commit never happens.
-    "written, not committed": ("tui.core.sync.batch", "insert_messages", 0, "after", STORER),
+    "written, not committed": ("tui.core.sync.batch", "insert_messages", 0, "after"),
     # A 2 MB batch is written into the receive loop's held transaction, the next one is
     # about to be: nothing of the open transaction may survive, nor anything be deleted.
-    "written and held, not committed": (
-        "tui.core.sync.batch",
-        "insert_messages",
-        1,
-        "before",
-        STORER,
-    ),
-    # The fetch has handed 200 messages to its storer, none flushed: the storer must not
-    # commit what a dead fetch sent (nor hold the lock once it is gone).
-    "handed over, fetch killed": ("tui.core.sync.storer", "StorerWriter.add", 200, "after", FETCH),
-    # The storer's last commit is durable and reported; the fetch dies before its END (so
-    # the storer sees the pipe close) and before checking for DELE.
-    "flushed, fetch killed": ("tui.core.sync.storer", "StorerWriter.close", 0, "before", FETCH),
+    "written and held, not committed": ("tui.core.sync.batch", "insert_messages", 1, "before"),
     # Every batch is committed; the check before DELE (and so DELE) never runs.
-    "committed, before DELE": ("tui.core.sync.engine", "confirm_stored", 0, "before", FETCH),
+    "committed, before DELE": ("tui.core.sync.engine", "confirm_stored", 0, "before"),
 }
 
 
@@ -116,7 +97,7 @@ def test_sigkill_inside_the_pipeline_loses_and_duplicates_nothing(
     )
     assert chosen.returncode == 0, chosen.stderr
 
-    module, name, after, when, process = KILL_POINTS[point]
+    module, name, after, when = KILL_POINTS[point]
     killed = subprocess.run(
         [sys.executable, "-c", KILLER, module, name, str(after), when, "fetch", "--quiet"],
         env=env,
@@ -124,16 +105,12 @@ def test_sigkill_inside_the_pipeline_loses_and_duplicates_nothing(
         text=True,
         timeout=120,
     )
-    if process == FETCH:
-        assert killed.returncode == -9, (killed.stdout, killed.stderr)
-    else:
-        assert killed.returncode == 1, (killed.stdout, killed.stderr)
-        assert "storing process ended unexpectedly" in killed.stderr, killed.stderr
+    assert killed.returncode == -9, (killed.stdout, killed.stderr)
     on_server = set(message_ids_on_server(dovecot, pop_user.name))
     stored = message_ids_stored(db_path)
     assert on_server == expected, "a message was deleted on the server before it was committed"
     assert len(stored) == len(set(stored)), "a message was stored twice"
-    if point in {"committed, before DELE", "flushed, fetch killed"}:
+    if point == "committed, before DELE":
         assert set(stored) == expected
     else:
         assert len(stored) < len(expected)

@@ -209,7 +209,7 @@ def test_nothing_new_on_postgres_loads_psycopg_3_alone(
     add_account(env, dovecot, pop_user, "leave")
     code, out, modules = poptui_listing(["fetch", "--account", "Team"], env)
     assert code == 0 and "3 new messages" in out, out
-    assert "tui.core.mail.headers" in modules  # the guard can see the hot path
+    assert "tui.core.storage.postgres_insert" in modules  # the guard can see the hot path
 
     code, out, modules = poptui_listing(["fetch", "--account", "Team"], env)
     assert code == 0 and "0 new messages" in out, out

@@ -211,20 +211,11 @@ def run_command(context: CommandContext) -> int:
         return sharing.setup_postgres(context)  # as the superuser, before any migration
     if command not in _VERB_GROUPS:
         raise AssertionError(f"unknown command {command!r}")  # the parser allows no other
-    if command == "fetch" and not context.args.test:
-        from tui.core.sync.storer import StoringService
+    if command not in _OPEN_THEIR_OWN_DATABASE:
+        from tui.core.sharing.rules import SharingService
+        from tui.core.storage.db import open_database
 
-        # Forked before the database is opened and before any thread starts (`sync.storer`).
-        context.storing = StoringService.start(context.url)
-    try:
-        if command not in _OPEN_THEIR_OWN_DATABASE:
-            from tui.core.sharing.rules import SharingService
-            from tui.core.storage.db import open_database
-
-            open_database(context.url)
-            SharingService().ensure_user()
-        group = importlib.import_module(f"{__name__}.{_VERB_GROUPS[command]}")
-        return int(group.run(context))
-    finally:
-        if context.storing is not None:
-            context.storing.close()
+        open_database(context.url)
+        SharingService().ensure_user()
+    group = importlib.import_module(f"{__name__}.{_VERB_GROUPS[command]}")
+    return int(group.run(context))

@@ -15,7 +15,6 @@ from tui.cli.console import Console, ask_passphrase
 if TYPE_CHECKING:
     from tui.core.secrets import SecretStore
     from tui.core.storage.accounts import AccountStore
-    from tui.core.sync.storer import StoringService
 
 
 class CommandContext:
@@ -33,8 +32,6 @@ class CommandContext:
         self.console = console
         self.url = url
         """The database URL, resolved (option, environment or the default file)."""
-        self.storing: StoringService | None = None
-        """`poptui fetch`'s storing processes (`run_command` starts them before the database)."""
         self._secret_store_factory = secret_store_factory
         self._secret_store: SecretStore | None = None
         fd = getattr(args, "passphrase_fd", None)

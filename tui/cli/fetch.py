@@ -42,7 +42,6 @@ def run(context: CommandContext) -> int:
     if args.test:
         return run_connection_test(args, console, store.get(args.test), context.secrets)
     options = fetch_options(args)
-    options.storing = context.storing
     targets = _targets(args, store)
     jobs = [MailboxJob(account, _password(context.secrets, account)) for account in targets]
     board = None

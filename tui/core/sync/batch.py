@@ -19,8 +19,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from tui.core.storage.dialect import write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
@@ -44,32 +43,8 @@ BATCH_SECONDS = 2.0
 by whoever waits for the next one (`due` says how long it may wait before calling `flush`)."""
 
 
-class MessageWriter(Protocol):
-    """What the engine stores new mail through: a `BatchWriter` here, or a storing process's
-    (`sync.storer.StorerWriter`)."""
-
-    parses_ahead: bool
-    """Whether the reader may read header blocks ahead for it (`offer`)."""
-    streams: bool
-    """Whether `add` hands each message to another process (`sync.storer`), which also
-    commits on time by itself: then the reader calls it directly, no second thread here."""
-    stored: int
-    duplicates: int
-
-    def offer(self, raw: bytes, summary: MessageSummary) -> None: ...
-    def add(self, key: str, raw: bytes) -> None: ...
-    def due(self) -> float | None: ...
-    def behind(self) -> bool: ...
-    def flush(self) -> dict[str, int]: ...
-    def holding(self) -> AbstractContextManager[None]: ...
-    def close(self) -> None: ...
-
-
 class BatchWriter:
     """Collects retrieved messages and stores each batch in one durable transaction."""
-
-    parses_ahead = True
-    streams = False
 
     def __init__(
         self,
@@ -153,13 +128,6 @@ class BatchWriter:
         """
         self._write()
         return self._commit()
-
-    def close(self) -> None:
-        """Nothing is held between calls here (`flush` has committed)."""
-
-    def behind(self) -> bool:
-        """Not asked: the receive loop measures this writer's backlog on its conveyor."""
-        return False
 
     def _commit(self) -> dict[str, int]:
         tx, self._open = self._open, None

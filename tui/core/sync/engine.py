@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui.core.delivery.run import DeliveryOutcome, deliver_pending
 from tui.core.net import pop3
@@ -23,7 +23,7 @@ from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.accounts import close_interrupted_fetches
 from tui.core.storage.models import Account, FetchLog, Message, UidlAlias, database_proxy, utcnow
 from tui.core.sync.ambiguous import AmbiguousGroups
-from tui.core.sync.batch import BatchWriter, MessageWriter
+from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import (
     MESSAGE_DEADLINE,
     SESSION_DEADLINE,
@@ -53,9 +53,6 @@ from tui.core.sync.plan import (
 )
 from tui.core.sync.receive import Pacing, receive
 from tui.core.sync.record import record_outcome
-
-if TYPE_CHECKING:
-    from tui.core.sync.storer import StoringService
 
 
 @dataclass
@@ -134,9 +131,6 @@ class FetchOptions:
     """Seconds one message may take, plus its size at 256 KB/s (`control.allowance`)."""
     session_deadline: float = SESSION_DEADLINE
     """Seconds the whole session may take, plus the size of the new mail at 256 KB/s."""
-    storing: StoringService | None = None
-    """Where new mail is stored: a storing process per fetch (`poptui fetch`, `sync.storer`),
-    or, when None, this process's fetching thread."""
 
 
 def _endpoint_security(account: Account) -> Security:
@@ -182,7 +176,7 @@ def fetch_account(
         record_outcome(account, result, log=None, now=now())
         return result
     try:
-        with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait) as lock_fd:
+        with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait):
             with database_proxy.atomic():  # one commit (one fsync) for the start of a run
                 close_interrupted_fetches(account, now())
                 log = FetchLog.create(account=account, started_at=now())
@@ -190,9 +184,8 @@ def fetch_account(
             watchdog.session(options.session_deadline)
             try:
                 _run(
-                    account, password, options, result, progress, cancelled, control, watchdog, now,
-                    lock_fd,
-                )  # fmt: skip
+                    account, password, options, result, progress, cancelled, control, watchdog, now
+                )
             except (pop3.Pop3Error, FetchError) as error:
                 if isinstance(error, pop3.AuthenticationFailed):
                     with_provider_hint(error, account.incoming_host)
@@ -224,7 +217,6 @@ def _run(
     control: FetchControl | None,
     watchdog: Watchdog,
     now: Callable[[], datetime],
-    lock_fd: int,
 ) -> None:
     state = SyncProgress(account=account.name, phase="connecting")
     report = progress or (lambda _p: None)
@@ -286,7 +278,10 @@ def _run(
             allowance(options.session_deadline, state.bytes_total)
             - (time.monotonic() - state.started)
         )
-        writer = _writer(account, options, lock_fd)
+        writer = BatchWriter(
+            account,
+            dedupe_message_id=account.username.strip().lower().startswith("recent:"),
+        )
 
         def arrived(number: int, raw: bytes) -> None:
             uidl = listing.uidls[number]
@@ -326,11 +321,8 @@ def _run(
             with contextlib.suppress(Exception):
                 writer.flush()
             result.new_messages = writer.stored
-            with contextlib.suppress(Exception):
-                writer.close()
             raise
         writer.flush()
-        writer.close()
         result.new_messages = writer.stored
         result.duplicates_by_message_id = writer.duplicates
         result.delivery = deliver_pending(account)  # also repairs a crash after a commit
@@ -355,14 +347,6 @@ def _run(
     except BaseException:
         client.abort()
         raise
-
-
-def _writer(account: Account, options: FetchOptions, lock_fd: int) -> MessageWriter:
-    """Where this fetch's new mail is stored: the storing process `options` offers, or here."""
-    dedupe = account.username.strip().lower().startswith("recent:")
-    if options.storing is not None:
-        return options.storing.writer(account.id, dedupe_message_id=dedupe, lock_fd=lock_fd)
-    return BatchWriter(account, dedupe_message_id=dedupe)
 
 
 def _doomed(

@@ -38,9 +38,8 @@ def lock_file(directory: str | os.PathLike[str], secret_key: str) -> str:
 @contextmanager
 def pid_lock(
     path: str | os.PathLike[str], *, busy: Callable[[str], Exception], wait: float = 0.0
-) -> Iterator[int]:
-    """Hold an flock on `path` for the block (its descriptor given to the block), with this
-    process's id written in the file.
+) -> Iterator[None]:
+    """Hold an flock on `path` for the block, with this process's id written in the file.
 
     Waits up to `wait` seconds for another process to let go, then raises `busy(holder)`
     (`holder` is the process id the file names, "?" when it names none). The kernel drops an
@@ -64,7 +63,7 @@ def pid_lock(
         handle.write(str(os.getpid()))
         handle.truncate()  # at the pid's end: a longer one before leaves no digits behind
         handle.flush()
-        yield handle.fileno()
+        yield
     finally:
         handle.close()
 
@@ -72,9 +71,8 @@ def pid_lock(
 @contextmanager
 def account_lock(
     account: Account, *, lock_dir: Path | None = None, wait: float = 0.0
-) -> Iterator[int]:
-    """Hold the mailbox's lock for the block, waiting up to `wait` seconds for it; the block
-    gets the lock file's descriptor (a storing process keeps a copy: `sync.storer`)."""
+) -> Iterator[None]:
+    """Hold the mailbox's lock for the block, waiting up to `wait` seconds for it."""
     directory = lock_dir or default_lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
 
@@ -84,5 +82,5 @@ def account_lock(
             "(the app or a scheduled `poptui fetch`); try again when it finishes"
         )
 
-    with pid_lock(lock_file(directory, account.secret_key), busy=busy, wait=wait) as fd:
-        yield fd
+    with pid_lock(lock_file(directory, account.secret_key), busy=busy, wait=wait):
+        yield

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from tui.core.net import pop3
-from tui.core.sync.batch import MessageWriter
+from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import Watchdog, allowance
 from tui.core.sync.heap import fix_mmap_threshold
 
@@ -103,7 +103,7 @@ def receive(
     sizes: Mapping[int, int],
     pacing: Pacing,
     watchdog: Watchdog,
-    writer: MessageWriter,
+    writer: BatchWriter,
     arrived: Callable[[int, bytes], None],
     skipped: list[pop3.MessageSizeMismatch],
 ) -> None:
@@ -120,9 +120,6 @@ def receive(
     from tui.core.mail import headers  # the email package: on new mail only
 
     fix_mmap_threshold()  # large messages' memory back to the kernel once stored
-    if writer.streams:
-        _stream(client, numbers, sizes, pacing, watchdog, writer, arrived, skipped)
-        return
     _hand_over_sooner()
     items: Conveyor[_Item] = Conveyor()
     stop = threading.Event()
@@ -134,7 +131,7 @@ def receive(
         # Parse here only while the storer is behind (its conveyor holds a backlog): then this
         # thread has time to spare. Otherwise the storer waits for messages and parses them
         # itself (over TLS the reader is the busier one: decryption and all).
-        ahead = writer.parses_ahead and items.backlog >= PARSE_AHEAD_BACKLOG
+        ahead = items.backlog >= PARSE_AHEAD_BACKLOG
         put((number, raw, headers.summarize_fast(raw) if ahead else None))
 
     def read() -> None:
@@ -168,33 +165,6 @@ def receive(
         raise
     finally:
         reader.join(timeout=5)
-
-
-def _stream(
-    client: pop3.Pop3Client,
-    numbers: Sequence[int],
-    sizes: Mapping[int, int],
-    pacing: Pacing,
-    watchdog: Watchdog,
-    writer: MessageWriter,
-    arrived: Callable[[int, bytes], None],
-    skipped: list[pop3.MessageSizeMismatch],
-) -> None:
-    """Receive on this thread alone, handing each message straight to a storing process.
-
-    The process boundary is the pipeline: the storer stores while this thread reads, and a
-    second thread here would only make the two take turns at the interpreter lock. The header
-    block is read here while the storer is behind (its pipe holds a backlog), else there.
-    """
-    from tui.core.mail import headers
-
-    def put(number: int, raw: bytes) -> None:
-        if writer.behind():
-            writer.offer(raw, headers.summarize_fast(raw))
-        arrived(number, raw)
-
-    with writer.holding():
-        _retrieve_all(client, numbers, sizes, pacing, watchdog, skipped, put)
 
 
 SWITCH_INTERVAL = 0.001
