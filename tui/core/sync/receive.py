@@ -36,12 +36,17 @@ if TYPE_CHECKING:
     _Item: TypeAlias = tuple[int, bytes, MessageSummary | None] | BaseException | None
     """What the reader hands over: a message and its summary, its error, or None at the end."""
 
-CONVEYOR_BYTES = 2 * 1024 * 1024
-"""Received bytes waiting for the storing thread; a larger message is let through alone. As
-much as a batch (`batch.BATCH_BYTES`), so the reader runs a batch ahead while the storer writes
-one; twice that held 3-4 MB more at the peak (issue #11) and fetched no faster, measured."""
-CONVEYOR_MESSAGES = 256
-"""...and at most this many messages (the small ones)."""
+CONVEYOR_BYTES = 8 * 1024 * 1024
+"""Received bytes waiting for the storing thread; a larger message is let through alone. Four
+batches (`batch.BATCH_BYTES`): the storing thread stops for every commit's fsync and every
+checkpoint (tens of ms each on a real disk), and with room for only one batch the reader stopped
+with it. On the quiet bench machine (issue #11, bench/speed_ab.py, 5 interleaved rounds) 8 MB
+fetched the 246 MB corpus in 2.24 s instead of 2.43 s over plain POP3 and 3.20 s instead of
+3.41 s over TLS, for 5-7 MB more at the peak (the whole process's PSS 42-45 MB instead of
+36-38); 16 MB was no faster again. (Measured on a loaded machine, 4 MB had seemed no faster.)"""
+CONVEYOR_MESSAGES = 1024
+"""...and at most this many messages: the bytes bound the memory; this only keeps a mailbox of
+tiny messages from holding many thousand items."""
 PARSE_AHEAD_BACKLOG = 512 * 1024
 """The reader reads a message's header block itself while at least this many bytes wait for
 the storer; below, it hands the message over unparsed."""
