@@ -9,16 +9,14 @@ bench/fetch_speed.py, not asserted here.
 
 from __future__ import annotations
 
-import importlib.util
 import poplib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.bench_modules import load_bench
 from tests.conftest import _start_or_fail
 from tests.integration.fetch_helpers import fetch, open_test_db, stored_sources
 from tests.servers.popa3d import Popa3dServer, served_form
@@ -27,19 +25,7 @@ from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.models import Account
 
-
-def _load_corpus() -> ModuleType:
-    """bench/corpus.py, the benchmark's realistic mail (bench/ is not a package)."""
-    path = Path(__file__).resolve().parents[2] / "bench" / "corpus.py"
-    spec = importlib.util.spec_from_file_location("bench_corpus", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = _load_corpus()
+corpus = load_bench("corpus")
 
 
 def _messages() -> list[bytes]:

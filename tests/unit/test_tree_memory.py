@@ -7,33 +7,22 @@ against them (and against ru_maxrss, to show the old figure would have missed th
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.bench_modules import load_bench
+
 MB = 1024  # KiB
 
 
-def _load() -> ModuleType:
-    """bench/tree_memory.py (bench/ is not a package)."""
-    path = Path(__file__).resolve().parents[2] / "bench" / "tree_memory.py"
-    spec = importlib.util.spec_from_file_location("bench_tree_memory", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-tm = _load()
+tm = load_bench("tree_memory")
 
 # Parent and child each touch 20 MB (b"x" * n writes every page) and hold it at the same time.
 TWO_HOLDERS = """
