@@ -379,9 +379,16 @@ class Poptui(Tool):
 
     def count(self, target: Target, workdir: Path, stdout: str) -> tuple[int, int]:
         with contextlib.closing(sqlite3.connect(workdir / "poptui.db")) as db:
-            count, size = db.execute(
-                "SELECT count(*), coalesce(sum(length(raw)), 0) FROM message_source"
+            columns = {row[1] for row in db.execute("PRAGMA table_info(message_source)")}
+            in_files = "file_length" in columns  # segment files (storage.source_files)
+            length = "coalesce(file_length, length(raw))" if in_files else "length(raw)"
+            count, size, filed = db.execute(
+                f"SELECT count(*), coalesce(sum({length}), 0),"
+                f" {'coalesce(sum(file_length), 0)' if in_files else '0'} FROM message_source"
             ).fetchone()
+        on_disk = sum(p.stat().st_size for p in workdir.glob("poptui.db.sources/a*/*.seg"))
+        if on_disk != filed:  # a fresh store: its segments hold exactly the recorded bytes
+            return int(count), -1
         return int(count), int(size)
 
 

@@ -12,7 +12,8 @@ from tui.core.net.pop3 import Secret
 from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
-from tui.core.storage.models import Account, Message, MessageSource
+from tui.core.storage.models import Account, Message, MessageSource, database_proxy
+from tui.core.storage.source_files import read_source
 from tui.core.sync import FetchOptions, FetchResult, fetch_account
 
 
@@ -75,13 +76,15 @@ def fetch(account: Account, password: Secret | None, tmp_path: Path, **kwargs: A
 
 
 def stored_sources(account: Account) -> list[bytes]:
+    """The account's stored messages, in storing order, wherever their bytes are."""
     query = (
-        MessageSource.select(MessageSource.raw)
+        MessageSource.select(MessageSource.message)
         .join(Message)
         .where(Message.account == account)
         .order_by(Message.id)
     )
-    return [bytes(row.raw) for row in query]
+    ids = [row.message_id for row in query]
+    return [read_source(database_proxy.obj, message_id) or b"" for message_id in ids]
 
 
 def crlf(raw: bytes) -> bytes:

@@ -20,7 +20,8 @@ from tui.core.net.pop3.listing import parse_listing
 from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
-from tui.core.storage.models import Account, Message, MessageSource
+from tui.core.storage.models import Account, Message, MessageSource, database_proxy
+from tui.core.storage.source_files import read_source
 from tui.core.sync import FetchOptions, fetch_account, summary_line
 from tui.core.sync.outcome import describe_success
 
@@ -65,7 +66,8 @@ def dele_sent(server: FakePop3Server) -> list[int]:
 
 
 def stored_bodies() -> list[bytes]:
-    return sorted(bytes(s.raw) for s in MessageSource.select())
+    ids = [s.message_id for s in MessageSource.select()]
+    return sorted(read_source(database_proxy.obj, message_id) or b"" for message_id in ids)
 
 
 def sized(index: int) -> bytes:

@@ -17,7 +17,8 @@ from tests.servers.fake_pop3 import FakePop3Server
 from tui.core.settings import AccountSettings, DeletePolicy, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
-from tui.core.storage.models import Account, Message, MessageSource
+from tui.core.storage.models import Account, Message, MessageSource, database_proxy
+from tui.core.storage.source_files import read_source
 from tui.core.sync import FetchOptions, engine, fetch_account
 from tui.core.sync.plan import known_uidls as known_uidls_of
 from tui.core.sync.plan import plan_sync as plan_sync_of
@@ -73,4 +74,5 @@ def test_neither_stored_uidls_nor_the_listing_index_live_through_retr(
     assert second.ok and second.new_messages == 10
     assert seen == seen | {"known alive": False, "index held": False}
     assert Message.select().count() == 30
-    assert sorted(bytes(s.raw) for s in MessageSource.select()) == sorted(messages)
+    stored = [read_source(database_proxy.obj, s.message_id) for s in MessageSource.select()]
+    assert sorted(raw or b"" for raw in stored) == sorted(messages)

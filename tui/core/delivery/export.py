@@ -21,6 +21,7 @@ from tui.core.errors import PoptuiError
 from tui.core.storage.dialect import dialect_of
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import database_proxy, utcnow
+from tui.core.storage.source_files import read_source
 
 PAGE = 500
 """Metadata rows per keyset page."""
@@ -76,14 +77,12 @@ def _ids(view: MailboxView, since: datetime | None, search: str | None) -> Itera
 def _sources(ids: Iterator[int]) -> Iterator[tuple[int, bytes, Any]]:
     """(id, raw bytes, fetched at) per id, one message in memory at a time (one can be 25 MB)."""
     db = database_proxy.obj
-    sql = dialect_of(db).bind(
-        "SELECT s.raw, m.fetched_at FROM message_source s"
-        " JOIN message m ON m.id = s.message_id WHERE s.message_id = ?"
-    )
+    sql = dialect_of(db).bind("SELECT fetched_at FROM message WHERE id = ?")
     for mid in ids:
         row = db.execute_sql(sql, (mid,)).fetchone()
-        if row is not None:  # deleted meanwhile
-            yield mid, bytes(row[0]), row[1]
+        raw = read_source(db, mid) if row is not None else None
+        if raw is not None:  # else deleted meanwhile
+            yield mid, raw, row[0]
 
 
 def _when(value: Any) -> datetime:

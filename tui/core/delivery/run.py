@@ -22,7 +22,8 @@ from tui.core.delivery.errors import DeliveryError
 from tui.core.delivery.models import DeliveryRow, TargetRow
 from tui.core.delivery.targets import DeliveryTarget, TargetKind
 from tui.core.storage.dialect import dialect_of, write_transaction
-from tui.core.storage.models import Account, Message, MessageSource, database_proxy, utcnow
+from tui.core.storage.models import Account, Message, database_proxy, utcnow
+from tui.core.storage.source_files import read_source
 
 BATCH = 100
 
@@ -179,16 +180,16 @@ def _deliver_to(
 
 def _source(message_id: int) -> tuple[bytes, Any]:
     row: Any = (
-        MessageSource.select(MessageSource.raw, Message.uidl, Message.fetched_at)
-        .join(Message)
-        .where(MessageSource.message == message_id)
+        Message.select(Message.uidl, Message.fetched_at)
+        .where(Message.id == message_id)
         .tuples()
         .first()
     )
-    if row is None:
+    raw = read_source(database_proxy.obj, message_id) if row is not None else None
+    if row is None or raw is None:
         raise DeliveryError(f"Message {message_id} has no stored source to deliver")
-    raw, uidl, fetched_at = row
-    return bytes(raw), (uidl, fetched_at)
+    uidl, fetched_at = row
+    return raw, (uidl, fetched_at)
 
 
 def maildir_name(account: Account, target_id: int, message_id: int, uidl: str, when: Any) -> str:

@@ -9,6 +9,7 @@ holds) and the `Account` row.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import getpass
 import uuid
 from dataclasses import fields
@@ -22,6 +23,7 @@ from tui.core.errors import PoptuiError
 from tui.core.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
+from tui.core.storage.source_files import SourceFiles
 
 ACTIVATE_RETRIES = 20
 
@@ -262,6 +264,12 @@ class AccountStore:
                 successor = self._query().order_by(Account.name).first()  # type: ignore[attr-defined]
                 if successor is not None and not successor.disabled:
                     Account.update(is_active=True).where(Account.id == successor.id).execute()
+        db = database_proxy.obj
+        if not keep_mail and not db.in_transaction():  # the rows are gone for good (committed)
+            files = SourceFiles.for_database(db)
+            if files is not None:
+                with contextlib.suppress(OSError):  # left behind, referred to by nothing
+                    files.remove_account(account.id)
         if secrets is not None:
             for kind in PasswordKind:
                 secrets.delete(account.secret_key, kind, mailbox=account.name)

@@ -2,7 +2,8 @@
 
 peewee builds every INSERT afresh (tens of `sql()` calls per row) and sends two statements per
 message; here each batch goes through the DB-API driver directly: on SQLite two `executemany`
-with one prepared statement each; on PostgreSQL `storage.postgres_insert` (binary parameters,
+with one prepared statement each (the bytes themselves appended to a segment file beside a
+database file, `storage.source_files`); on PostgreSQL `storage.postgres_insert` (binary parameters,
 multi-row and pipelined INSERTs). peewee stays the model layer: the columns are the `Message` and
 `MessageSource` models' own, and the caller holds the transaction (`write_transaction`).
 Row-level security on a team database applies to these statements like to any other.
@@ -13,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.storage.dialect import dialect_of
 from tui.core.storage.sqlite_sources import insert_sources
+
+if TYPE_CHECKING:
+    from tui.core.storage.source_files import SourceFiles
 
 MESSAGE_COLUMNS = (
     "account_id", "uidl", "size", "from_addr", "to_addrs", "subject", "date", "message_id",
@@ -42,7 +46,11 @@ class NewMessage:
 
 
 def insert_messages(
-    db: Any, account_id: int, batch: Sequence[NewMessage], now: datetime
+    db: Any,
+    account_id: int,
+    batch: Sequence[NewMessage],
+    now: datetime,
+    files: SourceFiles | None = None,
 ) -> dict[str, int]:
     """INSERT `batch` (messages and their sources) into the open transaction of `db`; returns
     key → new message id.
@@ -81,7 +89,18 @@ def insert_messages(
     marks = ", ".join("?" for _ in MESSAGE_COLUMNS)
     cursor.executemany(f"INSERT INTO message ({columns}) VALUES ({marks})", rows)
     ids = _ids_by_key(cursor, account_id, [m.key for m in batch])
-    insert_sources(db.connection(), ((ids[m.key], m.raw) for m in batch))  # large ones: blob I/O
+    if files is None:
+        insert_sources(db.connection(), ((ids[m.key], m.raw) for m in batch))  # large: blob I/O
+        return ids
+    refs = []
+    for m in batch:  # the bytes once, into the account's segment (synced before the COMMIT)
+        number, offset = files.append(account_id, m.raw)
+        refs.append((ids[m.key], number, offset, len(m.raw)))
+    cursor.executemany(
+        "INSERT INTO message_source (message_id, raw, file_segment, file_offset, file_length)"
+        " VALUES (?, X'', ?, ?, ?)",
+        refs,
+    )
     return ids
 
 

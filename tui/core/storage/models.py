@@ -131,6 +131,10 @@ class MessageSource(BaseModel):
 
     message = ForeignKeyField(Message, primary_key=True, backref="source", on_delete="CASCADE")
     raw = BlobField()  # type: ignore[assignment]  # shadows Model.raw(), which poptui never calls
+    """The bytes, unless they are in a segment file (`storage.source_files.read_source`)."""
+    file_segment = BigIntegerField(null=True)
+    file_offset = BigIntegerField(null=True)
+    file_length = BigIntegerField(null=True)
 
 
 class UidlAlias(BaseModel):

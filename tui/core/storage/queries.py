@@ -30,6 +30,7 @@ from tui.core.storage.dialect import Dialect, dialect_of, write_transaction
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.migrations.m0004_message_search import SORT_KEY
 from tui.core.storage.models import database_proxy, utcnow
+from tui.core.storage.source_files import SourceFileError, read_source
 
 DEFAULT_PAGE = 100
 SEARCH_LIMIT = 500
@@ -321,10 +322,11 @@ def index_bodies(batch: int = INDEX_BATCH) -> int:
         return 0
     updates = []
     for message_id in ids:  # one source in memory at a time: a message can be 25 MB
-        row = _execute(
-            "SELECT raw FROM message_source WHERE message_id = ?", (message_id,)
-        ).fetchone()
-        body = extract_body_text(bytes(row[0]), MAX_INDEXED_BODY_CHARS) if row else ""
+        try:
+            raw = read_source(_db(), message_id)
+        except SourceFileError:
+            raw = None  # unreadable now: indexed without its body, shown as damaged when opened
+        body = extract_body_text(raw, MAX_INDEXED_BODY_CHARS) if raw else ""
         updates.append((body, message_id))
     with write_transaction(_db()):
         for body, message_id in updates:
@@ -381,7 +383,7 @@ def mark_deleted_here(message_ids: Iterable[int]) -> int:
 
 def load_source(message_id: int) -> bytes:
     """The raw RFC 5322 bytes of a message; raises `MessageNotFound`."""
-    row = _execute("SELECT raw FROM message_source WHERE message_id = ?", (message_id,)).fetchone()
-    if row is None:
+    raw = read_source(_db(), message_id)
+    if raw is None:
         raise MessageNotFound(f"Message {message_id} is no longer stored.")
-    return bytes(row[0])
+    return raw

@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.storage.models import Account, Message, MessageSource
+from tui.core.storage.models import Account, Message, database_proxy
+from tui.core.storage.source_files import read_source
 from tui.core.sync.plan import (
     KnownUidls,
     ServerListing,
@@ -70,14 +71,15 @@ class AmbiguousGroups:
         if not ids:
             return groups
         rows: Any = (
-            Message.select(Message.id, Message.uidl, Message.size, MessageSource.raw)
-            .join(MessageSource)
+            Message.select(Message.id, Message.uidl, Message.size)
             .where((Message.account == account) & Message.id.in_(list(ids)))
             .tuples()
-            .iterator()  # one stored message in memory at a time
         )
-        for message_id, key, size, raw in rows:
-            copy = StoredCopy(message_id, key, size, _digest(bytes(raw)))
+        for message_id, key, size in list(rows):
+            raw = read_source(database_proxy.obj, message_id)  # one in memory at a time
+            if raw is None:
+                continue  # no stored bytes: nothing here can match this session's copies
+            copy = StoredCopy(message_id, key, size, _digest(raw))
             groups.copies.setdefault(base_uidl(key), []).append(copy)
         return groups
 
@@ -111,14 +113,16 @@ class AmbiguousGroups:
 
     def _stored_elsewhere(self, digest: str, size: int) -> bool:
         """Are these bytes stored under any key (a server that swapped two UIDLs)?"""
-        rows: Any = (
-            MessageSource.select(MessageSource.raw)
-            .join(Message)
+        ids: Any = (
+            Message.select(Message.id)
             .where((Message.account == self.account) & (Message.size == size))
             .tuples()
-            .iterator()
         )
-        return any(_digest(bytes(raw)) == digest for (raw,) in rows)
+        for (message_id,) in list(ids):
+            raw = read_source(database_proxy.obj, message_id)  # one in memory at a time
+            if raw is not None and _digest(raw) == digest:
+                return True
+        return False
 
     def note_stored(self, account: Account) -> None:
         """Reload the copies stored this session (after the batch was committed)."""

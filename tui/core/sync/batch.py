@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tui.core.storage.dialect import write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy, utcnow
+from tui.core.storage.source_files import SourceFiles
 
 if TYPE_CHECKING:
     from tui.core.mail.parse import MessageSummary
@@ -73,6 +74,8 @@ class BatchWriter:
         self._written_bytes = 0
         self._written_count = 0
         self._written_aliases = 0
+        self._files = SourceFiles.for_database(database_proxy.obj)
+        """Where a SQLite database file's messages are appended (None: into their rows)."""
 
     def offer(self, raw: bytes, summary: MessageSummary) -> None:
         """The summary of `raw`, made ahead on another thread: the next `add` of these very
@@ -135,6 +138,12 @@ class BatchWriter:
             return {}
         written, aliases = self._written, self._written_aliases
         self._forget_written()
+        if self._files is not None:
+            try:
+                self._files.sync()  # the bytes durable before the rows that point at them
+            except BaseException:
+                tx.__exit__(*sys.exc_info())  # ROLLBACK
+                raise
         tx.__exit__(None, None, None)  # COMMIT (a failed one is rolled back and raises)
         self.stored += len(written)
         self.duplicates += aliases
@@ -169,7 +178,7 @@ class BatchWriter:
         try:
             if self.dedupe_message_id:
                 batch, aliases = self._split_known(batch)
-            stored = insert_messages(db, self.account.id, batch, now)
+            stored = insert_messages(db, self.account.id, batch, now, self._files)
             for key, target in aliases:
                 UidlAlias.insert(
                     account=self.account,
@@ -180,6 +189,8 @@ class BatchWriter:
         except BaseException:
             tx, self._open = self._open, None
             self._forget_written()
+            if self._files is not None:
+                self._files.abandon()  # what was appended is referred to by nothing
             tx.__exit__(*sys.exc_info())  # ROLLBACK
             raise
         self._written.update(stored)

@@ -26,7 +26,8 @@ from tui.core.net.pop3.limits import MAX_MESSAGE_BYTES
 from tui.core.net.pop3.listing import Listing
 from tui.core.net.pop3.numbers import MessageNumbers
 from tui.core.settings import DeletePolicy
-from tui.core.storage.models import Account, Message, MessageSource, UidlAlias, database_proxy
+from tui.core.storage.models import Account, Message, UidlAlias, database_proxy
+from tui.core.storage.source_files import read_source
 from tui.core.sync.known import KnownUidls as KnownUidls  # its home was here
 
 RESET_MIN_EXPECTED = 10
@@ -141,8 +142,8 @@ def size_fits(message_id: int, stored: int, listed: int) -> bool:
         return True
     if not 0 <= listed < stored:
         return False
-    source: Any = MessageSource.get_or_none(MessageSource.message == message_id)
-    return source is not None and stored - bytes(source.raw).count(b"\n") == listed
+    raw = read_source(database_proxy.obj, message_id)
+    return raw is not None and stored - raw.count(b"\n") == listed
 
 
 def reused_uidls(listing: ServerListing, known: KnownUidls) -> set[str]:
