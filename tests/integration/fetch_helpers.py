@@ -78,12 +78,12 @@ def fetch(account: Account, password: Secret | None, tmp_path: Path, **kwargs: A
 def stored_sources(account: Account) -> list[bytes]:
     """The account's stored messages, in storing order, wherever their bytes are."""
     query = (
-        MessageSource.select(MessageSource.message)
-        .join(Message)
+        Message.select(Message.id)
+        .join(MessageSource)
         .where(Message.account == account)
         .order_by(Message.id)
     )
-    ids = [row.message_id for row in query]
+    ids = [row.id for row in query]
     return [read_source(database_proxy.obj, message_id) or b"" for message_id in ids]
 
 

@@ -18,7 +18,7 @@ from tests.servers.dovecot import DovecotServer
 from tests.unit.cli_helpers import PoptuiRunner
 from tui.core.delivery import list_targets
 from tui.core.storage.db import open_database
-from tui.core.storage.models import Account, ImportedUidl, MessageSource, database_proxy
+from tui.core.storage.models import Account, ImportedUidl, database_proxy
 from tui.core.storage.source_files import read_source
 
 OLD, NEW = 3, 2
@@ -128,7 +128,9 @@ def test_poptui_fetches_only_the_mail_the_real_tool_did_not(
     fetched = poptui("fetch", "--account", account.name, "--ca-file", str(dovecot.cert_path))
     assert fetched.code == 0, fetched.err + fetched.out
 
-    stored = [read_source(database_proxy.obj, s.message_id) or b"" for s in MessageSource.select()]
+    db = database_proxy.obj
+    ids = [row[0] for row in db.execute_sql("SELECT message_id FROM message_source")]
+    stored = [read_source(db, message_id) or b"" for message_id in ids]
     subjects = sorted(raw.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0] for raw in stored)
     assert subjects == [b"Message number 100", b"Message number 101"]
     assert len(dovecot.maildir_files(pop_user.name)) == OLD + NEW  # nothing deleted

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import PopUser
 from tests.integration.fetch_helpers import (
     crlf,
     dovecot_account,
@@ -19,12 +20,11 @@ from tests.integration.fetch_helpers import (
     open_test_db,
     stored_sources,
 )
-from tests.conftest import PopUser
 from tests.servers.dovecot import DovecotServer
 from tui.core.settings import DeletePolicy, Security
 from tui.core.storage import source_files
 from tui.core.storage.accounts import AccountStore
-from tui.core.storage.models import Account, Message, MessageSource, database_proxy
+from tui.core.storage.models import Account, Message, database_proxy
 from tui.core.storage.queries import load_source
 from tui.core.storage.source_files import SourceFileError, SourceFiles, read_source
 
@@ -60,7 +60,9 @@ def test_fetched_mail_is_written_once_into_private_segment_files(
     assert result.ok and result.new_messages == 20, result.error
 
     assert sorted(stored_sources(account)) == sorted(crlf(m) for m in messages)
-    rows = list(MessageSource.select().tuples())
+    rows = database_proxy.obj.execute_sql(
+        "SELECT message_id, raw, file_segment, file_offset, file_length FROM message_source"
+    ).fetchall()
     assert all(bytes(raw) == b"" for _, raw, *_ in rows)  # not in SQLite: not written twice
     assert {segment for _, _, segment, _, _ in rows} == {1}
     root = _sources_root(tmp_path)
@@ -181,3 +183,23 @@ def test_a_postgres_row_can_never_point_at_a_local_file(pg_database: Any) -> Non
             )
     finally:
         db.close()
+
+
+def test_doctor_finds_and_fixes_loose_mail_files(
+    dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path
+) -> None:
+    from tui.core.setup.doctor import loose_private_files, permission_checks
+
+    _deliver(dovecot, pop_user, 2)
+    db = open_test_db(tmp_path)
+    account = dovecot_account(dovecot, pop_user.name, security=Security.NONE)
+    assert fetch(account, pop_user.password, tmp_path).ok
+    folder = _sources_root(tmp_path) / f"a{account.id}"
+    (segment,) = folder.iterdir()
+    os.chmod(folder, 0o755)
+    os.chmod(segment, 0o644)  # a careless `chmod -R`: others could read the mail
+    assert {item.path for item in loose_private_files(db)} >= {folder, segment}
+    (check,) = permission_checks(db, fix=True)
+    assert check.status == "ok", check
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(segment.stat().st_mode) == 0o600

@@ -66,7 +66,7 @@ def dele_sent(server: FakePop3Server) -> list[int]:
 
 
 def stored_bodies() -> list[bytes]:
-    ids = [s.message_id for s in MessageSource.select()]
+    ids = [m.id for m in Message.select(Message.id).join(MessageSource)]
     return sorted(read_source(database_proxy.obj, message_id) or b"" for message_id in ids)
 
 

@@ -33,6 +33,7 @@ from tui.core.storage.files import (
     loose_permissions,
     make_private,
 )
+from tui.core.storage.source_files import SourceFiles
 from tui.core.text import clean, human_bytes, one_line
 
 
@@ -56,8 +57,9 @@ def sqlite_path(url: str) -> Path | None:
 
 def loose_private_files(db: Any) -> list[LoosePermission]:
     """poptui's private files that others may read: the SQLite database and its -wal/-shm, the
-    encrypted password file when it is the chosen store, and poptui's data folder when they are
-    in it. Called with the database open (the chosen password store is saved in it)."""
+    folders and files of its mail (`storage.source_files`), the encrypted password file when it
+    is the chosen store, and poptui's data folder when they are in it. Called with the database
+    open (the chosen password store is saved in it)."""
     files = database_files(db)
     with contextlib.suppress(Exception):  # an invalid saved choice is reported on its own
         choice = saved_store_choice()
@@ -65,6 +67,13 @@ def loose_private_files(db: Any) -> list[LoosePermission]:
             files.append(Path(choice.path) if choice.path else default_encrypted_file_path())
     home = data_directory()
     folders = [home] if any(path.parent == home for path in files) else []
+    sources = SourceFiles.for_database(db)  # the mail itself, beside a SQLite database
+    if sources is not None and sources.root.is_dir() and not sources.root.is_symlink():
+        folders.append(sources.root)
+        for folder in sorted(sources.root.glob("a*")):
+            if folder.is_dir() and not folder.is_symlink():
+                folders.append(folder)
+                files.extend(sorted(folder.glob("*.seg")))
     return loose_permissions(files, folders)
 
 
