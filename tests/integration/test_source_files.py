@@ -203,3 +203,24 @@ def test_doctor_finds_and_fixes_loose_mail_files(
     assert check.status == "ok", check
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE(segment.stat().st_mode) == 0o600
+
+
+def test_a_message_whose_bytes_are_gone_is_not_deleted_on_the_server(
+    dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path
+) -> None:
+    """The last check before DELE looks at the bytes, not only the rows: a segment cut short
+    since the fetch (a restore gone wrong, a damaged disk) keeps the server's copy."""
+    _deliver(dovecot, pop_user, 3)
+    open_test_db(tmp_path)
+    account = dovecot_account(dovecot, pop_user.name, security=Security.NONE)
+    assert fetch(account, pop_user.password, tmp_path).ok
+    (segment,) = (_sources_root(tmp_path) / f"a{account.id}").iterdir()
+    os.truncate(segment, segment.stat().st_size - 1)  # the last message stored loses a byte
+    Account.update(delete_policy=DeletePolicy.AFTER_FETCH).where(
+        Account.id == account.id
+    ).execute()
+
+    result = fetch(account, pop_user.password, tmp_path)
+    assert result.ok, result.error
+    (left,) = dovecot.maildir_files(pop_user.name)  # the other two were deleted as asked
+    assert b"Message number 2" in Path(left).read_bytes()

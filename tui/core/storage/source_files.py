@@ -221,6 +221,20 @@ class SourceFiles:
         finally:
             os.close(fd)
 
+    def size_of(self, account_id: int, number: int) -> int:
+        """The length of a segment file; 0 when it cannot be read (missing, not poptui's)."""
+        try:
+            folder = self._folder(account_id, create=False)
+        except SourceFileError:
+            return 0
+        try:
+            info = os.stat(f"{number:06d}.seg", dir_fd=folder, follow_symlinks=False)
+        except OSError:
+            return 0
+        finally:
+            os.close(folder)
+        return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
     def remove_account(self, account_id: int) -> None:
         """Delete the account's folder (its rows are gone: nothing refers to these bytes)."""
         folder = self.root / f"a{account_id}"
@@ -296,3 +310,35 @@ def read_source(db: Any, message_id: int) -> bytes | None:
     if files is None or offset is None or length is None:
         raise SourceFileError(f"Message {message_id} refers to a file this database cannot have")
     return files.read(int(account_id), int(number), int(offset), int(length))
+
+
+def held_sources(db: Any, message_ids: list[int]) -> set[int]:
+    """Those of `message_ids` whose bytes are all there: in the row, or within a segment file
+    still long enough. The check before a DELE (`sync.guard`): a segment lost or cut short
+    since the fetch must not let the server's copy, then the only one, be deleted."""
+    held: set[int] = set()
+    files = SourceFiles.for_database(db)
+    sizes: dict[tuple[int, int], int] = {}
+    for start in range(0, len(message_ids), 500):
+        chunk = message_ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.execute_sql(
+            dialect_of(db).bind(
+                "SELECT s.message_id, s.file_segment, s.file_offset, s.file_length, m.account_id"
+                f" FROM message_source s JOIN message m ON m.id = s.message_id"
+                f" WHERE s.message_id IN ({marks})"
+            ),
+            chunk,
+        ).fetchall()
+        for message_id, number, offset, length, account_id in rows:
+            if number is None:
+                held.add(int(message_id))
+                continue
+            if files is None or offset is None or length is None:
+                continue
+            key = (int(account_id), int(number))
+            if key not in sizes:
+                sizes[key] = files.size_of(*key)
+            if int(offset) >= 0 and int(offset) + int(length) <= sizes[key]:
+                held.add(int(message_id))
+    return held

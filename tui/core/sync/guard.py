@@ -4,14 +4,16 @@ Whatever the plan decided, each message about to be deleted is checked again aga
 committed for this account: the stored key must stand for the UIDL the server lists for that
 number, and the stored size must be the listed size (or the listed size counted with bare LF
 line ends, as some servers do). A renumbered mailbox, a listing that changed, swapped UIDLs or a
-size that disagrees therefore cannot aim a DELE at a message poptui does not hold.
+size that disagrees therefore cannot aim a DELE at a message poptui does not hold; nor can a
+message whose bytes are gone from its segment file since (`storage.source_files`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tui.core.storage.models import Account, Message
+from tui.core.storage.models import Account, Message, database_proxy
+from tui.core.storage.source_files import held_sources
 from tui.core.sync.plan import ServerListing, base_uidl, size_fits
 
 
@@ -43,6 +45,8 @@ def confirm_stored(
             continue
         if size_fits(message_id, row[1], listed):
             confirmed[number] = message_id
+    held = held_sources(database_proxy.obj, sorted(set(confirmed.values())))
+    confirmed = {n: m for n, m in confirmed.items() if m in held}  # its bytes are really here
     if len(set(confirmed.values())) != len(confirmed):
         # Two server messages aimed at one stored copy: the listing lies somewhere.
         counts: dict[int, int] = {}
