@@ -216,9 +216,7 @@ def test_a_message_whose_bytes_are_gone_is_not_deleted_on_the_server(
     assert fetch(account, pop_user.password, tmp_path).ok
     (segment,) = (_sources_root(tmp_path) / f"a{account.id}").iterdir()
     os.truncate(segment, segment.stat().st_size - 1)  # the last message stored loses a byte
-    Account.update(delete_policy=DeletePolicy.AFTER_FETCH).where(
-        Account.id == account.id
-    ).execute()
+    Account.update(delete_policy=DeletePolicy.AFTER_FETCH).where(Account.id == account.id).execute()
 
     result = fetch(account, pop_user.password, tmp_path)
     assert result.ok, result.error

@@ -1,4 +1,7 @@
-"""Raw messages into SQLite without SQLite copying them whole: the fetch's memory in message size.
+"""Raw messages into SQLite rows without SQLite copying them whole: memory flat in message size.
+
+Only where the bytes stay in the row: an in-memory database (a SQLite database file keeps them in
+segment files beside it, `storage.source_files`).
 
 A blob bound to an INSERT is copied by the driver (SQLite's "transient" binding) and again into
 the record SQLite builds before it is written to its pages: a 3 MB attachment cost 7.6 MB of

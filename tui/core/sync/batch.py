@@ -7,7 +7,9 @@ ever deleted). In the receive loop (`holding`) 2 MB batches are written into one
 transaction committed every 16 MB, so memory stays at a batch while the fsyncs are fewer.
 Per message only the header block is read (`mail.headers`), usually ahead on the reading
 thread (`offer`), and the batch goes to the database in a few prepared statements
-(`storage.insert`); bodies and the search index come later (`storage.search_index`).
+(`storage.insert`), the bytes of a SQLite database file's messages into segment files beside it,
+made durable just before the commit (`storage.source_files`); bodies and the search index come
+later (`storage.search_index`).
 
 `BatchWriter.flush` is the fetch's one post-commit point: what it returns (key → stored id of
 the messages just made durable) is all that exists of this session's mail in the database.
