@@ -11,9 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+from peewee import SqliteDatabase
+
 from tests.conftest import PopUser
 from tests.integration.fetch_helpers import make_message
 from tests.servers.dovecot import DovecotServer
+from tui.core.storage.source_files import read_source
 
 POPTUI = [sys.executable, "-m", "tui"]
 KILL_POINTS = [0.05, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -136,3 +139,14 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing(
     stored = message_ids_stored(db_path)
     assert sorted(stored) == sorted(expected)
     assert message_ids_on_server(dovecot, pop_user.name) == []
+    # And each stored message's bytes are whole, where its row says (killed writers left bytes
+    # in the segment files that no row refers to: they must never be read as a message).
+    db = SqliteDatabase(str(db_path))
+    try:
+        rows = db.execute_sql("SELECT id, message_id FROM message").fetchall()
+        for row_id, message_id in rows:
+            raw = read_source(db, row_id) or b""
+            assert f"Message-ID: {message_id}\r\n".encode() in raw, message_id
+            assert raw.endswith(body), message_id
+    finally:
+        db.close()
