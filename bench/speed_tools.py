@@ -326,7 +326,7 @@ class Poptui(Tool):
     per target in a template directory (untimed) that each run copies."""
 
     name = "poptui"
-    stored_as = "SQLite WAL, synchronous=FULL"
+    stored_as = "SQLite WAL, synchronous=FULL; mail bytes in segment files, synced before COMMIT"
     exact_bytes = True
 
     def __init__(self, scratch: Path, label: str = "poptui") -> None:
