@@ -4,6 +4,7 @@ search, delete here, mailbox switch, saving an attachment, hostile text, and 100
 from __future__ import annotations
 
 import html
+import os
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import Account, Message, MessageSource
+from tui.core.storage.source_files import SourceFiles
 from tui.screens.message_browser import MessageBrowserScreen
 from tui.screens.message_dialogs import (
     ConfirmDeleteHereDialog,
@@ -480,6 +482,38 @@ async def test_a_message_gone_before_reading_is_explained(
         assert isinstance(reader, MessageReaderScreen) and reader.rendered is None
         headers = str(reader.query_one("#reader-headers", Static).render())
         assert headers == f"This message cannot be shown: Message {lunch} is no longer stored."
+
+
+async def test_a_damaged_message_file_is_explained_not_crashed_on(
+    mailboxes: dict[str, Any], downloads: Path, database: Any
+) -> None:
+    """The lunch message's bytes moved into its segment file (as a fetch stores them), then
+    the file cut short: the reader says what is wrong and what to do; the app goes on."""
+    lunch = mailboxes["ids"]["lunch"]
+    raw = message_query.load_source(lunch)
+    account_id = int(Message.get_by_id(lunch).account.id)
+    files = SourceFiles.for_database(database)
+    assert files is not None
+    number, offset = files.append(account_id, raw)
+    files.sync()
+    MessageSource.update(
+        raw=b"", file_segment=number, file_offset=offset, file_length=len(raw)
+    ).where(MessageSource.message == lunch).execute()
+    assert message_query.load_source(lunch) == raw  # read from the file now
+    os.truncate(files.root / f"a{account_id}" / f"{number:06d}.seg", offset + len(raw) - 5)
+    app = BrowserApp(downloads)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")
+        await settle(pilot)
+        reader = app.screen
+        assert isinstance(reader, MessageReaderScreen) and reader.rendered is None
+        headers = str(reader.query_one("#reader-headers", Static).render())
+        assert headers.startswith("This message cannot be shown: The stored copy in ")
+        assert "is damaged: the file ends 5 bytes before the message does" in headers
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MessageBrowserScreen)  # and the app goes on
 
 
 async def test_no_mailbox_explains_what_to_do(database: Any, downloads: Path) -> None:
