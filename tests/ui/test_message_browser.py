@@ -208,6 +208,14 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+async def open_third_message(pilot: Pilot[Any]) -> Any:
+    """The screen after opening the list's third row (the lunch message) and letting it load."""
+    await pilot.pause()
+    await pilot.press("down", "down", "enter")
+    await settle(pilot)
+    return pilot.app.screen
+
+
 # ------------------------------------------------------------------------------ list
 
 
@@ -273,10 +281,7 @@ async def test_enter_opens_the_reader_and_escape_comes_back(
 ) -> None:
     app = BrowserApp(downloads)
     async with app.run_test(size=(110, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("down", "down", "enter")
-        await settle(pilot)
-        reader = app.screen
+        reader = await open_third_message(pilot)
         assert isinstance(reader, MessageReaderScreen)
         assert reader.message_id == mailboxes["ids"]["lunch"]
         text = screen_text(app)
@@ -503,10 +508,7 @@ async def test_a_damaged_message_file_is_explained_not_crashed_on(
     os.truncate(files.root / f"a{account_id}" / f"{number:06d}.seg", offset + len(raw) - 5)
     app = BrowserApp(downloads)
     async with app.run_test(size=(110, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("down", "down", "enter")
-        await settle(pilot)
-        reader = app.screen
+        reader = await open_third_message(pilot)
         assert isinstance(reader, MessageReaderScreen) and reader.rendered is None
         headers = str(reader.query_one("#reader-headers", Static).render())
         assert headers.startswith("This message cannot be shown: The stored copy in ")
