@@ -68,12 +68,10 @@ def loose_private_files(db: Any) -> list[LoosePermission]:
     home = data_directory()
     folders = [home] if any(path.parent == home for path in files) else []
     sources = SourceFiles.for_database(db)  # the mail itself, beside a SQLite database
-    if sources is not None and sources.root.is_dir() and not sources.root.is_symlink():
-        folders.append(sources.root)
-        for folder in sorted(sources.root.glob("a*")):
-            if folder.is_dir() and not folder.is_symlink():
-                folders.append(folder)
-                files.extend(sorted(folder.glob("*.seg")))
+    if sources is not None:
+        mail_folders, mail_files = sources.private_paths()
+        folders += mail_folders
+        files += mail_files
     return loose_permissions(files, folders)
 
 

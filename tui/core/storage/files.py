@@ -18,7 +18,7 @@ from typing import Any
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
-_SHARED_BITS = 0o077
+SHARED_BITS = 0o077
 """Any permission for the group or others is too loose."""
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 _CREATE |= getattr(os, "O_CLOEXEC", 0)
@@ -99,7 +99,7 @@ def loose_permissions(
                 continue
             if stat.S_ISLNK(mode):
                 continue
-            if mode & _SHARED_BITS:
+            if mode & SHARED_BITS:
                 found.append(LoosePermission(path, mode, wanted))
     return found
 

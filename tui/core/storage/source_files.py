@@ -20,6 +20,7 @@ as do rows stored before migration 16: `read_source` reads both.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -30,14 +31,15 @@ from typing import Any
 
 from tui.core.errors import PoptuiError
 from tui.core.storage.dialect import dialect_of
+from tui.core.storage.files import PRIVATE_DIR, PRIVATE_FILE, SHARED_BITS
 
 SEGMENT_LIMIT = 1 << 30
 """A segment takes no more appends once this large: the next message opens a new file."""
 _SEGMENT_NAME = re.compile(r"(\d{6})\.seg")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
-_PRIVATE_FILE = 0o600
-_PRIVATE_DIR = 0o700
+_ROWS = " FROM message_source s JOIN message m ON m.id = s.message_id"
+"""Where a message's bytes are: its `message_source` row and (for the folder) its account."""
 
 
 class SourceFileError(PoptuiError):
@@ -127,7 +129,7 @@ class SourceFiles:
                 except FileNotFoundError:
                     fd = os.open(
                         name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | _NOFOLLOW,
-                        _PRIVATE_FILE, dir_fd=folder,
+                        PRIVATE_FILE, dir_fd=folder,
                     )  # fmt: skip
                     created = True
                 segment = _Segment(fd, number, self.root / f"a{account_id}" / name)
@@ -153,8 +155,8 @@ class SourceFiles:
         """An open descriptor of the account's folder (made private when created here)."""
         if create and not self.root.exists():
             try:
-                os.mkdir(self.root, _PRIVATE_DIR)
-                os.chmod(self.root, _PRIVATE_DIR)
+                os.mkdir(self.root, PRIVATE_DIR)
+                os.chmod(self.root, PRIVATE_DIR)
                 # The parent may be reached through a link of the user's own: followed.
                 self._new_dirs.append(os.open(self.root.parent, os.O_RDONLY | os.O_DIRECTORY))
             except FileExistsError:
@@ -170,8 +172,8 @@ class SourceFiles:
             name = f"a{account_id}"
             if create:
                 try:
-                    os.mkdir(name, _PRIVATE_DIR, dir_fd=root)
-                    os.chmod(name, _PRIVATE_DIR, dir_fd=root)
+                    os.mkdir(name, PRIVATE_DIR, dir_fd=root)
+                    os.chmod(name, PRIVATE_DIR, dir_fd=root)
                     self._new_dirs.append(os.dup(root))
                 except FileExistsError:
                     pass
@@ -235,6 +237,18 @@ class SourceFiles:
             os.close(folder)
         return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
+    def private_paths(self) -> tuple[list[Path], list[Path]]:
+        """(folders, files) that hold mail and must stay private, as they are now on disk;
+        links are left out (never followed, never made private through)."""
+        if not self.root.is_dir() or self.root.is_symlink():
+            return [], []
+        folders, files = [self.root], []
+        for folder in sorted(self.root.glob("a*")):
+            if folder.is_dir() and not folder.is_symlink():
+                folders.append(folder)
+                files.extend(sorted(folder.glob("*.seg")))
+        return folders, files
+
     def remove_account(self, account_id: int) -> None:
         """Delete the account's folder (its rows are gone: nothing refers to these bytes)."""
         folder = self.root / f"a{account_id}"
@@ -265,7 +279,7 @@ def _check_private(fd: int, path: Path, *, writing: bool) -> None:
     """Mail is only written into a private folder of the user's own, and only read from one of
     theirs (a folder someone else made could hold bytes they chose)."""
     info = os.fstat(fd)
-    if info.st_uid != os.geteuid() or (writing and info.st_mode & 0o077):
+    if info.st_uid != os.geteuid() or (writing and info.st_mode & SHARED_BITS):
         raise SourceFileError(
             f"{path} is not a private folder of yours ({stat.filemode(info.st_mode)})",
             hint=f"Make it private (chmod 700 {path}), or move it away if it is not yours.",
@@ -275,13 +289,13 @@ def _check_private(fd: int, path: Path, *, writing: bool) -> None:
 def _worded(error: OSError, path: Path) -> PoptuiError:
     from tui.core.storage.failures import DiskFull
 
-    if error.errno in (28, 122):  # ENOSPC, EDQUOT
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFull(f"The disk holding {path} is full")
-    if error.errno in (20, 40):  # ENOTDIR, ELOOP: not the folder or file poptui made
+    if error.errno in (errno.ENOTDIR, errno.ELOOP):  # not the folder or file poptui made
         if path.is_symlink():
             return SourceFileError(f"{path} is a link; poptui does not follow it")
         return SourceFileError(f"{path} is not a folder or file poptui made")
-    if error.errno == 2:
+    if error.errno == errno.ENOENT:
         return SourceFileError(
             f"The stored copy in {path} is missing",
             hint="Restore the folder from a backup; the other messages are intact.",
@@ -296,8 +310,7 @@ def read_source(db: Any, message_id: int) -> bytes | None:
     row = db.execute_sql(
         dialect_of(db).bind(
             "SELECT s.raw, s.file_segment, s.file_offset, s.file_length, m.account_id"
-            " FROM message_source s JOIN message m ON m.id = s.message_id"
-            " WHERE s.message_id = ?"
+            f"{_ROWS} WHERE s.message_id = ?"
         ),
         (message_id,),
     ).fetchone()
@@ -325,8 +338,7 @@ def held_sources(db: Any, message_ids: list[int]) -> set[int]:
         rows = db.execute_sql(
             dialect_of(db).bind(
                 "SELECT s.message_id, s.file_segment, s.file_offset, s.file_length, m.account_id"
-                f" FROM message_source s JOIN message m ON m.id = s.message_id"
-                f" WHERE s.message_id IN ({marks})"
+                f"{_ROWS} WHERE s.message_id IN ({marks})"
             ),
             chunk,
         ).fetchall()
