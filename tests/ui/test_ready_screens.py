@@ -147,3 +147,31 @@ async def test_footer_keeps_its_keys_when_they_do_not_change(app_factory: AppFac
         await pilot.pause()
         after = list(form.query(FooterKey))
         assert "Password store" in {key.description for key in after}
+
+
+async def test_quitting_while_a_screen_is_prepared_off_screen_is_no_error(
+    app_factory: AppFactory,
+) -> None:
+    """The app may quit while it composes a screen ahead: Textual then mounts none of the
+    screen's widgets, and the screen must not look for them (CI caught `#save-anyway` so)."""
+    for key in (ready.ADD_FORM, ready.PASSWORD_EDITOR, ready.MESSAGES):
+        app = app_factory()
+        if not Account.select().exists():
+            add_account("Work", "ana@example.com", activate=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await composed_ahead(pilot, key)
+            home = app.screen
+            assert isinstance(home, MailboxListScreen)
+            row = home.table.highlighted
+            assert row is not None
+            screen: Screen[Any]
+            if key == ready.ADD_FORM:
+                screen = AccountFormScreen(app.services)
+            elif key == ready.PASSWORD_EDITOR:
+                account = Account.get_by_id(row.account_id)
+                screen = PasswordEditorScreen(app.services, account, store_setup=app.store_setup)
+            else:
+                screen = app._message_browser(row.account_id)
+            ready.prepare(app, key, screen)
+            app.exit()  # before the screen's widgets mount
+        assert app._exception is None, (key, app._exception)

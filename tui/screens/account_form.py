@@ -16,7 +16,6 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.css.query import NoMatches
 from textual.widgets import Header, Input
 from textual.worker import get_current_worker
 
@@ -46,7 +45,7 @@ from tui.screens.form_screen import (
     form_buttons,
     verb_button,
 )
-from tui.screens.ready import PreparedScreen
+from tui.screens.ready import PreparedScreen, taken_down
 from tui.screens.signin_dialog import SignInDialog
 from tui.screens.store_prompt import STORE_STILL_MISSING, choose_store, store_missing
 from tui.services import SecretKind, Services, TestResult
@@ -133,13 +132,11 @@ class AccountFormScreen(PreparedScreen[FormOutcome | None], OAuthTestScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if taken_down(self):
+            return
         self.query_one("#save-anyway").display = False
         self.query_one("#save-incoming-verified").display = False
-        try:
-            name = self.query_one("#name", Input)
-        except NoMatches:  # the app closed while this form was being prepared off screen
-            return
-        name.focus()
+        self.query_one("#name", Input).focus()
         self.fields.add_section(DeliveryTargetsField(self._targets, id="delivery-targets"))
 
     @on(events.ScreenResume)

@@ -43,6 +43,13 @@ def _look(app: App[Any]) -> Hashable:
     return (app.theme, app.app_focus, app.ansi_color, frozenset(app.classes))
 
 
+def taken_down(screen: Screen[Any]) -> bool:
+    """True when `screen` is taken out (the app quits, or a prepared screen is discarded)
+    before its widgets mounted: Textual then mounts none of them, so its mount handlers must
+    not look for them."""
+    return not screen.is_attached or screen._closing or screen._pruning
+
+
 class PreparedScreen(Screen[ScreenResultType]):
     """A screen that may be prepared here: shown from here, it is not restyled again."""
 
