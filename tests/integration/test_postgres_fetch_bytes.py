@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -321,3 +322,76 @@ def test_sources_around_the_large_object_boundary_round_trip(team: Team) -> None
     finally:
         db.close()
     assert left == (0,), "a transient large object was left behind"
+
+
+def _writer(url: str, account_id: int) -> Any:
+    """A fetch's `BatchWriter` for `account_id`, on poptui's database layer opened as `url`."""
+    from tui.core.storage.db import open_database
+    from tui.core.storage.models import Account
+    from tui.core.sync.batch import BatchWriter
+
+    open_database(url, run_migrations=False)
+    return BatchWriter(Account.get_by_id(account_id), dedupe_message_id=False)
+
+
+def _rows(url: str) -> dict[str, tuple[int, bytes]]:
+    """uidl → (message id, raw source), as `url`'s role sees them."""
+    from tui.core.storage.db import make_database
+
+    db = make_database(url)
+    db.connect()
+    try:
+        rows = db.execute_sql(
+            "SELECT m.uidl, m.id, s.raw FROM message m JOIN message_source s ON s.message_id = m.id"
+        ).fetchall()
+        return {uidl: (pk, bytes(raw)) for uidl, pk, raw in rows}
+    finally:
+        db.close()
+
+
+def test_a_fetchs_batches_are_stored_under_the_ids_it_was_given(team: Team) -> None:
+    """The batches of a fetch go to the server without waiting, under ids taken ahead from the
+    sequence: each message's row and its source's row get the same id (the source joined to
+    its message has that message's bytes), over several transactions, and ids left over from
+    one transaction serve the next rather than a block being taken for each."""
+    from tui.core.storage.models import database_proxy
+
+    anns = _account_of(team.ann)
+    writer = _writer(team.ann, anns)
+    raws = {f"u{i}": os.urandom(300_000 + i) for i in range(40)}  # 12 MB: several batches
+    try:
+        for key, raw in raws.items():
+            writer.add(key, raw)  # committed on its own every `BATCH_BYTES`
+        writer.flush()
+    finally:
+        database_proxy.close()
+    assert writer.commits > 2 and writer.stored == len(raws)
+    rows = _rows(team.superuser)
+    assert {key: raw for key, (_, raw) in rows.items()} == raws
+    ids = sorted(pk for pk, _ in rows.values())
+    assert len(set(ids)) == len(raws)
+    assert ids == list(range(ids[0], ids[0] + len(raws)))  # one block served every transaction
+
+
+def test_a_statement_failing_in_the_pipeline_rolls_back_its_whole_transaction(team: Team) -> None:
+    """The statements of a held transaction are only waited for before its COMMIT: a batch
+    that fails there (a key stored already) takes the transaction's earlier batches with it,
+    nothing of them stays, the error reaches the fetch, and the writer stores again after."""
+    from psycopg.errors import UniqueViolation
+
+    from tui.core.storage.models import database_proxy
+
+    anns = _account_of(team.ann)
+    _insert(team.ann, anns, [_new("dup", b"stored before\r\n")])
+    writer = _writer(team.ann, anns)
+    try:
+        with pytest.raises(UniqueViolation, match="duplicate key"), writer.holding():
+            for i in range(8):  # 4.8 MB: two batches written into the open transaction
+                writer.add(f"k{i}", os.urandom(600_000))
+            writer.add("dup", b"the second copy\r\n")
+        assert writer.stored == 0
+        writer.add("after", b"after\r\n")
+        assert list(writer.flush()) == ["after"]
+    finally:
+        database_proxy.close()
+    assert sorted(_rows(team.superuser)) == ["after", "dup"]

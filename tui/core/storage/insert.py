@@ -20,6 +20,7 @@ from tui.core.storage.dialect import dialect_of
 from tui.core.storage.sqlite_sources import insert_sources
 
 if TYPE_CHECKING:
+    from tui.core.storage.postgres_insert import PostgresWriter
     from tui.core.storage.source_files import SourceFiles
 
 MESSAGE_COLUMNS = (
@@ -51,9 +52,11 @@ def insert_messages(
     batch: Sequence[NewMessage],
     now: datetime,
     files: SourceFiles | None = None,
+    postgres: PostgresWriter | None = None,
 ) -> dict[str, int]:
     """INSERT `batch` (messages and their sources) into the open transaction of `db`; returns
-    key → new message id.
+    key → new message id. On PostgreSQL, with `postgres` the statements are only sent (the
+    transaction's `postgres.finish()` waits for them before the COMMIT); without, this waits.
 
     A key already stored for the account fails the batch (the unique index): the lock and the
     known-UIDL filter make that a bug, and failing the batch (no DELE follows) is the safe
@@ -81,6 +84,8 @@ def insert_messages(
         for m in batch
     ]
     if dialect.name == "postgres":
+        if postgres is not None:
+            return postgres.insert(db, MESSAGE_COLUMNS, rows, batch)
         from tui.core.storage.postgres_insert import insert_postgres
 
         return insert_postgres(db, MESSAGE_COLUMNS, rows, batch)

@@ -5,9 +5,11 @@ on the client as before, but the batch goes through a server-binding cursor on t
 connection and in the same transaction, so raw mail travels as binary parameters (its own
 bytes, not hex text twice their size), and the rows need no round trip each:
 
-* the batch's `message` rows in multi-row INSERTs, the new ids coming back from RETURNING;
-* its sources in pipelined multi-row INSERTs (`SOURCES_PER_INSERT`, `SOURCE_BYTES_PER_INSERT`),
-  each raw message a binary parameter, sent while the server is still storing the previous ones.
+* the batch's `message` rows in multi-row INSERTs, their ids taken ahead from the sequence;
+* its sources in multi-row INSERTs (`SOURCES_PER_INSERT`, `SOURCE_BYTES_PER_INSERT`), each raw
+  message a binary parameter;
+* all of it pipelined (`PostgresWriter`): sent while the server is still storing the previous
+  statements, the previous batches included, and waited for once, before the COMMIT.
 
 Rows per statement matter on a team database: each statement execution sets up the row-level
 security check of `message_source` (an EXISTS on `message` calling the SECURITY DEFINER
@@ -26,6 +28,8 @@ keep a buffer that size for the connection's life), 15 MiB more at the size ceil
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -43,6 +47,9 @@ that would otherwise make libpq hold a large buffer take that way: at 1 MB it wa
 benchmark corpus's bytes (87 of 5,000 messages of up to 3 MB)."""
 LARGE_CHUNK = 1024 * 1024
 """Bytes per binary write of a large source."""
+ID_BLOCK = 1024
+"""Message ids taken from the sequence at a time (`PostgresWriter`): a round trip, which waits
+for everything sent before it, per this many messages."""
 
 
 class StoredMessage(Protocol):
@@ -59,34 +66,109 @@ def insert_postgres(
     db: Any, columns: Sequence[str], rows: list[tuple[Any, ...]], batch: Sequence[StoredMessage]
 ) -> dict[str, int]:
     """INSERT `rows` (one per message of `batch`, in `columns` order) and the messages' raw
-    sources into the open transaction of `db`; returns key → new message id."""
-    from psycopg import Cursor
-
-    cursor = Cursor(db.connection())  # server-side binding, whatever the connection's default
+    sources into the open transaction of `db`, and wait until the server has stored them;
+    returns key → new message id."""
+    writer = PostgresWriter()
     try:
-        ids: dict[str, int] = {}
-        one_row = "(" + ", ".join("%s" for _ in columns) + ")"
-        head = f"INSERT INTO message ({', '.join(columns)}) VALUES "
-        for start in range(0, len(rows), ROWS_PER_INSERT):
-            chunk = rows[start : start + ROWS_PER_INSERT]
+        ids = writer.insert(db, columns, rows, batch)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.finish()
+    return ids
+
+
+class PostgresWriter:
+    """One write transaction's batches on a team database, sent without waiting for them.
+
+    Each batch's statements go into one pipeline that stays open from the transaction's first
+    batch to `finish` (called before the COMMIT): the server stores batch N while poptui reads
+    and prepares batch N+1, where a pipeline per batch made each side wait for the other (the
+    storing thread spent three quarters of a 5,000-message fetch waiting for the server). The
+    new rows' ids are taken from the `message` sequence in blocks (a round trip per block,
+    growing to `ID_BLOCK`; ids left over serve the next transaction) instead of coming back
+    from each INSERT, so nothing waits for a result.
+    A statement that fails makes the server skip the rest; the error is raised by the next
+    wait (a new block of ids, a large message, `finish`), and the transaction is rolled back.
+    """
+
+    def __init__(self) -> None:
+        self._cursor: Any = None
+        self._pipeline = contextlib.ExitStack()
+        self._ids: list[int] = []
+        """Ids taken from the sequence and not used yet (used from the end)."""
+        self._taken = 0
+
+    def insert(
+        self,
+        db: Any,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        batch: Sequence[StoredMessage],
+    ) -> dict[str, int]:
+        """Send the INSERTs of `rows` (one per message of `batch`, in `columns` order) and of
+        the messages' sources into the open transaction of `db`; key → the id each message
+        gets once they are stored."""
+        if self._cursor is None:
+            from psycopg import Cursor
+
+            connection = db.connection()
+            self._cursor = Cursor(connection)  # server-side binding, whatever the default
+            self._pipeline.enter_context(connection.pipeline())
+        if len(self._ids) < len(batch):
+            block = min(ID_BLOCK, max(64, self._taken))  # a small fetch takes few
+            self._take_ids(max(block, len(batch) - len(self._ids)))
+        cursor = self._cursor
+        ids = {m.key: self._ids.pop() for m in batch}
+        keyed = [(ids[m.key], *row) for m, row in zip(batch, rows, strict=True)]
+        one_row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+        head = f"INSERT INTO message (id, {', '.join(columns)}) VALUES "
+        for start in range(0, len(keyed), ROWS_PER_INSERT):
+            chunk = keyed[start : start + ROWS_PER_INSERT]
             cursor.execute(
-                head + ", ".join(one_row for _ in chunk) + " RETURNING uidl, id",
-                [value for row in chunk for value in row],
+                head + ", ".join([one_row] * len(chunk)), [value for row in chunk for value in row]
             )
-            ids.update(cursor.fetchall())
-        with cursor.connection.pipeline():  # sent back to back; any error raised by the end
-            for group in _source_groups((ids[m.key], m.raw) for m in batch):
-                cursor.execute(
-                    "INSERT INTO message_source (message_id, raw) VALUES "
-                    + ", ".join("(%s, %b)" for _ in group),
-                    [value for row in group for value in row],
-                )
+        for group in _source_groups((ids[m.key], m.raw) for m in batch):
+            cursor.execute(
+                "INSERT INTO message_source (message_id, raw) VALUES "
+                + ", ".join("(%s, %b)" for _ in group),
+                [value for row in group for value in row],
+            )
         for message in batch:
             if len(message.raw) > LARGE_BYTES:
                 _large_source(cursor, ids[message.key], message.raw)
         return ids
-    finally:
-        cursor.close()
+
+    def finish(self) -> None:
+        """Wait until the server has run every statement sent; raise the first that failed."""
+        try:
+            self._pipeline.close()
+        finally:
+            self._close()
+
+    def abandon(self) -> None:
+        """Leave the pipeline without waiting for what it holds (the transaction is rolled
+        back next, which undoes whatever the server stored of it)."""
+        try:
+            self._pipeline.__exit__(*sys.exc_info())
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+        self._pipeline = contextlib.ExitStack()
+
+    def _take_ids(self, count: int) -> None:
+        cursor = self._cursor
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('message', 'id')) FROM generate_series(1, %s)",
+            (count,),
+        )
+        taken = [row[0] for row in cursor.fetchall()]
+        self._ids[:0] = reversed(taken)  # popped from the end: used in the order taken
+        self._taken += len(taken)
 
 
 def _source_groups(rows: Iterable[tuple[int, bytes]]) -> Iterator[list[tuple[int, bytes]]]:

@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tui.core.storage.dialect import write_transaction
+from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy, utcnow
 from tui.core.storage.source_files import SourceFiles
 
 if TYPE_CHECKING:
     from tui.core.mail.parse import MessageSummary
+    from tui.core.storage.postgres_insert import PostgresWriter
 
 BATCH_MESSAGES = 1000
 BATCH_BYTES = 2 * 1024 * 1024
@@ -78,6 +79,10 @@ class BatchWriter:
         self._written_aliases = 0
         self._files = SourceFiles.for_database(database_proxy.obj)
         """Where a SQLite database file's messages are appended (None: into their rows)."""
+        self._on_postgres = dialect_of(database_proxy.obj).name == "postgres"
+        self._postgres: PostgresWriter | None = None
+        """On PostgreSQL, once there is mail to store: the open transaction's statements, sent
+        and not yet waited for."""
 
     def offer(self, raw: bytes, summary: MessageSummary) -> None:
         """The summary of `raw`, made ahead on another thread: the next `add` of these very
@@ -140,12 +145,14 @@ class BatchWriter:
             return {}
         written, aliases = self._written, self._written_aliases
         self._forget_written()
-        if self._files is not None:
-            try:
+        try:
+            if self._files is not None:
                 self._files.sync()  # the bytes durable before the rows that point at them
-            except BaseException:
-                tx.__exit__(*sys.exc_info())  # ROLLBACK
-                raise
+            if self._postgres is not None:
+                self._postgres.finish()  # every statement sent has run (or its error raises)
+        except BaseException:
+            tx.__exit__(*sys.exc_info())  # ROLLBACK
+            raise
         tx.__exit__(None, None, None)  # COMMIT (a failed one is rolled back and raises)
         self.stored += len(written)
         self.duplicates += aliases
@@ -174,13 +181,17 @@ class BatchWriter:
                 )
             )  # fmt: skip
         db = database_proxy.obj
+        if self._on_postgres and self._postgres is None:
+            from tui.core.storage.postgres_insert import PostgresWriter
+
+            self._postgres = PostgresWriter()
         if self._open is None:
             self._open = write_transaction(db)
             self._open.__enter__()
         try:
             if self.dedupe_message_id:
                 batch, aliases = self._split_known(batch)
-            stored = insert_messages(db, self.account.id, batch, now, self._files)
+            stored = insert_messages(db, self.account.id, batch, now, self._files, self._postgres)
             for key, target in aliases:
                 UidlAlias.insert(
                     account=self.account,
@@ -193,6 +204,8 @@ class BatchWriter:
             self._forget_written()
             if self._files is not None:
                 self._files.abandon()  # what was appended is referred to by nothing
+            if self._postgres is not None:
+                self._postgres.abandon()
             tx.__exit__(*sys.exc_info())  # ROLLBACK
             raise
         self._written.update(stored)
