@@ -324,14 +324,14 @@ def test_sources_around_the_large_object_boundary_round_trip(team: Team) -> None
     assert left == (0,), "a transient large object was left behind"
 
 
-def _writer(url: str, account_id: int) -> Any:
+def _writer(url: str, account_id: int, *, dedupe: bool = False) -> Any:
     """A fetch's `BatchWriter` for `account_id`, on poptui's database layer opened as `url`."""
     from tui.core.storage.db import open_database
     from tui.core.storage.models import Account
     from tui.core.sync.batch import BatchWriter
 
     open_database(url, run_migrations=False)
-    return BatchWriter(Account.get_by_id(account_id), dedupe_message_id=False)
+    return BatchWriter(Account.get_by_id(account_id), dedupe_message_id=dedupe)
 
 
 def _rows(url: str) -> dict[str, tuple[int, bytes]]:
@@ -395,3 +395,33 @@ def test_a_statement_failing_in_the_pipeline_rolls_back_its_whole_transaction(te
     finally:
         database_proxy.close()
     assert sorted(_rows(team.superuser)) == ["after", "dup"]
+
+
+def test_copies_by_message_id_become_aliases_inside_the_pipeline(team: Team) -> None:
+    """Gmail's `recent:` mode serves mail again under new UIDLs: with `dedupe_message_id` a
+    copy becomes an alias of the stored message, found by a query that runs while earlier
+    batches of the same transaction are still in the pipeline (and must see them)."""
+    from tui.core.storage.models import database_proxy
+
+    def message(uidl: str, message_id: str) -> tuple[str, bytes]:
+        head = f"Message-ID: <{message_id}@example.com>\r\nSubject: {uidl}\r\n\r\n".encode()
+        return uidl, head + os.urandom(600_000).hex().encode()[:600_000] + b"\r\n"
+
+    anns = _account_of(team.ann)
+    writer = _writer(team.ann, anns, dedupe=True)
+    try:
+        with writer.holding():
+            for i in range(8):  # 4.8 MB: two batches written into the open transaction
+                writer.add(*message(f"u{i}", f"m{i}"))
+            writer.add(*message("again1", "m1"))
+            writer.add(*message("again2", "m2"))
+            writer.add(*message("u8", "m8"))
+        aliases = database_proxy.obj.execute_sql(
+            "SELECT a.uidl, m.uidl FROM uidl_alias a JOIN message m ON m.id = a.message_id"
+            " ORDER BY a.uidl"
+        ).fetchall()
+    finally:
+        database_proxy.close()
+    assert writer.stored == 9 and writer.duplicates == 2
+    assert [tuple(row) for row in aliases] == [("again1", "u1"), ("again2", "u2")]
+    assert sorted(_rows(team.superuser)) == [f"u{i}" for i in range(9)]
