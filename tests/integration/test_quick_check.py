@@ -372,6 +372,29 @@ def fake_home(tmp_path: Path) -> Iterator[tuple[Home, FakePop3Server]]:
         yield home, server
 
 
+def test_a_first_fetch_is_the_engines_without_a_session_of_its_own(tmp_path: Path) -> None:
+    """A mailbox never fetched has nothing stored: only an empty mailbox could be proven to
+    have nothing new, so the check leaves it to the engine before connecting (a first download
+    logs in once, not twice), and takes the mailbox once the engine has fetched it."""
+    server = FakePop3Server([make_message(1), make_message(2)], users={"alice": "secret"})
+    with server:
+        home = Home(tmp_path)
+        add_box(
+            home,
+            server.host,
+            server.port,
+            PopUser("alice", "secret"),
+            "--incoming-security",
+            "none",
+        )
+        _leaves_it(home)
+        assert server.sessions == []  # not even connected
+        first = home.poptui("fetch")
+        assert "ENGINE" in first.stderr and first.stdout.startswith("Box: 2 new messages")
+        assert len(server.sessions) == 1  # the engine's own session, the only one
+        assert home.quick() is not None  # fetched once: the check takes it from now on
+
+
 @pytest.mark.parametrize("reply", HOSTILE_UIDL, ids=range(len(HOSTILE_UIDL)))
 def test_hostile_listings_are_the_engines(
     fake_home: tuple[Home, FakePop3Server], reply: bytes
@@ -639,6 +662,8 @@ def test_the_certificate_is_held_to_the_engines_rules(
         extra = ["--pin-fingerprint", pin] if pin else []
         user = PopUser("alice", "secret")
         add_box(home, server.host, server.port, user, "--incoming-security", security, *extra)
+        # Fetched before (a mailbox never fetched is the engine's before any connection).
+        home.sql("UPDATE account SET last_fetch_at = '2026-01-02 03:04:05.000006'")
         twin = home.twin(tmp_path / "engine")
         for each in (home, twin):
             each.env.pop("SSL_CERT_DIR", None)

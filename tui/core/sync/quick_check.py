@@ -3,11 +3,11 @@
 A cron fetch every few minutes almost always finds nothing. This check does only what such a
 run needs (sqlite3, one POP3 session, the mailbox lock) and records exactly the rows the engine
 records for it: the fetch-log row, the account's outcome and its failure counters reset. It
-acts only when it can prove there is nothing to do; on anything else (new or reused UIDLs, a
-deletion due, mail gone from the server, a delivery target, OAuth2, PostgreSQL, another schema
-version, a server that answers oddly, any error) it returns None having written nothing, and the
-engine (`tui.core.sync.engine`) runs as usual. The proof that both record the same is
-tests/integration/test_quick_check.py.
+acts only when it can prove there is nothing to do; on anything else (a mailbox never fetched,
+new or reused UIDLs, a deletion due, mail gone from the server, a delivery target, OAuth2,
+PostgreSQL, another schema version, a server that answers oddly, any error) it returns None
+having written nothing, and the engine (`tui.core.sync.engine`) runs as usual. The proof that
+both record the same is tests/integration/test_quick_check.py.
 """
 
 from __future__ import annotations
@@ -201,6 +201,12 @@ class _Check:
             raise Unsure("no such mailbox, or no single active one: the engine words it")
         if any(row["disabled"] or row["auth_method"] != "password" for row in rows):
             raise Unsure("disabled, or OAuth2: the engine words or signs in")
+        marks = ", ".join("?" for _ in rows)
+        never = f"SELECT 1 FROM account WHERE last_fetch_at IS NULL AND id IN ({marks})"
+        if self.db.execute(never, [row["id"] for row in rows]).fetchone() is not None:
+            # Nothing stored yet: only an empty mailbox could be proven to have nothing new,
+            # and the engine would log in again for everything else (a first download).
+            raise Unsure("never fetched: the engine fetches the mailbox's first mail")
         return rows
 
     def _lock(self, lock_dir: str, secret_key: str) -> None:
