@@ -6,6 +6,7 @@ and a fixed clock; `run_app` passes the keyring, the POP3 engine and the real cl
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import sys
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on
 from textual.binding import Binding
@@ -50,6 +51,8 @@ from tui.services import (
 from tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from tui.screens.message_browser import MessageBrowserScreen
 
 WARM_MODULES = (
@@ -289,6 +292,29 @@ class PoptuiApp(FetchingApp):
         (no QUIT, so nothing is deleted on the server); every message stored so far stays."""
         self.fetcher.stop()
         self.exit()
+
+    def exit(
+        self, result: Any = None, return_code: int = 0, message: RenderableType | None = None
+    ) -> None:
+        """`App.exit`, once no screen is being composed ahead: Textual stops starting widgets
+        when its message loop ends, and a screen composing then was left half mounted (its
+        widgets' mount handlers raised on the way out)."""
+        if not ready.composing(self):
+            super().exit(result, return_code, message)
+            return
+
+        async def when_settled() -> None:
+            await ready.settle(self)
+            super(PoptuiApp, self).exit(result, return_code, message)
+
+        self._exiting_later = asyncio.get_running_loop().create_task(when_settled())
+
+    async def _shutdown(self) -> None:
+        # Textual's own shut-down (private; textual is pinned in pyproject.toml): a screen
+        # being composed ahead finishes first, else closing its widgets in no set order left
+        # some mounted without their children and their mount handlers raised on the way out.
+        await ready.settle(self)
+        await super()._shutdown()
 
 
 def make_app(

@@ -17,6 +17,7 @@ all again was a quarter of what `p` cost after the key.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -45,9 +46,29 @@ def _look(app: App[Any]) -> Hashable:
 
 def taken_down(screen: Screen[Any]) -> bool:
     """True when `screen` is taken out (the app quits, or a prepared screen is discarded)
-    before its widgets mounted: Textual then mounts none of them, so its mount handlers must
-    not look for them."""
-    return not screen.is_attached or screen._closing or screen._pruning
+    before its widgets mounted: Textual then mounts none of them, or only some (quitting, it
+    closes every widget in no set order, so a container may close before the screen and
+    mount none of its own), so its mount handlers must not look for them."""
+    return not screen.app._running or not screen.is_attached or screen._closing or screen._pruning
+
+
+def composing(app: App[Any]) -> bool:
+    """True while a screen prepared for `app` is still composing (attached, not yet mounted)."""
+    return any(s.is_attached and not s.is_mounted for s in _prepared.get(app, {}).values())
+
+
+async def settle(app: App[Any], timeout: float = 2.0) -> None:
+    """Wait (at most `timeout` seconds) until every screen prepared for `app` has mounted.
+
+    For the app's shut-down: Textual closes every widget it has registered in no set order,
+    and a widget closed while its screen is still composing mounts none of its own children,
+    so the mount handlers of that screen's widgets (Textual's `Header` too) miss them."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    for screen in list(_prepared.get(app, {}).values()):
+        while screen.is_attached and not screen.is_mounted:
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.005)
 
 
 class PreparedScreen(Screen[ScreenResultType]):
