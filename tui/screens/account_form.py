@@ -45,7 +45,7 @@ from tui.screens.form_screen import (
     form_buttons,
     verb_button,
 )
-from tui.screens.ready import PreparedScreen, taken_down
+from tui.screens.ready import PreparedScreen
 from tui.screens.signin_dialog import SignInDialog
 from tui.screens.store_prompt import STORE_STILL_MISSING, choose_store, store_missing
 from tui.services import SecretKind, Services, TestResult
@@ -132,8 +132,6 @@ class AccountFormScreen(PreparedScreen[FormOutcome | None], OAuthTestScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        if taken_down(self):
-            return
         self.query_one("#save-anyway").display = False
         self.query_one("#save-incoming-verified").display = False
         self.query_one("#name", Input).focus()

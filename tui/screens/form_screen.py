@@ -18,7 +18,6 @@ from textual.widgets import Button
 from textual.widgets.button import ButtonVariant
 from textual.worker import Worker, WorkerState
 
-from tui.screens.ready import taken_down
 from tui.widgets.status_line import StatusLine
 
 ResultT = TypeVar("ResultT")
@@ -65,8 +64,6 @@ class FormScreen(Screen[ResultT]):
 
     @on(events.Mount)
     def _follow_busy(self) -> None:
-        if taken_down(self):
-            return
         self.watch(self.status, "is_busy", self.busy_changed)
 
     def busy_changed(self, busy: bool) -> None:

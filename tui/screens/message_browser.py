@@ -31,7 +31,7 @@ from tui.screens.escape_keys import back_key
 from tui.screens.export_dialog import ExportDialog
 from tui.screens.message_dialogs import ConfirmDeleteHereDialog, MailboxPickerDialog
 from tui.screens.message_reader import MessageReaderScreen
-from tui.screens.ready import PreparedScreen, taken_down
+from tui.screens.ready import PreparedScreen
 from tui.widgets.footer import Footer
 from tui.widgets.message_list import MessageList
 from tui.widgets.message_rows import PAGE_SIZE, EmptyRows, MailboxRows, ResultRows
@@ -178,8 +178,6 @@ class MessageBrowserScreen(PreparedScreen[None]):
         return self.query_one("#message-search", Input)
 
     def on_mount(self) -> None:
-        if taken_down(self):
-            return
         self.open_mailbox(self._requested)
         self.message_list.focus()
 

@@ -34,7 +34,7 @@ from tui.screens.password_saving import (
     PasswordsSaved,
     verify_and_store,
 )
-from tui.screens.ready import PreparedScreen, taken_down
+from tui.screens.ready import PreparedScreen
 from tui.screens.secret_store_setup import SecretStoreChanged, SecretStoreSetupScreen
 from tui.services import SecretKind, Services
 from tui.widgets.footer import Footer
@@ -188,8 +188,6 @@ class PasswordEditorScreen(PreparedScreen[bool], FormScreen[bool]):
         yield Footer()
 
     def on_mount(self) -> None:
-        if taken_down(self):
-            return
         self._show_store()
         self._show_disabled()
         self.query_one("#incoming-password", Input).focus()

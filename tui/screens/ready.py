@@ -44,14 +44,6 @@ def _look(app: App[Any]) -> Hashable:
     return (app.theme, app.app_focus, app.ansi_color, frozenset(app.classes))
 
 
-def taken_down(screen: Screen[Any]) -> bool:
-    """True when `screen` is taken out (the app quits, or a prepared screen is discarded)
-    before its widgets mounted: Textual then mounts none of them, or only some (quitting, it
-    closes every widget in no set order, so a container may close before the screen and
-    mount none of its own), so its mount handlers must not look for them."""
-    return not screen.app._running or not screen.is_attached or screen._closing or screen._pruning
-
-
 def composing(app: App[Any]) -> bool:
     """True while a screen prepared for `app` is still composing (attached, not yet mounted)."""
     return any(s.is_attached and not s.is_mounted for s in _prepared.get(app, {}).values())
