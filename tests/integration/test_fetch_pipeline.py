@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,21 @@ sys.exit(main(sys.argv[5:]))
 """argv: module, attribute (or Class.method), calls let through, before|after, poptui's argv."""
 
 KILL_POINTS = {
-    # The 151st header block was just parsed (by the reader while the storer is behind, else
-    # in the storer's flush): it is not stored, nor is anything after it.
-    "parsed, not handed over": ("tui.core.mail.headers", "summarize_fast", 150, "after"),
+    # The 151st header block was just sent to the summary process (the reader's side): its
+    # message is not handed over to the storer, nor anything after it.
+    "with the summary process, not handed over": (
+        "tui.core.mail.summary_process",
+        "SummaryProcess.send",
+        150,
+        "after",
+    ),
+    # The 151st summary just came back (the storer's side): its message is not stored.
+    "summary back, not stored": (
+        "tui.core.mail.summary_process",
+        "SummaryProcess.summary",
+        150,
+        "after",
+    ),
     # The 120th message was received whole (it is in the storer's hands) but is not stored.
     "received, not stored": ("tui.core.sync.batch", "BatchWriter.add", 119, "before"),
     # A batch's rows are written inside its transaction; the commit never happens.
@@ -64,6 +77,28 @@ KILL_POINTS = {
     # Every batch is committed; the check before DELE (and so DELE) never runs.
     "committed, before DELE": ("tui.core.sync.engine", "confirm_stored", 0, "before"),
 }
+
+
+def no_summary_process_of(db_path: Path, wait: float = 5.0) -> bool:
+    """True once no summary process started for this database's fetches is alive (it ends at
+    the end of its input, which a killed fetch's death closes)."""
+    marker = f"POPTUI_DATABASE=sqlite:///{db_path}".encode()
+    deadline = time.monotonic() + wait
+    while True:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            try:
+                command = (entry / "cmdline").read_bytes()
+                environment = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if b"tui.core.mail.summary_process" in command and marker in environment.split(b"\0"):
+                alive.append(entry.name)
+        if not alive:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,6 +141,7 @@ def test_sigkill_inside_the_pipeline_loses_and_duplicates_nothing(
         timeout=120,
     )
     assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    assert no_summary_process_of(db_path), "the summary process outlived the killed fetch"
     on_server = set(message_ids_on_server(dovecot, pop_user.name))
     stored = message_ids_stored(db_path)
     assert on_server == expected, "a message was deleted on the server before it was committed"

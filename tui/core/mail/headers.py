@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
@@ -176,42 +177,57 @@ def summarize_fast(raw: bytes) -> MessageSummary:
     """`parse.summarize(raw)`, for the common header block without the email package's parser."""
     try:
         head = header_block(raw)
-        found = fields(head)
-        if found is None:
+        summary = head_summary(head)
+        if summary is None:
             return summarize(raw)
-
-        def every(name: str) -> list[str]:
-            return [value for key, value in found if key == name]
-
-        def first(name: str) -> str | None:
-            for key, value in found:
-                if key == name:
-                    return value
-            return None
-
-        parties = [value for key, value in found if key in _PARTIES]
-        decoded: dict[str, str] = {}
-        known: dict[str, list[tuple[str, str]] | None] = {}
-
-        def parse(values: list[str]) -> list[tuple[str, str]]:
-            return addresses(values, known)
-
-        def decode(value: str) -> str:
-            # From, To and Cc are read twice (the list's columns, the party domains): their
-            # encoded words are decoded once.
-            text = decoded.get(value)
-            if text is None:
-                text = decoded[value] = decode_words(value)
-            return text
-
-        return MessageSummary(
-            from_addr=_addresses(every("from"), parse, decode),
-            to_addrs=_addresses(every("to") + every("cc"), parse, decode),
-            subject=decode_words(first("subject")),
-            date=utc_date(first("date")),
-            message_id=(first("message-id") or "").strip()[:998],
-            has_attachments=_ATTACHMENT_LINE.search(raw, len(head) - 1) is not None,
-            party_domains=domains_of(parties, parse, decode),
-        )
+        return replace(summary, has_attachments=True) if has_attachment(raw, head) else summary
     except Exception:
         return MessageSummary()
+
+
+def has_attachment(raw: bytes, head: bytes) -> bool:
+    """The summary's attachment mark of `raw` (`head` being `header_block(raw)`): the one field
+    that looks past the header block."""
+    return _ATTACHMENT_LINE.search(raw, len(head) - 1) is not None
+
+
+def head_summary(head: bytes) -> MessageSummary | None:
+    """The summary's fields that come from the header block alone (the attachment mark left
+    False); None when the block is not plain enough and `parse.summarize` must read the message.
+    May raise on input nobody foresaw: `summarize_fast` then stores the empty summary."""
+    found = fields(head)
+    if found is None:
+        return None
+
+    def every(name: str) -> list[str]:
+        return [value for key, value in found if key == name]
+
+    def first(name: str) -> str | None:
+        for key, value in found:
+            if key == name:
+                return value
+        return None
+
+    parties = [value for key, value in found if key in _PARTIES]
+    decoded: dict[str, str] = {}
+    known: dict[str, list[tuple[str, str]] | None] = {}
+
+    def parse(values: list[str]) -> list[tuple[str, str]]:
+        return addresses(values, known)
+
+    def decode(value: str) -> str:
+        # From, To and Cc are read twice (the list's columns, the party domains): their
+        # encoded words are decoded once.
+        text = decoded.get(value)
+        if text is None:
+            text = decoded[value] = decode_words(value)
+        return text
+
+    return MessageSummary(
+        from_addr=_addresses(every("from"), parse, decode),
+        to_addrs=_addresses(every("to") + every("cc"), parse, decode),
+        subject=decode_words(first("subject")),
+        date=utc_date(first("date")),
+        message_id=(first("message-id") or "").strip()[:998],
+        party_domains=domains_of(parties, parse, decode),
+    )

@@ -1,0 +1,246 @@
+"""The list's fields of each new message read in a second process: off the fetch's interpreter lock.
+
+A fetch of thousands of messages spends a third of its interpreter time reading header blocks
+(`headers.head_summary`, issue #11), on the one lock its reading and storing threads share, while
+the machine's other core idles. Here a child Python process reads them: the reader sends each
+message's header block (a few KB; never the body, which would cross the pipe twice, as the
+storer process of session 7 showed), the storer takes the summaries back in the same order.
+
+Nothing depends on the child. Whatever goes wrong with it (it cannot start, it dies, it answers
+nonsense or too late, a pipe breaks) marks it broken and kills it; from then on each message's
+summary is read in-process from the message itself, as without the child, so a message is never
+stored without its summary or with another message's. The child reads only header blocks from
+its pipe, writes only summaries to its other pipe, ignores Ctrl+C (the fetch decides what a
+Ctrl+C means) and ends at end of input: a fetch killed outright leaves no child behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import marshal
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime
+
+from tui.core.mail import headers
+from tui.core.mail.parse import MessageSummary, summarize
+
+_FRAME = struct.Struct("<I")
+"""Every frame, either way: its payload's length, then the payload."""
+_PIPE_BYTES = 1024 * 1024
+"""Pipe buffers asked for (Linux `F_SETPIPE_SZ`; the default is 64 KiB): room for the summaries
+of a whole conveyor of messages, so the child seldom waits for the storer."""
+WAIT_SECONDS = 15.0
+"""Longest wait for the child to take a header block or give a summary: longer means it hangs."""
+_FULL_PARSE = b"F"
+"""The child's answer when the block needs the full parser (`head_summary` gave None)."""
+_FAILED = b"E"
+"""...and when reading it raised: the message gets the empty summary, as in-process."""
+
+
+class SummaryProcess:
+    """A child process reading header blocks, used by two threads: `send` on the reader's,
+    `summary` on the storer's, each message in the same order on both."""
+
+    def __init__(self, child: subprocess.Popen[bytes]) -> None:
+        self._child = child
+        assert child.stdin is not None and child.stdout is not None
+        self._to_child = child.stdin.fileno()
+        self._from_child = child.stdout.fileno()
+        self._received = bytearray()
+        self._lock = threading.Lock()
+        self.broken = ""
+        """Why the child is no longer used; empty while it is."""
+
+    @classmethod
+    def start(cls) -> SummaryProcess | None:
+        """A running child, or None when none could be started (then read in-process)."""
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", __name__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                bufsize=0,
+            )
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return None
+        assert child.stdin is not None and child.stdout is not None
+        for pipe in (child.stdin, child.stdout):
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        return cls(child)
+
+    def send(self, raw: bytes) -> bool | None:
+        """Hand the header block of `raw` to the child, and tell whether `raw` has an
+        attachment (the one field that looks past the header block; read here, on the calling
+        thread). None when the child is broken (or breaks now): then no summary of this message
+        may be asked for."""
+        if self.broken:
+            return None
+        head = headers.header_block(raw)
+        data = _FRAME.pack(len(head)) + head
+        view = memoryview(data)
+        deadline = time.monotonic() + WAIT_SECONDS
+        try:
+            while view:
+                if not _ready(self._to_child, select.POLLOUT, deadline):
+                    self._break("it took no more header blocks")
+                    return None
+                written = os.write(self._to_child, view[:65536])
+                view = view[written:]
+        except OSError as error:
+            self._break(f"its input failed: {error.strerror or error}")
+            return None
+        return headers.has_attachment(raw, head)
+
+    def summary(self, raw: bytes, attachment: bool) -> MessageSummary:
+        """The summary of `raw`, the next message `send` handed over (`attachment`: what it
+        said): the child's, or read here from the whole message when the child needs the full
+        parser or is broken."""
+        answer = None if self.broken else self._answer()
+        if answer is None:
+            return headers.summarize_fast(raw)
+        if answer == _FULL_PARSE:
+            return summarize(raw)
+        if answer == _FAILED:
+            return MessageSummary()
+        try:
+            summary = _decoded(answer)
+        except (ValueError, TypeError, EOFError):
+            self._break("it answered something that is not a summary")
+            return headers.summarize_fast(raw)
+        return replace(summary, has_attachments=True) if attachment else summary
+
+    def close(self) -> None:
+        """End the child (end of input; killed if it does not end at once) and reap it."""
+        for pipe in (self._child.stdin, self._child.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+        try:
+            self._child.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+
+    def _answer(self) -> bytes | None:
+        deadline = time.monotonic() + WAIT_SECONDS
+        buffer = self._received
+        try:
+            while True:
+                if len(buffer) >= _FRAME.size:
+                    (length,) = _FRAME.unpack_from(buffer)
+                    if len(buffer) >= _FRAME.size + length:
+                        answer = bytes(buffer[_FRAME.size : _FRAME.size + length])
+                        del buffer[: _FRAME.size + length]
+                        return answer
+                if not _ready(self._from_child, select.POLLIN, deadline):
+                    self._break("it gave no summary in time")
+                    return None
+                chunk = os.read(self._from_child, _PIPE_BYTES)
+                if not chunk:
+                    self._break("it ended")
+                    return None
+                buffer += chunk
+        except OSError as error:
+            self._break(f"its output failed: {error.strerror or error}")
+            return None
+
+    def _break(self, why: str) -> None:
+        with self._lock:
+            if not self.broken:
+                self.broken = why
+                with contextlib.suppress(OSError):
+                    self._child.kill()
+
+
+def _ready(fd: int, event: int, deadline: float) -> bool:
+    """Wait until `fd` can be written (or read) without blocking; False at `deadline`."""
+    poller = select.poll()
+    poller.register(fd, event)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        for _, happened in poller.poll(left * 1000):
+            if happened & (event | select.POLLHUP | select.POLLERR):
+                return True
+
+
+def _encoded(summary: MessageSummary) -> bytes:
+    date = summary.date
+    stamp = (
+        None
+        if date is None
+        else (date.year, date.month, date.day, date.hour, date.minute, date.second,
+              date.microsecond)
+    )  # fmt: skip
+    return marshal.dumps(
+        (
+            summary.from_addr,
+            summary.to_addrs,
+            summary.subject,
+            stamp,
+            summary.message_id,
+            summary.party_domains,
+        )
+    )
+
+
+def _decoded(answer: bytes) -> MessageSummary:
+    from_addr, to_addrs, subject, stamp, message_id, party_domains = marshal.loads(answer)
+    texts = (from_addr, to_addrs, subject, message_id, party_domains)
+    if not all(isinstance(text, str) for text in texts):
+        raise TypeError("not a summary")
+    return MessageSummary(
+        from_addr=from_addr,
+        to_addrs=to_addrs,
+        subject=subject,
+        date=None if stamp is None else datetime(*stamp),
+        message_id=message_id,
+        party_domains=party_domains,
+    )
+
+
+def serve(source: int, sink: int) -> None:
+    """The child's loop: a summary frame out for each header-block frame in, until end of
+    input (or a pipe that fails: the parent has gone)."""
+    received = bytearray()
+    while True:
+        chunk = os.read(source, _PIPE_BYTES)
+        if not chunk:
+            return
+        received += chunk
+        answers = []
+        while len(received) >= _FRAME.size:
+            (length,) = _FRAME.unpack_from(received)
+            if len(received) < _FRAME.size + length:
+                break
+            head = bytes(received[_FRAME.size : _FRAME.size + length])
+            del received[: _FRAME.size + length]
+            try:
+                summary = headers.head_summary(head)
+                answer = _FULL_PARSE if summary is None else _encoded(summary)
+            except Exception:
+                answer = _FAILED
+            answers.append(_FRAME.pack(len(answer)) + answer)
+        if answers:
+            data = memoryview(b"".join(answers))
+            while data:
+                data = data[os.write(sink, data) :]
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        serve(sys.stdin.fileno(), sys.stdout.fileno())
