@@ -96,7 +96,7 @@ def test_a_large_fetch_has_its_headers_read_by_the_child(
     assert result.ok and result.new_messages == COUNT, result
     assert len(watched.started) == 1 and watched.sent == COUNT
     assert not watched.started[0].broken
-    assert watched.started[0]._child.poll() is not None, "the child outlived its fetch"
+    assert watched.started[0]._child.wait(timeout=5) == 0, "the child outlived its fetch"
     stored_summaries_are_the_in_process_ones(account)
 
 

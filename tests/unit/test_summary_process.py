@@ -60,7 +60,7 @@ def process() -> Iterator[SummaryProcess]:
     assert started is not None
     yield started
     started.close()
-    assert started._child.poll() is not None, "close() left the child running"
+    assert started._child.wait(timeout=5) is not None, "close() left the child running"
 
 
 def summaries(process: SummaryProcess, raws: list[bytes]) -> list[MessageSummary]:
