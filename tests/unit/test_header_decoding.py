@@ -7,8 +7,11 @@ as UTF-8 when they are, else windows-1252, folding undone, then RFC 2047 words d
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tui.core.mail.parse import summarize, unsurrogate
+from tui.core.mail.headers import summarize_fast
+from tui.core.mail.parse import storable, summarize, unsurrogate
 from tui.core.mail.render import render_message
 
 
@@ -47,3 +50,40 @@ def test_each_header_is_decoded_on_its_own() -> None:
 def test_unsurrogate_leaves_plain_text_alone() -> None:
     assert unsurrogate("plain") == "plain"
     assert unsurrogate(b"\xe9".decode("ascii", "surrogateescape")) == "é"
+
+
+# ------------------------------------------------------------ what a database column can hold
+
+_ODD_VALUES = [
+    b"=?utf-7?q?+2AA-?=",
+    b"=?utf-7?b?K2RnQS0=?=",
+    b"=?utf-16?b?2AA=?=",
+    b"a\x00b",
+    b"=?utf-8?b?AA==?=",
+    b"=?utf-32?b?AAD/AA==?=",
+    b"\xed\xa0\x80",
+    b"=?x-unknown?q?a?=",
+]
+_VALUES = st.one_of(st.binary(max_size=60), st.sampled_from(_ODD_VALUES))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["From", "To", "Cc", "Subject", "Message-ID"]), _VALUES),
+                max_size=6))  # fmt: skip
+def test_every_summary_text_can_be_stored(fields: list[tuple[str, bytes]]) -> None:
+    """Whatever a header holds, the summary's texts encode as UTF-8 and hold no NUL (a
+    stranger's message must never make the INSERT fail, on SQLite or PostgreSQL)."""
+    raw = b"".join(name.encode() + b": " + value + b"\r\n" for name, value in fields)
+    raw += b"\r\nbody\r\n"
+    for summary in (summarize(raw), summarize_fast(raw)):
+        for text in (summary.from_addr, summary.to_addrs, summary.subject, summary.message_id,
+                     summary.party_domains):  # fmt: skip
+            assert "\x00" not in text
+            text.encode("utf-8")
+
+
+def test_unstorable_characters_become_replacement_characters() -> None:
+    assert storable("a\x00b\ud800c\udfffd") == "a\ufffdb\ufffdc\ufffdd"
+    same = "plain ünïcode"
+    assert storable(same) is same
+    assert summarize(b"Subject: =?utf-7?q?x+2AA-y?=\r\n\r\n").subject == "x\ufffdy"

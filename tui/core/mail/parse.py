@@ -53,6 +53,28 @@ class MessageSummary:
     rule can exclude mail to or from a domain or any subdomain with a plain LIKE, in SQLite and
     PostgreSQL. `UNREADABLE_DOMAINS` when the addresses could not be read: always excluded."""
 
+    def __post_init__(self) -> None:
+        # Whoever made the summary (either reader, the summary process), its texts are stored.
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            safe = storable(value)
+            if safe is not value:
+                object.__setattr__(self, name, safe)
+
+
+_TEXT_FIELDS = ("from_addr", "to_addrs", "subject", "message_id", "party_domains")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` with what no database column holds replaced by U+FFFD: NUL (PostgreSQL's text
+    refuses it) and lone surrogates (nothing encodes them; an RFC 2047 word in UTF-7 decodes to
+    one). A stranger's header must not make the batch's INSERT fail: the same message would
+    then fail every fetch, and no later mail would ever arrive."""
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    return text if _UNSTORABLE.search(text) is None else _UNSTORABLE.sub("\ufffd", text)
+
 
 def header_block(raw: bytes) -> bytes:
     match = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES)

@@ -79,7 +79,7 @@ class BatchWriter:
         self._written_aliases = 0
         self._files = SourceFiles.for_database(database_proxy.obj)
         """Where a SQLite database file's messages are appended (None: into their rows)."""
-        self._on_postgres = dialect_of(database_proxy.obj).name == "postgres"
+        self.on_postgres = dialect_of(database_proxy.obj).name == "postgres"
         self._postgres: PostgresWriter | None = None
         """On PostgreSQL, once there is mail to store: the open transaction's statements, sent
         and not yet waited for."""
@@ -181,7 +181,7 @@ class BatchWriter:
                 )
             )  # fmt: skip
         db = database_proxy.obj
-        if self._on_postgres and self._postgres is None:
+        if self.on_postgres and self._postgres is None:
             from tui.core.storage.postgres_insert import PostgresWriter
 
             self._postgres = PostgresWriter()

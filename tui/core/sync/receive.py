@@ -52,10 +52,12 @@ CONVEYOR_MESSAGES = 1024
 tiny messages from holding many thousand items."""
 SUMMARY_PROCESS_MESSAGES = 200
 """From this many new messages on, their header blocks are read in a second process
-(`mail.summary_process`): starting one costs tens of milliseconds of the other core, reading
-a header block ~80 µs of the interpreter lock. On the bench corpus (5,000 messages, 5-round
+(`mail.summary_process`) when the store is SQLite: starting one costs tens of milliseconds of
+the other core, reading a header block ~100 µs. On the bench corpus (5,000 messages, 5-round
 `bench/speed_ab.py` runs) it took 0.95-1.00x the time plain and 0.96-0.97x over TLS, for
-~10 MB more at the peak (the child's interpreter)."""
+~10 MB more at the peak (the child's interpreter). Into PostgreSQL it took 1.09x the time
+(`bench/postgres_poptui.py --baseline`, 3 rounds): there the server's own CPU needs the other
+core, and the child's work, more CPU than the same reading in-process, only competes with it."""
 PARSE_AHEAD_BACKLOG = 512 * 1024
 """The reader reads a message's header block itself while at least this many bytes wait for
 the storer; below, it hands the message over unparsed."""
@@ -134,7 +136,8 @@ def receive(
     from tui.core.mail import headers  # the email package: on new mail only
     from tui.core.mail.summary_process import SummaryProcess
 
-    process = SummaryProcess.start() if len(numbers) >= SUMMARY_PROCESS_MESSAGES else None
+    aside = len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres
+    process = SummaryProcess.start() if aside else None
 
     fix_mmap_threshold()  # large messages' memory back to the kernel once stored
     _hand_over_sooner()
