@@ -7,6 +7,7 @@ fetch leaves no child behind.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,17 @@ def test_into_postgresql_the_headers_are_read_in_process(
         stored_summaries_are_the_in_process_ones(account)
     finally:
         db.close()
+
+
+def test_with_one_cpu_the_headers_are_read_in_process(
+    dovecot: DovecotServer, pop_user: PopUser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child would only take turns with the fetch on the one CPU."""
+    dovecot.deliver_many(pop_user.name, messages(COUNT))
+    watched = Watched(monkeypatch, kill_at=None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    account = dovecot_account(dovecot, pop_user.name, security=Security.NONE)
+    result = fetch(account, pop_user.password, tmp_path)
+    assert result.ok and result.new_messages == COUNT, result
+    assert watched.started == []
+    stored_summaries_are_the_in_process_ones(account)

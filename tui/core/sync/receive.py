@@ -17,6 +17,7 @@ skipped and recorded, and the messages after it still come, as long as the sessi
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sys
 import threading
@@ -57,7 +58,8 @@ the other core, reading a header block ~100 µs. On the bench corpus (5,000 mess
 `bench/speed_ab.py` runs) it took 0.95-1.00x the time plain and 0.96-0.97x over TLS, for
 ~10 MB more at the peak (the child's interpreter). Into PostgreSQL it took 1.09x the time
 (`bench/postgres_poptui.py --baseline`, 3 rounds): there the server's own CPU needs the other
-core, and the child's work, more CPU than the same reading in-process, only competes with it."""
+core, and the child's work, more CPU than the same reading in-process, only competes with it.
+Nor with a single CPU to run on (`usable_cores`), for the same reason."""
 PARSE_AHEAD_BACKLOG = 512 * 1024
 """The reader reads a message's header block itself while at least this many bytes wait for
 the storer; below, it hands the message over unparsed."""
@@ -136,7 +138,9 @@ def receive(
     from tui.core.mail import headers  # the email package: on new mail only
     from tui.core.mail.summary_process import SummaryProcess
 
-    aside = len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres
+    aside = (
+        len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres and usable_cores() > 1
+    )
     process = SummaryProcess.start() if aside else None
 
     fix_mmap_threshold()  # large messages' memory back to the kernel once stored
@@ -198,6 +202,14 @@ def receive(
 
 SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits for it (Python's default: 5 ms)."""
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on: with one, a summary process only takes turns with it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _hand_over_sooner() -> None:
