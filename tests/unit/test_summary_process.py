@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -180,8 +181,8 @@ def test_no_child_is_no_failure(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_child_that_dies_at_start_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    """It starts but dies at once (here: its module is not found): every summary read here."""
-    monkeypatch.setattr(summary_process, "__name__", "tui.core.mail.no_such_module")
+    """It starts but dies at once (here: its program fails): every summary read here."""
+    monkeypatch.setattr(summary_process, "_BOOTSTRAP", "import no_such_module")
     process = SummaryProcess.start()
     assert process is not None, "the interpreter itself starts"
     try:
@@ -193,3 +194,30 @@ def test_a_child_that_dies_at_start_is_given_up(monkeypatch: pytest.MonkeyPatch)
         assert process.broken
     finally:
         process.close()
+
+
+def test_a_planted_poptui_in_the_working_directory_is_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone else's `tui/` in the folder poptui is started from (or on PYTHONPATH) must not
+    become the child's code: the child runs the parent's own package, found by path."""
+    marker = tmp_path / "planted-code-ran"
+    for package in ("tui", "tui/core", "tui/core/mail"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text(
+            f"open({str(marker)!r}, 'a').write({package!r} + '\\n')\n"
+        )
+    (tmp_path / "tui/core/mail/summary_process.py").write_text(
+        f"open({str(marker)!r}, 'a').write('module\\n')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    process = SummaryProcess.start()
+    assert process is not None
+    try:
+        raws = messages(20)
+        assert summaries(process, raws) == [summarize_fast(raw) for raw in raws]
+        assert not process.broken
+    finally:
+        process.close()
+    assert not marker.exists(), marker.read_text()

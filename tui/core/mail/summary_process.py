@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from tui.core.mail import headers
 from tui.core.mail.parse import MessageSummary, summarize
@@ -40,6 +41,13 @@ _PIPE_BYTES = 1024 * 1024
 of a whole conveyor of messages, so the child seldom waits for the storer."""
 WAIT_SECONDS = 15.0
 """Longest wait for the child to take a header block or give a summary: longer means it hangs."""
+_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from tui.core.mail.summary_process import main; main()"
+)
+"""The child's program, run isolated (`-I`: neither the working directory, PYTHONPATH nor the
+user's site folder on its path), with the folder of this very `tui` package first: a `tui/`
+someone left where poptui is started must never become the child's code."""
 _FULL_PARSE = b"F"
 """The child's answer when the block needs the full parser (`head_summary` gave None)."""
 _FAILED = b"E"
@@ -65,7 +73,7 @@ class SummaryProcess:
         """A running child, or None when none could be started (then read in-process)."""
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", __name__],
+                [sys.executable, "-I", "-c", _BOOTSTRAP, _package_root()],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -180,7 +188,7 @@ def _ready(fd: int, event: int, deadline: float) -> bool:
         if left <= 0:
             return False
         for _, happened in poller.poll(left * 1000):
-            if happened & (event | select.POLLHUP | select.POLLERR):
+            if happened & (event | select.POLLHUP | select.POLLERR | select.POLLNVAL):
                 return True
 
 
@@ -247,7 +255,13 @@ def serve(source: int, sink: int) -> None:
                 data = data[os.write(sink, data) :]
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The child: Ctrl+C is the fetch's to handle; a pipe that fails means the fetch is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         serve(sys.stdin.fileno(), sys.stdout.fileno())
+
+
+def _package_root() -> str:
+    """The folder holding the `tui` package this module belongs to."""
+    return str(Path(__file__).resolve().parents[3])
