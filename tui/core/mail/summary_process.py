@@ -63,6 +63,7 @@ class SummaryProcess:
         assert child.stdin is not None and child.stdout is not None
         self._to_child = child.stdin.fileno()
         self._from_child = child.stdout.fileno()
+        os.set_blocking(self._to_child, False)  # a write never outlasts `WAIT_SECONDS`
         self._received = bytearray()
         self._lock = threading.Lock()
         self.broken = ""
@@ -101,11 +102,11 @@ class SummaryProcess:
         deadline = time.monotonic() + WAIT_SECONDS
         try:
             while view:
-                if not _ready(self._to_child, select.POLLOUT, deadline):
+                with contextlib.suppress(BlockingIOError):  # the pipe is full: wait below
+                    view = view[os.write(self._to_child, view) :]
+                if view and not _ready(self._to_child, select.POLLOUT, deadline):
                     self._break("it took no more header blocks")
                     return None
-                written = os.write(self._to_child, view[:65536])
-                view = view[written:]
         except OSError as error:
             self._break(f"its input failed: {error.strerror or error}")
             return None

@@ -54,12 +54,13 @@ tiny messages from holding many thousand items."""
 SUMMARY_PROCESS_MESSAGES = 200
 """From this many new messages on, their header blocks are read in a second process
 (`mail.summary_process`) when the store is SQLite: starting one costs tens of milliseconds of
-the other core, reading a header block ~100 µs. On the bench corpus (5,000 messages, 5-round
-`bench/speed_ab.py` runs) it took 0.95-1.00x the time plain and 0.96-0.97x over TLS, for
-~10 MB more at the peak (the child's interpreter). Into PostgreSQL it took 1.09x the time
-(`bench/postgres_poptui.py --baseline`, 3 rounds): there the server's own CPU needs the other
-core, and the child's work, more CPU than the same reading in-process, only competes with it.
-Nor with a single CPU to run on (`usable_cores`), for the same reason."""
+the other core, reading a header block 55-100 µs. On the bench corpus (5,000 messages,
+`bench/speed_ab.py`) it took 0.96x the time plain and 0.99x over TLS (7 rounds; two 5-round
+runs: 0.95-1.00x and 0.96-0.97x), for ~10 MB more at the peak (the child's interpreter).
+Into PostgreSQL it took 1.09x the time (`bench/postgres_poptui.py --baseline`, 3 rounds):
+there the server's own CPU needs the other core, and the child's work, more CPU than the same
+reading in-process, only competes with it. Nor with a single CPU to run on (`usable_cores`),
+for the same reason."""
 PARSE_AHEAD_BACKLOG = 512 * 1024
 """The reader reads a message's header block itself while at least this many bytes wait for
 the storer; below, it hands the message over unparsed."""
@@ -136,12 +137,12 @@ def receive(
     if not numbers:
         return  # nothing new: no second thread
     from tui.core.mail import headers  # the email package: on new mail only
-    from tui.core.mail.summary_process import SummaryProcess
 
-    aside = (
-        len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres and usable_cores() > 1
-    )
-    process = SummaryProcess.start() if aside else None
+    process = None
+    if len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres and usable_cores() > 1:
+        from tui.core.mail.summary_process import SummaryProcess  # a large fetch only
+
+        process = SummaryProcess.start()
 
     fix_mmap_threshold()  # large messages' memory back to the kernel once stored
     _hand_over_sooner()
