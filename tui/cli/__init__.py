@@ -160,24 +160,69 @@ def _quick_fetch(words: list[str], console: Console | None) -> int | None:
 _answered_quickly = False
 """Set when `_quick_fetch` answered: `exit_with` may then skip the interpreter's tear-down."""
 
+_fetched_into_sqlite = False
+"""Set by `poptui fetch` when every mailbox's mail is committed to a SQLite file: `exit_with`
+may then end the process without closing that database (`end_after_fetch`)."""
+
 _TEARDOWN_NEEDED = ("threading", "weakref", "tui.core.secrets")
 """Loaded, any of these may have left threads or exit handlers (a keyring's): a normal exit."""
+
+
+def end_after_fetch() -> None:
+    """Tell `exit_with` that a full fetch into SQLite is over: what it stored is committed
+    (synchronous=FULL, so on disk), and closing the database would only checkpoint its WAL
+    into the main file, 20-30 ms at the end of every fetch of a few thousand messages. That is
+    done later: by SQLite at a commit past 1,000 pages, or by the next "nothing new" check
+    (`tui.core.sync.quick_check`), which checkpoints a WAL past 256 KiB."""
+    global _fetched_into_sqlite
+    _fetched_into_sqlite = True
 
 
 def exit_with(code: int) -> NoReturn:
     """`sys.exit(code)` for `poptui`'s entry point. After a quick "nothing new" fetch, whose
     database, lock and socket are closed by then, output flushed and no exit handler or thread
     about, the process ends at once: Python's tear-down (every module, then OpenSSL's) is
-    5-10 ms of such a run, and frees nothing the kernel does not."""
+    5-10 ms of such a run, and frees nothing the kernel does not. After a full fetch into
+    SQLite, likewise once its threads have ended and its exit handlers have run."""
     if _answered_quickly and not any(name in sys.modules for name in _TEARDOWN_NEEDED):
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass  # e.g. a closed pipe: the usual exit reports it as before
-        else:
-            os._exit(code)
+        _end_now(code, exit_handlers=False)
+    elif _fetched_into_sqlite:
+        _join_non_daemon_threads()
+        _end_now(code, exit_handlers=True)
     sys.exit(code)
+
+
+def _join_non_daemon_threads() -> None:
+    """Wait for every non-daemon thread, as a normal exit does first (the summary process's
+    reaper, `tui.core.mail.summary_process`)."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if not thread.daemon and thread is not current:
+            thread.join()
+
+
+def _end_now(code: int, *, exit_handlers: bool) -> None:
+    """Flush what a normal exit would, then `os._exit`; returns (for a normal exit) when the
+    flush fails, e.g. on a closed pipe, so that the usual exit reports it as before.
+
+    With `exit_handlers`, the `atexit` handlers run first, as at a normal exit: logging's
+    flush and close, `weakref.finalize` (temporary directories), a keyring's own."""
+    import atexit
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if exit_handlers:
+        if run_exit_handlers is None:
+            return  # not CPython: a normal exit
+        run_exit_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # run handlers are cleared: the normal exit does not run them twice
+    os._exit(code)
 
 
 _VERB_GROUPS = {

@@ -66,6 +66,10 @@ def run(context: CommandContext) -> int:
             failures += _report(console, outcome, quiet=args.quiet)
     if crash is not None:
         raise crash  # a database failure: worded by the command line's one handler
+    if context.url.lower().startswith("sqlite"):
+        from tui import cli
+
+        cli.end_after_fetch()
     return EXIT_FAILURE if failures else EXIT_OK
 
 

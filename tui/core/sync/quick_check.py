@@ -33,6 +33,9 @@ _OVERLAP_LIMIT = 1.0
 """Seconds the password may take while a connection waits for it (longer: a new one)."""
 
 
+_WAL_CHECKPOINT_BYTES = 256 << 10
+"""A WAL this large is checkpointed (and truncated) when a check ends (`_Check._shrink_wal`)."""
+
 _ACCOUNT_COLUMNS = (
     "id, name, incoming_host, incoming_port, incoming_security, username, delete_policy, "
     "delete_after_days, pinned_fingerprint, auth_method, secret_key, disabled"
@@ -134,6 +137,7 @@ class _Check:
 
     def __init__(self, path: str, timeout: float, now: Callable[[], datetime]) -> None:
         self.db = sqlite3.connect(path, timeout=15.0, isolation_level=None)
+        self.path = path
         self.timeout = timeout
         self.now = now
         self.locks: list[Any] = []
@@ -144,7 +148,21 @@ class _Check:
     def __exit__(self, *_exc: object) -> None:
         for held in reversed(self.locks):
             held.__exit__(None, None, None)
+        self._shrink_wal()
         self.db.close()
+
+    def _shrink_wal(self) -> None:
+        """Checkpoint a large WAL into the database file and truncate it. A full fetch ends
+        without closing the database (`tui.cli.end_after_fetch`) and so leaves its WAL behind,
+        as do these checks, a few pages each; every later open would read all of it again to
+        index it (~4 ms for the 12 MB of 5,000 messages). Done here, in a run that found
+        nothing to fetch, once after each fetch of new mail."""
+        try:
+            if os.stat(self.path + "-wal").st_size < _WAL_CHECKPOINT_BYTES:
+                return
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except (OSError, sqlite3.Error):
+            pass  # busy (a fetch is writing), or no WAL: the next run tries again
 
     def run(self, target: str | None) -> list[NothingNew]:
         db = self.db
