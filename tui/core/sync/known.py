@@ -67,6 +67,15 @@ class StoredSizes(Mapping[str, int]):
             return stored.sizes[number - 1]  # type: ignore[union-attr]
         return self.extra[key]
 
+    def get(self, key: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        """`Mapping.get` without its KeyError: a new message's UIDL is a miss, and a fetch
+        asks once per listed message (`plan.reused_uidls`)."""
+        stored = self._known._stored
+        number = stored.find(key) if stored is not None else 0
+        if number:
+            return stored.sizes[number - 1]  # type: ignore[union-attr]
+        return self.extra.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         stored = self._known._stored
         if stored is not None:
@@ -122,6 +131,17 @@ class KnownUidls(Mapping[str, tuple[int, bool]]):
             assert stored is not None
             return stored.ids[number - 1], bool(stored.still[number - 1])
         return self._extra[key]
+
+    def get(  # type: ignore[override]
+        self, key: str, default: tuple[int, bool] | None = None
+    ) -> tuple[int, bool] | None:
+        """`Mapping.get` without its KeyError (a miss is a new message: the common case)."""
+        number = self._number(key)
+        if number:
+            stored = self._stored
+            assert stored is not None
+            return stored.ids[number - 1], bool(stored.still[number - 1])
+        return self._extra.get(key, default)
 
     def __contains__(self, key: object) -> bool:
         return key in self._extra or bool(self._number(key))
