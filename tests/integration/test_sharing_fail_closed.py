@@ -18,7 +18,8 @@ from tests.integration.test_sharing import (  # noqa: F401  (fixtures)
     sqlite_team,
     team,
 )
-from tui.core.mail.parse import MAX_HEADER_BYTES, summarize
+from tui.core.mail.blocks import MAX_HEADER_BYTES
+from tui.core.mail.parse import summarize
 from tui.core.settings import SharingPermission
 from tui.core.storage.models import Account, Message, MessageSource
 

@@ -140,3 +140,22 @@ def test_nothing_new_loads_no_parser_keyring_or_unused_driver(
         assert "ssl" in modules  # the guard can see what a connection loads
     else:
         assert _loaded(NOT_ON_PLAIN, modules) == []
+
+
+def test_a_large_fetch_reads_headers_without_the_email_package(
+    env: dict[str, str], dovecot: DovecotServer, pop_user: PopUser
+) -> None:
+    """From `SUMMARY_PROCESS_MESSAGES` new messages on, the summary process reads the header
+    blocks: the fetch's own process finds where each block ends and builds the summaries the
+    child sends back, and needs the email package (~15 ms to import) for none of it."""
+    from tui.core.sync.receive import SUMMARY_PROCESS_MESSAGES, usable_cores
+
+    count = SUMMARY_PROCESS_MESSAGES
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(count)])
+    _add_account(env, dovecot, pop_user, tls=False)
+    code, out, modules = _poptui(["fetch", "--account", "Cron"], env)
+    assert code == 0 and f"{count} new messages" in out, out
+    if usable_cores() > 1:
+        assert _loaded(("email", "tui.core.mail.parse", "tui.core.mail.headers"), modules) == []
+    else:  # one core: no summary process, the headers are read in-process
+        assert "tui.core.mail.headers" in modules

@@ -163,7 +163,7 @@ def test_batch_writer_commits_on_time_with_an_injected_clock() -> None:
 def test_a_summary_made_ahead_is_used_only_for_the_very_bytes_it_was_made_from() -> None:
     """The reader parses ahead and offers the summary; a summary offered for other bytes (the
     engine stored something else in between) must never label this message."""
-    from tui.core.mail.parse import MessageSummary
+    from tui.core.mail.summary import MessageSummary
     from tui.core.storage.models import Message
 
     account = AccountStore("tester").create(

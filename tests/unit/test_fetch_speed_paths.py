@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from tests.integration.fetch_helpers import make_message
 from tui.core.mail import parse
-from tui.core.mail.headers import header_block, summarize_fast
+from tui.core.mail.blocks import MAX_HEADER_BYTES, header_block
+from tui.core.mail.headers import summarize_fast
 from tui.core.mail.parse import _ATTACHMENT, summarize
 from tui.core.net.pop3 import wire as wire_module
 from tui.core.net.pop3.wire import Pop3Wire
@@ -156,9 +157,9 @@ def test_the_header_block_ends_where_the_full_parsers_does(pieces: list[bytes]) 
 
 
 def test_a_header_block_without_an_end_is_cut_at_the_cap_as_before() -> None:
-    raw = b"X: " + b"y" * parse.MAX_HEADER_BYTES + b"\r\n\r\nbody"
-    assert header_block(raw) == parse.header_block(raw) == raw[: parse.MAX_HEADER_BYTES]
-    cap = parse.MAX_HEADER_BYTES
+    raw = b"X: " + b"y" * MAX_HEADER_BYTES + b"\r\n\r\nbody"
+    assert header_block(raw) == parse.header_block(raw) == raw[:MAX_HEADER_BYTES]
+    cap = MAX_HEADER_BYTES
     for end in (b"\r\n\r\n", b"\n\n", b"\n\r\n", b"\r\n\n"):
         for shift in range(-5, 2):
             edge = b"X" * (cap + shift - len(end)) + end + b"body"

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui.core.mail.headers import summarize_fast
-from tui.core.mail.parse import storable, summarize, unsurrogate
+from tui.core.mail.parse import summarize, unsurrogate
 from tui.core.mail.render import render_message
+from tui.core.mail.summary import storable
 
 
 def message(subject: bytes, sender: bytes = b"Ana <ana@example.com>") -> bytes:

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.mail.parse import (
-    MAX_HEADER_BYTES,
-    UNREADABLE_DOMAINS,
-    domains_of,
-    normalize_domain,
-    summarize,
-)
+from tui.core.mail.blocks import MAX_HEADER_BYTES
+from tui.core.mail.parse import domains_of, normalize_domain, summarize
+from tui.core.mail.summary import UNREADABLE_DOMAINS
 from tui.core.sharing.rules import SharingError, normalize_domains
 
 

@@ -20,8 +20,9 @@ import pytest
 
 from tests.integration.fetch_helpers import make_message
 from tui.core.mail import summary_process
+from tui.core.mail.blocks import MAX_HEADER_BYTES
 from tui.core.mail.headers import summarize_fast
-from tui.core.mail.parse import MAX_HEADER_BYTES, MessageSummary
+from tui.core.mail.summary import MessageSummary
 from tui.core.mail.summary_process import SummaryProcess
 
 

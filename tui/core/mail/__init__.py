@@ -12,8 +12,9 @@ from tui.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tui.core.mail.attachments import AttachmentInfo, SaveError, save_attachment
-    from tui.core.mail.parse import MessageSummary, summarize
+    from tui.core.mail.parse import summarize
     from tui.core.mail.render import RenderedMessage, extract_body_text, render_message
+    from tui.core.mail.summary import MessageSummary
 
 __all__ = [
     "AttachmentInfo",
@@ -30,7 +31,7 @@ _HOME = {
     "AttachmentInfo": "attachments",
     "SaveError": "attachments",
     "save_attachment": "attachments",
-    "MessageSummary": "parse",
+    "MessageSummary": "summary",
     "summarize": "parse",
     "RenderedMessage": "render",
     "extract_body_text": "render",

@@ -20,17 +20,17 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import getaddresses
 
+from tui.core.mail.blocks import has_attachment, header_block
 from tui.core.mail.encoded_words import decode as decode_words
 from tui.core.mail.parse import (
     _FOLDING,
-    MAX_HEADER_BYTES,
     PARTY_HEADERS,
-    MessageSummary,
     _addresses,
     _date,
     domains_of,
     summarize,
 )
+from tui.core.mail.summary import MessageSummary
 
 _NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 """A field name as the feed parser recognises one (printable, no space, no colon)."""
@@ -46,18 +46,6 @@ _ADDRESS = re.compile(
 """One address in its two everyday forms: ``local@domain`` and ``Some Name <local@domain>``
 (ASCII dot-atoms; a name of plain words, or one quoted string without a comma). Anything else
 goes to `getaddresses`."""
-_HEADER_END = re.compile(rb"\n\r?\n")
-"""`parse._HEADER_END` (``\r?\n\r?\n``) from its first LF: the same end, found by skipping
-from LF to LF instead of trying every byte."""
-_ATTACHMENT_LINE = re.compile(
-    rb"\n(?:content-disposition:[ \t]*attachment"
-    rb"|content-type:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*name\s*=)",
-    re.IGNORECASE,
-)
-"""`parse._ATTACHMENT` (``^…`` in MULTILINE mode) with the line start spelled as the LF before
-it: the same matches, but the regular-expression engine can skip to each LF instead of trying
-every byte of the body (a tenth of a fetch's CPU went into that scan). Searched from the LF
-that ends the header block, so the body's first line counts as it does there."""
 _FWS = re.compile(r"[ \t]+")
 _MONTHS = {
     name: number
@@ -167,12 +155,6 @@ def fields(head: bytes) -> list[tuple[str, str]] | None:
     ]
 
 
-def header_block(raw: bytes) -> bytes:
-    """`parse.header_block(raw)`: the header block and the blank line that ends it."""
-    match = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES)
-    return raw[: match.end()] if match else raw[:MAX_HEADER_BYTES]
-
-
 def summarize_fast(raw: bytes) -> MessageSummary:
     """`parse.summarize(raw)`, for the common header block without the email package's parser."""
     try:
@@ -183,12 +165,6 @@ def summarize_fast(raw: bytes) -> MessageSummary:
         return replace(summary, has_attachments=True) if has_attachment(raw, head) else summary
     except Exception:
         return MessageSummary()
-
-
-def has_attachment(raw: bytes, head: bytes) -> bool:
-    """The summary's attachment mark of `raw` (`head` being `header_block(raw)`): the one field
-    that looks past the header block."""
-    return _ATTACHMENT_LINE.search(raw, len(head) - 1) is not None
 
 
 def head_summary(head: bytes) -> MessageSummary | None:

@@ -10,7 +10,6 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
@@ -18,18 +17,15 @@ from email.parser import HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
+from tui.core.mail.blocks import MAX_HEADER_BYTES
+from tui.core.mail.summary import UNREADABLE_DOMAINS, MessageSummary
+
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _ATTACHMENT = re.compile(
     rb"^content-disposition:[ \t]*attachment|^content-type:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*name\s*=",
     re.IGNORECASE | re.MULTILINE,
 )
-MAX_HEADER_BYTES = 256 * 1024
-"""Header blocks beyond this are cut for parsing; the raw message is stored whole regardless."""
-UNREADABLE = "?"
-"""The party-domain mark of a message whose addresses could not be read: a view that hides any
-domain hides it too (fail closed). Never a domain, and not a LIKE wildcard."""
-UNREADABLE_DOMAINS = f" {UNREADABLE} "
 PARTY_HEADERS = (
     "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
     "Resent-From", "Resent-Sender", "Resent-To", "Resent-Cc", "Resent-Bcc",
@@ -37,43 +33,6 @@ PARTY_HEADERS = (
 """Every header naming someone the mail is to or from: a sharing exclusion looks at them all."""
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _AT_DOMAIN = re.compile(r"@\s*([^\s<>,;:\"()\[\]@\\]+)")
-
-
-@dataclass(frozen=True)
-class MessageSummary:
-    from_addr: str = ""
-    to_addrs: str = ""
-    subject: str = ""
-    date: datetime | None = None
-    message_id: str = ""
-    has_attachments: bool = False
-    party_domains: str = UNREADABLE_DOMAINS
-    """The domains of every address in From, Sender, Reply-To, To, Cc and Bcc (and their Resent-
-    forms), each with its parent domains, as " a.com b.org " (spaces around each), so a sharing
-    rule can exclude mail to or from a domain or any subdomain with a plain LIKE, in SQLite and
-    PostgreSQL. `UNREADABLE_DOMAINS` when the addresses could not be read: always excluded."""
-
-    def __post_init__(self) -> None:
-        # Whoever made the summary (either reader, the summary process), its texts are stored.
-        for name in _TEXT_FIELDS:
-            value = getattr(self, name)
-            safe = storable(value)
-            if safe is not value:
-                object.__setattr__(self, name, safe)
-
-
-_TEXT_FIELDS = ("from_addr", "to_addrs", "subject", "message_id", "party_domains")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable(text: str) -> str:
-    """`text` with what no database column holds replaced by U+FFFD: NUL (PostgreSQL's text
-    refuses it) and lone surrogates (nothing encodes them; an RFC 2047 word in UTF-7 decodes to
-    one). A stranger's header must not make the batch's INSERT fail: the same message would
-    then fail every fetch, and no later mail would ever arrive."""
-    if text.isascii():
-        return text.replace("\x00", "\ufffd") if "\x00" in text else text
-    return text if _UNSTORABLE.search(text) is None else _UNSTORABLE.sub("\ufffd", text)
 
 
 def header_block(raw: bytes) -> bytes:

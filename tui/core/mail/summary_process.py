@@ -31,8 +31,8 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from tui.core.mail import headers
-from tui.core.mail.parse import MessageSummary, summarize
+from tui.core.mail.blocks import has_attachment, header_block
+from tui.core.mail.summary import MessageSummary
 
 _FRAME = struct.Struct("<I")
 """Every frame, either way: its payload's length, then the payload."""
@@ -96,7 +96,7 @@ class SummaryProcess:
         may be asked for."""
         if self.broken:
             return None
-        head = headers.header_block(raw)
+        head = header_block(raw)
         data = _FRAME.pack(len(head)) + head
         view = memoryview(data)
         deadline = time.monotonic() + WAIT_SECONDS
@@ -110,7 +110,7 @@ class SummaryProcess:
         except OSError as error:
             self._break(f"its input failed: {error.strerror or error}")
             return None
-        return headers.has_attachment(raw, head)
+        return has_attachment(raw, head)
 
     def summary(self, raw: bytes, attachment: bool) -> MessageSummary:
         """The summary of `raw`, the next message `send` handed over (`attachment`: what it
@@ -118,8 +118,10 @@ class SummaryProcess:
         parser or is broken."""
         answer = None if self.broken else self._answer()
         if answer is None:
-            return headers.summarize_fast(raw)
+            return _read_here(raw)
         if answer == _FULL_PARSE:
+            from tui.core.mail.parse import summarize  # the email package: a rare block
+
             return summarize(raw)
         if answer == _FAILED:
             return MessageSummary()
@@ -127,7 +129,7 @@ class SummaryProcess:
             summary = _decoded(answer)
         except (ValueError, TypeError, EOFError):
             self._break("it answered something that is not a summary")
-            return headers.summarize_fast(raw)
+            return _read_here(raw)
         return replace(summary, has_attachments=True) if attachment else summary
 
     def close(self) -> None:
@@ -170,6 +172,14 @@ class SummaryProcess:
                 self.broken = why
                 with contextlib.suppress(OSError):
                     self._child.kill()
+
+
+def _read_here(raw: bytes) -> MessageSummary:
+    """The summary read in this process, as without the child. The email package is loaded
+    only then: while the child answers, the fetch's own process never needs it."""
+    from tui.core.mail.headers import summarize_fast
+
+    return summarize_fast(raw)
 
 
 def _reap(child: subprocess.Popen[bytes]) -> None:
@@ -231,6 +241,8 @@ def _decoded(answer: bytes) -> MessageSummary:
 def serve(source: int, sink: int) -> None:
     """The child's loop: a summary frame out for each header-block frame in, until end of
     input (or a pipe that fails: the parent has gone)."""
+    from tui.core.mail.headers import head_summary
+
     received = bytearray()
     while True:
         chunk = os.read(source, _PIPE_BYTES)
@@ -245,7 +257,7 @@ def serve(source: int, sink: int) -> None:
             head = bytes(received[_FRAME.size : _FRAME.size + length])
             del received[: _FRAME.size + length]
             try:
-                summary = headers.head_summary(head)
+                summary = head_summary(head)
                 answer = _FULL_PARSE if summary is None else _encoded(summary)
             except Exception:
                 answer = _FAILED

@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from tui.core.errors import PoptuiError
-from tui.core.mail.parse import UNREADABLE
 from tui.core.mail.render import extract_body_text
+from tui.core.mail.summary import UNREADABLE
 from tui.core.storage.dialect import Dialect, dialect_of, write_transaction
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.migrations.m0004_message_search import SORT_KEY

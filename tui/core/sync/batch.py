@@ -29,7 +29,7 @@ from tui.core.storage.models import Account, Message, UidlAlias, database_proxy,
 from tui.core.storage.source_files import SourceFiles
 
 if TYPE_CHECKING:
-    from tui.core.mail.parse import MessageSummary
+    from tui.core.mail.summary import MessageSummary
     from tui.core.storage.postgres_insert import PostgresWriter
 
 BATCH_MESSAGES = 1000
@@ -167,13 +167,11 @@ class BatchWriter:
         """Write the pending messages into the open write transaction (begun here if none)."""
         if not self.pending:
             return
-        from tui.core.mail.headers import summarize_fast  # the email package: on new mail only
-
         now = utcnow()
         batch: list[NewMessage] = []
         aliases: list[tuple[str, int | str]] = []
         for key, raw, summary in self.pending:
-            s = summary if summary is not None else summarize_fast(raw)
+            s = summary if summary is not None else _summarize(raw)
             batch.append(
                 NewMessage(
                     key, raw, s.from_addr, s.to_addrs, s.subject, s.date, s.message_id,
@@ -247,3 +245,11 @@ class BatchWriter:
                     first[message.message_id] = message.key
                 fresh.append(message)
         return fresh, aliases
+
+
+def _summarize(raw: bytes) -> MessageSummary:
+    """`headers.summarize_fast`, imported on first use: the email package, loaded only when a
+    message comes without the summary process's summary."""
+    from tui.core.mail.headers import summarize_fast
+
+    return summarize_fast(raw)

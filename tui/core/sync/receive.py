@@ -34,7 +34,7 @@ from tui.core.sync.heap import fix_mmap_threshold
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from tui.core.mail.parse import MessageSummary
+    from tui.core.mail.summary import MessageSummary
 
     _Item: TypeAlias = tuple[int, bytes, MessageSummary | None, bool | None] | BaseException | None
     """What the reader hands over: a message, its summary (or None) and, when the summary
@@ -136,15 +136,13 @@ def receive(
     """
     if not numbers:
         return  # nothing new: no second thread
-    from tui.core.mail import headers  # the email package: on new mail only
-
     process = None
     if len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres and usable_cores() > 1:
         from tui.core.mail.summary_process import SummaryProcess  # a large fetch only
 
         process = SummaryProcess.start()
-
-    fix_mmap_threshold()  # large messages' memory back to the kernel once stored
+    if process is None:
+        from tui.core.mail import headers  # noqa: F401  the email package, loaded before RETR
     _hand_over_sooner()
     items: Conveyor[_Item] = Conveyor()
     stop = threading.Event()
@@ -161,7 +159,7 @@ def receive(
         # thread has time to spare. Otherwise the storer waits for messages and parses them
         # itself (over TLS the reader is the busier one: decryption and all).
         ahead = items.backlog >= PARSE_AHEAD_BACKLOG
-        put((number, raw, headers.summarize_fast(raw) if ahead else None, None))
+        put((number, raw, _summarize(raw) if ahead else None, None))
 
     def read() -> None:
         try:
@@ -172,6 +170,7 @@ def receive(
 
     reader = threading.Thread(target=read, name="poptui-receive", daemon=True)
     reader.start()
+    fix_mmap_threshold()  # large messages' memory back to the kernel once stored (after RETR)
     try:
         with writer.holding():  # whatever was written is committed on the way out
             while True:
@@ -199,6 +198,14 @@ def receive(
         reader.join(timeout=5)
         if process is not None:
             process.close()
+
+
+def _summarize(raw: bytes) -> MessageSummary:
+    """`headers.summarize_fast`, imported on first use: with the summary process answering,
+    the fetch's own process never loads the email package."""
+    from tui.core.mail.headers import summarize_fast
+
+    return summarize_fast(raw)
 
 
 SWITCH_INTERVAL = 0.001
