@@ -1,4 +1,4 @@
-"""`KnownUidls.get` and `sizes.get` answer as a dict of the same rows would: stored rows, rows
+"""`KnownUidls.get`, `in` and `sizes.get` answer as a dict of the same rows would: stored rows, rows
 added one by one (aliases, imports), and misses (every new message's UIDL) with any default."""
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def test_get_answers_as_a_dict_of_the_same_rows(
     known.sizes.update(extra_sizes)
     sizes.update(extra_sizes)
     for uidl in [*asked, *stored, *added]:
+        assert (uidl in known) == (uidl in expected)
         assert known.get(uidl) == expected.get(uidl)
         assert known.get(uidl, (0, False)) == expected.get(uidl, (0, False))
         assert known.sizes.get(uidl) == sizes.get(uidl)

@@ -144,7 +144,10 @@ class KnownUidls(Mapping[str, tuple[int, bool]]):
         return self._extra.get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._extra or bool(self._number(key))
+        if key in self._extra:
+            return True
+        stored = self._stored  # asked once per listed message while a fetch is planned
+        return stored is not None and stored.index.find(key) > 0
 
     def __iter__(self) -> Iterator[str]:
         if self._stored is not None:

@@ -60,6 +60,9 @@ class _SizeArray(_Numbered):
     def __len__(self) -> int:
         return len(self.sizes)
 
+    def __contains__(self, number: object) -> bool:
+        return type(number) is int and 0 < number <= len(self.sizes)
+
     def _size(self, number: int) -> int:
         if type(number) is not int or not 0 < number <= len(self.sizes):
             raise KeyError(number)
@@ -75,7 +78,10 @@ class SizeColumn(_SizeArray, Mapping[int, int]):
         return self._size(number)
 
     def get(self, number: int, default: int | None = None) -> int | None:  # type: ignore[override]
-        return self.sizes[number - 1] if number in self else default
+        sizes = self.sizes  # asked once per listed message while a fetch is planned: inline
+        if type(number) is int and 0 < number <= len(sizes):
+            return sizes[number - 1]
+        return default
 
 
 class SizeWords(_SizeArray, Mapping[int, str]):
