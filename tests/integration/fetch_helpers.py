@@ -4,6 +4,7 @@ and realistic messages."""
 from __future__ import annotations
 
 import email.utils
+import os
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,19 @@ def crlf(raw: bytes) -> bytes:
     """What a POP3 server serves for a maildir file: CRLF line ends, ending in CRLF."""
     served = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return served if served.endswith(b"\r\n") else served + b"\r\n"
+
+
+def cli_environment(home: Path) -> dict[str, str]:
+    """The environment of a `poptui` command run as cron runs it: its home, database and XDG
+    folders all in `home`, and this checkout's `tui` on the path."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "POPTUI_DATABASE": f"sqlite:///{home}/poptui.db",
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }

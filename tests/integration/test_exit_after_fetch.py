@@ -16,25 +16,11 @@ import textwrap
 from pathlib import Path
 
 from tests.conftest import PopUser
-from tests.integration.fetch_helpers import make_message
+from tests.integration.fetch_helpers import cli_environment, make_message
 from tests.servers.dovecot import DovecotServer
 from tui.core.sync.quick_check import _WAL_CHECKPOINT_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(home: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(ROOT),
-        "POPTUI_DATABASE": f"sqlite:///{home}/poptui.db",
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-    }
 
 
 def _poptui(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -56,7 +42,7 @@ def _stored(db: Path) -> int:
 def test_full_fetch_ends_without_a_checkpoint_and_loses_nothing(
     tmp_path: Path, dovecot: DovecotServer, pop_user: PopUser
 ) -> None:
-    env = _env(tmp_path)
+    env = cli_environment(tmp_path)
     db = tmp_path / "poptui.db"
     dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(500)])
     add = ["account", "add", "Cron", "--email", f"{pop_user.name}@example.com", "--no-preset"]

@@ -11,7 +11,6 @@ bench/nothing_new.py measure the time itself.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PopUser
-from tests.integration.fetch_helpers import make_message
+from tests.integration.fetch_helpers import cli_environment, make_message
 from tests.servers.dovecot import DovecotServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,17 +87,7 @@ def _poptui(args: list[str], env: dict[str, str]) -> tuple[int, str, list[str]]:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(ROOT),
-        "POPTUI_DATABASE": f"sqlite:///{tmp_path}/poptui.db",
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    }
+    return cli_environment(tmp_path)
 
 
 def test_version_loads_neither_the_database_nor_the_network(env: dict[str, str]) -> None:
