@@ -92,7 +92,7 @@ def no_summary_process_of(db_path: Path, wait: float = 5.0) -> bool:
                 environment = (entry / "environ").read_bytes()
             except OSError:
                 continue
-            if b"tui.core.mail.summary_process" in command and marker in environment.split(b"\0"):
+            if b"tui.core.mail.summary_child" in command and marker in environment.split(b"\0"):
                 alive.append(entry.name)
         if not alive:
             return True

@@ -216,9 +216,10 @@ def test_a_planted_poptui_in_the_working_directory_is_not_run(
         (tmp_path / package / "__init__.py").write_text(
             f"open({str(marker)!r}, 'a').write({package!r} + '\\n')\n"
         )
-    (tmp_path / "tui/core/mail/summary_process.py").write_text(
-        f"open({str(marker)!r}, 'a').write('module\\n')\n"
-    )
+    for module in ("summary_process", "summary_child"):
+        (tmp_path / f"tui/core/mail/{module}.py").write_text(
+            f"open({str(marker)!r}, 'a').write('module\\n')\n"
+        )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     process = SummaryProcess.start()

@@ -6,10 +6,9 @@ new must not pay for the email package (see `tui.core.sync.engine`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tui.core.lazy import lazy_exports
 
+TYPE_CHECKING = False  # no `typing` import: the summary process starts with this package
 if TYPE_CHECKING:
     from tui.core.mail.attachments import AttachmentInfo, SaveError, save_attachment
     from tui.core.mail.parse import summarize

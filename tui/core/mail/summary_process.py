@@ -21,8 +21,6 @@ import fcntl
 import marshal
 import os
 import select
-import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -33,25 +31,17 @@ from pathlib import Path
 
 from tui.core.mail.blocks import has_attachment, header_block
 from tui.core.mail.summary import MessageSummary
+from tui.core.mail.summary_child import FAILED, FRAME, FULL_PARSE, PIPE_BYTES
 
-_FRAME = struct.Struct("<I")
-"""Every frame, either way: its payload's length, then the payload."""
-_PIPE_BYTES = 1024 * 1024
-"""Pipe buffers asked for (Linux `F_SETPIPE_SZ`; the default is 64 KiB): room for the summaries
-of a whole conveyor of messages, so the child seldom waits for the storer."""
 WAIT_SECONDS = 15.0
 """Longest wait for the child to take a header block or give a summary: longer means it hangs."""
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from tui.core.mail.summary_process import main; main()"
+    "from tui.core.mail.summary_child import main; main()"
 )
 """The child's program, run isolated (`-I`: neither the working directory, PYTHONPATH nor the
 user's site folder on its path), with the folder of this very `tui` package first: a `tui/`
 someone left where poptui is started must never become the child's code."""
-_FULL_PARSE = b"F"
-"""The child's answer when the block needs the full parser (`head_summary` gave None)."""
-_FAILED = b"E"
-"""...and when reading it raised: the message gets the empty summary, as in-process."""
 
 
 class SummaryProcess:
@@ -74,7 +64,7 @@ class SummaryProcess:
         """A running child, or None when none could be started (then read in-process)."""
         try:
             child = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOTSTRAP, _package_root()],
+                [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, _package_root()],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -86,7 +76,7 @@ class SummaryProcess:
         assert child.stdin is not None and child.stdout is not None
         for pipe in (child.stdin, child.stdout):
             with contextlib.suppress(OSError, AttributeError):
-                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         return cls(child)
 
     def send(self, raw: bytes) -> bool | None:
@@ -97,7 +87,7 @@ class SummaryProcess:
         if self.broken:
             return None
         head = header_block(raw)
-        data = _FRAME.pack(len(head)) + head
+        data = FRAME.pack(len(head)) + head
         view = memoryview(data)
         deadline = time.monotonic() + WAIT_SECONDS
         try:
@@ -119,11 +109,11 @@ class SummaryProcess:
         answer = None if self.broken else self._answer()
         if answer is None:
             return _read_here(raw)
-        if answer == _FULL_PARSE:
+        if answer == FULL_PARSE:
             from tui.core.mail.parse import summarize  # the email package: a rare block
 
             return summarize(raw)
-        if answer == _FAILED:
+        if answer == FAILED:
             return MessageSummary()
         try:
             summary = _decoded(answer)
@@ -148,16 +138,16 @@ class SummaryProcess:
         buffer = self._received
         try:
             while True:
-                if len(buffer) >= _FRAME.size:
-                    (length,) = _FRAME.unpack_from(buffer)
-                    if len(buffer) >= _FRAME.size + length:
-                        answer = bytes(buffer[_FRAME.size : _FRAME.size + length])
-                        del buffer[: _FRAME.size + length]
+                if len(buffer) >= FRAME.size:
+                    (length,) = FRAME.unpack_from(buffer)
+                    if len(buffer) >= FRAME.size + length:
+                        answer = bytes(buffer[FRAME.size : FRAME.size + length])
+                        del buffer[: FRAME.size + length]
                         return answer
                 if not _ready(self._from_child, select.POLLIN, deadline):
                     self._break("it gave no summary in time")
                     return None
-                chunk = os.read(self._from_child, _PIPE_BYTES)
+                chunk = os.read(self._from_child, PIPE_BYTES)
                 if not chunk:
                     self._break("it ended")
                     return None
@@ -203,26 +193,6 @@ def _ready(fd: int, event: int, deadline: float) -> bool:
                 return True
 
 
-def _encoded(summary: MessageSummary) -> bytes:
-    date = summary.date
-    stamp = (
-        None
-        if date is None
-        else (date.year, date.month, date.day, date.hour, date.minute, date.second,
-              date.microsecond)
-    )  # fmt: skip
-    return marshal.dumps(
-        (
-            summary.from_addr,
-            summary.to_addrs,
-            summary.subject,
-            stamp,
-            summary.message_id,
-            summary.party_domains,
-        )
-    )
-
-
 def _decoded(answer: bytes) -> MessageSummary:
     from_addr, to_addrs, subject, stamp, message_id, party_domains = marshal.loads(answer)
     texts = (from_addr, to_addrs, subject, message_id, party_domains)
@@ -236,43 +206,6 @@ def _decoded(answer: bytes) -> MessageSummary:
         message_id=message_id,
         party_domains=party_domains,
     )
-
-
-def serve(source: int, sink: int) -> None:
-    """The child's loop: a summary frame out for each header-block frame in, until end of
-    input (or a pipe that fails: the parent has gone)."""
-    from tui.core.mail.headers import head_summary
-
-    received = bytearray()
-    while True:
-        chunk = os.read(source, _PIPE_BYTES)
-        if not chunk:
-            return
-        received += chunk
-        answers = []
-        while len(received) >= _FRAME.size:
-            (length,) = _FRAME.unpack_from(received)
-            if len(received) < _FRAME.size + length:
-                break
-            head = bytes(received[_FRAME.size : _FRAME.size + length])
-            del received[: _FRAME.size + length]
-            try:
-                summary = head_summary(head)
-                answer = _FULL_PARSE if summary is None else _encoded(summary)
-            except Exception:
-                answer = _FAILED
-            answers.append(_FRAME.pack(len(answer)) + answer)
-        if answers:
-            data = memoryview(b"".join(answers))
-            while data:
-                data = data[os.write(sink, data) :]
-
-
-def main() -> None:
-    """The child: Ctrl+C is the fetch's to handle; a pipe that fails means the fetch is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        serve(sys.stdin.fileno(), sys.stdout.fileno())
 
 
 def _package_root() -> str:
