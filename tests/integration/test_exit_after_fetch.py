@@ -23,14 +23,16 @@ from tui.core.sync.quick_check import _WAL_CHECKPOINT_BYTES
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _poptui(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _poptui(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tui", *args],
         capture_output=True,
         text=True,
         env=env,
         cwd=ROOT,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -62,6 +64,18 @@ def test_full_fetch_ends_without_a_checkpoint_and_loses_nothing(
     wal = Path(f"{db}-wal")
     assert wal.stat().st_size > _WAL_CHECKPOINT_BYTES  # closed, SQLite would have checkpointed it
     assert _stored(db) == 500  # another process reads it all from the WAL
+
+    # A reader inside the WAL (the app, a backup) keeps the check from truncating it; the
+    # check waits a moment for it, not its connection's 15 s, and leaves it to the next run.
+    reader = sqlite3.connect(db, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM message").fetchone()[0] == 500
+        done = _poptui(["fetch", "--account", "Cron"], env, timeout=10)
+        assert done.returncode == 0 and "0 new messages" in done.stdout, done.stderr
+        assert wal.stat().st_size > _WAL_CHECKPOINT_BYTES
+    finally:
+        reader.close()
 
     done = _poptui(["fetch", "--account", "Cron"], env)
     assert done.returncode == 0 and "0 new messages" in done.stdout, done.stderr

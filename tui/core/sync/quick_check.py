@@ -35,6 +35,8 @@ _OVERLAP_LIMIT = 1.0
 
 _WAL_CHECKPOINT_BYTES = 256 << 10
 """A WAL this large is checkpointed (and truncated) when a check ends (`_Check._shrink_wal`)."""
+_WAL_CHECKPOINT_WAIT_MS = 100
+"""How long that checkpoint waits for other connections; busy, it is left to the next run."""
 
 _ACCOUNT_COLUMNS = (
     "id, name, incoming_host, incoming_port, incoming_security, username, delete_policy, "
@@ -145,10 +147,11 @@ class _Check:
     def __enter__(self) -> _Check:
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
         for held in reversed(self.locks):
             held.__exit__(None, None, None)
-        self._shrink_wal()
+        if exc_type is None:  # proven and recorded: not when the engine is about to run
+            self._shrink_wal()
         self.db.close()
 
     def _shrink_wal(self) -> None:
@@ -160,6 +163,9 @@ class _Check:
         try:
             if os.stat(self.path + "-wal").st_size < _WAL_CHECKPOINT_BYTES:
                 return
+            # TRUNCATE waits (the busy timeout) for readers to leave the WAL: an app open on a
+            # long read would hold a cron run for the connection's 15 s. A moment, then later.
+            self.db.execute(f"PRAGMA busy_timeout = {_WAL_CHECKPOINT_WAIT_MS}")
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except (OSError, sqlite3.Error):
             pass  # busy (a fetch is writing), or no WAL: the next run tries again
