@@ -43,6 +43,15 @@ _TEXT_FIELDS = ("from_addr", "to_addrs", "subject", "message_id", "party_domains
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+def read_here(raw: bytes) -> MessageSummary:
+    """`headers.summarize_fast(raw)`, imported on first use: the summary read in this process,
+    when the summary process has none for it (a small fetch, PostgreSQL, a broken child). Only
+    then is the email package loaded."""
+    from tui.core.mail.headers import summarize_fast
+
+    return summarize_fast(raw)
+
+
 def storable(text: str) -> str:
     """`text` with what no database column holds replaced by U+FFFD: NUL (PostgreSQL's text
     refuses it) and lone surrogates (nothing encodes them; an RFC 2047 word in UTF-7 decodes to

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tui.core.mail.blocks import has_attachment, header_block
-from tui.core.mail.summary import MessageSummary
+from tui.core.mail.summary import MessageSummary, read_here
 from tui.core.mail.summary_child import FAILED, FRAME, FULL_PARSE, PIPE_BYTES
 
 WAIT_SECONDS = 15.0
@@ -108,7 +108,7 @@ class SummaryProcess:
         parser or is broken."""
         answer = None if self.broken else self._answer()
         if answer is None:
-            return _read_here(raw)
+            return read_here(raw)
         if answer == FULL_PARSE:
             from tui.core.mail.parse import summarize  # the email package: a rare block
 
@@ -119,7 +119,7 @@ class SummaryProcess:
             summary = _decoded(answer)
         except (ValueError, TypeError, EOFError):
             self._break("it answered something that is not a summary")
-            return _read_here(raw)
+            return read_here(raw)
         return replace(summary, has_attachments=True) if attachment else summary
 
     def close(self) -> None:
@@ -162,14 +162,6 @@ class SummaryProcess:
                 self.broken = why
                 with contextlib.suppress(OSError):
                     self._child.kill()
-
-
-def _read_here(raw: bytes) -> MessageSummary:
-    """The summary read in this process, as without the child. The email package is loaded
-    only then: while the child answers, the fetch's own process never needs it."""
-    from tui.core.mail.headers import summarize_fast
-
-    return summarize_fast(raw)
 
 
 def _reap(child: subprocess.Popen[bytes]) -> None:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from tui.core.mail.summary import read_here
 from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy, utcnow
@@ -171,7 +172,7 @@ class BatchWriter:
         batch: list[NewMessage] = []
         aliases: list[tuple[str, int | str]] = []
         for key, raw, summary in self.pending:
-            s = summary if summary is not None else _summarize(raw)
+            s = summary if summary is not None else read_here(raw)
             batch.append(
                 NewMessage(
                     key, raw, s.from_addr, s.to_addrs, s.subject, s.date, s.message_id,
@@ -245,11 +246,3 @@ class BatchWriter:
                     first[message.message_id] = message.key
                 fresh.append(message)
         return fresh, aliases
-
-
-def _summarize(raw: bytes) -> MessageSummary:
-    """`headers.summarize_fast`, imported on first use: the email package, loaded only when a
-    message comes without the summary process's summary."""
-    from tui.core.mail.headers import summarize_fast
-
-    return summarize_fast(raw)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from tui.core.mail.summary import read_here
 from tui.core.net import pop3
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import Watchdog, allowance
@@ -159,7 +160,7 @@ def receive(
         # thread has time to spare. Otherwise the storer waits for messages and parses them
         # itself (over TLS the reader is the busier one: decryption and all).
         ahead = items.backlog >= PARSE_AHEAD_BACKLOG
-        put((number, raw, _summarize(raw) if ahead else None, None))
+        put((number, raw, read_here(raw) if ahead else None, None))
 
     def read() -> None:
         try:
@@ -198,14 +199,6 @@ def receive(
         reader.join(timeout=5)
         if process is not None:
             process.close()
-
-
-def _summarize(raw: bytes) -> MessageSummary:
-    """`headers.summarize_fast`, imported on first use: with the summary process answering,
-    the fetch's own process never loads the email package."""
-    from tui.core.mail.headers import summarize_fast
-
-    return summarize_fast(raw)
 
 
 SWITCH_INTERVAL = 0.001
