@@ -141,8 +141,8 @@ def _quick_fetch(words: list[str], console: Console | None) -> int | None:
         return EXIT_INTERRUPTED
     if outcomes is None:
         return None
-    global _answered_quickly
-    _answered_quickly = True
+    global _end_at_once
+    _end_at_once = True
     lines = [] if quiet else [outcome.summary_line() for outcome in outcomes]
     if console is None and all(line.isascii() and line.isprintable() for line in lines):
         # Printable ASCII is what the sanitiser leaves as it is: skip loading it (and re).
@@ -157,15 +157,9 @@ def _quick_fetch(words: list[str], console: Console | None) -> int | None:
     return 0  # EXIT_OK, without loading the console's module for it
 
 
-_answered_quickly = False
-"""Set when `_quick_fetch` answered: `exit_with` may then skip the interpreter's tear-down."""
-
-_fetched_into_sqlite = False
-"""Set by `poptui fetch` when every mailbox's mail is committed to a SQLite file: `exit_with`
-may then end the process without closing that database (`end_after_fetch`)."""
-
-_TEARDOWN_NEEDED = ("threading", "weakref", "tui.core.secrets")
-"""Loaded, any of these may have left threads or exit handlers (a keyring's): a normal exit."""
+_end_at_once = False
+"""Set when everything `poptui fetch` did is committed, closed or flushed (`_quick_fetch`
+answered, or `end_after_fetch`): `exit_with` may then skip the interpreter's tear-down."""
 
 
 def end_after_fetch() -> None:
@@ -177,21 +171,19 @@ def end_after_fetch() -> None:
     the database file (~25 ms). That checkpoint is done later: by SQLite at a commit past 1,000
     pages, or by the next "nothing new" check (`tui.core.sync.quick_check`), which checkpoints
     a WAL past 256 KiB."""
-    global _fetched_into_sqlite
-    _fetched_into_sqlite = True
+    global _end_at_once
+    _end_at_once = True
 
 
 def exit_with(code: int) -> NoReturn:
-    """`sys.exit(code)` for `poptui`'s entry point. After a quick "nothing new" fetch, whose
-    database, lock and socket are closed by then, output flushed and no exit handler or thread
-    about, the process ends at once: Python's tear-down (every module, then OpenSSL's) is
-    5-10 ms of such a run, and frees nothing the kernel does not. After a full fetch into
-    SQLite, likewise once its threads have ended and its exit handlers have run."""
-    if _answered_quickly and not any(name in sys.modules for name in _TEARDOWN_NEEDED):
-        _end_now(code, exit_handlers=False)
-    elif _fetched_into_sqlite:
+    """`sys.exit(code)` for `poptui`'s entry point. After a fetch whose work is all committed
+    (a quick "nothing new" one, or `end_after_fetch`), the process ends at once once it has done
+    what a normal exit does first: waited for its non-daemon threads, run its exit handlers and
+    flushed its output. Python's tear-down (every module and object, then OpenSSL's) frees
+    nothing the kernel does not: 5-10 ms of a "nothing new" run, 40-60 ms after a large fetch."""
+    if _end_at_once:
         _join_non_daemon_threads()
-        _end_now(code, exit_handlers=True)
+        _end_now(code)
     sys.exit(code)
 
 
@@ -207,24 +199,23 @@ def _join_non_daemon_threads() -> None:
             thread.join()
 
 
-def _end_now(code: int, *, exit_handlers: bool) -> None:
-    """Flush what a normal exit would, then `os._exit`; returns (for a normal exit) when the
-    flush fails, e.g. on a closed pipe, so that the usual exit reports it as before.
-
-    With `exit_handlers`, the `atexit` handlers run first, as at a normal exit: logging's
-    flush and close, `weakref.finalize` (temporary directories), a keyring's own."""
+def _end_now(code: int) -> None:
+    """Run the `atexit` handlers as a normal exit does (logging's flush and close,
+    `weakref.finalize` for temporary directories, a keyring's own), flush the output, then
+    `os._exit`. Returns, for a normal exit, when the flush fails (e.g. a closed pipe: the usual
+    exit reports it as before; the handlers that ran are cleared, so they do not run twice) or
+    when this is not CPython."""
     import atexit
 
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if exit_handlers:
-        if run_exit_handlers is None:
-            return  # not CPython: a normal exit
-        run_exit_handlers()
+    if run_exit_handlers is None:
+        return
+    run_exit_handlers()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):
-        return  # run handlers are cleared: the normal exit does not run them twice
+        return
     os._exit(code)
 
 
