@@ -14,6 +14,7 @@ from tui.cli.context import CommandContext
 from tui.cli.progress import ProgressBoard
 from tui.core.net import pop3
 from tui.core.storage.accounts import AccountStore
+from tui.core.storage.db import sqlite_file
 from tui.core.storage.models import Account
 from tui.core.sync import FetchOptions, FetchResult
 from tui.core.sync.fanout import MailboxJob, fetch_many
@@ -66,7 +67,7 @@ def run(context: CommandContext) -> int:
             failures += _report(console, outcome, quiet=args.quiet)
     if crash is not None:
         raise crash  # a database failure: worded by the command line's one handler
-    if context.url.lower().startswith("sqlite"):
+    if sqlite_file(context.url) is not None:  # PostgreSQL: its connection closes as usual
         from tui import cli
 
         cli.end_after_fetch()
