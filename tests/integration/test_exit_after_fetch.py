@@ -1,5 +1,6 @@
-"""The end of `poptui fetch`: after a full fetch into SQLite the process ends without closing
-the database (its close would only checkpoint the WAL), and nothing is lost by that.
+"""The end of `poptui fetch`: after a full fetch into SQLite the process ends without the
+interpreter's tear-down or closing the database (whose close may checkpoint the WAL: the next
+"nothing new" check does that), and nothing is lost by that.
 
 Run for real against Dovecot, each command in a fresh interpreter as cron runs it; then the
 exit itself, with what a normal exit would wait for or run: a non-daemon thread, an `atexit`
