@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tui.core.mail.summary import read_here
 from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.insert import NewMessage, insert_messages
 from tui.core.storage.models import Account, Message, UidlAlias, database_proxy, utcnow
@@ -168,6 +167,8 @@ class BatchWriter:
         """Write the pending messages into the open write transaction (begun here if none)."""
         if not self.pending:
             return
+        from tui.core.mail.summary import read_here  # on new mail only (the mail package)
+
         now = utcnow()
         batch: list[NewMessage] = []
         aliases: list[tuple[str, int | str]] = []

@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from tui.core.mail.summary import read_here
 from tui.core.net import pop3
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import Watchdog, allowance
@@ -137,6 +136,8 @@ def receive(
     """
     if not numbers:
         return  # nothing new: no second thread
+    from tui.core.mail.summary import read_here  # on new mail only (the mail package)
+
     process = None
     if len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres and usable_cores() > 1:
         from tui.core.mail.summary_process import SummaryProcess  # a large fetch only
