@@ -54,6 +54,22 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         quick = _quick_fetch(argv[1:], console)
         if quick is not None:
             return quick
+        try:
+            return _main(argv, console)
+        finally:
+            _end_handed_sessions()
+    return _main(argv, console)
+
+
+def _end_handed_sessions() -> None:
+    """End a session the quick check handed over that no fetch took (its account changed,
+    the command failed before fetching): QUIT, and its mailbox's lock let go."""
+    handover = sys.modules.get("tui.core.sync.session_handover")
+    if handover is not None:
+        handover.discard_all()
+
+
+def _main(argv: list[str], console: Console | None) -> int:
     from tui.cli.console import EXIT_INTERRUPTED, Console
 
     console = console or Console()
@@ -133,7 +149,7 @@ def _quick_fetch(words: list[str], console: Console | None) -> int | None:
     if url is None:
         return None
     try:
-        outcomes = quick_check.fetch_if_nothing_new(url, target)
+        outcomes = quick_check.fetch_if_nothing_new(url, target, hand_over=True)
     except KeyboardInterrupt:
         from tui.cli.console import EXIT_INTERRUPTED, Console
 

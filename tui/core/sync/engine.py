@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from tui.core.net import pop3
 from tui.core.settings import DeletePolicy, Security
 from tui.core.storage.accounts import close_interrupted_fetches
 from tui.core.storage.models import Account, FetchLog, Message, UidlAlias, database_proxy, utcnow
+from tui.core.sync import session_handover
 from tui.core.sync.ambiguous import AmbiguousGroups
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import (
@@ -40,7 +41,7 @@ from tui.core.sync.errors import (
 )
 from tui.core.sync.guard import confirm_stored
 from tui.core.sync.heap import fix_mmap_threshold
-from tui.core.sync.lock import AlreadyFetching, account_lock
+from tui.core.sync.lock import AlreadyFetching, account_lock, default_lock_dir, lock_file
 from tui.core.sync.outcome import enable_advice, with_provider_hint
 from tui.core.sync.plan import (
     KnownUidls,
@@ -53,6 +54,7 @@ from tui.core.sync.plan import (
 )
 from tui.core.sync.receive import Pacing, receive
 from tui.core.sync.record import record_outcome
+from tui.core.sync.session_handover import HandedSession
 
 
 @dataclass
@@ -175,8 +177,14 @@ def fetch_account(
         result.error = MissingPassword.for_account(account.name)
         record_outcome(account, result, log=None, now=now())
         return result
+    handed = _handed_session(account, options)
     try:
-        with account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait):
+        held = (
+            _held_by(handed)
+            if handed is not None
+            else account_lock(account, lock_dir=options.lock_dir, wait=options.lock_wait)
+        )
+        with held:
             with database_proxy.atomic():  # one commit (one fsync) for the start of a run
                 close_interrupted_fetches(account, now())
                 log = FetchLog.create(account=account, started_at=now())
@@ -184,7 +192,16 @@ def fetch_account(
             watchdog.session(options.session_deadline)
             try:
                 _run(
-                    account, password, options, result, progress, cancelled, control, watchdog, now
+                    account,
+                    password,
+                    options,
+                    result,
+                    progress,
+                    cancelled,
+                    control,
+                    watchdog,
+                    now,
+                    handed,
                 )
             except (pop3.Pop3Error, FetchError) as error:
                 if isinstance(error, pop3.AuthenticationFailed):
@@ -207,6 +224,57 @@ def fetch_account(
     return result
 
 
+def _handed_session(account: Account, options: FetchOptions) -> HandedSession | None:
+    """The quick check's logged-in session of this mailbox, if it handed one over (a cron
+    `poptui fetch` that found something to do): it holds the lock this run would take."""
+    if not session_handover.pending():
+        return None
+    return session_handover.take(
+        account.id,
+        session_handover.session_settings(
+            account.incoming_host,
+            account.incoming_port,
+            account.incoming_security,
+            account.username,
+            account.pinned_fingerprint,
+        ),
+        lock_file(options.lock_dir or default_lock_dir(), account.secret_key),
+    )
+
+
+@contextlib.contextmanager
+def _held_by(handed: HandedSession) -> Iterator[None]:
+    """The mailbox's lock as the handed session holds it, let go when the run ends; its
+    socket is closed by then (a run that never reached it says QUIT on it first)."""
+    try:
+        yield
+    finally:
+        try:
+            if handed.sock.fileno() >= 0:
+                handed.quit()
+        finally:
+            handed.release()
+
+
+def _adopted(
+    handed: HandedSession, account: Account, options: FetchOptions
+) -> pop3.Pop3Client | None:
+    """A client going on with the handed session, or None when it no longer answers (then
+    the run connects and logs in as usual)."""
+    try:
+        return pop3.Pop3Client.adopt(
+            handed.sock,
+            account.incoming_host,
+            account.incoming_port,
+            _endpoint_security(account),
+            timeout=options.timeout,
+            peer_der=handed.peer_der,
+            mechanism=pop3.Mechanism(handed.mechanism),
+        )
+    except (pop3.Pop3Error, ValueError):
+        return None
+
+
 def _run(
     account: Account,
     password: pop3.Secret,
@@ -217,23 +285,28 @@ def _run(
     control: FetchControl | None,
     watchdog: Watchdog,
     now: Callable[[], datetime],
+    handed: HandedSession | None = None,
 ) -> None:
     state = SyncProgress(account=account.name, phase="connecting")
     report = progress or (lambda _p: None)
     report(state)
-    client = pop3.Pop3Client.connect(
-        account.incoming_host,
-        account.incoming_port,
-        _endpoint_security(account),
-        timeout=options.timeout,
-        pinned_fingerprint=account.pinned_fingerprint,
-        ca_file=options.ca_file,
-    )
+    client = None if handed is None else _adopted(handed, account, options)
+    logged_in = client is not None
+    if client is None:
+        client = pop3.Pop3Client.connect(
+            account.incoming_host,
+            account.incoming_port,
+            _endpoint_security(account),
+            timeout=options.timeout,
+            pinned_fingerprint=account.pinned_fingerprint,
+            ca_file=options.ca_file,
+        )
     if control is not None:
         control.attach(client)
     watchdog.attach(client)
     try:
-        client.login(account.username, password)
+        if not logged_in:
+            client.login(account.username, password)
         state.phase = "listing"
         report(state)
         listings = client.listings()  # STAT, then LIST and UIDL in one write when pipelined

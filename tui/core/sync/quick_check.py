@@ -69,15 +69,20 @@ def fetch_if_nothing_new(
     *,
     timeout: float = 30.0,
     now: Callable[[], datetime] = utcnow,
+    hand_over: bool = False,
 ) -> list[NothingNew] | None:
     """Record a "nothing new" fetch of `target` (an account name, None for the active mailbox,
     `ALL`) and return one outcome per mailbox, in the engine's order; None, with nothing
-    written, when any mailbox may have something to do (the engine must run)."""
+    written, when any mailbox may have something to do (the engine must run).
+
+    With `hand_over` (`poptui fetch`, which then runs the engine in this process), a single
+    mailbox whose listing shows something to do has its logged-in session and its lock
+    offered to the engine (`sync.session_handover`) instead of ended: one login per run."""
     try:
         path = _sqlite_path(url)
         if path is None or not os.path.isfile(path):
             return None
-        with _Check(path, timeout, now) as check:
+        with _Check(path, timeout, now, hand_over) as check:
             return check.run(target)
     except Exception:  # Unsure, or any failure: the engine runs, and words it if it recurs
         return None
@@ -137,17 +142,26 @@ def schema_known() -> int:
 class _Check:
     """One run: the database open, the mailboxes' locks held until it ends."""
 
-    def __init__(self, path: str, timeout: float, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, path: str, timeout: float, now: Callable[[], datetime], hand_over: bool = False
+    ) -> None:
         self.db = sqlite3.connect(path, timeout=15.0, isolation_level=None)
         self.path = path
         self.timeout = timeout
         self.now = now
+        self.hand_over = hand_over
         self.locks: list[Any] = []
+        self.open: tuple[dict[str, Any], Session, str] | None = None
+        """A single mailbox's session kept logged in through the proof (`hand_over`): its
+        account, the session and its lock file."""
 
     def __enter__(self) -> _Check:
         return self
 
     def __exit__(self, exc_type: object, *_exc: object) -> None:
+        if self.open is not None:  # proven (or failed otherwise): the session ends here
+            self.open[1].quit_unanswered()
+            self.open = None
         for held in reversed(self.locks):
             held.__exit__(None, None, None)
         if exc_type is None:  # proven and recorded: not when the engine is about to run
@@ -186,10 +200,14 @@ class _Check:
         if lock_dir is None:
             raise Unsure("the lock folder is platformdirs' to find")
         started = []
+        keep_open = self.hand_over and len(accounts) == 1
         for account in accounts:
             clock = time.monotonic()
             self._lock(lock_dir, account["secret_key"])
-            started.append((account, clock, self.now(), *self._listing(account, password)))
+            listing, stored, session = self._listing(account, password, keep_open=keep_open)
+            if session is not None:
+                self.open = (account, session, lock_file(lock_dir, account["secret_key"]))
+            started.append((account, clock, self.now(), listing, stored))
         outcomes = []
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -199,11 +217,45 @@ class _Check:
                 _prove_nothing_to_do(db, account, listing, stored, self.now())
                 self._record(account["id"], start)
                 outcomes.append(NothingNew(account["name"], time.monotonic() - clock))
-        except BaseException:
+        except BaseException as error:
             db.execute("ROLLBACK")
+            if isinstance(error, Unsure):
+                self._offer_session()
             raise
         db.execute("COMMIT")
         return outcomes
+
+    def _offer_session(self) -> None:
+        """Hand the mailbox's logged-in session and its lock to the engine, which is about
+        to run in this process (`sync.session_handover`); kept here when it cannot be."""
+        if self.open is None:
+            return
+        account, session, lock_path = self.open
+        try:
+            sock = session.hand_over()
+        except Unsure:
+            return  # ended with the others when the check ends
+        from tui.core.sync import session_handover
+
+        lock = self.locks.pop()  # the one mailbox's
+        self.open = None
+        session_handover.offer(
+            session_handover.HandedSession(
+                account["id"],
+                session_handover.session_settings(
+                    account["incoming_host"],
+                    account["incoming_port"],
+                    account["incoming_security"],
+                    account["username"],
+                    account["pinned_fingerprint"],
+                ),
+                sock,
+                session.peer_der,
+                session.mechanism,
+                lock,
+                lock_path,
+            )
+        )
 
     def _accounts(self, owner: str, target: str | None) -> list[dict[str, Any]]:
         """The mailboxes `poptui fetch` would fetch (as `cli.fetch._targets`), or Unsure."""
@@ -244,15 +296,17 @@ class _Check:
         self.locks.append(held)
 
     def _listing(
-        self, account: dict[str, Any], password: _PasswordSource
-    ) -> tuple[Listing, _Stored]:
-        """The server's listing, and the stored mail read while the server logs the user in.
+        self, account: dict[str, Any], password: _PasswordSource, *, keep_open: bool = False
+    ) -> tuple[Listing, _Stored, Session | None]:
+        """The server's listing, and the stored mail read while the server logs the user in;
+        with `keep_open`, the session too, still logged in (else None: it has ended).
 
         Connected first: the server starts its side (Dovecot: a login process) while the
         password command runs and ssl loads. A password that took longer (a prompt) gets a
         fresh connection, as before, so no server's idle limit is ever tested here.
         """
         session = Session(account, self.timeout)
+        kept = False
         try:
             clock = time.monotonic()
             secret = password.of(account)
@@ -263,11 +317,14 @@ class _Check:
             session.send_login(account["username"], secret)
             stored = _Stored(self.db, account["id"])
             session.logged_in()
-            listing = session.listing()
-            session.quit()
+            listing = session.listing(keep_open=keep_open)
+            if not keep_open:
+                session.quit()
+            kept = keep_open
         finally:
-            session.close()
-        return listing, stored
+            if not kept:
+                session.close()
+        return listing, stored, session if kept else None
 
     def _record(self, account_id: int, start: datetime) -> None:
         """The rows `engine.fetch_account` and `record.record_outcome` leave after an ok,

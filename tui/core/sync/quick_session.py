@@ -5,6 +5,7 @@ the engine, with the full client (`tui.core.net.pop3`), runs instead and words w
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
@@ -78,6 +79,8 @@ class Session:
         # Read into one buffer: a fresh 256 KiB bytes object per read is an mmap, page faults
         # and an mremap in glibc (above its mmap threshold), 80 times for a listing over TLS.
         self.chunk = memoryview(bytearray(1 << 18))
+        self.peer_der: bytes | None = None
+        self.mechanism = ""
         if self.security == "ssl":
             self._start_tls(context, pin)
         self._expect_ok()  # the greeting
@@ -106,6 +109,7 @@ class Session:
         der = self.sock.getpeercert(binary_form=True)
         if not der:
             raise Unsure("no certificate: the engine says so")
+        self.peer_der = der
         if pin:
             import hashlib  # only for a pin: a verified chain needs no fingerprint
 
@@ -171,7 +175,9 @@ class Session:
 
             token = b"\0" + username.encode() + b"\0" + password.encode()
             self._send(b"AUTH PLAIN " + b2a_base64(token, newline=False) + b"\r\n")
+            self.mechanism = "PLAIN"
         else:
+            self.mechanism = "USER/PASS"
             self._send(b"USER " + username.encode() + b"\r\n")
             self._expect_ok()
             self._send(b"PASS " + password.encode() + b"\r\n")
@@ -180,10 +186,12 @@ class Session:
         """The server's answer to `send_login`: +OK, or Unsure (the engine words a refusal)."""
         self._expect_ok()
 
-    def listing(self) -> Listing:
+    def listing(self, *, keep_open: bool = False) -> Listing:
         """STAT, then LIST and UIDL; when the server pipelines, those two in one write with
-        QUIT after them (nothing is ever deleted here: a round trip less). STAT goes alone so
-        that a count the engine refuses is never followed by a listing request."""
+        QUIT after them (nothing is ever deleted here: a round trip less), unless `keep_open`:
+        then the session stays logged in, to be handed to the engine (`hand_over`) or ended by
+        `quit_unanswered`. STAT goes alone so that a count the engine refuses is never
+        followed by a listing request."""
         self._send(b"STAT\r\n")
         stat = self._expect_ok().split(b" ")
         if len(stat) < 3 or not stat[1].isdigit() or not stat[2].isdigit():
@@ -195,8 +203,9 @@ class Session:
         # `net.pop3.listing` reads them): a size, or a UIDL (RFC 1939: 1 to 70 of 0x21-0x7E).
         asked = ((b"LIST\r\n", _DIGITS, 18), (b"UIDL\r\n", _GRAPHIC, 70))
         pipelined = "PIPELINING" in self.capabilities
+        quit_too = pipelined and not keep_open
         if pipelined:
-            self._send(b"LIST\r\nUIDL\r\nQUIT\r\n")
+            self._send(b"LIST\r\nUIDL\r\nQUIT\r\n" if quit_too else b"LIST\r\nUIDL\r\n")
         columns = []
         for command, characters, longest in asked:
             if not pipelined:
@@ -206,7 +215,7 @@ class Session:
             # it comes: LIST's while the server is still making UIDL's.
             body = self._body(limit=(count + 1) * 82)
             columns.append(_column(body, count, characters, longest))
-        if pipelined:
+        if quit_too:
             self._expect_ok()  # QUIT's
             self.quitted = True
         sizes, uidls = columns
@@ -216,6 +225,37 @@ class Session:
         if not self.quitted:
             self._send(b"QUIT\r\n")
             self._expect_ok()
+
+    def quit_unanswered(self) -> None:
+        """QUIT without waiting for its answer, and close: the end of a session kept open
+        that deleted nothing (its answer would change nothing, and waiting costs a round
+        trip to a remote server)."""
+        try:
+            if not self.quitted:
+                self.quitted = True
+                with contextlib.suppress(OSError):
+                    self.sock.settimeout(1.0)
+                    self._send(b"QUIT\r\n")
+        finally:
+            self.close()
+
+    def hand_over(self) -> Any:
+        """The logged-in socket, for the engine to go on with, or Unsure when something came
+        that nobody asked for (nothing may be pending on a session handed over)."""
+        if self.quitted or self.buffer or self._more_waiting():
+            raise Unsure("bytes nobody asked for: the engine starts its own session")
+        return self.sock
+
+    def _more_waiting(self) -> bool:
+        """Whether bytes came after the last reply: decrypted ones TLS holds, or any the
+        socket has (on TLS, possibly a record of its own: then a fresh session, as before)."""
+        import select
+
+        pending = getattr(self.sock, "pending", None)
+        if pending is not None and pending():
+            return True
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
 
 
 _DIGITS = b"0123456789"

@@ -24,7 +24,7 @@ from array import array
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from tui.core.net.failures import SERVER_TEXT_LIMIT
 from tui.core.net.pop3 import auth
@@ -40,13 +40,16 @@ from tui.core.net.pop3.errors import (
     UidlUnsupported,
     error_for_reply,
 )
-from tui.core.net.pop3.limits import Budget, message_budget, skippable
+from tui.core.net.pop3.limits import STATUS_LINE, Budget, message_budget, skippable
 from tui.core.net.pop3.listing import check_listed
 from tui.core.net.pop3.listing_commands import ListingCommands
-from tui.core.net.pop3.wire import BodyTooLong
+from tui.core.net.pop3.wire import BodyTooLong, Pop3Wire
 from tui.core.net.tls import CertificateInfo, certificate_info
 from tui.core.settings import Security
 from tui.core.text import one_line
+
+if TYPE_CHECKING:
+    import socket
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds any connect, handshake, read or write may take before the session is given up."""
@@ -108,6 +111,37 @@ class Pop3Client(ListingCommands):
             ca_file=ca_file,
         )
         return cls(opened, security)
+
+    @classmethod
+    def adopt(
+        cls,
+        sock: socket.socket,
+        host: str,
+        port: int,
+        security: Security | str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        peer_der: bytes | None,
+        mechanism: Mechanism,
+    ) -> Self:
+        """Go on with a session another client opened and logged in (the quick check's:
+        `sync.session_handover`), in the TRANSACTION state with nothing pending: CAPA is read
+        again, as after any login. The caller checked the certificate when it opened it.
+        Raises (and closes the socket) when the session no longer answers."""
+        sock.settimeout(timeout)
+        wire = Pop3Wire(sock, host.strip(), port, timeout)
+        wire.line_limit = STATUS_LINE
+        client = cls(OpenedSession(wire, {}, peer_der), Security(security))
+        client._authenticated = True
+        client.mechanism = mechanism
+        try:
+            capabilities = wire.capa()
+        except BaseException:
+            wire.close()
+            raise
+        client._capa_supported = capabilities is not None
+        client.capabilities = capabilities or {}
+        return client
 
     @property
     def certificate(self) -> CertificateInfo | None:

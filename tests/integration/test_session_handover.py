@@ -1,0 +1,187 @@
+"""One login per `poptui fetch` that finds mail: the quick check's session goes to the engine.
+
+The quick "nothing new" check logs in and lists; when the listing shows something to do, the
+engine used to connect and log in again. Now the check hands its logged-in session over with
+the mailbox's lock still held (`tui.core.sync.session_handover`). Shown here against the real
+Dovecot (one login in its log, plain and TLS; deletions done on the handed session), and on a
+scriptable server: the lock never let go in between, a session nobody takes is ended, a stale
+one is replaced by a fresh login, and settings changed in between are not trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PopUser
+from tests.integration.fetch_helpers import make_message
+from tests.integration.test_quick_check import Home, add_box
+from tests.servers.dovecot import DovecotServer
+from tests.servers.fake_pop3 import CLOSE, DEFAULT_CAPA, FakePop3Server, FakeSession
+from tui.core.sync import quick_check, session_handover
+
+TRY_LOCK = (
+    "import fcntl, sys\n"
+    "handle = open(sys.argv[1], 'a')\n"
+    "try:\n"
+    "    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+    "except BlockingIOError:\n"
+    "    print('busy')\n"
+    "else:\n"
+    "    print('free')\n"
+)
+"""Another process asking for a mailbox's lock, as a second poptui would."""
+
+
+def _quick_handing_over(home: Home) -> list[quick_check.NothingNew] | None:
+    """The quick check in this process as `poptui fetch` runs it: handing its session over."""
+    saved = dict(os.environ)
+    os.environ.update(home.env)
+    try:
+        return quick_check.fetch_if_nothing_new(home.url, "Box", timeout=10, hand_over=True)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _eventually(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _logins(dovecot: DovecotServer, user: str) -> int:
+    return len(re.findall(rf"Login: user=<{re.escape(user)}>", dovecot.log_text()))
+
+
+def _lock_state(home: Home) -> str:
+    (secret_key,) = home.sql("SELECT secret_key FROM account")[0]
+    path = home.root / "state" / "poptui" / "locks" / f"account-{secret_key}.lock"
+    done = subprocess.run(
+        [sys.executable, "-c", TRY_LOCK, str(path)], capture_output=True, text=True, timeout=30
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("security", ["none", "ssl"])
+def test_new_mail_is_fetched_with_the_checks_login(
+    tmp_path: Path, dovecot: DovecotServer, pop_user: PopUser, security: str
+) -> None:
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(3)])
+    home = Home(tmp_path)
+    port = dovecot.plain_port if security == "none" else dovecot.tls_port
+    tls = [] if security == "none" else ["--pin-fingerprint", dovecot.cert_fingerprint]
+    add_box(home, "127.0.0.1", port, pop_user, "--incoming-security", security, *tls)
+    assert home.poptui("fetch").stdout.startswith("Box: 3 new messages")
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(3, 5)])
+    before = _logins(dovecot, pop_user.name)
+    done = home.poptui("fetch")
+    assert done.returncode == 0 and "ENGINE" in done.stderr, done.stderr
+    assert done.stdout.startswith("Box: 2 new messages"), done.stdout
+    assert _logins(dovecot, pop_user.name) == before + 1  # was 2: the check's, the engine's
+    assert home.sql("SELECT count(*) FROM message") == [(5,)]
+    again = home.poptui("fetch")  # and the next run finds nothing new, quickly
+    assert "QUICK" in again.stderr and again.stdout.startswith("Box: 0 new messages")
+
+
+def test_deletions_are_committed_on_the_handed_session(
+    tmp_path: Path, dovecot: DovecotServer, pop_user: PopUser
+) -> None:
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(2)])
+    home = Home(tmp_path)
+    add_box(home, "127.0.0.1", dovecot.plain_port, pop_user, "--incoming-security", "none")
+    assert home.poptui("fetch").returncode == 0
+    assert home.poptui("account", "edit", "Box", "--delete-policy", "after_fetch").returncode == 0
+    dovecot.deliver(pop_user.name, make_message(9))
+    before = _logins(dovecot, pop_user.name)
+    done = home.poptui("fetch")
+    assert done.returncode == 0 and done.stdout.startswith("Box: 1 new message"), done
+    assert _logins(dovecot, pop_user.name) == before + 1
+    assert dovecot.maildir_messages(pop_user.name) == []  # DELE and QUIT on that session
+    assert home.sql("SELECT count(*) FROM message WHERE deleted_on_server") == [(3,)]
+
+
+@pytest.fixture
+def fetched(tmp_path: Path) -> Iterator[tuple[Home, FakePop3Server]]:
+    """Two messages on a scriptable server, fetched once; a third has arrived since."""
+    server = FakePop3Server([make_message(1), make_message(2)], users={"alice": "secret"})
+    with server:
+        home = Home(tmp_path)
+        add_box(
+            home,
+            server.host,
+            server.port,
+            PopUser("alice", "secret"),
+            "--incoming-security",
+            "none",
+        )
+        assert home.poptui("fetch").stdout.startswith("Box: 2 new messages")
+        server.messages.append(make_message(3))
+        server.sessions.clear()
+        yield home, server
+        session_handover.discard_all()  # whatever a test left in this process
+
+
+def test_one_session_does_it_all(fetched: tuple[Home, FakePop3Server]) -> None:
+    home, server = fetched
+    done = home.poptui("fetch")
+    assert done.stdout.startswith("Box: 1 new message"), done
+    assert len(server.sessions) == 1
+    verbs = server.last.verbs
+    assert verbs.count("STAT") == 2 and "RETR" in verbs and verbs[-1] == "QUIT"
+
+
+def test_the_lock_is_held_from_the_check_to_the_engine(
+    fetched: tuple[Home, FakePop3Server],
+) -> None:
+    home, server = fetched
+    assert _quick_handing_over(home) is None  # new mail: offered, not ended
+    assert session_handover.pending() == 1
+    assert _lock_state(home) == "busy"  # no other poptui can log in meanwhile
+    assert "QUIT" not in server.last.verbs
+    session_handover.discard_all()  # `poptui fetch` ends it if its engine did not take it
+    assert session_handover.pending() == 0
+    assert _lock_state(home) == "free"
+    assert _eventually(lambda: "QUIT" in server.last.verbs)
+    assert "DELE" not in server.last.verbs
+
+
+def test_a_session_for_other_settings_is_not_taken(fetched: tuple[Home, FakePop3Server]) -> None:
+    home, server = fetched
+    assert _quick_handing_over(home) is None
+    ((account_id, secret_key),) = home.sql("SELECT id, secret_key FROM account")
+    lock = home.root / "state" / "poptui" / "locks" / f"account-{secret_key}.lock"
+    other = session_handover.session_settings(server.host, server.port, "none", "bob", "")
+    assert session_handover.take(int(str(account_id)), other, str(lock)) is None
+    assert session_handover.pending() == 0  # and ended: QUIT, the lock let go
+    assert _lock_state(home) == "free"
+    assert _eventually(lambda: "QUIT" in server.last.verbs)
+
+
+def test_a_session_that_no_longer_answers_is_replaced(
+    fetched: tuple[Home, FakePop3Server],
+) -> None:
+    home, server = fetched
+    after_login: list[FakeSession] = []
+
+    def capa(session: FakeSession, _args: list[str]) -> object:
+        if session.authenticated and not after_login:
+            after_login.append(session)
+            return CLOSE  # the handed session dies at the engine's first command
+        return b"+OK\r\n" + "".join(f"{word}\r\n" for word in DEFAULT_CAPA).encode() + b".\r\n"
+
+    server.handlers["CAPA"] = capa
+    done = home.poptui("fetch")
+    assert done.returncode == 0 and done.stdout.startswith("Box: 1 new message"), done
+    assert len(server.sessions) == 2 and server.sessions[0] is after_login[0]
+    assert "RETR" in server.sessions[1].verbs

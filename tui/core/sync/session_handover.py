@@ -1,0 +1,128 @@
+"""A logged-in POP3 session, with its mailbox's lock, handed from the quick check to the engine.
+
+`poptui fetch` from cron first runs the quick "nothing new" check (`sync.quick_check`): it logs
+in and lists. When the listing shows something to do (new mail, a deletion due), the engine ran
+and logged in a second time: one more connection, TLS handshake and login for every cron run
+that finds mail, which a provider counting logins sees twice. Now the check offers its session
+here instead, still holding the mailbox's lock (so no other poptui can log in between), and the
+engine goes on with it (`engine.fetch_account`): one login per run.
+
+A session is taken only for the account it was opened for, with the same server, security,
+user name and pinned certificate, and the same lock file; anything else leaves it to
+`discard_all`, which `poptui fetch` calls when it ends: QUIT (nothing was deleted in it),
+then the socket and the lock closed. Standard library only: the quick check loads this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+TYPE_CHECKING = False  # not `typing`'s: the quick check imports this module
+if TYPE_CHECKING:
+    import socket
+    from contextlib import AbstractContextManager
+
+
+class HandedSession:
+    """A logged-in session in the TRANSACTION state, nothing pending on it, and the entered
+    lock of its mailbox."""
+
+    __slots__ = ("account_id", "lock", "lock_path", "mechanism", "peer_der", "settings", "sock")
+
+    def __init__(
+        self,
+        account_id: int,
+        settings: tuple[object, ...],
+        sock: socket.socket,
+        peer_der: bytes | None,
+        mechanism: str,
+        lock: AbstractContextManager[None],
+        lock_path: str,
+    ) -> None:
+        self.account_id = account_id
+        self.settings = settings
+        """`session_settings` of the account the session was opened for."""
+        self.sock = sock
+        self.peer_der = peer_der
+        """The server's certificate (DER) when the session is encrypted."""
+        self.mechanism = mechanism
+        """How it logged in: "PLAIN" (SASL) or "USER/PASS"."""
+        self.lock = lock
+        self.lock_path = lock_path
+
+    def release(self) -> None:
+        """Let the mailbox's lock go (the engine's run over, or the session discarded)."""
+        self.lock.__exit__(None, None, None)
+
+    def quit(self) -> None:
+        """QUIT without waiting for the answer (nothing was deleted), and close the socket."""
+        with contextlib.suppress(OSError):
+            self.sock.settimeout(1.0)
+            self.sock.sendall(b"QUIT\r\n")
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def session_settings(
+    host: object, port: object, security: object, username: object, pinned: object
+) -> tuple[object, ...]:
+    """What a session is opened with, as both sides compare it."""
+    return (str(host).strip(), int(str(port)), str(security), str(username), str(pinned or ""))
+
+
+_handed: dict[int, HandedSession] = {}
+_guard = threading.Lock()
+
+
+def offer(session: HandedSession) -> None:
+    """Hand `session` to this process's next fetch of its account (one per account)."""
+    with _guard:
+        earlier = _handed.pop(session.account_id, None)
+        _handed[session.account_id] = session
+    if earlier is not None:
+        _discard(earlier)
+
+
+def take(account_id: int, settings: tuple[object, ...], lock_path: str) -> HandedSession | None:
+    """The session handed over for this account, if it was opened with these settings and
+    holds this lock file; a session that does not match is discarded."""
+    with _guard:
+        session = _handed.pop(account_id, None)
+    if session is None:
+        return None
+    if session.settings != settings or not _same_file(session.lock_path, lock_path):
+        _discard(session)
+        return None
+    return session
+
+
+def discard_all() -> None:
+    """End every session nobody took: QUIT, close, and let its lock go."""
+    with _guard:
+        left = list(_handed.values())
+        _handed.clear()
+    for session in left:
+        _discard(session)
+
+
+def pending() -> int:
+    """How many sessions wait to be taken (tests)."""
+    with _guard:
+        return len(_handed)
+
+
+def _discard(session: HandedSession) -> None:
+    try:
+        session.quit()
+    finally:
+        session.release()
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        first, second = os.stat(one), os.stat(other)
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
