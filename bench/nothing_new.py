@@ -6,12 +6,17 @@ an older poptui), quickly.
     .venv/bin/python bench/nothing_new.py --peers fetchmail     # fetchmail only (quicker)
     .venv/bin/python bench/nothing_new.py --profile out.prof    # + one cProfile'd run (plain)
     .venv/bin/python bench/nothing_new.py --markdown bench/RESULTS_NOTHING_NEW.md
+    .venv/bin/python bench/nothing_new.py --new 10 --peers fetchmail   # a cron run with mail
 
 Issue #11's target: nothing new at 5,000 messages takes at most 2x fetchmail. One Dovecot
 (tests/servers/dovecot.py) holds the corpus; every tool fetches it all once (untimed), then
 the "nothing new" runs go in interleaved rounds, the order rotated each round, so outside load
 hits all alike. Prints medians (wall and CPU time) and ratios to fetchmail; the machine may be
 shared: trust ratios, and CPU time more than wall time.
+
+With `--new N`, each round first delivers N more corpus messages, so every run is a cron run
+that finds mail (N new on top of the mailbox): the quick check's listing shows them and the
+engine fetches them. Only the tools that fetch then take part (fetchmail, getmail6, poptui).
 """
 
 from __future__ import annotations
@@ -105,8 +110,11 @@ def markdown(
     """The results as bench/RESULTS_NOTHING_NEW.md: what ran, where, and the figures."""
     when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC")
     info = fs.versions(st.ROOT)
+    title = '# "Nothing new": poptui against fetchmail, getmail6, a poplib loop and a Python floor'
+    if args.new:
+        title = f"# A cron run that finds {args.new} new messages: poptui against fetchmail"
     lines = [
-        '# "Nothing new": poptui against fetchmail, getmail6, a poplib loop and a Python floor',
+        title,
         "",
         "Written by `bench/nothing_new.py` (its docstring says how). The machine has 2 cores and "
         "was shared with other work while this ran: read the ratios (taken in the same "
@@ -115,7 +123,8 @@ def markdown(
         "",
         f"Run {when}, {(time.time() - started) / 60:.1f} min: `bench/nothing_new.py "
         f"--messages {args.messages} --rounds {args.rounds} --peers {args.peers}"
-        f"{f' --baseline {args.baseline}' if args.baseline else ''}`",
+        f"{f' --baseline {args.baseline}' if args.baseline else ''}"
+        f"{f' --new {args.new}' if args.new else ''}`",
         "",
         f"- Machine: {info['machine']}; load average (1 min) at the start, before the rounds, "
         f"after them: {', '.join(f'{x:.1f}' for x in load)}",
@@ -174,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         help="besides fetchmail: getmail, poplib, floor, script (poptui's installed script)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the results here (Markdown)")
+    parser.add_argument(
+        "--new", type=int, default=0, help="deliver this many new messages before each round"
+    )
     args = parser.parse_args(argv)
     scratch = st.scratch_as_root("poptui-nothing-new-")
     started, load = time.time(), [os.getloadavg()[0]]
@@ -191,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                 tools.append(ScriptPoptui(scratch))
             if "getmail" in peers:
                 tools.append(st.Getmail())
-            if "poplib" in peers:
+            if "poplib" in peers and not args.new:  # its second run only lists
                 tools.append(st.PoplibLoop())
-            if "floor" in peers:
+            if "floor" in peers and not args.new:
                 tools.append(Floor(scratch))
             if args.baseline:
                 old = export_tree(args.baseline, scratch / "baseline")
@@ -206,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
             load.append(os.getloadavg()[0])
             for round_ in range(args.rounds):
+                if args.new:
+                    deliver_new(dovecot, args.messages + round_ * args.new, args.new)
                 for target in targets:
                     for tool in fs.rotated(tools, round_):
                         fs.run_one(
@@ -224,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     for failure in results.failures:
         print("FAILED:", failure)
     modes = [m for m in args.modes.split(",") if m]
-    print(f"\nnothing new, {args.messages:,} messages, median of {args.rounds} rounds")
+    what = f"{args.new} new" if args.new else "nothing new"
+    print(f"\n{what}, {args.messages:,} messages, median of {args.rounds} rounds")
     for mode in modes:
         base = results.runs_of(tools[0].name, mode)
         for tool in tools:
@@ -238,6 +253,18 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(markdown(args, tools, modes, results, started, load))
         print(f"written: {args.markdown}")
     return 1 if results.failures else 0
+
+
+def deliver_new(dovecot: DovecotServer, first: int, count: int) -> None:
+    """Corpus messages `first`.. into the mailbox, as new mail arriving between two runs."""
+    maildir = dovecot.maildir(fs.USER)
+    owner = maildir.stat()
+    for index in range(first, first + count):
+        name = f"{int(time.time())}.M{index:06d}P2Q{index:08d}.bench"
+        tmp = maildir / "tmp" / name
+        tmp.write_bytes(corpus.message(index))
+        os.chown(tmp, owner.st_uid, owner.st_gid)
+        tmp.rename(maildir / "new" / name)
 
 
 def profile(tool: st.Tool, target: st.Target, store: Path, args: argparse.Namespace) -> None:
