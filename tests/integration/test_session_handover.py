@@ -185,3 +185,13 @@ def test_a_session_that_no_longer_answers_is_replaced(
     assert done.returncode == 0 and done.stdout.startswith("Box: 1 new message"), done
     assert len(server.sessions) == 2 and server.sessions[0] is after_login[0]
     assert "RETR" in server.sessions[1].verbs
+
+
+def test_the_password_command_runs_once(fetched: tuple[Home, FakePop3Server]) -> None:
+    home, _server = fetched
+    runs = home.root / "runs"
+    command = f"echo run >> {runs}; printf %s secret"
+    assert home.poptui("secrets", "use", "command", "Box", "--incoming", command).returncode == 0
+    done = home.poptui("fetch")
+    assert done.stdout.startswith("Box: 1 new message"), done
+    assert runs.read_text().splitlines() == ["run"]  # the check's; the engine took its password

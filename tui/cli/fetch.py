@@ -6,6 +6,7 @@ certificate fields are cleaned before they are printed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -98,7 +99,12 @@ def _targets(args: argparse.Namespace, store: AccountStore) -> list[Account]:
 
 
 def _password(secrets: Callable[[], SecretStore], account: Account) -> pop3.Secret | None:
-    """The incoming password, or an OAuth2 account's token source (`tui.core.oauth`)."""
+    """The incoming password, or an OAuth2 account's token source (`tui.core.oauth`). A
+    mailbox whose session the quick check handed over has it already, read from the same
+    store a moment ago: the store is not opened again (nor the password command run)."""
+    handed = sys.modules.get("tui.core.sync.session_handover")
+    if handed is not None and (password := handed.password_of(account.id)) is not None:
+        return str(password)
     from tui.core.oauth.signin import login_secret
 
     return login_secret(account, secrets())

@@ -151,9 +151,9 @@ class _Check:
         self.now = now
         self.hand_over = hand_over
         self.locks: list[Any] = []
-        self.open: tuple[dict[str, Any], Session, str] | None = None
+        self.open: tuple[dict[str, Any], Session, str, str] | None = None
         """A single mailbox's session kept logged in through the proof (`hand_over`): its
-        account, the session and its lock file."""
+        account, the session, its lock file and the password it logged in with."""
 
     def __enter__(self) -> _Check:
         return self
@@ -204,9 +204,10 @@ class _Check:
         for account in accounts:
             clock = time.monotonic()
             self._lock(lock_dir, account["secret_key"])
-            listing, stored, session = self._listing(account, password, keep_open=keep_open)
-            if session is not None:
-                self.open = (account, session, lock_file(lock_dir, account["secret_key"]))
+            listing, stored, kept = self._listing(account, password, keep_open=keep_open)
+            if kept is not None:
+                session, secret = kept
+                self.open = (account, session, lock_file(lock_dir, account["secret_key"]), secret)
             started.append((account, clock, self.now(), listing, stored))
         outcomes = []
         db.execute("BEGIN IMMEDIATE")
@@ -230,7 +231,7 @@ class _Check:
         to run in this process (`sync.session_handover`); kept here when it cannot be."""
         if self.open is None:
             return
-        account, session, lock_path = self.open
+        account, session, lock_path, secret = self.open
         try:
             sock = session.hand_over()
         except Unsure:
@@ -254,6 +255,7 @@ class _Check:
                 session.mechanism,
                 lock,
                 lock_path,
+                secret,
             )
         )
 
@@ -297,9 +299,10 @@ class _Check:
 
     def _listing(
         self, account: dict[str, Any], password: _PasswordSource, *, keep_open: bool = False
-    ) -> tuple[Listing, _Stored, Session | None]:
+    ) -> tuple[Listing, _Stored, tuple[Session, str] | None]:
         """The server's listing, and the stored mail read while the server logs the user in;
-        with `keep_open`, the session too, still logged in (else None: it has ended).
+        with `keep_open`, the session too, still logged in, and the password it logged in with
+        (else None: it has ended).
 
         Connected first: the server starts its side (Dovecot: a login process) while the
         password command runs and ssl loads. A password that took longer (a prompt) gets a
@@ -324,7 +327,7 @@ class _Check:
         finally:
             if not kept:
                 session.close()
-        return listing, stored, session if kept else None
+        return listing, stored, (session, secret) if kept else None
 
     def _record(self, account_id: int, start: datetime) -> None:
         """The rows `engine.fetch_account` and `record.record_outcome` leave after an ok,

@@ -29,7 +29,16 @@ class HandedSession:
     """A logged-in session in the TRANSACTION state, nothing pending on it, and the entered
     lock of its mailbox."""
 
-    __slots__ = ("account_id", "lock", "lock_path", "mechanism", "peer_der", "settings", "sock")
+    __slots__ = (
+        "account_id",
+        "lock",
+        "lock_path",
+        "mechanism",
+        "password",
+        "peer_der",
+        "settings",
+        "sock",
+    )
 
     def __init__(
         self,
@@ -40,6 +49,7 @@ class HandedSession:
         mechanism: str,
         lock: AbstractContextManager[None],
         lock_path: str,
+        password: str,
     ) -> None:
         self.account_id = account_id
         self.settings = settings
@@ -51,6 +61,10 @@ class HandedSession:
         """How it logged in: "PLAIN" (SASL) or "USER/PASS"."""
         self.lock = lock
         self.lock_path = lock_path
+        self.password = password
+        """The password it logged in with, read from the user's store a moment ago: the
+        fetch's own (for a fresh login, should this session not answer) without opening the
+        store again."""
 
     def release(self) -> None:
         """Let the mailbox's lock go (the engine's run over, or the session discarded)."""
@@ -96,6 +110,13 @@ def take(account_id: int, settings: tuple[object, ...], lock_path: str) -> Hande
         _discard(session)
         return None
     return session
+
+
+def password_of(account_id: int) -> str | None:
+    """The password a session waiting for this account logged in with (None: no session)."""
+    with _guard:
+        session = _handed.get(account_id)
+    return None if session is None else session.password
 
 
 def discard_all() -> None:
