@@ -195,3 +195,24 @@ def test_the_password_command_runs_once(fetched: tuple[Home, FakePop3Server]) ->
     done = home.poptui("fetch")
     assert done.stdout.startswith("Box: 1 new message"), done
     assert runs.read_text().splitlines() == ["run"]  # the check's; the engine took its password
+
+
+def test_bytes_nobody_asked_for_keep_the_session_from_the_engine(
+    fetched: tuple[Home, FakePop3Server],
+) -> None:
+    """A server that sends more after the listing (a reply to nothing) gets no say in the
+    engine's session: the check ends its own, and the engine logs in afresh."""
+    home, server = fetched
+
+    def uidl(session: FakeSession, args: list[str]) -> object:
+        listing = server._transaction_reply(session, "UIDL", args)
+        assert isinstance(listing, bytes)
+        if session is not server.sessions[0]:
+            return listing
+        return listing + b"+OK 1 99\r\n"  # e.g. a forged answer to the engine's STAT
+
+    server.handlers["UIDL"] = uidl
+    done = home.poptui("fetch")
+    assert done.returncode == 0 and done.stdout.startswith("Box: 1 new message"), done
+    assert len(server.sessions) == 2  # the check's, ended; the engine's own
+    assert "RETR" not in server.sessions[0].verbs and "RETR" in server.sessions[1].verbs

@@ -8,6 +8,11 @@ new or reused UIDLs, a deletion due, mail gone from the server, a delivery targe
 PostgreSQL, another schema version, a server that answers oddly, any error) it returns None
 having written nothing, and the engine (`tui.core.sync.engine`) runs as usual. The proof that
 both record the same is tests/integration/test_quick_check.py.
+
+When `poptui fetch` runs it for one mailbox and the listing shows something to do, the check
+does not end its session: it hands it, logged in, with the mailbox's lock and the password,
+to the engine about to run in the same process (`sync.session_handover`), so a cron run that
+finds mail logs in once (tests/integration/test_session_handover.py).
 """
 
 from __future__ import annotations
