@@ -244,16 +244,12 @@ def _handed_session(account: Account, options: FetchOptions) -> HandedSession | 
 
 @contextlib.contextmanager
 def _held_by(handed: HandedSession) -> Iterator[None]:
-    """The mailbox's lock as the handed session holds it, let go when the run ends; its
-    socket is closed by then (a run that never reached it says QUIT on it first)."""
+    """The mailbox's lock as the handed session holds it, let go when the run ends (a run
+    that never reached the session says QUIT on it first)."""
     try:
         yield
     finally:
-        try:
-            if handed.sock.fileno() >= 0:
-                handed.quit()
-        finally:
-            handed.release()
+        session_handover.end(handed)
 
 
 def _adopted(

@@ -96,7 +96,7 @@ def offer(session: HandedSession) -> None:
         earlier = _handed.pop(session.account_id, None)
         _handed[session.account_id] = session
     if earlier is not None:
-        _discard(earlier)
+        end(earlier)
 
 
 def take(account_id: int, settings: tuple[object, ...], lock_path: str) -> HandedSession | None:
@@ -107,7 +107,7 @@ def take(account_id: int, settings: tuple[object, ...], lock_path: str) -> Hande
     if session is None:
         return None
     if session.settings != settings or not _same_file(session.lock_path, lock_path):
-        _discard(session)
+        end(session)
         return None
     return session
 
@@ -125,7 +125,7 @@ def discard_all() -> None:
         left = list(_handed.values())
         _handed.clear()
     for session in left:
-        _discard(session)
+        end(session)
 
 
 def pending() -> int:
@@ -134,7 +134,8 @@ def pending() -> int:
         return len(_handed)
 
 
-def _discard(session: HandedSession) -> None:
+def end(session: HandedSession) -> None:
+    """QUIT (a no-op on a socket already closed) and let the mailbox's lock go."""
     try:
         session.quit()
     finally:
