@@ -4,8 +4,10 @@ point at it, and refused (with nothing deleted on the server) when the folder is
 
 from __future__ import annotations
 
+import ctypes
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +224,44 @@ def test_a_message_whose_bytes_are_gone_is_not_deleted_on_the_server(
     assert result.ok, result.error
     (left,) = dovecot.maildir_files(pop_user.name)  # the other two were deleted as asked
     assert b"Message number 2" in Path(left).read_bytes()
+
+
+class _CacheStat(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in ("cache", "dirty", "writeback", "evicted", "recently_evicted")
+    ]
+
+
+def _dirty_pages(fd: int) -> int:
+    """Pages of the file still dirty: not yet handed to the disk (Linux's cachestat, 6.5+)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    whole = (ctypes.c_uint64 * 2)(0, 0)  # offset 0, length 0: the whole file
+    found = _CacheStat()
+    if libc.syscall(_CACHESTAT, fd, ctypes.byref(whole), ctypes.byref(found), 0) != 0:
+        pytest.skip(f"no cachestat here ({os.strerror(ctypes.get_errno())}): cannot observe")
+    return int(found.dirty)
+
+
+_CACHESTAT = 451  # the same number on every Linux architecture (asm-generic since 6.5)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the early writeback is Linux's fadvise")
+def test_appended_bytes_go_to_disk_while_the_fetch_goes_on_not_all_at_the_commit(
+    tmp_path: Path,
+) -> None:
+    """A fetch's commit came every 16 MB with an fdatasync that wrote them all (27 ms while the
+    storer waited); the writeback of every appended MiB is started at once instead."""
+    files = SourceFiles(tmp_path / "db.sources")
+    chunk = os.urandom(256 * 1024)
+    for _ in range(32):  # 8 MiB, as a fetch appends them: message by message
+        files.append(3, chunk)
+    segment = files._writing[3]
+    written = segment.end // os.sysconf("SC_PAGE_SIZE")
+    dirty = _dirty_pages(segment.fd)
+    # At most the last MiB is still only in memory (before the change: all 2,048 pages).
+    assert dirty <= source_files.WRITEBACK_BYTES // os.sysconf("SC_PAGE_SIZE") + 1, (dirty, written)
+    files.sync()
+    reader = SourceFiles(tmp_path / "db.sources")
+    assert reader.read(3, 1, 0, len(chunk)) == chunk
+    assert reader.read(3, 1, 31 * len(chunk), len(chunk)) == chunk
