@@ -370,7 +370,7 @@ class FetchCoordinator:
     def _account_and_password(self, account_id: int) -> tuple[Account, Secret | None]:
         """The account (read on a connection of this thread's own) and its incoming password,
         or for an OAuth2 account the source of its tokens."""
-        from tui.core.oauth.signin import login_secret
+        from tui.core.oauth.login import login_secret
 
         with database_proxy.connection_context():
             account = self.services.accounts.get_by_id(account_id)

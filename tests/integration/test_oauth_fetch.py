@@ -21,8 +21,9 @@ from tests.servers.oauth_server import CLIENT_ID, OAuthServer
 from tui.core.net import pop3
 from tui.core.oauth.errors import SignInCancelled, SignInFailed, SignInRequired
 from tui.core.oauth.flows import BrowserSignIn, LoopbackListener, start_device, wait_for_device
+from tui.core.oauth.login import login_secret
 from tui.core.oauth.providers import Endpoints
-from tui.core.oauth.signin import endpoints_of, login_secret, missing_scope_problem, save_sign_in
+from tui.core.oauth.signin import endpoints_of, missing_scope_problem, save_sign_in
 from tui.core.oauth.tokens import CACHE, AccountTokenSource
 from tui.core.secrets import MemoryStore, SecretKind
 from tui.core.settings import AUTH_OAUTH2, Security

@@ -55,6 +55,18 @@ NOT_WHEN_NOTHING_NEW = (
     "tui.core.setup",
     "tui.core.sharing.postgres_rls",
 )
+NOT_FOR_A_PASSWORD_FETCH = (
+    "keyring",
+    "tui.core.secrets.keyring",
+    "tui.core.oauth.signin",
+    "tui.core.oauth.tokens",
+    "tui.core.oauth.providers",
+    "tui.core.sharing.rules",
+    "tui.cli.service",
+)
+"""Not for a full fetch either (the engine runs) of a password mailbox whose user is known and
+whose password comes from a command: OAuth2, the keyring and the sharing rules are other
+mailboxes' and other commands' work."""
 NOT_ON_PLAIN = ("ssl", "_ssl", "tui.core.net.smtp", "smtplib", "encodings.idna", "stringprep")
 NOT_FOR_VERSION = (
     "peewee",
@@ -119,8 +131,9 @@ def test_nothing_new_loads_no_parser_keyring_or_unused_driver(
 ) -> None:
     dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(3)])
     _add_account(env, dovecot, pop_user, tls)
-    code, out, _modules = _poptui(["fetch", "--account", "Cron"], env)
+    code, out, modules = _poptui(["fetch", "--account", "Cron"], env)
     assert code == 0 and "3 new messages" in out, out
+    assert _loaded((*ANYWHERE_HEADLESS, *NOT_FOR_A_PASSWORD_FETCH), modules) == []
 
     code, out, modules = _poptui(["fetch", "--account", "Cron"], env)
     assert code == 0 and "0 new messages" in out, out

@@ -235,6 +235,19 @@ def _end_now(code: int) -> None:
     os._exit(code)
 
 
+def _register_user() -> None:
+    """Register the user on first use (`SharingService.ensure_user`, which makes the first one
+    the administrator). Every later command, a fetch from cron every few minutes among them,
+    finds the row with one query and loads no sharing rules for it."""
+    from tui.core.storage.accounts import current_user
+    from tui.core.storage.models import AppUser
+
+    if AppUser.get_or_none(AppUser.name == current_user()) is None:
+        from tui.core.sharing.rules import SharingService
+
+        SharingService().ensure_user()
+
+
 _VERB_GROUPS = {
     "account": "accounts",
     "password": "accounts",
@@ -267,10 +280,9 @@ def run_command(context: CommandContext) -> int:
     if command not in _VERB_GROUPS:
         raise AssertionError(f"unknown command {command!r}")  # the parser allows no other
     if command not in _OPEN_THEIR_OWN_DATABASE:
-        from tui.core.sharing.rules import SharingService
         from tui.core.storage.db import open_database
 
         open_database(context.url)
-        SharingService().ensure_user()
+        _register_user()
     group = importlib.import_module(f"{__name__}.{_VERB_GROUPS[command]}")
     return int(group.run(context))

@@ -105,7 +105,7 @@ def _password(secrets: Callable[[], SecretStore], account: Account) -> pop3.Secr
     handed = sys.modules.get("tui.core.sync.session_handover")
     if handed is not None and (password := handed.password_of(account.id)) is not None:
         return str(password)
-    from tui.core.oauth.signin import login_secret
+    from tui.core.oauth.login import login_secret
 
     return login_secret(account, secrets())
 

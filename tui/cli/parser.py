@@ -169,9 +169,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _add_messages_verbs(commands)
     _add_import(commands)
     _add_export(commands)
-    from tui.cli.service import add_service_verbs
+    if wanted in (None, "service"):
+        from tui.cli.service import add_service_verbs
 
-    add_service_verbs(commands, _add_fetch_tuning)
+        add_service_verbs(commands, _add_fetch_tuning)
+    else:  # listed by name, its module (and pathlib's) not loaded for another command
+        commands.add_parser("service", help=SERVICE_HELP)
     doctor = commands.add_parser("doctor", help="check the database and the secret store")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument(
@@ -181,6 +184,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     return parser
 
+
+SERVICE_HELP = "fetch every mailbox in the background"
+"""`poptui service`'s line in `poptui --help`: its grammar is `tui.cli.service`'s."""
 
 _TAKES_VALUE = frozenset({"--database", "--passphrase-fd"})
 """The top-level options followed by a value (so the value is not taken for a command)."""

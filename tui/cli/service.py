@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 def add_service_verbs(
     commands: Any, add_fetch_tuning: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    service = commands.add_parser("service", help="fetch every mailbox in the background")
+    from tui.cli.parser import SERVICE_HELP
+
+    service = commands.add_parser("service", help=SERVICE_HELP)
     verbs = service.add_subparsers(dest="verb", metavar="VERB", required=True)
     run = verbs.add_parser("run", help="fetch each mailbox on its poll interval until stopped")
     add_fetch_tuning(run)
@@ -84,7 +86,7 @@ def run_service(context: CommandContext) -> int:
 
     from tui.cli.console import EXIT_OK
     from tui.cli.fetch import fetch_options
-    from tui.core.oauth.signin import login_secret
+    from tui.core.oauth.login import login_secret
     from tui.core.service.journal import ServiceLog
     from tui.core.service.runner import (
         FetchService,

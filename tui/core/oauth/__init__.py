@@ -23,11 +23,11 @@ if TYPE_CHECKING:
         start_device,
         wait_for_device,
     )
+    from tui.core.oauth.login import login_secret
     from tui.core.oauth.providers import Endpoints, Flow, OAuthSettingsError, ProviderName
     from tui.core.oauth.signin import (
         endpoints_of,
         global_client_id,
-        login_secret,
         missing_scope_problem,
         needs_sign_in,
         save_sign_in,
@@ -45,11 +45,11 @@ _HOMES = homes_of(
             "start_device",
             "wait_for_device",
         ),
+        "login": ("login_secret",),
         "providers": ("Endpoints", "Flow", "OAuthSettingsError", "ProviderName"),
         "signin": (
             "endpoints_of",
             "global_client_id",
-            "login_secret",
             "missing_scope_problem",
             "needs_sign_in",
             "needs_sign_in",

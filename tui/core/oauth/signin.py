@@ -1,8 +1,9 @@
 """An account's OAuth2 side: its endpoints (with the client id set once for all accounts),
-what a fetch logs in with, and saving a finished sign-in into the secret store.
+what an OAuth2 fetch logs in with (`token_source`), and saving a finished sign-in into the
+secret store.
 
-`login_secret` is the one place the app, `poptui fetch` and the connection test ask for an
-account's credential: a password for password accounts, a token source for OAuth2 ones.
+`oauth.login.login_secret` is the one place the app, `poptui fetch` and the connection test ask
+for an account's credential: a password for password accounts, `token_source` for OAuth2 ones.
 """
 
 from __future__ import annotations
@@ -94,11 +95,10 @@ def endpoints_of(
     return endpoints_for(settings, global_client_id(str(provider)))
 
 
-def login_secret(account: Account, store: SecretStore) -> Secret | None:
-    """What `fetch_account` / `check_incoming` log in with; None when no password is stored."""
+def token_source(account: Account, store: SecretStore) -> Secret:
+    """An OAuth2 account's login (`oauth.login.login_secret`): its token command, or tokens
+    from its sign-in, refreshed as needed; one that refuses, with why, when it cannot be."""
     key, name = account.secret_key, account.name
-    if account.auth_method != AUTH_OAUTH2:
-        return store.get(key, SecretKind.INCOMING, mailbox=name)
     if account.oauth_token_command:
         from tui.core.secrets.command import PasswordCommandStore
 

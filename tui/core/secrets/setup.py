@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tui.core.secrets.base import SecretStore
 from tui.core.secrets.choice import StoreChoice, open_store
 from tui.core.secrets.errors import KeyringUnavailableError
 from tui.core.secrets.handover import handed_over_passphrase
-from tui.core.secrets.keyring import KeyringHealth, probe_keyring
 from tui.core.storage.accounts import current_user
 from tui.core.storage.user_settings import read_setting, save_setting
+
+if TYPE_CHECKING:
+    from tui.core.secrets.keyring import KeyringHealth
 
 SETTING_KEY = "secret_store"
 
@@ -58,7 +61,7 @@ def open_configured_store(
     passphrase_provider: Callable[[], str] | None = None,
     *,
     owner: str | None = None,
-    probe: Callable[[], KeyringHealth] = probe_keyring,
+    probe: Callable[[], KeyringHealth] | None = None,
 ) -> SecretStore:
     """The command line's store: the user's choice; with none saved, the keyring if it works.
 
@@ -68,6 +71,10 @@ def open_configured_store(
     """
     choice = saved_store_choice(owner)
     if choice is None:
+        if probe is None:  # loaded only here: a saved choice of another store never needs it
+            from tui.core.secrets.keyring import probe_keyring
+
+            probe = probe_keyring
         health = probe()
         if not health.usable:
             raise KeyringUnavailableError(f"{health.advice}\n{CHOOSE_HINT}")

@@ -371,7 +371,7 @@ def _login_name() -> str:
 
 class _PasswordSource:
     """The incoming password from the user's saved store (a command or the keyring), as
-    `oauth.signin.login_secret` asks it; an encrypted file or no saved choice: Unsure."""
+    `oauth.login.login_secret` asks it; an encrypted file or no saved choice: Unsure."""
 
     def __init__(self, db: sqlite3.Connection, owner: str) -> None:
         self.db = db
