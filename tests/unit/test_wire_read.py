@@ -298,3 +298,51 @@ def test_a_large_stuffed_body_is_held_once_not_twice(monkeypatch: pytest.MonkeyP
     got, peak = read_traced(wire)
     assert got == b"".join(lines)
     assert peak < 1.3 * len(got), peak
+
+
+SCANNED = st.lists(st.sampled_from([b"\r", b"\n", b".", b"a", b"\r\n", b"\r\n."]), max_size=40)
+
+
+@settings(max_examples=600, deadline=None)
+@given(SCANNED, st.integers(0, 60), st.integers(0, 60), st.sampled_from([1, 2, 3, 64]))
+def test_the_dot_scans_find_what_the_expressions_find(
+    pieces: list[bytes], start: int, end: int, dots_before_re: int
+) -> None:
+    """`_dot_line` and `_end_marker` look at dots instead of every byte, and hand over to the
+    expressions past a number of dots: the same answer either way, for any bytes and bounds."""
+    buf = bytearray(b"".join(pieces))
+    end = min(end, len(buf))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(wire_module, "_DOTS_BEFORE_RE", dots_before_re)
+        line = wire_module._DOT_LINE.search(buf, start, end)
+        assert wire_module._dot_line(buf, start, end) == (line.start() if line else -1)
+        marker = wire_module._END_MARKER.search(buf, start, end)
+        assert wire_module._end_marker(buf, start, end) == (marker.start() if marker else -1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(LINES, st.lists(st.integers(1, 40), max_size=8), st.sampled_from([16, 19, 1 << 20]))
+def test_stuffed_bodies_read_back_when_the_scans_hand_over_at_once(
+    lines: list[bytes], sizes: list[int], buffer: int
+) -> None:
+    stream = stuffed(lines)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(wire_module, "_DOTS_BEFORE_RE", 1)
+        wire = make_wire(chunked(stream + NEXT, sizes), monkeypatch, buffer)
+        assert wire.read_multiline() == b"".join(lines) == reference_body(stream)
+        assert wire.read_line() == b"+OK next"
+
+
+@pytest.mark.parametrize(
+    "line", [b"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p\r\n", b"..\r\n", b"...\r\n", b"....:.\r\n"]
+)
+def test_a_body_dense_with_dots_reads_back_whole(
+    line: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dots in every line, or every line dot-stuffed (a hostile server's choice): two MiB of them
+    through the default buffer, in 1,000-byte reads, read back exactly."""
+    lines = [line] * (2 * 1024 * 1024 // len(line))
+    stream = stuffed(lines)
+    wire = make_wire(chunked(stream + NEXT, [1000] * (len(stream) // 1000 + 2)), monkeypatch)
+    assert wire.read_multiline() == b"".join(lines)
+    assert wire.read_line() == b"+OK next"
