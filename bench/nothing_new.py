@@ -267,12 +267,24 @@ def deliver_new(dovecot: DovecotServer, first: int, count: int) -> None:
         tmp.rename(maildir / "new" / name)
 
 
+_PROFILED = """
+import cProfile, os, sys
+out, module, *sys.argv[1:] = sys.argv[1:]
+sys.argv[0] = module
+os._exit = sys.exit  # the run ends with os._exit once committed: the profile is written first
+cProfile.run(f"import runpy; runpy.run_module({module!r}, run_name='__main__')", out)
+"""
+"""`python -m cProfile -m MODULE` for a run that may end with os._exit (poptui fetch does)."""
+
+
 def profile(tool: st.Tool, target: st.Target, store: Path, args: argparse.Namespace) -> None:
     argv, env = tool.nothing_new(target, store)
     python, module, *rest = argv
     assert module == "-m"
-    command = [python, "-m", "cProfile", "-o", str(args.profile.resolve()), "-m", *rest]
-    subprocess.run(command, env=env, cwd=store, check=False, capture_output=True)
+    command = [python, "-c", _PROFILED, str(args.profile.resolve()), *rest]
+    done = subprocess.run(command, env=env, cwd=store, check=False, capture_output=True)
+    if not args.profile.exists():
+        raise SystemExit(f"no profile written:\n{done.stderr.decode(errors='replace')}")
     print(f"profile written: {args.profile}")
 
 

@@ -84,7 +84,7 @@ def _inherited_descriptors() -> list[int]:
 def _first_line(argv: list[str], inherited: list[int]) -> str:
     """Run `argv` (stdin /dev/null, stderr discarded, its own session) and return the first
     line it prints; Unsure on a failure, a timeout (its process group killed) or no password."""
-    import signal
+    import _signal  # type: ignore[import-not-found]  # `signal` itself builds enums
 
     read_end, write_end = os.pipe()
     try:
@@ -101,7 +101,7 @@ def _first_line(argv: list[str], inherited: list[int]) -> str:
                 os.environ,
                 file_actions=actions,
                 setsid=True,
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # as subprocess restores them
+                setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ),  # as subprocess restores them
             )
         except OSError:
             os.close(read_end)

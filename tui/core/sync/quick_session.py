@@ -5,8 +5,8 @@ the engine, with the full client (`tui.core.net.pop3`), runs instead and words w
 
 from __future__ import annotations
 
+import _socket
 import contextlib
-import socket
 import time
 
 
@@ -57,11 +57,9 @@ class Session:
         self.pinned = account["pinned_fingerprint"]
         # An ASCII name as bytes, as `net.pop3.connect` does: no `idna` codec on a plain run.
         address: Any = self.host.encode("ascii") if self.host.isascii() else self.host
-        self.sock: Any = socket.create_connection(
-            (address, int(account["incoming_port"])), timeout=timeout
-        )
+        self.sock: Any = _connected(address, int(account["incoming_port"]), timeout)
         try:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         except BaseException:
             self.sock.close()
             raise
@@ -105,7 +103,9 @@ class Session:
         # name to the same bytes when each label has 1 to 63 characters.
         labels = host.removesuffix(".").split(".")
         plain = host.isascii() and all(0 < len(label) < 64 for label in labels)
-        self.sock = context.wrap_socket(self.sock, server_hostname=host.encode() if plain else host)
+        self.sock = context.wrap_socket(
+            _full_socket(self.sock), server_hostname=host.encode() if plain else host
+        )
         der = self.sock.getpeercert(binary_form=True)
         if not der:
             raise Unsure("no certificate: the engine says so")
@@ -244,7 +244,7 @@ class Session:
         that nobody asked for (nothing may be pending on a session handed over)."""
         if self.quitted or self.buffer or self._more_waiting():
             raise Unsure("bytes nobody asked for: the engine starts its own session")
-        return self.sock
+        return _full_socket(self.sock)
 
     def _more_waiting(self) -> bool:
         """Whether bytes came after the last reply: decrypted ones TLS holds, or any the
@@ -256,6 +256,39 @@ class Session:
             return True
         readable, _, _ = select.select([self.sock], [], [], 0)
         return bool(readable)
+
+
+def _connected(host: bytes | str, port: int, timeout: float) -> Any:
+    """`socket.create_connection((host, port), timeout)` made with `_socket`, the C module under
+    `socket`: importing `socket` (its enums, `selectors`) was ~13 ms of a ~58 ms "nothing new"
+    run on a plain connection, which needs none of what it adds."""
+    error: OSError | None = None
+    for family, kind, proto, _name, address in _socket.getaddrinfo(
+        host, port, 0, _socket.SOCK_STREAM
+    ):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError(f"no address for {host!r}")
+
+
+def _full_socket(sock: Any) -> Any:
+    """A `socket.socket` for the same connection (what `ssl` wraps and the engine reads; both
+    load `socket` anyway), its timeout kept."""
+    import socket
+
+    if isinstance(sock, socket.socket):
+        return sock
+    timeout = sock.gettimeout()
+    full = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    full.settimeout(timeout)
+    return full
 
 
 _DIGITS = b"0123456789"
