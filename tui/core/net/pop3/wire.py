@@ -49,6 +49,7 @@ _DOTS_PER_BYTE_SHIFT = 9
 before it leaves the rest to `_DOT_LINE`: past that many, Python's look at each dot would cost
 more than the expression's byte-by-byte search."""
 _DOTS_BEFORE_RE = 64
+"""Dots (`_dot_line`), or dot-stuffed lines (`_end_marker`), looked at before the expression."""
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 """Linux: acknowledge what arrives at once instead of up to 40 ms later. Old servers (popa3d)
 write each reply in several small pieces with Nagle's algorithm on, so each piece waits for the
