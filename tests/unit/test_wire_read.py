@@ -346,3 +346,99 @@ def test_a_body_dense_with_dots_reads_back_whole(
     wire = make_wire(chunked(stream + NEXT, [1000] * (len(stream) // 1000 + 2)), monkeypatch)
     assert wire.read_multiline() == b"".join(lines)
     assert wire.read_line() == b"+OK next"
+
+
+class ScriptedTlsSocket(ScriptedSocket):
+    """A TLS socket as the reader sees it: one record per read (a chunk here); `None` in the
+    script is a moment with nothing arrived (a read without waiting raises SSLWantReadError);
+    after the script, end of stream or, with `failure`, that error."""
+
+    def __init__(self, records: list[bytes | None], failure: OSError | None = None) -> None:
+        super().__init__([])
+        self._records = list(records)
+        self._failure = failure
+        self.timeout: float | None = 5.0
+        self.waited_reads = 0
+        """Reads that would have waited (the timeout not 0): one per `_fill` at most."""
+
+    def pending(self) -> int:
+        return 0
+
+    def settimeout(self, value: float | None) -> None:
+        self.timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self.timeout
+
+    def recv_into(self, buffer: memoryview, nbytes: int = 0) -> int:
+        import ssl
+
+        if self.timeout != 0.0:
+            self.waited_reads += 1
+            while self._records and self._records[0] is None:
+                self._records.pop(0)  # a blocking read waits for the next record
+        if not self._rest:
+            if not self._records:
+                if self._failure is not None:
+                    raise self._failure
+                return 0
+            record = self._records.pop(0)
+            if record is None:
+                raise ssl.SSLWantReadError("The operation did not complete (read)")
+            self._rest = record
+        count = min(len(self._rest), nbytes or len(buffer), len(buffer))
+        buffer[:count] = self._rest[:count]
+        self._rest = self._rest[count:]
+        return count
+
+
+def _records(data: bytes, size: int, pause_every: int) -> list[bytes | None]:
+    records: list[bytes | None] = []
+    for n, at in enumerate(range(0, len(data), size)):
+        if pause_every and n and n % pause_every == 0:
+            records.append(None)
+        records.append(data[at : at + size])
+    return records
+
+
+@pytest.mark.parametrize("pause_every", [0, 1, 3])
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_tls_records_that_have_arrived_are_read_in_one_turn(
+    size: int, pause_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pipelined replies in records of every size, with moments of nothing between them: read
+    back exactly, the socket's timeout restored, and far fewer waiting reads than records."""
+    replies = [stuffed([b"%s%d\r\n" % (b"." * (i % 3), j) for j in range(40)]) for i in range(30)]
+    data = b"".join(b"+OK\r\n" + reply for reply in replies) + NEXT
+    records = _records(data, size, pause_every)
+    sock = ScriptedTlsSocket(records)
+    monkeypatch.setattr(wire_module, "_BUFFER_SIZE", 1 << 20)
+    wire = Pop3Wire(sock, "scripted", 995, 5)  # type: ignore[arg-type]
+    for reply in replies:
+        assert wire.read_line() == b"+OK"
+        assert wire.read_multiline() == reference_body(reply)
+    assert wire.read_line() == b"+OK next"
+    assert sock.timeout == 5
+    arrived_together = len(records) // (pause_every + 1) if pause_every else len(records)
+    assert sock.waited_reads <= len(records) - arrived_together + 2
+
+
+def test_a_tls_failure_between_records_is_worded_and_ends_the_stream() -> None:
+    """A reset while records are being taken without waiting: the same words as any read."""
+    body = stuffed([b"line %d\r\n" % i for i in range(50)])
+    records = _records(b"+OK\r\n" + body, 64, 0)
+    sock = ScriptedTlsSocket(records, failure=ConnectionResetError(104, "Connection reset by peer"))
+    wire = Pop3Wire(sock, "scripted", 995, 5)  # type: ignore[arg-type]
+    assert wire.read_line() == b"+OK"
+    assert wire.read_multiline() == reference_body(body)
+    with pytest.raises(ConnectionLost, match="was lost: connection reset by peer"):
+        wire.read_line()
+    assert wire.broken and sock.timeout == 5
+
+
+def test_a_tls_end_of_stream_between_records_is_the_next_reads_to_say() -> None:
+    sock = ScriptedTlsSocket([b"+OK fi", b"rst\r\n", b"+OK sec"])
+    wire = Pop3Wire(sock, "scripted", 995, 5)  # type: ignore[arg-type]
+    assert wire.read_line() == b"+OK first"
+    with pytest.raises(ConnectionLost, match="closed the connection in the middle"):
+        wire.read_line()
