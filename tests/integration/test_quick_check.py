@@ -679,3 +679,25 @@ def test_the_certificate_is_held_to_the_engines_rules(
         assert outcomes is None and home.dump() == before
         assert engine.returncode == 1 and "ENGINE" in engine.stderr
         assert REFUSED[case] in engine.stderr, engine.stderr
+
+
+def test_the_plain_connection_is_made_without_the_socket_module() -> None:
+    """`quick_session._connected` (on `_socket`) refuses as `socket.create_connection` does, and
+    what it connects becomes a full `socket.socket` for the engine, its timeout kept."""
+    import socket
+
+    from tui.core.sync import quick_session
+
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        raw = quick_session._connected(b"127.0.0.1", port, 7.0)
+        accepted, _peer = listening.accept()
+        with accepted:
+            full = quick_session._full_socket(raw)
+            with full:
+                assert isinstance(full, socket.socket) and full.gettimeout() == 7.0
+                full.sendall(b"QUIT\r\n")
+                assert accepted.recv(16) == b"QUIT\r\n"
+                assert full.getpeername() == ("127.0.0.1", port)
+    with pytest.raises(ConnectionRefusedError):
+        quick_session._connected(b"127.0.0.1", port, 2.0)  # nobody listens there now
