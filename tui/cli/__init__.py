@@ -239,10 +239,9 @@ def _register_user() -> None:
     """Register the user on first use (`SharingService.ensure_user`, which makes the first one
     the administrator). Every later command, a fetch from cron every few minutes among them,
     finds the row with one query and loads no sharing rules for it."""
-    from tui.core.storage.accounts import current_user
-    from tui.core.storage.models import AppUser
+    from tui.core.storage.accounts import current_user, registered_user
 
-    if AppUser.get_or_none(AppUser.name == current_user()) is None:
+    if registered_user(current_user()) is None:
         from tui.core.sharing.rules import SharingService
 
         SharingService().ensure_user()

@@ -21,7 +21,7 @@ from peewee import IntegrityError
 
 from tui.core.errors import PoptuiError
 from tui.core.settings import SharingPermission
-from tui.core.storage.accounts import current_user
+from tui.core.storage.accounts import current_user, registered_user
 from tui.core.storage.dialect import write_transaction
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.models import (
@@ -154,7 +154,7 @@ class SharingService:
     def ensure_user(self, name: str | None = None) -> AppUser:
         """Register a user on first use; the first user of a new database is its administrator."""
         name = name or self.actor
-        found = AppUser.get_or_none(AppUser.name == name)
+        found = registered_user(name)
         if found is not None:
             return found
         with write_transaction(database_proxy.obj):
@@ -166,7 +166,7 @@ class SharingService:
         return AppUser.get(AppUser.name == name)
 
     def is_admin(self, name: str | None = None) -> bool:
-        user = AppUser.get_or_none(AppUser.name == (name or self.actor))
+        user = registered_user(name or self.actor)
         return bool(user and user.is_admin)
 
     def users(self) -> list[AppUser]:

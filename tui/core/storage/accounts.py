@@ -22,7 +22,7 @@ from peewee import IntegrityError, OperationalError
 from tui.core.errors import PoptuiError
 from tui.core.settings import AccountSettings, DeletePolicy, Security, SharingPermission
 from tui.core.storage.dialect import dialect_of, write_transaction
-from tui.core.storage.models import Account, FetchLog, Message, database_proxy, utcnow
+from tui.core.storage.models import Account, AppUser, FetchLog, Message, database_proxy, utcnow
 from tui.core.storage.source_files import SourceFiles
 
 ACTIVATE_RETRIES = 20
@@ -98,6 +98,11 @@ def current_user() -> str:
     if sql:
         return str(db.execute_sql(sql).fetchone()[0])
     return getpass.getuser()
+
+
+def registered_user(name: str) -> AppUser | None:
+    """The user's row, None before their first command (`SharingService.ensure_user` adds it)."""
+    return AppUser.get_or_none(AppUser.name == name)
 
 
 def settings_of(account: Account) -> AccountSettings:
