@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import PopUser
 from tests.integration.fetch_helpers import fetch, make_message, open_test_db, stored_sources
+from tests.servers.certs import another_fingerprint
 from tests.servers.mailutils import MailutilsServer, served_form, without_x_uidl
 from tests.servers.tcp_proxy import TcpProxy
 from tui.core.net import pop3
@@ -236,7 +237,7 @@ def test_a_wrong_pin_is_refused_before_login(
     mailutils: MailutilsServer, security: Security
 ) -> None:
     port = mailutils.tls_port if security is Security.SSL else mailutils.starttls_port
-    wrong = "00:" + mailutils.cert_fingerprint[3:]
+    wrong = another_fingerprint(mailutils.cert_fingerprint)
     with pytest.raises(pop3.UntrustedCertificate) as info:
         Pop3Client.connect(mailutils.host, port, security, pinned_fingerprint=wrong, timeout=10)
     assert info.value.certificate is not None

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import PopUser
+from tests.servers.certs import another_fingerprint
 from tests.servers.dovecot import DovecotServer
 from tests.servers.tcp_proxy import TcpProxy
 from tui.core.net.pop3 import (
@@ -93,10 +94,7 @@ def test_pin_in_another_form_works(dovecot: DovecotServer, pop_user: PopUser) ->
 
 
 def test_wrong_pin_is_refused(dovecot: DovecotServer) -> None:
-    # Another first byte: a fixed "00:" equals the real pin for one certificate in 256.
-    first = int(dovecot.cert_fingerprint[:2], 16)
-    wrong = f"{first ^ 0xFF:02X}" + dovecot.cert_fingerprint[2:]
-    assert wrong.replace(":", "").lower() != dovecot.cert_fingerprint.replace(":", "").lower()
+    wrong = another_fingerprint(dovecot.cert_fingerprint)
     with pytest.raises(UntrustedCertificate) as info:
         Pop3Client.connect(dovecot.host, dovecot.tls_port, Security.SSL, pinned_fingerprint=wrong)
     assert info.value.certificate is not None

@@ -89,6 +89,13 @@ def fingerprint_sha256(der: bytes) -> str:
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
+def another_fingerprint(fingerprint: str) -> str:
+    """A pin that is not this one: its first byte flipped. (A fixed "00:" prefix would equal
+    the real fingerprint for one certificate in 256, and the test would fail at random.)"""
+    first = int(fingerprint[:2], 16)
+    return f"{first ^ 0xFF:02X}{fingerprint[2:]}"
+
+
 def _new_key(key_type: KeyType) -> _PrivateKey:
     if key_type == "ec":
         return ec.generate_private_key(ec.SECP256R1())
