@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import events, on
+from textual.app import ScreenStackError
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -164,9 +165,14 @@ class PoptuiApp(FetchingApp):
         from tui.screens.message_browser import MessageBrowserScreen
         from tui.screens.password_editor import PasswordEditorScreen
 
-        home = self.screen
-        if self._exit or not isinstance(home, MailboxListScreen):
-            return  # quitting, or another screen is in use
+        if self._exit or not self.is_running:
+            return  # quitting
+        try:
+            home = self.screen
+        except ScreenStackError:  # shut down without exit() (a test's end): the stack is gone
+            return
+        if not isinstance(home, MailboxListScreen):
+            return  # another screen is in use
         if time.monotonic() - self.last_key_at < PREPARE_SECONDS:
             return  # keys are coming: work on them first, prepare in the next pause
         if self._garbage_waiting:

@@ -184,3 +184,18 @@ async def test_quitting_while_a_screen_is_prepared_off_screen_is_no_error(
             if quit_by == "exit":
                 app.exit()
         assert app._exception is None, (key, steps, app._exception)
+
+
+async def test_a_preparing_tick_after_the_app_is_shut_down_does_nothing(
+    app_factory: AppFactory,
+) -> None:
+    """The preparing interval may fire once more while a test's end shuts the app down without
+    `exit()`: the screen stack is already empty then. CI caught `self.screen` raising
+    ScreenStackError there once; the tick must stand back instead."""
+    app = app_factory()
+    add_account("Work", "ana@example.com", activate=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await composed_ahead(pilot, ready.ADD_FORM)
+    assert not app._screen_stack  # as it was when the late tick came
+    app._prepare_screens()
+    assert app._exception is None
