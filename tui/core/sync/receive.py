@@ -172,7 +172,7 @@ def receive(
 
     reader = threading.Thread(target=read, name="poptui-receive", daemon=True)
     reader.start()
-    fix_mmap_threshold()  # large messages' memory back to the kernel once stored (after RETR)
+    fix_mmap_threshold()  # large messages reuse the heap pages of those stored (after RETR)
     try:
         with writer.holding():  # whatever was written is committed on the way out
             while True:
