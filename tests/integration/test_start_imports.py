@@ -73,6 +73,9 @@ NOT_ON_PLAIN = ("ssl", "_ssl", "tui.core.net.smtp", "smtplib", "encodings.idna",
 NOT_WHEN_NOTHING_NEW_ON_PLAIN = ("socket", "signal", "enum", "selectors", "re", "typing")
 """The quick check's plain session is made with `_socket` and its password command spawned
 with `_signal`'s numbers: `socket` and `signal` build enums, ~13 ms of a ~58 ms run."""
+NOT_WHEN_NOTHING_NEW_ON_TLS = ("ssl", *NOT_WHEN_NOTHING_NEW_ON_PLAIN, "encodings.idna")
+"""...and over TLS `_ssl` does the TLS (`net.light_tls`): `ssl` loads `socket`, `enum` and
+more, ~25 ms of a ~100 ms run."""
 NOT_FOR_VERSION = (
     "peewee",
     "sqlite3",
@@ -144,7 +147,8 @@ def test_nothing_new_loads_no_parser_keyring_or_unused_driver(
     assert code == 0 and "0 new messages" in out, out
     assert _loaded((*ANYWHERE_HEADLESS, *NOT_WHEN_NOTHING_NEW), modules) == []
     if tls:
-        assert "ssl" in modules  # the guard can see what a connection loads
+        assert "_ssl" in modules  # the guard can see what a connection loads
+        assert _loaded(NOT_WHEN_NOTHING_NEW_ON_TLS, modules) == []
     else:
         assert _loaded((*NOT_ON_PLAIN, *NOT_WHEN_NOTHING_NEW_ON_PLAIN), modules) == []
 

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
-from tui.core.net.tls_context import (  # the contexts and pins, light enough for the quick check
-    _hashed_ca_dir as _hashed_ca_dir,
-)
-from tui.core.net.tls_context import client_context as client_context
+from tui.core.net.tls_context import client_context as client_context  # the contexts and pins
+from tui.core.net.tls_context import hashed_ca_dir as hashed_ca_dir
 from tui.core.net.tls_context import non_verifying_context as non_verifying_context
 from tui.core.net.tls_context import normalize_fingerprint as normalize_fingerprint
 from tui.core.net.tls_context import pin_from_setting as pin_from_setting

@@ -44,13 +44,13 @@ def verifying_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLC
 
     if ca_file is not None:
         return ssl.create_default_context(cafile=os.fspath(ca_file))
-    capath = _hashed_ca_dir()
+    capath = hashed_ca_dir()
     if capath is not None:
         return ssl.create_default_context(capath=capath)
     return ssl.create_default_context()
 
 
-def _hashed_ca_dir() -> str | None:
+def hashed_ca_dir() -> str | None:
     """The system's hashed CA directory (`c_rehash` links), when that is the whole store.
 
     OpenSSL looks a certificate up there by its issuer's hash, one file when needed, instead
@@ -59,12 +59,12 @@ def _hashed_ca_dir() -> str | None:
     no such directory, or SSL_CERT_FILE names a bundle, the default store is loaded as usual.
     Trust can only shrink by this, never grow: the directory is part of the default store.
     """
-    import ssl
+    import _ssl  # `ssl.get_default_verify_paths`'s source, without loading `ssl` (light_tls)
 
     if os.environ.get("SSL_CERT_FILE"):
         return None
-    paths = ssl.get_default_verify_paths()
-    capath = os.environ.get(paths.openssl_capath_env) or paths.openssl_capath
+    _file_env, _file, capath_env, default_capath = _ssl.get_default_verify_paths()
+    capath = os.environ.get(capath_env) or default_capath
     try:
         with os.scandir(capath) as entries:
             hashed = any(entry.name.endswith(".0") for entry in entries)

@@ -16,7 +16,7 @@ class Unsure(Exception):
 
 TYPE_CHECKING = False  # not `typing`'s: that import is a few ms of a "nothing new" run
 if TYPE_CHECKING:
-    import ssl
+    import _ssl
     from typing import Any
 
 _MAX_MESSAGES = 100_000
@@ -68,7 +68,8 @@ class Session:
         """TLS as the account asks, the greeting and CAPA."""
         context, pin = None, ""
         if self.security != "none":
-            from tui.core.net.tls_context import client_context, pin_from_setting
+            from tui.core.net.light_tls import client_context
+            from tui.core.net.tls_context import pin_from_setting
 
             pin = pin_from_setting(self.pinned)
             context = client_context(pin)
@@ -96,16 +97,11 @@ class Session:
     def close(self) -> None:
         self.sock.close()
 
-    def _start_tls(self, context: ssl.SSLContext | None, pin: str) -> None:
+    def _start_tls(self, context: _ssl._SSLContext | None, pin: str) -> None:
         assert context is not None
-        host = self.host
-        # As bytes, an ASCII name skips ssl's `idna` codec (a module import); it encodes such a
-        # name to the same bytes when each label has 1 to 63 characters.
-        labels = host.removesuffix(".").split(".")
-        plain = host.isascii() and all(0 < len(label) < 64 for label in labels)
-        self.sock = context.wrap_socket(
-            _full_socket(self.sock), server_hostname=host.encode() if plain else host
-        )
+        from tui.core.net.light_tls import TlsSocket
+
+        self.sock = TlsSocket.handshake(context, self.sock, self.host)
         der = self.sock.getpeercert(binary_form=True)
         if not der:
             raise Unsure("no certificate: the engine says so")
@@ -258,6 +254,12 @@ class Session:
         return bool(readable)
 
 
+class _Socket(_socket.socket):
+    """`_socket.socket` with the weak reference that `_ssl` keeps to the socket it wraps."""
+
+    __slots__ = ("__weakref__",)
+
+
 def _connected(host: bytes | str, port: int, timeout: float) -> Any:
     """`socket.create_connection((host, port), timeout)` made with `_socket`, the C module under
     `socket`: importing `socket` (its enums, `selectors`) was ~13 ms of a ~58 ms "nothing new"
@@ -266,7 +268,7 @@ def _connected(host: bytes | str, port: int, timeout: float) -> Any:
     for family, kind, proto, _name, address in _socket.getaddrinfo(
         host, port, 0, _socket.SOCK_STREAM
     ):
-        sock = _socket.socket(family, kind, proto)
+        sock = _Socket(family, kind, proto)
         try:
             sock.settimeout(timeout)
             sock.connect(address)
@@ -279,11 +281,11 @@ def _connected(host: bytes | str, port: int, timeout: float) -> Any:
 
 
 def _full_socket(sock: Any) -> Any:
-    """A `socket.socket` for the same connection (what `ssl` wraps and the engine reads; both
-    load `socket` anyway), its timeout kept."""
+    """A `socket.socket` for the same connection (what the engine reads; it loads `socket`
+    anyway), its timeout kept; a TLS session's `light_tls.TlsSocket` as it is."""
     import socket
 
-    if isinstance(sock, socket.socket):
+    if isinstance(sock, socket.socket) or not isinstance(sock, _socket.socket):
         return sock
     timeout = sock.gettimeout()
     full = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())

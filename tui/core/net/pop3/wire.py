@@ -94,9 +94,10 @@ def _end_marker(buf: bytearray, start: int, end: int) -> int:
 
 
 def _is_tls_error(exc: OSError) -> bool:
-    """An error of the TLS layer; without `ssl` loaded there is no TLS to fail."""
-    ssl_module = sys.modules.get("ssl")
-    return ssl_module is not None and isinstance(exc, ssl_module.SSLError)
+    """An error of the TLS layer; without `_ssl` loaded (by `ssl`, or by `light_tls` for a
+    session the quick check handed over) there is no TLS to fail."""
+    tls = sys.modules.get("_ssl")
+    return tls is not None and isinstance(exc, tls.SSLError)
 
 
 class _Settled:
@@ -319,7 +320,7 @@ class Pop3Wire:
         A TLS read gives one record, and Dovecot's are ~4 KB: a 5,000-message fetch took 66,000
         turns of the reading loop (a scan, a `_fill`, a TCP_QUICKACK each) where a plain one
         takes ~700. An end of stream or a failure is left to the next `_fill`, which words it."""
-        tls = sys.modules["ssl"]
+        tls = sys.modules["_ssl"]  # `ssl`'s exceptions are `_ssl`'s
         would_block = (BlockingIOError, tls.SSLWantReadError, tls.SSLWantWriteError)
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
