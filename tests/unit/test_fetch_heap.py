@@ -11,7 +11,12 @@ import sys
 
 import pytest
 
-from tui.core.sync.heap import MMAP_THRESHOLD, TRIM_THRESHOLD, fix_mmap_threshold
+from tui.core.sync.heap import (
+    MMAP_THRESHOLD,
+    TRIM_THRESHOLD,
+    fix_mmap_threshold,
+    release_free_memory,
+)
 
 glibc = pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
@@ -56,6 +61,18 @@ print(peak, faults() - before)
 """
 )
 
+RELEASED = (
+    FETCH.replace("print(peak, faults() - before)", "")
+    + """
+from tui.core.sync.heap import release_free_memory
+del alive
+kept = anon() - base
+if sys.argv[3] == "release":
+    assert release_free_memory()
+print(kept, anon() - base)
+"""
+)
+
 HUGE = (
     PRELUDE
     + f"""
@@ -91,6 +108,22 @@ def test_the_heap_stays_bounded_however_many_messages_come() -> None:
     short_peak, _ = run(FETCH, "fixed", "2000")
     long_peak, _ = run(FETCH, "fixed", "20000")
     assert long_peak < short_peak + 4096, (short_peak, long_peak)  # KiB
+
+
+@glibc
+def test_once_the_mail_is_stored_the_free_pages_go_back() -> None:
+    """The app and the service live on after a fetch: they keep none of the heap it reused."""
+    kept, after = run(RELEASED, "fixed", "3000", "release")
+    assert kept > 4096 and after < 2048, (kept, after)  # KiB
+    kept, after = run(RELEASED, "fixed", "3000", "keep")
+    assert after > 4096, after  # what the trim threshold alone leaves
+
+
+def test_release_is_a_no_op_without_glibc_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.core.sync import heap
+
+    monkeypatch.setattr(heap, "_libc", lambda: None)
+    assert release_free_memory() is False
 
 
 @glibc

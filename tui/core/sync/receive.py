@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from tui.core.net import pop3
 from tui.core.sync.batch import BatchWriter
 from tui.core.sync.control import Watchdog, allowance
-from tui.core.sync.heap import fix_mmap_threshold
+from tui.core.sync.heap import fix_mmap_threshold, release_free_memory
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -200,6 +200,7 @@ def receive(
         reader.join(timeout=5)
         if process is not None:
             process.close()
+        release_free_memory()  # the app and the service live on after the fetch
 
 
 SWITCH_INTERVAL = 0.001
