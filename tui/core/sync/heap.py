@@ -61,8 +61,9 @@ def _libc() -> object | None:
 
 def release_free_memory() -> bool:
     """After a fetch's messages are stored: give the heap's free pages back to the kernel
-    (glibc's `malloc_trim`, ~2 ms), so that a process that lives on (the app, `poptui service
-    run`) does not keep what the trim threshold let the fetch reuse. True when it was done."""
+    (glibc's `malloc_trim`: 0.3-0.6 ms after 5,000 messages), so that a process that lives on
+    (the app, `poptui service run`) does not keep what the trim threshold let the fetch reuse.
+    True when it was done."""
     libc: Any = _libc()
     if libc is None or not fix_mmap_threshold():
         return False
