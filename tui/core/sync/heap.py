@@ -10,14 +10,15 @@ faulted in and zeroed page by page while the reading thread held the interpreter
 unmapped once stored: ~63,000 page faults per 5,000-message fetch.
 
 Now messages under `MMAP_THRESHOLD` come from the heap, and up to `TRIM_THRESHOLD` of free
-memory stays at its top: the next message reuses pages already faulted in. Measured
-(bench/speed_ab.py, 7 rounds): minor faults ~63,000 -> ~14,000, system CPU 0.45 -> 0.30 s,
-per-round wall 0.97x plain and TLS; peak memory 1.5-3.5 MB higher (at 50,000 messages 55.6
-against 52.3 MB, whole tree PSS), and as flat in the mailbox's size as before: what the heap
-holds is bounded by what is alive at once (the conveyor, `receive.CONVEYOR_BYTES`) plus the
-trim threshold. Larger messages are still mapped on their own and returned once stored, and
-when the fetch's messages are all stored `release_free_memory` hands the rest back, so a process
-that lives on (the app, the service) keeps none of it between fetches.
+memory stays at its top: the next message reuses pages already faulted in. Measured: minor
+faults ~63,000 -> ~14,000 and system CPU 0.39-0.56 -> 0.20-0.39 s (/usr/bin/time, 3-6 fetches
+each); side by side (bench/speed_ab.py, 7 rounds) per-round wall 0.97x plain and TLS; peak
+memory 1.5-3.5 MB higher (at 50,000 messages 55.6 against 52.3 MB, whole tree PSS), and as flat
+in the mailbox's size as before: what the heap holds is bounded by what is alive at once (the
+conveyor, `receive.CONVEYOR_BYTES`) plus the trim threshold. Larger messages are still mapped on
+their own and returned once stored, and when the fetch's messages are all stored
+`release_free_memory` hands the rest back, so a process that lives on (the app, the service)
+keeps none of it between fetches.
 Elsewhere than glibc (musl, macOS) nothing is done.
 """
 
@@ -42,7 +43,7 @@ no lower peak)."""
 
 
 @functools.cache
-def _libc() -> object | None:
+def _libc() -> Any:
     """glibc's functions (`ctypes`: only when there is mail to fetch), or None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
@@ -64,7 +65,7 @@ def release_free_memory() -> bool:
     (glibc's `malloc_trim`: 0.3-0.6 ms after 5,000 messages), so that a process that lives on
     (the app, `poptui service run`) does not keep what the trim threshold let the fetch reuse.
     True when it was done."""
-    libc: Any = _libc()
+    libc = _libc()
     if libc is None or not fix_mmap_threshold():
         return False
     libc.malloc_trim(0)
@@ -74,7 +75,7 @@ def release_free_memory() -> bool:
 @functools.cache
 def fix_mmap_threshold() -> bool:
     """Fix glibc's mmap and trim thresholds for the process (once); True when they were set."""
-    libc: Any = _libc()
+    libc = _libc()
     if libc is None:
         return False
     trim = libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
