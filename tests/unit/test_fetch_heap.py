@@ -8,6 +8,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,9 +88,50 @@ print(anon() - base)
 )
 
 
+AFTER_FETCH = """
+import sys, tempfile
+from pathlib import Path
+from tests.integration.fetch_helpers import make_message
+from tests.servers.fake_pop3 import FakePop3Server
+from tui.core.settings import AccountSettings, DeletePolicy, Security
+from tui.core.storage.accounts import AccountStore
+from tui.core.storage.db import open_database
+from tui.core.storage.models import Account
+from tui.core.sync import FetchOptions, fetch_account
+from tui.core.sync.heap import release_free_memory
+
+def anon() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssAnon"))
+
+large = (b"y" * 76 + b"\\r\\n") * 20_000  # 1.5 MB: from the heap, past glibc's own threshold
+messages = [make_message(n, body=large if n % 2 else None) for n in range(41)]
+scratch = Path(tempfile.mkdtemp())
+open_database(f"sqlite:///{scratch}/heap.db")
+handlers = {"UIDL": lambda session, args: b"-ERR no UIDL\\r\\n"}
+with FakePop3Server(messages, capa=("USER", "PIPELINING"), handlers=handlers) as server:
+    settings = AccountSettings(
+        name="Heap", email="alice@example.com", incoming_host="127.0.0.1",
+        incoming_port=server.port, incoming_security=Security.NONE, username="alice",
+        delete_policy=DeletePolicy.AFTER_FETCH,
+    )
+    account = AccountStore("tester").create(settings)
+    options = FetchOptions(lock_dir=scratch / "locks", timeout=5)
+    result = fetch_account(Account.get_by_id(account.id), "secret", options=options)
+    assert result.ok and result.new_messages == 41, result.error
+    after = anon()
+    release_free_memory()
+    print(after - anon())
+"""
+
+
 def run(script: str, *args: str) -> list[int]:
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
     )
     return [int(word) for word in done.stdout.split()]
 
@@ -117,6 +159,14 @@ def test_once_the_mail_is_stored_the_free_pages_go_back() -> None:
     assert kept > 4096 and after < 2048, (kept, after)  # KiB
     kept, after = run(RELEASED, "fixed", "3000", "keep")
     assert after > 4096, after  # what the trim threshold alone leaves
+
+
+@glibc
+def test_a_fetch_from_a_server_without_uidl_leaves_no_free_heap_behind() -> None:
+    """That path (fetch everything, store it, delete it) gives the free pages back itself, as
+    the fetch by UIDL does: a trim after it has next to nothing left to return (KiB)."""
+    (returned,) = run(AFTER_FETCH)
+    assert returned < 512, f"{returned} KiB of free heap kept after the fetch"
 
 
 def test_release_is_a_no_op_without_glibc_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:

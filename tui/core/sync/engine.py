@@ -40,7 +40,7 @@ from tui.core.sync.errors import (
     UidlRequired,
 )
 from tui.core.sync.guard import confirm_stored
-from tui.core.sync.heap import fix_mmap_threshold
+from tui.core.sync.heap import fix_mmap_threshold, release_free_memory
 from tui.core.sync.lock import AlreadyFetching, account_lock, default_lock_dir, lock_file
 from tui.core.sync.outcome import enable_advice, with_provider_hint
 from tui.core.sync.plan import (
@@ -496,16 +496,19 @@ def _fetch_without_uidl(
     writer = BatchWriter(account, dedupe_message_id=False)
     fix_mmap_threshold()
     keys: dict[int, str] = {}
-    for number, raw in client.retrieve(numbers, expected_sizes=sizes):
-        keys[number] = _no_uidl_key(raw)
-        writer.add(keys[number], raw)
-        state.done += 1
-        state.bytes_done += len(raw)
-        result.bytes_fetched += len(raw)
-        report(state)
-        if cancelled is not None and cancelled():
-            raise FetchCancelled("Fetch stopped; nothing was deleted on the server")
-    writer.flush()
+    try:
+        for number, raw in client.retrieve(numbers, expected_sizes=sizes):
+            keys[number] = _no_uidl_key(raw)
+            writer.add(keys[number], raw)
+            state.done += 1
+            state.bytes_done += len(raw)
+            result.bytes_fetched += len(raw)
+            report(state)
+            if cancelled is not None and cancelled():
+                raise FetchCancelled("Fetch stopped; nothing was deleted on the server")
+        writer.flush()
+    finally:
+        release_free_memory()  # as after a fetch by UIDL: the app and the service live on
     result.new_messages = writer.stored
     stored: Any = (
         Message.select(Message.uidl, Message.id)
