@@ -67,3 +67,15 @@ def test_a_batch_past_the_lookup_chunk_still_finds_every_id(sqlite_db: Any) -> N
         ids = insert_messages(sqlite_db, account.id, batch, utcnow())
     stored = _stored()
     assert ids == stored and len(ids) == 1_203
+
+
+def test_postgres_rows_are_numbered_row_by_row_and_their_texts_kept_few() -> None:
+    """The PostgreSQL hot path binds `$n` parameters (no client-side parse of each statement):
+    a parameter numbered out of place would put one message's bytes in another's row."""
+    from tui.core.storage.postgres_insert import placeholders
+
+    assert placeholders(1, 2) == "($1, $2)"
+    assert placeholders(2, 3) == "($1, $2, $3), ($4, $5, $6)"
+    last = placeholders(1000, 13).rsplit("(", 1)[1]
+    assert last == ", ".join(f"${n}" for n in range(12_988, 13_001)) + ")"
+    assert placeholders.cache_info().maxsize is not None  # a statement text per batch size

@@ -1,7 +1,7 @@
 """Storing a fetched batch in PostgreSQL: the fetch's hot path on a team database.
 
 The connection is psycopg 3's (`db.make_database`): peewee's own queries bind their parameters
-on the client as before, but the batch goes through a server-binding cursor on the same
+on the client as before, but the batch goes through a server-binding cursor (`$n` placeholders) on the same
 connection and in the same transaction, so raw mail travels as binary parameters (its own
 bytes, not hex text twice their size), and the rows need no round trip each:
 
@@ -29,6 +29,7 @@ keep a buffer that size for the connection's life), 15 MiB more at the size ceil
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -110,10 +111,13 @@ class PostgresWriter:
         the messages' sources into the open transaction of `db`; key → the id each message
         gets once they are stored."""
         if self._cursor is None:
-            from psycopg import Cursor
+            from psycopg import RawCursor
 
             connection = db.connection()
-            self._cursor = Cursor(connection)  # server-side binding, whatever the default
+            # Server-side binding, whatever the default, and `$n` placeholders: psycopg parses a
+            # `%s` statement of over 50 parameters afresh at each execution (its cache keeps
+            # smaller ones only), a regex over every statement of the fetch's hot path.
+            self._cursor = RawCursor(connection)
             self._pipeline.enter_context(connection.pipeline())
         if len(self._ids) < len(batch):
             block = min(ID_BLOCK, max(64, self._taken))  # a small fetch takes few
@@ -121,17 +125,15 @@ class PostgresWriter:
         cursor = self._cursor
         ids = {m.key: self._ids.pop() for m in batch}
         keyed = [(ids[m.key], *row) for m, row in zip(batch, rows, strict=True)]
-        one_row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
         head = f"INSERT INTO message (id, {', '.join(columns)}) VALUES "
         for start in range(0, len(keyed), ROWS_PER_INSERT):
             chunk = keyed[start : start + ROWS_PER_INSERT]
-            cursor.execute(
-                head + ", ".join([one_row] * len(chunk)), [value for row in chunk for value in row]
-            )
+            values = placeholders(len(chunk), len(columns) + 1)
+            cursor.execute(head + values, [value for row in chunk for value in row])
         for group in _source_groups((ids[m.key], m.raw) for m in batch):
+            values = placeholders(len(group), 2)
             cursor.execute(
-                "INSERT INTO message_source (message_id, raw) VALUES "
-                + ", ".join("(%s, %b)" for _ in group),
+                "INSERT INTO message_source (message_id, raw) VALUES " + values,
                 [value for row in group for value in row],
             )
         for message in batch:
@@ -163,12 +165,22 @@ class PostgresWriter:
     def _take_ids(self, count: int) -> None:
         cursor = self._cursor
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('message', 'id')) FROM generate_series(1, %s)",
+            "SELECT nextval(pg_get_serial_sequence('message', 'id')) FROM generate_series(1, $1)",
             (count,),
         )
         taken = [row[0] for row in cursor.fetchall()]
         self._ids[:0] = reversed(taken)  # popped from the end: used in the order taken
         self._taken += len(taken)
+
+
+@functools.lru_cache(maxsize=128)
+def placeholders(rows: int, width: int) -> str:
+    """The VALUES list of a multi-row INSERT of `rows` rows of `width` parameters, numbered
+    from $1 row by row: `($1, $2), ($3, $4)`."""
+    numbers = iter(range(1, rows * width + 1))
+    return ", ".join(
+        "(" + ", ".join(f"${next(numbers)}" for _ in range(width)) + ")" for _ in range(rows)
+    )
 
 
 def _source_groups(rows: Iterable[tuple[int, bytes]]) -> Iterator[list[tuple[int, bytes]]]:
@@ -201,8 +213,8 @@ def _large_source(cursor: Any, message_id: int, raw: bytes) -> None:
     with memoryview(raw) as view:
         for start in range(0, len(raw), LARGE_CHUNK):
             piece = view[start : start + LARGE_CHUNK]
-            cursor.execute("SELECT lo_put(%s, %s, %b)", (oid, start, piece))
+            cursor.execute("SELECT lo_put($1, $2, $3)", (oid, start, piece))
     cursor.execute(
-        "INSERT INTO message_source (message_id, raw) VALUES (%s, lo_get(%s))", (message_id, oid)
+        "INSERT INTO message_source (message_id, raw) VALUES ($1, lo_get($2))", (message_id, oid)
     )
-    cursor.execute("SELECT lo_unlink(%s)", (oid,))
+    cursor.execute("SELECT lo_unlink($1)", (oid,))
