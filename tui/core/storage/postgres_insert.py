@@ -1,9 +1,10 @@
 """Storing a fetched batch in PostgreSQL: the fetch's hot path on a team database.
 
 The connection is psycopg 3's (`db.make_database`): peewee's own queries bind their parameters
-on the client as before, but the batch goes through a server-binding cursor (`$n` placeholders) on the same
-connection and in the same transaction, so raw mail travels as binary parameters (its own
-bytes, not hex text twice their size), and the rows need no round trip each:
+on the client as before, but the batch goes through a server-binding cursor (`$n` placeholders,
+so psycopg parses no statement) on the same connection and in the same transaction, so raw mail
+travels as binary parameters (its own bytes, not hex text twice their size), and the rows need
+no round trip each:
 
 * the batch's `message` rows in multi-row INSERTs, their ids taken ahead from the sequence;
 * its sources in multi-row INSERTs (`SOURCES_PER_INSERT`, `SOURCE_BYTES_PER_INSERT`), each raw
