@@ -25,12 +25,12 @@ from tests.integration.fetch_helpers import (
 )
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fake_pop3 import FakePop3Server
+from tui.core.mail.summary_process import SUMMARY_PROCESS_MESSAGES
 from tui.core.net import pop3
 from tui.core.settings import AccountSettings, Security
 from tui.core.storage.accounts import AccountStore
 from tui.core.storage.db import open_database
 from tui.core.storage.models import FetchLog, Message
-from tui.core.sync.receive import SUMMARY_PROCESS_MESSAGES
 
 HALF_PAIR = "=?utf-7?q?+2AA-?="
 """An encoded word that decodes to U+D800 alone."""

@@ -24,11 +24,10 @@ from tests.integration.fetch_helpers import (
 from tests.servers.dovecot import DovecotServer
 from tests.unit.test_summary_process import messages
 from tui.core.mail.headers import summarize_fast
-from tui.core.mail.summary_process import SummaryProcess
+from tui.core.mail.summary_process import SUMMARY_PROCESS_MESSAGES, SummaryProcess
 from tui.core.settings import Security
 from tui.core.storage.db import open_database
 from tui.core.storage.models import Message
-from tui.core.sync.receive import SUMMARY_PROCESS_MESSAGES
 
 COUNT = SUMMARY_PROCESS_MESSAGES + 40
 

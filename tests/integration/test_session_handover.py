@@ -25,6 +25,7 @@ from tests.integration.fetch_helpers import make_message
 from tests.integration.test_quick_check import Home, add_box
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fake_pop3 import CLOSE, DEFAULT_CAPA, FakePop3Server, FakeSession
+from tui.core.mail.summary_process import SUMMARY_PROCESS_MESSAGES, SummaryProcess, usable_cores
 from tui.core.sync import quick_check, session_handover
 
 TRY_LOCK = (
@@ -111,6 +112,110 @@ def test_deletions_are_committed_on_the_handed_session(
     assert home.sql("SELECT count(*) FROM message WHERE deleted_on_server") == [(3,)]
 
 
+WATCHING_STARTS = (
+    "import sys\n"
+    "from tui.core.mail import summary_process\n"
+    "Process = summary_process.SummaryProcess\n"
+    "start, send = Process.start.__func__, Process.send\n"
+    "started, sent = [], []\n"
+    "def watched_start(cls):\n"
+    "    process = start(cls)\n"
+    "    started.append((process, 'peewee' in sys.modules))\n"
+    "    return process\n"
+    "def watched_send(self, raw):\n"
+    "    sent.append(self)\n"
+    "    return send(self, raw)\n"
+    "Process.start, Process.send = classmethod(watched_start), watched_send\n"
+    "from tui.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "for process, engine_loaded in started:\n"
+    "    ended = process is not None and process._child.wait(timeout=10) == 0\n"
+    "    used = sum(each is process for each in sent)\n"
+    "    print('START', process is not None, engine_loaded, used, ended, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+"""`poptui ARGS` saying, on stderr, each summary process it started: whether one started,
+whether the engine (peewee) was loaded by then, how many header blocks it was sent, and
+whether it ended cleanly once the run was over."""
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-download", "new-mail"])
+def test_a_large_fetch_starts_its_summary_process_before_the_engine(
+    tmp_path: Path, dovecot: DovecotServer, pop_user: PopUser, first: bool
+) -> None:
+    """Enough new mail for a summary process: the quick check starts the child before the
+    engine loads (for a first download on speculation, before connecting; for new mail seen in
+    its listing, as it hands the session over), and the engine's fetch reads every header block
+    with that very child, which then ends."""
+    home = Home(tmp_path)
+    add_box(home, "127.0.0.1", dovecot.plain_port, pop_user, "--incoming-security", "none")
+    if not first:
+        dovecot.deliver(pop_user.name, make_message(-1))
+        assert home.poptui("fetch").stdout.startswith("Box: 1 new message")
+    count = SUMMARY_PROCESS_MESSAGES + 10
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(count)])
+    before = _logins(dovecot, pop_user.name)
+    command = [sys.executable, "-c", WATCHING_STARTS, "fetch", "--account", "Box"]
+    done = subprocess.run(command, env=home.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith(f"Box: {count} new messages"), done
+    assert _logins(dovecot, pop_user.name) == before + 1
+    starts = [line.split()[1:] for line in done.stderr.splitlines() if line.startswith("START")]
+    if usable_cores() > 1:
+        assert starts == [["True", "False", str(count), "True"]], done.stderr
+    else:  # one core: no child at all, the headers are read in-process
+        assert starts == [], done.stderr
+    subjects = home.sql("SELECT subject FROM message ORDER BY id")
+    expected = [(f"Message number {i}",) for i in range(-1 if not first else 0, count)]
+    assert subjects == expected
+
+
+def _watch_starts(monkeypatch: pytest.MonkeyPatch) -> list[SummaryProcess | None]:
+    started: list[SummaryProcess | None] = []
+    start = SummaryProcess.start.__func__  # type: ignore[attr-defined]
+
+    def watched(cls: type[SummaryProcess]) -> SummaryProcess | None:
+        process: SummaryProcess | None = start(cls)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(SummaryProcess, "start", classmethod(watched))
+    return started
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-download", "new-mail"])
+def test_a_summary_process_nobody_takes_is_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: bool
+) -> None:
+    """`poptui fetch` ends a summary process its engine did not take (the command failed
+    before fetching, the account changed), as it ends such a session."""
+    mail = [make_message(i) for i in range(SUMMARY_PROCESS_MESSAGES)]
+    server = FakePop3Server([] if first else mail[:1], users={"alice": "secret"})
+    with server:
+        home = Home(tmp_path)
+        user = PopUser("alice", "secret")
+        add_box(home, server.host, server.port, user, "--incoming-security", "none")
+        if not first:
+            assert home.poptui("fetch").stdout.startswith("Box: 1 new message")
+        server.messages.extend(mail)
+        server.sessions.clear()
+        started = _watch_starts(monkeypatch)
+        try:
+            assert _quick_handing_over(home) is None
+            # A first download is the engine's before any connection; new mail is listed.
+            assert session_handover.pending() == (0 if first else 1)
+            assert len(server.sessions) == (0 if first else 1)
+        finally:
+            session_handover.discard_all()
+        assert session_handover.take_summaries(1) is None
+        if not first:  # (a first download never took the lock here)
+            assert _lock_state(home) == "free"
+    if usable_cores() > 1:
+        (process,) = started
+        assert process is not None and process._child.wait(timeout=10) == 0
+    else:
+        assert started == []
+
+
 @pytest.fixture
 def fetched(tmp_path: Path) -> Iterator[tuple[Home, FakePop3Server]]:
     """Two messages on a scriptable server, fetched once; a third has arrived since."""
@@ -142,10 +247,12 @@ def test_one_session_does_it_all(fetched: tuple[Home, FakePop3Server]) -> None:
 
 
 def test_the_lock_is_held_from_the_check_to_the_engine(
-    fetched: tuple[Home, FakePop3Server],
+    fetched: tuple[Home, FakePop3Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home, server = fetched
+    started = _watch_starts(monkeypatch)
     assert _quick_handing_over(home) is None  # new mail: offered, not ended
+    assert started == []  # one new message: no summary process for it
     assert session_handover.pending() == 1
     assert _lock_state(home) == "busy"  # no other poptui can log in meanwhile
     assert "QUIT" not in server.last.verbs

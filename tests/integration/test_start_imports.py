@@ -159,7 +159,7 @@ def test_a_large_fetch_reads_headers_without_the_email_package(
     """From `SUMMARY_PROCESS_MESSAGES` new messages on, the summary process reads the header
     blocks: the fetch's own process finds where each block ends and builds the summaries the
     child sends back, and needs the email package (~15 ms to import) for none of it."""
-    from tui.core.sync.receive import SUMMARY_PROCESS_MESSAGES, usable_cores
+    from tui.core.mail.summary_process import SUMMARY_PROCESS_MESSAGES, usable_cores
 
     count = SUMMARY_PROCESS_MESSAGES
     dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(count)])

@@ -33,6 +33,15 @@ from tui.core.mail.blocks import has_attachment, header_block
 from tui.core.mail.summary import MessageSummary, read_here
 from tui.core.mail.summary_child import FAILED, FRAME, FULL_PARSE, PIPE_BYTES
 
+SUMMARY_PROCESS_MESSAGES = 200
+"""From this many new messages on, their header blocks are read in a second process when the
+store is SQLite: starting one costs tens of milliseconds of the other core, reading a header
+block 55-100 µs. On the bench corpus (5,000 messages, `bench/speed_ab.py`) it took 0.96x the
+time plain and 0.99x over TLS (7 rounds; two 5-round runs: 0.95-1.00x and 0.96-0.97x), for
+~10 MB more at the peak (the child's interpreter). Into PostgreSQL it took 1.09x the time
+(`bench/postgres_poptui.py --baseline`, 3 rounds): there the server's own CPU needs the other
+core, and the child's work, more CPU than the same reading in-process, only competes with it.
+Nor with a single CPU to run on (`usable_cores`), for the same reason."""
 WAIT_SECONDS = 15.0
 """Longest wait for the child to take a header block or give a summary: longer means it hangs."""
 _BOOTSTRAP = (
@@ -162,6 +171,19 @@ class SummaryProcess:
                 self.broken = why
                 with contextlib.suppress(OSError):
                     self._child.kill()
+
+
+def worth_starting(new_messages: int) -> bool:
+    """Whether a fetch of this many new messages into SQLite reads them in a child process."""
+    return new_messages >= SUMMARY_PROCESS_MESSAGES and usable_cores() > 1
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on: with one, a summary process only takes turns with it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _reap(child: subprocess.Popen[bytes]) -> None:

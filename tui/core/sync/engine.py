@@ -383,6 +383,7 @@ def _run(
                 writer,
                 arrived,
                 result.size_mismatches,
+                prestarted=session_handover.take_summaries(account.id),
             )
         except BaseException:
             # Messages received whole before the failure are valid: keep them. Nothing is

@@ -17,6 +17,7 @@ class Unsure(Exception):
 TYPE_CHECKING = False  # not `typing`'s: that import is a few ms of a "nothing new" run
 if TYPE_CHECKING:
     import _ssl
+    from collections.abc import Mapping
     from typing import Any
 
 _MAX_MESSAGES = 100_000
@@ -38,6 +39,10 @@ class Listing:
         self.count = count
         self.sizes = sizes
         self.uidls = uidls
+
+    def new_beside(self, stored: Mapping[str, object]) -> int:
+        """How many listed UIDLs are not among `stored`'s keys: the new mail, near enough."""
+        return sum(uidl not in stored for uidl in self.uidls)
 
 
 class Session:

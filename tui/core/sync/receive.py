@@ -17,7 +17,6 @@ skipped and recorded, and the messages after it still come, as long as the sessi
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import sys
 import threading
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from tui.core.mail.summary import MessageSummary
+    from tui.core.mail.summary_process import SummaryProcess
 
     _Item: TypeAlias = tuple[int, bytes, MessageSummary | None, bool | None] | BaseException | None
     """What the reader hands over: a message, its summary (or None) and, when the summary
@@ -51,16 +51,6 @@ fetched the 246 MB corpus in 2.24 s instead of 2.43 s over plain POP3 and 3.20 s
 CONVEYOR_MESSAGES = 1024
 """...and at most this many messages: the bytes bound the memory; this only keeps a mailbox of
 tiny messages from holding many thousand items."""
-SUMMARY_PROCESS_MESSAGES = 200
-"""From this many new messages on, their header blocks are read in a second process
-(`mail.summary_process`) when the store is SQLite: starting one costs tens of milliseconds of
-the other core, reading a header block 55-100 µs. On the bench corpus (5,000 messages,
-`bench/speed_ab.py`) it took 0.96x the time plain and 0.99x over TLS (7 rounds; two 5-round
-runs: 0.95-1.00x and 0.96-0.97x), for ~10 MB more at the peak (the child's interpreter).
-Into PostgreSQL it took 1.09x the time (`bench/postgres_poptui.py --baseline`, 3 rounds):
-there the server's own CPU needs the other core, and the child's work, more CPU than the same
-reading in-process, only competes with it. Nor with a single CPU to run on (`usable_cores`),
-for the same reason."""
 PARSE_AHEAD_BACKLOG = 512 * 1024
 """The reader reads a message's header block itself while at least this many bytes wait for
 the storer; below, it hands the message over unparsed."""
@@ -125,6 +115,7 @@ def receive(
     writer: BatchWriter,
     arrived: Callable[[int, bytes], None],
     skipped: list[pop3.MessageSizeMismatch],
+    prestarted: SummaryProcess | None = None,
 ) -> None:
     """RETR `numbers`, handing each whole message to `arrived` in order, and commit on time.
 
@@ -132,17 +123,14 @@ def receive(
     database connection's): while this thread parses and commits a batch the reader goes on
     receiving into the `Conveyor`, and while a slow server keeps the reader waiting this thread
     still commits what arrived whole within `BATCH_SECONDS`. Any error on either side aborts
-    the session.
+    the session. `prestarted` is a summary process started before the plan was known (by the
+    quick check, for the new mail its listing showed): used if the plan wants one, else ended.
     """
+    process = _summary_process(len(numbers), writer.on_postgres, prestarted)
     if not numbers:
         return  # nothing new: no second thread
     from tui.core.mail.summary import read_here  # on new mail only (the mail package)
 
-    process = None
-    if len(numbers) >= SUMMARY_PROCESS_MESSAGES and not writer.on_postgres and usable_cores() > 1:
-        from tui.core.mail.summary_process import SummaryProcess  # a large fetch only
-
-        process = SummaryProcess.start()
     if process is None:
         from tui.core.mail import headers  # noqa: F401  the email package, loaded before RETR
     _hand_over_sooner()
@@ -207,12 +195,20 @@ SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits for it (Python's default: 5 ms)."""
 
 
-def usable_cores() -> int:
-    """CPUs this process may run on: with one, a summary process only takes turns with it."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+def _summary_process(
+    messages: int, on_postgres: bool, prestarted: SummaryProcess | None
+) -> SummaryProcess | None:
+    """The child to read the header blocks of `messages` new messages (`prestarted` if there
+    is one), or None when they are read in-process (and `prestarted` is ended)."""
+    if prestarted is None and (on_postgres or not messages):
+        return None
+    from tui.core.mail.summary_process import SummaryProcess, worth_starting
+
+    if on_postgres or not worth_starting(messages):
+        if prestarted is not None:
+            prestarted.close()
+        return None
+    return prestarted or SummaryProcess.start()
 
 
 def _hand_over_sooner() -> None:

@@ -11,6 +11,10 @@ A session is taken only for the account it was opened for, with the same server,
 user name and pinned certificate, and the same lock file; anything else leaves it to
 `discard_all`, which `poptui fetch` calls when it ends: QUIT (nothing was deleted in it),
 then the socket and the lock closed. Standard library only: the quick check loads this module.
+
+The check may also hand over a summary process (`mail.summary_process`, started for the new
+mail it saw: `quick_check._start_summaries`), which the engine's fetch of that account takes
+(`take_summaries`); one nobody took is ended by `discard_all` too.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ TYPE_CHECKING = False  # not `typing`'s: the quick check imports this module
 if TYPE_CHECKING:
     import socket
     from contextlib import AbstractContextManager
+
+    from tui.core.mail.summary_process import SummaryProcess
 
 
 class HandedSession:
@@ -87,6 +93,7 @@ def session_settings(
 
 
 _handed: dict[int, HandedSession] = {}
+_summaries: dict[int, SummaryProcess] = {}
 _guard = threading.Lock()
 
 
@@ -112,6 +119,22 @@ def take(account_id: int, settings: tuple[object, ...], lock_path: str) -> Hande
     return session
 
 
+def offer_summaries(account_id: int, process: SummaryProcess) -> None:
+    """Hand a running summary process (`mail.summary_process`) to this process's next fetch
+    of the account: the check started it for the new mail it saw (`quick_check`)."""
+    with _guard:
+        earlier = _summaries.pop(account_id, None)
+        _summaries[account_id] = process
+    if earlier is not None:
+        earlier.close()
+
+
+def take_summaries(account_id: int) -> SummaryProcess | None:
+    """The summary process handed over for this account (the caller's to use and end)."""
+    with _guard:
+        return _summaries.pop(account_id, None)
+
+
 def password_of(account_id: int) -> str | None:
     """The password a session waiting for this account logged in with (None: no session)."""
     with _guard:
@@ -120,10 +143,15 @@ def password_of(account_id: int) -> str | None:
 
 
 def discard_all() -> None:
-    """End every session nobody took: QUIT, close, and let its lock go."""
+    """End every session nobody took (QUIT, close, and let its lock go), and every summary
+    process."""
     with _guard:
         left = list(_handed.values())
         _handed.clear()
+        processes = list(_summaries.values())
+        _summaries.clear()
+    for process in processes:
+        process.close()
     for session in left:
         end(session)
 
