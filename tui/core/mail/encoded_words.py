@@ -56,51 +56,51 @@ def _charset(name: str | None) -> tuple[str, str, str]:
 
 def _collapsed(value: str) -> list[tuple[bytes, str | None]]:
     """`email.header.decode_header(value)` for one ASCII line: runs of words in one charset as
-    bytes (None: unencoded)."""
+    bytes (None: unencoded). One pass over the split value, no list of words in between."""
     parts = _ENCODED_WORD.split(value)
-    words: list[tuple[str, str | None, str | None]] = []
-    if parts[0].lstrip():
-        words.append((parts[0].lstrip(), None, None))
-    for at in range(1, len(parts), 4):
-        words.append((parts[at + 2], parts[at + 1].lower(), parts[at].lower()))
-        if parts[at + 3]:
-            words.append((parts[at + 3], None, None))
-    # Whitespace between two encoded words is dropped (decode_header's own test, kept as is).
-    dropped = {
-        n - 1
-        for n, word in enumerate(words)
-        if n > 1 and word[1] and words[n - 2][1] and words[n - 1][0].isspace()
-    }
+    last = len(parts) - 1
     collapsed: list[tuple[bytes, str | None]] = []
-    last_word: bytes | None = None
-    last_charset: str | None = None
-    for n, (text, encoding, charset) in enumerate(words):
-        if n in dropped:
+    run: bytes | None = None
+    run_charset: str | None = None
+    lead = parts[0].lstrip()
+    if lead:
+        run = lead.encode("ascii")
+    for at in range(1, last, 4):
+        text, between = parts[at + 2], parts[at + 3]
+        # decode_header drops every word of white space (as written) between two encoded
+        # words: the parts between words below, and an encoded word itself when its
+        # neighbours are encoded words that touch it.
+        if text.isspace() and at > 1 and not parts[at - 1] and not between and at + 4 < last:
             continue
-        if encoding is None:
-            word = text.encode("ascii")
-        elif encoding == "q":
-            # binascii decodes the same bytes in C, except an "=" that ends the text or
-            # precedes another (a soft line break to it, kept to quoprimime).
-            if text.endswith("=") or "==" in text:
-                word = quoprimime.header_decode(text).encode("latin-1")
-            else:
-                word = binascii.a2b_qp(text, header=True)
-        else:
-            missing = len(text) % 4
-            word = binascii.a2b_base64(text + "==="[: 4 - missing] if missing else text)
+        charset = parts[at].lower()
+        word = _word_bytes(text, parts[at + 1].lower())
         # Runs of one charset are joined (unencoded text never follows unencoded text here, so
         # decode_header's space between two such runs never arises).
-        if last_word is None:
-            last_word, last_charset = word, charset
-        elif charset != last_charset:
-            collapsed.append((last_word, last_charset))
-            last_word, last_charset = word, charset
+        if run is None:
+            run, run_charset = word, charset
+        elif charset != run_charset:
+            collapsed.append((run, run_charset))
+            run, run_charset = word, charset
         else:
-            last_word += word
-    if last_word is not None:
-        collapsed.append((last_word, last_charset))
+            run += word
+        if between and not (at + 3 < last and between.isspace()):
+            collapsed.append((run, run_charset))
+            run, run_charset = between.encode("ascii"), None
+    if run is not None:
+        collapsed.append((run, run_charset))
     return collapsed
+
+
+def _word_bytes(text: str, encoding: str) -> bytes:
+    """The bytes of one encoded word's text, "q" or "b", as `decode_header` decodes them."""
+    if encoding == "q":
+        # binascii decodes the same bytes in C, except an "=" that ends the text or precedes
+        # another (a soft line break to it, kept to quoprimime).
+        if text.endswith("=") or "==" in text:
+            return quoprimime.header_decode(text).encode("latin-1")
+        return binascii.a2b_qp(text, header=True)
+    missing = len(text) % 4
+    return binascii.a2b_base64(text + "==="[: 4 - missing] if missing else text)
 
 
 def _chunks(collapsed: list[tuple[bytes, str | None]]) -> list[tuple[str, str]]:
