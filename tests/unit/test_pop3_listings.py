@@ -9,6 +9,7 @@ import pytest
 
 from tests.servers.fake_pop3 import DEFAULT_CAPA, HANG, FakePop3Server, Handler
 from tui.core.net.pop3 import (
+    Mechanism,
     Pop3Client,
     Pop3Timeout,
     ProtocolError,
@@ -199,3 +200,45 @@ def test_server_that_drops_pipelined_commands_times_out(serve: type[FakePop3Serv
         with pytest.raises(Pop3Timeout):
             client.listings()
         assert not client.usable
+
+
+def _adopted(server: FakePop3Server, listed: tuple[int, int, bytes, bytes]) -> Pop3Client:
+    """A session logged in by one client, adopted by another with what the first listed."""
+    first = logged_in(server)
+    sock, first._wire._sock = first._wire._sock, None  # the socket is the second's now
+    assert sock is not None
+    return Pop3Client.adopt(
+        sock, server.host, server.port, Security.NONE, peer_der=None,
+        mechanism=first.mechanism or Mechanism.PLAIN, listed=listed,
+    )  # fmt: skip
+
+
+def test_an_adopted_session_reads_the_listing_it_was_handed(
+    serve: type[FakePop3Server],
+) -> None:
+    """The listing a session was handed with is read by the same parser, not asked again;
+    once: a later listing is the server's."""
+    server = serve(MESSAGES)
+    sizes = b"".join(b"%d %d\r\n" % (n, len(m)) for n, m in enumerate(MESSAGES, 1))
+    uids = b"1 uid0001\r\n2 bad uid\r\n3 uid0003\r\n"  # one malformed line, as if received
+    octets = sum(len(m) for m in MESSAGES)
+    with _adopted(server, (3, octets, sizes, uids)) as client:
+        listings = client.listings()
+        assert server.last.verbs[-1] == "CAPA"  # nothing listed again
+        assert (listings.count, listings.octets) == (3, octets)
+        assert listings.sizes.entries == {n: str(len(MESSAGES[n - 1])) for n in (1, 2, 3)}
+        assert listings.uids is not None
+        assert listings.uids.entries == {1: "uid0001", 3: "uid0003"}
+        assert listings.uids.malformed == {2}
+        assert list(client.retrieve([3])) == [(3, MESSAGES[2])]  # its sizes and count hold
+        client.listings()
+        assert server.last.verbs.count("STAT") == 1  # the second listing: the server's
+
+
+def test_a_handed_listing_past_the_cap_is_refused_as_after_stat(
+    serve: type[FakePop3Server],
+) -> None:
+    server = serve(MESSAGES)
+    too_many = MAX_LISTING_ENTRIES + 1
+    with _adopted(server, (too_many, 1, b"", b"")) as client, pytest.raises(TooManyMessages):
+        client.listings()

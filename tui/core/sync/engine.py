@@ -266,6 +266,7 @@ def _adopted(
             timeout=options.timeout,
             peer_der=handed.peer_der,
             mechanism=pop3.Mechanism(handed.mechanism),
+            listed=handed.listed,
         )
     except (pop3.Pop3Error, ValueError):
         return None

@@ -264,6 +264,7 @@ class _Check:
                 lock,
                 lock_path,
                 secret,
+                session.listed,
             )
         )
 

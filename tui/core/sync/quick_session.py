@@ -55,6 +55,10 @@ class Session:
 
     def __init__(self, account: dict[str, Any], timeout: float) -> None:
         self.deadline = time.monotonic() + timeout
+        self.listed: tuple[int, int, bytes, bytes] | None = None
+        """STAT's count and octets, LIST's and UIDL's bodies as received, when the session is
+        kept open after its listing: the engine goes on with this very listing
+        (`net.pop3.Pop3Client.adopt`), valid for the whole session (RFC 1939)."""
         self.host = str(account["incoming_host"]).strip()
         self.security = account["incoming_security"]
         if self.security not in ("none", "ssl", "starttls"):
@@ -207,7 +211,7 @@ class Session:
         quit_too = pipelined and not keep_open
         if pipelined:
             self._send(b"LIST\r\nUIDL\r\nQUIT\r\n" if quit_too else b"LIST\r\nUIDL\r\n")
-        columns = []
+        columns, bodies = [], []
         for command, characters, longest in asked:
             if not pipelined:
                 self._send(command)
@@ -216,9 +220,12 @@ class Session:
             # it comes: LIST's while the server is still making UIDL's.
             body = self._body(limit=(count + 1) * 82)
             columns.append(_column(body, count, characters, longest))
+            bodies.append(body)
         if quit_too:
             self._expect_ok()  # QUIT's
             self.quitted = True
+        if keep_open:
+            self.listed = (count, int(stat[2]), bodies[0], bodies[1])
         sizes, uidls = columns
         return Listing(count, [int(size) for size in sizes], [u.decode() for u in uidls])
 

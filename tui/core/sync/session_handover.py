@@ -5,7 +5,8 @@ in and lists. When the listing shows something to do (new mail, a deletion due),
 and logged in a second time: one more connection, TLS handshake and login for every cron run
 that finds mail, which a provider counting logins sees twice. Now the check offers its session
 here instead, still holding the mailbox's lock (so no other poptui can log in between), and the
-engine goes on with it (`engine.fetch_account`): one login per run.
+engine goes on with it (`engine.fetch_account`): one login per run, and one listing (the
+check's STAT, LIST and UIDL replies go with the session, `HandedSession.listed`).
 
 A session is taken only for the account it was opened for, with the same server, security,
 user name and pinned certificate, and the same lock file; anything else leaves it to
@@ -37,6 +38,7 @@ class HandedSession:
 
     __slots__ = (
         "account_id",
+        "listed",
         "lock",
         "lock_path",
         "mechanism",
@@ -56,6 +58,7 @@ class HandedSession:
         lock: AbstractContextManager[None],
         lock_path: str,
         password: str,
+        listed: tuple[int, int, bytes, bytes] | None = None,
     ) -> None:
         self.account_id = account_id
         self.settings = settings
@@ -71,6 +74,10 @@ class HandedSession:
         """The password it logged in with, read from the user's store a moment ago: the
         fetch's own (for a fresh login, should this session not answer) without opening the
         store again."""
+        self.listed = listed
+        """STAT's count and octets, LIST's and UIDL's bodies as this session received them:
+        the engine reads them with its own parser instead of asking again (the maildrop
+        stays as it was listed until the session ends, RFC 1939)."""
 
     def release(self) -> None:
         """Let the mailbox's lock go (the engine's run over, or the session discarded)."""

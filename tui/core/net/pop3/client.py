@@ -80,6 +80,7 @@ class Pop3Client(ListingCommands):
         self._certificate: CertificateInfo | None = None
         self._stat = None
         self._listed = None
+        self._handed_listing: tuple[int, int, bytes, bytes] | None = None
         self.mechanism: Mechanism | None = None
         """How the session logged in, once it has."""
 
@@ -123,17 +124,22 @@ class Pop3Client(ListingCommands):
         timeout: float = DEFAULT_TIMEOUT,
         peer_der: bytes | None,
         mechanism: Mechanism,
+        listed: tuple[int, int, bytes, bytes] | None = None,
     ) -> Self:
         """Go on with a session another client opened and logged in (the quick check's:
         `sync.session_handover`), in the TRANSACTION state with nothing pending: CAPA is read
-        again, as after any login. The caller checked the certificate when it opened it.
-        Raises (and closes the socket) when the session no longer answers."""
+        again, as after any login (which also shows the session still answers). The caller
+        checked the certificate when it opened it. Raises (and closes the socket) when the
+        session no longer answers. `listed` is what that client listed on this session (STAT's
+        count and octets, LIST's and UIDL's bodies): `listings()` reads it instead of asking
+        the server again."""
         sock.settimeout(timeout)
         wire = Pop3Wire(sock, host.strip(), port, timeout)
         wire.line_limit = STATUS_LINE
         client = cls(OpenedSession(wire, {}, peer_der), Security(security))
         client._authenticated = True
         client.mechanism = mechanism
+        client._handed_listing = listed
         try:
             capabilities = wire.capa()
         except BaseException:

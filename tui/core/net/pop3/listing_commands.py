@@ -33,6 +33,9 @@ class ListingCommands:
     """STAT's (count, octets): the cap of every listing and of each listed size."""
     _listed: Mapping[int, str] | None
     """LIST's well-formed entries (number: size) once read: only these are ever retrieved."""
+    _handed_listing: tuple[int, int, bytes, bytes] | None
+    """STAT's count and octets, LIST's and UIDL's bodies, listed on this session before it
+    was adopted (`Pop3Client.adopt`): the next `listings()` reads them (once)."""
 
     if TYPE_CHECKING:  # provided by Pop3Client
 
@@ -94,7 +97,15 @@ class ListingCommands:
         `uidl_listing`'s UidlUnsupported). A -ERR to LIST while UIDL's reply is still in
         flight, or a LIST reply that cannot be read, breaks the session: nothing can be sent
         on it but `abort()`.
+
+        On a session adopted with what its first client listed (`_handed_listing`), that
+        listing is read instead, by the same parser and caps: a POP3 session's maildrop does
+        not change until it ends (RFC 1939), so asking again would only cost the server a
+        second listing of the whole mailbox.
         """
+        handed, self._handed_listing = self._handed_listing, None
+        if handed is not None:
+            return self._handed_listings(*handed)
         count, octets = self.stat()
         if not self.supports_pipelining:
             sizes = self.list_listing(count)
@@ -121,6 +132,19 @@ class ListingCommands:
         except CommandRejected as err:
             self._uidl_refused(err)
             return Listings(count, octets, sizes, None)
+        self._uidl_supported = True
+        return Listings(count, octets, sizes, uids)
+
+    def _handed_listings(
+        self, count: int, octets: int, list_body: bytes, uidl_body: bytes
+    ) -> Listings:
+        """`listings()` from bodies received earlier on this session (by a reader that held
+        them to a tighter length), under the same cap on STAT's count."""
+        listing_budget(_LIST, count, self.host)  # TooManyMessages past the cap, as after STAT
+        self._stat = count, octets
+        sizes = parse_listing(list_body, count, uidl=False)
+        self._listed = sizes.entries
+        uids = parse_listing(uidl_body, count, uidl=True)
         self._uidl_supported = True
         return Listings(count, octets, sizes, uids)
 
