@@ -48,11 +48,11 @@ def test_neither_stored_uidls_nor_the_listing_index_live_through_retr(
         seen["listing"] = listing
         return real_plan(account, listing, known, *rest)
 
-    def receive(*args: Any) -> None:
+    def receive(*args: Any, **kwargs: Any) -> None:
         gc.collect()
         seen["known alive"] = seen["known"]() is not None
         seen["index held"] = "listed" in vars(seen["listing"])
-        real_receive(*args)
+        real_receive(*args, **kwargs)
 
     monkeypatch.setattr(engine, "known_uidls", known_uidls)
     monkeypatch.setattr(engine, "plan_sync", plan_sync)
