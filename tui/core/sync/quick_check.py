@@ -247,7 +247,6 @@ class _Check:
 
         lock = self.locks.pop()  # the one mailbox's
         self.open = None
-        _start_summaries(account["id"], new_mail)
         session_handover.offer(
             session_handover.HandedSession(
                 account["id"],
@@ -267,6 +266,7 @@ class _Check:
                 session.listed,
             )
         )
+        _start_summaries(account["id"], new_mail)
 
     def _accounts(self, owner: str, target: str | None) -> list[dict[str, Any]]:
         """The mailboxes `poptui fetch` would fetch (as `cli.fetch._targets`), or Unsure."""
@@ -373,19 +373,22 @@ def _start_summaries(account_id: int, new_mail: int | None) -> None:
     which was idle then. Started by the engine, it took ~50 ms of CPU in the middle of the
     fetch, where both cores are busy, and its storer waited ~80 ms for the first summary.
     A first download is started one on speculation (the engine ends it if it is small): once in
-    a mailbox's life, and the largest fetch it ever has."""
-    from tui.core.mail.summary_process import (
-        SUMMARY_PROCESS_MESSAGES,
-        SummaryProcess,
-        worth_starting,
-    )
-
-    if not worth_starting(SUMMARY_PROCESS_MESSAGES if new_mail is None else new_mail):
-        return
-    process = SummaryProcess.start()
-    if process is not None:
+    a mailbox's life, and the largest fetch it ever has. Never raises: without it, the engine
+    starts its own as before."""
+    try:
+        from tui.core.mail.summary_process import (
+            SUMMARY_PROCESS_MESSAGES,
+            SummaryProcess,
+            worth_starting,
+        )
         from tui.core.sync import session_handover
 
+        if not worth_starting(SUMMARY_PROCESS_MESSAGES if new_mail is None else new_mail):
+            return
+        process = SummaryProcess.start()
+    except Exception:
+        return
+    if process is not None:
         session_handover.offer_summaries(account_id, process)
 
 
