@@ -169,6 +169,71 @@ def test_a_large_fetch_starts_its_summary_process_before_the_engine(
     assert subjects == expected
 
 
+WATCHING_EARLY = (
+    "import sys\n"
+    "from tui.core.sync.early_retrieval import EarlyRetrieval\n"
+    "start, stop = EarlyRetrieval.start, EarlyRetrieval.stop\n"
+    "def watched_start(self):\n"
+    "    print('EARLY-START', 'peewee' in sys.modules, file=sys.stderr, flush=True)\n"
+    "    start(self)\n"
+    "def watched_stop(self):\n"
+    "    stopped = stop(self)\n"
+    "    sent = -1 if stopped is None else len(stopped[1])\n"
+    "    print('EARLY-STOP', self.spooled, sent, file=sys.stderr, flush=True)\n"
+    "    return stopped\n"
+    "EarlyRetrieval.start, EarlyRetrieval.stop = watched_start, watched_stop\n"
+    "from tui.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+"""`poptui ARGS` saying, on stderr, when it starts reading early (whether the engine, peewee,
+was loaded by then) and, when the engine stops it, how many bytes it had read and how many
+RETRs it had sent."""
+
+
+def _retrieved(dovecot: DovecotServer, user: str) -> list[int]:
+    """RETRs of each of `user`'s sessions so far, from Dovecot's logout lines."""
+    lines = re.findall(rf"pop3\({re.escape(user)}\).*retr=(\d+)/", dovecot.log_text())
+    return [int(count) for count in lines]
+
+
+@pytest.mark.parametrize(
+    ("first", "security"),
+    [(True, "none"), (True, "ssl"), (False, "none")],
+    ids=["first-download", "first-download-tls", "new-mail"],
+)
+def test_the_first_messages_are_read_while_the_engine_loads(
+    tmp_path: Path, dovecot: DovecotServer, pop_user: PopUser, first: bool, security: str
+) -> None:
+    """`poptui fetch` asks for the new mail on the handed session before the engine is
+    loaded, and the engine goes on from what was read: one login, each message asked for
+    once (Dovecot's own count), every one stored whole, in order."""
+    home = Home(tmp_path)
+    port = dovecot.plain_port if security == "none" else dovecot.tls_port
+    tls = [] if security == "none" else ["--pin-fingerprint", dovecot.cert_fingerprint]
+    add_box(home, "127.0.0.1", port, pop_user, "--incoming-security", security, *tls)
+    if not first:
+        dovecot.deliver(pop_user.name, make_message(-1))
+        assert home.poptui("fetch").stdout.startswith("Box: 1 new message")
+    count = 120
+    body = b"".join(b"line %d of a longer message\r\n" % n for n in range(700))  # ~20 KB
+    mail = [make_message(i, body=body) for i in range(count)]
+    dovecot.deliver_many(pop_user.name, mail)
+    before, sessions = _logins(dovecot, pop_user.name), len(_retrieved(dovecot, pop_user.name))
+    command = [sys.executable, "-c", WATCHING_EARLY, "fetch", "--account", "Box"]
+    done = subprocess.run(command, env=home.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith(f"Box: {count} new messages"), done
+    assert _logins(dovecot, pop_user.name) == before + 1
+    early = [line.split()[1:] for line in done.stderr.splitlines() if line.startswith("EARLY")]
+    assert early[0] == ["False"], done.stderr  # EARLY-START, the engine not loaded yet
+    spooled, sent = (int(word) for word in early[1])
+    assert len(early) == 2 and spooled > 0 and 0 < sent <= count, done.stderr
+    assert _eventually(lambda: len(_retrieved(dovecot, pop_user.name)) == sessions + 1)
+    assert _retrieved(dovecot, pop_user.name)[-1] == count  # none asked for twice
+    stored = home.sql("SELECT subject, size FROM message ORDER BY id")
+    assert stored[-count:] == [(f"Message number {i}", len(mail[i])) for i in range(count)]
+    assert len(stored) == count + (0 if first else 1)
+
+
 def _watch_starts(monkeypatch: pytest.MonkeyPatch) -> list[SummaryProcess | None]:
     started: list[SummaryProcess | None] = []
     start = SummaryProcess.start.__func__  # type: ignore[attr-defined]
@@ -201,14 +266,16 @@ def test_a_summary_process_nobody_takes_is_ended(
         started = _watch_starts(monkeypatch)
         try:
             assert _quick_handing_over(home) is None
-            # A first download is the engine's before any connection; new mail is listed.
-            assert session_handover.pending() == (0 if first else 1)
-            assert len(server.sessions) == (0 if first else 1)
+            # New mail was listed; a first download's session is opened in a thread.
+            assert session_handover.pending() == 1
+            assert _eventually(lambda: len(server.sessions) == 1)
         finally:
             session_handover.discard_all()
         assert session_handover.take_summaries(1) is None
-        if not first:  # (a first download never took the lock here)
-            assert _lock_state(home) == "free"
+        assert session_handover.pending() == 0
+        assert _lock_state(home) == "free"
+        assert _eventually(lambda: "QUIT" in server.last.verbs)
+        assert "DELE" not in server.last.verbs
     if usable_cores() > 1:
         (process,) = started
         assert process is not None and process._child.wait(timeout=10) == 0

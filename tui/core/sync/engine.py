@@ -256,7 +256,12 @@ def _adopted(
     handed: HandedSession, account: Account, options: FetchOptions
 ) -> pop3.Pop3Client | None:
     """A client going on with the handed session, or None when it no longer answers (then
-    the run connects and logs in as usual)."""
+    the run connects and logs in as usual). A thread reading its first answers while this
+    process loaded (`early_retrieval`) is stopped here, and its bytes read first."""
+    early = handed.stop_early()
+    if early is None:
+        handed.quit()  # out of step: ended now, not at the end of the run
+        return None
     try:
         return pop3.Pop3Client.adopt(
             handed.sock,
@@ -267,6 +272,7 @@ def _adopted(
             peer_der=handed.peer_der,
             mechanism=pop3.Mechanism(handed.mechanism),
             listed=handed.listed,
+            early=early if isinstance(early, tuple) else None,
         )
     except (pop3.Pop3Error, ValueError):
         return None

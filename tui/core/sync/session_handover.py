@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from tui.core.mail.summary_process import SummaryProcess
+    from tui.core.sync.early_retrieval import EarlyRetrieval
 
 
 class HandedSession:
@@ -38,6 +39,7 @@ class HandedSession:
 
     __slots__ = (
         "account_id",
+        "early",
         "listed",
         "lock",
         "lock_path",
@@ -59,6 +61,7 @@ class HandedSession:
         lock_path: str,
         password: str,
         listed: tuple[int, int, bytes, bytes] | None = None,
+        early: EarlyRetrieval | None = None,
     ) -> None:
         self.account_id = account_id
         self.settings = settings
@@ -78,6 +81,15 @@ class HandedSession:
         """STAT's count and octets, LIST's and UIDL's bodies as this session received them:
         the engine reads them with its own parser instead of asking again (the maildrop
         stays as it was listed until the session ends, RFC 1939)."""
+        self.early = early
+        """The thread reading the first RETR answers while the engine loads (`early_retrieval`):
+        the engine stops it (`stop_early`) and reads what it read first."""
+
+    def stop_early(self) -> tuple[int, list[int]] | bool | None:
+        """Stop the early reader: its file and the numbers it sent; None when the session is
+        unusable after it; False when there was none."""
+        early, self.early = self.early, None
+        return False if early is None else early.stop()
 
     def release(self) -> None:
         """Let the mailbox's lock go (the engine's run over, or the session discarded)."""
@@ -85,6 +97,9 @@ class HandedSession:
 
     def quit(self) -> None:
         """QUIT without waiting for the answer (nothing was deleted), and close the socket."""
+        stopped = self.stop_early()
+        if isinstance(stopped, tuple):
+            os.close(stopped[0])
         with contextlib.suppress(OSError):
             self.sock.settimeout(1.0)
             self.sock.sendall(b"QUIT\r\n")
@@ -101,7 +116,27 @@ def session_settings(
 
 _handed: dict[int, HandedSession] = {}
 _summaries: dict[int, SummaryProcess] = {}
+_coming: dict[int, threading.Event] = {}
 _guard = threading.Lock()
+_COMING_WAIT = 60.0
+"""The longest `take` waits for a session still being opened (`expect`): past any login."""
+
+
+def expect(account_id: int) -> threading.Event:
+    """Say a session for this account is being opened in another thread (a first download:
+    `quick_check`), which `take` waits for; the opener sets the event once it has offered
+    the session or given up."""
+    arrived = threading.Event()
+    with _guard:
+        _coming[account_id] = arrived
+    return arrived
+
+
+def _wait_for(account_id: int) -> None:
+    with _guard:
+        arrived = _coming.pop(account_id, None)
+    if arrived is not None:
+        arrived.wait(_COMING_WAIT)
 
 
 def offer(session: HandedSession) -> None:
@@ -116,6 +151,7 @@ def offer(session: HandedSession) -> None:
 def take(account_id: int, settings: tuple[object, ...], lock_path: str) -> HandedSession | None:
     """The session handed over for this account, if it was opened with these settings and
     holds this lock file; a session that does not match is discarded."""
+    _wait_for(account_id)
     with _guard:
         session = _handed.pop(account_id, None)
     if session is None:
@@ -152,6 +188,8 @@ def password_of(account_id: int) -> str | None:
 def discard_all() -> None:
     """End every session nobody took (QUIT, close, and let its lock go), and every summary
     process."""
+    for account_id in list(_coming):
+        _wait_for(account_id)
     with _guard:
         left = list(_handed.values())
         _handed.clear()
@@ -164,9 +202,9 @@ def discard_all() -> None:
 
 
 def pending() -> int:
-    """How many sessions wait to be taken (tests)."""
+    """How many sessions wait to be taken, or are being opened to be."""
     with _guard:
-        return len(_handed)
+        return len(_handed) + len(_coming)
 
 
 def end(session: HandedSession) -> None:

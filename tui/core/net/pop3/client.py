@@ -81,6 +81,8 @@ class Pop3Client(ListingCommands):
         self._stat = None
         self._listed = None
         self._handed_listing: tuple[int, int, bytes, bytes] | None = None
+        self._early: deque[int] = deque()
+        """RETRs an earlier reader of this session sent (`adopt`), whose answers come first."""
         self.mechanism: Mechanism | None = None
         """How the session logged in, once it has."""
 
@@ -125,6 +127,7 @@ class Pop3Client(ListingCommands):
         peer_der: bytes | None,
         mechanism: Mechanism,
         listed: tuple[int, int, bytes, bytes] | None = None,
+        early: tuple[int, Sequence[int]] | None = None,
     ) -> Self:
         """Go on with a session another client opened and logged in (the quick check's:
         `sync.session_handover`), in the TRANSACTION state with nothing pending: CAPA is read
@@ -132,21 +135,27 @@ class Pop3Client(ListingCommands):
         checked the certificate when it opened it. Raises (and closes the socket) when the
         session no longer answers. `listed` is what that client listed on this session (STAT's
         count and octets, LIST's and UIDL's bodies): `listings()` reads it instead of asking
-        the server again."""
+        the server again. `early` is what a reader of this session sent and received before
+        it (`sync.early_retrieval`): a file of the bytes, read before the socket, which begin
+        with CAPA's answer, and the numbers whose RETR it sent after CAPA, answered next."""
         sock.settimeout(timeout)
         wire = Pop3Wire(sock, host.strip(), port, timeout)
+        if early is not None:
+            wire.prime(early[0])
         wire.line_limit = STATUS_LINE
         client = cls(OpenedSession(wire, {}, peer_der), Security(security))
         client._authenticated = True
         client.mechanism = mechanism
         client._handed_listing = listed
         try:
-            capabilities = wire.capa()
+            capabilities = wire.capa(sent=early is not None)
         except BaseException:
             wire.close()
             raise
         client._capa_supported = capabilities is not None
         client.capabilities = capabilities or {}
+        if early is not None:
+            client._early = deque(int(number) for number in early[1])
         return client
 
     @property
@@ -263,21 +272,40 @@ class Pop3Client(ListingCommands):
         """
         if batch < 1:
             raise ValueError("batch must be at least 1")
-        self._begin_command()
         # The engine's plan is a `MessageNumbers` (runs): checked and sent from as it is, never
         # copied into an object per message; anything else is held as machine integers.
         wanted = numbers if isinstance(numbers, Sequence) else array("q", map(int, numbers))
+        early = self._early_prefix(wanted)
+        self._begin_command()
         for number in wanted:
             self._check_listed(int(number))
         window = batch if self.supports_pipelining else 1
-        return self._retrieve(wanted, expected_sizes or {}, window)
+        return self._retrieve(wanted, expected_sizes or {}, window, early)
+
+    def _early_prefix(self, wanted: Sequence[int]) -> deque[int]:
+        """The RETRs sent before this client (`adopt`), taken as this retrieve's first ones
+        when `wanted` begins with exactly them; otherwise left for `_begin_command` to drop."""
+        early = self._early
+        if not early or len(early) > len(wanted):
+            return deque()
+        if any(int(number) != sent for number, sent in zip(wanted, early, strict=False)):
+            return deque()
+        self._early = deque()
+        return early
 
     def _retrieve(
-        self, numbers: Sequence[int], sizes: Mapping[int, int], window: int
+        self,
+        numbers: Sequence[int],
+        sizes: Mapping[int, int],
+        window: int,
+        early: deque[int],
     ) -> Generator[tuple[int, bytes], None, None]:
-        todo, left = iter(numbers), len(numbers)
-        pending: deque[int] = deque()
+        todo, left = iter(numbers), len(numbers) - len(early)
+        for _ in early:
+            next(todo)
+        pending = early
         """Numbers whose RETR was sent and whose response has not been read at all."""
+        self._outstanding = len(pending)
         try:
             while left or pending:
                 if len(pending) <= window // 2 and left:
@@ -463,6 +491,11 @@ class Pop3Client(ListingCommands):
                 "pipelined RETR responses are still in flight: finish or close the retrieve() "
                 "iterator before sending another command"
             )
+        if self._early:
+            # Answers to RETRs sent before this client that nobody wants: read and dropped,
+            # so the next answer read is this command's.
+            count, self._early = len(self._early), deque()
+            self._drain(count)
         self._flush_deferred()
 
     def _error_for(self, text: str, context: str, number: int | None = None) -> Pop3Error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import socket
 import sys
@@ -169,6 +170,8 @@ class Pop3Wire:
         self._end = 0
         self._quickack = _QUICKACK is not None
         self._failed_read: OSError | None = None
+        self._spool: int | None = None
+        """A file of bytes this session received before this wire (`prime`), read first."""
         """A read that failed while TLS records were taken without waiting (`_take_records`)."""
         self.line_limit = PRE_TLS_LINE
         """The longest status line read now: tight until the session is encrypted or logged
@@ -202,8 +205,17 @@ class Pop3Wire:
         self._start = self._end = 0
         return count
 
+    def prime(self, spool: int) -> None:
+        """Read the file `spool` (its descriptor, now this wire's) before the socket: what an
+        earlier reader of this session received and did not parse (`sync.early_retrieval`)."""
+        self._spool = spool
+
     def close(self) -> None:
         """Close without a word to the server. Never raises; safe from another thread."""
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            with contextlib.suppress(OSError):
+                os.close(spool)
         sock, self._sock = self._sock, None
         if sock is not None:
             # shutdown() (unlike close()) wakes a recv() blocked in another thread, so abort()
@@ -278,6 +290,8 @@ class Pop3Wire:
             self._make_room()
         free = len(self._buf) - self._end
         room = max(1, min(room, _RECV_SIZE, free))
+        if self._spool is not None and self._from_spool(room):
+            return
         try:
             count = sock.recv_into(self._view[self._end :], room)
         except TimeoutError:
@@ -300,6 +314,25 @@ class Pop3Wire:
                 sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)  # type: ignore[arg-type]
             except OSError:  # not TCP (a test's socketpair), or the option is refused
                 self._quickack = False
+
+    def _from_spool(self, room: int) -> bool:
+        """Up to `room` bytes from the primed file; False (the file closed) once it is read."""
+        assert self._spool is not None
+        try:
+            count = os.readv(self._spool, [self._view[self._end : self._end + room]])
+        except OSError as exc:
+            self.mark_broken("could not read the bytes received earlier")
+            raise ConnectionLost(
+                f"Reading what {self.host} sent earlier failed: "
+                f"{(exc.strerror or str(exc)).lower()}"
+            ) from None
+        if count:
+            self._end += count
+            return True
+        spool, self._spool = self._spool, None
+        with contextlib.suppress(OSError):
+            os.close(spool)
+        return False
 
     def _read_failed(self, exc: OSError) -> ConnectionLost:
         """A failed read, in words; the wire is out of step from here on."""
@@ -492,12 +525,14 @@ class Pop3Wire:
             self._fill()
             total += self._end - self._start - before
 
-    def capa(self) -> dict[str, list[str]] | None:
+    def capa(self, *, sent: bool = False) -> dict[str, list[str]] | None:
         """Send CAPA (RFC 2449): `{"SASL": ["PLAIN"], "PIPELINING": [], ...}`, keys upper-case.
 
-        None when the server answers -ERR (it has no CAPA).
+        None when the server answers -ERR (it has no CAPA). With `sent`, an earlier reader of
+        this session sent it: only the answer is read.
         """
-        self.send_line("CAPA")
+        if not sent:
+            self.send_line("CAPA")
         ok, _text = self.read_status()
         if not ok:
             return None
