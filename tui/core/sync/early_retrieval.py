@@ -76,7 +76,10 @@ class EarlyRetrieval:
             total += sizes[number - 1] + _ANSWER_OVERHEAD
             self._ends.append(total)
         self._cap = spool_cap
-        self.fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+        unnamed = getattr(os, "O_TMPFILE", None)  # Linux's
+        if unnamed is None:
+            raise OSError("no unnamed files here")
+        self.fd = os.open(directory, unnamed | os.O_RDWR, 0o600)
         self._wake_read, self._wake_write = os.pipe()
         self._sent = 0
         self.spooled = 0

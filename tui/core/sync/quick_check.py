@@ -12,7 +12,9 @@ both record the same is tests/integration/test_quick_check.py.
 When `poptui fetch` runs it for one mailbox and the listing shows something to do, the check
 does not end its session: it hands it, logged in, with the mailbox's lock and the password,
 to the engine about to run in the same process (`sync.session_handover`), so a cron run that
-finds mail logs in once (tests/integration/test_session_handover.py).
+finds mail logs in once (tests/integration/test_session_handover.py). A mailbox never fetched
+gets its session opened in a thread instead, while this process loads the engine. Either way
+the new mail is asked for on that session before the engine is loaded (`sync.early_retrieval`).
 """
 
 from __future__ import annotations

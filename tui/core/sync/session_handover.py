@@ -13,6 +13,11 @@ user name and pinned certificate, and the same lock file; anything else leaves i
 `discard_all`, which `poptui fetch` calls when it ends: QUIT (nothing was deleted in it),
 then the socket and the lock closed. Standard library only: the quick check loads this module.
 
+A session may come with a thread already reading its first RETR answers into a file
+(`sync.early_retrieval`), which the engine stops and reads first (`HandedSession.stop_early`).
+For a first download the session is opened in a thread (`quick_check._open_for_engine`): `expect`
+says one is coming, and `take` waits for it.
+
 The check may also hand over a summary process (`mail.summary_process`, started for the new
 mail it saw: `quick_check._start_summaries`), which the engine's fetch of that account takes
 (`take_summaries`); one nobody took is ended by `discard_all` too.
