@@ -373,6 +373,31 @@ def test_the_password_command_runs_once(fetched: tuple[Home, FakePop3Server]) ->
     assert runs.read_text().splitlines() == ["run"]  # the check's; the engine took its password
 
 
+def test_a_first_download_runs_the_password_command_once(tmp_path: Path) -> None:
+    """The first download's session is opened in a thread with the password the check read;
+    the engine takes that password too, even before the session has arrived."""
+    with FakePop3Server([make_message(1), make_message(2)], users={"alice": "secret"}) as server:
+        home = Home(tmp_path)
+        add_box(home, server.host, server.port, PopUser("alice", "secret"),
+                "--incoming-security", "none")  # fmt: skip
+        runs = home.root / "runs"
+        command = f"echo run >> {runs}; printf %s secret"
+        assert (
+            home.poptui("secrets", "use", "command", "Box", "--incoming", command).returncode == 0
+        )
+
+        def slow_capa(session: FakeSession, _args: list[str]) -> object:
+            if not session.authenticated:
+                time.sleep(1.0)  # a slow server: the engine is loaded before the session is
+            return b"+OK\r\n" + "".join(f"{w}\r\n" for w in DEFAULT_CAPA).encode() + b".\r\n"
+
+        server.handlers["CAPA"] = slow_capa
+        done = home.poptui("fetch")
+        assert done.stdout.startswith("Box: 2 new messages"), done
+        assert runs.read_text().splitlines() == ["run"]
+        assert len(server.sessions) == 1
+
+
 def test_bytes_nobody_asked_for_keep_the_session_from_the_engine(
     fetched: tuple[Home, FakePop3Server],
 ) -> None:

@@ -339,7 +339,7 @@ class _Check:
                 lock_file(lock_dir, account["secret_key"]),
                 self.timeout,
                 os.path.dirname(self.path),
-                session_handover.expect(account["id"]),
+                session_handover.expect(account["id"], secret),
             ),
             name="poptui-first-session",
             daemon=True,

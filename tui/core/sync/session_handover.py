@@ -122,24 +122,27 @@ def session_settings(
 _handed: dict[int, HandedSession] = {}
 _summaries: dict[int, SummaryProcess] = {}
 _coming: dict[int, threading.Event] = {}
+_coming_passwords: dict[int, str] = {}
 _guard = threading.Lock()
 _COMING_WAIT = 60.0
 """The longest `take` waits for a session still being opened (`expect`): past any login."""
 
 
-def expect(account_id: int) -> threading.Event:
-    """Say a session for this account is being opened in another thread (a first download:
-    `quick_check`), which `take` waits for; the opener sets the event once it has offered
-    the session or given up."""
+def expect(account_id: int, password: str) -> threading.Event:
+    """Say a session for this account is being opened in another thread with `password` (a
+    first download: `quick_check`), which `take` waits for; the opener sets the event once it
+    has offered the session or given up."""
     arrived = threading.Event()
     with _guard:
         _coming[account_id] = arrived
+        _coming_passwords[account_id] = password
     return arrived
 
 
 def _wait_for(account_id: int) -> None:
     with _guard:
         arrived = _coming.pop(account_id, None)
+        _coming_passwords.pop(account_id, None)
     if arrived is not None:
         arrived.wait(_COMING_WAIT)
 
@@ -184,10 +187,12 @@ def take_summaries(account_id: int) -> SummaryProcess | None:
 
 
 def password_of(account_id: int) -> str | None:
-    """The password a session waiting for this account logged in with (None: no session)."""
+    """The password a session waiting for this account logged in with, or is logging in with
+    (None: no session)."""
     with _guard:
         session = _handed.get(account_id)
-    return None if session is None else session.password
+        coming = _coming_passwords.get(account_id)
+    return coming if session is None else session.password
 
 
 def discard_all() -> None:
