@@ -252,6 +252,8 @@ def test_the_early_numbers_are_where_the_engines_plan_begins() -> None:
     assert wanted_prefix(sizes, new, 1_000, 0) == [1, 3]  # the plan skips message 4
     assert wanted_prefix(sizes, new, 10_000, 3) == [1, 3, 4]  # and stops at its cap
     assert wanted_prefix(sizes, [False] * 6, 10_000, 0) == []
+    assert wanted_prefix(sizes, new, 10_000, 0, most=2) == [1, 3]  # few numbers held
+    assert wanted_prefix(sizes, new, 10_000, 0, octets=5_040) == [1, 3, 4]  # and little mail
 
 
 FULL_DISK = """

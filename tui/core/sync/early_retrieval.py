@@ -40,15 +40,33 @@ _ANSWER_OVERHEAD = 40
 _READ_SIZE = 1 << 20
 
 
-def wanted_prefix(sizes: Sequence[int], new: Sequence[bool], limit: int, cap: int) -> list[int]:
+MOST_MESSAGES = 5_000
+"""The most messages asked for early: far more than arrive while the engine loads, and few
+enough that the numbers held for them (here, then in the engine's client) stay small."""
+
+
+def wanted_prefix(
+    sizes: Sequence[int],
+    new: Sequence[bool],
+    limit: int,
+    cap: int,
+    *,
+    most: int = MOST_MESSAGES,
+    octets: int = SPOOL_CAP,
+) -> list[int]:
     """The numbers (1-based) the engine's plan starts with, as far as the check can tell: the
     new messages in order, stopping before the first one over `limit` octets (the plan skips
-    it) and after `cap` of them (0: no cap). A different plan only wastes what was read."""
+    it) and after `cap` of them (0: no cap). A different plan only wastes what was read. At
+    most `most` of them, and no more than `octets` of mail."""
     numbers: list[int] = []
+    total = 0
     for number, (size, is_new) in enumerate(zip(sizes, new, strict=True), 1):
         if not is_new:
             continue
-        if size > limit or (cap and len(numbers) >= cap):
+        total += size
+        if size > limit or (cap and len(numbers) >= cap) or len(numbers) >= most:
+            break
+        if total > octets:
             break
         numbers.append(number)
     return numbers

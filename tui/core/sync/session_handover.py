@@ -198,7 +198,9 @@ def password_of(account_id: int) -> str | None:
 def discard_all() -> None:
     """End every session nobody took (QUIT, close, and let its lock go), and every summary
     process."""
-    for account_id in list(_coming):
+    with _guard:
+        coming = list(_coming)
+    for account_id in coming:
         _wait_for(account_id)
     with _guard:
         left = list(_handed.values())
