@@ -3,7 +3,8 @@
 Each kill is deterministic: a small launcher wraps one pipeline step so that the process sends
 itself SIGKILL exactly there (after the reader parsed a message but before it handed it over,
 after a message was received but before it was stored, after a batch's rows were written but
-before their commit, after the last commit but before DELE), then runs the real `poptui fetch`.
+before their commit, after the last commit but before DELE; while the mail read early waits for
+the engine, and while the engine parses it), then runs the real `poptui fetch`.
 Afterwards every message is still on the server or stored exactly once, and the next fetch
 finishes the job.
 """
@@ -52,6 +53,16 @@ sys.exit(main(sys.argv[5:]))
 """argv: module, attribute (or Class.method), calls let through, before|after, poptui's argv."""
 
 KILL_POINTS = {
+    # The quick check's early reader has asked for the first messages and written answers to
+    # its unnamed file; the engine, loaded, is about to stop it: nothing stored yet.
+    "read early, not yet the engine's": (
+        "tui.core.sync.early_retrieval",
+        "EarlyRetrieval.stop",
+        0,
+        "before",
+    ),
+    # The engine is reading those answers from the file (its fifth read of it).
+    "read early, being parsed": ("tui.core.net.pop3.wire", "Pop3Wire._from_spool", 4, "after"),
     # The 151st header block was just sent to the summary process (the reader's side): its
     # message is not handed over to the storer, nor anything after it.
     "with the summary process, not handed over": (
