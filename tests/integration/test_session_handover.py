@@ -274,7 +274,9 @@ def test_a_summary_process_nobody_takes_is_ended(
         assert session_handover.take_summaries(1) is None
         assert session_handover.pending() == 0
         assert _lock_state(home) == "free"
-        assert _eventually(lambda: "QUIT" in server.last.verbs)
+        # Ended: QUIT sent, though with RETR answers still unread (the early reader's) the
+        # closing socket's reset may reach the server first. Nothing was deleted either way.
+        assert _eventually(lambda: server.last.ended)
         assert "DELE" not in server.last.verbs
     if usable_cores() > 1:
         (process,) = started

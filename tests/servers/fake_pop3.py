@@ -62,6 +62,8 @@ class FakeSession:
     deleted: set[int] = field(default_factory=set)
     quit: bool = False
     close_after_reply: bool = False
+    ended: bool = False
+    """The connection is over (the client left, with or without QUIT)."""
     """Set by a handler to drop the connection right after its reply (e.g. mid-message)."""
 
     @property
@@ -223,6 +225,7 @@ class FakePop3Server:
         finally:
             with contextlib.suppress(OSError):
                 conn.close()
+            session.ended = True
 
     def _capa_lines(self, session: FakeSession) -> list[str] | None:
         if session.tls and self.capa_after_tls is not None:

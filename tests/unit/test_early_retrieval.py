@@ -287,3 +287,14 @@ def test_a_file_that_cannot_be_written_makes_the_session_unusable(
     stopped, spooled = done.stdout.split()
     assert stopped == "None" and int(spooled) <= 5000
     assert "DELE" not in server.last.verbs and "RETR" in server.last.verbs
+
+
+def test_a_reader_never_started_leaves_nothing_open(server: FakePop3Server, tmp_path: Path) -> None:
+    """No thread to be had (`quick_check._offer`): its file and wake-up pipe are closed."""
+    sock = _logged_in(server)
+    before = set(os.listdir("/proc/self/fd"))
+    early = EarlyRetrieval(sock, [1], SIZES, str(tmp_path))
+    assert len(set(os.listdir("/proc/self/fd")) - before) == 3
+    early.discard()
+    assert set(os.listdir("/proc/self/fd")) == before
+    sock.close()

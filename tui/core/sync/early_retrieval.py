@@ -109,6 +109,12 @@ class EarlyRetrieval:
     def start(self) -> None:
         self._thread.start()
 
+    def discard(self) -> None:
+        """Close the file and the wake-up pipe of a reader that was never started."""
+        for fd in (self.fd, self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def stop(self) -> tuple[int, list[int]] | None:
         """Stop reading: (the file, rewound, now the caller's to read and close; the numbers
         whose RETR was sent), or None when the session is unusable (the file closed)."""

@@ -250,34 +250,11 @@ class _Check:
             sock = session.hand_over()
         except Unsure:
             return  # ended with the others when the check ends
-        from tui.core.sync import session_handover
-
         lock = self.locks.pop()  # the one mailbox's
         self.open = None
         new = [uidl not in stored.still for uidl in listing.uidls]
-        early = _early_reader(sock, session, listing, new, account, os.path.dirname(self.path))
-        if early is not None:
-            early.start()
-        session_handover.offer(
-            session_handover.HandedSession(
-                account["id"],
-                session_handover.session_settings(
-                    account["incoming_host"],
-                    account["incoming_port"],
-                    account["incoming_security"],
-                    account["username"],
-                    account["pinned_fingerprint"],
-                ),
-                sock,
-                session.peer_der,
-                session.mechanism,
-                lock,
-                lock_path,
-                secret,
-                session.listed,
-                early,
-            )
-        )
+        directory = os.path.dirname(self.path)
+        _offer(account, session, sock, listing, new, (lock, lock_path, secret, directory))
         _start_summaries(account["id"], sum(new))
 
     def _accounts(self, owner: str, target: str | None) -> list[dict[str, Any]]:
@@ -424,8 +401,6 @@ def _open_and_offer(
     """In a thread: log in to a mailbox never fetched, list it and offer the session to the
     engine (`session_handover`) with its first messages being read; on any failure, end the
     session and let the lock go (the engine then logs in itself and words what happened)."""
-    from tui.core.sync import session_handover
-
     session: Session | None = None
     offered = False
     try:
@@ -436,29 +411,7 @@ def _open_and_offer(
         listing = session.listing(keep_open=True)
         sock = session.hand_over()
         new = [True] * listing.count
-        early = _early_reader(sock, session, listing, new, account, directory)
-        if early is not None:
-            early.start()
-        session_handover.offer(
-            session_handover.HandedSession(
-                account["id"],
-                session_handover.session_settings(
-                    account["incoming_host"],
-                    account["incoming_port"],
-                    account["incoming_security"],
-                    account["username"],
-                    account["pinned_fingerprint"],
-                ),
-                sock,
-                session.peer_der,
-                session.mechanism,
-                lock,
-                lock_path,
-                secret,
-                session.listed,
-                early,
-            )
-        )
+        _offer(account, session, sock, listing, new, (lock, lock_path, secret, directory))
         offered = True
     except Exception:  # the engine's own session words it
         pass
@@ -470,6 +423,49 @@ def _open_and_offer(
             finally:
                 lock.__exit__(None, None, None)
         arrived.set()
+
+
+def _offer(
+    account: dict[str, Any],
+    session: Session,
+    sock: Any,
+    listing: Listing,
+    new: list[bool],
+    kept: tuple[Any, str, str, str],
+) -> None:
+    """Offer the engine `session` (its logged-in `sock`) with `kept`: the mailbox's entered
+    lock, its lock file, the password it logged in with and the database's folder, where the
+    early reader (started here) spools the `new` mail it asks for."""
+    from tui.core.sync import session_handover
+
+    lock, lock_path, secret, directory = kept
+    early = _early_reader(sock, session, listing, new, account, directory)
+    if early is not None:
+        try:
+            early.start()
+        except RuntimeError:  # no thread to be had: the engine asks for everything itself
+            early.discard()
+            early = None
+    session_handover.offer(
+        session_handover.HandedSession(
+            account["id"],
+            session_handover.session_settings(
+                account["incoming_host"],
+                account["incoming_port"],
+                account["incoming_security"],
+                account["username"],
+                account["pinned_fingerprint"],
+            ),
+            sock,
+            session.peer_der,
+            session.mechanism,
+            lock,
+            lock_path,
+            secret,
+            session.listed,
+            early,
+        )
+    )
 
 
 def _early_reader(
