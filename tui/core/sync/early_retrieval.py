@@ -9,7 +9,7 @@ the database, where the same mail is stored anyway) — not into memory, which s
 
 The engine stops it (`stop`), then reads that file before the socket (`Pop3Wire.prime`) with
 its own parser, budgets and checks, as if the bytes had just arrived: CAPA's answer first, then
-the RETR answers, whose numbers `Pop3Client.adopt(in_flight=...)` takes as already sent. Nothing
+the RETR answers, whose numbers `Pop3Client.adopt(early=...)` takes as already sent. Nothing
 is parsed or trusted here, and nothing is deleted. Should the engine want other messages first,
 it reads and drops those answers (`Pop3Client._begin_command`). Anything that goes wrong here
 (a write refused, the server closing) makes `stop` say so, and the engine logs in afresh.
@@ -38,6 +38,17 @@ _ANSWER_OVERHEAD = 40
 """Bytes an answer adds to its message's listed size, near enough: "+OK n octets", ".", CRLFs
 (dot-stuffing adds more; the estimate only paces the commands)."""
 _READ_SIZE = 1 << 20
+_FREE_SHARE = 8
+"""The file takes at most this fraction of the free space: on a disk nearly full, the space
+goes to the database (whose failure says "disk full" and loses nothing), not to read-ahead."""
+_LEAST_ROOM = 1 << 20
+"""Less room than this for the file: no reading ahead at all."""
+
+
+def _free_octets(directory: str) -> int:
+    """Free space for an unprivileged writer on the file system of `directory`."""
+    found = os.statvfs(directory)
+    return found.f_bavail * found.f_frsize
 
 
 MOST_MESSAGES = 5_000
@@ -93,10 +104,13 @@ class EarlyRetrieval:
         for number in self.numbers:
             total += sizes[number - 1] + _ANSWER_OVERHEAD
             self._ends.append(total)
-        self._cap = spool_cap
         unnamed = getattr(os, "O_TMPFILE", None)  # Linux's
         if unnamed is None:
             raise OSError("no unnamed files here")
+        room = _free_octets(directory) // _FREE_SHARE
+        if room < _LEAST_ROOM:
+            raise OSError("too little free space to read ahead: the database needs it")
+        self._cap = min(spool_cap, room)
         self.fd = os.open(directory, unnamed | os.O_RDWR, 0o600)
         self._wake_read, self._wake_write = os.pipe()
         self._sent = 0
