@@ -22,6 +22,7 @@ engine fetches them. Only the tools that fetch then take part (fetchmail, getmai
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import statistics
@@ -124,7 +125,8 @@ def markdown(
         f"Run {when}, {(time.time() - started) / 60:.1f} min: `bench/nothing_new.py "
         f"--messages {args.messages} --rounds {args.rounds} --peers {args.peers}"
         f"{f' --baseline {args.baseline}' if args.baseline else ''}"
-        f"{f' --new {args.new}' if args.new else ''}`",
+        f"{f' --new {args.new}' if args.new else ''}"
+        f"{f' --delay {args.delay:g}' if args.delay else ''}`",
         "",
         f"- Machine: {info['machine']}; load average (1 min) at the start, before the rounds, "
         f"after them: {', '.join(f'{x:.1f}' for x in load)}",
@@ -132,7 +134,13 @@ def markdown(
         f"{info['fetchmail']}, getmail6 {info['getmail6']}, Dovecot {info['Dovecot']}",
         f"- Corpus: {args.messages:,} messages (bench/corpus.py) in a private Dovecot on "
         "127.0.0.1, each tool's store left by its own full fetch; TLS with a self-signed "
-        "certificate that every tool verifies or pins.",
+        "certificate that every tool verifies or pins."
+        + (
+            f" Every tool reaches the server through bench/latency_proxy.py, which adds "
+            f"{args.delay * 1000:g} ms each way ({2 * args.delay * 1000:g} ms of round trip)."
+            if args.delay
+            else ""
+        ),
         f"- Method: median of {args.rounds} interleaved rounds, the order rotated each round; "
         "wall time from spawn to exit.",
         "",
@@ -158,6 +166,19 @@ def markdown(
         lines += ["", "Failed runs (not in the medians):", ""]
         lines += [f"- {failure}" for failure in results.failures]
     return "\n".join(lines) + "\n"
+
+
+def distant(target: st.Target, delay: float, proxies: list[subprocess.Popen[str]]) -> st.Target:
+    """`target` behind a latency proxy adding `delay` seconds each way (started here, and
+    added to `proxies` for the caller to stop)."""
+    proxy = subprocess.Popen(
+        [st.PYTHON, str(BENCH / "latency_proxy.py"), target.host, str(target.port), str(delay)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    proxies.append(proxy)
+    assert proxy.stdout is not None
+    return dataclasses.replace(target, port=int(proxy.stdout.readline()))
 
 
 def export_tree(ref: str, into: Path) -> Path:
@@ -186,17 +207,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--new", type=int, default=0, help="deliver this many new messages before each round"
     )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="seconds added each way between every tool and the server (bench/latency_proxy.py, "
+        "a process of its own per mode): a distant server",
+    )
     args = parser.parse_args(argv)
     scratch = st.scratch_as_root("poptui-nothing-new-")
     started, load = time.time(), [os.getloadavg()[0]]
     st.snapshot(scratch)
     results = Results()
+    proxies: list[subprocess.Popen[str]] = []
     try:
         with DovecotServer() as dovecot:
             wire = fs.fill_maildir(dovecot, fs.USER, args.messages, corpus.CorpusSpec())
             fs.warm_up(dovecot.host, dovecot.plain_port, fs.USER, fs.PASSWORD, full=True)
             modes = [m for m in args.modes.split(",") if m]
             targets = [fs.dovecot_target(dovecot, fs.USER, m, args.messages, wire) for m in modes]
+            if args.delay:
+                targets = [distant(target, args.delay, proxies) for target in targets]
             tools: list[st.Tool] = [st.Fetchmail("bsmtp"), st.Poptui(scratch)]
             peers = set(args.peers.split(","))
             if "script" in peers and Path(st.PYTHON).with_name("poptui").exists():
@@ -234,12 +265,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 profile(tools[1], targets[0], stores[tools[1].name, targets[0].mode], args)
     finally:
+        for proxy in proxies:
+            proxy.kill()
+            proxy.wait()
         shutil.rmtree(scratch, ignore_errors=True)
     for failure in results.failures:
         print("FAILED:", failure)
     modes = [m for m in args.modes.split(",") if m]
     what = f"{args.new} new" if args.new else "nothing new"
-    print(f"\n{what}, {args.messages:,} messages, median of {args.rounds} rounds")
+    away = f", {2 * args.delay * 1000:.0f} ms of round trip" if args.delay else ""
+    print(f"\n{what}, {args.messages:,} messages{away}, median of {args.rounds} rounds")
     for mode in modes:
         base = results.runs_of(tools[0].name, mode)
         for tool in tools:

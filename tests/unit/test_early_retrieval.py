@@ -25,6 +25,7 @@ import pytest
 from tests.servers.fake_pop3 import CLOSE, FakePop3Server, FakeSession
 from tui.core.net.pop3 import CommandRejected, Mechanism, MessageSizeMismatch, Pop3Client
 from tui.core.settings import Security
+from tui.core.sync import quick_check
 from tui.core.sync.early_retrieval import EarlyRetrieval, wanted_prefix
 
 PASSWORD = "s3cret-Pa55"
@@ -298,3 +299,16 @@ def test_a_reader_never_started_leaves_nothing_open(server: FakePop3Server, tmp_
     early.discard()
     assert set(os.listdir("/proc/self/fd")) == before
     sock.close()
+
+
+def test_a_first_downloads_sizes_are_read_from_the_list_reply_while_it_makes_sense() -> None:
+    """The LIST reply is the server's: its sizes are taken from the top while each line is
+    `n size` in order, and no further (the engine parses and words the rest)."""
+    read = quick_check._first_sizes
+    assert read(b"1 10\r\n2 20\r\n3 30\r\n", 5000, 1 << 20) == [10, 20, 30]
+    assert read(b"1 10\r\n3 30\r\n", 5000, 1 << 20) == [10]  # out of order
+    assert read(b"1 10\r\n2 2x\r\n3 30\r\n", 5000, 1 << 20) == [10]
+    assert read(b"1 10\r\n2 " + b"9" * 40 + b"\r\n", 5000, 1 << 20) == [10]  # absurd
+    assert read(b"1 10\r\n2 20", 5000, 1 << 20) == [10]  # a line cut short
+    assert read(b"1 10\r\n2 20\r\n3 30\r\n", 2, 1 << 20) == [10, 20]
+    assert read(b"1 10\r\n2 20\r\n3 30\r\n", 5000, 15) == [10, 20]  # past 15 octets: stop

@@ -262,6 +262,7 @@ def _adopted(
     if early is None:
         handed.quit()  # out of step: ended now, not at the end of the run
         return None
+    listed, handed.listed = handed.listed, None  # the client's now: parsed once, then let go
     try:
         return pop3.Pop3Client.adopt(
             handed.sock,
@@ -271,7 +272,7 @@ def _adopted(
             timeout=options.timeout,
             peer_der=handed.peer_der,
             mechanism=pop3.Mechanism(handed.mechanism),
-            listed=handed.listed,
+            listed=listed,
             early=early if isinstance(early, tuple) else None,
         )
     except (pop3.Pop3Error, ValueError):

@@ -50,6 +50,10 @@ _ACCOUNT_COLUMNS = (
     "delete_after_days, pinned_fingerprint, auth_method, secret_key, disabled, "
     "max_message_bytes, max_messages_per_fetch"
 )
+_EARLY_MESSAGES = 5_000
+_EARLY_OCTETS = 64 << 20
+"""How far the first download's LIST reply is read for the early reader: `early_retrieval`'s
+MOST_MESSAGES and SPOOL_CAP (not imported here: the check loads it only when it hands over)."""
 _EARLY_SIZE_LIMIT = 4 << 20
 """The early reader (`sync.early_retrieval`) stops before the first message larger than this:
 far below the engine's ceiling, so the engine's plan fetches every one it asked for."""
@@ -254,7 +258,7 @@ class _Check:
         self.open = None
         new = [uidl not in stored.still for uidl in listing.uidls]
         directory = os.path.dirname(self.path)
-        _offer(account, session, sock, listing, new, (lock, lock_path, secret, directory))
+        _offer(account, session, sock, listing.sizes, new, (lock, lock_path, secret, directory))
         _start_summaries(account["id"], sum(new))
 
     def _accounts(self, owner: str, target: str | None) -> list[dict[str, Any]]:
@@ -408,10 +412,15 @@ def _open_and_offer(
         session.open()
         session.send_login(account["username"], secret)
         session.logged_in()
-        listing = session.listing(keep_open=True)
+        # Kept as received, for the engine's parser: no column of Python objects per message
+        # is made here, in a thread beside the engine's imports (at 50,000 messages they
+        # stayed behind as 5 MB of fragmented heap).
+        session.listing(keep_open=True, columns=False)
         sock = session.hand_over()
-        new = [True] * listing.count
-        _offer(account, session, sock, listing, new, (lock, lock_path, secret, directory))
+        assert session.listed is not None
+        sizes = _first_sizes(session.listed[2], _EARLY_MESSAGES, _EARLY_OCTETS)
+        new = [True] * len(sizes)
+        _offer(account, session, sock, sizes, new, (lock, lock_path, secret, directory))
         offered = True
     except Exception:  # the engine's own session words it
         pass
@@ -425,11 +434,29 @@ def _open_and_offer(
         arrived.set()
 
 
+def _first_sizes(body: bytes, most: int, octets: int) -> list[int]:
+    """The sizes of messages 1, 2, ... from a LIST reply's lines, while they are well formed
+    and in order, up to `most` of them or past `octets` of mail: all the early reader needs."""
+    sizes: list[int] = []
+    total = start = 0
+    while len(sizes) < most and total <= octets:
+        end = body.find(b"\r\n", start)
+        if end < 0:
+            break
+        number, _, size = body[start:end].partition(b" ")
+        if not (size.isdigit() and number == b"%d" % (len(sizes) + 1)) or len(size) > 18:
+            break
+        sizes.append(int(size))
+        total += sizes[-1]
+        start = end + 2
+    return sizes
+
+
 def _offer(
     account: dict[str, Any],
     session: Session,
     sock: Any,
-    listing: Listing,
+    sizes: list[int],
     new: list[bool],
     kept: tuple[Any, str, str, str],
 ) -> None:
@@ -439,7 +466,7 @@ def _offer(
     from tui.core.sync import session_handover
 
     lock, lock_path, secret, directory = kept
-    early = _early_reader(sock, session, listing, new, account, directory)
+    early = _early_reader(sock, session, sizes, new, account, directory)
     if early is not None:
         try:
             early.start()
@@ -471,7 +498,7 @@ def _offer(
 def _early_reader(
     sock: Any,
     session: Session,
-    listing: Listing,
+    sizes: list[int],
     new: list[bool],
     account: dict[str, Any],
     directory: str,
@@ -483,11 +510,11 @@ def _early_reader(
     from tui.core.sync.early_retrieval import EarlyRetrieval, wanted_prefix
 
     limit = min(account["max_message_bytes"] or _EARLY_SIZE_LIMIT, _EARLY_SIZE_LIMIT)
-    numbers = wanted_prefix(listing.sizes, new, limit, account["max_messages_per_fetch"] or 0)
+    numbers = wanted_prefix(sizes, new, limit, account["max_messages_per_fetch"] or 0)
     if not numbers:
         return None
     try:
-        return EarlyRetrieval(sock, numbers, listing.sizes, directory)
+        return EarlyRetrieval(sock, numbers, sizes, directory)
     except OSError:
         return None
 

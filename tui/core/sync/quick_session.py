@@ -191,12 +191,14 @@ class Session:
         """The server's answer to `send_login`: +OK, or Unsure (the engine words a refusal)."""
         self._expect_ok()
 
-    def listing(self, *, keep_open: bool = False) -> Listing:
+    def listing(self, *, keep_open: bool = False, columns: bool = True) -> Listing:
         """STAT, then LIST and UIDL; when the server pipelines, those two in one write with
         QUIT after them (nothing is ever deleted here: a round trip less), unless `keep_open`:
         then the session stays logged in, to be handed to the engine (`hand_over`) or ended by
         `quit_unanswered`. STAT goes alone so that a count the engine refuses is never
-        followed by a listing request."""
+        followed by a listing request. Without `columns` the replies are only kept
+        (`listed`, `keep_open` being needed for that) and not checked line by line: the
+        engine reads them with its own parser, and the Listing is empty but for the count."""
         self._send(b"STAT\r\n")
         stat = self._expect_ok().split(b" ")
         if len(stat) < 3 or not stat[1].isdigit() or not stat[2].isdigit():
@@ -211,7 +213,8 @@ class Session:
         quit_too = pipelined and not keep_open
         if pipelined:
             self._send(b"LIST\r\nUIDL\r\nQUIT\r\n" if quit_too else b"LIST\r\nUIDL\r\n")
-        columns, bodies = [], []
+        words: list[list[bytes]] = []
+        bodies = []
         for command, characters, longest in asked:
             if not pipelined:
                 self._send(command)
@@ -219,14 +222,17 @@ class Session:
             # The longest well-formed line: 9 digits, a space, 70 characters, CRLF. Checked as
             # it comes: LIST's while the server is still making UIDL's.
             body = self._body(limit=(count + 1) * 82)
-            columns.append(_column(body, count, characters, longest))
+            if columns:
+                words.append(_column(body, count, characters, longest))
             bodies.append(body)
         if quit_too:
             self._expect_ok()  # QUIT's
             self.quitted = True
         if keep_open:
             self.listed = (count, int(stat[2]), bodies[0], bodies[1])
-        sizes, uidls = columns
+        if not columns:
+            return Listing(count, [], [])
+        sizes, uidls = words
         return Listing(count, [int(size) for size in sizes], [u.decode() for u in uidls])
 
     def quit(self) -> None:
