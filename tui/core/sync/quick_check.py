@@ -417,7 +417,8 @@ def _open_and_offer(
         # stayed behind as 5 MB of fragmented heap).
         session.listing(keep_open=True, columns=False)
         sock = session.hand_over()
-        assert session.listed is not None
+        if session.listed is None:
+            raise Unsure("kept open, so listed: never reached")
         sizes = _first_sizes(session.listed[2], _EARLY_MESSAGES, _EARLY_OCTETS)
         new = [True] * len(sizes)
         _offer(account, session, sock, sizes, new, (lock, lock_path, secret, directory))

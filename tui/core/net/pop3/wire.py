@@ -170,9 +170,9 @@ class Pop3Wire:
         self._end = 0
         self._quickack = _QUICKACK is not None
         self._failed_read: OSError | None = None
+        """A read that failed while TLS records were taken without waiting (`_take_records`)."""
         self._spool: int | None = None
         """A file of bytes this session received before this wire (`prime`), read first."""
-        """A read that failed while TLS records were taken without waiting (`_take_records`)."""
         self.line_limit = PRE_TLS_LINE
         """The longest status line read now: tight until the session is encrypted or logged
         in (`Pop3Client` raises it), so nobody before STLS can make poptui buffer much."""
