@@ -400,6 +400,38 @@ def test_a_first_download_runs_the_password_command_once(tmp_path: Path) -> None
         assert len(server.sessions) == 1
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["first-download", "new-mail"])
+def test_mail_the_plan_leaves_alone_is_never_asked_for_early(tmp_path: Path, first: bool) -> None:
+    """Mail imported from another tool is never fetched (`poptui import`), nor mail stored
+    here and since marked gone from the server: the early reader sends it no RETR either."""
+    mail = [make_message(i) for i in range(1, 7)]
+    with FakePop3Server(mail[:2], users={"alice": "secret"}) as server:
+        home = Home(tmp_path)
+        add_box(home, server.host, server.port, PopUser("alice", "secret"),
+                "--incoming-security", "none")  # fmt: skip
+        ((account_id,),) = home.sql("SELECT id FROM account")
+        if not first:
+            assert home.poptui("fetch").stdout.startswith("Box: 2 new messages")
+            # Message 2 stored here, and believed gone from the server since.
+            home.sql("UPDATE message SET deleted_on_server = 1 WHERE uidl = 'uid0002'")
+        server.messages.extend(mail[2:])
+        home.sql(
+            "INSERT INTO imported_uidl (account_id, uidl, source, imported_at) "
+            f"VALUES ({account_id}, 'uid0004', 'fetchmail', '2026-01-01 00:00:00')"
+        )
+        server.sessions.clear()
+        done = home.poptui("fetch")
+        assert done.returncode == 0, done
+        retrieved = {
+            c.split()[1] for s in server.sessions for c in s.commands if c.startswith("RETR")
+        }
+        assert "4" not in retrieved  # imported: never fetched
+        if first:
+            assert retrieved == {"1", "2", "3", "5", "6"}
+        else:
+            assert "2" not in retrieved and retrieved == {"3", "5", "6"}
+
+
 def test_bytes_nobody_asked_for_keep_the_session_from_the_engine(
     fetched: tuple[Home, FakePop3Server],
 ) -> None:

@@ -27,6 +27,7 @@ from tui.core.net.pop3 import CommandRejected, Mechanism, MessageSizeMismatch, P
 from tui.core.settings import Security
 from tui.core.sync import quick_check
 from tui.core.sync.early_retrieval import EarlyRetrieval, wanted_prefix
+from tui.core.sync.quick_session import well_formed
 
 PASSWORD = "s3cret-Pa55"
 
@@ -312,3 +313,29 @@ def test_a_first_downloads_sizes_are_read_from_the_list_reply_while_it_makes_sen
     assert read(b"1 10\r\n2 20", 5000, 1 << 20) == [10]  # a line cut short
     assert read(b"1 10\r\n2 20\r\n3 30\r\n", 2, 1 << 20) == [10, 20]
     assert read(b"1 10\r\n2 20\r\n3 30\r\n", 5000, 15) == [10, 20]  # past 15 octets: stop
+
+
+@pytest.mark.parametrize(
+    ("body", "which", "count", "good"),
+    [
+        (b"1 10\r\n2 20\r\n", "LIST", 2, True),
+        (b"1 uid-a\r\n2 uid-b\r\n", "UIDL", 2, True),
+        (b"", "UIDL", 0, True),
+        (b"2 10\r\n1 20\r\n", "LIST", 2, False),  # out of order
+        (b"1 10\r\n1 20\r\n", "LIST", 2, False),  # a number twice
+        (b"1 10\r\n2 \r\n", "LIST", 2, False),  # an empty word
+        (b"1 1x\r\n2 20\r\n", "LIST", 2, False),  # not a size
+        (b"1 uid a\r\n2 b\r\n", "UIDL", 2, False),  # a space inside
+        (b"1 " + b"u" * 71 + b"\r\n", "UIDL", 1, False),  # longer than RFC 1939 allows
+        (b"1 " + b"u" * 70 + b"\r\n", "UIDL", 1, True),
+        (b"1 10\r\n2 20\r\n3 30\r\n", "LIST", 2, False),  # more lines than STAT said
+        (b"1 10\r\n2 20", "LIST", 2, False),  # cut short
+        (b" 1 10\r\n", "LIST", 1, False),
+    ],
+)
+def test_a_listing_is_well_formed_only_as_the_engine_reads_it(
+    body: bytes, which: str, count: int, good: bool
+) -> None:
+    """A first download's early reader asks for nothing unless every listing line is one the
+    engine's parser accepts: the plan never fetches a message whose line is malformed."""
+    assert well_formed(body, which, count) is good

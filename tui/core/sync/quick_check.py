@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from tui.core.sync.lock import lock_file, pid_lock
 from tui.core.sync.quick_password import command_password
-from tui.core.sync.quick_session import Listing, Session, Unsure
+from tui.core.sync.quick_session import Listing, Session, Unsure, well_formed
 
 TYPE_CHECKING = False  # not `typing`'s: that import is a few ms of a "nothing new" run
 if TYPE_CHECKING:
@@ -256,10 +256,28 @@ class _Check:
             return  # ended with the others when the check ends
         lock = self.locks.pop()  # the one mailbox's
         self.open = None
-        new = [uidl not in stored.still for uidl in listing.uidls]
+        new = self._certainly_new(account["id"], listing, stored)
         directory = os.path.dirname(self.path)
         _offer(account, session, sock, listing.sizes, new, (lock, lock_path, secret, directory))
         _start_summaries(account["id"], sum(new))
+
+    def _certainly_new(self, account_id: int, listing: Listing, stored: _Stored) -> list[bool]:
+        """For each listed message, whether the engine's plan will certainly fetch it: a UIDL
+        listed once, never stored (in any state), aliased, imported or stored apart by digest.
+        The early reader asks only for these: a message the plan leaves alone (mail imported
+        from another tool is never fetched again) must never see a RETR."""
+        seen: set[str] = set()
+        twice: set[str] = set()
+        for uidl in listing.uidls:
+            (twice if uidl in seen else seen).add(uidl)
+        candidates = [u for u in listing.uidls if u not in stored.still][:_EARLY_MESSAGES]
+        known = twice | {key.split(" ", 1)[0] for key in stored.keyed}
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = _KNOWN_AMONG.format(marks=marks)
+            known.update(row[0] for row in self.db.execute(sql, (account_id, *chunk) * 3))
+        return [uidl not in stored.still and uidl not in known for uidl in listing.uidls]
 
     def _accounts(self, owner: str, target: str | None) -> list[dict[str, Any]]:
         """The mailboxes `poptui fetch` would fetch (as `cli.fetch._targets`), or Unsure."""
@@ -305,6 +323,9 @@ class _Check:
                 return
             self._lock(lock_dir, account["secret_key"])
             secret = _PasswordSource(self.db, owner).of(account)
+            # Mail imported from another tool (or stored, or aliased) is never fetched again:
+            # the early reader must not ask for it, so with any such row it asks for nothing.
+            known = self.db.execute(_ANY_KNOWN, (account["id"],) * 3).fetchone() is not None
         except Exception:
             return  # a lock taken is let go when the check ends
         import threading
@@ -319,7 +340,7 @@ class _Check:
                 self.locks.pop(),
                 lock_file(lock_dir, account["secret_key"]),
                 self.timeout,
-                os.path.dirname(self.path),
+                None if known else os.path.dirname(self.path),
                 session_handover.expect(account["id"], secret),
             ),
             name="poptui-first-session",
@@ -399,7 +420,7 @@ def _open_and_offer(
     lock: Any,
     lock_path: str,
     timeout: float,
-    directory: str,
+    directory: str | None,
     arrived: Any,
 ) -> None:
     """In a thread: log in to a mailbox never fetched, list it and offer the session to the
@@ -419,7 +440,11 @@ def _open_and_offer(
         sock = session.hand_over()
         if session.listed is None:
             raise Unsure("kept open, so listed: never reached")
-        sizes = _first_sizes(session.listed[2], _EARLY_MESSAGES, _EARLY_OCTETS)
+        count, _octets, sizes_body, uidls_body = session.listed
+        sizes: list[int] = []
+        # Only a listing whose every line is well formed: the plan fetches all its messages.
+        if well_formed(sizes_body, "LIST", count) and well_formed(uidls_body, "UIDL", count):
+            sizes = _first_sizes(sizes_body, _EARLY_MESSAGES, _EARLY_OCTETS)
         new = [True] * len(sizes)
         _offer(account, session, sock, sizes, new, (lock, lock_path, secret, directory))
         offered = True
@@ -459,7 +484,7 @@ def _offer(
     sock: Any,
     sizes: list[int],
     new: list[bool],
-    kept: tuple[Any, str, str, str],
+    kept: tuple[Any, str, str, str | None],
 ) -> None:
     """Offer the engine `session` (its logged-in `sock`) with `kept`: the mailbox's entered
     lock, its lock file, the password it logged in with and the database's folder, where the
@@ -467,7 +492,9 @@ def _offer(
     from tui.core.sync import session_handover
 
     lock, lock_path, secret, directory = kept
-    early = _early_reader(sock, session, sizes, new, account, directory)
+    early = (
+        None if directory is None else _early_reader(sock, session, sizes, new, account, directory)
+    )
     if early is not None:
         try:
             early.start()
@@ -605,6 +632,16 @@ class _PasswordSource:
         return self.store
 
 
+_ANY_KNOWN = (
+    "SELECT 1 FROM message WHERE account_id = ? UNION ALL "
+    "SELECT 1 FROM imported_uidl WHERE account_id = ? UNION ALL "
+    "SELECT 1 FROM uidl_alias WHERE account_id = ? LIMIT 1"
+)
+_KNOWN_AMONG = (
+    "SELECT uidl FROM message WHERE account_id = ? AND uidl IN ({marks}) UNION ALL "
+    "SELECT uidl FROM imported_uidl WHERE account_id = ? AND uidl IN ({marks}) UNION ALL "
+    "SELECT uidl FROM uidl_alias WHERE account_id = ? AND uidl IN ({marks})"
+)
 _ALIASES_AND_IMPORTED = (
     "SELECT uidl FROM uidl_alias WHERE account_id = ? "
     "UNION ALL SELECT uidl FROM imported_uidl WHERE account_id = ?"

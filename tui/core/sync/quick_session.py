@@ -316,18 +316,41 @@ _GRAPHIC = bytes(range(0x21, 0x7F))
 """What a LIST size and a UIDL (RFC 1939: 1 to 70 characters 0x21-0x7E) are made of."""
 
 
-def _column(body: bytes, count: int, characters: bytes, longest: int) -> list[bytes]:
-    """The second words of a listing that names exactly messages 1..`count`, in order, one
-    per CRLF line: a number, one space, 1 to `longest` of `characters` (as `net.pop3.listing`
-    reads each line). Whole-reply checks, not a regex per line: a tenth of the time."""
-    if (
+def _lines_of_two_words(body: bytes, count: int, characters: bytes) -> bool:
+    """`count` CRLF lines of `characters` with one space each (a word may still be empty)."""
+    return not (
         body.translate(None, characters + b" \r\n")
         or body.count(b"\r") != count
         or body.count(b"\n") != count
         or body.count(b" ") != count
         or body.count(b"\r\n") != count
         or (not body.endswith(b"\r\n") and count)
-    ):
+    )
+
+
+def well_formed(body: bytes, which: str, count: int) -> bool:
+    """Whether a LIST (`which` "LIST") or UIDL reply names exactly messages 1..`count` in
+    order, each line well formed, as `_column` requires, without a Python object per line:
+    a first download's early reader asks only for messages the engine's plan will fetch,
+    and the engine's plan fetches none whose listing line is malformed."""
+    import re
+
+    characters, longest = (_DIGITS, 18) if which == "LIST" else (_GRAPHIC, 70)
+    if not _lines_of_two_words(body, count, characters):
+        return False
+    # Each line is now `word word\r\n` with one space: the second words non-empty and short
+    # enough, and the first ones 1..count in order.
+    if re.search(rb" (?:\r|[^\r]{%d})" % (longest + 1), body) or body.startswith(b" "):
+        return False
+    numbers = re.sub(rb" [^\r]*", b"", body)
+    return numbers == b"".join(b"%d\r\n" % number for number in range(1, count + 1))
+
+
+def _column(body: bytes, count: int, characters: bytes, longest: int) -> list[bytes]:
+    """The second words of a listing that names exactly messages 1..`count`, in order, one
+    per CRLF line: a number, one space, 1 to `longest` of `characters` (as `net.pop3.listing`
+    reads each line). Whole-reply checks, not a regex per line: a tenth of the time."""
+    if not _lines_of_two_words(body, count, characters):
         raise Unsure("a malformed listing line: the engine counts it")
     # Now each of the `count` lines has one space and no other blank: two words each, unless
     # a word is empty, and then there are fewer than 2 * count.
