@@ -10,6 +10,7 @@ one is replaced by a fresh login, and settings changed in between are not truste
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -451,3 +452,97 @@ def test_bytes_nobody_asked_for_keep_the_session_from_the_engine(
     assert done.returncode == 0 and done.stdout.startswith("Box: 1 new message"), done
     assert len(server.sessions) == 2  # the check's, ended; the engine's own
     assert "RETR" not in server.sessions[0].verbs and "RETR" in server.sessions[1].verbs
+
+
+def _refusals(dovecot: DovecotServer, user: str) -> int:
+    """Logins Dovecot refused for `user`: its auth process logs each password it checked."""
+    return len(
+        re.findall(
+            rf"\({re.escape(user)},127\.0\.0\.1[^)]*\): Password mismatch", dovecot.log_text()
+        )
+    )
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-download", "new-mail"])
+def test_a_wrong_password_is_tried_once(
+    tmp_path: Path, dovecot: DovecotServer, pop_user: PopUser, first: bool
+) -> None:
+    """The check's login is refused: the engine words that refusal and does not try the same
+    password again (twice would count twice towards a lockout, and wait out Dovecot's penalty
+    a second time). What the account records is what a refusal of its own login records."""
+    dovecot.deliver_many(pop_user.name, [make_message(i) for i in range(2)])
+    home = Home(tmp_path)
+    add_box(home, "127.0.0.1", dovecot.plain_port, pop_user, "--incoming-security", "none")
+    if not first:
+        assert home.poptui("fetch").stdout.startswith("Box: 2 new messages")
+        dovecot.deliver_many(pop_user.name, [make_message(2)])
+    wrong = home.poptui("secrets", "use", "command", "Box", "--incoming", "printf %s not-it")
+    assert wrong.returncode == 0, wrong.stderr
+    before = _refusals(dovecot, pop_user.name)
+    done = home.poptui("fetch")
+    assert done.returncode != 0
+    assert "The password was rejected by 127.0.0.1" in done.stderr, done.stderr
+    assert _eventually(lambda: _refusals(dovecot, pop_user.name) >= before + 1)
+    time.sleep(0.3)  # a second attempt, had there been one, is logged by now
+    assert _refusals(dovecot, pop_user.name) == before + 1, dovecot.log_text()[-2000:]
+    said = "The password was rejected by 127.0.0.1. The server said: [AUTH] Authentication failed."
+    account = home.sql(
+        "SELECT last_fetch_status, last_fetch_error, consecutive_auth_failures FROM account"
+    )
+    assert account == [("error", said, 1)]
+    last = home.sql("SELECT status, error_kind, error_message FROM fetch_log ORDER BY id DESC")
+    assert last[0] == ("error", "auth", said)
+    assert home.sql("SELECT count(*) FROM message") == [(0 if first else 2,)]
+
+
+def test_a_refusal_that_repeats_the_password_is_masked(tmp_path: Path) -> None:
+    """A hostile server answering the login with the password (and its SASL token) in its
+    text: what the account records, prints and logs says "********", as when the engine's
+    own login is refused; and the password was sent once."""
+    token = base64.b64encode(b"\0alice\0not-it").decode()
+    refusal = f"-ERR [AUTH] no: not-it / {token}"
+    with FakePop3Server([make_message(1)], users={"alice": "secret"}, auth_error=refusal) as server:
+        home = Home(tmp_path)
+        add_box(home, server.host, server.port, PopUser("alice", "not-it"),
+                "--incoming-security", "none")  # fmt: skip
+        done = home.poptui("fetch")
+        assert done.returncode != 0
+        assert "no: ******** / ********" in done.stderr, done.stderr
+        recorded = home.sql("SELECT last_fetch_error FROM account")[0][0]
+        assert "no: ******** / ********" in str(recorded)
+        logged = home.sql("SELECT error_message FROM fetch_log")
+        for text in [done.stdout, done.stderr, str(recorded), str(logged)]:
+            assert "not-it" not in text and token not in text
+        assert len(server.sessions) == 1
+
+
+def test_a_refusal_not_about_the_password_is_tried_again(tmp_path: Path) -> None:
+    """A login refused for another reason (the mailbox in use elsewhere) may pass a moment
+    later: the engine logs in itself, as it always did, and words what it meets."""
+    with FakePop3Server(
+        [make_message(1)], users={"alice": "secret"}, auth_error="-ERR [IN-USE] locked"
+    ) as server:
+        home = Home(tmp_path)
+        add_box(home, server.host, server.port, PopUser("alice", "not-it"),
+                "--incoming-security", "none")  # fmt: skip
+        done = home.poptui("fetch")
+        assert done.returncode != 0
+        assert "in use by another client" in done.stderr, done.stderr
+        assert len(server.sessions) == 2
+
+
+def test_a_refusal_is_worded_only_for_the_same_password_and_settings() -> None:
+    settings = session_handover.session_settings("h", 110, "none", "alice", "")
+    other = session_handover.session_settings("h", 110, "none", "bob", "")
+    try:
+        for asked_settings, asked_password in [(settings, "other"), (other, "pw")]:
+            session_handover.refused(7, settings, "pw", "[AUTH] no")
+            assert session_handover.password_of(7) == "pw"
+            assert session_handover.refusal(7, asked_settings, asked_password) is None
+            assert session_handover.refusal(7, settings, "pw") is None  # asked once, forgotten
+        session_handover.refused(7, settings, "pw", "[AUTH] no")
+        assert session_handover.pending() == 1
+        assert session_handover.refusal(7, settings, "pw") == "[AUTH] no"
+        assert session_handover.pending() == 0 and session_handover.password_of(7) is None
+    finally:
+        session_handover.discard_all()

@@ -178,6 +178,9 @@ def fetch_account(
         record_outcome(account, result, log=None, now=now())
         return result
     handed = _handed_session(account, options)
+    refused = None
+    if handed is None and session_handover.pending():
+        refused = _refused_login(account, password)
     try:
         held = (
             _held_by(handed)
@@ -202,6 +205,7 @@ def fetch_account(
                     watchdog,
                     now,
                     handed,
+                    refused,
                 )
             except (pop3.Pop3Error, FetchError) as error:
                 if isinstance(error, pop3.AuthenticationFailed):
@@ -231,15 +235,35 @@ def _handed_session(account: Account, options: FetchOptions) -> HandedSession | 
         return None
     return session_handover.take(
         account.id,
-        session_handover.session_settings(
-            account.incoming_host,
-            account.incoming_port,
-            account.incoming_security,
-            account.username,
-            account.pinned_fingerprint,
-        ),
+        _settings(account),
         lock_file(options.lock_dir or default_lock_dir(), account.secret_key),
     )
+
+
+def _settings(account: Account) -> tuple[object, ...]:
+    return session_handover.session_settings(
+        account.incoming_host,
+        account.incoming_port,
+        account.incoming_security,
+        account.username,
+        account.pinned_fingerprint,
+    )
+
+
+def _refused_login(account: Account, password: pop3.Secret) -> pop3.AuthenticationFailed | None:
+    """The error this very password met when the quick check logged in with it a moment ago
+    (`session_handover.refused`), worded as a refusal of the engine's own login is; None when
+    there was none, the settings or password changed since, or the reply was not about the
+    password (a mailbox in use, a temporary fault: those are tried again, as before)."""
+    if not isinstance(password, str):
+        return None
+    reply = session_handover.refusal(account.id, _settings(account), password)
+    if reply is None:
+        return None
+    error = pop3.error_for_reply(
+        reply, "auth", host=account.incoming_host, port=account.incoming_port
+    )
+    return error if isinstance(error, pop3.AuthenticationFailed) else None
 
 
 @contextlib.contextmanager
@@ -290,12 +314,15 @@ def _run(
     watchdog: Watchdog,
     now: Callable[[], datetime],
     handed: HandedSession | None = None,
+    refused: pop3.AuthenticationFailed | None = None,
 ) -> None:
     state = SyncProgress(account=account.name, phase="connecting")
     report = progress or (lambda _p: None)
     report(state)
     client = None if handed is None else _adopted(handed, account, options)
     logged_in = client is not None
+    if client is None and refused is not None:
+        raise refused  # as the login below would, without trying the same password again
     if client is None:
         client = pop3.Pop3Client.connect(
             account.incoming_host,

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from tui.core.sync.lock import lock_file, pid_lock
 from tui.core.sync.quick_password import command_password
-from tui.core.sync.quick_session import Listing, Session, Unsure, well_formed
+from tui.core.sync.quick_session import Listing, Refused, Session, Unsure, well_formed
 
 TYPE_CHECKING = False  # not `typing`'s: that import is a few ms of a "nothing new" run
 if TYPE_CHECKING:
@@ -380,7 +380,12 @@ class _Check:
             session.open()
             session.send_login(account["username"], secret)
             stored = _Stored(self.db, account["id"])
-            session.logged_in()
+            try:
+                session.logged_in()
+            except Refused as refusal:
+                if keep_open:  # the engine runs next, here: it words the refusal
+                    _refused(account, secret, refusal)
+                raise
             listing = session.listing(keep_open=keep_open)
             if not keep_open:
                 session.quit()
@@ -455,6 +460,8 @@ def _open_and_offer(
         new = [True] * len(sizes)
         _offer(account, session, sock, sizes, new, (lock, lock_path, secret, directory))
         offered = True
+    except Refused as refusal:  # the engine words it, without logging in again
+        _refused(account, secret, refusal)
     except Exception:  # the engine's own session words it
         pass
     finally:
@@ -511,13 +518,7 @@ def _offer(
     session_handover.offer(
         session_handover.HandedSession(
             account["id"],
-            session_handover.session_settings(
-                account["incoming_host"],
-                account["incoming_port"],
-                account["incoming_security"],
-                account["username"],
-                account["pinned_fingerprint"],
-            ),
+            _settings(account),
             sock,
             session.peer_der,
             session.mechanism,
@@ -528,6 +529,25 @@ def _offer(
             early,
         )
     )
+
+
+def _settings(account: dict[str, Any]) -> tuple[object, ...]:
+    from tui.core.sync import session_handover
+
+    return session_handover.session_settings(
+        account["incoming_host"],
+        account["incoming_port"],
+        account["incoming_security"],
+        account["username"],
+        account["pinned_fingerprint"],
+    )
+
+
+def _refused(account: dict[str, Any], secret: str, refusal: Refused) -> None:
+    """Tell the engine, about to run in this process, that `secret` was refused just now."""
+    from tui.core.sync import session_handover
+
+    session_handover.refused(account["id"], _settings(account), secret, refusal.reply)
 
 
 def _early_reader(

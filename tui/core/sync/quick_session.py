@@ -14,6 +14,16 @@ class Unsure(Exception):
     """The check cannot prove there is nothing to do: leave everything to the engine."""
 
 
+class Refused(Unsure):
+    """The server answered the login with -ERR: `reply` is its text after "-ERR ", as the
+    engine's wire decodes it (UTF-8, the password and its SASL token masked). The engine words
+    it rather than logging in again with the same password (`session_handover.refused`)."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__("the login was refused: the engine words the server's reply")
+        self.reply = reply
+
+
 TYPE_CHECKING = False  # not `typing`'s: that import is a few ms of a "nothing new" run
 if TYPE_CHECKING:
     import _ssl
@@ -55,6 +65,7 @@ class Session:
 
     def __init__(self, account: dict[str, Any], timeout: float) -> None:
         self.deadline = time.monotonic() + timeout
+        self._secrets: tuple[str, ...] = ()
         self.listed: tuple[int, int, bytes, bytes] | None = None
         """STAT's count and octets, LIST's and UIDL's bodies as received, when the session is
         kept open after its listing: the engine goes on with this very listing
@@ -143,11 +154,21 @@ class Session:
         del self.buffer[: end + len(marker)]
         return reply
 
-    def _expect_ok(self) -> bytes:
+    def _expect_ok(self, *, login: bool = False) -> bytes:
         line = self._until(b"\r\n", limit=_LINE_LIMIT)
-        if not line.startswith(b"+OK") or b"\n" in line or b"\r" in line:
-            raise Unsure("not +OK: the engine words the server's reply")
-        return line
+        one_line = b"\n" not in line and b"\r" not in line
+        if line.startswith(b"+OK") and one_line:
+            return line
+        if login and one_line and line[:4] == b"-ERR" and line[4:5] in (b"", b" ", b"\t"):
+            raise Refused(self._masked(line[5:].decode("utf-8", errors="replace")))
+        raise Unsure("not +OK: the engine words the server's reply")
+
+    def _masked(self, text: str) -> str:
+        """`text` with what was sent to log in replaced, as `Pop3Wire.decode` does."""
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "********")
+        return text
 
     def _body(self, *, limit: int = 64 * _LINE_LIMIT) -> bytes:
         """A multi-line reply after its +OK, up to the lone dot: its lines, each ending CRLF
@@ -175,21 +196,24 @@ class Session:
         """SASL PLAIN when CAPA offers it, else USER/PASS: what `pop3.auth.login` picks. The
         last reply is left for `logged_in`: the caller reads its database while the server
         checks the password and opens the mailbox (Dovecot starts a process for it)."""
-        if "SASL PLAIN" in self.capabilities:
-            from binascii import b2a_base64
+        from binascii import b2a_base64
 
-            token = b"\0" + username.encode() + b"\0" + password.encode()
-            self._send(b"AUTH PLAIN " + b2a_base64(token, newline=False) + b"\r\n")
+        token = b"\0" + username.encode() + b"\0" + password.encode()
+        initial = b2a_base64(token, newline=False)
+        self._secrets = (password, initial.decode("ascii"))  # masked as the engine masks
+        if "SASL PLAIN" in self.capabilities:
+            self._send(b"AUTH PLAIN " + initial + b"\r\n")
             self.mechanism = "PLAIN"
         else:
             self.mechanism = "USER/PASS"
             self._send(b"USER " + username.encode() + b"\r\n")
-            self._expect_ok()
+            self._expect_ok(login=True)
             self._send(b"PASS " + password.encode() + b"\r\n")
 
     def logged_in(self) -> None:
-        """The server's answer to `send_login`: +OK, or Unsure (the engine words a refusal)."""
-        self._expect_ok()
+        """The server's answer to `send_login`: +OK; `Refused` for a -ERR, which the engine
+        words; Unsure for anything else (a SASL challenge, say: the engine's to answer)."""
+        self._expect_ok(login=True)
 
     def listing(self, *, keep_open: bool = False, columns: bool = True) -> Listing:
         """STAT, then LIST and UIDL; when the server pipelines, those two in one write with

@@ -123,6 +123,9 @@ _handed: dict[int, HandedSession] = {}
 _summaries: dict[int, SummaryProcess] = {}
 _coming: dict[int, threading.Event] = {}
 _coming_passwords: dict[int, str] = {}
+_refusals: dict[int, tuple[tuple[object, ...], str, str]] = {}
+"""Account → the settings and password a login was refused with a moment ago, and the
+server's reply (`refused`)."""
 _guard = threading.Lock()
 _COMING_WAIT = 60.0
 """The longest `take` waits for a session still being opened (`expect`): past any login."""
@@ -187,12 +190,37 @@ def take_summaries(account_id: int) -> SummaryProcess | None:
 
 
 def password_of(account_id: int) -> str | None:
-    """The password a session waiting for this account logged in with, or is logging in with
-    (None: no session)."""
+    """The password a session waiting for this account logged in with, or is logging in with,
+    or was refused with (None: none of these)."""
     with _guard:
         session = _handed.get(account_id)
         coming = _coming_passwords.get(account_id)
-    return coming if session is None else session.password
+        refusal = _refusals.get(account_id)
+    if session is not None:
+        return session.password
+    if coming is not None:
+        return coming
+    return None if refusal is None else refusal[1]
+
+
+def refused(account_id: int, settings: tuple[object, ...], password: str, reply: str) -> None:
+    """The server refused the login with `password` a moment ago and said `reply` (its text
+    after -ERR, masked): the engine, about to run in this process with the same password and
+    settings, words that reply instead of logging in again (`refusal`). A wrong password tried
+    twice counts twice towards a server's lockout (fail2ban, a provider's "too many failed
+    logins"), and a second try waits out the server's penalty (Dovecot: 2 s)."""
+    with _guard:
+        _refusals[account_id] = (settings, password, reply)
+
+
+def refusal(account_id: int, settings: tuple[object, ...], password: str) -> str | None:
+    """The reply of a login refused with these very settings and password (and forgotten
+    here); None when there was none, or when either has changed since."""
+    with _guard:
+        found = _refusals.pop(account_id, None)
+    if found is None or found[0] != settings or found[1] != password:
+        return None
+    return found[2]
 
 
 def discard_all() -> None:
@@ -207,6 +235,7 @@ def discard_all() -> None:
         _handed.clear()
         processes = list(_summaries.values())
         _summaries.clear()
+        _refusals.clear()
     for process in processes:
         process.close()
     for session in left:
@@ -214,9 +243,10 @@ def discard_all() -> None:
 
 
 def pending() -> int:
-    """How many sessions wait to be taken, or are being opened to be."""
+    """How many sessions wait to be taken, or are being opened to be, or how many logins
+    were refused (`refused`)."""
     with _guard:
-        return len(_handed) + len(_coming)
+        return len(_handed) + len(_coming) + len(_refusals)
 
 
 def end(session: HandedSession) -> None:

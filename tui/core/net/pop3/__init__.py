@@ -25,6 +25,7 @@ from tui.core.net.pop3.errors import (
     TlsFailed,
     UidlUnsupported,
     UntrustedCertificate,
+    error_for_reply,
     is_auth_failure,
     is_connection_failure,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "TokenSource",
     "UidlUnsupported",
     "UntrustedCertificate",
+    "error_for_reply",
     "is_auth_failure",
     "is_connection_failure",
 ]
