@@ -11,6 +11,7 @@ the session is unusable. The file has no name and is the user's alone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import stat
@@ -19,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,7 @@ from tui.core.settings import Security
 from tui.core.sync import quick_check
 from tui.core.sync.early_retrieval import EarlyRetrieval, wanted_prefix
 from tui.core.sync.quick_session import well_formed
+from tui.core.sync.session_handover import HandedSession, SessionLost
 
 PASSWORD = "s3cret-Pa55"
 
@@ -294,11 +297,11 @@ def test_a_file_that_cannot_be_written_makes_the_session_unusable(
 def test_a_reader_never_started_leaves_nothing_open(server: FakePop3Server, tmp_path: Path) -> None:
     """No thread to be had (`quick_check._offer`): its file and wake-up pipe are closed."""
     sock = _logged_in(server)
-    before = set(os.listdir("/proc/self/fd"))
+    before = _open_fds()
     early = EarlyRetrieval(sock, [1], SIZES, str(tmp_path))
-    assert len(set(os.listdir("/proc/self/fd")) - before) == 3
+    assert len(_open_fds() - before) == 3
     early.discard()
-    assert set(os.listdir("/proc/self/fd")) == before
+    assert _open_fds() == before
     sock.close()
 
 
@@ -339,3 +342,68 @@ def test_a_listing_is_well_formed_only_as_the_engine_reads_it(
     """A first download's early reader asks for nothing unless every listing line is one the
     engine's parser accepts: the plan never fetches a message whose line is malformed."""
     assert well_formed(body, which, count) is good
+
+
+def test_a_reader_that_cannot_be_made_leaves_nothing_open(
+    server: FakePop3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors after the file was opened (no wake-up pipe): the file is closed
+    again and the caller carries on without an early reader."""
+    sock = _logged_in(server)
+
+    def no_pipe() -> tuple[int, int]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(os, "pipe", no_pipe)
+    before = _open_fds()
+    with pytest.raises(OSError):
+        EarlyRetrieval(sock, [1], SIZES, str(tmp_path))
+    assert _open_fds() == before
+    sock.close()
+
+
+def _open_fds() -> set[str]:
+    """This process's descriptors, without the one listing them (closed by then)."""
+    return {fd for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")}
+
+
+def _handed(sock: Any, early: EarlyRetrieval | None) -> HandedSession:
+    return HandedSession(
+        1, ("h",), sock, None, "USER/PASS", contextlib.nullcontext(), "lock", PASSWORD, None, early
+    )
+
+
+def test_a_handed_session_says_whether_its_early_reader_left_it_usable(
+    server: FakePop3Server, tmp_path: Path
+) -> None:
+    """Three outcomes for the engine: no reader (None), its answers (file and numbers), or a
+    session out of step (SessionLost, the file closed); ending the session closes whatever
+    is left, in each case."""
+    before = _open_fds()
+    with _logged_in(server) as sock:
+        assert _handed(sock, None).stop_early() is None
+
+    reading = EarlyRetrieval(sock := _logged_in(server), [1, 2], SIZES, str(tmp_path))
+    reading.start()
+    stopped = _handed(sock, reading).stop_early()
+    assert stopped is not None and stopped[1] == [1, 2][: len(stopped[1])]
+    os.close(stopped[0])
+    sock.close()
+
+    server.handlers["RETR"] = lambda _session, _args: CLOSE
+    for end_it in (False, True):
+        failing = EarlyRetrieval(sock := _logged_in(server), [1, 2], SIZES, str(tmp_path))
+        failing.start()
+        failing._thread.join(10)
+        handed = _handed(sock, failing)
+        if end_it:
+            handed.quit()  # what `discard_all` and the engine do with it
+        else:
+            with pytest.raises(SessionLost):
+                handed.stop_early()
+            sock.close()
+    # The scriptable server runs in this process: its side of each session closes soon after.
+    deadline = time.monotonic() + 10
+    while _open_fds() - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _open_fds() - before == set()

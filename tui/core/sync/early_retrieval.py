@@ -112,7 +112,11 @@ class EarlyRetrieval:
             raise OSError("too little free space to read ahead: the database needs it")
         self._cap = min(spool_cap, room)
         self.fd = os.open(directory, unnamed | os.O_RDWR, 0o600)
-        self._wake_read, self._wake_write = os.pipe()
+        try:
+            self._wake_read, self._wake_write = os.pipe()
+        except OSError:
+            os.close(self.fd)
+            raise
         self._sent = 0
         self.spooled = 0
         """Bytes written to the file (tests, and the debug log)."""

@@ -282,8 +282,9 @@ def _adopted(
     """A client going on with the handed session, or None when it no longer answers (then
     the run connects and logs in as usual). A thread reading its first answers while this
     process loaded (`early_retrieval`) is stopped here, and its bytes read first."""
-    early = handed.stop_early()
-    if early is None:
+    try:
+        early = handed.stop_early()
+    except session_handover.SessionLost:
         handed.quit()  # out of step: ended now, not at the end of the run
         return None
     listed, handed.listed = handed.listed, None  # the client's now: parsed once, then let go
@@ -297,7 +298,7 @@ def _adopted(
             peer_der=handed.peer_der,
             mechanism=pop3.Mechanism(handed.mechanism),
             listed=listed,
-            early=early if isinstance(early, tuple) else None,
+            early=early,
         )
     except (pop3.Pop3Error, ValueError):
         return None

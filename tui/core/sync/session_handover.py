@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from tui.core.sync.early_retrieval import EarlyRetrieval
 
 
+class SessionLost(Exception):
+    """The early reader failed on a handed session (the server hung up, its file could not be
+    written): the session is out of step, to be ended, and the engine logs in afresh."""
+
+
 class HandedSession:
     """A logged-in session in the TRANSACTION state, nothing pending on it, and the entered
     lock of its mailbox."""
@@ -90,11 +95,16 @@ class HandedSession:
         """The thread reading the first RETR answers while the engine loads (`early_retrieval`):
         the engine stops it (`stop_early`) and reads what it read first."""
 
-    def stop_early(self) -> tuple[int, list[int]] | bool | None:
-        """Stop the early reader: its file and the numbers it sent; None when the session is
-        unusable after it; False when there was none."""
+    def stop_early(self) -> tuple[int, list[int]] | None:
+        """Stop the early reader: its file and the numbers it sent (None: there was none).
+        Raises SessionLost when the session is unusable after it."""
         early, self.early = self.early, None
-        return False if early is None else early.stop()
+        if early is None:
+            return None
+        stopped = early.stop()
+        if stopped is None:
+            raise SessionLost("the early reader failed: the session is out of step")
+        return stopped
 
     def release(self) -> None:
         """Let the mailbox's lock go (the engine's run over, or the session discarded)."""
@@ -102,8 +112,11 @@ class HandedSession:
 
     def quit(self) -> None:
         """QUIT without waiting for the answer (nothing was deleted), and close the socket."""
-        stopped = self.stop_early()
-        if isinstance(stopped, tuple):
+        try:
+            stopped = self.stop_early()
+        except SessionLost:
+            stopped = None  # its file is closed already
+        if stopped is not None:
             os.close(stopped[0])
         with contextlib.suppress(OSError):
             self.sock.settimeout(1.0)
