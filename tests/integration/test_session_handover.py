@@ -495,40 +495,41 @@ def test_a_wrong_password_is_tried_once(
     assert home.sql("SELECT count(*) FROM message") == [(0 if first else 2,)]
 
 
-def test_a_refusal_that_repeats_the_password_is_masked(tmp_path: Path) -> None:
-    """A hostile server answering the login with the password (and its SASL token) in its
-    text: what the account records, prints and logs says "********", as when the engine's
-    own login is refused; and the password was sent once."""
-    token = base64.b64encode(b"\0alice\0not-it").decode()
-    refusal = f"-ERR [AUTH] no: not-it / {token}"
+def _fetch_refused(
+    tmp_path: Path, refusal: str
+) -> tuple[Home, subprocess.CompletedProcess[str], int]:
+    """`poptui fetch` of a mailbox whose server answers every login with `refusal`; and how
+    many sessions the server saw."""
     with FakePop3Server([make_message(1)], users={"alice": "secret"}, auth_error=refusal) as server:
         home = Home(tmp_path)
         add_box(home, server.host, server.port, PopUser("alice", "not-it"),
                 "--incoming-security", "none")  # fmt: skip
         done = home.poptui("fetch")
         assert done.returncode != 0
-        assert "no: ******** / ********" in done.stderr, done.stderr
-        recorded = home.sql("SELECT last_fetch_error FROM account")[0][0]
-        assert "no: ******** / ********" in str(recorded)
-        logged = home.sql("SELECT error_message FROM fetch_log")
-        for text in [done.stdout, done.stderr, str(recorded), str(logged)]:
-            assert "not-it" not in text and token not in text
-        assert len(server.sessions) == 1
+        return home, done, len(server.sessions)
+
+
+def test_a_refusal_that_repeats_the_password_is_masked(tmp_path: Path) -> None:
+    """A hostile server answering the login with the password (and its SASL token) in its
+    text: what the account records, prints and logs says "********", as when the engine's
+    own login is refused; and the password was sent once."""
+    token = base64.b64encode(b"\0alice\0not-it").decode()
+    home, done, sessions = _fetch_refused(tmp_path, f"-ERR [AUTH] no: not-it / {token}")
+    assert "no: ******** / ********" in done.stderr, done.stderr
+    recorded = home.sql("SELECT last_fetch_error FROM account")[0][0]
+    assert "no: ******** / ********" in str(recorded)
+    logged = home.sql("SELECT error_message FROM fetch_log")
+    for text in [done.stdout, done.stderr, str(recorded), str(logged)]:
+        assert "not-it" not in text and token not in text
+    assert sessions == 1
 
 
 def test_a_refusal_not_about_the_password_is_tried_again(tmp_path: Path) -> None:
     """A login refused for another reason (the mailbox in use elsewhere) may pass a moment
     later: the engine logs in itself, as it always did, and words what it meets."""
-    with FakePop3Server(
-        [make_message(1)], users={"alice": "secret"}, auth_error="-ERR [IN-USE] locked"
-    ) as server:
-        home = Home(tmp_path)
-        add_box(home, server.host, server.port, PopUser("alice", "not-it"),
-                "--incoming-security", "none")  # fmt: skip
-        done = home.poptui("fetch")
-        assert done.returncode != 0
-        assert "in use by another client" in done.stderr, done.stderr
-        assert len(server.sessions) == 2
+    _home, done, sessions = _fetch_refused(tmp_path, "-ERR [IN-USE] locked")
+    assert "in use by another client" in done.stderr, done.stderr
+    assert sessions == 2
 
 
 def test_a_refusal_is_worded_only_for_the_same_password_and_settings() -> None:
