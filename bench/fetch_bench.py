@@ -57,6 +57,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -471,7 +472,7 @@ def run_tool(tool: Tool, target: Target, scratch: Path, keep: bool = False) -> t
 
 def fill_maildir(
     server: DovecotServer, user: str, indices: list[int], spec: corpus.CorpusSpec
-) -> dict:
+) -> dict[str, Any]:
     """Write the corpus straight into Maildir/new (tmp + rename, no fsync: it is a fixture)."""
     server.add_user(user, PASSWORD)
     maildir = server.maildir(user)
@@ -618,8 +619,8 @@ def build_report(
     res: Results,
     tools: list[Tool],
     args: argparse.Namespace,
-    stats: dict,
-    small_stats: dict,
+    stats: dict[str, Any],
+    small_stats: dict[str, Any],
     versions: dict[str, str],
     started: dt.datetime,
     elapsed: float,

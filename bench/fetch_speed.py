@@ -217,9 +217,9 @@ def full_and_nothing_new(
     for round_ in range(args.nothing_new):
         for target in targets:
             for tool in rotated(tools, round_):
-                workdir = last.get((tool.name, target.mode))
-                if workdir is not None:
-                    run_one(tool, target, scratch, results, "again", again_in=workdir)
+                previous = last.get((tool.name, target.mode))
+                if previous is not None:
+                    run_one(tool, target, scratch, results, "again", again_in=previous)
 
 
 def startup(args: argparse.Namespace, scratch: Path, results: Results) -> None:

@@ -37,8 +37,8 @@ def _wait_for_child(self: baseclasses.ForkingBase, childpid: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-baseclasses.ForkingBase._prepare_child = _prepare_child  # type: ignore[method-assign]
-baseclasses.ForkingBase._wait_for_child = _wait_for_child  # type: ignore[method-assign]
+baseclasses.ForkingBase._prepare_child = _prepare_child
+baseclasses.ForkingBase._wait_for_child = _wait_for_child
 
 if __name__ == "__main__":
     getmail = shutil.which("getmail") or "/usr/bin/getmail"

@@ -50,9 +50,9 @@ class PostgresPoptui(st.Poptui):
         """`source`: a checkout whose tui/ is snapshotted and run instead of the one under
         test; `sharing`: another contender whose server (started by it) this one fetches into."""
         super().__init__(scratch, label)
-        self.server = sharing.server if sharing else PostgresServer(durable=True)
+        self.server: PostgresServer = sharing.server if sharing else PostgresServer(durable=True)
         self._owns_server = sharing is None
-        self.password = sharing.password if sharing else secrets.token_urlsafe(12)
+        self.password: str = sharing.password if sharing else secrets.token_urlsafe(12)
         self._tag = "b" if sharing else "a"
         self._source: Path | None = None
         if source is not None:
@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     """Interleaved rounds of a full fetch into SQLite and into PostgreSQL; medians and ratios."""
     import contextlib
 
+    import corpus
     import fetch_speed as fs
 
     from tests.servers.dovecot import DovecotServer
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             for size in args.sizes:
                 user = f"pg{size}"
                 print(f"corpus: {size} messages into Dovecot", flush=True)
-                wire = fs.fill_maildir(dovecot, user, size, fs.corpus.CorpusSpec(seed=args.seed))
+                wire = fs.fill_maildir(dovecot, user, size, corpus.CorpusSpec(seed=args.seed))
                 fs.warm_up(dovecot.host, dovecot.plain_port, user, fs.PASSWORD, full=True)
                 target = fs.dovecot_target(dovecot, user, "plain", size, wire, str(size))
                 pairs: list[tuple[st.Tool, st.Target]] = [(sqlite, target)]

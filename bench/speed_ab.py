@@ -29,6 +29,7 @@ sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
 import corpus  # noqa: E402
 import fetch_speed as fs  # noqa: E402
+import speed_report  # noqa: E402
 import speed_tools as st  # noqa: E402
 
 from tests.servers.dovecot import DovecotServer  # noqa: E402
@@ -50,7 +51,7 @@ def summary(results: fs.Results, names: list[str], modes: list[str], limit: str)
             rss = [m.peak_mb for m in runs]
             lines.append(
                 f"| {mode} | {name} | {wall:.2f} | "
-                f"{fs.speed_report.ratio(wall, results.wall('full', limit, mode))} | "
+                f"{speed_report.ratio(wall, results.wall('full', limit, mode))} | "
                 f"{min(cpu):.2f}-{max(cpu):.2f} | {min(rss):.1f}-{max(rss):.1f} |"
             )
     return "\n".join(lines)

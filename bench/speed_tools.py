@@ -148,7 +148,7 @@ class Tool:
     name = ""
     stored_as = ""
     exact_bytes = False
-    nothing_new_rcs = (0,)
+    nothing_new_rcs: tuple[int, ...] = (0,)
 
     def prepare(self, target: Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
         raise NotImplementedError
