@@ -29,7 +29,7 @@ from tui.core.net.pop3 import CommandRejected, Mechanism, MessageSizeMismatch, P
 from tui.core.settings import Security
 from tui.core.sync import quick_check
 from tui.core.sync.early_retrieval import EarlyRetrieval, wanted_prefix
-from tui.core.sync.quick_session import well_formed
+from tui.core.sync.quick_session import Listing, well_formed
 from tui.core.sync.session_handover import HandedSession, SessionLost
 
 PASSWORD = "s3cret-Pa55"
@@ -407,3 +407,24 @@ def test_a_handed_session_says_whether_its_early_reader_left_it_usable(
     while _open_fds() - before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _open_fds() - before == set()
+
+
+def test_only_looked_up_mail_is_certainly_new(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check looks up its first candidates only (up to the reader's count); mail after
+    them is never called new, even when a known one among them lets the reader go further:
+    an imported UIDL past the looked-up ones must not be asked for."""
+    import sqlite3
+
+    monkeypatch.setattr(quick_check, "_EARLY_MESSAGES", 3)
+    db = sqlite3.connect(":memory:")
+    for table in ("message", "imported_uidl", "uidl_alias"):
+        db.execute(f"CREATE TABLE {table} (account_id INTEGER, uidl TEXT)")
+    db.executemany("INSERT INTO imported_uidl VALUES (1, ?)", [("u2",), ("u4",)])
+    check = quick_check._Check.__new__(quick_check._Check)
+    check.db = db
+    listing = Listing(6, [10] * 6, [f"u{n}" for n in range(1, 7)])
+    stored = type("Stored", (), {"still": {}, "keyed": []})()
+    new = check._certainly_new(1, listing, stored)
+    assert new == [True, False, True, False, False, False]
+    asked = wanted_prefix([10] * 6, new, 1_000, 0, most=3)
+    assert 4 not in asked and asked == [1, 3]

@@ -270,6 +270,9 @@ class _Check:
         twice: set[str] = set()
         for uidl in listing.uidls:
             (twice if uidl in seen else seen).add(uidl)
+        # Only the first candidates are looked up (the reader asks for at most that many), and
+        # only those can be new here: one past them might be imported, and the reader goes on
+        # past the candidates it finds known.
         candidates = [u for u in listing.uidls if u not in stored.still][:_EARLY_MESSAGES]
         known = twice | {key.split(" ", 1)[0] for key in stored.keyed}
         for start in range(0, len(candidates), 500):
@@ -277,7 +280,8 @@ class _Check:
             marks = ", ".join("?" for _ in chunk)
             sql = _KNOWN_AMONG.format(marks=marks)
             known.update(row[0] for row in self.db.execute(sql, (account_id, *chunk) * 3))
-        return [uidl not in stored.still and uidl not in known for uidl in listing.uidls]
+        looked_up = set(candidates)
+        return [uidl in looked_up and uidl not in known for uidl in listing.uidls]
 
     def _accounts(self, owner: str, target: str | None) -> list[dict[str, Any]]:
         """The mailboxes `poptui fetch` would fetch (as `cli.fetch._targets`), or Unsure."""
