@@ -104,6 +104,7 @@ def run_one(
         argv, env = tool.prepare(target, workdir)
     else:
         argv, env = tool.nothing_new(target, workdir)
+    tool.settle()
     os.sync()  # no dirty pages from the previous run written back during this one
     measured = st.run_measured(argv, env, workdir)
     results.stored_as[tool.name] = tool.stored_as
@@ -254,10 +255,10 @@ def paired_rounds(
 def postgres_section(
     target: st.Target, args: argparse.Namespace, scratch: Path, results: Results
 ) -> None:
-    from postgres_poptui import PostgresPoptui
+    from postgres_poptui import PostgresPoptui, SqliteBesidePostgres
 
     with PostgresPoptui(scratch) as pg_poptui:
-        sqlite = st.Poptui(scratch, "poptui into SQLite")
+        sqlite = SqliteBesidePostgres(scratch, pg_poptui)
         pairs: list[tuple[st.Tool, st.Target]] = [(sqlite, target), (pg_poptui, target)]
         paired_rounds("postgres", pairs, args.repeat, scratch, results)
 

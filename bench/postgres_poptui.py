@@ -101,15 +101,23 @@ class PostgresPoptui(st.Poptui):
         name = self.server.create_database(f"poptui_bench_{self._tag}{self._serial}")
         self._url = self.server.url(name)  # the superuser, for the set-up
         setup = [*st.POPTUI, "admin", "setup-postgres", "--user", LOGIN]
-        done = subprocess.run(
-            setup, env=self.env_for(workdir), capture_output=True, text=True, timeout=300
+        done = subprocess.run(  # in workdir: from the checkout, `-m tui` would import its tui
+            setup,
+            env=self.env_for(workdir),
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if done.returncode != 0:
             raise SystemExit(f"setup-postgres failed: {done.stderr}")
         self._url = self.server.url(name, LOGIN, self.password)
         self.set_up(target, workdir)
-        self._cpu_at_start = self.server_cpu_seconds()
         return [*st.POPTUI, "fetch", "--account", "Bench"], self.env_for(workdir)
+
+    def settle(self) -> None:
+        checkpoint(self.server)
+        self._cpu_at_start = self.server_cpu_seconds()
 
     def server_cpu_seconds(self) -> float:
         """User and system CPU of the postmaster and its children (backends, WAL writer, …)."""
@@ -136,6 +144,77 @@ class PostgresPoptui(st.Poptui):
             "SELECT count(*), coalesce(sum(octet_length(raw)), 0) FROM message_source", name
         )
         count, size = out.split("|")
+        # Gone before the next run: autovacuum would otherwise visit the new table then.
+        self.server.drop_database(name)
+        self._url = ""
+        return int(count), int(size)
+
+
+def checkpoint(server: PostgresServer) -> None:
+    """Write out what the server still holds of earlier runs (the checkpointer would do it
+    during the next one, whichever tool that is, SQLite's runs included)."""
+    server.psql("CHECKPOINT")
+
+
+class SqliteBesidePostgres(st.Poptui):
+    """poptui into SQLite, its runs interleaved with runs into `sharing`'s server."""
+
+    name = "poptui into SQLite"
+
+    def __init__(self, scratch: Path, sharing: PostgresPoptui) -> None:
+        super().__init__(scratch, self.name)
+        self.sharing = sharing
+
+    def settle(self) -> None:
+        checkpoint(self.sharing.server)
+
+
+class LimitIntoPostgres(st.Tool):
+    """The practical limit into PostgreSQL: bench/pipelined_limit.py storing by binary COPY
+    into an unindexed table of its own, in the server a poptui contender started (`sharing`).
+    What no client can beat on this machine: every PostgreSQL client pays the server's work of
+    taking the bytes into its WAL and table, on the same two cores as Dovecot."""
+
+    name = "limit into PostgreSQL (pipelined raw socket, binary COPY)"
+    stored_as = "one bytea row per message, binary COPY, commit every 16 MB, no index or RLS"
+    exact_bytes = True
+
+    def __init__(self, sharing: PostgresPoptui) -> None:
+        self.sharing = sharing
+        self.server_cpu: dict[str, list[float]] = {}
+        self._serial = 0
+        self._name = ""
+        self._cpu_at_start = 0.0
+
+    def prepare(self, target: st.Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
+        import pipelined_limit
+
+        server = self.sharing.server
+        if self._name:
+            server.drop_database(self._name)
+        self._serial += 1
+        self._name = server.create_database(f"limit_bench_{self._serial}", owner=LOGIN)
+        server.psql(pipelined_limit.LIMIT_TABLE, self._name, LOGIN)
+        url = server.url(self._name, LOGIN, self.sharing.password)
+        argv = [st.PYTHON, str(st.BENCH / "pipelined_limit.py"), target.host, str(target.port)]
+        argv += [target.user, target.password, str(workdir), "--postgres", url]
+        if target.cafile:
+            argv += ["--tls", str(target.cafile)]
+        return argv, st.clean_env(workdir)
+
+    def settle(self) -> None:
+        checkpoint(self.sharing.server)
+        self._cpu_at_start = self.sharing.server_cpu_seconds()
+
+    def count(self, target: st.Target, workdir: Path, stdout: str) -> tuple[int, int]:
+        spent = self.sharing.server_cpu_seconds() - self._cpu_at_start
+        self.server_cpu.setdefault(target.mode, []).append(spent)
+        out = self.sharing.server.psql(
+            "SELECT count(*), coalesce(sum(octet_length(raw)), 0) FROM limit_mail", self._name
+        )
+        count, size = out.split("|")
+        self.sharing.server.drop_database(self._name)  # as PostgresPoptui.count
+        self._name = ""
         return int(count), int(size)
 
 
@@ -157,6 +236,11 @@ def _parse_args(argv: list[str] | None) -> Any:
         type=Path,
         help="a second checkout fetching into PostgreSQL in the same rounds",
     )
+    parser.add_argument(
+        "--no-limit",
+        action="store_true",
+        help="leave out the limit into PostgreSQL (the raw client storing by COPY)",
+    )
     parser.add_argument("--out", type=Path, default=st.BENCH / "RESULTS_POSTGRES.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -172,7 +256,12 @@ def _ratios(results: Any, over: str, under: str, size: str) -> list[float]:
 
 
 def _report(
-    results: Any, args: Any, sqlite: str, contenders: list[PostgresPoptui], loads: list[float]
+    results: Any,
+    args: Any,
+    sqlite: str,
+    contenders: list[PostgresPoptui],
+    loads: list[float],
+    limit: LimitIntoPostgres | None = None,
 ) -> str:
     """The table: one row per size and PostgreSQL contender (this checkout, then the baseline),
     and with a baseline, this checkout's PostgreSQL time over the baseline's per size."""
@@ -202,6 +291,8 @@ def _report(
                 f"| {results.memory('postgres', sqlite, size):.1f} / "
                 f"{results.memory('postgres', postgres.name, size):.1f} |"
             )
+    if limit is not None:
+        lines += _limit_lines(results, args, sqlite, contenders[0].name, limit)
     if len(contenders) > 1:
         now, before = contenders[0].name, contenders[1].name
         lines.append("")
@@ -230,6 +321,37 @@ def _report(
     return "\n".join(lines) + "\n"
 
 
+def _limit_lines(
+    results: Any, args: Any, sqlite: str, poptui: str, limit: LimitIntoPostgres
+) -> list[str]:
+    """The limit into PostgreSQL against poptui into SQLite (can any client meet 1.3x here?)
+    and poptui into PostgreSQL against that limit."""
+    import statistics
+
+    lines = [
+        "",
+        "| messages | the limit into PostgreSQL wall s | its server CPU s | client CPU s "
+        "| limit into PostgreSQL / poptui into SQLite (rounds) "
+        "| poptui into PostgreSQL / the limit into PostgreSQL (rounds) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size in map(str, args.sizes):
+        wall = results.wall("postgres", limit.name, size)
+        runs = results.runs.get(("postgres", limit.name, size), [])
+        client = statistics.median(m.cpu for m in runs) if runs else float("nan")
+        server = statistics.median(limit.server_cpu.get(size) or [float("nan")])
+        over_sqlite = wall / results.wall("postgres", sqlite, size)
+        under_poptui = results.wall("postgres", poptui, size) / wall
+        lines.append(
+            f"| {int(size):,} | {wall:.2f} | {server:.2f} | {client:.2f} "
+            f"| **{over_sqlite:.2f}x** "
+            f"({', '.join(f'{r:.2f}' for r in _ratios(results, limit.name, sqlite, size))}) "
+            f"| **{under_poptui:.2f}x** "
+            f"({', '.join(f'{r:.2f}' for r in _ratios(results, poptui, limit.name, size))}) |"
+        )
+    return lines
+
+
 def _commit(checkout: Path) -> str:
     return subprocess.run(
         ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
@@ -253,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     commit = _commit(args.source)
     results = fs.Results()
     loads = [os.getloadavg()[0]]
-    sqlite = st.Poptui(scratch, "poptui into SQLite")
     contenders: list[PostgresPoptui] = []
+    limit: LimitIntoPostgres | None = None
     try:
         with contextlib.ExitStack() as stack:
             dovecot = stack.enter_context(DovecotServer())
@@ -266,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
                     scratch, f"baseline ({base})", source=args.baseline, sharing=contenders[0]
                 )
                 contenders.append(stack.enter_context(baseline))
+            limit = None if args.no_limit else LimitIntoPostgres(contenders[0])
+            sqlite = SqliteBesidePostgres(scratch, contenders[0])
             for size in args.sizes:
                 user = f"pg{size}"
                 print(f"corpus: {size} messages into Dovecot", flush=True)
@@ -274,12 +398,14 @@ def main(argv: list[str] | None = None) -> int:
                 target = fs.dovecot_target(dovecot, user, "plain", size, wire, str(size))
                 pairs: list[tuple[st.Tool, st.Target]] = [(sqlite, target)]
                 pairs += [(postgres, target) for postgres in contenders]
+                if limit is not None:
+                    pairs.append((limit, target))
                 fs.paired_rounds("postgres", pairs, args.repeat, scratch, results)
                 loads.append(os.getloadavg()[0])
                 shutil.rmtree(dovecot.maildir(user), ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report = _report(results, args, sqlite.name, contenders, loads)
+    report = _report(results, args, SqliteBesidePostgres.name, contenders, loads, limit)
     print("\n" + report)
     if not args.no_write:
         header = (

@@ -153,6 +153,10 @@ class Tool:
     def prepare(self, target: Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
         raise NotImplementedError
 
+    def settle(self) -> None:
+        """Just before a timed run (untimed): finish work a previous run left to a server in
+        the background, so no run pays for another's (bench/postgres_poptui.py: CHECKPOINT)."""
+
     def nothing_new(self, target: Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
         """The command that asks again in the workdir of a finished full fetch."""
         return self.prepare(target, workdir)
@@ -364,8 +368,13 @@ class Poptui(Tool):
         secret = [*POPTUI, "secrets", "use", "command", "Bench", "--incoming"]
         secret.append(f"printf %s {target.password}")
         for argv in (add, secret):
-            done = subprocess.run(
-                argv, env=self.env_for(workdir), capture_output=True, text=True, timeout=300
+            done = subprocess.run(  # in workdir: `-m tui` would import ./tui first
+                argv,
+                env=self.env_for(workdir),
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if done.returncode != 0:
                 raise SystemExit(f"poptui set-up failed: {' '.join(argv)}\n{done.stderr}")
