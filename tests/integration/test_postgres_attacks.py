@@ -70,6 +70,10 @@ def team(postgres_server: PostgresServer) -> Iterator[Team]:
     team.accounts["bob_public"] = create_account(bob, "BobNews", "public", "secret.org")
     add_message(bob, team.accounts["bob_public"], "n1", PUBLIC_SUBJECT, " corp.example ")
     add_message(bob, team.accounts["bob_public"], "n2", EXCLUDED_SUBJECT, " secret.org ")
+    for key, subject in (("bob_private", PRIVATE_SUBJECT), ("bob_public", PUBLIC_SUBJECT)):
+        team.messages[key] = add_message(  # its source still to come: Mallory's to plant?
+            bob, team.accounts[key], "bare", subject, " corp.example ", source=False
+        )
     bob.close()
     mallory = team.connect("mallory")
     team.accounts["mallory"] = create_account(mallory, "MalBox", "private")
@@ -111,9 +115,10 @@ def _attack(team: Team, connection: Any) -> dict[str, Any]:
         connection, "SELECT public.poptui_is_admin(%s::pg_catalog.text)", (me,)
     )
     seen["user_count"] = value(connection, "SELECT public.poptui_user_count()")
-    seen["owns_bob"] = value(
+    seen["owns_bob"] = attempt(  # no policy calls it: not Mallory's to call
         connection, "SELECT public.poptui_owns_account(%s::pg_catalog.int8)", (bob_private,)
     )
+    seen["my_accounts"] = value(connection, "SELECT public.poptui_my_accounts()")
     seen["view_bob"] = value(
         connection, "SELECT public.poptui_can_view_account(%s::pg_catalog.int8)", (bob_private,)
     )
@@ -167,6 +172,20 @@ def _attack(team: Team, connection: Any) -> dict[str, Any]:
         (bob,),
     )
     seen["erase_audit"] = attempt(connection, "DELETE FROM public.audit_log")
+    # Mail planted in Bob's mailboxes: the WITH CHECK of `message` and of `message_source`.
+    seen["plant_message"] = attempt(
+        connection,
+        "INSERT INTO public.message (account_id, uidl, size, subject, party_domains,"
+        " first_seen_at, fetched_at) VALUES (%s, 'planted', 1, 'pwned', '', now(), now())",
+        (bob_private,),
+    )
+    for key in ("bob_private", "bob_public"):
+        seen[f"plant_source_{key}"] = attempt(
+            connection,
+            "INSERT INTO public.message_source (message_id, raw)"
+            " VALUES (%s, 'pwned'::pg_catalog.bytea)",
+            (team.messages[key],),
+        )
     seen["subjects_after"] = _visible_subjects(connection)
     return seen
 
@@ -175,7 +194,8 @@ def _assert_nothing_moved(team: Team, seen: dict[str, Any]) -> None:
     me = team.roles["mallory"]
     assert seen["is_admin"] is False
     assert seen["user_count"] == 3
-    assert seen["owns_bob"] is False
+    assert seen["owns_bob"] == INSUFFICIENT_PRIVILEGE
+    assert seen["my_accounts"] == [team.accounts["mallory"]]
     assert seen["view_bob"] is False
     assert seen["view_excluded"] is False
     for key in ("subjects", "subjects_after"):
@@ -185,7 +205,9 @@ def _assert_nothing_moved(team: Team, seen: dict[str, Any]) -> None:
     assert seen["audit"] <= {me}
     assert seen["shares"] == []
     # A guard or a WITH CHECK refuses these outright ...
-    for key in ("new_policy", "share_mine", "grant_mine", "share_bob", "forge_audit"):
+    refused = ["new_policy", "share_mine", "grant_mine", "share_bob", "forge_audit"]
+    refused += ["plant_message", "plant_source_bob_private", "plant_source_bob_public"]
+    for key in refused:
         assert seen[key] == INSUFFICIENT_PRIVILEGE, key
     # ... and for these no row is Mallory's to touch: they run and change nothing.
     for key in ("make_admin", "drop_admin", "unlock", "steal", "edit_bob_mail", "erase_audit"):
@@ -243,7 +265,7 @@ def _assert_least_privilege(team: Team) -> None:
     called_by_policies = {
         "poptui_is_admin",
         "poptui_user_count",
-        "poptui_owns_account",
+        "poptui_my_accounts",
         "poptui_can_view_account",
         "poptui_can_view_message",
     }

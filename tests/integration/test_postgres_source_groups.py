@@ -6,6 +6,7 @@ may not see into a group of his own rows: the whole statement is refused."""
 from __future__ import annotations
 
 import mailbox
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -182,3 +183,45 @@ def test_another_member_cannot_read_or_slip_rows_into_a_group(ann: Any, team: Te
         (anns["uidl-1"], _message(2, 4_000)),
         (own, _message(9, 1_000)),
     ], "a refused group left a row behind, or Ann's source changed"
+
+
+def test_the_policies_check_a_stored_batch_per_statement_not_per_message(team: Team) -> None:  # noqa: F811
+    """Every row of a fetch passes the policies of `message` and `message_source`. They ask
+    which mailboxes are the caller's once per statement (an InitPlan); a SECURITY DEFINER call
+    per row (as `poptui_owns_account(account_id)` was, three per message) cost the server an
+    eighth of its CPU on the benchmark's fetch (bench/RESULTS_POSTGRES.md)."""
+    from tui.core.storage.accounts import AccountStore
+    from tui.core.storage.db import make_database, open_database
+
+    count = 3 * SOURCES_PER_INSERT
+    superuser = make_database(team.superuser)
+    superuser.connect()
+    name = team.superuser.rsplit("/", 1)[1]
+    superuser.execute_sql(f"ALTER DATABASE \"{name}\" SET track_functions = 'all'")
+    db = open_database(team.ann)  # a session that counts its function calls
+    try:
+        account = AccountStore(_role(team.ann)).create(
+            AccountSettings(name="Ann", email="ann@example.com", incoming_host="h")
+        )
+        ids = _store(db, account.id, [_message(i, 2_000) for i in range(count)])
+        db.execute_sql("SELECT pg_stat_force_next_flush()")
+    finally:
+        db.close()
+    try:
+        calls: dict[str, int] = {}
+        for _ in range(50):  # the session's counts reach the shared statistics as it ends
+            calls = dict(
+                superuser.execute_sql(
+                    "SELECT funcname, calls FROM pg_stat_user_functions"
+                ).fetchall()
+            )
+            if "poptui_my_accounts" in calls:
+                break
+            time.sleep(0.1)
+        stored = superuser.execute_sql("SELECT count(*) FROM message_source").fetchone()[0]
+    finally:
+        superuser.close()
+    assert len(ids) == stored == count
+    per_message = {function: n for function, n in calls.items() if n >= count // 4}
+    assert per_message == {}, f"called for every few of {count} messages: {calls}"
+    assert calls.get("poptui_my_accounts", 0) > 0, calls  # the policies in force

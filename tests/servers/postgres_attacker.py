@@ -44,6 +44,8 @@ class Team:
     roles: dict[str, str]
     passwords: dict[str, str]
     accounts: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, int] = field(default_factory=dict)
+    """By mailbox name: one of its messages that has no stored source yet."""
 
     def connect(self, user: str) -> Any:
         """A fresh session as `user` over TCP (the password is checked), in autocommit."""
@@ -93,18 +95,22 @@ def create_account(connection: Any, name: str, sharing: str, excluded: str = "")
     )
 
 
-def add_message(connection: Any, account: int, uidl: str, subject: str, domains: str) -> None:
+def add_message(
+    connection: Any, account: int, uidl: str, subject: str, domains: str, *, source: bool = True
+) -> int:
     message = value(
         connection,
         "INSERT INTO public.message (account_id, uidl, size, subject, party_domains,"
         " first_seen_at, fetched_at) VALUES (%s, %s, 10, %s, %s, now(), now()) RETURNING id",
         (account, uidl, subject, domains),
     )
-    rows(
-        connection,
-        "INSERT INTO public.message_source (message_id, raw) VALUES (%s, %s)",
-        (message, psycopg2.Binary(subject.encode())),
-    )
+    if source:
+        rows(
+            connection,
+            "INSERT INTO public.message_source (message_id, raw) VALUES (%s, %s)",
+            (message, psycopg2.Binary(subject.encode())),
+        )
+    return int(message)
 
 
 def loosen(team: Team) -> str:
@@ -185,6 +191,12 @@ def shadow_functions(team: Team, connection: Any, schema: str) -> None:
                     f"CREATE FUNCTION {where}.{name}({left}, {right}) RETURNS boolean"
                     " LANGUAGE sql AS $$ SELECT true $$",
                 )
+        every_account = ", ".join(str(account) for account in team.accounts.values())
+        create_or_exists(  # "all of them are mine"
+            connection,
+            f"CREATE FUNCTION {where}.poptui_my_accounts() RETURNS bigint[]"
+            f" LANGUAGE sql AS $$ SELECT ARRAY[{every_account}]::bigint[] $$",
+        )
         create_or_exists(
             connection,
             f"CREATE FUNCTION {where}.poptui_policy_of(character varying)"

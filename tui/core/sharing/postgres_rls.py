@@ -62,6 +62,16 @@ LANGUAGE sql STABLE {_PINNED} AS $$
         SELECT 1 FROM public.account a WHERE a.id = acc AND a.owner::text = session_user::text)
 $$;
 
+-- The caller's mailboxes, for the policies of rows that belong to one. They call it as an
+-- uncorrelated subquery (`_OWNS`), which the server evaluates once per statement (an InitPlan):
+-- poptui_owns_account(account_id) in a policy ran once per row, a SECURITY DEFINER call and a
+-- query each time, three per fetched message.
+CREATE OR REPLACE FUNCTION public.poptui_my_accounts() RETURNS bigint[]
+LANGUAGE sql STABLE {_PINNED} AS $$
+    SELECT coalesce(pg_catalog.array_agg(a.id), '{{}}'::bigint[])
+    FROM public.account a WHERE a.owner::text = session_user::text
+$$;
+
 -- The permission in force for a mailbox and its excluded domains (mirrors Sharing.effective).
 CREATE OR REPLACE FUNCTION public.poptui_permission(
     acc bigint, OUT permission text, OUT excluded text)
@@ -181,11 +191,16 @@ CREATE TRIGGER account_share_guard BEFORE INSERT OR UPDATE OR DELETE ON public.a
 
 # Policy expressions are resolved once, when created (with the script's pinned search_path), and
 # stored by object id: what a caller creates later cannot change what they call.
-_OWNS = "public.poptui_owns_account(account_id)"
+_OWNS = "account_id = ANY ((SELECT public.poptui_my_accounts())::bigint[])"
+"""A row of one of the caller's mailboxes. The cast makes the parenthesised subquery an array
+expression: `= ANY ((SELECT …))` alone would compare with each row of a subquery."""
 _IS_ADMIN = "public.poptui_is_admin(current_user::text)"
 _OWNER_IS_ME = "owner::text = current_user::text"
+# Own mail first: OR is evaluated left to right and stops at true, so a caller's own message (every
+# row a fetch checks) never runs the PL/pgSQL function, which would find the same.
+_MESSAGE_VISIBLE = f"{_OWNS} OR public.poptui_can_view_message(account_id, party_domains)"
 _SOURCE_OF = "EXISTS (SELECT 1 FROM public.message m WHERE m.id = message_source.message_id{})"
-_SOURCE_OWNED = _SOURCE_OF.format(" AND public.poptui_owns_account(m.account_id)")
+_SOURCE_OWNED = _SOURCE_OF.format(" AND m." + _OWNS)
 
 
 class _Policy(NamedTuple):
@@ -202,9 +217,7 @@ _POLICY_TABLE: tuple[tuple[str, tuple[_Policy, ...]], ...] = (
         _Policy("account_own", "ALL", _OWNER_IS_ME, _OWNER_IS_ME),
     )),
     ("message", (
-        _Policy(
-            "message_read", "SELECT", "public.poptui_can_view_message(account_id, party_domains)"
-        ),
+        _Policy("message_read", "SELECT", _MESSAGE_VISIBLE),
         _Policy("message_own", "ALL", _OWNS, _OWNS),
     )),
     ("message_source", (
@@ -261,7 +274,7 @@ POLICIES = _policies_sql()
 POLICY_FUNCTIONS = (
     "poptui_is_admin(text)",
     "poptui_user_count()",
-    "poptui_owns_account(bigint)",
+    "poptui_my_accounts()",
     "poptui_can_view_account(bigint)",
     "poptui_can_view_message(bigint, text)",
 )

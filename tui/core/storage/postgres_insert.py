@@ -13,10 +13,11 @@ no round trip each:
   statements, the previous batches included, and waited for once, before the COMMIT.
 
 Rows per statement matter on a team database: each statement execution sets up the row-level
-security check of `message_source` (an EXISTS on `message` calling the SECURITY DEFINER
-`poptui_owns_account`) afresh, so one INSERT per source cost the server about as much CPU as
-storing the 246 MB of the benchmark's 5,000 messages itself; one per 64 sources took a quarter
-off the server's CPU of storing them (bench/RESULTS_POSTGRES.md).
+security check of `message_source` (an EXISTS on `message`) afresh, so one INSERT per source
+cost the server about as much CPU as storing the 246 MB of the benchmark's 5,000 messages itself;
+one per 64 sources took a quarter off the server's CPU of storing them. The policies ask which
+mailboxes are the caller's once per statement (`sharing.postgres_rls._OWNS`), not per row
+(bench/RESULTS_POSTGRES.md).
 
 COPY would be cheaper still, but PostgreSQL refuses COPY FROM into a table with row-level
 security, and a team database keeps it on: these are plain INSERTs, so every policy (and its
