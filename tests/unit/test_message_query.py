@@ -14,7 +14,7 @@ import pytest
 
 from tui.core.storage import db as dbmod
 from tui.core.storage import queries as mq
-from tui.core.storage.dialect import SQLITE
+from tui.core.storage.dialect import POSTGRES, SQLITE
 from tui.core.storage.mailbox_view import MailboxView
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import Account, Message, MessageSource, database_proxy
@@ -397,3 +397,50 @@ def test_migration_indexes_messages_fetched_before_it(tmp_path: Path) -> None:
         assert mq.count(MailboxView(account_id)) == 1
     finally:
         db.close()
+
+
+def test_postgres_computes_search_words_when_a_body_is_indexed(postgres_server: Any) -> None:
+    """Migration 17: a database at 16 keeps its indexed messages searchable by body; after it,
+    a fetched message gets its words (and GIN entries) once, when its body is extracted, not
+    also on INSERT, and is found by its headers meanwhile."""
+    name = "words_" + uuid.uuid4().hex[:12]
+    postgres_server.create_database(name)
+    db = dbmod.make_database(postgres_server.url(name))
+    db.connect()
+    database_proxy.initialize(db)
+
+    def with_words() -> int:
+        return int(
+            db.execute_sql(
+                "SELECT count(*) FROM message WHERE search_vector IS NOT NULL"
+            ).fetchone()[0]
+        )
+
+    try:
+        db.execute_sql("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
+        db.execute_sql("INSERT INTO schema_version (id, version) VALUES (1, 16)")
+        for migration in [m for m in all_migrations() if m.version <= 16]:
+            migration.apply(db, POSTGRES)
+        account = make_account()
+        old = add(account, 1, date=BASE, subject="Before", body="the old walrus")
+        assert mq.index_all_bodies() == 1
+        assert with_words() == 1  # at 16: computed on INSERT and again on indexing
+
+        assert dbmod.migrate(db) == all_migrations()[-1].version
+        assert [row.id for row in mq.search(own(account), "walrus")] == [old]
+        fresh = add(account, 2, date=BASE, subject="Fresh kiwi news", body="about a tapir")
+        assert with_words() == 1  # the fetched message: no words yet
+        assert [row.id for row in mq.search(own(account), "kiwi")] == [fresh]  # by headers
+        assert mq.search(own(account), "tapir") == []
+        assert mq.index_all_bodies() == 1
+        assert with_words() == 2
+        assert [row.id for row in mq.search(own(account), "tapir")] == [fresh]
+        assert [row.id for row in mq.search(own(account), "kiwi")] == [fresh]  # once
+        db.execute_sql("SET enable_seqscan = off")  # a table this small is scanned otherwise
+        plan = db.execute_sql(
+            "EXPLAIN SELECT id FROM message WHERE search_vector @@ to_tsquery('simple', 'kiwi')"
+        ).fetchall()
+        assert "message_search" in " ".join(str(row[0]) for row in plan)
+    finally:
+        db.close()
+        postgres_server.drop_database(name)

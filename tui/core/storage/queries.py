@@ -236,9 +236,9 @@ def search(view: MailboxView, text: str, limit: int = SEARCH_LIMIT) -> list[Mess
 
     Each whitespace-separated term is a phrase of its words, the last one a prefix: "invoi"
     finds "invoice", "ana@exam" finds ana@example.com. Bodies are searched once
-    `index_bodies` has extracted them. On SQLite a message enters the full-text index only
-    then (the fetch does not index, migration 8); until then it is found by its headers with a
-    scan of the pending rows, so search never misses a stored message.
+    `index_bodies` has extracted them. A message enters the full-text index only then (the
+    fetch does not index: migration 8 on SQLite, 17 on PostgreSQL); until then it is found by
+    its headers with a scan of the pending rows, so search never misses a stored message.
     """
     dialect = _dialect()
     if dialect.full_text == "fts5" and not _db().table_exists("message_fts"):
@@ -253,7 +253,7 @@ def search(view: MailboxView, text: str, limit: int = SEARCH_LIMIT) -> list[Mess
         f" ORDER BY {SORT_KEY} DESC, m.id DESC LIMIT ?",
         (query, *params, limit),
     )
-    if dialect.full_text != "fts5" or not pending_bodies(view.account_id):
+    if not pending_bodies(view.account_id):
         return found
     pending = _like_search(view, text, limit, pending_only=True)
     merged = sorted(
