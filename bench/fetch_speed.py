@@ -255,11 +255,13 @@ def paired_rounds(
 def postgres_section(
     target: st.Target, args: argparse.Namespace, scratch: Path, results: Results
 ) -> None:
-    from postgres_poptui import PostgresPoptui, SqliteBesidePostgres
+    from postgres_poptui import LimitIntoPostgres, PostgresPoptui, SqliteBesidePostgres
 
     with PostgresPoptui(scratch) as pg_poptui:
         sqlite = SqliteBesidePostgres(scratch, pg_poptui)
+        limit = LimitIntoPostgres(pg_poptui)  # what any client reaches into this server
         pairs: list[tuple[st.Tool, st.Target]] = [(sqlite, target), (pg_poptui, target)]
+        pairs.append((limit, target))
         paired_rounds("postgres", pairs, args.repeat, scratch, results)
 
 

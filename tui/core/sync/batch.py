@@ -9,7 +9,7 @@ Per message only the header block is read (`mail.headers`), usually ahead on the
 thread (`offer`), and the batch goes to the database in a few prepared statements
 (`storage.insert`), the bytes of a SQLite database file's messages into segment files beside it,
 made durable just before the commit (`storage.source_files`); bodies and the search index come
-later (`storage.search_index`).
+later (`storage.queries.index_bodies`).
 
 `BatchWriter.flush` is the fetch's one post-commit point: what it returns (key → stored id of
 the messages just made durable) is all that exists of this session's mail in the database.
