@@ -225,3 +225,29 @@ def test_the_policies_check_a_stored_batch_per_statement_not_per_message(team: T
     per_message = {function: n for function, n in calls.items() if n >= count // 4}
     assert per_message == {}, f"called for every few of {count} messages: {calls}"
     assert calls.get("poptui_my_accounts", 0) > 0, calls  # the policies in force
+
+
+def test_a_member_meeting_an_older_team_schema_is_told_who_upgrades_it(team: Team) -> None:  # noqa: F811
+    """A newer poptui on a member's machine finds the team database a migration behind: the
+    member may not alter the tables, so the error names the administrator's command, and the
+    database is left as it was; once the administrator ran it, the member's poptui opens it."""
+    from tui.core.sharing.postgres_rls import setup_team_database
+    from tui.core.storage.db import SchemaNeedsOwner, make_database, open_database
+    from tui.core.storage.migrations import all_migrations
+
+    newest = all_migrations()[-1].version
+    superuser = make_database(team.superuser)
+    superuser.connect()
+    try:
+        superuser.execute_sql(f"UPDATE schema_version SET version = {newest - 1}")
+        with pytest.raises(SchemaNeedsOwner) as raised:
+            open_database(team.ann)
+        assert f"at schema version {newest - 1}" in str(raised.value)
+        assert f"needs {newest}" in str(raised.value)
+        assert "poptui admin setup-postgres" in (raised.value.hint or "")
+        version = superuser.execute_sql("SELECT version FROM schema_version").fetchone()[0]
+        assert version == newest - 1, "the member's failed upgrade changed the version"
+    finally:
+        superuser.close()
+    setup_team_database(team.superuser)
+    open_database(team.ann).close()

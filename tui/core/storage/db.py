@@ -18,6 +18,7 @@ from tui.core.storage.dialect import dialect_of, write_transaction
 from tui.core.storage.failures import (
     BadDatabaseUrl,
     DatabaseError,
+    SchemaNeedsOwner,
     SchemaTooNew,
     explain,
 )
@@ -35,6 +36,7 @@ SQLITE_PAGE_SIZE = 32 * 1024
 __all__ = [
     "DATABASE_ENV",
     "DatabaseError",
+    "SchemaNeedsOwner",
     "SchemaTooNew",
     "default_database_path",
     "default_database_url",
@@ -194,9 +196,27 @@ def migrate(db: Database) -> int:
             db.execute_sql("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER)")
             db.execute_sql("INSERT INTO schema_version (id, version) VALUES (1, 0)")
         for migration in [m for m in migrations if m.version > current]:
-            migration.apply(db, dialect)
+            try:
+                migration.apply(db, dialect)
+            except PeeweeException as error:
+                if _insufficient_privilege(error):  # a member of a team database
+                    raise SchemaNeedsOwner(
+                        f"This database is at schema version {current}, and this poptui needs"
+                        f" {known}: only the owner of its tables may upgrade it."
+                    ) from error
+                raise
             db.execute_sql(f"UPDATE schema_version SET version = {int(migration.version)}")
         return known
+
+
+def _insufficient_privilege(error: BaseException) -> bool:
+    """PostgreSQL's "must be owner" / "permission denied" (SQLSTATE 42501), however wrapped."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if "42501" in (getattr(seen, "sqlstate", None), getattr(seen, "pgcode", None)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def open_database(url: str | None = None, *, run_migrations: bool = True) -> Database:
@@ -211,7 +231,7 @@ def open_database(url: str | None = None, *, run_migrations: bool = True) -> Dat
     if run_migrations:
         try:
             migrate(db)
-        except SchemaTooNew:
+        except (SchemaTooNew, SchemaNeedsOwner):
             db.close()
             raise
         except PeeweeException as error:

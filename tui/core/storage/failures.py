@@ -31,6 +31,15 @@ class SchemaTooNew(DatabaseError):
     hint = "Upgrade poptui; the database was not touched."
 
 
+class SchemaNeedsOwner(DatabaseError):
+    """A team database's schema is older than this poptui, and only its owner may upgrade it."""
+
+    hint = (
+        "Ask the database's administrator to run `poptui admin setup-postgres --database URL`"
+        " as a PostgreSQL superuser; the database was not changed."
+    )
+
+
 class BadDatabaseUrl(DatabaseError):
     """`--database` / `POPTUI_DATABASE` cannot be understood."""
 
