@@ -100,17 +100,7 @@ class PostgresPoptui(st.Poptui):
         self._serial += 1
         name = self.server.create_database(f"poptui_bench_{self._tag}{self._serial}")
         self._url = self.server.url(name)  # the superuser, for the set-up
-        setup = [*st.POPTUI, "admin", "setup-postgres", "--user", LOGIN]
-        done = subprocess.run(  # in workdir: from the checkout, `-m tui` would import its tui
-            setup,
-            env=self.env_for(workdir),
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"setup-postgres failed: {done.stderr}")
+        self.run_setup([*st.POPTUI, "admin", "setup-postgres", "--user", LOGIN], workdir)
         self._url = self.server.url(name, LOGIN, self.password)
         self.set_up(target, workdir)
         return [*st.POPTUI, "fetch", "--account", "Bench"], self.env_for(workdir)

@@ -368,16 +368,21 @@ class Poptui(Tool):
         secret = [*POPTUI, "secrets", "use", "command", "Bench", "--incoming"]
         secret.append(f"printf %s {target.password}")
         for argv in (add, secret):
-            done = subprocess.run(  # in workdir: `-m tui` would import ./tui first
-                argv,
-                env=self.env_for(workdir),
-                cwd=workdir,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            if done.returncode != 0:
-                raise SystemExit(f"poptui set-up failed: {' '.join(argv)}\n{done.stderr}")
+            self.run_setup(argv, workdir)
+
+    def run_setup(self, argv: list[str], workdir: Path) -> None:
+        """One untimed poptui command of the set-up, as the measured runs run (in `workdir`:
+        from the benchmark's own folder `-m tui` would import the checkout's tui first)."""
+        done = subprocess.run(
+            argv,
+            env=self.env_for(workdir),
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"poptui set-up failed: {' '.join(argv)}\n{done.stderr}")
 
     def prepare(self, target: Target, workdir: Path) -> tuple[list[str], dict[str, str]]:
         shutil.copytree(self._template(target), workdir, dirs_exist_ok=True)
