@@ -21,12 +21,15 @@ from tui.core.storage.failures import (
     SchemaNeedsOwner,
     SchemaTooNew,
     explain,
+    has_sqlstate,
 )
 from tui.core.storage.files import create_private_file, make_private_dirs
 from tui.core.storage.migrations import all_migrations
 from tui.core.storage.models import database_proxy
 
 DATABASE_ENV = "POPTUI_DATABASE"
+INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for "must be owner of table" and "permission denied"."""
 SQLITE_BUSY_TIMEOUT_S = 15.0
 """How long a writer waits for another process (a cron fetch, a second TUI) to finish."""
 SQLITE_PAGE_SIZE = 32 * 1024
@@ -199,7 +202,7 @@ def migrate(db: Database) -> int:
             try:
                 migration.apply(db, dialect)
             except PeeweeException as error:
-                if _insufficient_privilege(error):  # a member of a team database
+                if has_sqlstate(error, INSUFFICIENT_PRIVILEGE):  # a team database's member
                     raise SchemaNeedsOwner(
                         f"This database is at schema version {current}, and this poptui needs"
                         f" {known}: only the owner of its tables may upgrade it."
@@ -207,16 +210,6 @@ def migrate(db: Database) -> int:
                 raise
             db.execute_sql(f"UPDATE schema_version SET version = {int(migration.version)}")
         return known
-
-
-def _insufficient_privilege(error: BaseException) -> bool:
-    """PostgreSQL's "must be owner" / "permission denied" (SQLSTATE 42501), however wrapped."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if "42501" in (getattr(seen, "sqlstate", None), getattr(seen, "pgcode", None)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def open_database(url: str | None = None, *, run_migrations: bool = True) -> Database:

@@ -158,6 +158,15 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         todo.extend(e for e in (item.__cause__, item.__context__) if e is not None)
 
 
+def has_sqlstate(error: BaseException, code: str) -> bool:
+    """Whether a PostgreSQL error with SQLSTATE `code` is in `error`'s chain (psycopg 2 or 3,
+    however peewee wrapped it)."""
+    return any(
+        code in (getattr(item, "pgcode", None), getattr(item, "sqlstate", None))
+        for item in _chain(error)
+    )
+
+
 def _is_driver_error(error: BaseException) -> bool:
     module = type(error).__module__
     drivers = {"peewee", "psycopg2", "psycopg"}
